@@ -1,0 +1,87 @@
+// Package audit is the NEN 7513 audit log: what happened, to whose dossier, by whom,
+// from where, with what outcome; chained by SHA-256 so that changes are detectable.
+package audit
+
+import "time"
+
+// Action is what happened. The list is closed: add a constant here, never a free string.
+type Action string
+
+// Actions (NEN 7513 "gebeurtenis"). Extend as features arrive.
+const (
+	ActLogin             Action = "login"
+	ActLoginFailed       Action = "login_failed"
+	ActMFAFailed         Action = "mfa_failed"
+	ActLockout           Action = "lockout"
+	ActLogout            Action = "logout"
+	ActConsentShown      Action = "consent_shown"
+	ActConsentGranted    Action = "consent_granted"
+	ActConsentDenied     Action = "consent_denied"
+	ActCodeIssued        Action = "code_issued"
+	ActCodeRedeemed      Action = "code_redeemed"
+	ActCodeReplayed      Action = "code_replayed"
+	ActTokenIssued       Action = "token_issued"
+	ActTokenRevoked      Action = "token_revoked"
+	ActDocumentListed    Action = "document_listed"
+	ActDocumentRendered  Action = "document_rendered"
+	ActDocumentFetched   Action = "document_fetched"
+	ActTransferStarted   Action = "transfer_started"
+	ActTransferCompleted Action = "transfer_completed"
+	ActTransferFailed    Action = "transfer_failed"
+	ActAuditViewed       Action = "audit_viewed"
+	ActAuditExported     Action = "audit_exported"
+	ActAuditPruned       Action = "audit_pruned"
+	ActAccountCreated    Action = "account_created"
+	ActAccountLocked     Action = "account_locked"
+	ActDossierImported   Action = "dossier_imported"
+	ActExportRequested   Action = "export_requested"
+	ActExportFailed      Action = "export_failed"
+)
+
+// Outcome of the action.
+type Outcome string
+
+const (
+	Success Outcome = "success"
+	Failure Outcome = "failure"
+)
+
+// ActorType says who acted.
+type ActorType string
+
+const (
+	ActorUser    ActorType = "user"    // a patient, by internal user id
+	ActorPeer    ActorType = "peer"    // a peer PGO, by its client id / MedMij name
+	ActorAuditor ActorType = "auditor" // an auditor, by internal user id
+	ActorSystem  ActorType = "system"  // this instance (worker, CLI)
+)
+
+// Role this instance played.
+type Role string
+
+const (
+	RoleSource Role = "source"
+	RoleTarget Role = "target"
+	RoleNone   Role = ""
+)
+
+// Event is one audit record as a caller describes it. The store adds ID, sequence
+// and hashes. Never put a BSN, token, code, password or TOTP value in any field.
+type Event struct {
+	Time          time.Time // UTC, microseconds; zero means "now"
+	Action        Action
+	Outcome       Outcome
+	Reason        string // failure reason code, e.g. "invalid_grant"; empty on success
+	PersonID      string // internal user id of the person whose data it concerns
+	ActorType     ActorType
+	ActorID       string // user id, peer client id (host name), or "system"
+	Role          Role
+	ObjectType    string            // "consent", "document", "export", "transfer", ...
+	ObjectID      string            // its id
+	ObjectHashes  map[string]string // e.g. {"sha256": "..."} of documents
+	SourceIP      string
+	UserAgent     string
+	RequestID     string            // X-Request-Id / MedMij-Request-ID
+	CorrelationID string            // X-Correlation-ID
+	Details       map[string]string // small, non-sensitive extra facts
+}

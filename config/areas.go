@@ -1,0 +1,87 @@
+package config
+
+import "time"
+
+// The area sub-structs below are owned by the packages named in their comments; each
+// adds its settings here so that `pgo help config` lists everything in one place.
+
+// ZAL holds the MedMij list settings (package zal).
+type ZAL struct {
+	ZALFile, OCLFile, GNLFile, WhitelistFile string
+	ZALURL, OCLURL, GNLURL, WhitelistURL     string
+	Refresh                                  time.Duration
+	MaxAge                                   time.Duration
+}
+
+func (z *ZAL) settings() []setting {
+	return []setting{
+		str("PGO_ZAL_FILE", "", "Zorgaanbiederslijst XML file", &z.ZALFile, optional(checkFile)),
+		str("PGO_OCL_FILE", "", "OAuth Client List XML file", &z.OCLFile, optional(checkFile)),
+		str("PGO_GNL_FILE", "", "Gegevensdienstnamenlijst XML file", &z.GNLFile, optional(checkFile)),
+		str("PGO_WHITELIST_FILE", "", "Whitelist XML file", &z.WhitelistFile, optional(checkFile)),
+		str("PGO_ZAL_URL", "", "Zorgaanbiederslijst URL (https)", &z.ZALURL, optional(checkURL("https"))),
+		str("PGO_OCL_URL", "", "OAuth Client List URL (https)", &z.OCLURL, optional(checkURL("https"))),
+		str("PGO_GNL_URL", "", "Gegevensdienstnamenlijst URL (https)", &z.GNLURL, optional(checkURL("https"))),
+		str("PGO_WHITELIST_URL", "", "Whitelist URL (https)", &z.WhitelistURL, optional(checkURL("https"))),
+		duration("PGO_LISTS_REFRESH", "1h", "how often the MedMij lists are refreshed", &z.Refresh, time.Second, 7*24*time.Hour),
+		duration("PGO_LISTS_MAX_AGE", "24h", "lists older than this make /readyz fail", &z.MaxAge, time.Minute, 30*24*time.Hour),
+	}
+}
+
+// Audit holds the audit log settings (package audit).
+type Audit struct {
+	Retention          time.Duration
+	CheckpointInterval time.Duration
+}
+
+func (a *Audit) settings() []setting {
+	return []setting{
+		// NFR032: at least 5 years; default 5 years + 1 month.
+		duration("PGO_AUDIT_RETENTION", "44568h", "how long audit records are kept (at least 5 years)", &a.Retention, 5*365*24*time.Hour, 100*365*24*time.Hour),
+		duration("PGO_AUDIT_CHECKPOINT_INTERVAL", "1h", "how often the worker signs the audit chain head", &a.CheckpointInterval, time.Second, 7*24*time.Hour),
+	}
+}
+
+// Vault holds the encryption-at-rest and signing key settings (package vault).
+type Vault struct {
+	KeysetFile string // tink keyset for envelope encryption (JSON)
+	SigningKey string // PEM private key for JWS (audit checkpoints)
+}
+
+func (v *Vault) settings() []setting {
+	return []setting{
+		str("PGO_KEYSET_FILE", "", "encryption keyset file (created by pgo keys init)", &v.KeysetFile, nil),
+		str("PGO_SIGNING_KEY", "", "signing key PEM file (created by pgo keys init)", &v.SigningKey, nil),
+	}
+}
+
+// Account holds login and session settings (package account).
+type Account struct {
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+	MaxFailures     int
+	LockoutDuration time.Duration
+	Argon2Time      int
+	Argon2MemoryKiB int
+	OIDCIssuer      string
+	OIDCClientID    string
+	OIDCSecretFile  string
+	OIDCMinACR      string
+}
+
+func (a *Account) settings() []setting {
+	return []setting{
+		duration("PGO_SESSION_IDLE_TIMEOUT", "15m", "session idle timeout", &a.IdleTimeout, time.Minute, 24*time.Hour),
+		duration("PGO_SESSION_ABSOLUTE_TIMEOUT", "8h", "session absolute timeout", &a.AbsoluteTimeout, time.Minute, 7*24*time.Hour),
+		intSetting("PGO_LOGIN_MAX_FAILURES", "5", "failed logins before an account is locked", &a.MaxFailures, 1, 100),
+		duration("PGO_LOGIN_LOCKOUT", "15m", "how long a locked account stays locked", &a.LockoutDuration, time.Second, 24*time.Hour),
+		intSetting("PGO_ARGON2_TIME", "2", "argon2id passes", &a.Argon2Time, 1, 20),
+		intSetting("PGO_ARGON2_MEMORY_KIB", "19456", "argon2id memory in KiB", &a.Argon2MemoryKiB, 8*1024, 4*1024*1024),
+		str("PGO_OIDC_ISSUER", "", "OpenID Connect issuer for external login (off when empty)", &a.OIDCIssuer, optional(checkURL("https", "http"))),
+		str("PGO_OIDC_CLIENT_ID", "", "OpenID Connect client id", &a.OIDCClientID, nil),
+		str("PGO_OIDC_CLIENT_SECRET_FILE", "", "file holding the OpenID Connect client secret", &a.OIDCSecretFile, optional(checkFile)),
+		str("PGO_OIDC_MIN_ACR", "", "lowest acceptable acr value (two factors)", &a.OIDCMinACR, nil),
+	}
+}
+
+var _ = boolean

@@ -1,0 +1,100 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// OutboxChannel is the NOTIFY channel the relay listens on.
+const OutboxChannel = "pgo_outbox"
+
+// Task is a job to run after the surrounding transaction commits. Its outbox id
+// becomes the asynq TaskID, so a double enqueue runs it once.
+type Task struct {
+	Type     string
+	Payload  []byte
+	Queue    string        // "" means "default"
+	MaxRetry int           // 0 means asynq's default (25)
+	Timeout  time.Duration // per attempt; 0 means the handler's own default
+}
+
+// Enqueue writes t into the outbox inside the caller's transaction and wakes the
+// relay when that transaction commits. A rolled-back transaction enqueues nothing.
+func Enqueue(ctx context.Context, tx pgx.Tx, t Task) (id uuid.UUID, err error) {
+	id = uuid.New()
+	queue := t.Queue
+	if queue == "" {
+		queue = "default"
+	}
+	maxRetry := t.MaxRetry
+	if maxRetry == 0 {
+		maxRetry = 25
+	}
+	_, err = tx.Exec(ctx, `insert into outbox (id, task_type, payload, queue, max_retry, timeout_s)
+		values ($1, $2, $3, $4, $5, $6)`, id, t.Type, t.Payload, queue, maxRetry, int(t.Timeout/time.Second))
+	if err != nil {
+		return uuid.Nil, Error(err)
+	}
+	// NOTIFY is delivered only on commit, which is exactly when the row becomes visible.
+	if _, err = tx.Exec(ctx, `select pg_notify($1, '')`, OutboxChannel); err != nil {
+		return uuid.Nil, Error(err)
+	}
+	return id, nil
+}
+
+// OutboxRow is an unsent outbox entry as the relay reads it.
+type OutboxRow struct {
+	ID      uuid.UUID
+	Task    Task
+	Created time.Time
+}
+
+// ClaimOutbox locks up to limit unsent rows (FOR UPDATE SKIP LOCKED, so several
+// relays share the work) and hands them to deliver; rows deliver returns as sent
+// are marked in the same transaction. If the process dies before commit, the locks
+// go and the rows are delivered again: deliver must be idempotent per id.
+func (db *DB) ClaimOutbox(ctx context.Context, limit int, deliver func([]OutboxRow) []uuid.UUID) (int, error) {
+	n := 0
+	err := db.WithTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `select id, task_type, payload, queue, max_retry, timeout_s, created_at
+			from outbox where sent_at is null order by created_at, id limit $1
+			for update skip locked`, limit)
+		if err != nil {
+			return err
+		}
+		var batch []OutboxRow
+		for rows.Next() {
+			var r OutboxRow
+			var timeout int
+			if err := rows.Scan(&r.ID, &r.Task.Type, &r.Task.Payload, &r.Task.Queue, &r.Task.MaxRetry, &timeout, &r.Created); err != nil {
+				rows.Close()
+				return err
+			}
+			r.Task.Timeout = time.Duration(timeout) * time.Second
+			batch = append(batch, r)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		sent := deliver(batch)
+		n = len(sent)
+		if n == 0 {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `update outbox set sent_at = now() where id = any($1)`, sent)
+		return err
+	})
+	return n, err
+}
+
+// PruneOutbox deletes rows sent before the cut-off.
+func (db *DB) PruneOutbox(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := db.Pool.Exec(ctx, `delete from outbox where sent_at < $1`, before)
+	return tag.RowsAffected(), Error(err)
+}
