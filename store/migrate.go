@@ -31,14 +31,15 @@ func Migrate(ctx context.Context, url string) (from, to int32, err error) {
 	if err := m.LoadMigrations(migrations.FS); err != nil {
 		return 0, 0, pgo.Wrap(pgo.EINTERNAL, err, "")
 	}
-	if from, err = m.GetCurrentVersion(ctx); err != nil {
-		return 0, 0, Error(err)
-	}
+	// Count what this process applies: the version read before Migrate may be
+	// stale when another process holds the lock and migrates first.
+	var applied int32
+	m.OnStart = func(int32, string, string, string) { applied++ }
 	if err := m.Migrate(ctx); err != nil {
-		return from, 0, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("migrate: %w", err), "")
+		return 0, 0, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("migrate: %w", err), "")
 	}
 	to, err = m.GetCurrentVersion(ctx)
-	return from, to, Error(err)
+	return to - applied, to, Error(err)
 }
 
 // LatestVersion is the number of embedded migrations.

@@ -40,6 +40,16 @@ func RedisBaseURL() string {
 // connection URL whose search_path points there. The schema is dropped at cleanup.
 func Schema(t testing.TB) string {
 	t.Helper()
+	u := EmptySchema(t)
+	if _, _, err := store.Migrate(context.Background(), u); err != nil {
+		t.Fatalf("storetest: migrate: %v", err)
+	}
+	return u
+}
+
+// EmptySchema is Schema without the migrations (for testing `pgo migrate` itself).
+func EmptySchema(t testing.TB) string {
+	t.Helper()
 	ctx := context.Background()
 	name := "t_" + sanitize(t.Name()) + "_" + randHex(4)
 	conn, err := pgx.Connect(ctx, BaseURL())
@@ -61,11 +71,7 @@ func Schema(t testing.TB) string {
 			t.Errorf("storetest: drop schema %s: %v", name, err)
 		}
 	})
-	u := WithSearchPath(BaseURL(), name)
-	if _, _, err := store.Migrate(ctx, u); err != nil {
-		t.Fatalf("storetest: migrate: %v", err)
-	}
-	return u
+	return WithSearchPath(BaseURL(), name)
 }
 
 // DB returns a pool on a fresh, migrated schema (see Schema), closed at cleanup.

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgo-koppelvlak/pgo/store"
+	"github.com/pgo-koppelvlak/pgo/store/storetest"
+)
+
+// runCLI runs `pgo args...` in-process with the given environment.
+func runCLI(t *testing.T, vars map[string]string, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, getenv: func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
+	}}
+	code = run(context.Background(), e, args)
+	return code, out.String(), errb.String()
+}
+
+func appliedVersion(t *testing.T, url string) (version int32, tables int) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, "select version from schema_version").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "select count(*) from schema_version").Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	return version, tables
+}
+
+func TestMigrateTwice(t *testing.T) {
+	url := storetest.EmptySchema(t)
+	latest, err := store.LatestVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"PGO_DATABASE_URL": url}
+	code, out, errOut := runCLI(t, vars, "", "migrate")
+	if code != 0 || !strings.Contains(out, "migrated database from 0 to") {
+		t.Fatalf("first migrate: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, vars, "", "migrate")
+	if code != 0 || !strings.Contains(out, "nothing to do") {
+		t.Fatalf("second migrate: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if v, rows := appliedVersion(t, url); v != latest || rows != 1 {
+		t.Fatalf("version %d in %d rows; want %d in 1 row", v, rows, latest)
+	}
+}
+
+// TestMigrateTwoProcessesAtOnce starts two real processes that migrate the same
+// empty schema at the same moment; tern's advisory lock must make one wait.
+func TestMigrateTwoProcessesAtOnce(t *testing.T) {
+	url := storetest.EmptySchema(t)
+	latest, _ := store.LatestVersion()
+	var wg sync.WaitGroup
+	outs := make([]string, 2)
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPgoProcess$")
+			cmd.Env = append(os.Environ(), "PGO_HELPER_ARGS=migrate", "PGO_DATABASE_URL="+url)
+			b, err := cmd.CombinedOutput()
+			outs[i], errs[i] = string(b), err
+		}()
+	}
+	wg.Wait()
+	for i := range 2 {
+		if errs[i] != nil {
+			t.Fatalf("process %d: %v\n%s", i, errs[i], outs[i])
+		}
+	}
+	if v, rows := appliedVersion(t, url); v != latest || rows != 1 {
+		t.Fatalf("version %d in %d rows; want %d in 1 row", v, rows, latest)
+	}
+	joined := outs[0] + outs[1]
+	if strings.Count(joined, "migrated database from 0") != 1 {
+		t.Fatalf("want exactly one process to apply the migrations:\n%s", joined)
+	}
+}
+
+// TestHelperPgoProcess runs `pgo $PGO_HELPER_ARGS` as a child process of the tests
+// above, with the real environment; it does nothing when run directly.
+func TestHelperPgoProcess(t *testing.T) {
+	args := os.Getenv("PGO_HELPER_ARGS")
+	if args == "" {
+		t.Log("child process helper; nothing to do in the parent")
+		return
+	}
+	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.LookupEnv}
+	os.Exit(run(context.Background(), e, strings.Fields(args)))
+}

@@ -1,0 +1,84 @@
+// Package worker runs background jobs: the asynq server and mux, the outbox relay,
+// and the task types of the domains. Each task type has a constant, a payload struct
+// and a NewXTask / HandleXTask pair in the domain's file here; permanent failures
+// wrap asynq.SkipRetry.
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pgo-koppelvlak/pgo/store"
+)
+
+// Options configure a Worker.
+type Options struct {
+	RedisURL        string
+	DB              *store.DB
+	Concurrency     int
+	ShutdownTimeout time.Duration
+	OutboxPoll      time.Duration
+	Log             *slog.Logger
+}
+
+// Worker is the asynq server plus the outbox relay.
+type Worker struct {
+	opts   Options
+	redis  asynq.RedisConnOpt
+	mux    *asynq.ServeMux
+	client *asynq.Client
+}
+
+// New builds a worker; register handlers with Handle before Run.
+func New(o Options) (*Worker, error) {
+	ro, err := asynq.ParseRedisURI(o.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	return &Worker{opts: o, redis: ro, mux: asynq.NewServeMux(), client: asynq.NewClient(ro)}, nil
+}
+
+// Handle registers the handler for a task type.
+func (w *Worker) Handle(taskType string, h asynq.Handler) { w.mux.Handle(taskType, h) }
+
+// Run processes tasks and relays the outbox until ctx ends, then shuts down
+// gracefully: no new tasks are fetched and running ones get ShutdownTimeout to end
+// (unfinished ones go back to the queue and run again: handlers are idempotent).
+func (w *Worker) Run(ctx context.Context) error {
+	defer w.client.Close()
+	srv := asynq.NewServer(w.redis, asynq.Config{
+		Concurrency:     w.opts.Concurrency,
+		ShutdownTimeout: w.opts.ShutdownTimeout,
+		Logger:          asynqLogger{w.opts.Log},
+		Queues:          map[string]int{"critical": 6, "default": 3, "low": 1},
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			id, _ := asynq.GetTaskID(ctx)
+			w.opts.Log.Warn("task failed", "type", t.Type(), "task_id", id, "err", err)
+		}),
+	})
+	if err := srv.Start(w.mux); err != nil {
+		return err
+	}
+	relay := &Relay{DB: w.opts.DB, Client: w.client, Poll: w.opts.OutboxPoll, Log: w.opts.Log}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return relay.Run(gctx) })
+	<-gctx.Done()
+	srv.Shutdown()
+	return g.Wait()
+}
+
+// asynqLogger routes asynq's own log lines through slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug("asynq", "msg", args) }
+func (a asynqLogger) Info(args ...any)  { a.l.Info("asynq", "msg", args) }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn("asynq", "msg", args) }
+func (a asynqLogger) Error(args ...any) { a.l.Error("asynq", "msg", args) }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error("asynq fatal", "msg", args) }
