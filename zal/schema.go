@@ -1,0 +1,223 @@
+package zal
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// elem is a tiny XML Schema: a sequence of children with occurrence bounds, or a
+// leaf with a simple-type check. It mirrors the published XSDs of the MedMij lists
+// (afsprakenstelsel, "Interfaces lijsten"); xs:sequence order is enforced.
+type elem struct {
+	name     string
+	min, max int // occurrences; max 0 means unbounded
+	kids     []elem
+	check    func(string) error // leaves only
+}
+
+func one(name string, kids ...elem) elem  { return elem{name: name, min: 1, max: 1, kids: kids} }
+func many(name string, kids ...elem) elem { return elem{name: name, min: 1, kids: kids} }
+func opt(e elem) elem                     { e.min = 0; return e }
+func leaf(name string, check func(string) error) elem {
+	return elem{name: name, min: 1, max: 1, check: check}
+}
+
+// validate checks n against s: leaf text, or the children as an ordered sequence.
+func validate(n *node, s elem) error {
+	if s.kids == nil {
+		if len(n.kids) > 0 {
+			return listErr(n.kids[0].line, n.kids[0].name, "unexpected element inside <%s> (text expected)", n.name)
+		}
+		if err := s.check(n.text.String()); err != nil {
+			return listErr(n.line, n.name, "%v", err)
+		}
+		return nil
+	}
+	i := 0
+	for _, sk := range s.kids {
+		count := 0
+		for i < len(n.kids) && n.kids[i].name == sk.name {
+			if sk.max > 0 && count == sk.max {
+				return listErr(n.kids[i].line, sk.name, "occurs more than %d time(s) in <%s>", sk.max, n.name)
+			}
+			if err := validate(n.kids[i], sk); err != nil {
+				return err
+			}
+			count++
+			i++
+		}
+		if count < sk.min {
+			line, where := n.endLine, "before </"+n.name+">"
+			if i < len(n.kids) {
+				line, where = n.kids[i].line, "found <"+n.kids[i].name+"> instead"
+			}
+			return listErr(line, sk.name, "required element is missing in <%s> (%s)", n.name, where)
+		}
+	}
+	if i < len(n.kids) {
+		k := n.kids[i]
+		for _, sk := range s.kids {
+			if sk.name == k.name {
+				return listErr(k.line, k.name, "element out of order in <%s> (expected order: %s)", n.name, order(s))
+			}
+		}
+		return listErr(k.line, k.name, "unknown element in <%s> (allowed: %s)", n.name, order(s))
+	}
+	return nil
+}
+
+func order(s elem) string {
+	names := make([]string, len(s.kids))
+	for i, k := range s.kids {
+		names[i] = k.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// Simple types of the published list schemas (ZAL release2/3 XSD, OCL, Whitelist,
+// GNL). Each returns an error that says what is wrong with the value.
+
+var (
+	reProviderName = regexp.MustCompile(`^[a-z]+@medmij$`)
+	reHost         = regexp.MustCompile(`^(([a-z0-9])([a-z0-9-])*(\.))+([a-z0-9])([a-z0-9-])*([a-z0-9])?$`)
+	reFrontURI     = regexp.MustCompile(`^https://(([a-z0-9])([a-z0-9-])*(\.))+([a-z0-9])([a-z0-9-])*([a-z0-9])?(/[^?#/]+)*$`)
+	reBackURI      = regexp.MustCompile(`^https://(([a-z0-9])([a-z0-9-])*(\.))+([a-z0-9])([a-z0-9-])*([a-z0-9])?(:[0-9]{1,5})?(/[^?#/]+)*$`)
+	reDuration     = regexp.MustCompile(`^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$`)
+)
+
+func lengthErr(v string, lo, hi int) error {
+	n := len([]rune(v))
+	if n < lo || n > hi {
+		return errorf("length %d is outside %d..%d", n, lo, hi)
+	}
+	return nil
+}
+
+func checkTijdstempel(v string) error {
+	v = strings.TrimSpace(v)
+	if len(v) < 20 {
+		return errorf("xs:dateTime %q is shorter than 20 characters", v)
+	}
+	if _, err := parseDateTime(v); err != nil {
+		return errorf("%q is not an xs:dateTime", v)
+	}
+	return nil
+}
+
+func parseDateTime(v string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		t, err = time.Parse("2006-01-02T15:04:05.999999999", v)
+	}
+	return t, err
+}
+
+func parseVolgnummer(v string) (int64, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || strings.Trim(v, "0123456789") != "" {
+		return 0, errorf("%q is not a positive integer", v)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, errorf("%q is too large", v)
+	}
+	if n < 1 {
+		return 0, errorf("%q is not a positive integer (must be at least 1)", v)
+	}
+	return n, nil
+}
+
+func checkVolgnummer(v string) error { _, err := parseVolgnummer(v); return err }
+
+func checkProviderName(v string) error {
+	if err := lengthErr(v, 10, 57); err != nil {
+		return err
+	}
+	if !reProviderName.MatchString(v) {
+		return errorf("%q does not match the pattern [a-z]+@medmij", v)
+	}
+	return nil
+}
+
+func checkID(v string) error { return lengthErr(v, 1, 30) }
+
+func checkAanbiedertype(v string) error {
+	switch v {
+	case "ZA", "BAZB", "APD":
+		return nil
+	}
+	return errorf("%q is not one of ZA, BAZB, APD", v)
+}
+
+// frontURI checks a front-channel URI (authorization endpoint): https, host with
+// at least one dot, no port, no query or fragment. lenient admits a port (dev only).
+func frontURI(lenient bool) func(string) error {
+	return func(v string) error {
+		if lenient {
+			return backURI(v)
+		}
+		if !reFrontURI.MatchString(v) {
+			return errorf("%q is not a front-channel URI (https://host/path, no port, query or fragment)", v)
+		}
+		return nil
+	}
+}
+
+// backURI checks a back-channel URI (token, resource, subscription): as frontURI
+// but with an optional port.
+func backURI(v string) error {
+	if !reBackURI.MatchString(v) {
+		return errorf("%q is not a back-channel URI (https://host[:port]/path, no query or fragment)", v)
+	}
+	if p := portOf(v); p != "" {
+		if n, _ := strconv.Atoi(p); n < 1 || n > 65535 {
+			return errorf("%q has port %s outside 1..65535", v, p)
+		}
+	}
+	return nil
+}
+
+func portOf(uri string) string {
+	rest := strings.TrimPrefix(uri, "https://")
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.IndexByte(rest, ':'); i >= 0 {
+		return rest[i+1:]
+	}
+	return ""
+}
+
+func checkHost(v string) error {
+	if len(v) > 253 || !reHost.MatchString(v) {
+		return errorf("%q is not a host name (lower-case labels with at least one dot)", v)
+	}
+	return nil
+}
+
+func checkOrgName(v string) error { return lengthErr(v, 3, 50) }
+
+func checkDisplayName(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errorf("display name is empty")
+	}
+	return lengthErr(v, 1, 200)
+}
+
+func checkDuration(v string) error {
+	if v == "P" || strings.HasSuffix(v, "T") || !reDuration.MatchString(v) {
+		return errorf("%q is not an xs:duration", v)
+	}
+	return nil
+}
+
+type valueError string
+
+func (e valueError) Error() string { return string(e) }
+
+func errorf(format string, args ...any) error {
+	return valueError(fmt.Sprintf(format, args...))
+}
