@@ -61,6 +61,8 @@ type Account struct {
 	AbsoluteTimeout time.Duration
 	MaxFailures     int
 	LockoutDuration time.Duration
+	IPLimit         int           // login attempts per client IP per IPWindow
+	IPWindow        time.Duration // window of the per-IP counter
 	Argon2Time      int
 	Argon2MemoryKiB int
 	OIDCIssuer      string
@@ -75,6 +77,8 @@ func (a *Account) settings() []setting {
 		duration("PGO_SESSION_ABSOLUTE_TIMEOUT", "8h", "session absolute timeout", &a.AbsoluteTimeout, time.Minute, 7*24*time.Hour),
 		intSetting("PGO_LOGIN_MAX_FAILURES", "5", "failed logins before an account is locked", &a.MaxFailures, 1, 100),
 		duration("PGO_LOGIN_LOCKOUT", "15m", "how long a locked account stays locked", &a.LockoutDuration, time.Second, 24*time.Hour),
+		intSetting("PGO_LOGIN_IP_LIMIT", "30", "login attempts per client IP per PGO_LOGIN_IP_WINDOW", &a.IPLimit, 1, 100000),
+		duration("PGO_LOGIN_IP_WINDOW", "15m", "window of the per-IP login attempt counter", &a.IPWindow, time.Second, 24*time.Hour),
 		intSetting("PGO_ARGON2_TIME", "2", "argon2id passes", &a.Argon2Time, 1, 20),
 		intSetting("PGO_ARGON2_MEMORY_KIB", "19456", "argon2id memory in KiB", &a.Argon2MemoryKiB, 8*1024, 4*1024*1024),
 		str("PGO_OIDC_ISSUER", "", "OpenID Connect issuer for external login (off when empty)", &a.OIDCIssuer, optional(checkURL("https", "http"))),

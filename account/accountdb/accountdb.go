@@ -1,0 +1,137 @@
+// Package accountdb implements account.Store on PostgreSQL (migration 004). Every
+// error passes through store.Error, so callers see *pgo.Error codes only.
+package accountdb
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgo-koppelvlak/pgo/account"
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/store"
+)
+
+// AuditFunc appends one audit record inside tx; in production auditdb.Append.
+type AuditFunc func(ctx context.Context, tx pgx.Tx, ev audit.Event) error
+
+// Store is the PostgreSQL account store.
+type Store struct {
+	db    *store.DB
+	audit AuditFunc
+}
+
+// New returns a Store that writes audit records with appendAudit.
+func New(db *store.DB, appendAudit AuditFunc) *Store {
+	return &Store{db: db, audit: appendAudit}
+}
+
+// InTx runs fn in one transaction (store.DB.WithTx: retried on serialization
+// failures, errors mapped).
+func (s *Store) InTx(ctx context.Context, fn func(tx account.Tx) error) error {
+	return s.db.WithTx(ctx, func(tx pgx.Tx) error {
+		return fn(&txn{tx: tx, audit: s.audit})
+	})
+}
+
+type txn struct {
+	tx    pgx.Tx
+	audit AuditFunc
+}
+
+func (t *txn) Audit(ctx context.Context, ev audit.Event) error {
+	return store.Error(t.audit(ctx, t.tx, ev))
+}
+
+const accountCols = `id::text, name, role, coalesce(password_hash, ''), coalesce(totp_secret, ''::bytea),
+	totp_last_step, coalesce(oidc_issuer, ''), coalesce(oidc_subject, ''), failures,
+	coalesce(locked_until, 'epoch'::timestamptz), disabled, created_at`
+
+func scanAccount(row pgx.Row) (*account.Account, error) {
+	var a account.Account
+	var role string
+	err := row.Scan(&a.ID, &a.Name, &role, &a.PasswordHash, &a.TOTPSecret, &a.TOTPLastStep,
+		&a.OIDCIssuer, &a.OIDCSubject, &a.Failures, &a.LockedUntil, &a.Disabled, &a.CreatedAt)
+	if err != nil {
+		return nil, store.Error(err)
+	}
+	a.Role = account.Role(role)
+	if a.LockedUntil.Equal(time.Unix(0, 0)) {
+		a.LockedUntil = time.Time{}
+	}
+	return &a, nil
+}
+
+func (t *txn) CreateAccount(ctx context.Context, a *account.Account) error {
+	_, err := t.tx.Exec(ctx, `insert into accounts (id, name, role, password_hash, totp_secret,
+		oidc_issuer, oidc_subject, created_at)
+		values ($1, $2, $3, nullif($4, ''), $5, nullif($6, ''), nullif($7, ''), $8)`,
+		a.ID, a.Name, string(a.Role), a.PasswordHash, nilIfEmpty(a.TOTPSecret), a.OIDCIssuer, a.OIDCSubject, a.CreatedAt)
+	return store.Error(err)
+}
+
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func (t *txn) AccountByName(ctx context.Context, name string) (*account.Account, error) {
+	return scanAccount(t.tx.QueryRow(ctx, `select `+accountCols+` from accounts where name = $1 for update`, name))
+}
+
+func (t *txn) AccountByID(ctx context.Context, id string) (*account.Account, error) {
+	return scanAccount(t.tx.QueryRow(ctx, `select `+accountCols+` from accounts where id = $1::uuid for update`, id))
+}
+
+func (t *txn) AccountBySubject(ctx context.Context, issuer, subject string) (*account.Account, error) {
+	return scanAccount(t.tx.QueryRow(ctx, `select `+accountCols+` from accounts
+		where oidc_issuer = $1 and oidc_subject = $2 for update`, issuer, subject))
+}
+
+func (t *txn) ListAccounts(ctx context.Context) ([]account.Account, error) {
+	rows, err := t.tx.Query(ctx, `select `+accountCols+` from accounts order by name`)
+	if err != nil {
+		return nil, store.Error(err)
+	}
+	defer rows.Close()
+	var out []account.Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *a)
+	}
+	return out, store.Error(rows.Err())
+}
+
+func (t *txn) SaveLoginState(ctx context.Context, a *account.Account) error {
+	var locked any
+	if !a.LockedUntil.IsZero() {
+		locked = a.LockedUntil
+	}
+	_, err := t.tx.Exec(ctx, `update accounts set failures = $2, locked_until = $3, disabled = $4,
+		totp_last_step = $5 where id = $1::uuid`, a.ID, a.Failures, locked, a.Disabled, a.TOTPLastStep)
+	return store.Error(err)
+}
+
+func (t *txn) AddRecoveryCodes(ctx context.Context, accountID string, hashes [][]byte) error {
+	for _, h := range hashes {
+		if _, err := t.tx.Exec(ctx, `insert into recovery_codes (account_id, code_hash) values ($1::uuid, $2)`, accountID, h); err != nil {
+			return store.Error(err)
+		}
+	}
+	return nil
+}
+
+func (t *txn) UseRecoveryCode(ctx context.Context, accountID string, hash []byte, at time.Time) (bool, error) {
+	tag, err := t.tx.Exec(ctx, `update recovery_codes set used_at = $3
+		where account_id = $1::uuid and code_hash = $2 and used_at is null`, accountID, hash, at)
+	if err != nil {
+		return false, store.Error(err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

@@ -1,0 +1,114 @@
+package account
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+
+	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/audit"
+)
+
+// Enrolment is what a new account's owner must see exactly once: the TOTP
+// enrolment URI (and QR code made from it) and the recovery codes.
+type Enrolment struct {
+	Account       *Account
+	URI           string // otpauth://totp/...
+	RecoveryCodes []string
+}
+
+// Create makes an account with a password and a fresh TOTP secret, in one
+// transaction with its recovery codes and the audit record.
+func (s *Service) Create(ctx context.Context, name string, role Role, password string, c Client) (*Enrolment, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	if _, err := ParseRole(string(role)); err != nil {
+		return nil, err
+	}
+	hash, err := HashPassword(password, s.cfg.Argon2)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := NewTOTPSecret()
+	if err != nil {
+		return nil, err
+	}
+	codes, err := NewRecoveryCodes()
+	if err != nil {
+		return nil, err
+	}
+	a := &Account{ID: newUUID(), Name: name, Role: role, PasswordHash: hash, TOTPSecret: secret, CreatedAt: s.clock()}
+	err = s.store.InTx(ctx, func(tx Tx) error {
+		if err := tx.CreateAccount(ctx, a); err != nil {
+			if pgo.ErrorCode(err) == pgo.ECONFLICT {
+				return pgo.Errorf(pgo.ECONFLICT, "name: an account %q already exists", name)
+			}
+			return err
+		}
+		hashes := make([][]byte, len(codes))
+		for i, code := range codes {
+			hashes[i] = HashRecoveryCode(a.ID, code)
+		}
+		if err := tx.AddRecoveryCodes(ctx, a.ID, hashes); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, s.adminEvent(audit.ActAccountCreated, a, c))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Enrolment{Account: a, URI: EnrolmentURI(s.cfg.Issuer, a.Name, secret), RecoveryCodes: codes}, nil
+}
+
+// List returns all accounts, ordered by name.
+func (s *Service) List(ctx context.Context) ([]Account, error) {
+	var out []Account
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		out, err = tx.ListAccounts(ctx)
+		return err
+	})
+	return out, err
+}
+
+// Lock disables an account until an operator unlocks it and ends its sessions.
+func (s *Service) Lock(ctx context.Context, name string, c Client) error {
+	return s.store.InTx(ctx, func(tx Tx) error {
+		a, err := tx.AccountByName(ctx, name)
+		if pgo.ErrorCode(err) == pgo.ENOTFOUND {
+			return pgo.Errorf(pgo.ENOTFOUND, "name: no account %q", name)
+		}
+		if err != nil {
+			return err
+		}
+		a.Disabled = true
+		if err := tx.SaveLoginState(ctx, a); err != nil {
+			return err
+		}
+		if _, err := tx.DeleteAccountSessions(ctx, a.ID); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, s.adminEvent(audit.ActAccountLocked, a, c))
+	})
+}
+
+// adminEvent records an operator action on account a.
+func (s *Service) adminEvent(act audit.Action, a *Account, c Client) audit.Event {
+	ev := s.event(act, audit.Success, "", a.ID, a.Role, c)
+	ev.ActorType, ev.ActorID = audit.ActorSystem, "system"
+	ev.Details = map[string]string{"role": string(a.Role)}
+	if a.Role == RolePatient {
+		ev.PersonID = a.ID
+	}
+	return ev
+}
+
+// newUUID returns a random (version 4) UUID, RFC 9562 §5.4.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

@@ -1,0 +1,197 @@
+package account
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/audit"
+)
+
+// ErrLoginFailed is the one answer to a wrong name, password or code, and to a
+// locked account: the caller cannot tell which, so accounts cannot be enumerated
+// (ASVS 5.0 V6.3.8). The lock itself is in the audit log.
+var ErrLoginFailed = pgo.Errorf(pgo.EUNAUTHORIZED,
+	"The login details are not correct, or logging in is blocked for a while. Check them and try again later.")
+
+// ErrTooManyAttempts is the per-IP throttle (ASVS 5.0 V6.3.1); it says nothing
+// about any account.
+var ErrTooManyAttempts = pgo.Errorf(pgo.ERATELIMIT,
+	"Too many login attempts from your network. Wait a few minutes and try again.")
+
+// Password is step 1 of the login (the functional design's step 1): it checks name
+// and password and, when right, replaces the caller's session (oldID, may be empty)
+// by a new one at StageMFA. The returned id is the new cookie value.
+func (s *Service) Password(ctx context.Context, oldID, name, password string, c Client) (string, error) {
+	var newID string
+	var fail error
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		now := s.clock()
+		if limited, err := s.throttle(ctx, tx, c, now); err != nil || limited {
+			fail = ErrTooManyAttempts
+			return err
+		}
+		a, err := tx.AccountByName(ctx, strings.ToLower(strings.TrimSpace(name)))
+		if pgo.ErrorCode(err) == pgo.ENOTFOUND || (err == nil && a.PasswordHash == "") {
+			_, _ = VerifyPassword(s.dummyHash, password) // same cost as a real check
+			fail = ErrLoginFailed
+			return tx.Audit(ctx, s.event(audit.ActLoginFailed, audit.Failure, "unknown_account", "", "", c))
+		}
+		if err != nil {
+			return err
+		}
+		ok, err := VerifyPassword(a.PasswordHash, password)
+		if err != nil {
+			return err
+		}
+		if a.Locked(now) {
+			fail = ErrLoginFailed
+			return tx.Audit(ctx, s.event(audit.ActLoginFailed, audit.Failure, lockReason(a), a.ID, a.Role, c))
+		}
+		if !ok {
+			fail = ErrLoginFailed
+			return s.failure(ctx, tx, a, audit.ActLoginFailed, "bad_password", now, c)
+		}
+		if err := dropSession(ctx, tx, oldID); err != nil {
+			return err
+		}
+		newID, _, err = s.newSession(ctx, tx, a, StageMFA, now)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return newID, fail
+}
+
+// SecondFactor is step 2: a TOTP code (RFC 6238) or a recovery code for the
+// StageMFA session id. On success the session id rotates (ASVS 5.0 V7.2.4): the old
+// one is deleted and a StageFull session returned.
+func (s *Service) SecondFactor(ctx context.Context, id, code string, c Client) (string, *Session, error) {
+	var newID string
+	var sess *Session
+	var fail error
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		old, now, err := s.live(ctx, tx, id)
+		if err != nil || old.Stage != StageMFA {
+			fail = ErrNoSession
+			return nil
+		}
+		if limited, err := s.throttle(ctx, tx, c, now); err != nil || limited {
+			fail = ErrTooManyAttempts
+			return err
+		}
+		a, err := tx.AccountByID(ctx, old.AccountID)
+		if err != nil {
+			return err
+		}
+		if a.Locked(now) {
+			fail = ErrLoginFailed
+			if err := tx.DeleteSession(ctx, old.IDHash); err != nil {
+				return err
+			}
+			return tx.Audit(ctx, s.event(audit.ActMFAFailed, audit.Failure, lockReason(a), a.ID, a.Role, c))
+		}
+		method, ok, err := s.checkCode(ctx, tx, a, code, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fail = ErrLoginFailed
+			return s.failure(ctx, tx, a, audit.ActMFAFailed, "bad_code", now, c)
+		}
+		a.Failures = 0
+		if err := tx.SaveLoginState(ctx, a); err != nil {
+			return err
+		}
+		if err := tx.DeleteSession(ctx, old.IDHash); err != nil {
+			return err
+		}
+		if newID, sess, err = s.newSession(ctx, tx, a, StageFull, now); err != nil {
+			return err
+		}
+		ev := s.event(audit.ActLogin, audit.Success, "", a.ID, a.Role, c)
+		ev.Details = map[string]string{"method": "password+" + method}
+		return tx.Audit(ctx, ev)
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	return newID, sess, fail
+}
+
+// checkCode accepts a TOTP code whose step is newer than the last one used (and
+// records it), or an unused recovery code (and uses it up).
+func (s *Service) checkCode(ctx context.Context, tx Tx, a *Account, code string, now time.Time) (string, bool, error) {
+	code = strings.TrimSpace(code)
+	if looksLikeRecoveryCode(code) {
+		ok, err := tx.UseRecoveryCode(ctx, a.ID, HashRecoveryCode(a.ID, code), now)
+		return "recovery_code", ok, err
+	}
+	step, ok := VerifyTOTP(a.TOTPSecret, code, now, a.TOTPLastStep)
+	if ok {
+		a.TOTPLastStep = step
+	}
+	return "totp", ok, nil
+}
+
+// failure counts a failed attempt and locks the account after MaxFailures.
+func (s *Service) failure(ctx context.Context, tx Tx, a *Account, act audit.Action, reason string, now time.Time, c Client) error {
+	a.Failures++
+	locked := a.Failures >= s.cfg.MaxFailures
+	if locked {
+		a.Failures = 0
+		a.LockedUntil = now.Add(s.cfg.LockoutDuration)
+	}
+	if err := tx.SaveLoginState(ctx, a); err != nil {
+		return err
+	}
+	if err := tx.Audit(ctx, s.event(act, audit.Failure, reason, a.ID, a.Role, c)); err != nil {
+		return err
+	}
+	if !locked {
+		return nil
+	}
+	if _, err := tx.DeleteAccountSessions(ctx, a.ID); err != nil {
+		return err
+	}
+	ev := s.event(audit.ActLockout, audit.Success, "", a.ID, a.Role, c)
+	ev.Details = map[string]string{"until": a.LockedUntil.Format(time.RFC3339)}
+	return tx.Audit(ctx, ev)
+}
+
+// throttle counts the attempt against the client's IP and reports (and audits)
+// whether it is over the limit.
+func (s *Service) throttle(ctx context.Context, tx Tx, c Client, now time.Time) (bool, error) {
+	if c.IP == "" {
+		return false, nil
+	}
+	window := now.Truncate(s.cfg.IPWindow)
+	n, err := tx.Hit(ctx, "login-ip:"+c.IP, window)
+	if err != nil || n <= s.cfg.IPLimit {
+		return false, err
+	}
+	return true, tx.Audit(ctx, s.event(audit.ActLoginFailed, audit.Failure, "rate_limited", "", "", c))
+}
+
+func dropSession(ctx context.Context, tx Tx, id string) error {
+	if id == "" {
+		return nil
+	}
+	err := tx.DeleteSession(ctx, hashID(id))
+	if pgo.ErrorCode(err) == pgo.ENOTFOUND {
+		return nil
+	}
+	return err
+}
+
+func lockReason(a *Account) string {
+	if a.Disabled {
+		return "account_disabled"
+	}
+	return "account_locked"
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
