@@ -1,0 +1,105 @@
+package zal
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo"
+)
+
+// HostChecker answers whether a host is on the Whitelist; *Registry and
+// *Whitelist implement it.
+type HostChecker interface{ Whitelisted(host string) bool }
+
+// Whitelisted makes a *Whitelist a HostChecker.
+func (w *Whitelist) Whitelisted(host string) bool { return w.Contains(host) }
+
+// ClientOptions configure NewHTTPClient.
+type ClientOptions struct {
+	// TLSConfig for outbound connections (client certificate for mTLS, roots).
+	// Nil means TLS 1.2+ with the system roots.
+	TLSConfig *tls.Config
+	// DialContext replaces the dialer (tests resolve *.localhost to 127.0.0.1).
+	DialContext  func(ctx context.Context, network, addr string) (net.Conn, error)
+	Timeout      time.Duration // whole request; default 30s
+	MaxRedirects int           // default 5
+}
+
+// NewHTTPClient returns the client the target role uses towards other MedMij
+// nodes. It refuses any host that is not on the Whitelist before a connection is
+// made (MedMij afsprakenstelsel: nodes only connect to whitelisted nodes): in the
+// round trip, in the dialer and for every redirect. Only https is allowed, and
+// proxies are not used (a proxy would hide the real destination from the dialer).
+func NewHTTPClient(wl HostChecker, opts ClientOptions) *http.Client {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	if opts.MaxRedirects <= 0 {
+		opts.MaxRedirects = 5
+	}
+	tlsCfg := opts.TLSConfig
+	if tlsCfg == nil {
+		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	dial := opts.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
+	tr := &http.Transport{
+		Proxy:               nil,
+		TLSClientConfig:     tlsCfg,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        100,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				host = addr
+			}
+			if err := allowed(wl, "https", host); err != nil {
+				return nil, err
+			}
+			return dial(ctx, network, addr)
+		},
+	}
+	return &http.Client{
+		Timeout:   opts.Timeout,
+		Transport: guard{wl: wl, next: tr},
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= opts.MaxRedirects {
+				return pgo.Errorf(pgo.EFORBIDDEN, "stopped after %d redirects", len(via))
+			}
+			return allowed(wl, req.URL.Scheme, req.URL.Hostname())
+		},
+	}
+}
+
+// guard checks every request before the transport sees it.
+type guard struct {
+	wl   HostChecker
+	next http.RoundTripper
+}
+
+func (g guard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := allowed(g.wl, req.URL.Scheme, req.URL.Hostname()); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	return g.next.RoundTrip(req)
+}
+
+func allowed(wl HostChecker, scheme, host string) error {
+	if scheme != "https" {
+		return pgo.Errorf(pgo.EFORBIDDEN, "scheme %q refused: MedMij nodes are reached over https only", scheme)
+	}
+	if !wl.Whitelisted(host) {
+		return pgo.Errorf(pgo.EFORBIDDEN, "host %q is not on the MedMij Whitelist; not connecting", host)
+	}
+	return nil
+}
