@@ -85,3 +85,28 @@ type Event struct {
 	CorrelationID string            // X-Correlation-ID
 	Details       map[string]string // small, non-sensitive extra facts
 }
+
+// actions is the closed list; Validate rejects anything else.
+var actions = map[Action]bool{}
+
+func init() {
+	for _, a := range AllActions() {
+		actions[a] = true
+	}
+}
+
+// AllActions lists every Action in a stable order (for filters in the auditor view).
+func AllActions() []Action {
+	return []Action{
+		ActLogin, ActLoginFailed, ActMFAFailed, ActLockout, ActLogout,
+		ActConsentShown, ActConsentGranted, ActConsentDenied,
+		ActCodeIssued, ActCodeRedeemed, ActCodeReplayed, ActTokenIssued, ActTokenRevoked,
+		ActDocumentListed, ActDocumentRendered, ActDocumentFetched,
+		ActTransferStarted, ActTransferCompleted, ActTransferFailed,
+		ActAuditViewed, ActAuditExported, ActAuditPruned,
+		ActAccountCreated, ActAccountLocked, ActDossierImported, ActExportRequested, ActExportFailed,
+	}
+}
+
+// Valid reports whether a is on the closed list.
+func (a Action) Valid() bool { return actions[a] }

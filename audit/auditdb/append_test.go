@@ -1,0 +1,176 @@
+package auditdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/store"
+	"github.com/pgo-koppelvlak/pgo/store/storetest"
+)
+
+func event(i int) audit.Event {
+	return audit.Event{
+		Action: audit.ActDocumentFetched, Outcome: audit.Success,
+		PersonID: fmt.Sprintf("user-%d", i), ActorType: audit.ActorPeer, ActorID: "pgo-zuid.example",
+		Role: audit.RoleSource, ObjectType: "document", ObjectID: fmt.Sprintf("doc-%d", i),
+		ObjectHashes: map[string]string{"sha256": "ab12"}, SourceIP: "192.0.2.7",
+		UserAgent: "Go-http-client/1.1", RequestID: "req-1", CorrelationID: "corr-1",
+		Details: map[string]string{"size": "1234"},
+	}
+}
+
+func count(t *testing.T, db *store.DB) int64 {
+	t.Helper()
+	var n int64
+	if err := db.Pool.QueryRow(context.Background(), "select count(*) from audit_log").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func mustVerify(t *testing.T, s *Store) audit.VerifyResult {
+	t.Helper()
+	res, err := s.Verify(context.Background(), audit.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Break != nil {
+		t.Fatalf("chain broken: %s", res.Break)
+	}
+	return res
+}
+
+func TestAppendFollowsTheBusinessTransaction(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	errBusiness := errors.New("business rule failed")
+	err := db.WithTx(ctx, func(tx pgx.Tx) error {
+		if err := Append(ctx, tx, event(1)); err != nil {
+			return err
+		}
+		return errBusiness
+	})
+	if !errors.Is(err, errBusiness) {
+		t.Fatalf("WithTx = %v", err)
+	}
+	if n := count(t, db); n != 0 {
+		t.Fatalf("rolled back: %d records, want 0", n)
+	}
+	if err := db.WithTx(ctx, func(tx pgx.Tx) error { return Append(ctx, tx, event(2)) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, db); n != 1 {
+		t.Fatalf("committed: %d records, want 1", n)
+	}
+	p, err := Query(ctx, db.Pool, audit.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := p.Records[0]
+	want := event(2)
+	if r.Seq != 1 || r.PrevHash != (audit.Hash{}) || r.ObjectID != want.ObjectID || r.Details["size"] != "1234" ||
+		r.Time.IsZero() || r.Time.Nanosecond()%1000 != 0 || r.Time.Location() != time.UTC {
+		t.Fatalf("stored record = %+v", r)
+	}
+	if r.ComputeHash() != r.Hash {
+		t.Fatal("stored hash does not match the record read back")
+	}
+	mustVerify(t, New(db, nil))
+}
+
+func TestAppendConcurrentWritersMakeOneChain(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	const writers = 50
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for i := 0; i < writers; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs <- Record(ctx, db, event(i))
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := mustVerify(t, New(db, nil))
+	if res.Checked != writers {
+		t.Fatalf("verified %d records, want %d", res.Checked, writers)
+	}
+	seen := map[string]bool{}
+	err := Scan(ctx, db.Pool, audit.Filter{}, func(r *audit.Record) error {
+		seen[r.PersonID] = true
+		return nil
+	})
+	if err != nil || len(seen) != writers {
+		t.Fatalf("distinct writers in the chain = %d (err %v), want %d", len(seen), err, writers)
+	}
+}
+
+func TestAppendRejectsInvalidEvents(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	mod := func(f func(*audit.Event)) audit.Event { e := event(1); f(&e); return e }
+	cases := map[string]audit.Event{
+		"unknown action":    mod(func(e *audit.Event) { e.Action = "deleted_everything" }),
+		"bad outcome":       mod(func(e *audit.Event) { e.Outcome = "maybe" }),
+		"failure no reason": mod(func(e *audit.Event) { e.Outcome = audit.Failure }),
+		"success reason":    mod(func(e *audit.Event) { e.Reason = "invalid_grant" }),
+		"no actor":          mod(func(e *audit.Event) { e.ActorID = "" }),
+		"bad actor type":    mod(func(e *audit.Event) { e.ActorType = "robot" }),
+		"bad role":          mod(func(e *audit.Event) { e.Role = "both" }),
+		"bad ip":            mod(func(e *audit.Event) { e.SourceIP = "not-an-ip" }),
+		"bsn as person":     mod(func(e *audit.Event) { e.PersonID = "999999990" }),
+		"control char":      mod(func(e *audit.Event) { e.RequestID = "a\nb" }),
+	}
+	for name, ev := range cases {
+		t.Run(name, func(t *testing.T) {
+			err := Record(ctx, db, ev)
+			if pgo.ErrorCode(err) != pgo.EINVALID {
+				t.Fatalf("Record = %v, want invalid", err)
+			}
+		})
+	}
+	if n := count(t, db); n != 0 {
+		t.Fatalf("%d records after invalid events, want 0", n)
+	}
+}
+
+func TestAuditLogIsAppendOnly(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	if err := Record(ctx, db, event(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, "insert into audit_checkpoint (seq, jws) values (1, 'a.b.c')"); err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{
+		"update audit_log set person_id = 'someone-else'",
+		"delete from audit_log",
+		"truncate audit_log",
+		"update audit_checkpoint set jws = 'x'",
+		"delete from audit_checkpoint",
+		"insert into audit_log select * from audit_log", // a fork: same seq again
+	} {
+		if _, err := db.Pool.Exec(ctx, sql); err == nil {
+			t.Errorf("%s: succeeded, want an error", sql)
+		}
+	}
+	if n := count(t, db); n != 1 {
+		t.Fatalf("%d records, want 1", n)
+	}
+}

@@ -1,0 +1,68 @@
+package audit
+
+import (
+	"context"
+	"time"
+)
+
+// Filter selects records for the auditor view and for exports. Zero fields do not
+// filter. The period is on Recorded (the store's clock), half-open [From, To).
+type Filter struct {
+	From, To      time.Time
+	Actions       []Action // any of these
+	PersonID      string
+	ActorID       string // e.g. a peer's client id
+	ActorType     ActorType
+	CorrelationID string
+	// Limit is the page size for Query (default 50, at most 500); Scan ignores it.
+	Limit int
+	// Cursor is Page.Next of the previous page ("" for the first page).
+	Cursor string
+}
+
+// Page is one page of records, newest first. Next is the cursor of the following
+// (older) page, "" when there is none. Pagination is by keyset (seq), never OFFSET,
+// so a page costs the same however deep an auditor scrolls.
+type Page struct {
+	Records []Record
+	Next    string
+}
+
+// ChainStatus is what the auditor view shows above the records.
+type ChainStatus struct {
+	HeadSeq        int64
+	HeadHash       Hash
+	HeadRecorded   time.Time
+	LastCheckpoint *Checkpoint // nil when none was signed yet
+}
+
+// VerifyOptions limits a verification to a period of Recorded; zero means the whole
+// chain (from its start, including the end-of-chain checks).
+type VerifyOptions struct {
+	From, To time.Time
+}
+
+// VerifyResult is the outcome of a verification. Break is nil when the chain holds.
+type VerifyResult struct {
+	Checked     int64 // records checked
+	Checkpoints int   // signed checkpoints checked against the chain
+	Break       *Break
+}
+
+// OK reports whether nothing was found broken.
+func (v VerifyResult) OK() bool { return v.Break == nil }
+
+// Reader is what the auditor web view and the CLI need from the store
+// (auditdb.Store implements it).
+type Reader interface {
+	Query(ctx context.Context, f Filter) (Page, error)
+	Status(ctx context.Context) (ChainStatus, error)
+	Verify(ctx context.Context, opts VerifyOptions) (VerifyResult, error)
+	Scanner
+}
+
+// Scanner streams every record matching f (ignoring Limit and Cursor) oldest first
+// to fn, in batches, so that memory stays flat however many records match.
+type Scanner interface {
+	Scan(ctx context.Context, f Filter, fn func(*Record) error) error
+}

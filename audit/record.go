@@ -1,0 +1,117 @@
+package audit
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Hash is a SHA-256 value in the chain. The zero Hash is the genesis: the prev hash
+// of record 1.
+type Hash [32]byte
+
+// String is the lower-case hex form used in exports, checkpoints and messages.
+func (h Hash) String() string { return hex.EncodeToString(h[:]) }
+
+// MarshalText writes the hex form (JSON, NDJSON).
+func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText reads the hex form.
+func (h *Hash) UnmarshalText(b []byte) error {
+	p, err := ParseHash(string(b))
+	*h = p
+	return err
+}
+
+// ParseHash reads a 64-character hex hash.
+func ParseHash(s string) (Hash, error) {
+	var h Hash
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(h) {
+		return h, fmt.Errorf("not a 64-character hex SHA-256 value")
+	}
+	copy(h[:], b)
+	return h, nil
+}
+
+// HashFromBytes copies a 32-byte slice (as stored) into a Hash.
+func HashFromBytes(b []byte) (Hash, error) {
+	var h Hash
+	if len(b) != len(h) {
+		return h, fmt.Errorf("hash has %d bytes, want 32", len(b))
+	}
+	copy(h[:], b)
+	return h, nil
+}
+
+// Record is a stored audit record: the Event plus what the store adds. Seq numbers
+// the chain from 1 without gaps; Recorded is the store's clock when it was appended
+// (never decreasing along the chain; it picks the month partition), while Event.Time
+// is when the event happened.
+type Record struct {
+	Event
+	ID       string // UUID
+	Seq      int64
+	Recorded time.Time // UTC, microseconds
+	PrevHash Hash
+	Hash     Hash
+}
+
+// canonicalV1 fixes the field order of the canonical encoding. encoding/json writes
+// struct fields in declaration order and map keys sorted, so the bytes depend only on
+// the values. Never change this struct: add a canonicalV2 and a version switch.
+type canonicalV1 struct {
+	V             int               `json:"v"`
+	ID            string            `json:"id"`
+	Seq           int64             `json:"seq"`
+	Recorded      string            `json:"recorded"`
+	Time          string            `json:"time"`
+	Action        Action            `json:"action"`
+	Outcome       Outcome           `json:"outcome"`
+	Reason        string            `json:"reason"`
+	PersonID      string            `json:"person_id"`
+	ActorType     ActorType         `json:"actor_type"`
+	ActorID       string            `json:"actor_id"`
+	Role          Role              `json:"role"`
+	ObjectType    string            `json:"object_type"`
+	ObjectID      string            `json:"object_id"`
+	ObjectHashes  map[string]string `json:"object_hashes,omitempty"`
+	SourceIP      string            `json:"source_ip"`
+	UserAgent     string            `json:"user_agent"`
+	RequestID     string            `json:"request_id"`
+	CorrelationID string            `json:"correlation_id"`
+	Details       map[string]string `json:"details,omitempty"`
+	PrevHash      Hash              `json:"prev_hash"`
+}
+
+// TimeFormat is how times appear in the canonical encoding: UTC, always six digits.
+const TimeFormat = "2006-01-02T15:04:05.000000Z"
+
+// Canonical returns the bytes that are hashed: a JSON object with a fixed field
+// order, including seq and the previous hash, so that changing, reordering or
+// removing any record changes a hash that the next record or a checkpoint holds.
+func (r *Record) Canonical() []byte {
+	c := canonicalV1{
+		V: 1, ID: r.ID, Seq: r.Seq,
+		Recorded: r.Recorded.UTC().Format(TimeFormat), Time: r.Time.UTC().Format(TimeFormat),
+		Action: r.Action, Outcome: r.Outcome, Reason: r.Reason, PersonID: r.PersonID,
+		ActorType: r.ActorType, ActorID: r.ActorID, Role: r.Role,
+		ObjectType: r.ObjectType, ObjectID: r.ObjectID, ObjectHashes: r.ObjectHashes,
+		SourceIP: r.SourceIP, UserAgent: r.UserAgent,
+		RequestID: r.RequestID, CorrelationID: r.CorrelationID, Details: r.Details,
+		PrevHash: r.PrevHash,
+	}
+	b, err := json.Marshal(c)
+	if err != nil { // only strings, ints and string maps: cannot happen
+		panic("audit: canonical encoding: " + err.Error())
+	}
+	return b
+}
+
+// ComputeHash is SHA-256 over Canonical.
+func (r *Record) ComputeHash() Hash { return sha256.Sum256(r.Canonical()) }
+
+// Seal sets r.Hash from the other fields (the store calls it once, on append).
+func (r *Record) Seal() { r.Hash = r.ComputeHash() }

@@ -1,0 +1,193 @@
+package audit
+
+import (
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pgo-koppelvlak/pgo"
+)
+
+// Limits on field sizes: an audit record is a fact sheet, not a payload store.
+const (
+	maxField     = 256  // ids, names, request ids
+	maxUserAgent = 512  // longer user agents are cut, never rejected
+	maxDetail    = 1024 // one Details or ObjectHashes value
+	maxEntries   = 32   // entries in Details or ObjectHashes
+)
+
+var (
+	reasonRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.:-]{0,63}$`)
+	keyRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+)
+
+// Normalize returns ev as it will be stored: Time in UTC cut to microseconds
+// (PostgreSQL's precision, so the hash is stable across a round trip), now when it is
+// zero; UserAgent (client-supplied, so never a reason to refuse the record) with
+// invalid UTF-8 and control characters replaced and cut to 512 bytes; empty maps nil.
+func (ev Event) Normalize(now time.Time) Event {
+	if ev.Time.IsZero() {
+		ev.Time = now
+	}
+	ev.Time = ev.Time.UTC().Truncate(time.Microsecond)
+	ev.UserAgent = cleanText(ev.UserAgent, maxUserAgent)
+	if len(ev.ObjectHashes) == 0 {
+		ev.ObjectHashes = nil
+	}
+	if len(ev.Details) == 0 {
+		ev.Details = nil
+	}
+	return ev
+}
+
+// Validate checks an event before it is written. The error is EINVALID and names the
+// field and what is wrong; it never repeats a value (it could be sensitive).
+func (ev Event) Validate() error {
+	checks := []func(Event) error{checkWhat, checkWho, checkStrings, checkMaps}
+	for _, c := range checks {
+		if err := c(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func invalid(format string, args ...any) error {
+	return pgo.Errorf(pgo.EINVALID, "audit event: "+format, args...)
+}
+
+func checkWhat(ev Event) error {
+	if !ev.Action.Valid() {
+		return invalid("action %q is not on the closed list (audit.AllActions)", ev.Action)
+	}
+	switch ev.Outcome {
+	case Success:
+		if ev.Reason != "" {
+			return invalid("reason is only for outcome failure")
+		}
+	case Failure:
+		if !reasonRE.MatchString(ev.Reason) {
+			return invalid("outcome failure needs a reason code (lower case letters, digits, _.:-; at most 64)")
+		}
+	default:
+		return invalid("outcome %q is not success or failure", ev.Outcome)
+	}
+	if ev.Time.Year() < 2000 || ev.Time.Year() > 9999 {
+		return invalid("time %s is out of range", ev.Time.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func checkWho(ev Event) error {
+	switch ev.ActorType {
+	case ActorUser, ActorPeer, ActorAuditor, ActorSystem:
+	default:
+		return invalid("actor type %q is not user, peer, auditor or system", ev.ActorType)
+	}
+	if strings.TrimSpace(ev.ActorID) == "" {
+		return invalid("actor id is empty")
+	}
+	switch ev.Role {
+	case RoleNone, RoleSource, RoleTarget:
+	default:
+		return invalid("role %q is not source, target or empty", ev.Role)
+	}
+	if ev.SourceIP != "" {
+		if _, err := netip.ParseAddr(ev.SourceIP); err != nil {
+			return invalid("source ip is not an IP address")
+		}
+	}
+	return nil
+}
+
+func checkStrings(ev Event) error {
+	fields := []struct{ name, v string }{
+		{"person id", ev.PersonID}, {"actor id", ev.ActorID}, {"object type", ev.ObjectType},
+		{"object id", ev.ObjectID}, {"request id", ev.RequestID}, {"correlation id", ev.CorrelationID},
+	}
+	for _, f := range fields {
+		if err := checkText(f.name, f.v, maxField); err != nil {
+			return err
+		}
+		if LooksLikeBSN(f.v) {
+			return invalid("%s looks like a BSN; use the internal id", f.name)
+		}
+	}
+	return nil
+}
+
+func checkMaps(ev Event) error {
+	for name, m := range map[string]map[string]string{"details": ev.Details, "object hashes": ev.ObjectHashes} {
+		if len(m) > maxEntries {
+			return invalid("%s has %d entries, at most %d", name, len(m), maxEntries)
+		}
+		for k, v := range m {
+			if !keyRE.MatchString(k) {
+				return invalid("%s key %q is not lower case letters, digits, _.- (at most 64)", name, cleanText(k, 64))
+			}
+			if err := checkText(name+" "+k, v, maxDetail); err != nil {
+				return err
+			}
+			if LooksLikeBSN(v) {
+				return invalid("%s %s looks like a BSN", name, k)
+			}
+		}
+	}
+	return nil
+}
+
+func checkText(name, v string, max int) error {
+	if len(v) > max {
+		return invalid("%s is %d bytes, at most %d", name, len(v), max)
+	}
+	if !utf8.ValidString(v) {
+		return invalid("%s is not valid UTF-8", name)
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return invalid("%s contains a control character", name)
+		}
+	}
+	return nil
+}
+
+// cleanText makes client-supplied text storable: valid UTF-8, no control characters,
+// at most max bytes (cut on a character boundary).
+func cleanText(v string, max int) string {
+	v = strings.ToValidUTF8(v, "\uFFFD")
+	v = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, v)
+	for len(v) > max {
+		_, size := utf8.DecodeLastRuneInString(v)
+		v = v[:len(v)-size]
+	}
+	return v
+}
+
+// LooksLikeBSN reports whether s is nine digits passing the elfproef (the Dutch
+// citizen service number check). Such a value must never be stored in the clear.
+func LooksLikeBSN(s string) bool {
+	if len(s) != 9 {
+		return false
+	}
+	sum := 0
+	for i := 0; i < 9; i++ {
+		d := int(s[i] - '0')
+		if d < 0 || d > 9 {
+			return false
+		}
+		w := 9 - i
+		if i == 8 {
+			w = -1
+		}
+		sum += w * d
+	}
+	return sum%11 == 0 && s != "000000000"
+}
+

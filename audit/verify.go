@@ -1,0 +1,180 @@
+package audit
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Break describes the first record at which the chain does not hold.
+type Break struct {
+	Seq     int64
+	ID      string // empty when the record is missing altogether
+	Problem string // what differs, for the auditor; never holds record content
+}
+
+func (b *Break) String() string {
+	if b.ID == "" {
+		return fmt.Sprintf("seq %d: %s", b.Seq, b.Problem)
+	}
+	return fmt.Sprintf("record %s (seq %d): %s", b.ID, b.Seq, b.Problem)
+}
+
+// Checkpoint is a signed statement "the chain had this head at this time". The JWS
+// payload is this struct as JSON; the signature (ES256, instance key) lets an auditor
+// prove that no record up to Seq was changed or removed later, even by someone who
+// rewrote the whole chain with database access.
+type Checkpoint struct {
+	Type     string    `json:"typ"` // CheckpointType
+	Seq      int64     `json:"seq"`
+	Hash     Hash      `json:"hash"`
+	Recorded time.Time `json:"recorded"` // Recorded of the record at Seq
+	SignedAt time.Time `json:"signed_at"`
+	JWS      string    `json:"-"`
+}
+
+// CheckpointType marks checkpoint payloads, so that no other JWS of the instance key
+// can pass as one.
+const CheckpointType = "pgo-audit-checkpoint"
+
+// Signer signs a payload as a compact JWS (vault.SigningKey implements it).
+type Signer interface {
+	Sign(payload []byte) (string, error)
+}
+
+// SignatureVerifier checks a compact JWS and returns its payload.
+type SignatureVerifier interface {
+	Verify(jws string) ([]byte, error)
+}
+
+// Anchor is what the first walked record must follow: its seq - 1 and prev hash.
+type Anchor struct {
+	Seq  int64
+	Hash Hash
+}
+
+// Prune record details that tell where the chain now starts (see StartAnchor).
+const (
+	DetailKeptFromSeq      = "kept_from_seq"
+	DetailKeptFromPrevHash = "kept_from_prev_hash"
+)
+
+// StartAnchor says what the first stored record must follow. Record 1 follows the
+// genesis (seq 0, zero hash). A later first record is only acceptable when the newest
+// audit_pruned record names it (seq and prev hash): retention dropped what was before.
+func StartAnchor(firstSeq int64, lastPrune *Record) (Anchor, *Break) {
+	if firstSeq == 1 {
+		return Anchor{}, nil
+	}
+	missing := &Break{Seq: 1, Problem: fmt.Sprintf("records 1..%d are missing and no audit_pruned record accounts for them", firstSeq-1)}
+	if lastPrune == nil {
+		return Anchor{}, missing
+	}
+	seq, err1 := strconv.ParseInt(lastPrune.Details[DetailKeptFromSeq], 10, 64)
+	h, err2 := ParseHash(lastPrune.Details[DetailKeptFromPrevHash])
+	if err1 != nil || err2 != nil || seq != firstSeq {
+		return Anchor{}, missing
+	}
+	return Anchor{Seq: seq - 1, Hash: h}, nil
+}
+
+// Walker checks records handed to it in seq order, with the checkpoints that fall in
+// the walked range. It keeps only the previous record, so memory stays flat.
+type Walker struct {
+	anchor      *Anchor
+	checkpoints []Checkpoint // ascending seq
+	prev        *Record
+	Checked     int64
+	Matched     int // checkpoints compared with the chain
+	Break       *Break
+}
+
+// NewWalker starts a walk. anchor nil means "trust the first record's link" (a walk
+// over a time range that does not start at the beginning).
+func NewWalker(anchor *Anchor, checkpoints []Checkpoint) *Walker {
+	return &Walker{anchor: anchor, checkpoints: checkpoints}
+}
+
+// Add checks the next record and returns false once a break is found.
+func (w *Walker) Add(r *Record) bool {
+	if w.Break != nil {
+		return false
+	}
+	w.Checked++
+	if b := w.check(r); b != nil {
+		w.Break = b
+		return false
+	}
+	w.prev = &Record{ID: r.ID, Seq: r.Seq, Recorded: r.Recorded, Hash: r.Hash}
+	return true
+}
+
+func (w *Walker) check(r *Record) *Break {
+	brk := func(format string, args ...any) *Break {
+		return &Break{Seq: r.Seq, ID: r.ID, Problem: fmt.Sprintf(format, args...)}
+	}
+	if got := r.ComputeHash(); got != r.Hash {
+		return brk("content does not match its stored hash (stored %s, computed %s): a field was changed after it was written", short(r.Hash), short(got))
+	}
+	want, wantID := w.expected()
+	if want != nil {
+		if r.Seq != want.Seq+1 {
+			if r.Seq > want.Seq+1 {
+				return brk("records %d..%d before it are missing (the chain jumps from seq %d)", want.Seq+1, r.Seq-1, want.Seq)
+			}
+			return brk("seq %d does not follow seq %d: records are out of order or duplicated", r.Seq, want.Seq)
+		}
+		if r.PrevHash != want.Hash {
+			return brk("prev_hash %s does not equal the hash %s of the record before it%s: one of the two was changed or they were reordered", short(r.PrevHash), short(want.Hash), wantID)
+		}
+	}
+	if w.prev != nil && r.Recorded.Before(w.prev.Recorded) {
+		return brk("recorded time goes back from %s", w.prev.Recorded.Format(TimeFormat))
+	}
+	for len(w.checkpoints) > 0 && w.checkpoints[0].Seq <= r.Seq {
+		cp := w.checkpoints[0]
+		w.checkpoints = w.checkpoints[1:]
+		if cp.Seq < r.Seq {
+			continue // before the walked range
+		}
+		w.Matched++
+		if cp.Hash != r.Hash || !cp.Recorded.Equal(r.Recorded) {
+			return brk("differs from the checkpoint signed at %s (signed hash %s, stored %s): the chain up to here was rewritten", cp.SignedAt.UTC().Format(time.RFC3339), short(cp.Hash), short(r.Hash))
+		}
+	}
+	return nil
+}
+
+func (w *Walker) expected() (*Anchor, string) {
+	if w.prev != nil {
+		return &Anchor{Seq: w.prev.Seq, Hash: w.prev.Hash}, " (" + w.prev.ID + ")"
+	}
+	return w.anchor, ""
+}
+
+// Finish checks the end of the walk: checkpoints beyond the last record mean records
+// were removed from the end; head (when the walk reached the end of the chain) must
+// equal the last record.
+func (w *Walker) Finish(head *Anchor) *Break {
+	if w.Break != nil {
+		return w.Break
+	}
+	var last Anchor
+	if w.prev != nil {
+		last = Anchor{Seq: w.prev.Seq, Hash: w.prev.Hash}
+	} else if w.anchor != nil {
+		last = *w.anchor
+	}
+	if head != nil {
+		for _, cp := range w.checkpoints {
+			w.Break = &Break{Seq: cp.Seq, Problem: fmt.Sprintf("the checkpoint signed at %s names seq %d, but the chain ends at seq %d: records were removed", cp.SignedAt.UTC().Format(time.RFC3339), cp.Seq, last.Seq)}
+			return w.Break
+		}
+		if head.Seq != last.Seq || head.Hash != last.Hash {
+			w.Break = &Break{Seq: last.Seq + 1, Problem: fmt.Sprintf("the chain head says seq %d (hash %s) but the last record is seq %d (hash %s): records at the end were removed or added outside the chain", head.Seq, short(head.Hash), last.Seq, short(last.Hash))}
+		}
+	}
+	return w.Break
+}
+
+func short(h Hash) string { return h.String()[:16] }
