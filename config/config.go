@@ -97,7 +97,13 @@ func Load(file string, lookup func(string) (string, bool)) (*Config, error) {
 		}
 	}
 	for _, s := range c.settings() {
-		v, ok := lookup(s.name)
+		v, ok, err := fromFileVar(s.name, lookup)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			v, ok = lookup(s.name)
+		}
 		if !ok {
 			if fv, ok2 := values[s.name]; ok2 {
 				v, ok = fv, true
@@ -114,6 +120,20 @@ func Load(file string, lookup func(string) (string, bool)) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// fromFileVar reads NAME_FILE when it is set: the value comes from that file, as
+// container secrets are mounted (docker-compose.yml). Surrounding space is trimmed.
+func fromFileVar(name string, lookup func(string) (string, bool)) (string, bool, error) {
+	path, ok := lookup(name + "_FILE")
+	if !ok || path == "" {
+		return "", false, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", false, fmt.Errorf("%s_FILE: cannot read %s: %v", name, path, errUnwrapPath(err))
+	}
+	return strings.TrimSpace(string(b)), true, nil
 }
 
 // MustDefault returns the defaults (for tests and tools that do not read the env).

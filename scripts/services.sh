@@ -1,0 +1,69 @@
+# shellcheck shell=bash
+# Sourced by scripts/test and scripts/run: make sure PostgreSQL and Redis are
+# installed (from Debian's packages), running, and answering; and that the tools the
+# tests use (Chromium, qpdf, poppler-utils, PDFBox) are there. Idempotent.
+
+log() { printf '[pgo] %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    log "need root for: $*"; return 1; fi
+}
+
+apt_updated=
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ -z "$apt_updated" ]; then
+    log "apt-get update"
+    as_root apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  log "installing ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_postgres() {
+  command -v pg_ctlcluster >/dev/null 2>&1 && ls /etc/postgresql/*/main >/dev/null 2>&1 || apt_install postgresql
+  local ver
+  ver=$(ls /etc/postgresql | sort -V | tail -n 1)
+  if ! pg_lsclusters -h 2>/dev/null | awk '{print $4}' | grep -q online; then
+    log "starting PostgreSQL $ver"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start 2>/dev/null || as_root pg_ctlcluster "$ver" main start
+  fi
+  for _ in $(seq 1 60); do
+    pg_isready -q -h 127.0.0.1 -p 5432 && break
+    sleep 0.5
+  done
+  pg_isready -q -h 127.0.0.1 -p 5432 || { log "PostgreSQL does not answer on 127.0.0.1:5432"; return 1; }
+  # A stock Debian cluster asks TCP clients for a password: give the postgres role
+  # the one our URLs carry (harmless where trust auth is configured).
+  (cd / && as_root su postgres -c "psql -q -c \"alter role postgres password 'postgres'\"") >/dev/null
+}
+
+ensure_redis() {
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    log "starting Redis"
+    as_root service redis-server start >/dev/null 2>&1 || true
+    redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 ||
+      as_root redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+        --dir /tmp --logfile /tmp/pgo-redis.log
+  fi
+  for _ in $(seq 1 40); do
+    redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && return 0
+    sleep 0.25
+  done
+  log "Redis does not answer on 127.0.0.1:6379"
+  return 1
+}
+
+ensure_test_tools() {
+  apt_install chromium qpdf poppler-utils libpdfbox2-java default-jre-headless \
+    libactivation-java libjaxb-api-java postgresql-client redis-tools
+}
+
+export PGO_DATABASE_URL="${PGO_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable}"
+export PGO_TEST_DATABASE_URL="${PGO_TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable}"
+export PGO_TEST_REDIS_URL="${PGO_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
