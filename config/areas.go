@@ -1,6 +1,11 @@
 package config
 
-import "time"
+import (
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"time"
+)
 
 // The area sub-structs below are owned by the packages named in their comments; each
 // adds its settings here so that `pgo help config` lists everything in one place.
@@ -44,15 +49,34 @@ func (a *Audit) settings() []setting {
 
 // Vault holds the encryption-at-rest and signing key settings (package vault).
 type Vault struct {
-	KeysetFile string // tink keyset for envelope encryption (JSON)
+	KeysetFile string // tink keyset for envelope encryption (JSON, mode 0600)
+	// MasterKey, when set, is the base64 of 32 bytes that encrypt the keyset file
+	// (vault.DecodeMasterKey turns it into bytes). Empty: the file is cleartext and
+	// protected by its file mode only.
+	MasterKey  string
 	SigningKey string // PEM private key for JWS (audit checkpoints)
 }
 
 func (v *Vault) settings() []setting {
 	return []setting{
-		str("PGO_KEYSET_FILE", "", "encryption keyset file (created by pgo keys init)", &v.KeysetFile, nil),
+		str("PGO_KEYSET_FILE", "", "encryption keyset file (created by pgo keys init --out FILE, mode 0600)", &v.KeysetFile, nil),
+		str("PGO_MASTER_KEY", "", "base64 of 32 random bytes that encrypt the keyset file (optional)", &v.MasterKey, optional(checkMasterKey)),
 		str("PGO_SIGNING_KEY", "", "signing key PEM file (created by pgo keys init)", &v.SigningKey, nil),
 	}
+}
+
+// checkMasterKey checks the shape of PGO_MASTER_KEY without ever repeating its value.
+func checkMasterKey(v string) error {
+	v = strings.TrimSpace(v)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(v); err == nil {
+			if len(b) != 32 {
+				return fmt.Errorf("decodes to %d bytes, want 32 (make one with: head -c32 /dev/urandom | base64)", len(b))
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("is not base64 (make one with: head -c32 /dev/urandom | base64)")
 }
 
 // Account holds login and session settings (package account).
