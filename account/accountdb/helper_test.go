@@ -1,0 +1,90 @@
+package accountdb_test
+
+import (
+	"context"
+	"encoding/base32"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgo-koppelvlak/pgo/account"
+	"github.com/pgo-koppelvlak/pgo/account/accountdb"
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/store"
+	"github.com/pgo-koppelvlak/pgo/store/storetest"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+var testCfg = account.Config{
+	Argon2:          account.Argon2Params{Time: 1, MemoryKiB: 8 * 1024, Threads: 1},
+	IdleTimeout:     15 * time.Minute,
+	AbsoluteTimeout: 8 * time.Hour,
+	MaxFailures:     3,
+	LockoutDuration: 15 * time.Minute,
+	IPLimit:         1000,
+	IPWindow:        15 * time.Minute,
+	Issuer:          "PGO Test",
+}
+
+type fixture struct {
+	db    *store.DB
+	svc   *account.Service
+	clock *clock
+}
+
+func setup(t *testing.T, cfg account.Config) *fixture {
+	t.Helper()
+	db := storetest.DB(t)
+	if _, err := db.Pool.Exec(context.Background(), auditTable); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := account.New(accountdb.New(db, appendAudit), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	svc.SetClock(c.now)
+	return &fixture{db: db, svc: svc, clock: c}
+}
+
+// auditActions lists the audit actions (with reason on failures) written so far,
+// oldest first, optionally only for one person.
+func (f *fixture) auditActions(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	err := f.db.WithTx(context.Background(), func(tx pgx.Tx) error {
+		recs, err := readAudit(context.Background(), tx)
+		for _, r := range recs {
+			s := string(r.Action)
+			if r.Reason != "" {
+				s += ":" + r.Reason
+			}
+			out = append(out, s)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+var _ = audit.ActLogin
+
+func b32decode(s string) ([]byte, error) {
+	return base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(s)
+}

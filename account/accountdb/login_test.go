@@ -1,0 +1,349 @@
+package accountdb_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/account"
+)
+
+const pw = "lange-wachtzin-42"
+
+var cli = account.Client{IP: "192.0.2.10", UserAgent: "test", RequestID: "req-1"}
+
+// enrol creates an account and returns its TOTP secret and recovery codes.
+func (f *fixture) enrol(t *testing.T, name string, role account.Role) ([]byte, []string) {
+	t.Helper()
+	e, err := f.svc.Create(context.Background(), name, role, pw, account.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(e.URI)
+	secret, err := b32decode(u.Query().Get("secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret, e.RecoveryCodes
+}
+
+// login runs both steps and returns the ids it saw: anon, mfa, full.
+func (f *fixture) login(t *testing.T, name string, secret []byte) (string, string, string) {
+	t.Helper()
+	ctx := context.Background()
+	anon, err := f.svc.StartAnonymous(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfa, err := f.svc.Password(ctx, anon, name, pw, cli)
+	if err != nil {
+		t.Fatalf("password step: %v", err)
+	}
+	full, sess, err := f.svc.SecondFactor(ctx, mfa, account.TOTPCode(secret, account.TOTPStep(f.clock.now())), cli)
+	if err != nil {
+		t.Fatalf("second factor: %v", err)
+	}
+	if sess.Stage != account.StageFull {
+		t.Fatalf("stage %s", sess.Stage)
+	}
+	return anon, mfa, full
+}
+
+func TestLoginRotatesSessionID(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	secret, _ := f.enrol(t, "jan", account.RolePatient)
+	anon, mfa, full := f.login(t, "jan", secret)
+	if anon == mfa || mfa == full || anon == full {
+		t.Fatal("session id not rotated")
+	}
+	for _, old := range []string{anon, mfa} {
+		if _, err := f.svc.Session(ctx, old); !errors.Is(err, account.ErrNoSession) {
+			t.Errorf("pre-login session still valid: %v", err)
+		}
+	}
+	s, err := f.svc.Session(ctx, full)
+	if err != nil || s.Role != account.RolePatient || s.Stage != account.StageFull {
+		t.Fatalf("session %+v, %v", s, err)
+	}
+	if got := f.auditActions(t); !slices.Contains(got, "login") {
+		t.Errorf("no login audit record: %v", got)
+	}
+	var n int
+	if err := f.db.Pool.QueryRow(ctx, `select count(*) from sessions where id_hash = $1`, []byte(full)).Scan(&n); err != nil || n != 0 {
+		t.Errorf("session id stored in the clear (%d rows, %v)", n, err)
+	}
+}
+
+func TestMFASessionIsNotALogin(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	f.enrol(t, "jan", account.RolePatient)
+	mfa, err := f.svc.Password(ctx, "", "jan", pw, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.svc.Session(ctx, mfa)
+	if err != nil || s.Stage != account.StageMFA {
+		t.Fatalf("%+v %v", s, err)
+	}
+	f.clock.add(6 * time.Minute) // past the second-factor window
+	if _, _, err := f.svc.SecondFactor(ctx, mfa, "000000", cli); !errors.Is(err, account.ErrNoSession) {
+		t.Fatalf("late second factor: %v", err)
+	}
+}
+
+func TestTOTPReplayRefused(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	secret, _ := f.enrol(t, "jan", account.RolePatient)
+	code := account.TOTPCode(secret, account.TOTPStep(f.clock.now()))
+	mfa, _ := f.svc.Password(ctx, "", "jan", pw, cli)
+	if _, _, err := f.svc.SecondFactor(ctx, mfa, code, cli); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.add(10 * time.Second) // same or next step: the code is still in the ±1 window
+	mfa2, _ := f.svc.Password(ctx, "", "jan", pw, cli)
+	_, _, err := f.svc.SecondFactor(ctx, mfa2, code, cli)
+	if !errors.Is(err, account.ErrLoginFailed) {
+		t.Fatalf("replayed code: %v", err)
+	}
+	if strings.Contains(err.Error(), code) {
+		t.Error("error contains the TOTP value")
+	}
+	if got := f.auditActions(t); !slices.Contains(got, "mfa_failed:bad_code") {
+		t.Errorf("replay not audited: %v", got)
+	}
+	// The next code (a later step) works.
+	f.clock.add(30 * time.Second)
+	next := account.TOTPCode(secret, account.TOTPStep(f.clock.now()))
+	if _, _, err := f.svc.SecondFactor(ctx, mfa2, next, cli); err != nil {
+		t.Fatalf("fresh code refused: %v", err)
+	}
+}
+
+func TestRecoveryCodeSingleUse(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	f.enrol(t, "jan", account.RolePatient)
+	_, codes := f.enrol(t, "piet", account.RolePatient)
+	mfa, _ := f.svc.Password(ctx, "", "piet", pw, cli)
+	if _, _, err := f.svc.SecondFactor(ctx, mfa, strings.ToLower(codes[3]), cli); err != nil {
+		t.Fatalf("recovery code refused: %v", err)
+	}
+	mfa, _ = f.svc.Password(ctx, "", "piet", pw, cli)
+	if _, _, err := f.svc.SecondFactor(ctx, mfa, codes[3], cli); !errors.Is(err, account.ErrLoginFailed) {
+		t.Fatalf("recovery code used twice: %v", err)
+	}
+	mfa, _ = f.svc.Password(ctx, "", "jan", pw, cli)
+	if _, _, err := f.svc.SecondFactor(ctx, mfa, codes[4], cli); !errors.Is(err, account.ErrLoginFailed) {
+		t.Fatalf("another account's recovery code accepted: %v", err)
+	}
+}
+
+func TestLockoutAndRelease(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	secret, _ := f.enrol(t, "jan", account.RolePatient)
+	for i := 0; i < testCfg.MaxFailures; i++ {
+		if _, err := f.svc.Password(ctx, "", "jan", "wrong-password-1", cli); !errors.Is(err, account.ErrLoginFailed) {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	// Locked: the right password is refused with the same message.
+	if _, err := f.svc.Password(ctx, "", "jan", pw, cli); !errors.Is(err, account.ErrLoginFailed) {
+		t.Fatalf("locked account let in: %v", err)
+	}
+	got := f.auditActions(t)
+	if !slices.Contains(got, "lockout") || !slices.Contains(got, "login_failed:account_locked") {
+		t.Fatalf("audit: %v", got)
+	}
+	f.clock.add(testCfg.LockoutDuration - time.Second)
+	if _, err := f.svc.Password(ctx, "", "jan", pw, cli); !errors.Is(err, account.ErrLoginFailed) {
+		t.Fatalf("lock lifted early: %v", err)
+	}
+	f.clock.add(2 * time.Second)
+	f.login(t, "jan", secret)
+}
+
+func TestLockoutCountsSecondFactorFailures(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	f.enrol(t, "jan", account.RolePatient)
+	mfa, _ := f.svc.Password(ctx, "", "jan", pw, cli)
+	for i := 0; i < testCfg.MaxFailures; i++ {
+		f.svc.SecondFactor(ctx, mfa, "000000", cli)
+	}
+	if _, err := f.svc.Session(ctx, mfa); !errors.Is(err, account.ErrNoSession) {
+		t.Fatalf("half-logged-in session survived the lockout: %v", err)
+	}
+	if _, err := f.svc.Password(ctx, "", "jan", pw, cli); !errors.Is(err, account.ErrLoginFailed) {
+		t.Fatalf("not locked after %d bad codes: %v", testCfg.MaxFailures, err)
+	}
+}
+
+// The answers for an unknown name, a wrong password, a locked and a disabled
+// account are identical, so nobody learns which names exist.
+func TestMessagesDoNotEnumerate(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	f.enrol(t, "jan", account.RolePatient)
+	f.enrol(t, "locked", account.RolePatient)
+	f.enrol(t, "gone", account.RolePatient)
+	for i := 0; i < testCfg.MaxFailures; i++ {
+		f.svc.Password(ctx, "", "locked", "wrong-password-1", cli)
+	}
+	if err := f.svc.Lock(ctx, "gone", account.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, tc := range []struct{ name, pw string }{
+		{"nobody", pw}, {"jan", "wrong-password-1"}, {"locked", pw}, {"gone", pw},
+	} {
+		_, err := f.svc.Password(ctx, "", tc.name, tc.pw, cli)
+		if !errors.Is(err, account.ErrLoginFailed) || pgo.ErrorCode(err) != pgo.EUNAUTHORIZED {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		msgs = append(msgs, pgo.ErrorMessage(err))
+	}
+	for _, m := range msgs[1:] {
+		if m != msgs[0] {
+			t.Fatalf("messages differ: %q", msgs)
+		}
+	}
+}
+
+func TestIPRateLimit(t *testing.T) {
+	cfg := testCfg
+	cfg.IPLimit = 3
+	f := setup(t, cfg)
+	ctx := context.Background()
+	f.enrol(t, "jan", account.RolePatient)
+	for i := 0; i < 3; i++ {
+		f.svc.Password(ctx, "", "nobody", pw, cli)
+	}
+	_, err := f.svc.Password(ctx, "", "jan", pw, cli)
+	if !errors.Is(err, account.ErrTooManyAttempts) || pgo.ErrorCode(err) != pgo.ERATELIMIT {
+		t.Fatalf("fourth attempt from one IP: %v", err)
+	}
+	other := cli
+	other.IP = "192.0.2.11"
+	if _, err := f.svc.Password(ctx, "", "jan", pw, other); err != nil {
+		t.Fatalf("other IP throttled: %v", err)
+	}
+	f.clock.add(cfg.IPWindow)
+	if _, err := f.svc.Password(ctx, "", "jan", pw, cli); err != nil {
+		t.Fatalf("next window still throttled: %v", err)
+	}
+	if got := f.auditActions(t); !slices.Contains(got, "login_failed:rate_limited") {
+		t.Errorf("throttle not audited: %v", got)
+	}
+}
+
+func TestIdleAndAbsoluteTimeout(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	secret, _ := f.enrol(t, "jan", account.RolePatient)
+
+	_, _, idle := f.login(t, "jan", secret)
+	f.clock.add(testCfg.IdleTimeout - time.Second)
+	if _, err := f.svc.Session(ctx, idle); err != nil {
+		t.Fatalf("active session ended early: %v", err)
+	}
+	f.clock.add(testCfg.IdleTimeout + time.Second)
+	if _, err := f.svc.Session(ctx, idle); !errors.Is(err, account.ErrNoSession) {
+		t.Fatalf("idle session still valid: %v", err)
+	}
+
+	f.clock.add(time.Minute)
+	_, _, busy := f.login(t, "jan", secret)
+	start := f.clock.now()
+	for f.clock.now().Sub(start) < testCfg.AbsoluteTimeout-10*time.Minute {
+		f.clock.add(10 * time.Minute)
+		if _, err := f.svc.Session(ctx, busy); err != nil {
+			t.Fatalf("busy session ended after %s: %v", f.clock.now().Sub(start), err)
+		}
+	}
+	f.clock.add(10 * time.Minute)
+	if _, err := f.svc.Session(ctx, busy); !errors.Is(err, account.ErrNoSession) {
+		t.Fatalf("session past the absolute timeout still valid: %v", err)
+	}
+}
+
+func TestLogoutEverywhere(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	secret, _ := f.enrol(t, "jan", account.RolePatient)
+	otherSecret, _ := f.enrol(t, "piet", account.RolePatient)
+	_, _, a := f.login(t, "jan", secret)
+	f.clock.add(30 * time.Second)
+	_, _, b := f.login(t, "jan", secret)
+	_, _, c := f.login(t, "piet", otherSecret)
+
+	if err := f.svc.Logout(ctx, a, cli); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Session(ctx, a); !errors.Is(err, account.ErrNoSession) {
+		t.Fatal("logged-out session valid")
+	}
+	f.clock.add(30 * time.Second)
+	_, _, a = f.login(t, "jan", secret)
+	if err := f.svc.LogoutEverywhere(ctx, b, cli); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{a, b} {
+		if _, err := f.svc.Session(ctx, id); !errors.Is(err, account.ErrNoSession) {
+			t.Fatalf("session survived logout everywhere: %v", err)
+		}
+	}
+	if _, err := f.svc.Session(ctx, c); err != nil {
+		t.Fatalf("another account's session ended: %v", err)
+	}
+	if n := strings.Count(strings.Join(f.auditActions(t), " "), "logout"); n != 2 {
+		t.Errorf("%d logout records, want 2", n)
+	}
+}
+
+func TestCreateListLock(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	f.enrol(t, "jan", account.RolePatient)
+	f.enrol(t, "audit", account.RoleAuditor)
+	for _, tc := range []struct {
+		name, pw string
+		role     account.Role
+		code     string
+	}{
+		{"jan", pw, account.RolePatient, pgo.ECONFLICT},
+		{"Bad Name", pw, account.RolePatient, pgo.EINVALID},
+		{"kees", "short", account.RolePatient, pgo.EINVALID},
+		{"kees", pw, "admin", pgo.EINVALID},
+	} {
+		if _, err := f.svc.Create(ctx, tc.name, tc.role, tc.pw, account.Client{}); pgo.ErrorCode(err) != tc.code {
+			t.Errorf("Create(%q, %q): %v, want %s", tc.name, tc.role, err, tc.code)
+		}
+	}
+	list, err := f.svc.List(ctx)
+	if err != nil || len(list) != 2 || list[0].Name != "audit" || list[0].Role != account.RoleAuditor {
+		t.Fatalf("List: %+v %v", list, err)
+	}
+	if err := f.svc.Lock(ctx, "nobody", account.Client{}); pgo.ErrorCode(err) != pgo.ENOTFOUND {
+		t.Fatalf("Lock(nobody): %v", err)
+	}
+	if err := f.svc.Lock(ctx, "jan", account.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	list, _ = f.svc.List(ctx)
+	if !list[1].Disabled {
+		t.Fatal("lock not stored")
+	}
+	got := f.auditActions(t)
+	if !slices.Contains(got, "account_created") || !slices.Contains(got, "account_locked") {
+		t.Fatalf("audit: %v", got)
+	}
+}
