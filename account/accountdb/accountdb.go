@@ -28,20 +28,33 @@ func New(db *store.DB, appendAudit AuditFunc) *Store {
 }
 
 // InTx runs fn in one transaction (store.DB.WithTx: retried on serialization
-// failures, errors mapped).
+// failures, errors mapped). Audit events fn records are appended after fn, just
+// before commit: auditdb.Append holds the chain head until commit, so taking row
+// locks after it could deadlock with another appender.
 func (s *Store) InTx(ctx context.Context, fn func(tx account.Tx) error) error {
 	return s.db.WithTx(ctx, func(tx pgx.Tx) error {
-		return fn(&txn{tx: tx, audit: s.audit})
+		t := &txn{tx: tx}
+		if err := fn(t); err != nil {
+			return err
+		}
+		for _, ev := range t.events {
+			if err := s.audit(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
 type txn struct {
-	tx    pgx.Tx
-	audit AuditFunc
+	tx     pgx.Tx
+	events []audit.Event
 }
 
+// Audit queues ev; InTx appends it in this transaction before commit.
 func (t *txn) Audit(ctx context.Context, ev audit.Event) error {
-	return store.Error(t.audit(ctx, t.tx, ev))
+	t.events = append(t.events, ev)
+	return nil
 }
 
 const accountCols = `id::text, name, role, coalesce(password_hash, ''), coalesce(totp_secret, ''::bytea),

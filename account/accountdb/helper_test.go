@@ -12,6 +12,7 @@ import (
 	"github.com/pgo-koppelvlak/pgo/account"
 	"github.com/pgo-koppelvlak/pgo/account/accountdb"
 	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
 	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 )
@@ -49,10 +50,7 @@ type fixture struct {
 func setup(t *testing.T, cfg account.Config) *fixture {
 	t.Helper()
 	db := storetest.DB(t)
-	if _, err := db.Pool.Exec(context.Background(), auditTable); err != nil {
-		t.Fatal(err)
-	}
-	svc, err := account.New(accountdb.New(db, appendAudit), cfg)
+	svc, err := account.New(accountdb.New(db, auditdb.Append), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,23 +65,20 @@ func (f *fixture) auditActions(t *testing.T) []string {
 	t.Helper()
 	var out []string
 	err := f.db.WithTx(context.Background(), func(tx pgx.Tx) error {
-		recs, err := readAudit(context.Background(), tx)
-		for _, r := range recs {
+		return auditdb.Scan(context.Background(), tx, audit.Filter{}, func(r *audit.Record) error {
 			s := string(r.Action)
 			if r.Reason != "" {
 				s += ":" + r.Reason
 			}
 			out = append(out, s)
-		}
-		return err
+			return nil
+		})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
 }
-
-var _ = audit.ActLogin
 
 func b32decode(s string) ([]byte, error) {
 	return base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(s)
