@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo/account"
+	"github.com/pgo-koppelvlak/pgo/account/accountdb"
+	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
+	"github.com/pgo-koppelvlak/pgo/store"
+)
+
+// `pgo user add|list|lock`: operators manage accounts (issue 6). The password is
+// read from standard input, never from an argument (arguments show up in ps and in
+// shell history).
+func init() {
+	register(&command{
+		name:    "user",
+		summary: "Manage login accounts: add (password from stdin), list, lock.",
+		usage:   "add NAME [--role patient|auditor] [--qr FILE] < password | list | lock NAME",
+		run:     runUser,
+	})
+}
+
+func runUser(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	role := fs.String("role", "patient", "role of the new account: patient or auditor (add)")
+	qrFile := fs.String("qr", "", "also write the enrolment QR code as PNG to this file (add)")
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fs.Usage()
+		if len(args) == 0 {
+			return errUsage
+		}
+		return flag.ErrHelp
+	}
+	sub, rest := args[0], args[1:]
+	// Flags may come before or after NAME.
+	var pos []string
+	for {
+		if err := parse(fs, rest); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	switch {
+	case sub == "add" && len(pos) == 1:
+		return withAccounts(ctx, e, func(svc *account.Service) error { return userAdd(ctx, e, svc, pos[0], *role, *qrFile) })
+	case sub == "list" && len(pos) == 0:
+		return withAccounts(ctx, e, func(svc *account.Service) error { return userList(ctx, e, svc) })
+	case sub == "lock" && len(pos) == 1:
+		return withAccounts(ctx, e, func(svc *account.Service) error {
+			if err := svc.Lock(ctx, pos[0], account.Client{}); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "account %s is locked and its sessions have ended\n", pos[0])
+			return nil
+		})
+	case sub == "add" || sub == "lock":
+		return usageError(fs, "%s takes exactly one NAME", sub)
+	case sub == "list":
+		return usageError(fs, "list takes no arguments")
+	}
+	return usageError(fs, "unknown subcommand %q (one of add, list, lock)", sub)
+}
+
+// withAccounts opens the database and runs fn with an account service.
+func withAccounts(ctx context.Context, e *env, fn func(*account.Service) error) error {
+	cfg, err := loadConfig(e)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	svc, err := account.New(accountdb.New(db, auditdb.Append), account.ConfigFrom(cfg.Account, cfg.InstanceName))
+	if err != nil {
+		return err
+	}
+	return fn(svc)
+}
+
+func userAdd(ctx context.Context, e *env, svc *account.Service, name, roleName, qrFile string) error {
+	role, err := account.ParseRole(roleName)
+	if err != nil {
+		return &exitError{code: 2, msg: "pgo user add: --" + err.Error()}
+	}
+	password, err := readPassword(e.stdin)
+	if err != nil {
+		return err
+	}
+	en, err := svc.Create(ctx, name, role, password, account.Client{})
+	if err != nil {
+		return err
+	}
+	if qrFile != "" {
+		png, err := account.QRCodePNG(en.URI, 320)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(qrFile, png, 0o600); err != nil {
+			return fmt.Errorf("--qr: %v", err)
+		}
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "created %s account %s (id %s)\n\n", role, en.Account.Name, en.Account.ID)
+	fmt.Fprintf(w, "Add this to an authenticator app (shown only now):\n%s\n\n", en.URI)
+	fmt.Fprintln(w, "Recovery codes, each usable once instead of a TOTP code (shown only now):")
+	for _, c := range en.RecoveryCodes {
+		fmt.Fprintf(w, "  %s\n", c)
+	}
+	return nil
+}
+
+// readPassword reads the first line of r; the line break is not part of it.
+func readPassword(r io.Reader) (string, error) {
+	if r == nil {
+		return "", &exitError{code: 2, msg: "pgo user add: give the password on standard input"}
+	}
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("reading the password from standard input: %v", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", &exitError{code: 2, msg: "pgo user add: give the password on standard input (one line)"}
+	}
+	return line, nil
+}
+
+func userList(ctx context.Context, e *env, svc *account.Service) error {
+	list, err := svc.List(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\tLOGIN\tSTATE\tCREATED")
+	now := time.Now()
+	for _, a := range list {
+		login, state := "password+totp", "active"
+		if a.OIDCSubject != "" {
+			login = "oidc"
+		}
+		switch {
+		case a.Disabled:
+			state = "locked"
+		case a.LockedUntil.After(now):
+			state = "locked until " + a.LockedUntil.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Role, login, state, a.CreatedAt.Local().Format(time.DateOnly))
+	}
+	return tw.Flush()
+}
