@@ -1,0 +1,83 @@
+// Package reqctx carries what the server learns about a request (its request and
+// correlation ids, the verified peer certificate) in a context.Context, so that code
+// which must not import the server (domain packages, outbound HTTP clients, the
+// worker) can read and forward them. It also provides the slog handler that puts the
+// ids on every log line. It imports only the standard library.
+//
+// MedMij requires every request between PGOs to carry MedMij-Request-ID (a fresh
+// UUID per request) and X-Correlation-ID (one UUID per transfer); the RIVO-Noord
+// logging convention uses X-Request-Id / X-Correlation-Id. Both sides store them on
+// audit records so that one transfer can be followed across both logs.
+package reqctx
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+)
+
+// Header names. HTTP header names are case-insensitive (RFC 9110 §5.1); these are
+// the spellings we send.
+const (
+	HeaderMedMijRequestID = "MedMij-Request-ID"
+	HeaderRequestID       = "X-Request-Id"
+	HeaderCorrelationID   = "X-Correlation-ID"
+)
+
+// MaxIDLength is the longest inbound id we keep.
+const MaxIDLength = 128
+
+// IDs are the request id (one per HTTP request) and the correlation id (one per
+// flow, e.g. one transfer) of the request being handled.
+type IDs struct {
+	Request     string
+	Correlation string
+}
+
+type idsKey struct{}
+
+// WithIDs returns ctx carrying ids.
+func WithIDs(ctx context.Context, ids IDs) context.Context {
+	return context.WithValue(ctx, idsKey{}, ids)
+}
+
+// FromContext returns the ids in ctx; the zero IDs when there are none.
+func FromContext(ctx context.Context) IDs {
+	ids, _ := ctx.Value(idsKey{}).(IDs)
+	return ids
+}
+
+// RequestID returns the request id in ctx, or "".
+func RequestID(ctx context.Context) string { return FromContext(ctx).Request }
+
+// CorrelationID returns the correlation id in ctx, or "".
+func CorrelationID(ctx context.Context) string { return FromContext(ctx).Correlation }
+
+// ValidID reports whether s may be kept as an inbound id: 1 to 128 characters of
+// [A-Za-z0-9_.:-]. This admits UUIDs and the 12-character NanoIDs of the
+// RIVO-Noord convention and nothing that could break a log line or a header.
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > MaxIDLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '_', c == '.', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// NewID returns a fresh random UUID (version 4, RFC 9562 §5.4) in its lower-case
+// text form.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

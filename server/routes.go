@@ -1,0 +1,147 @@
+package server
+
+import (
+	"fmt"
+	"io/fs"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/pgo-koppelvlak/pgo/web"
+)
+
+// Kind says who a route is for; it decides the middleware a route gets and the
+// format of its errors.
+type Kind int
+
+const (
+	// KindBrowser routes serve people: HTML pages, HTML error pages. They never
+	// require a client certificate.
+	KindBrowser Kind = iota + 1
+	// KindPeer routes serve other PGOs (token endpoint, FHIR API): they require a
+	// verified client certificate (see requirePeer) and answer errors as
+	// application/problem+json (RFC 9457).
+	KindPeer
+	// KindOps routes serve operators and orchestrators (/healthz, /readyz,
+	// /metrics): JSON, problem+json errors.
+	KindOps
+)
+
+// RouteGroup registers routes of one kind, each with the group's middleware. It is
+// our own small type (not echo.Group) so that peer and browser routes can share
+// path prefixes without echo's catch-all group routes, and so that the server
+// knows every route's kind.
+type RouteGroup struct {
+	s    *Server
+	kind Kind
+	mw   []echo.MiddlewareFunc
+}
+
+func (s *Server) group(k Kind, mw ...echo.MiddlewareFunc) *RouteGroup {
+	return &RouteGroup{s: s, kind: k, mw: mw}
+}
+
+// Add registers h for method and path (an echo path template such as
+// "/fhir/Binary/:id"); m run after the group's middleware. Registering one path
+// in two kinds is a programming error and panics at start.
+func (g *RouteGroup) Add(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	if k, ok := g.s.kinds[path]; ok && k != g.kind {
+		panic(fmt.Sprintf("server: route %s registered as two kinds", path))
+	}
+	g.s.kinds[path] = g.kind
+	all := append(append([]echo.MiddlewareFunc{}, g.mw...), m...)
+	return g.s.echo.Add(method, path, h, all...)
+}
+
+// GET registers a GET route (HEAD is answered by the same handler).
+func (g *RouteGroup) GET(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	g.Add(http.MethodHead, path, h, m...)
+	return g.Add(http.MethodGet, path, h, m...)
+}
+
+// POST registers a POST route.
+func (g *RouteGroup) POST(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return g.Add(http.MethodPost, path, h, m...)
+}
+
+// DELETE registers a DELETE route.
+func (g *RouteGroup) DELETE(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return g.Add(http.MethodDelete, path, h, m...)
+}
+
+// Routes are the groups an area registers its routes in.
+type Routes struct {
+	Browser *RouteGroup
+	Peer    *RouteGroup
+	Ops     *RouteGroup
+}
+
+// routes is the route table: every route of the service is registered from here.
+//
+// To add routes for an area (account, consent, export, transfer, audit, ...):
+//  1. add the area's service to Deps (one field, a small interface);
+//  2. write server/AREA.go with thin handlers as methods on *Server and a
+//     func (s *Server) AREARoutes(r Routes) that registers them on r.Browser,
+//     r.Peer or r.Ops;
+//  3. add one line below: s.AREARoutes(r).
+//
+// Browser handlers render with s.render(c, status, "PAGE", view) where view
+// embeds s.page(c, title) (see web/web.go for adding a template). Peer handlers
+// read the verified client with reqctx.PeerFromContext(ctx).
+func (s *Server) routes() {
+	r := Routes{
+		Browser: s.group(KindBrowser),
+		Peer:    s.group(KindPeer, s.requirePeer),
+		Ops:     s.group(KindOps),
+	}
+
+	// Operations.
+	r.Ops.GET("/healthz", s.healthz)
+	r.Ops.GET("/readyz", s.readyz)
+	r.Ops.GET("/metrics", s.metricsHandler)
+
+	// Browser: start page and static assets.
+	r.Browser.GET("/", s.home)
+	r.Browser.GET("/static/*", s.static())
+
+	// Peer: the mutual-TLS self-check.
+	r.Peer.GET("/peer/ping", s.peerPing)
+
+	// Areas (later issues): one line each.
+}
+
+// home is the start page.
+func (s *Server) home(c echo.Context) error {
+	return s.render(c, http.StatusOK, "home", web.HomeView{Page: s.page(c, "")})
+}
+
+// render writes a browser page. Templates render into a buffer first, so a
+// template error becomes a clean 500 through the error handler.
+func (s *Server) render(c echo.Context, status int, page string, view any) error {
+	var buf strings.Builder
+	if err := s.web.Render(&buf, page, view); err != nil {
+		return err
+	}
+	return c.HTMLBlob(status, []byte(buf.String()))
+}
+
+// static serves the embedded assets under /static/. They are public and change
+// only with a release, so they may be cached (for a day); directory listings are
+// not served.
+func (s *Server) static() echo.HandlerFunc {
+	files := web.Static()
+	fileServer := http.StripPrefix("/static/", http.FileServerFS(files))
+	return func(c echo.Context) error {
+		name := c.Param("*")
+		if name == "" || strings.HasSuffix(name, "/") {
+			return echo.ErrNotFound
+		}
+		if st, err := fs.Stat(files, name); err != nil || st.IsDir() {
+			return echo.ErrNotFound
+		}
+		c.Response().Header().Set("Cache-Control", "public, max-age=86400")
+		fileServer.ServeHTTP(c.Response(), c.Request())
+		return nil
+	}
+}

@@ -1,0 +1,83 @@
+package server
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// tls12Suites are the TLS 1.2 cipher suites we accept: ECDHE key exchange with an
+// AEAD cipher only, the "goed" set of the NCSC ICT-beveiligingsrichtlijnen voor
+// TLS (2025). TLS 1.3 suites are all AEAD and not configurable in Go.
+var tls12Suites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+}
+
+// curves are the key-exchange groups, in preference order (NCSC: X25519, P-256,
+// P-384 are "goed").
+var curves = []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384}
+
+// loadTLS reads the server key pair and the client CA bundle named in the
+// configuration. Both are optional here; Serve refuses to run without a key pair.
+func (s *Server) loadTLS() error {
+	if s.cfg.TLSCert != "" {
+		kp, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("PGO_TLS_CERT/PGO_TLS_KEY: %v", err)
+		}
+		s.cert = &kp
+	}
+	if s.cfg.ClientCA != "" {
+		pool, err := loadCertPool(s.cfg.ClientCA)
+		if err != nil {
+			return fmt.Errorf("PGO_CLIENT_CA: %v", err)
+		}
+		s.clientCAs = pool
+	}
+	return nil
+}
+
+// loadCertPool reads a PEM bundle; it must hold at least one certificate.
+func loadCertPool(file string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	return pool, nil
+}
+
+// TLSConfig is the listener's TLS configuration: TLS 1.2 minimum (TLS 1.3 is
+// negotiated whenever the client offers it), AEAD-only ECDHE suites for 1.2, and
+// client certificates requested but not required (VerifyClientCertIfGiven), so that
+// browsers are never asked for one while peer PGOs authenticate with mutual TLS
+// (RFC 8705 §2). A presented certificate that does not chain to PGO_CLIENT_CA fails
+// the handshake. Without PGO_CLIENT_CA no client certificate is requested and every
+// peer route answers 401.
+func (s *Server) TLSConfig() (*tls.Config, error) {
+	if s.cert == nil {
+		return nil, errors.New("PGO_TLS_CERT: not set; pgo serve only speaks HTTPS")
+	}
+	tc := &tls.Config{
+		MinVersion:       tls.VersionTLS12,
+		CipherSuites:     tls12Suites,
+		CurvePreferences: curves,
+		Certificates:     []tls.Certificate{*s.cert},
+		ClientAuth:       tls.NoClientCert,
+	}
+	if s.clientCAs != nil {
+		tc.ClientAuth = tls.VerifyClientCertIfGiven
+		tc.ClientCAs = s.clientCAs
+	}
+	return tc, nil
+}
