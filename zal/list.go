@@ -201,3 +201,11 @@ func duplicate(n *node, what, value string, firstLine int) error {
 func errNotFound(format string, args ...any) error {
 	return pgo.Errorf(pgo.ENOTFOUND, format, args...)
 }
+
+// lineOf is the line of n's child name, or of n when there is none (release2).
+func lineOf(n *node, name string) int {
+	if c := child(n, name); c != nil {
+		return c.line
+	}
+	return n.line
+}

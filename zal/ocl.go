@@ -49,14 +49,14 @@ func buildOCL(h Header, root *node) (*OCL, error) {
 		if first, dup := lines[c.Hostname]; dup {
 			return nil, duplicate(child(cn, "Hostname"), "Hostname", c.Hostname, first)
 		}
-		lines[c.Hostname] = cn.line
+		lines[c.Hostname] = child(cn, "Hostname").line
 		ids := map[string]int{}
 		for _, gn := range children(child(cn, "Gegevensdiensten"), "Gegevensdienst") {
 			id := text(gn, "GegevensdienstId")
 			if first, dup := ids[id]; dup {
 				return nil, duplicate(child(gn, "GegevensdienstId"), "GegevensdienstId", id, first)
 			}
-			ids[id] = gn.line
+			ids[id] = child(gn, "GegevensdienstId").line
 			c.Gegevensdiensten = append(c.Gegevensdiensten, id)
 		}
 		o.byHost[c.Hostname] = len(o.Clients)
@@ -94,7 +94,7 @@ func buildGNL(h Header, root *node) (*GNL, error) {
 		if first, dup := lines[id]; dup {
 			return nil, duplicate(child(gn, "GegevensdienstId"), "GegevensdienstId", id, first)
 		}
-		lines[id] = gn.line
+		lines[id] = child(gn, "GegevensdienstId").line
 		g.Names[id] = text(gn, "Weergavenaam")
 		g.IDs = append(g.IDs, id)
 	}

@@ -50,23 +50,44 @@ func validate(n *node, s elem) error {
 			i++
 		}
 		if count < sk.min {
-			line, where := n.endLine, "before </"+n.name+">"
-			if i < len(n.kids) {
-				line, where = n.kids[i].line, "found <"+n.kids[i].name+"> instead"
-			}
-			return listErr(line, sk.name, "required element is missing in <%s> (%s)", n.name, where)
+			return missing(n, s, sk, i)
 		}
 	}
 	if i < len(n.kids) {
 		k := n.kids[i]
-		for _, sk := range s.kids {
-			if sk.name == k.name {
-				return listErr(k.line, k.name, "element out of order in <%s> (expected order: %s)", n.name, order(s))
-			}
+		if inSchema(s, k.name) {
+			return listErr(k.line, k.name, "element out of order or repeated in <%s> (order: %s)", n.name, order(s))
 		}
 		return listErr(k.line, k.name, "unknown element in <%s> (allowed: %s)", n.name, order(s))
 	}
 	return nil
+}
+
+// missing explains why the required child sk is not at position i of n: the
+// element found there is unknown, or sk comes later (order), or sk is absent.
+func missing(n *node, s elem, sk elem, i int) error {
+	if i >= len(n.kids) {
+		return listErr(n.endLine, sk.name, "required element is missing in <%s> (before </%s>)", n.name, n.name)
+	}
+	k := n.kids[i]
+	if !inSchema(s, k.name) {
+		return listErr(k.line, k.name, "unknown element in <%s> (allowed: %s)", n.name, order(s))
+	}
+	for _, later := range n.kids[i:] {
+		if later.name == sk.name {
+			return listErr(k.line, k.name, "element out of order in <%s> (expected <%s> here; order: %s)", n.name, sk.name, order(s))
+		}
+	}
+	return listErr(k.line, sk.name, "required element is missing in <%s> (found <%s> instead)", n.name, k.name)
+}
+
+func inSchema(s elem, name string) bool {
+	for _, sk := range s.kids {
+		if sk.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func order(s elem) string {

@@ -63,6 +63,9 @@ func parseTree(data []byte) (*node, string, error) {
 	if len(data) > MaxListSize {
 		return nil, "", pgo.Errorf(pgo.ETOOLARGE, "list is larger than the limit of %d bytes", MaxListSize)
 	}
+	if err := checkDeclaration(data); err != nil {
+		return nil, "", err
+	}
 	w := &walker{d: xml.NewDecoder(bytes.NewReader(data))}
 	w.d.Strict = true
 	for {
@@ -116,13 +119,6 @@ func (w *walker) procInst(t xml.ProcInst, first bool) error {
 	}
 	if !first {
 		return listErr(w.line(), "", "XML declaration must be at the very start")
-	}
-	inst := string(t.Inst)
-	if i := strings.Index(inst, "encoding="); i >= 0 {
-		enc := strings.Trim(strings.Fields(inst[i+len("encoding="):] + " ")[0], `"'?`)
-		if !strings.EqualFold(enc, "utf-8") {
-			return listErr(w.line(), "", "encoding %q is not allowed: lists are UTF-8", enc)
-		}
 	}
 	return nil
 }
@@ -231,6 +227,30 @@ func (w *walker) syntaxErr(err error) error {
 		return listErr(se.Line, elem, "malformed XML: %s", se.Msg)
 	}
 	return listErr(w.line(), "", "malformed XML: %v", err)
+}
+
+// checkDeclaration refuses an XML declaration that names an encoding other than
+// UTF-8 (the lists are UTF-8; the decoder would otherwise fail obscurely).
+func checkDeclaration(data []byte) error {
+	if !bytes.HasPrefix(data, []byte("<?xml")) {
+		return nil
+	}
+	end := bytes.Index(data, []byte("?>"))
+	if end < 0 {
+		return nil // the decoder reports the malformed declaration
+	}
+	decl := string(data[:end])
+	i := strings.Index(decl, "encoding=")
+	if i < 0 || len(decl) < i+len("encoding=")+2 {
+		return nil
+	}
+	rest := decl[i+len("encoding="):]
+	q := rest[:1]
+	enc, _, _ := strings.Cut(rest[1:], q)
+	if !strings.EqualFold(enc, "utf-8") {
+		return listErr(1, "", "encoding %q is not allowed: lists are UTF-8", enc)
+	}
+	return nil
 }
 
 func firstWord(b []byte) string {

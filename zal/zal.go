@@ -110,7 +110,7 @@ func buildZAL(h Header, root *node) (*ZAL, error) {
 		if first, dup := lines[p.Name]; dup {
 			return nil, duplicate(child(pn, "Zorgaanbiedernaam"), "Zorgaanbiedernaam", p.Name, first)
 		}
-		lines[p.Name] = pn.line
+		lines[p.Name] = child(pn, "Zorgaanbiedernaam").line
 		versions := children(child(pn, "Interfaceversies"), "Interfaceversie")
 		if versions == nil { // release2: the Gegevensdiensten sit directly in the provider
 			versions = []*node{pn}
@@ -124,7 +124,7 @@ func buildZAL(h Header, root *node) (*ZAL, error) {
 			if first, dup := seen[v.ID]; dup && vn != pn {
 				return nil, duplicate(child(vn, "InterfaceversieId"), "InterfaceversieId", v.ID, first)
 			}
-			seen[v.ID] = vn.line
+			seen[v.ID] = lineOf(vn, "InterfaceversieId")
 			p.Versions = append(p.Versions, v)
 		}
 		z.byName[p.Name] = len(z.Providers)
@@ -147,7 +147,7 @@ func buildVersion(vn *node) (InterfaceVersion, error) {
 		if first, dup := ids[s.ID]; dup {
 			return v, duplicate(child(sn, "GegevensdienstId"), "GegevensdienstId", s.ID, first)
 		}
-		ids[s.ID] = sn.line
+		ids[s.ID] = child(sn, "GegevensdienstId").line
 		if an := child(sn, "Abonneren"); an != nil {
 			s.Subscription = &Subscription{MaxDuration: text(an, "MaximaleDuur"), URI: text(an, "SubscriptionEndpointuri")}
 		}
@@ -157,7 +157,7 @@ func buildVersion(vn *node) (InterfaceVersion, error) {
 			if first, dup := codes[r.Code]; dup {
 				return v, duplicate(child(rn, "Systeemrolcode"), "Systeemrolcode", r.Code, first)
 			}
-			codes[r.Code] = rn.line
+			codes[r.Code] = child(rn, "Systeemrolcode").line
 			s.Roles = append(s.Roles, r)
 		}
 		v.Services = append(v.Services, s)
