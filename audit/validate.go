@@ -190,4 +190,3 @@ func LooksLikeBSN(s string) bool {
 	}
 	return sum%11 == 0 && s != "000000000"
 }
-

@@ -1,0 +1,196 @@
+package auditdb
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/store"
+)
+
+// MinRetention is NFR032's floor: audit records are kept at least five years.
+const MinRetention = 5 * 365 * 24 * time.Hour
+
+// Checkpoint signs the current chain head (seq, hash, recorded time) and stores the
+// JWS. A second call without new records returns the stored one (created false).
+func Checkpoint(ctx context.Context, db *store.DB, signer audit.Signer) (cp audit.Checkpoint, created bool, err error) {
+	head, rec, err := Head(ctx, db.Pool)
+	if err != nil {
+		return cp, false, err
+	}
+	if head.Seq == 0 {
+		return cp, false, pgo.Errorf(pgo.ECONFLICT, "the audit log is empty: nothing to checkpoint")
+	}
+	cp = audit.Checkpoint{Type: audit.CheckpointType, Seq: head.Seq, Hash: head.Hash, Recorded: rec, SignedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	payload, err := json.Marshal(cp)
+	if err != nil {
+		return cp, false, pgo.Wrap(pgo.EINTERNAL, err, "")
+	}
+	if cp.JWS, err = signer.Sign(payload); err != nil {
+		return cp, false, pgo.Wrap(pgo.EINTERNAL, err, "signing the checkpoint failed")
+	}
+	tag, err := db.Pool.Exec(ctx, `insert into audit_checkpoint (seq, jws) values ($1, $2) on conflict (seq) do nothing`, cp.Seq, cp.JWS)
+	if err != nil {
+		return cp, false, store.Error(err)
+	}
+	if tag.RowsAffected() == 0 {
+		err = db.Pool.QueryRow(ctx, `select jws from audit_checkpoint where seq = $1`, cp.Seq).Scan(&cp.JWS)
+		if err == nil {
+			err = json.Unmarshal([]byte(payloadOf(cp.JWS)), &cp)
+		}
+		return cp, false, store.Error(err)
+	}
+	return cp, true, nil
+}
+
+// payloadOf returns the decoded payload of a compact JWS without checking it (only
+// for a row this process just found by key; Verify checks signatures).
+func payloadOf(jws string) string {
+	parts := strings.Split(jws, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	b, _ := base64URL(parts[1])
+	return string(b)
+}
+
+// EnsurePartitions creates the month partitions from this month to months ahead
+// (the worker calls it daily, so Append normally finds its partition). Each month
+// is its own short transaction with a lock timeout: creating a partition needs an
+// exclusive lock on audit_log, and queueing for it behind a long auditor query would
+// stall every append. A timeout is an error; the next run tries again.
+func EnsurePartitions(ctx context.Context, db *store.DB, months int) (created []string, err error) {
+	now := time.Now().UTC()
+	for i := 0; i <= months; i++ {
+		m := time.Date(now.Year(), now.Month()+time.Month(i), 1, 0, 0, 0, 0, time.UTC)
+		err := db.WithTx(ctx, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `set local lock_timeout = '5s'`); err != nil {
+				return err
+			}
+			var made bool
+			if err := tx.QueryRow(ctx, `select audit_ensure_partition($1)`, m).Scan(&made); err != nil {
+				return err
+			}
+			if made {
+				created = append(created, partitionName(m))
+			}
+			return nil
+		})
+		if err != nil {
+			return created, err
+		}
+	}
+	return created, nil
+}
+
+func partitionName(t time.Time) string { return "audit_log_p" + t.UTC().Format("200601") }
+
+// PruneResult says what Prune dropped.
+type PruneResult struct {
+	Dropped     []string // partition names, oldest first
+	Records     int64    // records in them
+	KeptFromSeq int64    // the first record that remains
+}
+
+// Prune drops the month partitions that lie entirely before now - retention, and in
+// the same transaction appends an audit_pruned record naming them, how many records
+// they held and where the chain now starts (audit.StartAnchor uses that to tell a
+// retention cut from a deletion). It refuses a retention under five years (NFR032).
+// Appends wait while it runs (it holds the chain head lock). With nothing to drop it
+// writes nothing.
+func Prune(ctx context.Context, db *store.DB, retention time.Duration, now time.Time, actor string) (PruneResult, error) {
+	var res PruneResult
+	if retention < MinRetention {
+		return res, pgo.Errorf(pgo.EINVALID, "audit retention %s is below the legal minimum of 5 years", retention)
+	}
+	cutoff := now.Add(-retention)
+	err := db.WithTx(ctx, func(tx pgx.Tx) error {
+		res = PruneResult{}
+		if _, err := tx.Exec(ctx, `select 1 from audit_chain_head for update`); err != nil {
+			return err
+		}
+		old, err := partitionsBefore(ctx, tx, cutoff)
+		if err != nil || len(old) == 0 {
+			return err
+		}
+		for _, p := range old {
+			var n int64
+			if err := tx.QueryRow(ctx, "select count(*) from "+pgx.Identifier{p}.Sanitize()).Scan(&n); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "drop table "+pgx.Identifier{p}.Sanitize()); err != nil {
+				return err
+			}
+			res.Records += n
+		}
+		res.Dropped = old
+		return appendPruned(ctx, tx, &res, retention, actor)
+	})
+	return res, store.Error(err)
+}
+
+// partitionsBefore lists the partitions whose month ends at or before cutoff.
+func partitionsBefore(ctx context.Context, tx pgx.Tx, cutoff time.Time) ([]string, error) {
+	rows, err := tx.Query(ctx, `select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid
+		where i.inhparent = 'audit_log'::regclass`)
+	if err != nil {
+		return nil, err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	var old []string
+	for _, n := range names {
+		start, err := time.Parse("200601", strings.TrimPrefix(n, "audit_log_p"))
+		if err != nil || !strings.HasPrefix(n, "audit_log_p") {
+			return nil, fmt.Errorf("audit_log partition %q does not follow the audit_log_pYYYYMM naming", n)
+		}
+		if !start.AddDate(0, 1, 0).After(cutoff) {
+			old = append(old, n)
+		}
+	}
+	sort.Strings(old)
+	return old, nil
+}
+
+func appendPruned(ctx context.Context, tx pgx.Tx, res *PruneResult, retention time.Duration, actor string) error {
+	var keptSeq int64
+	var keptPrev []byte
+	err := tx.QueryRow(ctx, `select seq, prev_hash from audit_log order by seq limit 1`).Scan(&keptSeq, &keptPrev)
+	if errors.Is(err, pgx.ErrNoRows) { // everything dropped: the prune record itself comes next
+		err = tx.QueryRow(ctx, `select seq + 1, hash from audit_chain_head`).Scan(&keptSeq, &keptPrev)
+	}
+	if err != nil {
+		return err
+	}
+	prev, err := audit.HashFromBytes(keptPrev)
+	if err != nil {
+		return err
+	}
+	res.KeptFromSeq = keptSeq
+	_, err = appendAt(ctx, tx, audit.Event{
+		Action: audit.ActAuditPruned, Outcome: audit.Success, ActorType: audit.ActorSystem, ActorID: actor,
+		ObjectType: "audit_log",
+		Details: map[string]string{
+			"dropped":                    strings.Join(res.Dropped, " "),
+			"dropped_records":            strconv.FormatInt(res.Records, 10),
+			"retention":                  retention.String(),
+			audit.DetailKeptFromSeq:      strconv.FormatInt(keptSeq, 10),
+			audit.DetailKeptFromPrevHash: prev.String(),
+		},
+	}, time.Time{})
+	return err
+}
+
+func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }

@@ -1,0 +1,225 @@
+package auditdb
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/store"
+	"github.com/pgo-koppelvlak/pgo/store/storetest"
+	"github.com/pgo-koppelvlak/pgo/vault"
+)
+
+// seedChain appends n records and signs a checkpoint at the head.
+func seedChain(t *testing.T, n int) (*store.DB, *vault.SigningKey, []audit.Record) {
+	t.Helper()
+	ctx := context.Background()
+	db := storetest.DB(t)
+	key, err := vault.GenerateSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= n; i++ {
+		if err := Record(ctx, db, event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, created, err := Checkpoint(ctx, db, key); err != nil || !created {
+		t.Fatalf("Checkpoint = %v, %v", created, err)
+	}
+	var recs []audit.Record
+	if err := Scan(ctx, db.Pool, audit.Filter{}, func(r *audit.Record) error { recs = append(recs, *r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return db, key, recs
+}
+
+// asSuperuser runs SQL with the append-only trigger disabled, as an attacker with
+// database superuser rights would.
+func asSuperuser(t *testing.T, db *store.DB, fn func(exec func(sql string, args ...any))) {
+	t.Helper()
+	ctx := context.Background()
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := db.Pool.Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec("alter table audit_log disable trigger audit_log_append_only")
+	exec("alter table audit_log disable trigger audit_log_link")
+	fn(exec)
+	exec("alter table audit_log enable trigger audit_log_append_only")
+	exec("alter table audit_log enable trigger audit_log_link")
+}
+
+// rewrite recomputes the hashes of recs[from:] after edit changed recs[from], stores
+// them and moves the head: a consistent chain that only a checkpoint can expose.
+func rewrite(exec func(string, ...any), recs []audit.Record, from int, edit func(*audit.Record)) {
+	edit(&recs[from])
+	for i := from; i < len(recs); i++ {
+		if i > 0 {
+			recs[i].PrevHash = recs[i-1].Hash
+		}
+		recs[i].Seal()
+		exec("update audit_log set person_id = $1, prev_hash = $2, hash = $3 where seq = $4",
+			recs[i].PersonID, recs[i].PrevHash[:], recs[i].Hash[:], recs[i].Seq)
+	}
+	last := recs[len(recs)-1]
+	exec("update audit_chain_head set hash = $1", last.Hash[:])
+}
+
+func TestVerifyFindsTampering(t *testing.T) {
+	cases := []struct {
+		name    string
+		tamper  func(t *testing.T, db *store.DB, recs []audit.Record, exec func(string, ...any))
+		wantSeq int64
+		wantID  func(recs []audit.Record) string
+		want    string
+	}{
+		{"untouched", func(*testing.T, *store.DB, []audit.Record, func(string, ...any)) {}, 0, nil, ""},
+		{"changed field", func(_ *testing.T, _ *store.DB, _ []audit.Record, exec func(string, ...any)) {
+			exec("update audit_log set object_id = 'doc-other' where seq = 4")
+		}, 4, func(r []audit.Record) string { return r[3].ID }, "does not match its stored hash"},
+		{"deleted record", func(_ *testing.T, _ *store.DB, _ []audit.Record, exec func(string, ...any)) {
+			exec("delete from audit_log where seq = 5")
+		}, 6, func(r []audit.Record) string { return r[5].ID }, "records 5..5 before it are missing"},
+		{"deleted last record", func(_ *testing.T, _ *store.DB, _ []audit.Record, exec func(string, ...any)) {
+			exec("delete from audit_log where seq = 10")
+		}, 10, nil, "checkpoint"},
+		{"swapped records", func(_ *testing.T, _ *store.DB, _ []audit.Record, exec func(string, ...any)) {
+			exec("update audit_log set seq = 1000 where seq = 3")
+			exec("update audit_log set seq = 3 where seq = 4")
+			exec("update audit_log set seq = 4 where seq = 1000")
+		}, 3, func(r []audit.Record) string { return r[3].ID }, "does not match its stored hash"},
+		{"chain rewritten before checkpoint", func(_ *testing.T, _ *store.DB, recs []audit.Record, exec func(string, ...any)) {
+			rewrite(exec, recs, 2, func(r *audit.Record) { r.PersonID = "user-someone-else" })
+		}, 10, func(r []audit.Record) string { return r[9].ID }, "differs from the checkpoint"},
+		{"forged checkpoint", func(t *testing.T, _ *store.DB, recs []audit.Record, exec func(string, ...any)) {
+			other, _ := vault.GenerateSigningKey()
+			jws, _ := other.Sign([]byte(`{"typ":"pgo-audit-checkpoint","seq":11}`))
+			exec("insert into audit_checkpoint (seq, jws) values (11, $1)", jws)
+		}, 11, nil, "valid signature"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			db, key, recs := seedChain(t, 10)
+			asSuperuser(t, db, func(exec func(string, ...any)) { c.tamper(t, db, recs, exec) })
+			res, err := New(db, key).Verify(context.Background(), audit.VerifyOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.want == "" {
+				if res.Break != nil || res.Checked != 10 || res.Checkpoints != 1 {
+					t.Fatalf("untouched chain: %+v", res)
+				}
+				return
+			}
+			if res.Break == nil {
+				t.Fatalf("tampering not found: %+v", res)
+			}
+			b := res.Break
+			t.Log(b)
+			if b.Seq != c.wantSeq || !strings.Contains(b.Problem, c.want) || (c.wantID != nil && b.ID != c.wantID(recs)) {
+				t.Fatalf("break = %s; want seq %d containing %q", b, c.wantSeq, c.want)
+			}
+		})
+	}
+}
+
+func TestVerifyRange(t *testing.T) {
+	db, key, recs := seedChain(t, 10)
+	s := New(db, key)
+	res, err := s.Verify(context.Background(), audit.VerifyOptions{From: recs[4].Recorded, To: recs[8].Recorded})
+	if err != nil || res.Break != nil || res.Checked != 4 {
+		t.Fatalf("range verify = %+v, %v; want 4 records checked, no break", res, err)
+	}
+	asSuperuser(t, db, func(exec func(string, ...any)) {
+		exec("update audit_log set reason = 'x' where seq = 7")
+	})
+	res, err = s.Verify(context.Background(), audit.VerifyOptions{From: recs[4].Recorded, To: recs[8].Recorded})
+	if err != nil || res.Break == nil || res.Break.Seq != 7 {
+		t.Fatalf("range verify after tampering = %+v, %v; want break at 7", res, err)
+	}
+	// No key but checkpoints exist: a clear configuration error, not a pass.
+	if _, err := New(db, nil).Verify(context.Background(), audit.VerifyOptions{}); err == nil || !strings.Contains(err.Error(), "PGO_SIGNING_KEY") {
+		t.Fatalf("verify without key = %v", err)
+	}
+}
+
+func TestPruneDropsOnlyExpiredMonths(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	key, _ := vault.GenerateSigningKey()
+	old := []time.Time{
+		time.Date(2019, 1, 15, 10, 0, 0, 0, time.UTC),
+		time.Date(2019, 2, 15, 10, 0, 0, 0, time.UTC),
+	}
+	for i, at := range old {
+		tx, err := db.Pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := appendAt(ctx, tx, event(i), at); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := Checkpoint(ctx, db, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		if err := Record(ctx, db, event(10+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Prune(ctx, db, time.Hour, time.Now(), "test"); err == nil {
+		t.Fatal("prune with a retention under 5 years succeeded")
+	}
+	res, err := Prune(ctx, db, 44568*time.Hour, time.Now(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(res.Dropped, ",") != "audit_log_p201901,audit_log_p201902" || res.Records != 2 || res.KeptFromSeq != 3 {
+		t.Fatalf("Prune = %+v", res)
+	}
+	p, err := Query(ctx, db.Pool, audit.Filter{Actions: []audit.Action{audit.ActAuditPruned}})
+	if err != nil || len(p.Records) != 1 || p.Records[0].Details["dropped_records"] != "2" {
+		t.Fatalf("prune record: %+v, %v", p, err)
+	}
+	v, err := New(db, key).Verify(ctx, audit.VerifyOptions{})
+	if err != nil || v.Break != nil || v.Checked != 4 {
+		t.Fatalf("verify after prune = %+v, %v; want 4 records, no break", v, err)
+	}
+	again, err := Prune(ctx, db, 44568*time.Hour, time.Now(), "test")
+	if err != nil || len(again.Dropped) != 0 {
+		t.Fatalf("second prune = %+v, %v; want nothing dropped", again, err)
+	}
+	// Dropping a month by hand, without a prune record, is found.
+	if _, err := db.Pool.Exec(ctx, "drop table "+partitionName(time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	v, err = New(db, key).Verify(ctx, audit.VerifyOptions{})
+	if err != nil || v.Break == nil {
+		t.Fatalf("verify after a hand-dropped month = %+v, %v; want a break", v, err)
+	}
+}
+
+func TestEnsurePartitions(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	created, err := EnsurePartitions(ctx, db, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The migration made this month and the next two; the next call makes months 3 and 4.
+	if len(created) != 2 || created[1] != partitionName(time.Now().UTC().AddDate(0, 0, -time.Now().UTC().Day()+1).AddDate(0, 4, 0)) {
+		t.Fatalf("created %v", created)
+	}
+	if again, err := EnsurePartitions(ctx, db, 4); err != nil || len(again) != 0 {
+		t.Fatalf("second run created %v, %v", again, err)
+	}
+}
