@@ -40,12 +40,9 @@ func (s acrStorage) wrap(r op.AuthRequest, err error) (op.AuthRequest, error) {
 	return acrRequest{r, s.acr[r.GetSubject()]}, nil
 }
 
+// AuthRequestByCode is what the token endpoint reads to build the ID token.
 func (s acrStorage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
 	return s.wrap(s.Storage.AuthRequestByCode(ctx, code))
-}
-
-func (s acrStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
-	return s.wrap(s.Storage.AuthRequestByID(ctx, id))
 }
 
 func main() {
