@@ -33,6 +33,7 @@ const (
 	ActAuditPruned       Action = "audit_pruned"
 	ActAccountCreated    Action = "account_created"
 	ActAccountLocked     Action = "account_locked"
+	ActMFAEnrolled       Action = "mfa_enrolled"
 	ActDossierImported   Action = "dossier_imported"
 	ActExportRequested   Action = "export_requested"
 	ActExportFailed      Action = "export_failed"
@@ -104,7 +105,7 @@ func AllActions() []Action {
 		ActDocumentListed, ActDocumentRendered, ActDocumentFetched,
 		ActTransferStarted, ActTransferCompleted, ActTransferFailed,
 		ActAuditViewed, ActAuditExported, ActAuditPruned,
-		ActAccountCreated, ActAccountLocked, ActDossierImported, ActExportRequested, ActExportFailed,
+		ActAccountCreated, ActAccountLocked, ActMFAEnrolled, ActDossierImported, ActExportRequested, ActExportFailed,
 	}
 }
 
