@@ -1,0 +1,109 @@
+package dossier
+
+import (
+	"context"
+	"crypto/sha256"
+
+	"github.com/google/uuid"
+
+	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/fhir"
+)
+
+// Sealer encrypts health data at rest (implemented by vault.Vault). The object id is
+// bound to the ciphertext as associated data, so a sealed resource cannot be moved to
+// another row unnoticed.
+type Sealer interface {
+	Seal(objectID string, plaintext []byte) ([]byte, error)
+	Open(objectID string, ciphertext []byte) ([]byte, error)
+}
+
+// Row is one stored resource as the store sees it: only ciphertext of the resource,
+// and in the clear what counting and reference checks need.
+type Row struct {
+	ID       string // uuid; the Sealer's object id
+	ImportID string
+	Version  fhir.Version
+	Type     string   // FHIR resource type
+	Category Category // consent-screen category
+	RefKey   []byte   // RefKey(user, type, id)
+	Sealed   []byte   // the resource JSON, sealed
+}
+
+// ImportInfo describes one import for the store (and its audit record).
+type ImportInfo struct {
+	ID         string
+	UserID     string
+	Version    fhir.Version
+	Source     string // "bundle:transaction", "directory", "resource"
+	Counts     map[Category]int
+	ActorType  string // audit actor type: "system" for the CLI, "user" for a patient
+	ActorID    string
+	RequestID  string
+	Correlated string
+}
+
+// Store is what the dossier needs from PostgreSQL (implemented by dossierdb).
+type Store interface {
+	// Existing returns the subset of keys that are stored for the user.
+	Existing(ctx context.Context, userID string, keys [][32]byte) (map[[32]byte]bool, error)
+	// Save replaces the user's rows with the same RefKey and inserts rows, and writes
+	// the audit record, in one transaction: all or nothing.
+	Save(ctx context.Context, info ImportInfo, rows []Row) error
+	// Counts counts the user's rows per category.
+	Counts(ctx context.Context, userID string) (map[Category]int, error)
+	// Rows returns the user's rows of the given categories, in insertion order.
+	Rows(ctx context.Context, userID string, cats []Category) ([]Row, error)
+}
+
+// Service is the dossier: import, counts and summaries of a user's health record.
+type Service struct {
+	store  Store
+	sealer Sealer
+}
+
+// New returns a Service over store that seals resources with sealer.
+func New(store Store, sealer Sealer) *Service { return &Service{store: store, sealer: sealer} }
+
+// RefKey is the pseudonymous lookup key of a resource: SHA-256 over user id, type and
+// FHIR id (NUL separated). FHIR ids are not secret but can hold names, so they are not
+// stored in the clear; the key still lets a later import resolve "Type/id".
+func RefKey(userID, typ, id string) [32]byte {
+	return sha256.Sum256([]byte(userID + "\x00" + typ + "\x00" + id))
+}
+
+func checkUser(userID string) error {
+	if _, err := uuid.Parse(userID); err != nil {
+		return pgo.Errorf(pgo.EINVALID, "user id must be a UUID")
+	}
+	return nil
+}
+
+// Counts returns the number of items per category for the consent screen (only
+// categories with items are present). It reads no health data.
+func (s *Service) Counts(ctx context.Context, userID string) (map[Category]int, error) {
+	if err := checkUser(userID); err != nil {
+		return nil, err
+	}
+	return s.store.Counts(ctx, userID)
+}
+
+// Label returns the Dutch label of a category.
+func Label(c Category) string {
+	for _, ci := range Categories {
+		if ci.Key == c {
+			return ci.LabelNL
+		}
+	}
+	return string(c)
+}
+
+// ParseCategory accepts a category key ("problems") or its Dutch or English label.
+func ParseCategory(s string) (Category, bool) {
+	for _, ci := range Categories {
+		if s == string(ci.Key) || s == ci.LabelNL || s == ci.LabelEN {
+			return ci.Key, true
+		}
+	}
+	return "", false
+}

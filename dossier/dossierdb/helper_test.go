@@ -1,0 +1,71 @@
+package dossierdb_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/pgo-koppelvlak/pgo/dossier"
+	"github.com/pgo-koppelvlak/pgo/dossier/dossierdb"
+	"github.com/pgo-koppelvlak/pgo/store"
+	"github.com/pgo-koppelvlak/pgo/store/storetest"
+	"github.com/pgo-koppelvlak/pgo/vault"
+)
+
+const medmijPatient = "/work/shared/medmij/bgz-patA"
+
+type fixture struct {
+	db   *store.DB
+	svc  *dossier.Service
+	user string
+}
+
+// newFixture gives a dossier service on a fresh schema, sealing with a real vault
+// keyset (tink envelope encryption) created for the test.
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	keyset := filepath.Join(t.TempDir(), "keyset.json")
+	if _, err := vault.CreateKeyset(keyset); err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.Open(keyset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := storetest.DB(t)
+	return &fixture{db: db, svc: dossier.New(dossierdb.New(db), v), user: uuid.NewString()}
+}
+
+func (f *fixture) count(t testing.TB, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := f.db.Pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (f *fixture) rows(t testing.TB) int {
+	return f.count(t, `select count(*) from dossier_resource where user_id = $1`, f.user)
+}
+
+func (f *fixture) audits(t testing.TB) int {
+	return f.count(t, `select count(*) from audit_log where action = 'dossier_imported' and person_id = $1`, f.user)
+}
+
+// bundle packs resources into a collection Bundle.
+func bundle(t testing.TB, typ string, resources ...string) []byte {
+	t.Helper()
+	entries := make([]map[string]any, len(resources))
+	for i, r := range resources {
+		entries[i] = map[string]any{"resource": json.RawMessage(r)}
+	}
+	b, err := json.Marshal(map[string]any{"resourceType": "Bundle", "type": typ, "entry": entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

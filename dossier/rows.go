@@ -1,0 +1,98 @@
+package dossier
+
+// columns are the Dutch column headings of each section.
+var columns = map[Category][]string{
+	CatPatient:      {"Soort", "Naam / omschrijving", "Details"},
+	CatProblems:     {"Probleem", "Status", "Begindatum", "Einddatum", "Toelichting"},
+	CatAllergies:    {"Allergie / stof", "Categorie", "Ernst", "Status", "Begindatum", "Reactie"},
+	CatMedication:   {"Soort", "Geneesmiddel", "Dosering", "Periode", "Status / toelichting"},
+	CatResults:      {"Onderzoek", "Uitslag", "Referentiewaarde", "Datum", "Interpretatie"},
+	CatImmunization: {"Vaccinatie", "Datum", "Status", "Toelichting"},
+	CatProcedures:   {"Verrichting", "Datum", "Status", "Locatie / toelichting"},
+	CatEncounters:   {"Contact", "Datum", "Status", "Reden / toelichting"},
+	CatDocuments:    {"Document", "Type", "Datum", "Formaat"},
+	CatOther:        {"Soort", "Omschrijving", "Datum"},
+}
+
+// statusNL translates FHIR status codes that a reader meets in these sections.
+var statusNL = map[string]string{
+	"active": "actief", "inactive": "niet actief", "resolved": "opgelost", "recurrence": "teruggekeerd",
+	"relapse": "teruggekeerd", "remission": "in remissie", "completed": "afgerond", "stopped": "gestopt",
+	"on-hold": "onderbroken", "cancelled": "geannuleerd", "entered-in-error": "foutief ingevoerd",
+	"final": "definitief", "preliminary": "voorlopig", "amended": "gewijzigd", "corrected": "gecorrigeerd",
+	"registered": "geregistreerd", "finished": "afgerond", "planned": "gepland", "in-progress": "bezig",
+	"booked": "geboekt", "proposed": "voorgesteld", "pending": "in afwachting", "fulfilled": "uitgevoerd",
+	"intended": "voorgenomen", "not-taken": "niet ingenomen", "not-done": "niet uitgevoerd", "current": "actueel",
+	"superseded": "vervangen", "draft": "concept", "unknown": "onbekend", "confirmed": "bevestigd",
+	"unconfirmed": "onbevestigd", "refuted": "weerlegd", "provisional": "voorlopig", "differential": "differentiaal",
+	"high": "hoog", "low": "laag", "unable-to-assess": "niet te beoordelen", "mild": "licht",
+	"moderate": "matig", "severe": "ernstig", "food": "voedsel", "medication": "medicatie",
+	"environment": "omgeving", "biologic": "biologisch", "male": "man", "female": "vrouw", "other": "anders",
+	"arrived": "aangekomen", "noshow": "niet verschenen", "checked-in": "aangemeld",
+}
+
+// status shows a status element: a code (STU3) or a CodeableConcept (R4), in Dutch.
+func status(n node, key string) string {
+	if s := n.str(key); s != "" {
+		if nl, ok := statusNL[s]; ok {
+			return nl
+		}
+		return s
+	}
+	c := n.get(key)
+	for _, cd := range c.list("coding") {
+		if nl, ok := statusNL[cd.str("code")]; ok {
+			return nl
+		}
+	}
+	return concept(c)
+}
+
+func list(n node, key string, f func(node) string) string {
+	var parts []string
+	for _, x := range n.list(key) {
+		parts = append(parts, f(x))
+	}
+	return join(", ", parts...)
+}
+
+// when shows the first present of the usual date elements (dateTime, Period or date).
+func when(n node, keys ...string) string {
+	for _, k := range keys {
+		if s := n.str(k); s != "" {
+			return dateNL(s)
+		}
+		if p := n.get(k); p != nil {
+			if s := period(p); s != "" {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// rowBuilder turns one resource into the cells of its section.
+type rowBuilder func(n node, r *resolver) []string
+
+var builders = map[string]rowBuilder{
+	"Patient":                    patientRow,
+	"RelatedPerson":              relatedPersonRow,
+	"Coverage":                   coverageRow,
+	"Condition":                  conditionRow,
+	"AllergyIntolerance":         allergyRow,
+	"MedicationRequest":          medicationRow("Medicatieafspraak", "dosageInstruction", "authoredOn"),
+	"MedicationStatement":        medicationRow("Medicatiegebruik", "dosage", "effectivePeriod"),
+	"MedicationDispense":         medicationRow("Toedieningsafspraak / verstrekking", "dosageInstruction", "whenHandedOver"),
+	"MedicationAdministration":   medicationRow("Toediening", "dosage", "effectiveDateTime"),
+	"Medication":                 medicationProductRow,
+	"Observation":                observationRow,
+	"Specimen":                   specimenRow,
+	"DiagnosticReport":           diagnosticReportRow,
+	"Immunization":               immunizationRow,
+	"ImmunizationRecommendation": recommendationRow,
+	"Procedure":                  procedureRow,
+	"Encounter":                  encounterRow,
+	"Appointment":                appointmentRow,
+	"DocumentReference":          documentRow,
+	"Binary":                     binaryRow,
+}

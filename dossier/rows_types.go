@@ -1,0 +1,215 @@
+package dossier
+
+import (
+	"encoding/base64"
+	"fmt"
+)
+
+func patientRow(n node, _ *resolver) []string {
+	bsn := bsnOf(n)
+	var born string
+	if b := n.str("birthDate"); b != "" {
+		born = "geboren " + dateNL(b)
+	}
+	var addr []string
+	for _, a := range n.list("address") {
+		addr = append(addr, join(" ", a.str("text"), joinLines(a), a.str("postalCode"), a.str("city")))
+	}
+	var tel []string
+	for _, t := range n.list("telecom") {
+		tel = append(tel, t.str("value"))
+	}
+	details := join("; ", born, status(n, "gender"), labelled("BSN", bsn), join(", ", addr...), join(", ", tel...))
+	return []string{"Patiënt", humanName(n.first("name")), details}
+}
+
+func joinLines(a node) string {
+	var lines []string
+	if l, ok := a["line"].([]any); ok {
+		for _, s := range l {
+			if s, ok := s.(string); ok {
+				lines = append(lines, s)
+			}
+		}
+	}
+	return join(" ", lines...)
+}
+
+func labelled(label, v string) string {
+	if v == "" {
+		return ""
+	}
+	return label + " " + v
+}
+
+func relatedPersonRow(n node, _ *resolver) []string {
+	return []string{"Contactpersoon", humanName(n.first("name")), n.concepts("relationship")}
+}
+
+func coverageRow(n node, r *resolver) []string {
+	payor := list(n, "payor", r.ref)
+	return []string{"Verzekering", firstOf(payor, concept(n.get("type"))),
+		join("; ", concept(n.get("type")), labelled("nummer", n.str("subscriberId")), period(n.get("period")))}
+}
+
+func conditionRow(n node, _ *resolver) []string {
+	st := join(", ", status(n, "clinicalStatus"), status(n, "verificationStatus"))
+	return []string{concept(n.get("code")), st, when(n, "onsetDateTime", "onsetPeriod", "assertedDate", "recordedDate"),
+		when(n, "abatementDateTime", "abatementPeriod"), n.notes("note")}
+}
+
+func allergyRow(n node, _ *resolver) []string {
+	var cats []string
+	if c, ok := n["category"].([]any); ok {
+		for _, v := range c {
+			if s, ok := v.(string); ok {
+				cats = append(cats, statusNL[s])
+			}
+		}
+	}
+	var reactions []string
+	for _, re := range n.list("reaction") {
+		reactions = append(reactions, join(" ", concept(re.get("substance")), re.concepts("manifestation"), re.str("description"), status(re, "severity")))
+	}
+	return []string{concept(n.get("code")), join(", ", cats...), status(n, "criticality"),
+		join(", ", status(n, "clinicalStatus"), status(n, "verificationStatus")),
+		when(n, "onsetDateTime", "onsetPeriod", "assertedDate", "recordedDate"), join("; ", reactions...)}
+}
+
+func medicationRow(kind, dosageKey, dateKey string) rowBuilder {
+	return func(n node, r *resolver) []string {
+		med := concept(n.get("medicationCodeableConcept"))
+		if med == "" {
+			med = r.medication(n.get("medicationReference"))
+		}
+		var dose []string
+		for _, d := range n.list(dosageKey) {
+			dose = append(dose, dosageText(d))
+		}
+		if dosageKey == "dosage" && len(dose) == 0 {
+			dose = append(dose, dosageText(n.get(dosageKey))) // R4 MedicationAdministration.dosage is 0..1
+		}
+		per := when(n, "effectivePeriod", "effectiveDateTime", dateKey)
+		if vp := n.get("dispenseRequest").get("validityPeriod"); vp != nil {
+			per = period(vp)
+		}
+		return []string{kind, med, join("; ", dose...), per, join("; ", status(n, "status"), n.notes("note"))}
+	}
+}
+
+// dosageText shows a Dosage: its text, else dose, frequency and route.
+func dosageText(d node) string {
+	if t := d.str("text"); t != "" {
+		return t
+	}
+	dose := quantity(d.get("doseQuantity"))
+	if dose == "" {
+		dose = rangeNL(d.get("doseRange"))
+	}
+	for _, dr := range d.list("doseAndRate") { // R4
+		dose = firstOf(dose, quantity(dr.get("doseQuantity")), rangeNL(dr.get("doseRange")))
+	}
+	var freq string
+	if rep := d.get("timing").get("repeat"); rep != nil && rep.str("frequency") != "" {
+		freq = fmt.Sprintf("%s keer per %s %s", rep.str("frequency"), firstOf(rep.str("period"), "1"), unitNL[rep.str("periodUnit")])
+	}
+	return join(", ", dose, freq, concept(d.get("timing").get("code")), concept(d.get("route")), d.str("patientInstruction"))
+}
+
+var unitNL = map[string]string{"s": "seconde", "min": "minuut", "h": "uur", "d": "dag", "wk": "week", "mo": "maand", "a": "jaar"}
+
+func medicationProductRow(n node, _ *resolver) []string {
+	return []string{"Geneesmiddel (product)", concept(n.get("code")), concept(n.get("form")), "", ""}
+}
+
+func observationRow(n node, r *resolver) []string {
+	return []string{concept(n.get("code")), observationValue(n), list(n, "referenceRange", rangeNL),
+		when(n, "effectiveDateTime", "effectivePeriod", "issued"), n.concepts("interpretation")}
+}
+
+// observationValue shows value[x] and the components (blood pressure "123/80 mmHg"
+// appears as its two labelled components).
+func observationValue(n node) string {
+	v := firstOf(quantity(n.get("valueQuantity")), n.str("valueString"), concept(n.get("valueCodeableConcept")),
+		n.str("valueBoolean"), n.str("valueInteger"), rangeNL(n.get("valueRange")), when(n, "valueDateTime", "valuePeriod"))
+	var comps []string
+	for _, c := range n.list("component") {
+		cv := firstOf(quantity(c.get("valueQuantity")), c.str("valueString"), concept(c.get("valueCodeableConcept")), c.str("valueInteger"))
+		comps = append(comps, join(": ", concept(c.get("code")), cv))
+	}
+	return join("; ", v, join("; ", comps...))
+}
+
+func specimenRow(n node, _ *resolver) []string {
+	col := n.get("collection")
+	return []string{join(": ", "Materiaal", concept(n.get("type"))), join(", ", concept(col.get("bodySite")), n.notes("note")),
+		"", when(col, "collectedDateTime", "collectedPeriod", "receivedTime"), ""}
+}
+
+func diagnosticReportRow(n node, _ *resolver) []string {
+	return []string{concept(n.get("code")), n.str("conclusion"), "", when(n, "effectiveDateTime", "effectivePeriod", "issued"), status(n, "status")}
+}
+
+func immunizationRow(n node, _ *resolver) []string {
+	return []string{concept(n.get("vaccineCode")), when(n, "date", "occurrenceDateTime"), status(n, "status"), n.notes("note")}
+}
+
+func recommendationRow(n node, _ *resolver) []string {
+	var vac, date, st []string
+	for _, rec := range n.list("recommendation") {
+		vac = append(vac, "Advies: "+firstOf(concept(rec.first("vaccineCode")), concept(rec.get("targetDisease"))))
+		for _, dc := range rec.list("dateCriterion") {
+			date = append(date, dateNL(dc.str("value")))
+		}
+		st = append(st, concept(rec.get("forecastStatus")))
+	}
+	return []string{join("; ", vac...), firstOf(join(", ", date...), when(n, "date")), join(", ", st...), ""}
+}
+
+func procedureRow(n node, _ *resolver) []string {
+	return []string{concept(n.get("code")), when(n, "performedDateTime", "performedPeriod"), status(n, "status"),
+		join("; ", n.concepts("bodySite"), n.notes("note"))}
+}
+
+func encounterRow(n node, r *resolver) []string {
+	class := n.get("class")
+	what := join(", ", firstOf(class.str("display"), concept(class)), n.concepts("type"))
+	var reasons []string
+	for _, d := range n.list("diagnosis") {
+		reasons = append(reasons, r.ref(d.get("condition")))
+	}
+	return []string{what, when(n, "period"), status(n, "status"),
+		join("; ", n.concepts("reason"), n.concepts("reasonCode"), join(", ", reasons...))}
+}
+
+func appointmentRow(n node, _ *resolver) []string {
+	return []string{join(": ", "Afspraak", firstOf(n.str("description"), n.concepts("serviceType"))),
+		join(" t/m ", dateNL(n.str("start")), dateNL(n.str("end"))), status(n, "status"), n.str("comment")}
+}
+
+func documentRow(n node, _ *resolver) []string {
+	att := n.first("content").get("attachment")
+	title := firstOf(att.str("title"), n.str("description"), concept(n.get("type")))
+	return []string{title, concept(n.get("type")), when(n, "created", "date", "indexed"), sizeText(att.str("contentType"), attachmentSize(att))}
+}
+
+func binaryRow(n node, _ *resolver) []string {
+	data := firstOf(n.str("content"), n.str("data"))
+	return []string{"Bestand", "", "", sizeText(n.str("contentType"), int64(base64.StdEncoding.DecodedLen(len(data))))}
+}
+
+func attachmentSize(att node) int64 {
+	var size int64
+	fmt.Sscan(att.str("size"), &size)
+	if size == 0 && att.str("data") != "" {
+		size = int64(base64.StdEncoding.DecodedLen(len(att.str("data"))))
+	}
+	return size
+}
+
+func sizeText(contentType string, size int64) string {
+	if size <= 0 {
+		return contentType
+	}
+	return fmt.Sprintf("%s, %d bytes", contentType, size)
+}

@@ -1,0 +1,208 @@
+package dossier
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo"
+)
+
+// Summary builds what the PDF/A export renders and the consent screen previews: the
+// patient's identifying details, one section per selected category (in Categories
+// order) with one row per stored resource of that category, the categories that
+// hold data but were not selected, and the stored documents when CatDocuments is
+// selected. Nothing is left out of a selected category, nothing of an unselected one
+// is read (PGOK-FR041/FR042).
+func (s *Service) Summary(ctx context.Context, userID string, selected []Category) (Summary, error) {
+	if err := checkUser(userID); err != nil {
+		return Summary{}, err
+	}
+	sel := map[Category]bool{}
+	for _, c := range selected {
+		if _, ok := columns[c]; !ok {
+			return Summary{}, pgo.Errorf(pgo.EINVALID, "unknown category %q", c)
+		}
+		sel[c] = true
+	}
+	counts, err := s.store.Counts(ctx, userID)
+	if err != nil {
+		return Summary{}, err
+	}
+	load := append([]Category{}, selected...)
+	if !sel[CatPatient] {
+		load = append(load, CatPatient) // the cover page names the patient
+	}
+	rows, err := s.store.Rows(ctx, userID, load)
+	if err != nil {
+		return Summary{}, err
+	}
+	res, err := s.open(rows)
+	if err != nil {
+		return Summary{}, err
+	}
+	return build(res, sel, counts), nil
+}
+
+type openRow struct {
+	Row
+	n node
+}
+
+func (s *Service) open(rows []Row) ([]openRow, error) {
+	out := make([]openRow, 0, len(rows))
+	for _, r := range rows {
+		plain, err := s.sealer.Open(r.ID, r.Sealed)
+		if err != nil {
+			return nil, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("open dossier row %s: %w", r.ID, err), "")
+		}
+		n, err := decode(plain)
+		if err != nil {
+			return nil, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("decode dossier row %s: %w", r.ID, err), "")
+		}
+		out = append(out, openRow{r, n})
+	}
+	return out, nil
+}
+
+func build(res []openRow, sel map[Category]bool, counts map[Category]int) Summary {
+	r := newResolver(res)
+	var sum Summary
+	sections := map[Category]*Section{}
+	for _, ci := range Categories {
+		if sel[ci.Key] {
+			sections[ci.Key] = &Section{Category: ci.Key, Columns: columns[ci.Key]}
+		} else if counts[ci.Key] > 0 {
+			sum.Unselected = append(sum.Unselected, ci.Key)
+		}
+	}
+	for _, o := range res {
+		if o.Type == "Patient" && sum.Patient.Name == "" {
+			sum.Patient = patientOf(o.n)
+		}
+		sec := sections[o.Category]
+		if sec == nil {
+			continue
+		}
+		sec.Items = append(sec.Items, Item{ID: o.Type + "/" + o.n.str("id"), Cells: cells(o, r)})
+		if o.Type == "DocumentReference" {
+			sum.Documents = append(sum.Documents, documentOf(o.n))
+		}
+	}
+	for _, ci := range Categories {
+		if sec := sections[ci.Key]; sec != nil {
+			sum.Sections = append(sum.Sections, *sec)
+		}
+	}
+	return sum
+}
+
+// cells builds a row whose length always equals the section's column count.
+func cells(o openRow, r *resolver) []string {
+	var c []string
+	if b, ok := builders[o.Type]; ok && (o.Type != "Observation" || o.Category == CatResults) {
+		c = b(o.n, r)
+	} else {
+		c = otherRow(o.Type, o.n)
+	}
+	want := len(columns[o.Category])
+	for len(c) < want {
+		c = append(c, "")
+	}
+	return c[:want]
+}
+
+func patientOf(n node) Patient {
+	return Patient{
+		Name:      humanName(n.first("name")),
+		BirthDate: n.str("birthDate"),
+		Gender:    status(n, "gender"),
+		BSN:       bsnOf(n),
+	}
+}
+
+func documentOf(n node) Document {
+	att := n.first("content").get("attachment")
+	d := Document{
+		Title:       firstOf(att.str("title"), n.str("description"), concept(n.get("type"))),
+		ContentType: att.str("contentType"),
+		Size:        attachmentSize(att),
+	}
+	for _, k := range []string{"created", "date", "indexed"} {
+		if t, err := time.Parse(time.RFC3339, n.str(k)); err == nil {
+			d.Created = t
+			break
+		}
+	}
+	return d
+}
+
+// typeNL names resource types that land in "Overig".
+var typeNL = map[string]string{
+	"Practitioner": "Zorgverlener", "PractitionerRole": "Zorgverlenerrol", "Organization": "Zorgaanbieder",
+	"Location": "Locatie", "Consent": "Wilsverklaring / behandelaanwijzing", "Flag": "Alert",
+	"DeviceUseStatement": "Medisch hulpmiddel", "Device": "Hulpmiddel (product)", "NutritionOrder": "Voedingsadvies",
+	"Observation": "Observatie", "CarePlan": "Zorgplan", "Goal": "Doel", "Communication": "Bericht",
+}
+
+func otherRow(typ string, n node) []string {
+	kind := typeNL[typ]
+	if kind == "" {
+		kind = typ
+	}
+	what := firstOf(concept(n.get("code")), n.str("name"), humanName(n.first("name")), n.str("description"),
+		concept(n.get("type")), n.concepts("category"), concept(n.get("practitioner")))
+	if typ == "Observation" {
+		what = join(": ", what, observationValue(n))
+	}
+	if typ == "DeviceUseStatement" {
+		what = firstOf(what, concept(n.get("device")))
+	}
+	return []string{kind, what, when(n, "effectiveDateTime", "effectivePeriod", "dateTime", "period", "dateAsserted", "dateTime", "date", "whenUsed")}
+}
+
+func bsnOf(n node) string {
+	for _, id := range n.list("identifier") {
+		if id.str("system") != "http://fhir.nl/fhir/NamingSystem/bsn" {
+			continue
+		}
+		if v := id.str("value"); v != "" {
+			return v
+		}
+		for _, x := range id.get("_value").list("extension") {
+			if strings.HasSuffix(x.str("url"), "/data-absent-reason") {
+				return "afgeschermd"
+			}
+		}
+	}
+	return ""
+}
+
+// resolver shows references: their display, else something readable of the target.
+type resolver struct{ byRef map[string]node }
+
+func newResolver(res []openRow) *resolver {
+	r := &resolver{byRef: make(map[string]node, len(res))}
+	for _, o := range res {
+		r.byRef[o.Type+"/"+o.n.str("id")] = o.n
+	}
+	return r
+}
+
+func (r *resolver) ref(ref node) string {
+	if d := ref.str("display"); d != "" {
+		return d
+	}
+	t := r.byRef[ref.str("reference")]
+	return firstOf(concept(t.get("code")), t.str("name"), humanName(t.first("name")))
+}
+
+func (r *resolver) medication(ref node) string {
+	if t := r.byRef[ref.str("reference")]; t != nil {
+		if c := concept(t.get("code")); c != "" {
+			return c
+		}
+	}
+	return ref.str("display")
+}
