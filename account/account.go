@@ -43,7 +43,8 @@ type Account struct {
 	Role         Role
 	PasswordHash string // argon2id PHC string; empty for OIDC-only accounts
 	TOTPSecret   []byte
-	TOTPLastStep int64 // the last accepted RFC 6238 time step (replay guard)
+	TOTPLastStep int64  // the last accepted RFC 6238 time step (replay guard)
+	TOTPPending  []byte // a new seed awaiting confirmation (enrolment page)
 	OIDCIssuer   string
 	OIDCSubject  string
 	Failures     int       // consecutive failed attempts since the last success or lock
@@ -76,7 +77,10 @@ type Tx interface {
 	ListAccounts(ctx context.Context) ([]Account, error)
 	// SaveLoginState writes Failures, LockedUntil, Disabled and TOTPLastStep.
 	SaveLoginState(ctx context.Context, a *Account) error
-	AddRecoveryCodes(ctx context.Context, accountID string, hashes [][]byte) error
+	// SaveTOTP writes TOTPSecret, TOTPLastStep and TOTPPending.
+	SaveTOTP(ctx context.Context, a *Account) error
+	// AddRecoveryCodes adds codes; replace first deletes the account's old ones.
+	AddRecoveryCodes(ctx context.Context, accountID string, hashes [][]byte, replace bool) error
 	// UseRecoveryCode marks an unused code as used; false when there is none.
 	UseRecoveryCode(ctx context.Context, accountID string, hash []byte, at time.Time) (bool, error)
 

@@ -50,7 +50,7 @@ func (s *Service) Create(ctx context.Context, name string, role Role, password s
 		for i, code := range codes {
 			hashes[i] = HashRecoveryCode(a.ID, code)
 		}
-		if err := tx.AddRecoveryCodes(ctx, a.ID, hashes); err != nil {
+		if err := tx.AddRecoveryCodes(ctx, a.ID, hashes, false); err != nil {
 			return err
 		}
 		return tx.Audit(ctx, s.adminEvent(audit.ActAccountCreated, a, c))

@@ -9,6 +9,7 @@ create table accounts (
     password_hash  text,
     totp_secret    bytea,
     totp_last_step bigint not null default 0,
+    totp_pending   bytea, -- a new seed shown on the enrolment page, until confirmed with a code
     oidc_issuer    text,
     oidc_subject   text,
     failures       int not null default 0 check (failures >= 0),

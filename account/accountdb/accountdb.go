@@ -58,13 +58,13 @@ func (t *txn) Audit(ctx context.Context, ev audit.Event) error {
 }
 
 const accountCols = `id::text, name, role, coalesce(password_hash, ''), coalesce(totp_secret, ''::bytea),
-	totp_last_step, coalesce(oidc_issuer, ''), coalesce(oidc_subject, ''), failures,
+	totp_last_step, coalesce(totp_pending, ''::bytea), coalesce(oidc_issuer, ''), coalesce(oidc_subject, ''), failures,
 	coalesce(locked_until, 'epoch'::timestamptz), disabled, created_at`
 
 func scanAccount(row pgx.Row) (*account.Account, error) {
 	var a account.Account
 	var role string
-	err := row.Scan(&a.ID, &a.Name, &role, &a.PasswordHash, &a.TOTPSecret, &a.TOTPLastStep,
+	err := row.Scan(&a.ID, &a.Name, &role, &a.PasswordHash, &a.TOTPSecret, &a.TOTPLastStep, &a.TOTPPending,
 		&a.OIDCIssuer, &a.OIDCSubject, &a.Failures, &a.LockedUntil, &a.Disabled, &a.CreatedAt)
 	if err != nil {
 		return nil, store.Error(err)
@@ -131,7 +131,18 @@ func (t *txn) SaveLoginState(ctx context.Context, a *account.Account) error {
 	return store.Error(err)
 }
 
-func (t *txn) AddRecoveryCodes(ctx context.Context, accountID string, hashes [][]byte) error {
+func (t *txn) SaveTOTP(ctx context.Context, a *account.Account) error {
+	_, err := t.tx.Exec(ctx, `update accounts set totp_secret = $2, totp_last_step = $3, totp_pending = $4
+		where id = $1::uuid`, a.ID, nilIfEmpty(a.TOTPSecret), a.TOTPLastStep, nilIfEmpty(a.TOTPPending))
+	return store.Error(err)
+}
+
+func (t *txn) AddRecoveryCodes(ctx context.Context, accountID string, hashes [][]byte, replace bool) error {
+	if replace {
+		if _, err := t.tx.Exec(ctx, `delete from recovery_codes where account_id = $1::uuid`, accountID); err != nil {
+			return store.Error(err)
+		}
+	}
 	for _, h := range hashes {
 		if _, err := t.tx.Exec(ctx, `insert into recovery_codes (account_id, code_hash) values ($1::uuid, $2)`, accountID, h); err != nil {
 			return store.Error(err)
