@@ -108,7 +108,12 @@ func Open(path string, opts ...Option) (*Vault, error) {
 	if err != nil {
 		return nil, f.errorf("cannot use keyset: %v", err)
 	}
-	return New(kek, h.KeysetInfo().GetPrimaryKeyId()), nil
+	v := New(kek, h.KeysetInfo().GetPrimaryKeyId())
+	v.known = map[uint32]bool{}
+	for _, k := range keyInfos(h) {
+		v.known[k.ID] = k.Status == "enabled"
+	}
+	return v, nil
 }
 
 // CreateKeyset writes a new keyset with one AES-256-GCM key to path, mode 0600. It
@@ -130,55 +135,6 @@ func CreateKeyset(path string, opts ...Option) (KeyInfo, error) {
 		return KeyInfo{}, err
 	}
 	return primaryInfo(h), nil
-}
-
-// RotateKeyset adds a new AES-256-GCM key to the keyset at path and makes it the
-// primary: new objects are wrapped with it, the old keys stay (enabled) so that old
-// objects still open until a re-encrypt task has passed them through Rewrap. Running
-// processes keep their keyset until restarted; restart every instance that reads the
-// file (an instance with the old keyset cannot open objects under the new key).
-func RotateKeyset(path string, opts ...Option) (KeyInfo, error) {
-	f := newKeysetFile(path, opts)
-	h, err := f.read()
-	if err != nil {
-		return KeyInfo{}, err
-	}
-	m := keyset.NewManagerFromHandle(h)
-	id, err := m.Add(aead.AES256GCMKeyTemplate())
-	if err != nil {
-		return KeyInfo{}, f.errorf("cannot add a key: %v", err)
-	}
-	if err := m.SetPrimary(id); err != nil {
-		return KeyInfo{}, f.errorf("cannot make key %d primary: %v", id, err)
-	}
-	nh, err := m.Handle()
-	if err != nil {
-		return KeyInfo{}, f.errorf("cannot build the rotated keyset: %v", err)
-	}
-	if err := f.write(nh, false); err != nil {
-		return KeyInfo{}, err
-	}
-	return primaryInfo(nh), nil
-}
-
-// ReadKeysetInfo lists the keys of the keyset at path (ids, status, which is primary),
-// after the same checks as Open.
-func ReadKeysetInfo(path string, opts ...Option) ([]KeyInfo, error) {
-	h, err := newKeysetFile(path, opts).read()
-	if err != nil {
-		return nil, err
-	}
-	info := h.KeysetInfo()
-	out := make([]KeyInfo, 0, len(info.GetKeyInfo()))
-	for _, k := range info.GetKeyInfo() {
-		out = append(out, KeyInfo{
-			ID:      k.GetKeyId(),
-			Primary: k.GetKeyId() == info.GetPrimaryKeyId(),
-			Status:  strings.ToLower(strings.TrimPrefix(k.GetStatus().String(), "KEY_STATUS_")),
-			Type:    "AES256_GCM",
-		})
-	}
-	return out, nil
 }
 
 // DecodeMasterKey decodes PGO_MASTER_KEY: standard or URL-safe base64, padded or not,

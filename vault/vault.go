@@ -82,6 +82,9 @@ const (
 type Vault struct {
 	kek   tink.AEAD
 	kekID uint32
+	// known maps the keyset's key ids to "enabled", when known (Open), so that an
+	// object wrapped by a key this process lacks gets a precise error.
+	known map[uint32]bool
 }
 
 var (
@@ -220,13 +223,26 @@ func (v *Vault) unwrapRaw(h header, objectID string) ([]byte, error) {
 	binary.BigEndian.PutUint32(prefix[1:], h.keyID)
 	dek, err := v.kek.Decrypt(h.wrapped, dekAD(prefix, objectID))
 	if err != nil {
-		// Wrong object id, a tampered header, or a key not in this keyset.
-		return nil, fmt.Errorf("%w: data key (wrapped by key %d) does not unwrap for this object", ErrDecrypt, h.keyID)
+		return nil, v.unwrapError(h.keyID)
 	}
 	if len(dek) != dekSize {
 		return nil, fmt.Errorf("%w: data key has %d bytes, want %d", ErrDecrypt, len(dek), dekSize)
 	}
 	return dek, nil
+}
+
+// unwrapError says why a data key did not unwrap, as far as this process can tell:
+// a key it lacks (not restarted after a rotation, or the wrong keyset), a disabled
+// key, or else a wrong object id or damaged bytes.
+func (v *Vault) unwrapError(id uint32) error {
+	enabled, ok := v.known[id]
+	switch {
+	case v.known != nil && !ok:
+		return fmt.Errorf("%w: wrapped by key %d, which is not in this keyset (wrong keyset, or this process predates a rotation)", ErrDecrypt, id)
+	case v.known != nil && !enabled:
+		return fmt.Errorf("%w: wrapped by key %d, which is disabled in this keyset", ErrDecrypt, id)
+	}
+	return fmt.Errorf("%w: data key (wrapped by key %d) does not unwrap for this object id (wrong id or damaged bytes)", ErrDecrypt, id)
 }
 
 func (v *Vault) unwrapDEK(h header, objectID string) (*subtle.AESGCM, error) {
