@@ -13,6 +13,7 @@ import (
 	"github.com/johnfercher/maroto/v2/pkg/consts/pagesize"
 	"github.com/johnfercher/maroto/v2/pkg/core"
 	"github.com/johnfercher/maroto/v2/pkg/props"
+	"github.com/phpdave11/gofpdf"
 
 	"github.com/pgo-koppelvlak/pgo/dossier"
 )
@@ -44,6 +45,13 @@ var (
 	ruleColor  = &props.Color{Red: 170, Green: 170, Blue: 170}
 )
 
+func init() {
+	// gofpdf writes its font and image catalogs in map order unless told to sort
+	// them; sorted, the same input gives the same bytes (a process-wide default,
+	// which only makes other gofpdf users deterministic too).
+	gofpdf.SetDefaultCatalogSort(true)
+}
+
 // doc is one rendering in progress.
 type doc struct {
 	in    Input
@@ -70,6 +78,7 @@ func layout(in Input, g *glyphs) ([]byte, error) {
 		WithPageNumber(props.PageNumber{Pattern: footer + " · pagina {current} van {total}",
 			Place: props.Bottom, Family: fontFamily, Size: 7}).
 		WithCreationDate(in.GeneratedAt).
+		WithCompression(true).
 		Build()
 	m := maroto.New(cfg)
 	d := &doc{in: in, g: g, s: &sheet{m: m, cfg: cfg}, total: countItems(in.Summary)}

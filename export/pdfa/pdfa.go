@@ -114,9 +114,10 @@ func Convert(raw []byte, m Meta, lvl Level) ([]byte, int, error) {
 	}
 	conf := model.NewDefaultConfiguration()
 	// PDF/A-1 is based on PDF 1.4: no object streams, no cross-reference streams
-	// (ISO 19005-1 §6.1.4). Part 2 allows both; they make the file smaller.
-	conf.WriteObjectStream = lvl != A1B
-	conf.WriteXRefStream = lvl != A1B
+	// (ISO 19005-1 §6.1.4). Part 2 allows both, but a classic xref table is what
+	// canonicalOrder can sort, and it keeps the Info dictionary patchable in place.
+	conf.WriteObjectStream = false
+	conf.WriteXRefStream = false
 	ctx, err := api.ReadValidateAndOptimize(bytes.NewReader(raw), conf)
 	if err != nil {
 		return nil, 0, fmt.Errorf("pdfa: read input: %w", err)
@@ -136,7 +137,10 @@ func Convert(raw []byte, m Meta, lvl Level) ([]byte, int, error) {
 	if err := api.WriteContext(ctx, &out); err != nil {
 		return nil, 0, fmt.Errorf("pdfa: write: %w", err)
 	}
-	b := out.Bytes()
+	b, err := canonicalOrder(out.Bytes())
+	if err != nil {
+		return nil, 0, err
+	}
 	if err := patchInfoDates(b, pdfDate(m.Created)); err != nil {
 		return nil, 0, err
 	}

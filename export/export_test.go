@@ -1,0 +1,190 @@
+package export
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"crypto/sha256"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo/dossier"
+)
+
+var genTime = time.Date(2026, 11, 23, 17, 26, 11, 0, time.UTC)
+
+func render(t testing.TB, in Input) ([]byte, Result) {
+	t.Helper()
+	var buf bytes.Buffer
+	res, err := Render(&buf, in)
+	if err != nil {
+		t.Fatalf("Render: %v", err)
+	}
+	return buf.Bytes(), res
+}
+
+func standardInput(c Conformance) Input {
+	return Input{Summary: synthSummary(300, 7, dossier.CatAllergies, dossier.CatEncounters),
+		Source: "PGO Noord", GeneratedAt: genTime, Conformance: c}
+}
+
+// TestRenderConforms renders the standard and large dossiers and runs every
+// structural PDF/A check available here; the PDF/A-1b variant also goes through
+// PDFBox Preflight.
+func TestRenderConforms(t *testing.T) {
+	large := Input{Summary: synthSummary(10000, 11, dossier.CatEncounters), Source: "PGO Zuid", GeneratedAt: genTime}
+	tests := []struct {
+		name      string
+		in        Input
+		part      int
+		minPages  int
+		preflight bool
+	}{
+		{"standard PDF/A-2b", standardInput(PDFA2B), 2, 10, false},
+		{"standard PDF/A-1b", standardInput(PDFA1B), 1, 10, true},
+		{"large PDF/A-2b", large, 2, 150, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pdf, res := render(t, tc.in)
+			if res.Size != int64(len(pdf)) || res.SHA256 != sha256.Sum256(pdf) || res.SHA1 != sha1.Sum(pdf) {
+				t.Errorf("Result %d bytes / hashes do not describe the %d bytes written", res.Size, len(pdf))
+			}
+			if res.Pages < tc.minPages {
+				t.Errorf("Pages = %d, want at least %d", res.Pages, tc.minPages)
+			}
+			for _, p := range pdfaProblems(t, pdf, tc.part) {
+				t.Error(p)
+			}
+			path := writeTemp(t, "out.pdf", pdf)
+			for _, p := range toolProblems(t, path) {
+				t.Error(p)
+			}
+			if tc.preflight {
+				out, err := exec.Command("/work/shared/tools/pdfa-preflight", path).CombinedOutput()
+				if err != nil || !bytes.Contains(out, []byte("is a valid PDF/A-1b file")) {
+					t.Errorf("preflight: %v\n%s", err, out)
+				}
+			}
+			text := pdfText(t, path)
+			checkSelection(t, tc.in.Summary, text)
+			checkRepeatedHeaders(t, tc.in.Summary, text)
+			if got := strings.Count(text, "\f"); got != res.Pages {
+				t.Errorf("pdftotext saw %d pages, Result.Pages = %d", got, res.Pages)
+			}
+			if !strings.Contains(text, "pagina 1 van "+strconv.Itoa(res.Pages)) || !strings.Contains(text, "pagina "+strconv.Itoa(res.Pages)+" van "+strconv.Itoa(res.Pages)) {
+				t.Errorf("page numbers \"pagina X van %d\" missing", res.Pages)
+			}
+		})
+	}
+}
+
+var markerRE = regexp.MustCompile(`\[([A-Z]{2})(\d{5})\]`)
+
+// checkSelection compares the text item by item: every cell of every selected item
+// appears, in order (so a cell cannot be matched by another item's text), and no
+// item of an unselected category appears.
+func checkSelection(t *testing.T, s dossier.Summary, text string) {
+	t.Helper()
+	flat := squash(text)
+	pos := 0
+	for _, sec := range s.Sections {
+		for _, it := range sec.Items {
+			for _, cells := range itemRows(it.Cells) {
+				for c, cell := range cells {
+					want := squash(cell)
+					if want == "" {
+						continue
+					}
+					i := strings.Index(flat[pos:], want)
+					if i < 0 {
+						t.Fatalf("%s item %s cell %d (%q) not found in order in the PDF text", sec.Category, it.ID, c, cell)
+					}
+					pos += i + len(want)
+				}
+			}
+		}
+	}
+	for _, d := range s.Documents {
+		if !strings.Contains(flat, squash(d.Title)) {
+			t.Errorf("document %q missing from the closing list", d.Title)
+		}
+	}
+	present := map[string]bool{}
+	for _, m := range markerRE.FindAllStringSubmatch(text, -1) {
+		present[m[1]] = true
+	}
+	for _, c := range s.Unselected {
+		for _, sc := range synthCategories {
+			if sc.cat == c && present[sc.prefix] {
+				t.Errorf("text holds items of unselected category %s (marker prefix %s)", c, sc.prefix)
+			}
+		}
+		if strings.Contains(text, label(c)+" (") {
+			t.Errorf("text holds a section heading for unselected category %s", c)
+		}
+	}
+}
+
+// checkRepeatedHeaders checks that on every page, the first table row is preceded
+// by that table's column headings.
+func checkRepeatedHeaders(t *testing.T, s dossier.Summary, text string) {
+	t.Helper()
+	heads := map[string]string{"DL": squash("Titel Soort Grootte Datum")}
+	for _, sc := range synthCategories {
+		heads[sc.prefix] = squash(strings.Join(sc.cols, " "))
+	}
+	for n, pg := range strings.Split(text, "\f") {
+		m := markerRE.FindStringIndex(pg)
+		if m == nil {
+			continue
+		}
+		prefix := pg[m[0]+1 : m[0]+3]
+		if !strings.Contains(squash(pg[:m[0]]), heads[prefix]) {
+			t.Errorf("page %d: first row %s not preceded by the column headings", n+1, pg[m[0]:m[1]])
+		}
+	}
+}
+
+// TestRenderDeterministic: the same input twice gives the same bytes apart from
+// the document ID, which is fresh per file.
+func TestRenderDeterministic(t *testing.T) {
+	idRE := regexp.MustCompile(`/ID\s*\[\s*<[0-9A-Fa-f]*>\s*<[0-9A-Fa-f]*>\s*\]`)
+	for _, c := range []Conformance{PDFA2B, PDFA1B} {
+		in := standardInput(c)
+		a, _ := render(t, in)
+		b, _ := render(t, in)
+		if n := len(idRE.FindAll(a, -1)); n != 1 {
+			t.Fatalf("%s: found %d trailer IDs, want 1", c, n)
+		}
+		na := idRE.ReplaceAll(a, []byte("/ID[]"))
+		nb := idRE.ReplaceAll(b, []byte("/ID[]"))
+		if !bytes.Equal(na, nb) {
+			i := 0
+			for i < min(len(na), len(nb)) && na[i] == nb[i] {
+				i++
+			}
+			t.Errorf("%s: renderings differ at byte %d beyond the document ID", c, i)
+		}
+	}
+}
+
+// TestRenderAccents: accented names survive into the extracted text, and a
+// character the font lacks is written as its code point rather than dropped.
+func TestRenderAccents(t *testing.T) {
+	in := standardInput(PDFA2B)
+	in.Summary.Patient.Name = "Zoë Ødegård-Brontë 中"
+	in.Source = "PGO Noörd"
+	pdf, _ := render(t, in)
+	text := pdfText(t, writeTemp(t, "a.pdf", pdf))
+	for _, want := range []string{"Zoë Ødegård-Brontë [U+4E2D]", "José Gonçalves", "Anaïs Müller", "Søren Kierkegård",
+		"Ángel Peña", "Loïs van der Ëijk", "Noël Hüsken", "Patiënt", "Levothyroxine 50 µg", "PGO Noörd",
+		"maandag 23 november 2026 om 18:26 uur", "07-03-1958", "afgeschermd", "Allergieën"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q", want)
+		}
+	}
+}
