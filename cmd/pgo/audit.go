@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
+	"github.com/pgo-koppelvlak/pgo/config"
+	"github.com/pgo-koppelvlak/pgo/store"
+	"github.com/pgo-koppelvlak/pgo/vault"
+)
+
+// auditCommands are the `pgo audit SUB` subcommands (NEN 7513 tools for auditors
+// and operators).
+var auditCommands = map[string]*command{
+	"verify": {name: "verify", usage: "[--from T] [--to T]", run: runAuditVerify,
+		summary: "Walk the hash chain and the signed checkpoints; exit 1 and name the first broken record."},
+	"export": {name: "export", usage: "--format ndjson|fhir [--from T] [--to T] [--correlation-id ID] [--out FILE]", run: runAuditExport,
+		summary: "Export records as FHIR R4 AuditEvents: NDJSON (one per line) or a collection Bundle (fhir)."},
+	"checkpoint": {name: "checkpoint", run: runAuditCheckpoint,
+		summary: "Sign the current chain head with PGO_SIGNING_KEY and store it; prints the JWS to archive elsewhere."},
+	"prune": {name: "prune", run: runAuditPrune,
+		summary: "Drop month partitions older than PGO_AUDIT_RETENTION and record what was dropped."},
+	"partitions": {name: "partitions", usage: "[--ahead N]", run: runAuditPartitions,
+		summary: "Create the month partitions for this month and the next N (default 3)."},
+}
+
+func init() {
+	register(&command{
+		name:    "audit",
+		summary: "Audit log (NEN 7513): verify the chain, export FHIR AuditEvents, checkpoint, prune.",
+		usage:   "SUBCOMMAND [flags]",
+		run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+			names := make([]string, 0, len(auditCommands))
+			for n := range auditCommands {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+				fmt.Fprintf(fs.Output(), "usage: pgo audit SUBCOMMAND [flags]\n\nsubcommands:\n")
+				for _, n := range names {
+					fmt.Fprintf(fs.Output(), "  %-10s %s\n", n, auditCommands[n].summary)
+				}
+				if len(args) == 0 {
+					return errUsage
+				}
+				return flag.ErrHelp
+			}
+			c, ok := auditCommands[args[0]]
+			if !ok {
+				return usageError(fs, "unknown subcommand %q (one of %s)", args[0], strings.Join(names, ", "))
+			}
+			sub := newFlagSet(e, &command{name: "audit " + c.name, summary: c.summary, usage: c.usage})
+			return c.run(ctx, e, sub, args[1:])
+		},
+	})
+}
+
+// timeFlag parses --from/--to: RFC 3339 or a date (YYYY-MM-DD, midnight UTC).
+type timeFlag struct{ t time.Time }
+
+func (f *timeFlag) String() string {
+	if f.t.IsZero() {
+		return ""
+	}
+	return f.t.Format(time.RFC3339)
+}
+
+func (f *timeFlag) Set(s string) error {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			f.t = t.UTC()
+			return nil
+		}
+	}
+	return fmt.Errorf("want RFC 3339 (2026-01-31T12:00:00Z) or a date (2026-01-31)")
+}
+
+// auditSetup parses the flags, loads the configuration and opens the database.
+func auditSetup(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (*config.Config, *store.DB, error) {
+	if err := parse(fs, args); err != nil {
+		return nil, nil, err
+	}
+	if fs.NArg() != 0 {
+		return nil, nil, usageError(fs, "takes no arguments")
+	}
+	cfg, err := loadConfig(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, db, nil
+}
+
+// verifier loads the signing key when one is configured. Without one, verification
+// still walks the chain but fails if checkpoints exist.
+func verifier(cfg *config.Config) (audit.SignatureVerifier, error) {
+	if cfg.Vault.SigningKey == "" {
+		return nil, nil
+	}
+	return vault.LoadSigningKey(cfg.Vault.SigningKey)
+}
+
+func runAuditVerify(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	var from, to timeFlag
+	fs.Var(&from, "from", "first recorded time to check (RFC 3339 or YYYY-MM-DD)")
+	fs.Var(&to, "to", "check records recorded before this time")
+	cfg, db, err := auditSetup(ctx, e, fs, args)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	keys, err := verifier(cfg)
+	if err != nil {
+		return err
+	}
+	res, err := auditdb.New(db, keys).Verify(ctx, audit.VerifyOptions{From: from.t, To: to.t})
+	if err != nil {
+		return err
+	}
+	if res.Break != nil {
+		fmt.Fprintf(e.stdout, "audit chain BROKEN after %d records checked\nfirst broken: %s\n", res.Checked, res.Break)
+		return &exitError{code: 1}
+	}
+	fmt.Fprintf(e.stdout, "audit chain OK: %d records checked, %d signed checkpoints matched\n", res.Checked, res.Checkpoints)
+	return nil
+}
+
+func runAuditExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	var from, to timeFlag
+	format := fs.String("format", "", "ndjson (one AuditEvent per line) or fhir (a Bundle of type collection)")
+	fs.Var(&from, "from", "first recorded time to export (RFC 3339 or YYYY-MM-DD)")
+	fs.Var(&to, "to", "export records recorded before this time")
+	corr := fs.String("correlation-id", "", "only records of this X-Correlation-ID (one transfer)")
+	out := fs.String("out", "", "write to this new file (mode 0600) instead of standard output")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usageError(fs, "takes no arguments")
+	}
+	export := map[string]func(context.Context, io.Writer, audit.Scanner, audit.Filter, audit.Source) (int64, error){
+		"ndjson": audit.ExportNDJSON, "fhir": audit.ExportBundle,
+	}[*format]
+	if export == nil {
+		return usageError(fs, "--format must be ndjson or fhir")
+	}
+	cfg, db, err := auditSetup(ctx, e, fs, nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	w, closeOut, err := openOut(e, *out)
+	if err != nil {
+		return err
+	}
+	f := audit.Filter{From: from.t, To: to.t, CorrelationID: *corr}
+	n, err := export(ctx, w, auditdb.New(db, nil), f, audit.Source{Name: cfg.InstanceName, URL: cfg.PublicURL})
+	if cerr := closeOut(); err == nil {
+		err = cerr
+	}
+	ev := cliEvent(e, audit.ActAuditExported)
+	ev.Details = map[string]string{"format": *format, "records": strconv.FormatInt(n, 10)}
+	for k, v := range map[string]string{"from": from.String(), "to": to.String(), "correlation_id": *corr} {
+		if v != "" {
+			ev.Details[k] = v
+		}
+	}
+	if err != nil {
+		ev.Outcome, ev.Reason = audit.Failure, "export_failed"
+	}
+	if rerr := auditdb.Record(ctx, db, ev); err == nil {
+		err = rerr
+	}
+	if err == nil && *out != "" {
+		fmt.Fprintf(e.stdout, "exported %d records to %s\n", n, *out)
+	}
+	return err
+}
+
+// openOut opens --out as a new file (never over an existing export) or stdout.
+func openOut(e *env, path string) (io.Writer, func() error, error) {
+	if path == "" {
+		return e.stdout, func() error { return nil }, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, nil, fmt.Errorf("--out %s already exists; choose a new file", path)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("--out: %w", err)
+	}
+	return f, f.Close, nil
+}
+
+// cliEvent is an audit event by the operator at the command line: the actor is the
+// system, named with the OS user so that NEN 7513's "who" has an answer.
+func cliEvent(e *env, a audit.Action) audit.Event {
+	who := "cli"
+	if u, ok := e.getenv("USER"); ok && u != "" && !audit.LooksLikeBSN(u) && len(u) < 64 {
+		who = "cli:" + u
+	}
+	return audit.Event{Action: a, Outcome: audit.Success, ActorType: audit.ActorSystem, ActorID: who, ObjectType: "audit_log"}
+}
+
+func runAuditCheckpoint(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	cfg, db, err := auditSetup(ctx, e, fs, args)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	key, err := vault.LoadSigningKey(cfg.Vault.SigningKey)
+	if err != nil {
+		return err
+	}
+	cp, created, err := auditdb.Checkpoint(ctx, db, key)
+	if err != nil {
+		return err
+	}
+	state := "signed"
+	if !created {
+		state = "already signed"
+	}
+	fmt.Fprintf(e.stdout, "checkpoint %s: seq %d, hash %s, key %s\n%s\n", state, cp.Seq, cp.Hash, key.KeyID(), cp.JWS)
+	return nil
+}
+
+func runAuditPrune(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	cfg, db, err := auditSetup(ctx, e, fs, args)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	res, err := auditdb.Prune(ctx, db, cfg.Audit.Retention, time.Now(), cliEvent(e, audit.ActAuditPruned).ActorID)
+	if err != nil {
+		return err
+	}
+	if len(res.Dropped) == 0 {
+		fmt.Fprintf(e.stdout, "nothing to prune: no month lies entirely before the retention of %s\n", cfg.Audit.Retention)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "dropped %s (%d records); the chain now starts at seq %d\n", strings.Join(res.Dropped, ", "), res.Records, res.KeptFromSeq)
+	return nil
+}
+
+func runAuditPartitions(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	ahead := fs.Int("ahead", 3, "months ahead to create (0-24)")
+	_, db, err := auditSetup(ctx, e, fs, args)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if *ahead < 0 || *ahead > 24 {
+		return usageError(fs, "--ahead must be 0..24")
+	}
+	created, err := auditdb.EnsurePartitions(ctx, db, *ahead)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "created %d partitions %s\n", len(created), strings.Join(created, " "))
+	return nil
+}
