@@ -196,14 +196,3 @@ func (s *Server) wantsHTML(c echo.Context) bool {
 	accept := c.Request().Header.Get(echo.HeaderAccept)
 	return strings.Contains(accept, "text/html")
 }
-
-// page builds the common view model for browser pages.
-func (s *Server) page(c echo.Context, title string) web.Page {
-	r := c.Request()
-	return web.Page{
-		Lang:         web.ParseLang(r.URL.Query().Get("lang"), r.Header.Get("Accept-Language")),
-		InstanceName: s.cfg.InstanceName,
-		Title:        title,
-		RequestID:    reqctx.RequestID(r.Context()),
-	}
-}

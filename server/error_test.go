@@ -154,3 +154,29 @@ func TestHeadErrorHasNoBody(t *testing.T) {
 		t.Errorf("HEAD: %d with %d bytes", w.Code, w.Body.Len())
 	}
 }
+
+func TestLanguageCookie(t *testing.T) {
+	s, _ := newTestServer(t, nil)
+	w := do(s, httptest.NewRequest(http.MethodGet, "/?lang=en", nil))
+	var ck *http.Cookie
+	for _, c := range w.Result().Cookies() {
+		if c.Name == langCookie {
+			ck = c
+		}
+	}
+	if ck == nil || ck.Value != "en" || !ck.Secure || !ck.HttpOnly {
+		t.Fatalf("language cookie %+v", ck)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.AddCookie(ck)
+	req.Header.Set("Accept-Language", "nl")
+	if b := body(t, do(s, req)); !strings.Contains(b, `<html lang="en">`) {
+		t.Errorf("cookie not honoured: %s", b)
+	}
+	for _, bad := range []string{"/?lang=de", "/?lang=english"} {
+		w := do(s, httptest.NewRequest(http.MethodGet, bad, nil))
+		if len(w.Result().Cookies()) != 0 {
+			t.Errorf("%s set a cookie", bad)
+		}
+	}
+}

@@ -42,6 +42,12 @@ func (s *Server) group(k Kind, mw ...echo.MiddlewareFunc) *RouteGroup {
 	return &RouteGroup{s: s, kind: k, mw: mw}
 }
 
+// With returns a group of the same kind with extra middleware for the routes
+// registered on it (e.g. r.Browser.With(s.requireLogin) for pages behind login).
+func (g *RouteGroup) With(mw ...echo.MiddlewareFunc) *RouteGroup {
+	return &RouteGroup{s: g.s, kind: g.kind, mw: append(append([]echo.MiddlewareFunc{}, g.mw...), mw...)}
+}
+
 // Add registers h for method and path (an echo path template such as
 // "/fhir/Binary/:id"); m run after the group's middleware. Registering one path
 // in two kinds is a programming error and panics at start.
@@ -86,12 +92,15 @@ type Routes struct {
 //     r.Peer or r.Ops;
 //  3. add one line below: s.AREARoutes(r).
 //
+// Middleware for a whole kind (sessions and CSRF for browser routes, say) goes
+// into the s.group(...) call below; for a subset use r.Browser.With(mw...).
 // Browser handlers render with s.render(c, status, "PAGE", view) where view
 // embeds s.page(c, title) (see web/web.go for adding a template). Peer handlers
-// read the verified client with reqctx.PeerFromContext(ctx).
+// read the verified client with reqctx.PeerFromContext(ctx). Handlers return
+// *pgo.Error values; handleError (error.go) turns them into responses.
 func (s *Server) routes() {
 	r := Routes{
-		Browser: s.group(KindBrowser),
+		Browser: s.group(KindBrowser, s.rememberLang),
 		Peer:    s.group(KindPeer, s.requirePeer),
 		Ops:     s.group(KindOps),
 	}
@@ -114,16 +123,6 @@ func (s *Server) routes() {
 // home is the start page.
 func (s *Server) home(c echo.Context) error {
 	return s.render(c, http.StatusOK, "home", web.HomeView{Page: s.page(c, "")})
-}
-
-// render writes a browser page. Templates render into a buffer first, so a
-// template error becomes a clean 500 through the error handler.
-func (s *Server) render(c echo.Context, status int, page string, view any) error {
-	var buf strings.Builder
-	if err := s.web.Render(&buf, page, view); err != nil {
-		return err
-	}
-	return c.HTMLBlob(status, []byte(buf.String()))
 }
 
 // static serves the embedded assets under /static/. They are public and change

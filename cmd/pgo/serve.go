@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pgo-koppelvlak/pgo/server"
+	"github.com/pgo-koppelvlak/pgo/server/reqctx"
+	"github.com/pgo-koppelvlak/pgo/store"
+)
+
+func init() {
+	register(&command{
+		name:    "serve",
+		summary: "Run the HTTPS server (web UI for patients, token and FHIR endpoints for peer PGOs).",
+		run:     runServe,
+	})
+}
+
+// runServe loads the configuration, connects to PostgreSQL and Redis, builds the
+// server and serves until SIGTERM/SIGINT, then shuts down gracefully within
+// PGO_SHUTDOWN_TIMEOUT. It prints "listening on https://ADDR" (the real port, so
+// PGO_HTTP_ADDR may use port 0) once the listener is open.
+func runServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usageError(fs, "takes no arguments")
+	}
+	cfg, err := loadConfig(e)
+	if err != nil {
+		return err
+	}
+	if cfg.TLSCert == "" {
+		return &exitError{code: 2, msg: "pgo serve: PGO_TLS_CERT: not set; pgo serve only speaks HTTPS " +
+			"(for development: pgo keys dev-ca --out DIR --host localhost)"}
+	}
+	log, err := reqctx.NewLogger(e.stderr, cfg.LogLevel)
+	if err != nil {
+		return &exitError{code: 2, msg: "pgo: configuration: PGO_LOG_LEVEL: " + err.Error()}
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("PostgreSQL: %w", err)
+	}
+	defer db.Close()
+	rc, err := openRedis(ctx, cfg.RedisURL, log)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	srv, err := server.New(server.Deps{
+		Config: cfg,
+		Logger: log,
+		Checkers: []server.Checker{
+			server.CheckFunc("postgres", db.Ping),
+			server.CheckFunc("redis", func(ctx context.Context) error { return rc.Ping(ctx).Err() }),
+			server.CheckFunc("migrations", db.MigrationsCurrent),
+		},
+	})
+	if err != nil {
+		return &exitError{code: 2, msg: "pgo serve: " + err.Error()}
+	}
+	return listenAndServe(ctx, e, srv, cfg.HTTPAddr, cfg.PlainAddr, log)
+}
+
+// openRedis makes the Redis client and pings it once. A failed ping is logged,
+// not fatal: browser pages still work, /readyz reports "redis" until it answers,
+// and the orchestrator keeps traffic away meanwhile (no crash loop).
+func openRedis(ctx context.Context, url string, log *slog.Logger) (*redis.Client, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, &exitError{code: 2, msg: "pgo: configuration: PGO_REDIS_URL: " + err.Error()}
+	}
+	rc := redis.NewClient(opt)
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := rc.Ping(pctx).Err(); err != nil {
+		log.Warn("Redis does not answer; /readyz reports it until it does", "addr", opt.Addr, "error", err.Error())
+	}
+	return rc, nil
+}
+
+func listenAndServe(ctx context.Context, e *env, srv *server.Server, addr, plainAddr string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("PGO_HTTP_ADDR: %w", err)
+	}
+	var plain net.Listener
+	if plainAddr != "" {
+		if plain, err = net.Listen("tcp", plainAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("PGO_PLAIN_HTTP_ADDR: %w", err)
+		}
+		log.Info("plain HTTP listener for a TLS-terminating proxy", "addr", plain.Addr().String())
+		fmt.Fprintf(e.stdout, "listening on http://%s (behind a TLS-terminating proxy)\n", plain.Addr())
+	}
+	log.Info("listening", "addr", ln.Addr().String())
+	fmt.Fprintf(e.stdout, "listening on https://%s\n", ln.Addr())
+	err = srv.Serve(ctx, ln, plain)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
