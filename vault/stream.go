@@ -44,9 +44,10 @@ func (v *Vault) SealWriter(w io.Writer, objectID string) (io.WriteCloser, error)
 // same objectID. Each segment is authenticated before its bytes are returned; a
 // tampered or truncated stream makes Read fail with ErrDecrypt (never a silent EOF).
 func (v *Vault) OpenReader(r io.Reader, objectID string) (io.Reader, error) {
-	h, _, err := readHeader(r)
+	src := &sourceReader{r: r}
+	h, _, err := readHeader(src)
 	if err != nil {
-		return nil, err
+		return nil, src.orElse(err)
 	}
 	if h.format != formatStream {
 		return nil, fmt.Errorf("%w: this is an in-memory ciphertext; use Open", ErrDecrypt)
@@ -59,11 +60,11 @@ func (v *Vault) OpenReader(r io.Reader, objectID string) (io.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	dr, err := s.NewDecryptingReader(r, payloadAD(formatStream, objectID))
+	dr, err := s.NewDecryptingReader(src, payloadAD(formatStream, objectID))
 	if err != nil {
-		return nil, fmt.Errorf("%w: stream header: %v", ErrDecrypt, err)
+		return nil, src.orElse(fmt.Errorf("%w: stream header: %v", ErrDecrypt, err))
 	}
-	return &decryptErrReader{r: dr}, nil
+	return &decryptErrReader{r: dr, src: src}, nil
 }
 
 // RewrapStream copies a SealWriter stream from r to w with its data key re-wrapped by
@@ -71,9 +72,10 @@ func (v *Vault) OpenReader(r io.Reader, objectID string) (io.Reader, error) {
 // way (so a damaged stream is reported, not carried over); no plaintext is written
 // anywhere. On error, w holds a partial copy that the caller must discard.
 func (v *Vault) RewrapStream(w io.Writer, r io.Reader, objectID string) error {
-	h, _, err := readHeader(r)
+	src := &sourceReader{r: r}
+	h, _, err := readHeader(src)
 	if err != nil {
-		return err
+		return src.orElse(err)
 	}
 	if h.format != formatStream {
 		return fmt.Errorf("%w: this is an in-memory ciphertext; use Rewrap", ErrDecrypt)
@@ -94,15 +96,15 @@ func (v *Vault) RewrapStream(w io.Writer, r io.Reader, objectID string) error {
 		return fmt.Errorf("vault: write stream header: %w", err)
 	}
 	// Everything the decrypting reader consumes is copied to w unchanged.
-	tee := &teeReader{r: r, w: w}
+	tee := &teeReader{r: src, w: w}
 	dr, err := s.NewDecryptingReader(tee, payloadAD(formatStream, objectID))
 	if err == nil {
-		_, err = io.Copy(io.Discard, &decryptErrReader{r: dr})
+		_, err = io.Copy(io.Discard, &decryptErrReader{r: dr, src: src})
 	} else {
-		err = fmt.Errorf("%w: stream header: %v", ErrDecrypt, err)
+		err = src.orElse(fmt.Errorf("%w: stream header: %v", ErrDecrypt, err))
 	}
 	if tee.err != nil {
-		return tee.err // our writer failed: not a damaged stream
+		return tee.err // the caller's writer failed: not a damaged stream
 	}
 	return err
 }
@@ -115,14 +117,40 @@ func newStream(dek []byte) (*streaming.AESGCMHKDF, error) {
 	return s, nil
 }
 
-// decryptErrReader marks every read error other than io.EOF as ErrDecrypt, so callers
-// can tell a damaged stream from an I/O error of their own reader only by errors.Is.
-type decryptErrReader struct{ r io.Reader }
+// sourceReader remembers an I/O error of the caller's reader, so that it is reported
+// as what it is (retry-worthy) and not as a damaged stream.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF && s.err == nil {
+		s.err = fmt.Errorf("vault: read stream: %w", err)
+	}
+	return n, err
+}
+
+// orElse returns the source's I/O error if there was one, else err.
+func (s *sourceReader) orElse(err error) error {
+	if s.err != nil {
+		return s.err
+	}
+	return err
+}
+
+// decryptErrReader reports a failed segment as ErrDecrypt, and an I/O error of the
+// source as itself; io.EOF only comes after the authenticated last segment.
+type decryptErrReader struct {
+	r   io.Reader
+	src *sourceReader
+}
 
 func (d *decryptErrReader) Read(p []byte) (int, error) {
 	n, err := d.r.Read(p)
 	if err != nil && err != io.EOF {
-		return n, fmt.Errorf("%w: stream: %v", ErrDecrypt, err)
+		return n, d.src.orElse(fmt.Errorf("%w: stream: %v", ErrDecrypt, err))
 	}
 	return n, err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -204,5 +205,45 @@ func TestStreamWriteErrors(t *testing.T) {
 	err := v.RewrapStream(&failWriter{after: 200}, bytes.NewReader(old), "doc")
 	if err == nil || errors.Is(err, ErrDecrypt) {
 		t.Fatalf("RewrapStream to a failing writer: %v; want the write error, not ErrDecrypt", err)
+	}
+}
+
+// failReader returns its bytes, then a network-style error instead of EOF.
+type failReader struct {
+	data []byte
+	err  error
+}
+
+func (f *failReader) Read(p []byte) (int, error) {
+	if len(f.data) == 0 {
+		return 0, f.err
+	}
+	n := copy(p, f.data)
+	f.data = f.data[n:]
+	return n, nil
+}
+
+// TestStreamSourceErrors: an I/O error of the caller's reader is reported as itself
+// (worth a retry), not as a damaged stream.
+func TestStreamSourceErrors(t *testing.T) {
+	t.Parallel()
+	_, v := newKeyset(t)
+	ct := sealStream(t, v, "doc", pseudoRandom(2<<20, 4))
+	hdr := HeaderPrefixSize + int(ct[5])<<8 + int(ct[6])
+	netErr := errors.New("connection reset")
+	for _, cut := range []int{0, 3, hdr, hdr + 20, hdr + 1<<20 + 10} {
+		t.Run(fmt.Sprintf("cut at %d", cut), func(t *testing.T) {
+			r, err := v.OpenReader(&failReader{data: ct[:cut], err: netErr}, "doc")
+			if err == nil {
+				_, err = io.ReadAll(r)
+			}
+			if !errors.Is(err, netErr) || errors.Is(err, ErrDecrypt) {
+				t.Fatalf("OpenReader error = %v; want the reader's error, not ErrDecrypt", err)
+			}
+			err = v.RewrapStream(io.Discard, &failReader{data: ct[:cut], err: netErr}, "doc")
+			if !errors.Is(err, netErr) || errors.Is(err, ErrDecrypt) {
+				t.Fatalf("RewrapStream error = %v; want the reader's error", err)
+			}
+		})
 	}
 }
