@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"text/tabwriter"
 
 	"github.com/pgo-koppelvlak/pgo/config"
@@ -24,7 +25,7 @@ func init() {
 	registerKeys(&command{
 		name:    "rotate",
 		summary: "Add a new primary key to the encryption keyset; old data stays readable.",
-		usage:   "[--keyset FILE]",
+		usage:   "[--keyset FILE] [--stage | --promote ID]",
 		run:     keysRotate,
 	})
 	registerKeys(&command{
@@ -93,16 +94,39 @@ func keysInit(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 }
 
 func keysRotate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	stage := fs.Bool("stage", false, "add the new key without making it primary (step 1 of a rotation across instances)")
+	promote := fs.Uint("promote", 0, "make this existing key `ID` primary (step 2 of a rotation across instances)")
 	path, opts, err := keysetArgs(e, fs, args, "keyset")
 	if err != nil {
 		return err
 	}
-	k, err := vault.RotateKeyset(path, opts...)
+	var k vault.KeyInfo
+	switch {
+	case *stage && *promote != 0:
+		return usageError(fs, "--stage and --promote are two separate steps; give one")
+	case *promote > math.MaxUint32:
+		return usageError(fs, "--promote %d is not a key id", *promote)
+	case *stage:
+		k, err = vault.StageKey(path, opts...)
+	case *promote != 0:
+		k, err = vault.PromoteKey(path, uint32(*promote), opts...)
+	default:
+		k, err = vault.RotateKeyset(path, opts...)
+	}
 	if err != nil {
 		return &exitError{code: 1, msg: "pgo keys rotate: " + err.Error()}
 	}
-	fmt.Fprintf(e.stdout, "added key %d to %s and made it primary; the old keys stay for reading\n", k.ID, path)
-	fmt.Fprintln(e.stdout, "restart every pgo process that uses this keyset, then let the re-encrypt task move old objects to the new key")
+	switch {
+	case *stage:
+		fmt.Fprintf(e.stdout, "added key %d to %s, not primary yet\n", k.ID, path)
+		fmt.Fprintf(e.stdout, "restart every pgo process that uses this keyset, then run: pgo keys rotate --keyset %s --promote %d\n", path, k.ID)
+	case *promote != 0:
+		fmt.Fprintf(e.stdout, "made key %d the primary of %s\n", k.ID, path)
+		fmt.Fprintln(e.stdout, "restart every pgo process that uses this keyset, then let the re-encrypt task move old objects to the new key")
+	default:
+		fmt.Fprintf(e.stdout, "added key %d to %s and made it primary; the old keys stay for reading\n", k.ID, path)
+		fmt.Fprintln(e.stdout, "restart every pgo process that uses this keyset, then let the re-encrypt task move old objects to the new key")
+	}
 	return nil
 }
 

@@ -197,3 +197,49 @@ func TestKeysErrors(t *testing.T) {
 		t.Fatal("a refused command created a keyset")
 	}
 }
+
+// TestKeysStagedRotation: `rotate --stage` then `rotate --promote ID`, the rotation
+// for several instances sharing one keyset.
+func TestKeysStagedRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyset.json")
+	if code, _, errOut := keysCLI(t, nil, "keys", "init", "--out", path); code != 0 {
+		t.Fatalf("keys init: %q", errOut)
+	}
+	first := keysInfoJSON(t, nil, path).Keys[0].ID
+	code, out, errOut := keysCLI(t, nil, "keys", "rotate", "--stage", "--keyset", path)
+	if code != 0 {
+		t.Fatalf("rotate --stage: exit %d, %q", code, errOut)
+	}
+	staged := keyIDFrom(t, out, `added key (\d+) to .*, not primary yet`)
+	if !strings.Contains(out, "--promote "+strconv.FormatUint(uint64(staged), 10)) {
+		t.Fatalf("rotate --stage does not say how to promote: %q", out)
+	}
+	info := keysInfoJSON(t, nil, path)
+	if len(info.Keys) != 2 || !info.Keys[0].Primary || info.Keys[0].ID != first || info.Keys[1].Primary {
+		t.Fatalf("after --stage: %+v; want %d still primary", info.Keys, first)
+	}
+	bad := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--stage", "--promote", "5"}, 2, "two separate steps"},
+		{[]string{"--promote", "12345"}, 1, "has no enabled key 12345"},
+		{[]string{"--promote", "99999999999"}, 2, "is not a key id"},
+		{[]string{"--promote", "x"}, 2, "invalid value"},
+	}
+	for _, b := range bad {
+		args := append([]string{"keys", "rotate", "--keyset", path}, b.args...)
+		if code, _, errOut := keysCLI(t, nil, args...); code != b.code || !strings.Contains(errOut, b.want) {
+			t.Errorf("rotate %v: exit %d, %q; want exit %d and %q", b.args, code, errOut, b.code, b.want)
+		}
+	}
+	code, out, errOut = keysCLI(t, nil, "keys", "rotate", "--keyset", path, "--promote", strconv.FormatUint(uint64(staged), 10))
+	if code != 0 || keyIDFrom(t, out, `made key (\d+) the primary`) != staged {
+		t.Fatalf("rotate --promote: exit %d, %q, %q", code, out, errOut)
+	}
+	info = keysInfoJSON(t, nil, path)
+	if len(info.Keys) != 2 || info.Keys[0].Primary || !info.Keys[1].Primary || info.Keys[1].ID != staged {
+		t.Fatalf("after --promote: %+v; want %d primary", info.Keys, staged)
+	}
+}
