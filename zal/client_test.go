@@ -1,0 +1,167 @@
+package zal
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo"
+)
+
+// loopbackTLS starts one TLS server that answers for every name in hosts and
+// returns it with a client TLS config trusting it.
+func loopbackTLS(t *testing.T, h http.Handler, hosts ...string) (*httptest.Server, *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: hosts[0]}, DNSNames: hosts,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	srv := httptest.NewUnstartedServer(h)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return srv, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+}
+
+// dialRecorder resolves every *.localhost name to the test server on 127.0.0.1
+// and records which hosts were dialled.
+type dialRecorder struct {
+	port  string
+	mu    sync.Mutex
+	hosts []string
+}
+
+func (d *dialRecorder) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, _, _ := net.SplitHostPort(addr)
+	d.mu.Lock()
+	d.hosts = append(d.hosts, host)
+	d.mu.Unlock()
+	return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:"+d.port)
+}
+
+func (d *dialRecorder) dialled() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return strings.Join(d.hosts, ",")
+}
+
+func TestWhitelistClient(t *testing.T) {
+	var hits sync.Map // Host header -> count
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := hits.LoadOrStore(r.Host, new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
+		io.WriteString(w, "hello from "+r.Host)
+	})
+	mux.HandleFunc("/to/", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://"+strings.TrimPrefix(r.URL.Path, "/to/")+"/ok", http.StatusFound)
+	})
+	mux.HandleFunc("/plain", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://"+r.Host+"/ok", http.StatusFound)
+	})
+	srv, tlsCfg := loopbackTLS(t, mux, "zuid.localhost", "noord.localhost", "evil.localhost")
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	wl := mustParse[*Whitelist](t, rep(fixture(t, "whitelist.xml"), "noord.example.nl", "noord.localhost"))
+	d := &dialRecorder{port: port}
+	c := NewHTTPClient(wl, ClientOptions{TLSConfig: tlsCfg, DialContext: d.dial, Timeout: 5 * time.Second})
+	at := func(host, path string) string { return "https://" + host + ":" + port + path }
+
+	cases := []struct {
+		name, url, want, body string
+	}{
+		{"listed host", at("zuid.localhost", "/ok"), "", "hello from zuid.localhost:" + port},
+		{"redirect to listed host", at("zuid.localhost", "/to/noord.localhost:"+port), "", "hello from noord.localhost:" + port},
+		{"host not listed", at("evil.localhost", "/ok"), `host "evil.localhost" is not on the MedMij Whitelist; not connecting`, ""},
+		{"redirect to host not listed", at("zuid.localhost", "/to/evil.localhost:"+port), `host "evil.localhost" is not on the MedMij Whitelist; not connecting`, ""},
+		{"IP literal", "https://127.0.0.1:" + port + "/ok", `host "127.0.0.1" is not on the MedMij Whitelist; not connecting`, ""},
+		{"plain http", "http://zuid.localhost:" + port + "/ok", `scheme "http" refused: MedMij nodes are reached over https only`, ""},
+		{"redirect to plain http", at("zuid.localhost", "/plain"), `scheme "http" refused: MedMij nodes are reached over https only`, ""},
+	}
+	for _, tc := range cases {
+		resp, err := c.Get(tc.url)
+		if tc.want != "" {
+			if err == nil {
+				resp.Body.Close()
+				t.Errorf("%s: no error", tc.name)
+				continue
+			}
+			if pgo.ErrorCode(err) != pgo.EFORBIDDEN || pgo.ErrorMessage(err) != tc.want {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != tc.body {
+			t.Errorf("%s: body %q", tc.name, b)
+		}
+	}
+	if strings.Contains(d.dialled(), "evil") || strings.Contains(d.dialled(), "127.0.0.1") {
+		t.Errorf("refused hosts were dialled: %s", d.dialled())
+	}
+	if _, ok := hits.Load("evil.localhost:" + port); ok {
+		t.Error("the server saw a request for evil.localhost")
+	}
+}
+
+// flipChecker allows the first n questions and refuses after: the round-trip
+// check passes, so the dialer's own check must stop the connection.
+type flipChecker struct{ left atomic.Int64 }
+
+func (f *flipChecker) Whitelisted(string) bool { return f.left.Add(-1) >= 0 }
+
+func TestWhitelistClientDialerChecksToo(t *testing.T) {
+	srv, tlsCfg := loopbackTLS(t, http.NotFoundHandler(), "zuid.localhost")
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	d := &dialRecorder{port: port}
+	f := &flipChecker{}
+	f.left.Store(1)
+	c := NewHTTPClient(f, ClientOptions{TLSConfig: tlsCfg, DialContext: d.dial})
+	_, err := c.Get("https://zuid.localhost:" + port + "/")
+	if pgo.ErrorMessage(err) != `host "zuid.localhost" is not on the MedMij Whitelist; not connecting` || d.dialled() != "" {
+		t.Fatalf("dialer check: %v (dialled %q)", err, d.dialled())
+	}
+}
+
+func TestWhitelistClientRedirectLimit(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/loop", http.StatusFound) })
+	srv, tlsCfg := loopbackTLS(t, mux, "zuid.localhost")
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	wl := mustParse[*Whitelist](t, fixture(t, "whitelist.xml"))
+	c := NewHTTPClient(wl, ClientOptions{TLSConfig: tlsCfg, DialContext: (&dialRecorder{port: port}).dial, MaxRedirects: 3})
+	_, err := c.Get("https://zuid.localhost:" + port + "/loop")
+	if pgo.ErrorMessage(err) != "stopped after 3 redirects" {
+		t.Fatalf("redirect loop: %v", err)
+	}
+}
