@@ -64,6 +64,22 @@ func keysetArgs(e *env, fs *flag.FlagSet, args []string, flagName string) (strin
 	return path, opts, nil
 }
 
+// openVault opens the encryption keyset named by the configuration (PGO_KEYSET_FILE,
+// PGO_MASTER_KEY): the one place where serve, worker and the other commands get
+// their *vault.Vault, so that every process applies the same checks. A keyset
+// problem is a configuration error: one line naming the setting, exit code 2.
+func openVault(cfg *config.Config) (*vault.Vault, error) {
+	opts, err := masterKeyOption(cfg)
+	if err != nil {
+		return nil, err
+	}
+	v, err := vault.Open(cfg.Vault.KeysetFile, opts...)
+	if err != nil {
+		return nil, &exitError{code: 2, msg: "pgo: configuration: " + err.Error()}
+	}
+	return v, nil
+}
+
 func masterKeyOption(cfg *config.Config) ([]vault.Option, error) {
 	if cfg.Vault.MasterKey == "" {
 		return nil, nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -241,5 +242,46 @@ func TestKeysStagedRotation(t *testing.T) {
 	info = keysInfoJSON(t, nil, path)
 	if len(info.Keys) != 2 || info.Keys[0].Primary || !info.Keys[1].Primary || info.Keys[1].ID != staged {
 		t.Fatalf("after --promote: %+v; want %d primary", info.Keys, staged)
+	}
+}
+
+// TestOpenVault: the helper serve and worker use; a keyset problem is one
+// configuration line with exit code 2.
+func TestOpenVault(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "keyset.json")
+	if _, err := vault.CreateKeyset(good); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		vars map[string]string
+		want string // empty: opens
+	}{
+		{"good", map[string]string{"PGO_KEYSET_FILE": good}, ""},
+		{"not set", map[string]string{}, "pgo: configuration: PGO_KEYSET_FILE: not set"},
+		{"missing", map[string]string{"PGO_KEYSET_FILE": filepath.Join(dir, "x.json")}, "file does not exist"},
+		{"master key on cleartext", map[string]string{"PGO_KEYSET_FILE": good,
+			"PGO_MASTER_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 32))}, "is not encrypted, but PGO_MASTER_KEY is set"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &env{getenv: func(k string) (string, bool) { v, ok := tt.vars[k]; return v, ok }}
+			cfg, err := loadConfig(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := openVault(cfg)
+			if tt.want == "" {
+				if err != nil || v == nil {
+					t.Fatalf("openVault: %v", err)
+				}
+				return
+			}
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(ee.msg, tt.want) || strings.Contains(ee.msg, "\n") {
+				t.Fatalf("openVault error = %v; want exit 2 with one line containing %q", err, tt.want)
+			}
+		})
 	}
 }
