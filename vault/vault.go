@@ -2,10 +2,9 @@
 // to the object's id) and manages the keyset behind it: creation, rotation and the
 // re-wrapping of objects written under an older key.
 //
-// The PGO-koppelvlak makes the PGO responsible for the confidentiality of the dossier
-// it holds (MedMij afsprakenstelsel, NEN 7510 A.10 "Cryptografie"; OWASP ASVS 5.0
-// V11/V14 "data at rest"): every row or file holding health data is stored only as a
-// vault ciphertext.
+// A PGO keeps the dossier it holds confidential (NEN 7510-2 A.10 cryptography; OWASP
+// ASVS 5.0 V11 Cryptography and V14 Data Protection): every row or file holding health
+// data is stored only as a vault ciphertext.
 //
 // # Envelope format
 //
@@ -31,6 +30,16 @@
 //     payload bytes as they are, so moving a 20 MB document to the new key costs one
 //     KEK call and a verification pass, and the plaintext never leaves the call;
 //   - streams use the same header and KEK, so one keyset and one rotation cover both.
+//
+// # Re-encryption after a rotation
+//
+// A re-encrypt task finds old objects without decrypting anything: bytes 1-4 hold
+// the key id, so in PostgreSQL `substring(ct from 2 for 4) <> $1` with $1 the
+// big-endian [Vault.PrimaryKeyID] selects them (or [Vault.NeedsRewrap] per row). For
+// each it calls [Vault.Rewrap] (or [Vault.RewrapStream]) and writes the result back
+// only if the row still holds the ciphertext it read (compare and swap in one
+// transaction), so a concurrent update is never overwritten. Repeating a Rewrap is
+// harmless.
 //
 // The KEK is only ever used through [tink.AEAD]: the local keyset file ([Open]) is the
 // default, and a KMS-backed AEAD (HashiCorp Vault transit, a cloud KMS) plugs in with
