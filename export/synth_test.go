@@ -3,6 +3,7 @@ package export
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -118,7 +119,7 @@ func synthSummary(n int, seed uint64, unselected ...dossier.Category) dossier.Su
 			s.Unselected = append(s.Unselected, c.cat)
 			continue
 		}
-		sec := dossier.Section{Category: c.cat, Columns: c.cols}
+		sec := dossier.Section{Category: c.cat, Columns: slices.Clone(c.cols)}
 		for i := range max(1, n*c.share/shares) {
 			cells := c.cells(r)
 			cells[0] = fmt.Sprintf("%s [%s%05d]", cells[0], c.prefix, i)
