@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/pgo-koppelvlak/pgo/config"
 	"github.com/pgo-koppelvlak/pgo/server/reqctx"
 )
 
@@ -69,7 +70,11 @@ func TestRequestIDs(t *testing.T) {
 				t.Errorf("context ids %+v differ from response %q/%q", seen, rid, corr)
 			}
 			// The MedMij spelling is sent as documented.
-			if _, ok := w.Header()["MedMij-Request-ID"]; !ok {
+			exact := false
+			for k := range w.Header() {
+				exact = exact || k == reqctx.HeaderMedMijRequestID
+			}
+			if !exact {
 				t.Errorf("response lacks the exact header name MedMij-Request-ID: %v", w.Header())
 			}
 		})
@@ -271,5 +276,24 @@ func TestMetricsByRouteTemplate(t *testing.T) {
 	}
 	if strings.Contains(b, "/test/item/123") || strings.Contains(b, "/random/scanner") {
 		t.Error("/metrics uses raw paths as labels")
+	}
+}
+
+func TestRemoteIPInLog(t *testing.T) {
+	for _, tc := range []struct {
+		name, plain, remote, xff, want string
+	}{
+		{"direct ignores X-Forwarded-For", "", "192.0.2.10:5555", "203.0.113.7", `"remote_ip":"192.0.2.10"`},
+		{"behind proxy uses X-Forwarded-For", "127.0.0.1:8080", "10.0.0.2:5555", "203.0.113.7", `"remote_ip":"203.0.113.7"`},
+		{"untrusted proxy address ignored", "127.0.0.1:8080", "198.51.100.1:5555", "203.0.113.7", `"remote_ip":"198.51.100.1"`},
+	} {
+		s, logs := newTestServer(t, func(c *config.Config) { c.PlainAddr = tc.plain })
+		req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
+		req.RemoteAddr = tc.remote
+		req.Header.Set("X-Forwarded-For", tc.xff)
+		do(s, req)
+		if !strings.Contains(logs.String(), tc.want) {
+			t.Errorf("%s: log %s lacks %s", tc.name, logs.String(), tc.want)
+		}
 	}
 }

@@ -104,7 +104,7 @@ func New(d Deps) (*Server, error) {
 	s.echo = echo.New()
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	s.echo.Logger.SetOutput(slogWriter{s.log})
-	s.echo.IPExtractor = echo.ExtractIPDirect()
+	s.echo.IPExtractor = s.remoteIP()
 	s.echo.HTTPErrorHandler = s.handleError
 	s.echo.Use(s.requestIDs, s.securityHeaders, s.accessLog, s.recoverPanic, s.limitBody)
 	s.routes()
@@ -172,6 +172,19 @@ func (s *Server) httpServer(tc *tls.Config) *http.Server {
 		MaxHeaderBytes:    64 << 10,
 		// TLS handshake failures (scanners, old clients) are expected noise: info.
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelInfo),
+	}
+}
+
+// remoteIP is the client address for logs: the TCP peer on the HTTPS listener;
+// on the plain listener (only behind a proxy) the X-Forwarded-For entry the
+// proxy appended, trusting only loopback and private proxy addresses.
+func (s *Server) remoteIP() echo.IPExtractor {
+	direct, forwarded := echo.ExtractIPDirect(), echo.ExtractIPFromXFFHeader()
+	return func(r *http.Request) string {
+		if r.TLS == nil && s.cfg.PlainAddr != "" {
+			return forwarded(r)
+		}
+		return direct(r)
 	}
 }
 

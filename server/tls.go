@@ -8,9 +8,12 @@ import (
 	"os"
 )
 
-// tls12Suites are the TLS 1.2 cipher suites we accept: ECDHE key exchange with an
-// AEAD cipher only, the "goed" set of the NCSC ICT-beveiligingsrichtlijnen voor
-// TLS (2025). TLS 1.3 suites are all AEAD and not configurable in Go.
+// tls12Suites are the TLS 1.2 cipher suites we accept: ECDHE key exchange,
+// ECDSA or RSA authentication, AES-GCM or ChaCha20-Poly1305 — the suites the NCSC
+// ICT-beveiligingsrichtlijnen voor TLS (v2.1) rate "goed" (TLS 1.2 itself is
+// "voldoende" there, TLS 1.3 "goed"). TLS 1.3 suites are all AEAD and not
+// configurable in Go. Go's server also never renegotiates and has no 0-RTT, as
+// the guidelines ask.
 var tls12Suites = []uint16{
 	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
 	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,

@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -49,11 +48,8 @@ func pgoBinary(t testing.TB) string {
 			return
 		}
 		built.path = filepath.Join(built.dir, "pgo")
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goTool); err != nil {
-			goTool = "go"
-		}
-		cmd := exec.Command(goTool, "build", "-o", built.path, ".")
+		// The go command that runs this test is first on PATH (go test sets it).
+		cmd := exec.Command("go", "build", "-o", built.path, ".")
 		var b []byte
 		b, built.err = cmd.CombinedOutput()
 		built.out = string(b)
