@@ -156,15 +156,23 @@ func keysInfo(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	if err != nil {
 		return &exitError{code: 1, msg: "pgo keys info: " + err.Error()}
 	}
+	// The vault refuses a cleartext file when a master key is given and the other way
+	// round, so a successful read tells which one the file is.
+	encrypted := len(opts) > 0
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
-			File string          `json:"file"`
-			Keys []vault.KeyInfo `json:"keys"`
-		}{path, keys})
+			File      string          `json:"file"`
+			Encrypted bool            `json:"encrypted"`
+			Keys      []vault.KeyInfo `json:"keys"`
+		}{path, encrypted, keys})
 	}
-	fmt.Fprintf(e.stdout, "keyset %s\n", path)
+	protection := "cleartext, mode 0600"
+	if encrypted {
+		protection = "encrypted with PGO_MASTER_KEY"
+	}
+	fmt.Fprintf(e.stdout, "keyset %s (%s)\n", path, protection)
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY ID\tSTATUS\tPRIMARY\tTYPE")
 	for _, k := range keys {

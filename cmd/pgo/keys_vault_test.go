@@ -29,8 +29,9 @@ func keysCLI(t *testing.T, vars map[string]string, args ...string) (int, string,
 }
 
 type keysetJSON struct {
-	File string          `json:"file"`
-	Keys []vault.KeyInfo `json:"keys"`
+	File      string          `json:"file"`
+	Encrypted bool            `json:"encrypted"`
+	Keys      []vault.KeyInfo `json:"keys"`
 }
 
 func keysInfoJSON(t *testing.T, vars map[string]string, path string) keysetJSON {
@@ -69,7 +70,7 @@ func TestKeysInitRotateInfo(t *testing.T) {
 				t.Fatalf("keyset mode %v, %v; want 0600", st.Mode(), err)
 			}
 			first := keysInfoJSON(t, tt.vars, path)
-			if len(first.Keys) != 1 || !first.Keys[0].Primary {
+			if len(first.Keys) != 1 || !first.Keys[0].Primary || first.Encrypted != (tt.opts != nil) || first.File != path {
 				t.Fatalf("info after init: %+v", first)
 			}
 			v1, err := vault.Open(path, tt.opts...)
@@ -136,7 +137,7 @@ func TestKeysInfoTable(t *testing.T) {
 		t.Fatalf("keyset file: %v", err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[1], "KEY ID") || !strings.Contains(lines[2], "enabled  yes") {
+	if len(lines) != 3 || lines[0] != "keyset "+path+" (cleartext, mode 0600)" || !strings.HasPrefix(lines[1], "KEY ID") || !strings.Contains(lines[2], "enabled  yes") {
 		t.Fatalf("keys info table:\n%s", out)
 	}
 	if strings.Contains(out, raw.Key[0].KeyData.Value) || strings.Contains(out, raw.Key[0].KeyData.Value[:12]) {
