@@ -28,7 +28,8 @@ import (
 //   - File mode: Open refuses a keyset that group or others may read or write (like
 //     OpenSSH refuses a private key), and the commands here create it 0600. This is
 //     the default and stops the commonest leak (a world-readable file in a volume or
-//     backup) without extra secrets to manage.
+//     backup) without extra secrets to manage. Mounted secrets must be 0600 or 0400
+//     (Kubernetes: defaultMode 0400; its default 0644 is refused).
 //   - Optional master key (PGO_MASTER_KEY, 32 random bytes in base64, e.g.
 //     `head -c32 /dev/urandom | base64`): the keyset is then stored encrypted by tink
 //     (keyset.WriteWithAssociatedData, AES-256-GCM), so a copied file or a backup of
