@@ -16,6 +16,9 @@ type ZAL struct {
 	ZALURL, OCLURL, GNLURL, WhitelistURL     string
 	Refresh                                  time.Duration
 	MaxAge                                   time.Duration
+	// LenientPorts admits a port on the ZAL authorization endpoint (front channel),
+	// which MedMij forbids; only for a local demo on a loopback port.
+	LenientPorts bool
 }
 
 func (z *ZAL) settings() []setting {
@@ -30,6 +33,7 @@ func (z *ZAL) settings() []setting {
 		str("PGO_WHITELIST_URL", "", "Whitelist URL (https)", &z.WhitelistURL, optional(checkURL("https"))),
 		duration("PGO_LISTS_REFRESH", "1h", "how often the MedMij lists are refreshed", &z.Refresh, time.Second, 7*24*time.Hour),
 		duration("PGO_LISTS_MAX_AGE", "24h", "lists older than this make /readyz fail", &z.MaxAge, time.Minute, 30*24*time.Hour),
+		boolean("PGO_LISTS_LENIENT_PORTS", "false", "DEVELOPMENT ONLY: accept a port on the ZAL authorization endpoint (loopback demo)", &z.LenientPorts),
 	}
 }
 

@@ -209,3 +209,12 @@ func lineOf(n *node, name string) int {
 	}
 	return n.line
 }
+
+// ParseFile reads a list file (at most MaxListSize bytes) and parses it.
+func ParseFile(path string, opts ParseOptions) (List, error) {
+	f, err := readFileOrigin(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(f.raw, opts)
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"time"
@@ -67,7 +68,12 @@ func netReason(err error) string {
 func readFileOrigin(path string) (fetched, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return fetched{}, pgo.Wrap(pgo.EUNAVAILABLE, err, "reading the list file failed")
+		reason := err
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			reason = pe.Err
+		}
+		return fetched{}, pgo.Wrap(pgo.EUNAVAILABLE, err, "reading the list file failed: "+reason.Error())
 	}
 	defer f.Close()
 	raw, err := readLimited(f)

@@ -262,7 +262,7 @@ func TestReady(t *testing.T) {
 		Logger:  quietLogger(), Now: func() time.Time { return now },
 	})
 	err := r.Load(context.Background())
-	if got := pgo.ErrorMessage(err); got != "MedMij lists not available: [ocl: reading the list file failed]" {
+	if got := pgo.ErrorMessage(err); got != "MedMij lists not available: [ocl: reading the list file failed: no such file or directory]" {
 		t.Errorf("load: %q", got)
 	}
 	if got := pgo.ErrorMessage(r.Ready(time.Hour)); got != "ocl list not loaded" {
