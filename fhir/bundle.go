@@ -3,7 +3,10 @@ package fhir
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // BundleTypes we import: a transaction (what a client posts), a collection (an export)
@@ -53,50 +56,78 @@ func IsBundle(data []byte) bool {
 }
 
 // Validate parses every entry strictly as version v and returns the resources. The
-// first invalid entry stops it with an *Error. Resource types the FHIR library does not
-// know for v are kept (Known false) after the structural checks, so nothing is dropped.
+// first invalid entry (lowest index) makes it fail with an *Error. Resource types the
+// FHIR library does not know for v are kept after the structural checks, so nothing is
+// dropped. Entries are parsed on all CPUs: the FHIR library is the cost of an import.
 func Validate(v Version, entries []Entry) ([]Resource, error) {
-	out := make([]Resource, 0, len(entries))
-	seen := map[string]int{}
-	for _, e := range entries {
-		if perr := parseOne(v, e); perr != nil && !unknownType(perr) {
-			return nil, perr
-		}
-		r, ierr := inspect(e)
-		if ierr != nil {
-			return nil, ierr
+	out := make([]Resource, len(entries))
+	errs := make([]*Error, len(entries))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(entries); i = int(next.Add(1) - 1) {
+				out[i], errs[i] = validateOne(v, entries[i])
+			}
+		}()
+	}
+	wg.Wait()
+	seen := make(map[string]int, len(entries))
+	for i, r := range out {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
 		if r.ID != "" {
 			key := r.Type + "/" + r.ID
 			if first, dup := seen[key]; dup {
-				return nil, at(e, r.Type+".id", fmt.Sprintf("same resource as entry %d", first))
+				return nil, at(r.Entry, r.Type+".id", fmt.Sprintf("same resource as entry %d", first))
 			}
-			seen[key] = e.Index
+			seen[key] = r.Index
 		}
-		out = append(out, r)
 	}
 	return out, nil
 }
 
+func validateOne(v Version, e Entry) (Resource, *Error) {
+	if perr := parseOne(v, e); perr != nil && !unknownType(perr) {
+		return Resource{}, perr
+	}
+	return inspect(e)
+}
+
 func unknownType(e *Error) bool { return strings.HasSuffix(e.Reason, "unknown resource type") }
 
-// Detect returns the version in which every entry parses, trying STU3 (what MedMij
-// delivers) first, then R4. When neither fits, it returns the error of the version
-// that got further, so the caller sees the most plausible reason.
+// Detect returns the version in which the entries parse, trying STU3 (what MedMij
+// delivers) first, then R4. It parses the first entry of each resource type (the
+// versions differ per type, not per instance); Validate then checks every entry. When
+// neither version fits, it returns the error of the version that got further.
 func Detect(entries []Entry) (Version, error) {
+	sample := make([]Entry, 0, 32)
+	types := map[string]bool{}
+	for _, e := range entries {
+		var p struct {
+			ResourceType string `json:"resourceType"`
+		}
+		if json.Unmarshal(e.JSON, &p) != nil || !types[p.ResourceType] {
+			types[p.ResourceType] = true
+			sample = append(sample, e)
+		}
+	}
 	var best *Error
 	for _, v := range []Version{STU3, R4} {
-		failed := -1
-		for _, e := range entries {
+		ok := true
+		for _, e := range sample {
 			if err := parseOne(v, e); err != nil && !unknownType(err) {
-				failed = e.Index
+				ok = false
 				if best == nil || e.Index > best.Entry {
 					best = err
 				}
 				break
 			}
 		}
-		if failed < 0 {
+		if ok {
 			return v, nil
 		}
 	}

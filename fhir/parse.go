@@ -123,15 +123,16 @@ func pathOf(err error) string {
 // parseOne validates one resource with the FHIR library (base STU3 or R4: cardinality,
 // data types, codes of required bindings, reference target types).
 func parseOne(v Version, e Entry) *Error {
-	if err := syntaxCheck(e.JSON); err != nil {
-		return at(e, "", err.Error())
-	}
 	u, err := unmarshaller(v)
 	if err != nil {
 		return at(e, "", err.Error())
 	}
 	c := &collector{}
 	if _, err := u.UnmarshalWithErrorReporter(e.JSON, c); err != nil {
+		// Bad JSON is rare: only then decode again to say where it breaks.
+		if serr := syntaxCheck(e.JSON); serr != nil {
+			return at(e, "", serr.Error())
+		}
 		return at(e, pathOf(err), reason(err))
 	}
 	if len(c.errs) > 0 {
