@@ -12,7 +12,6 @@ import (
 	"github.com/pgo-koppelvlak/pgo/fhir"
 )
 
-
 // expected returns, per category, the item ids the generated Bundle holds (classified
 // independently of the import).
 func expected(t testing.TB, data []byte) map[dossier.Category][]string {
