@@ -112,3 +112,19 @@ func newUUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
+
+// Whoami returns the name of account id and whether it logs in with a password
+// (for the account page).
+func (s *Service) Whoami(ctx context.Context, id string) (string, bool, error) {
+	var name string
+	var password bool
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		a, err := tx.AccountByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		name, password = a.Name, a.PasswordHash != ""
+		return nil
+	})
+	return name, password, err
+}

@@ -1,0 +1,214 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo/account"
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
+)
+
+func TestLoginPagesRotateSessionAndSetHostCookie(t *testing.T) {
+	e := newAccountEnv(t)
+	secret := e.user(t, "jan", account.RolePatient)
+	b := e.browser()
+
+	w := b.get("/login")
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `autocomplete="current-password"`) {
+		t.Fatalf("GET /login: %d", w.Code)
+	}
+	ck := b.cookies[sessionCookie]
+	if ck == nil || !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" || ck.Domain != "" {
+		t.Fatalf("session cookie %+v: want __Host-, Secure, HttpOnly, SameSite=Lax, Path=/, no Domain", ck)
+	}
+	anon := b.session()
+	w = b.post("/login", url.Values{"csrf": {b.csrf(t, "/login")}, "name": {"jan"}, "password": {testPassword}})
+	mfa := b.session()
+	if w.Code != http.StatusSeeOther || mfa == anon {
+		t.Fatalf("password step: %d, rotated %v", w.Code, mfa != anon)
+	}
+	if w := b.get("/account"); w.Code != http.StatusSeeOther {
+		t.Fatalf("half-logged-in session reached /account: %d", w.Code)
+	}
+	code := account.TOTPCode(secret, account.TOTPStep(e.clock.now()))
+	e.secrets = append(e.secrets, code)
+	w = b.post("/login/code?next=/mijn-log", url.Values{"csrf": {b.csrf(t, "/login/code")}, "code": {code}})
+	full := b.session()
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/mijn-log" || full == mfa || full == anon {
+		t.Fatalf("code step: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	if w := b.get("/account"); w.Code != 200 || !strings.Contains(w.Body.String(), "jan") {
+		t.Fatalf("/account: %d", w.Code)
+	}
+	// The pre-login ids are dead: a browser holding one is not logged in.
+	for _, old := range []string{anon, mfa} {
+		o := e.browser()
+		o.cookies[sessionCookie] = &http.Cookie{Name: sessionCookie, Value: old}
+		if w := o.get("/account"); w.Code != http.StatusSeeOther {
+			t.Errorf("old session id still logged in: %d", w.Code)
+		}
+	}
+	// A replayed TOTP code is refused on the page too.
+	b2 := e.browser()
+	b2.post("/login", url.Values{"csrf": {b2.csrf(t, "/login")}, "name": {"jan"}, "password": {testPassword}})
+	if w := b2.post("/login/code", url.Values{"csrf": {b2.csrf(t, "/login/code")}, "code": {code}}); w.Code != http.StatusUnauthorized {
+		t.Fatalf("replayed code: %d", w.Code)
+	}
+}
+
+func TestOpenRedirectRefused(t *testing.T) {
+	for in, want := range map[string]string{
+		"/mijn-log?x=1": "/mijn-log?x=1", "//evil.example": "/account", "https://evil.example/": "/account",
+		"/\\evil.example": "/account", "": "/account", "javascript:alert(1)": "/account",
+	} {
+		if got := localPath(in); got != want {
+			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Every POST route of the account pages refuses a request without the session's
+// token, or with another session's token, and changes nothing.
+func TestCSRFRequiredOnEveryForm(t *testing.T) {
+	e := newAccountEnv(t)
+	secret := e.user(t, "jan", account.RolePatient)
+	b := e.browser()
+	b.login(t, "jan", secret)
+	other := e.browser()
+	otherToken := other.csrf(t, "/login")
+
+	var posts []string
+	for _, r := range e.s.echo.Routes() {
+		if r.Method == http.MethodPost && e.s.kinds[r.Path] == KindBrowser {
+			posts = append(posts, r.Path)
+		}
+	}
+	if len(posts) < 6 {
+		t.Fatalf("only %d POST routes found: %v", len(posts), posts)
+	}
+	for _, p := range posts {
+		for _, tok := range []string{"", otherToken, "x"} {
+			form := url.Values{"name": {"jan"}, "password": {testPassword}, "code": {"123456"}}
+			if tok != "" {
+				form.Set("csrf", tok)
+			}
+			if w := b.post(p, form); w.Code != http.StatusForbidden {
+				t.Errorf("POST %s with token %q: %d, want 403", p, tok, w.Code)
+			}
+		}
+	}
+	if w := b.get("/account"); w.Code != 200 {
+		t.Fatalf("session ended by a forged POST: %d", w.Code)
+	}
+	// Every form on the pages carries the token.
+	b.post("/account/enrol", url.Values{"csrf": {b.csrf(t, "/account")}})
+	formRE := regexp.MustCompile(`(?s)<form method="post".*?</form>`)
+	for _, page := range []string{"/account", "/account/enrol"} {
+		body := b.get(page).Body.String()
+		forms := formRE.FindAllString(body, -1)
+		if len(forms) == 0 {
+			t.Errorf("%s: no forms", page)
+		}
+		for _, f := range forms {
+			if !strings.Contains(f, `name="csrf" value="`+account.CSRFToken(b.session())+`"`) {
+				t.Errorf("%s: a form lacks the token:\n%s", page, f)
+			}
+		}
+	}
+}
+
+// The page after a failed login looks the same whether the name exists, the
+// password is wrong or the account is locked.
+func TestLoginMessagesDoNotEnumerate(t *testing.T) {
+	e := newAccountEnv(t)
+	e.user(t, "jan", account.RolePatient)
+	e.user(t, "kees", account.RolePatient)
+	for i := 0; i < 3; i++ {
+		b := e.browser()
+		b.post("/login", url.Values{"csrf": {b.csrf(t, "/login")}, "name": {"kees"}, "password": {"wrong-password-x"}})
+	}
+	norm := regexp.MustCompile(`value="[^"]*"`)
+	var pages []string
+	for _, tc := range []struct{ name, pw string }{{"nobody", testPassword}, {"jan", "wrong-password-x"}, {"kees", testPassword}} {
+		b := e.browser()
+		w := b.post("/login", url.Values{"csrf": {b.csrf(t, "/login")}, "name": {tc.name}, "password": {tc.pw}})
+		if w.Code != http.StatusUnauthorized {
+			t.Fatalf("%s: %d", tc.name, w.Code)
+		}
+		pages = append(pages, norm.ReplaceAllString(w.Body.String(), `value=""`))
+	}
+	if pages[0] != pages[1] || pages[1] != pages[2] {
+		t.Fatal("failure pages differ between unknown, wrong password and locked")
+	}
+	if !strings.Contains(pages[0], `role="alert"`) {
+		t.Fatal("no alert on the failure page")
+	}
+}
+
+func TestLogoutAndLogoutEverywhere(t *testing.T) {
+	e := newAccountEnv(t)
+	secret := e.user(t, "jan", account.RolePatient)
+	a, b, c := e.browser(), e.browser(), e.browser()
+	a.login(t, "jan", secret)
+	b.login(t, "jan", secret)
+	c.login(t, "jan", secret)
+
+	w := a.post("/logout", url.Values{"csrf": {a.csrf(t, "/account")}})
+	if w.Code != http.StatusSeeOther || a.session() != "" {
+		t.Fatalf("logout: %d, cookie kept %v", w.Code, a.session() != "")
+	}
+	if w := b.get("/account"); w.Code != 200 {
+		t.Fatal("logout ended another device's session")
+	}
+	w = b.post("/logout/everywhere", url.Values{"csrf": {b.csrf(t, "/account")}})
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/login?info=everywhere" {
+		t.Fatalf("logout everywhere: %d %s", w.Code, w.Header().Get("Location"))
+	}
+	if w := c.get("/account"); w.Code != http.StatusSeeOther {
+		t.Fatalf("a third device is still logged in: %d", w.Code)
+	}
+}
+
+func TestIdleTimeoutOnPages(t *testing.T) {
+	e := newAccountEnv(t)
+	secret := e.user(t, "jan", account.RolePatient)
+	b := e.browser()
+	b.login(t, "jan", secret)
+	e.clock.add(14 * time.Minute)
+	if w := b.get("/account"); w.Code != 200 {
+		t.Fatalf("active session ended: %d", w.Code)
+	}
+	e.clock.add(16 * time.Minute)
+	if w := b.get("/account"); w.Code != http.StatusSeeOther || !strings.HasPrefix(w.Header().Get("Location"), "/login") {
+		t.Fatalf("idle session still valid: %d", w.Code)
+	}
+}
+
+func TestLoginAttemptsAudited(t *testing.T) {
+	e := newAccountEnv(t)
+	secret := e.user(t, "jan", account.RolePatient)
+	b := e.browser()
+	b.post("/login", url.Values{"csrf": {b.csrf(t, "/login")}, "name": {"jan"}, "password": {"wrong-password-x"}})
+	b.login(t, "jan", secret)
+	b.post("/logout", url.Values{"csrf": {b.csrf(t, "/account")}})
+	got := map[audit.Action]int{}
+	err := auditdb.Scan(context.Background(), e.db.Pool, audit.Filter{}, func(r *audit.Record) error {
+		got[r.Action]++
+		if r.Action == audit.ActLogin && (r.SourceIP != "192.0.2.1" || r.RequestID == "") {
+			t.Errorf("login record without client ip or request id: %+v", r.Event)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[audit.ActLoginFailed] != 1 || got[audit.ActLogin] != 1 || got[audit.ActLogout] != 1 {
+		t.Fatalf("audit: %v", got)
+	}
+}
