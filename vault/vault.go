@@ -31,6 +31,11 @@
 //     KEK call and a verification pass, and the plaintext never leaves the call;
 //   - streams use the same header and KEK, so one keyset and one rotation cover both.
 //
+// Nonce limits (NIST SP 800-38D 8.3): each DEK encrypts one message, so its random
+// 96-bit nonce cannot repeat. Each KEK key wraps one DEK per object with a random
+// nonce; stay well below 2^32 wraps per key, i.e. rotate long before four billion
+// objects (and Rewrap counts as a wrap).
+//
 // # Re-encryption after a rotation
 //
 // A re-encrypt task finds old objects without decrypting anything: bytes 1-4 hold
