@@ -94,26 +94,13 @@ func (r *Registry) accept(ctx context.Context, kind Kind, origin string, f fetch
 	if err != nil {
 		return err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	cur := r.Snapshot().get(kind)
-	if cur != nil {
-		ch, nh := cur.Head(), l.Head()
-		if nh.Volgnummer == ch.Volgnummer && nh.SHA256 == ch.SHA256 {
-			r.mu.Unlock()
-			err := r.confirm(ctx, kind, now, f)
-			r.mu.Lock()
-			return err
+	swapped, err := r.swap(kind, origin, l, f, now)
+	if err != nil || !swapped {
+		if err == nil {
+			err = r.confirm(ctx, kind, now, f)
 		}
-		if nh.Volgnummer <= ch.Volgnummer {
-			return pgo.Errorf(pgo.ECONFLICT, "Volgnummer %d is not higher than the current %d; keeping the current list", nh.Volgnummer, ch.Volgnummer)
-		}
+		return err
 	}
-	r.cur.Store(r.Snapshot().with(l))
-	st := r.state[kind]
-	st.etag, st.lastModified, st.origin = f.etag, f.lastModified, origin
-	st.checkedAt, st.replacedAt, st.lastError = now, now, ""
-	st.replacements++
 	r.opts.Logger.Info("zal: list replaced", "list", kind, "volgnummer", l.Head().Volgnummer, "origin", origin)
 	if r.opts.Store != nil {
 		err := r.opts.Store.SaveList(ctx, StoredList{Kind: kind, Volgnummer: l.Head().Volgnummer, Raw: f.raw,
@@ -123,6 +110,28 @@ func (r *Registry) accept(ctx context.Context, kind Kind, origin string, f fetch
 		}
 	}
 	return nil
+}
+
+// swap installs l as the current list of its kind when its Volgnummer is higher.
+// It reports false without error for an identical copy of the current list.
+func (r *Registry) swap(kind Kind, origin string, l List, f fetched, now time.Time) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur := r.Snapshot().get(kind); cur != nil {
+		ch, nh := cur.Head(), l.Head()
+		if nh.Volgnummer == ch.Volgnummer && nh.SHA256 == ch.SHA256 {
+			return false, nil
+		}
+		if nh.Volgnummer <= ch.Volgnummer {
+			return false, pgo.Errorf(pgo.ECONFLICT, "Volgnummer %d is not higher than the current %d; keeping the current list", nh.Volgnummer, ch.Volgnummer)
+		}
+	}
+	r.cur.Store(r.Snapshot().with(l))
+	st := r.state[kind]
+	st.etag, st.lastModified, st.origin = f.etag, f.lastModified, origin
+	st.checkedAt, st.replacedAt, st.lastError = now, now, ""
+	st.replacements++
+	return true, nil
 }
 
 // confirm records that the current list is still current at its origin.

@@ -180,7 +180,7 @@ func TestRefreshSwapsAtomicallyUnderConcurrentLookups(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var lookups atomic.Int64
-	for g := 0; g < 4; g++ {
+	for g := 0; g < 3; g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -206,7 +206,7 @@ func TestRefreshSwapsAtomicallyUnderConcurrentLookups(t *testing.T) {
 			}
 		}()
 	}
-	for v := int64(2); v <= 60; v++ {
+	for v := int64(2); v <= 30; v++ {
 		write(v)
 		if err := r.Refresh(context.Background(), KindZAL); err != nil {
 			t.Fatalf("v%d: %v", v, err)
@@ -214,7 +214,7 @@ func TestRefreshSwapsAtomicallyUnderConcurrentLookups(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
-	if r.Snapshot().ZAL.Volgnummer != 60 || lookups.Load() == 0 {
+	if r.Snapshot().ZAL.Volgnummer != 30 || lookups.Load() == 0 {
 		t.Fatalf("end: v%d after %d lookups", r.Snapshot().ZAL.Volgnummer, lookups.Load())
 	}
 }
