@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/pgo-koppelvlak/pgo"
@@ -102,4 +103,17 @@ func allowed(wl HostChecker, scheme, host string) error {
 		return pgo.Errorf(pgo.EFORBIDDEN, "host %q is not on the MedMij Whitelist; not connecting", host)
 	}
 	return nil
+}
+
+// DialLocalhost dials names under ".localhost" on the loopback address (RFC 6761
+// §6.3 lets applications resolve them so themselves) and everything else as usual.
+// The demo and tests pass it as ClientOptions.DialContext, so that instances named
+// noord.localhost and zuid.localhost work without /etc/hosts entries.
+func DialLocalhost(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil && (strings.HasSuffix(strings.ToLower(strings.TrimSuffix(host, ".")), ".localhost")) {
+		return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
+	}
+	return d.DialContext(ctx, network, addr)
 }

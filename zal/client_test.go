@@ -165,3 +165,25 @@ func TestWhitelistClientRedirectLimit(t *testing.T) {
 		t.Fatalf("redirect loop: %v", err)
 	}
 }
+
+func TestDialLocalhostAndWhitelistEndToEnd(t *testing.T) {
+	srv, tlsCfg := loopbackTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}), "zuid.localhost")
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	wl := mustParse[*Whitelist](t, fixture(t, "whitelist.xml"))
+	c := NewHTTPClient(wl, ClientOptions{TLSConfig: tlsCfg, DialContext: DialLocalhost})
+	resp, err := c.Get("https://zuid.localhost:" + port + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "ok" {
+		t.Fatalf("body %q", b)
+	}
+	// A name outside .localhost is dialled as usual: here it does not resolve.
+	if _, err := DialLocalhost(context.Background(), "tcp", "zuid.invalid:"+port); err == nil {
+		t.Fatal("zuid.invalid was dialled on loopback")
+	}
+}

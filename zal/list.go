@@ -4,6 +4,19 @@
 // against their published schemas, builds immutable indexes for fast look-ups,
 // keeps the current versions in a Registry that refreshes them safely, and gives
 // the target role an HTTP client that only talks to whitelisted hosts.
+//
+// Ports and the local demo: the ZAL schema forbids a port on the front-channel
+// AuthorizationEndpointuri (the user's browser goes there) but allows one on the
+// back-channel token and resource URIs. A loopback demo on https://noord.localhost:8443
+// cannot honour that: an authorization URI without the port points at 443, where
+// nothing listens unless the demo runs as root. We keep MedMij's rule strict by
+// default and add one development-only escape: ParseOptions.LenientPorts (setting
+// PGO_LISTS_LENIENT_PORTS=true, flag --lenient-ports on `pgo zal check` and
+// `pgo zal generate`) admits a port on the authorization endpoint and nothing else
+// (no query, no fragment, still https and a dotted host). `pgo zal generate`
+// refuses a base URL with a port unless --lenient-ports is given, so a list meant
+// for production never carries one by accident, and the server logs a warning
+// when the setting is on.
 package zal
 
 import (
