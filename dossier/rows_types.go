@@ -158,6 +158,9 @@ func recommendationRow(n node, _ *resolver) []string {
 	var vac, date, st []string
 	for _, rec := range n.list("recommendation") {
 		vac = append(vac, "Advies: "+firstOf(concept(rec.first("vaccineCode")), concept(rec.get("targetDisease"))))
+		if d := rec.str("date"); d != "" {
+			date = append(date, dateNL(d))
+		}
 		for _, dc := range rec.list("dateCriterion") {
 			date = append(date, dateNL(dc.str("value")))
 		}
@@ -182,9 +185,17 @@ func encounterRow(n node, r *resolver) []string {
 		join("; ", n.concepts("reason"), n.concepts("reasonCode"), join(", ", reasons...))}
 }
 
-func appointmentRow(n node, _ *resolver) []string {
-	return []string{join(": ", "Afspraak", firstOf(n.str("description"), n.concepts("serviceType"))),
-		join(" t/m ", dateNL(n.str("start")), dateNL(n.str("end"))), status(n, "status"), n.str("comment")}
+func appointmentRow(n node, r *resolver) []string {
+	what := firstOf(n.str("description"), n.concepts("serviceType"), concept(n.get("appointmentType")))
+	var why []string
+	for _, ind := range n.list("indication") { // STU3; R4 has reasonReference
+		why = append(why, r.ref(ind))
+	}
+	for _, ind := range n.list("reasonReference") {
+		why = append(why, r.ref(ind))
+	}
+	return []string{join(": ", "Afspraak", what), period(node{"start": n["start"], "end": n["end"]}), status(n, "status"),
+		join("; ", n.concepts("reason"), n.concepts("reasonCode"), join(", ", why...), n.str("comment"))}
 }
 
 func documentRow(n node, _ *resolver) []string {
@@ -195,14 +206,14 @@ func documentRow(n node, _ *resolver) []string {
 
 func binaryRow(n node, _ *resolver) []string {
 	data := firstOf(n.str("content"), n.str("data"))
-	return []string{"Bestand", "", "", sizeText(n.str("contentType"), int64(base64.StdEncoding.DecodedLen(len(data))))}
+	return []string{"Bestand", "", "", sizeText(n.str("contentType"), b64Len(data))}
 }
 
 func attachmentSize(att node) int64 {
 	var size int64
 	fmt.Sscan(att.str("size"), &size)
 	if size == 0 && att.str("data") != "" {
-		size = int64(base64.StdEncoding.DecodedLen(len(att.str("data"))))
+		size = b64Len(att.str("data"))
 	}
 	return size
 }
@@ -212,4 +223,13 @@ func sizeText(contentType string, size int64) string {
 		return contentType
 	}
 	return fmt.Sprintf("%s, %d bytes", contentType, size)
+}
+
+// b64Len is the decoded length of standard base64 text (padding subtracted).
+func b64Len(s string) int64 {
+	n := int64(base64.StdEncoding.DecodedLen(len(s)))
+	for i := len(s) - 1; i >= 0 && s[i] == '='; i-- {
+		n--
+	}
+	return n
 }

@@ -152,7 +152,8 @@ func otherRow(typ string, n node) []string {
 		kind = typ
 	}
 	what := firstOf(concept(n.get("code")), n.str("name"), humanName(n.first("name")), n.str("description"),
-		concept(n.get("type")), n.concepts("category"), concept(n.get("practitioner")))
+		concept(n.get("type")), n.concepts("category"), concept(n.get("practitioner")),
+		n.get("oralDiet").concepts("type"), address(n.get("address")))
 	if typ == "Observation" {
 		what = join(": ", what, observationValue(n))
 	}
@@ -205,4 +206,11 @@ func (r *resolver) medication(ref node) string {
 		}
 	}
 	return ref.str("display")
+}
+
+func address(a node) string {
+	if a == nil {
+		return ""
+	}
+	return join(" ", a.str("text"), joinLines(a), a.str("postalCode"), a.str("city"))
 }
