@@ -126,6 +126,20 @@ func TestParseOCLGNLWhitelist(t *testing.T) {
 	}
 }
 
+func TestParseAcceptsBOMAndNoDeclaration(t *testing.T) {
+	gnl := fixture(t, "gnl.xml")
+	for name, data := range map[string][]byte{
+		"BOM":            append([]byte("\xef\xbb\xbf"), gnl...),
+		"no declaration": gnl[len(`<?xml version="1.0" encoding="UTF-8"?>`)+1:],
+		"lower-case utf": rep(gnl, "UTF-8", "utf-8"),
+		"comments":       rep(gnl, "<Gegevensdiensten>", "<!-- x --><Gegevensdiensten><!-- y -->"),
+	} {
+		if g, err := ParseKind(KindGNL, data, ParseOptions{}); err != nil || g.Head().Volgnummer != 5 {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
 func TestParseKindMismatch(t *testing.T) {
 	_, err := ParseKind(KindOCL, fixture(t, "gnl.xml"), ParseOptions{})
 	if got := pgo.ErrorMessage(err); got != "line 1: expected a ocl list, got a gnl list" {

@@ -197,6 +197,9 @@ func (r *Registry) restore(ctx context.Context) {
 		return
 	}
 	for _, s := range stored {
+		if _, ok := r.opts.Origins[s.Kind]; !ok {
+			continue // no longer configured: an orphan copy would only go stale
+		}
 		l, err := ParseKind(s.Kind, s.Raw, r.opts.Parse)
 		if err != nil {
 			r.opts.Logger.Warn("zal: persisted list does not validate; ignored", "list", s.Kind, "err", err)

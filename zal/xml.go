@@ -63,6 +63,8 @@ func parseTree(data []byte) (*node, string, error) {
 	if len(data) > MaxListSize {
 		return nil, "", pgo.Errorf(pgo.ETOOLARGE, "list is larger than the limit of %d bytes", MaxListSize)
 	}
+	// A UTF-8 byte order mark may precede the declaration (XML 1.0 §4.3.3, F.1).
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if err := checkDeclaration(data); err != nil {
 		return nil, "", err
 	}

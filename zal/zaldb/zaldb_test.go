@@ -90,8 +90,16 @@ func TestRestartWithoutNetworkUsesPersistedCopy(t *testing.T) {
 		t.Errorf("ready: %v", err)
 	}
 
+	// A stored list whose kind is no longer configured is not restored.
+	if err := zaldb.New(db).SaveList(ctx, zal.StoredList{Kind: zal.KindOCL, Volgnummer: 7, Raw: v7[zal.KindOCL], FetchedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if again := zal.New(opts); again.Load(ctx) != nil || again.Snapshot().OCL != nil {
+		t.Error("unconfigured OCL restored")
+	}
+
 	// A stored copy that no longer validates is not used.
-	if _, err := db.Pool.Exec(ctx, `update medmij_list set raw = 'garbage'::bytea`); err != nil {
+	if _, err := db.Pool.Exec(ctx, `update medmij_list set raw = 'garbage'::bytea where kind = 'zal'`); err != nil {
 		t.Fatal(err)
 	}
 	third := zal.New(opts)
