@@ -22,11 +22,10 @@ import (
 
 func init() {
 	registerKeys(&command{
-		name: "dev-ca",
-		summary: "DEVELOPMENT ONLY: make a local CA plus server and client certificates (ECDSA P-256) per host, " +
-			"for the demo and tests. Never use these in production: peers trust PKIoverheid Private, not this CA.",
-		usage: "--out DIR --host NAME [--host NAME...]",
-		run:   runDevCA,
+		name:    "dev-ca",
+		summary: "DEVELOPMENT ONLY, never production: a local CA plus ECDSA P-256 server and client certificates per host.",
+		usage:   "--out DIR --host NAME [--host NAME...]",
+		run:     runDevCA,
 	})
 }
 
