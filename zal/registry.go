@@ -268,7 +268,7 @@ func (r *Registry) Refresh(ctx context.Context, kind Kind) error {
 	if err == nil {
 		err = r.accept(ctx, kind, origin.String(), res)
 	}
-	if err != nil {
+	if err != nil && ctx.Err() == nil { // a shutdown is not a failed refresh
 		r.fail(kind, origin.String(), err)
 	}
 	return err

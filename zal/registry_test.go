@@ -53,6 +53,7 @@ type listServer struct {
 	etag     string
 	delay    time.Duration
 	lastINM  string
+	lastIMS  string
 	requests atomic.Int64
 }
 
@@ -67,6 +68,7 @@ func (s *listServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	body, status, etag, delay := s.body, s.status, s.etag, s.delay
 	s.lastINM = r.Header.Get("If-None-Match")
+	s.lastIMS = r.Header.Get("If-Modified-Since")
 	s.mu.Unlock()
 	if delay > 0 {
 		select {
@@ -81,6 +83,7 @@ func (s *listServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if etag != "" {
 		w.Header().Set("ETag", etag)
+		w.Header().Set("Last-Modified", "Mon, 23 Nov 2026 10:00:00 GMT")
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
@@ -145,8 +148,8 @@ func TestRefreshKeepsLastGood(t *testing.T) {
 			t.Errorf("%s: stats %+v", c.name, st)
 		}
 	}
-	if ls.lastINM != `"v10"` {
-		t.Errorf("conditional request: If-None-Match %q", ls.lastINM)
+	if ls.lastINM != `"v10"` || ls.lastIMS != "Mon, 23 Nov 2026 10:00:00 GMT" {
+		t.Errorf("conditional request: If-None-Match %q, If-Modified-Since %q", ls.lastINM, ls.lastIMS)
 	}
 	if st := r.Stats()[0]; st.Unchanged != 2 || st.Replacements != 1 {
 		t.Errorf("stats %+v", st)
