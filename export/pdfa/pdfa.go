@@ -118,6 +118,10 @@ func Convert(raw []byte, m Meta, lvl Level) ([]byte, int, error) {
 	// canonicalOrder can sort, and it keeps the Info dictionary patchable in place.
 	conf.WriteObjectStream = false
 	conf.WriteXRefStream = false
+	// gofpdf output shares its fonts and resources already; pdfcpu's optimizer
+	// found nothing to merge and cost ~95% of the post-processing time.
+	conf.Optimize = false
+	conf.OptimizeBeforeWriting = false
 	ctx, err := api.ReadValidateAndOptimize(bytes.NewReader(raw), conf)
 	if err != nil {
 		return nil, 0, fmt.Errorf("pdfa: read input: %w", err)
