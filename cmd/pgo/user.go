@@ -13,7 +13,10 @@ import (
 
 	"github.com/pgo-koppelvlak/pgo/account"
 	"github.com/pgo-koppelvlak/pgo/account/accountdb"
+	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
+	"github.com/pgo-koppelvlak/pgo/config"
+	"github.com/pgo-koppelvlak/pgo/server"
 	"github.com/pgo-koppelvlak/pgo/store"
 )
 
@@ -161,4 +164,61 @@ func userList(ctx context.Context, e *env, svc *account.Service) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Role, login, state, a.CreatedAt.Local().Format(time.DateOnly))
 	}
 	return tw.Flush()
+}
+
+// mountAccount builds the account service (and the OIDC login when
+// PGO_OIDC_ISSUER is set) and mounts the login, account and audit pages on srv.
+// pgo serve calls it right after server.New.
+func mountAccount(ctx context.Context, cfg *config.Config, db *store.DB, srv *server.Server) error {
+	keys, err := verifier(cfg) // cmd/pgo/audit.go: the checkpoint signing key, if configured
+	if err != nil {
+		return err
+	}
+	svc, err := account.New(accountdb.New(db, auditdb.Append), account.ConfigFrom(cfg.Account, cfg.InstanceName))
+	if err != nil {
+		return err
+	}
+	deps := server.AccountDeps{Service: svc, Audit: auditLog{auditdb.New(db, keys), db}}
+	if deps.OIDC, err = oidcLogin(ctx, cfg, svc); err != nil {
+		return err
+	}
+	srv.MountAccount(deps)
+	return nil
+}
+
+// oidcLogin returns nil when no external provider is configured.
+func oidcLogin(ctx context.Context, cfg *config.Config, svc *account.Service) (*account.OIDC, error) {
+	a := cfg.Account
+	if a.OIDCIssuer == "" {
+		return nil, nil
+	}
+	if a.OIDCClientID == "" || a.OIDCMinACR == "" {
+		return nil, &exitError{code: 2, msg: "pgo: configuration: PGO_OIDC_CLIENT_ID and PGO_OIDC_MIN_ACR are required with PGO_OIDC_ISSUER"}
+	}
+	var secret string
+	if a.OIDCSecretFile != "" {
+		b, err := os.ReadFile(a.OIDCSecretFile)
+		if err != nil {
+			return nil, &exitError{code: 2, msg: "pgo: configuration: PGO_OIDC_CLIENT_SECRET_FILE: " + err.Error()}
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	o, err := svc.NewOIDC(ctx, account.OIDCConfig{
+		Issuer: a.OIDCIssuer, ClientID: a.OIDCClientID, ClientSecret: secret, MinACR: a.OIDCMinACR,
+		RedirectURL: strings.TrimSuffix(cfg.PublicURL, "/") + "/login/oidc/callback",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("PGO_OIDC_ISSUER: %w", err)
+	}
+	return o, nil
+}
+
+// auditLog gives the audit pages the audit store plus a one-record transaction.
+type auditLog struct {
+	*auditdb.Store
+	db *store.DB
+}
+
+func (l auditLog) Record(ctx context.Context, ev audit.Event) error {
+	return auditdb.Record(ctx, l.db, ev)
 }
