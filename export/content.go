@@ -68,7 +68,7 @@ func (d *doc) section(sec dossier.Section) error {
 	header := d.tableRow(sec.Columns, units, true)
 	first := true
 	for _, it := range sec.Items {
-		for _, cells := range itemRows(it.Cells) {
+		for _, cells := range itemRows(it.Cells, units) {
 			r := d.tableRow(cells, units, false)
 			if first {
 				d.s.newPage(heading, spacer(3), header, r)
@@ -104,7 +104,7 @@ func (d *doc) documents() {
 	units := columnUnits(sec)
 	header := d.tableRow(sec.Columns, units, true)
 	for i, it := range sec.Items {
-		for j, cells := range itemRows(it.Cells) {
+		for j, cells := range itemRows(it.Cells, units) {
 			r := d.tableRow(cells, units, false)
 			if i == 0 && j == 0 {
 				d.s.newPage(heading, spacer(3), header, r)

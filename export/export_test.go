@@ -93,8 +93,9 @@ func checkSelection(t *testing.T, s dossier.Summary, text string) {
 	flat := squash(text)
 	pos := 0
 	for _, sec := range s.Sections {
+		units := columnUnits(sec)
 		for _, it := range sec.Items {
-			for _, cells := range itemRows(it.Cells) {
+			for _, cells := range itemRows(it.Cells, units) {
 				for c, cell := range cells {
 					want := squash(cell)
 					if want == "" {
@@ -102,7 +103,7 @@ func checkSelection(t *testing.T, s dossier.Summary, text string) {
 					}
 					i := strings.Index(flat[pos:], want)
 					if i < 0 {
-						t.Fatalf("%s item %s cell %d (%q) not found in order in the PDF text", sec.Category, it.ID, c, cell)
+						t.Fatalf("%s item %s cell %d (%.80q) not found in order in the PDF text", sec.Category, it.ID, c, cell)
 					}
 					pos += i + len(want)
 				}
@@ -202,5 +203,49 @@ func TestRenderAccents(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q", want)
 		}
+	}
+}
+
+var wordBox = regexp.MustCompile(`<word xMin="[-\d.]+" yMin="([-\d.]+)" xMax="[-\d.]+" yMax="([-\d.]+)">`)
+
+// TestRenderWideLongTable: a table with the most columns allowed, every cell a
+// long text (with an unbroken 300-character token), loses no text and draws
+// nothing below the page: long cells continue on further rows and pages.
+func TestRenderWideLongTable(t *testing.T) {
+	cols := make([]string, maxColumns)
+	for i := range cols {
+		cols[i] = "Kolom " + strconv.Itoa(i+1)
+	}
+	sec := dossier.Section{Category: dossier.CatOther, Columns: cols}
+	for i := range 3 {
+		cells := make([]string, maxColumns)
+		for c := range cells {
+			cells[c] = strings.Repeat("woord"+strconv.Itoa(c)+" ", 250) + strings.Repeat("x", 300)
+		}
+		cells[0] = "[OV" + strconv.Itoa(10000+i) + "] " + cells[0]
+		sec.Items = append(sec.Items, dossier.Item{ID: "X/" + strconv.Itoa(i), Cells: cells})
+	}
+	in := Input{Summary: dossier.Summary{Patient: dossier.Patient{Name: "Test"}, Sections: []dossier.Section{sec}},
+		Source: "PGO Noord", GeneratedAt: genTime}
+	pdf, res := render(t, in)
+	path := writeTemp(t, "wide.pdf", pdf)
+	for _, p := range pdfaProblems(t, pdf, 2) {
+		t.Error(p)
+	}
+	checkSelection(t, in.Summary, pdfText(t, path))
+	out, err := exec.Command("pdftotext", "-bbox", path, "-").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pageHeight = 841.89 // A4 in points
+	for _, m := range wordBox.FindAllStringSubmatch(string(out), -1) {
+		y0, _ := strconv.ParseFloat(m[1], 64)
+		y1, _ := strconv.ParseFloat(m[2], 64)
+		if y0 < 0 || y1 > pageHeight {
+			t.Fatalf("a word is drawn outside the page (y %s..%s)", m[1], m[2])
+		}
+	}
+	if res.Pages < 10 {
+		t.Errorf("Pages = %d: %d cells of ~2000 characters cannot fit in fewer than 10 pages", res.Pages, 3*maxColumns)
 	}
 }

@@ -37,7 +37,9 @@ const (
 	// maxCellRunes bounds the text of one table row per cell; longer texts go on
 	// continuation rows, so that no row is taller than a page (maroto would let
 	// it run off the page) and a table header can precede every continuation.
-	maxCellRunes = 600
+	// cellRunes lowers it for narrow columns to about maxCellLines lines.
+	maxCellRunes = 1200
+	maxCellLines = 25
 )
 
 var (
@@ -137,13 +139,22 @@ func (d *doc) tableRow(cells []string, units []int, header bool) core.Row {
 	return r.WithStyle(&props.Cell{BorderType: border.Bottom, BorderColor: ruleColor, BorderThickness: 0.1})
 }
 
-// itemRows splits an item into rows of at most maxCellRunes per cell; the first
+// cellRunes is how many characters of a cell go in one row of a column of the
+// given grid units: about maxCellLines lines at an average glyph width of 0.6 em,
+// which keeps every row well below the ~70 lines a page holds.
+func cellRunes(units int) int {
+	width := contentWidth*float64(units)/gridUnits - 2*cellPad
+	perLine := int(width / (0.6 * sizeTable * mmPerPt))
+	return min(maxCellRunes, max(1, perLine)*maxCellLines)
+}
+
+// itemRows splits an item into rows of at most cellRunes per cell; the first
 // row holds the start of every cell, continuation rows the rest.
-func itemRows(cells []string) [][]string {
+func itemRows(cells []string, units []int) [][]string {
 	parts := make([][]string, len(cells))
 	n := 1
 	for i, c := range cells {
-		parts[i] = chunk(c, maxCellRunes)
+		parts[i] = chunk(c, cellRunes(units[i]))
 		n = max(n, len(parts[i]))
 	}
 	rows := make([][]string, n)
