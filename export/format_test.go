@@ -124,3 +124,15 @@ func TestGlyphClean(t *testing.T) {
 		t.Errorf("breakLongWords changed text that fits")
 	}
 }
+
+func TestShorten(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{{"Zoë", 60, "Zoë"}, {strings.Repeat("é", 61), 60, strings.Repeat("é", 57) + "..."}, {strings.Repeat("a", 60), 60, strings.Repeat("a", 60)}} {
+		if got := shorten(tc.in, tc.n); got != tc.want {
+			t.Errorf("shorten(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}

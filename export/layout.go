@@ -66,7 +66,9 @@ type doc struct {
 
 // layout builds the maroto document for in and returns maroto's (non-PDF/A) bytes.
 func layout(in Input, g *glyphs) ([]byte, error) {
-	footer := g.clean(in.Summary.Patient.Name)
+	// The footer repeats the cover page's name on every page; a very long name is
+	// shortened there so the line stays inside the bottom margin.
+	footer := shorten(g.clean(in.Summary.Patient.Name), 60)
 	if bd := in.Summary.Patient.BirthDate; bd != "" {
 		footer += " · geboren " + g.clean(dutchPartialDate(bd))
 	}
@@ -198,4 +200,13 @@ func itemsWord(n int) string {
 // spacer is an empty full-width row of height mm.
 func spacer(h float64) core.Row {
 	return row.New(h).Add(col.New(gridUnits))
+}
+
+// shorten cuts s to n runes, marking the cut with "...".
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-3]) + "..."
 }
