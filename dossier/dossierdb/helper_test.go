@@ -17,6 +17,9 @@ import (
 
 const medmijPatient = "/work/shared/medmij/bgz-patA"
 
+// The vault is the dossier's Sealer.
+var _ dossier.Sealer = (*vault.Vault)(nil)
+
 type fixture struct {
 	db   *store.DB
 	svc  *dossier.Service

@@ -165,6 +165,12 @@ func TestImportResolvesStoredAndReplaces(t *testing.T) {
 	if _, err := other.svc.Import(ctx, other.user, in, dossier.ImportOptions{}); pgo.ErrorCode(err) != pgo.EINVALID {
 		t.Fatalf("cross-user reference: %v", err)
 	}
+	if c, err := other.svc.Counts(ctx, other.user); err != nil || len(c) != 0 {
+		t.Fatalf("other user sees %v %v", c, err)
+	}
+	if sum, err := other.svc.Summary(ctx, other.user, allCategories()); err != nil || sum.Patient.Name != "" || len(sum.Sections[1].Items) != 0 {
+		t.Fatalf("other user's summary: %v %+v", err, sum)
+	}
 	if _, err := f.svc.Import(ctx, "not-a-uuid", in, dossier.ImportOptions{}); pgo.ErrorCode(err) != pgo.EINVALID {
 		t.Fatalf("bad user id: %v", err)
 	}
