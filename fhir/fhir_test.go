@@ -76,6 +76,8 @@ func TestValidateRejects(t *testing.T) {
 		{"missing required", `{"resourceType":"Condition","id":"c1"}`, `entry 4: Condition: missing required field "subject"`},
 		{"bad date", `{"resourceType":"Condition","id":"c1",` + subj + `,"onsetDateTime":"2012-13-45"}`, "entry 4: Condition.onsetDateTime: expected datetime"},
 		{"wrong reference type", `{"resourceType":"Condition","id":"c1","subject":{"reference":"Device/d1"}}`, "entry 4: Condition.subject: invalid reference to a Device resource"},
+		{"unknown element", `{"resourceType":"Condition","id":"c1",` + subj + `,"onsetDatetime":"2012"}`, `entry 4: Condition.onsetDatetime: unknown element "onsetDatetime" in FHIR STU3`},
+		{"unknown nested element", `{"resourceType":"Patient","id":"p1","name":[{"family":"A"},{"famliy":"B"}]}`, `entry 4: Patient.name[1].famliy: unknown element "famliy" in FHIR STU3`},
 		{"bad code", `{"resourceType":"Patient","id":"p1","gender":"weird"}`, "entry 4: Patient.gender: code type mismatch"},
 		{"bad id", `{"resourceType":"Patient","id":"p 1"}`, "entry 4: Patient.id"},
 		{"BSN elfproef", `{"resourceType":"Patient","id":"p1","identifier":[{"system":"` + BSNSystem + `","value":"123456780"}]}`, "entry 4: Patient.identifier[0].value: the BSN fails the elfproef"},

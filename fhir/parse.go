@@ -123,6 +123,14 @@ func pathOf(err error) string {
 // parseOne validates one resource with the FHIR library (base STU3 or R4: cardinality,
 // data types, codes of required bindings, reference target types).
 func parseOne(v Version, e Entry) *Error {
+	err := parseStrict(v, e)
+	if err != nil && err.Reason == "unknown field" {
+		return nameUnknownField(v, e, err)
+	}
+	return err
+}
+
+func parseStrict(v Version, e Entry) *Error {
 	u, err := unmarshaller(v)
 	if err != nil {
 		return at(e, "", err.Error())

@@ -114,7 +114,7 @@ func TestImportRejectsInvalidBundles(t *testing.T) {
 		input      []byte
 	}{
 		{"bad JSON", "invalid JSON at byte 44: unexpected end of input", []byte(`{"resourceType":"Bundle","type":"collection"`)},
-		{"unknown element", "entry 1: Condition: unknown field", []byte(strings.Replace(string(bundle(t, "collection", patient, problem)), `"code"`, `"kode"`, 1))},
+		{"unknown element", `entry 1: Condition.kode: unknown element "kode" in FHIR STU3`, []byte(strings.Replace(string(bundle(t, "collection", patient, problem)), `"code"`, `"kode"`, 1))},
 		{"missing required element", `entry 2: Condition: missing required field "subject"`, bundle(t, "collection", patient, problem, noSubj)},
 		{"wrong BSN", "entry 0: Patient.identifier[0].value: the BSN fails the elfproef (11-test)", bundle(t, "transaction", badBSN, problem)},
 		{"wrong reference", "entry 2: Condition.subject.reference: reference to a Patient that is neither in the Bundle nor stored", bundle(t, "searchset", patient, problem, wrongRef)},
