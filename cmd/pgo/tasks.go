@@ -1,13 +1,132 @@
 package main
 
 import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgo-koppelvlak/pgo"
+
 	"github.com/pgo-koppelvlak/pgo/config"
+	"github.com/pgo-koppelvlak/pgo/dossier"
+	"github.com/pgo-koppelvlak/pgo/dossier/dossierdb"
+	"github.com/pgo-koppelvlak/pgo/export"
+	"github.com/pgo-koppelvlak/pgo/export/exportdb"
 	"github.com/pgo-koppelvlak/pgo/store"
+	"github.com/pgo-koppelvlak/pgo/vault"
 	"github.com/pgo-koppelvlak/pgo/worker"
 )
 
 // registerTasks hands the worker the task handlers of every domain. This is the
 // one place that wires concrete stores and services into the handlers.
+//
+// The export and rewrap tasks need the vault. When the keyset does not open, the
+// error is logged and their handlers fail with it (asynq retries them with back-off),
+// so that fixing PGO_KEYSET_FILE and restarting the worker finishes the queued work.
 func registerTasks(w *worker.Worker, cfg *config.Config, db *store.DB) {
-	_, _, _ = w, cfg, db
+	log := newLogger(os.Stderr, cfg.LogLevel)
+	v, err := openVault(cfg)
+	if err != nil {
+		log.Error("worker: export and rewrap tasks cannot run", "err", err.Error())
+		failing := asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
+			return fmt.Errorf("worker configuration: %v", err)
+		})
+		w.Handle(worker.TypeExportRender, failing)
+		w.Handle(worker.TypeKeysRewrap, failing)
+		return
+	}
+	w.Handle(worker.TypeExportRender, worker.HandleRenderTask(exportJobs(cfg, db, v)))
+	w.Handle(worker.TypeKeysRewrap, worker.HandleRewrapTask(rewrapTargets(db, v), log))
+}
+
+// exportJobs is the export service over PostgreSQL and the vault: the same one for
+// the worker and `pgo export`.
+func exportJobs(cfg *config.Config, db *store.DB, v *vault.Vault) *export.Jobs {
+	return export.NewJobs(export.JobsConfig{
+		Store:   exportdb.New(db, worker.NewRenderTask),
+		Dossier: dossier.New(dossierdb.New(db), v),
+		Sealer:  v,
+		Source:  cfg.InstanceName,
+	})
+}
+
+// rewrapTargets lists every table of sealed objects that a key rotation must move.
+func rewrapTargets(db *store.DB, v *vault.Vault) []worker.RewrapTarget {
+	dossiers, exports := dossierdb.New(db), exportdb.New(db, worker.NewRenderTask)
+	return []worker.RewrapTarget{
+		{Name: "dossier_resource", Batch: func(ctx context.Context, after string, limit int) (worker.RewrapBatch, error) {
+			r, err := dossiers.Rewrap(ctx, v, after, limit)
+			return worker.RewrapBatch{Next: r.Next, Moved: r.Moved, Raced: r.Raced, Failed: r.Failed}, err
+		}},
+		{Name: "export_document", Batch: func(ctx context.Context, after string, limit int) (worker.RewrapBatch, error) {
+			// documents are megabytes: smaller batches keep the memory flat
+			r, err := exports.RewrapDocuments(ctx, v, after, max(1, limit/10))
+			return worker.RewrapBatch{Next: r.Next, Moved: r.Moved, Raced: r.Raced, Failed: r.Failed}, err
+		}},
+	}
+}
+
+func init() {
+	registerKeys(&command{
+		name:    "rewrap",
+		summary: "Move dossier rows and export documents sealed under older keys to the primary key (after keys rotate).",
+		usage:   "[--batch N] [--queue]",
+		run:     keysRewrap,
+	})
+}
+
+// keysRewrap runs the keys:rewrap task's work now (or, with --queue, hands it to
+// pgo worker through the outbox) and prints what moved per table.
+func keysRewrap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	batch := fs.Int("batch", 200, "rows per batch")
+	queue := fs.Bool("queue", false, "enqueue the keys:rewrap task for pgo worker instead of running it here")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 || *batch < 1 {
+		return usageError(fs, "takes no arguments and a --batch of at least 1")
+	}
+	cfg, err := loadConfig(e)
+	if err != nil {
+		return err
+	}
+	v, err := openVault(cfg)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return &exitError{code: 1, msg: "pgo keys rewrap: " + pgo.ErrorMessage(err)}
+	}
+	defer db.Close()
+	if *queue {
+		var id string
+		err := db.WithTx(ctx, func(tx pgx.Tx) error {
+			u, err := store.Enqueue(ctx, tx, worker.NewRewrapTask(*batch))
+			id = u.String()
+			return err
+		})
+		if err != nil {
+			return &exitError{code: 1, msg: "pgo keys rewrap: " + pgo.ErrorMessage(err)}
+		}
+		fmt.Fprintf(e.stdout, "queued %s task %s\n", worker.TypeKeysRewrap, id)
+		return nil
+	}
+	totals, err := worker.Rewrap(ctx, rewrapTargets(db, v), *batch, nil)
+	for _, t := range totals {
+		fmt.Fprintf(e.stdout, "%-18s moved %d, changed meanwhile %d, failed %d (primary key %d)\n", t.Name, t.Moved, t.Raced, t.Failed, v.PrimaryKeyID())
+	}
+	if err != nil {
+		return &exitError{code: 1, msg: "pgo keys rewrap: " + pgo.ErrorMessage(err)}
+	}
+	for _, t := range totals {
+		if t.Failed > 0 {
+			return &exitError{code: 1, msg: fmt.Sprintf("pgo keys rewrap: %d rows of %s did not open; they keep their old key", t.Failed, t.Name)}
+		}
+	}
+	return nil
 }

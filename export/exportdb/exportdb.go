@@ -1,0 +1,198 @@
+// Package exportdb stores export jobs (package export) in PostgreSQL: the job row
+// (state, progress, sizes, hashes; no health data) and the sealed document, each
+// state change in one transaction with its audit record (auditdb.Append) and, for a
+// new job, the outbox row of its render task (store.Enqueue).
+package exportdb
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
+	"github.com/pgo-koppelvlak/pgo/dossier"
+	"github.com/pgo-koppelvlak/pgo/export"
+	"github.com/pgo-koppelvlak/pgo/store"
+)
+
+// Store implements export.JobStore.
+type Store struct {
+	db   *store.DB
+	task func(jobID string) store.Task
+}
+
+var _ export.JobStore = (*Store)(nil)
+
+// New returns the job store on db; task builds the outbox task that renders a job
+// (worker.NewRenderTask: the task type lives with the worker, which imports this
+// package's domain, so cmd hands it in).
+func New(db *store.DB, task func(jobID string) store.Task) *Store {
+	return &Store{db: db, task: task}
+}
+
+// Create writes the job, its audit record and the render task's outbox row in one
+// transaction.
+func (s *Store) Create(ctx context.Context, job export.Job, ev audit.Event) error {
+	return s.db.WithTx(ctx, func(tx pgx.Tx) error { return s.CreateTx(ctx, tx, job, ev) })
+}
+
+// CreateTx is Create inside the caller's transaction, for the consent grant that
+// must commit together with its export (one job per grant).
+func (s *Store) CreateTx(ctx context.Context, tx pgx.Tx, job export.Job, ev audit.Event) error {
+	_, err := tx.Exec(ctx, `insert into export_job (id, user_id, categories, conformance, status, request_id, correlation_id, created_at)
+		values ($1, $2, $3, $4, 'queued', $5, $6, $7)`,
+		job.ID, job.UserID, categoryNames(job.Categories), levelName(job.Conformance), job.RequestID, job.CorrelationID, job.Created)
+	if err != nil {
+		return store.Error(err)
+	}
+	if _, err := store.Enqueue(ctx, tx, s.task(job.ID)); err != nil {
+		return err
+	}
+	return store.Error(auditdb.Append(ctx, tx, ev))
+}
+
+const jobColumns = `id, user_id, categories, conformance, status, items_done, items_total, attempts,
+	coalesce(pages, 0), coalesce(size, 0), sha256, sha1, coalesce(failure, ''), request_id, correlation_id,
+	created_at, started_at, finished_at`
+
+func scanJob(row pgx.Row) (export.Job, error) {
+	var j export.Job
+	var cats []string
+	var level, status string
+	var sha256, sha1 []byte
+	var started, finished *time.Time
+	err := row.Scan(&j.ID, &j.UserID, &cats, &level, &status, &j.Done, &j.Total, &j.Attempts,
+		&j.Pages, &j.Size, &sha256, &sha1, &j.Failure, &j.RequestID, &j.CorrelationID,
+		&j.Created, &started, &finished)
+	if err != nil {
+		return export.Job{}, err
+	}
+	for _, c := range cats {
+		j.Categories = append(j.Categories, dossier.Category(c))
+	}
+	j.Status = export.Status(status)
+	if level == "1b" {
+		j.Conformance = export.PDFA1B
+	}
+	copy(j.SHA256[:], sha256)
+	copy(j.SHA1[:], sha1)
+	if started != nil {
+		j.Started = *started
+	}
+	if finished != nil {
+		j.Finished = *finished
+	}
+	return j, nil
+}
+
+// Job returns one job.
+func (s *Store) Job(ctx context.Context, id string) (export.Job, error) {
+	j, err := scanJob(s.db.Pool.QueryRow(ctx, `select `+jobColumns+` from export_job where id = $1`, id))
+	return j, notFound(err, "export job")
+}
+
+// Start moves a queued or rendering job to rendering and counts the attempt; a
+// final job comes back as it is.
+func (s *Store) Start(ctx context.Context, id string) (export.Job, error) {
+	var j export.Job
+	err := s.db.WithTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		j, err = scanJob(tx.QueryRow(ctx, `update export_job
+			set status = 'rendering', attempts = attempts + 1, started_at = now(), updated_at = now()
+			where id = $1 and status in ('queued', 'rendering') returning `+jobColumns, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			j, err = scanJob(tx.QueryRow(ctx, `select `+jobColumns+` from export_job where id = $1`, id))
+		}
+		return err
+	})
+	return j, notFound(err, "export job")
+}
+
+// Progress records items done of total while the job renders.
+func (s *Store) Progress(ctx context.Context, id string, done, total int) error {
+	_, err := s.db.Pool.Exec(ctx, `update export_job set items_done = $2, items_total = $3, updated_at = now()
+		where id = $1 and status = 'rendering'`, id, done, total)
+	return store.Error(err)
+}
+
+// Finish stores the document and moves the job to ready with its audit record, in
+// one transaction, unless another rendering finished (or failed) it first.
+func (s *Store) Finish(ctx context.Context, id string, res export.Result, sealed []byte, ev audit.Event) (bool, error) {
+	won := false
+	err := s.db.WithTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `update export_job set status = 'ready', pages = $2, size = $3, sha256 = $4, sha1 = $5,
+			items_done = greatest(items_total, items_done), failure = null, finished_at = now(), updated_at = now()
+			where id = $1 and status in ('queued', 'rendering')`, id, res.Pages, res.Size, res.SHA256[:], res.SHA1[:])
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `insert into export_document (job_id, sealed) values ($1, $2)`, id, sealed); err != nil {
+			return err
+		}
+		won = true
+		return auditdb.Append(ctx, tx, ev)
+	})
+	if err != nil {
+		won = false
+	}
+	return won, store.Error(err)
+}
+
+// Fail moves a job that is not final to failed, with its audit record.
+func (s *Store) Fail(ctx context.Context, id string, reason string, ev audit.Event) (bool, error) {
+	won := false
+	err := s.db.WithTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `update export_job set status = 'failed', failure = $2, finished_at = now(), updated_at = now()
+			where id = $1 and status in ('queued', 'rendering')`, id, reason)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		won = true
+		return auditdb.Append(ctx, tx, ev)
+	})
+	if err != nil {
+		won = false
+	}
+	return won, store.Error(err)
+}
+
+// Document returns a ready job with its sealed document; ECONFLICT naming the
+// status when it is not ready yet (or failed).
+func (s *Store) Document(ctx context.Context, id string) (export.Job, []byte, error) {
+	j, err := s.Job(ctx, id)
+	if err != nil {
+		return j, nil, err
+	}
+	if j.Status != export.StatusReady {
+		return j, nil, pgo.Errorf(pgo.ECONFLICT, "the export is %s, not ready", j.Status)
+	}
+	var sealed []byte
+	err = s.db.Pool.QueryRow(ctx, `select sealed from export_document where job_id = $1`, id).Scan(&sealed)
+	return j, sealed, notFound(err, "export document")
+}
+
+func notFound(err error, what string) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return pgo.Wrap(pgo.ENOTFOUND, err, what+" not found")
+	}
+	return store.Error(err)
+}
+
+func categoryNames(cs []dossier.Category) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = string(c)
+	}
+	return out
+}
+
+func levelName(l export.Conformance) string {
+	if l == export.PDFA1B {
+		return "1b"
+	}
+	return "2b"
+}

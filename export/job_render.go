@@ -1,0 +1,160 @@
+package export
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/dossier"
+)
+
+// ErrPermanent marks a rendering that can never succeed (the dossier data is
+// invalid, the job does not exist): the job is failed with the reason and the task
+// must not be retried. Test with errors.Is; the error also carries the *pgo.Error.
+var ErrPermanent = errors.New("export: permanent failure")
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string        { return e.err.Error() }
+func (e *permanentError) Unwrap() []error      { return []error{ErrPermanent, e.err} }
+func (e *permanentError) Is(target error) bool { return target == ErrPermanent }
+
+// permanent reports whether err can never go away by retrying: invalid input
+// (EINVALID: the Summary or Render validation names the field) or missing data.
+func permanent(err error) bool {
+	switch pgo.ErrorCode(err) {
+	case pgo.EINVALID, pgo.ENOTFOUND:
+		return true
+	}
+	return false
+}
+
+// Throttle bounds progress writes: a write when Percent more of the items are done
+// or Interval has passed since the last one, whichever comes first.
+type Throttle struct {
+	Percent  int
+	Interval time.Duration
+}
+
+// Render renders job id and stores the sealed document. It is idempotent, as an
+// asynq handler must be (DESIGN.md reliability rule): a final job is a no-op, a job
+// left in rendering by a killed worker renders again, and of two renderings racing
+// only one commits its document (JobStore.Finish is a compare-and-set). The document
+// is sealed before the one transaction that stores it with status ready, its size
+// and hashes and the document_rendered audit record, so a crash leaves either no
+// document or the whole one.
+//
+// A permanent failure (invalid dossier data, an unknown job) fails the job with its
+// reason and an export_failed audit record and returns an error matching
+// ErrPermanent; any other error is returned as is, for the task to be retried.
+func (j *Jobs) Render(ctx context.Context, id string) error {
+	if err := checkID("job id", id); err != nil {
+		return &permanentError{err}
+	}
+	job, err := j.store.Start(ctx, id)
+	if err != nil {
+		if permanent(err) {
+			return &permanentError{err}
+		}
+		return err
+	}
+	if job.Status.Final() {
+		return nil
+	}
+	var buf bytes.Buffer
+	res, err := j.RenderSelection(ctx, &buf, job.UserID, job.Categories, job.Conformance, j.recorder(ctx, id))
+	if err != nil {
+		if permanent(err) {
+			return j.fail(ctx, job, err)
+		}
+		return err
+	}
+	sealed, err := j.sealer.Seal(id, buf.Bytes())
+	if err != nil {
+		return pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("seal export %s: %w", id, err), "")
+	}
+	ev := j.event(job, audit.ActDocumentRendered)
+	ev.ObjectHashes = map[string]string{"sha256": hexSHA256(res.SHA256), "sha1": res.AttachmentHash()}
+	ev.Details = map[string]string{"pages": fmt.Sprint(res.Pages), "size": fmt.Sprint(res.Size), "attempt": fmt.Sprint(job.Attempts)}
+	_, err = j.store.Finish(ctx, id, res, sealed, ev)
+	return err
+}
+
+// fail records a permanent failure: status failed with the caller-safe message and
+// an export_failed audit record, in one transaction.
+func (j *Jobs) fail(ctx context.Context, job Job, cause error) error {
+	reason := pgo.ErrorMessage(cause)
+	ev := j.event(job, audit.ActExportFailed)
+	ev.Outcome, ev.Reason = audit.Failure, "invalid_dossier"
+	if pgo.ErrorCode(cause) == pgo.ENOTFOUND {
+		ev.Reason = "not_found"
+	}
+	if _, err := j.store.Fail(ctx, job.ID, reason, ev); err != nil {
+		return err // not recorded: let the task retry and record it then
+	}
+	return &permanentError{cause}
+}
+
+// RenderSelection renders a user's selection as PDF/A into w: the code path of the
+// background task, also used directly by `pgo export render`. progress may be nil.
+func (j *Jobs) RenderSelection(ctx context.Context, w io.Writer, userID string, cats []dossier.Category, lvl Conformance, progress Progress) (Result, error) {
+	sum, err := j.dossier.Summary(ctx, userID, cats)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	return Render(w, Input{Summary: sum, Source: j.source, GeneratedAt: j.now(), Conformance: lvl, Progress: progress})
+}
+
+// recorder is the Progress of a task: it writes progress to the job row, at most
+// every Throttle step, and stops the rendering when ctx ends (the task's Timeout or
+// a worker shutdown). A failed progress write does not stop the rendering: progress
+// is advisory, the document is what counts.
+func (j *Jobs) recorder(ctx context.Context, id string) Progress {
+	var mu sync.Mutex
+	lastDone, lastAt := -1, time.Time{}
+	return func(done, total int) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		step := total * j.throttle.Percent / 100
+		if lastDone >= 0 && done < total && done-lastDone < max(step, 1) && now.Sub(lastAt) < j.throttle.Interval {
+			return nil
+		}
+		lastDone, lastAt = done, now
+		_ = j.store.Progress(ctx, id, done, total)
+		return nil
+	}
+}
+
+// Document returns the decrypted PDF of a ready job and the job (size, hashes) for
+// the FHIR Binary endpoint. A job that is not ready gives ECONFLICT with its status,
+// so the endpoint can answer 202 + Retry-After while it renders.
+func (j *Jobs) Document(ctx context.Context, id string) ([]byte, Job, error) {
+	if err := checkID("job id", id); err != nil {
+		return nil, Job{}, err
+	}
+	job, sealed, err := j.store.Document(ctx, id)
+	if err != nil {
+		return nil, job, err
+	}
+	pdf, err := j.sealer.Open(id, sealed)
+	if err != nil {
+		return nil, job, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("open export %s: %w", id, err), "")
+	}
+	if int64(len(pdf)) != job.Size {
+		return nil, job, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("export %s: %d bytes, job says %d", id, len(pdf), job.Size), "")
+	}
+	return pdf, job, nil
+}

@@ -1,0 +1,66 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+
+	"github.com/pgo-koppelvlak/pgo/export"
+	"github.com/pgo-koppelvlak/pgo/store"
+)
+
+// TypeExportRender renders one export job as PDF/A and stores it sealed (issue 7;
+// source role of gegevensdienst 51). One task per job, enqueued through the outbox
+// with the outbox id as TaskID, so a double enqueue renders once.
+const TypeExportRender = "export:render"
+
+// Render task limits: a large dossier (~10,000 resources) renders in seconds, so ten
+// minutes per attempt is generous and still frees a stuck worker; five retries cover
+// a database or Redis outage of several minutes (asynq's back-off).
+const (
+	RenderTimeout  = 10 * time.Minute
+	RenderMaxRetry = 5
+)
+
+// RenderPayload is the payload of TypeExportRender: only the job id, the job row
+// holds the rest (and no health data travels through Redis).
+type RenderPayload struct {
+	JobID string `json:"job_id"`
+}
+
+// NewRenderTask is the outbox task that renders job jobID.
+func NewRenderTask(jobID string) store.Task {
+	b, _ := json.Marshal(RenderPayload{JobID: jobID}) // cannot fail for a string field
+	return store.Task{Type: TypeExportRender, Payload: b, MaxRetry: RenderMaxRetry, Timeout: RenderTimeout}
+}
+
+// Renderer renders export jobs (export.Jobs).
+type Renderer interface {
+	Render(ctx context.Context, jobID string) error
+}
+
+// HandleRenderTask returns the handler of TypeExportRender. A bad payload or a
+// permanent failure (export.ErrPermanent: invalid dossier data, unknown job; the job
+// is then failed with its reason) wraps asynq.SkipRetry; any other error is returned
+// so that asynq retries the task.
+func HandleRenderTask(r Renderer) asynq.HandlerFunc {
+	return func(ctx context.Context, t *asynq.Task) error {
+		var p RenderPayload
+		if err := json.Unmarshal(t.Payload(), &p); err != nil {
+			return fmt.Errorf("%s: payload is not JSON: %v: %w", TypeExportRender, err, asynq.SkipRetry)
+		}
+		if _, err := uuid.Parse(p.JobID); err != nil {
+			return fmt.Errorf("%s: job_id is not a UUID: %w", TypeExportRender, asynq.SkipRetry)
+		}
+		err := r.Render(ctx, p.JobID)
+		if errors.Is(err, export.ErrPermanent) {
+			return fmt.Errorf("%s: job %s: %v: %w", TypeExportRender, p.JobID, err, asynq.SkipRetry)
+		}
+		return err
+	}
+}
