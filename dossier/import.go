@@ -43,16 +43,9 @@ func (s *Service) Import(ctx context.Context, userID string, in Input, opt Impor
 	if len(in.Entries) == 0 {
 		return Result{}, pgo.Errorf(pgo.EINVALID, "nothing to import: no resources")
 	}
-	v := opt.Version
-	if v == "" {
-		var err error
-		if v, err = fhir.Detect(in.Entries); err != nil {
-			return Result{}, invalid(fmt.Errorf("%w (neither valid STU3 nor R4)", err))
-		}
-	}
-	res, err := fhir.Validate(v, in.Entries)
+	v, res, err := validate(in, opt.Version)
 	if err != nil {
-		return Result{}, invalid(err)
+		return Result{}, err
 	}
 	assignIDs(res)
 	warnings, err := s.checkRefs(ctx, userID, in, res)
@@ -77,6 +70,29 @@ func (s *Service) Import(ctx context.Context, userID string, in Input, opt Impor
 		return Result{}, err
 	}
 	return Result{ImportID: info.ID, Version: v, Source: in.Source, Total: len(rows), Counts: info.Counts, Warnings: warnings}, nil
+}
+
+// validate checks every entry as the given version, or as the detected one. Detection
+// samples one entry per type; when the full check then fails, the other version is
+// tried before the first error is reported.
+func validate(in Input, given fhir.Version) (fhir.Version, []fhir.Resource, error) {
+	if given != "" {
+		res, err := fhir.Validate(given, in.Entries)
+		return given, res, invalid(err)
+	}
+	v, err := fhir.Detect(in.Entries)
+	if err != nil {
+		return "", nil, invalid(fmt.Errorf("%w (neither valid STU3 nor R4)", err))
+	}
+	res, err := fhir.Validate(v, in.Entries)
+	if err == nil {
+		return v, res, nil
+	}
+	other := map[fhir.Version]fhir.Version{fhir.STU3: fhir.R4, fhir.R4: fhir.STU3}[v]
+	if res2, err2 := fhir.Validate(other, in.Entries); err2 == nil {
+		return other, res2, nil
+	}
+	return "", nil, invalid(err)
 }
 
 func (s *Service) row(info ImportInfo, r fhir.Resource) (Row, error) {

@@ -103,3 +103,16 @@ func TestImportR4(t *testing.T) {
 		t.Fatalf("forced STU3: %v", err)
 	}
 }
+
+// Detection samples the first resource of each type; an R4-only shape later in the
+// Bundle still leads to R4 rather than to a misleading STU3 error.
+func TestDetectionFallsBackToOtherVersion(t *testing.T) {
+	f := newFixture(t)
+	both := `{"resourceType":"Condition","id":"c0","code":{"text":"Astma"},"subject":{"reference":"Patient/p1"}}`
+	r4 := `{"resourceType":"Condition","id":"c1","clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}]},"code":{"text":"Astma"},"subject":{"reference":"Patient/p1"}}`
+	in, _ := dossier.ReadInput(bundle(t, "collection", `{"resourceType":"Patient","id":"p1"}`, both, r4))
+	res, err := f.svc.Import(context.Background(), f.user, in, dossier.ImportOptions{})
+	if err != nil || res.Version != fhir.R4 {
+		t.Fatalf("%v %+v", err, res)
+	}
+}
