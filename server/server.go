@@ -111,6 +111,10 @@ func New(d Deps) (*Server, error) {
 	return s, nil
 }
 
+// AddChecker adds readiness checks behind /readyz. Call it while wiring, before
+// Serve (it is not safe to call concurrently with requests).
+func (s *Server) AddChecker(c ...Checker) { s.checkers = append(s.checkers, c...) }
+
 // Handler returns the application as an http.Handler (for tests and listeners).
 func (s *Server) Handler() http.Handler { return s.echo }
 

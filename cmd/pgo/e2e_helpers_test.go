@@ -2,15 +2,18 @@ package main
 
 // Helpers for end-to-end tests that run the real `pgo` binary as a child process
 // (the way WTF Dial's cmd/wtfd/main_test.go does). Other tests in this package may
-// reuse them: pgoBinary, runPGO, devCerts, startPGO, tlsClient.
+// reuse them: pgoBinary, runPGO, devCerts, startPGO, tlsClient, serveVars, get,
+// closedPort, readCert.
 
 import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pgo-koppelvlak/pgo/store/storetest"
 )
 
 var built struct {
@@ -226,4 +231,62 @@ func tlsClient(t testing.TB, certDir, clientHost string, tweak func(*tls.Config)
 		Timeout:   10 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true},
 	}
+}
+
+// serveVars is the environment for `pgo serve` on 127.0.0.1:0 with the dev
+// certificates for "localhost" in certDir, a migrated schema and a Redis DB.
+func serveVars(t *testing.T, certDir string) map[string]string {
+	return map[string]string{
+		"PGO_DATABASE_URL":   storetest.Schema(t),
+		"PGO_REDIS_URL":      storetest.Redis(t),
+		"PGO_HTTP_ADDR":      "127.0.0.1:0",
+		"PGO_TLS_CERT":       filepath.Join(certDir, "localhost.pem"),
+		"PGO_TLS_KEY":        filepath.Join(certDir, "localhost-key.pem"),
+		"PGO_CLIENT_CA":      filepath.Join(certDir, "ca.pem"),
+		"PGO_MAX_BODY_BYTES": "2048",
+		"PGO_LOG_LEVEL":      "info",
+	}
+}
+
+func get(t *testing.T, c *http.Client, url string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func readCert(t *testing.T, file string) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s: not PEM", file)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/pgo-koppelvlak/pgo/config"
 	"github.com/pgo-koppelvlak/pgo/server"
 	"github.com/pgo-koppelvlak/pgo/server/reqctx"
 	"github.com/pgo-koppelvlak/pgo/store"
@@ -24,10 +25,42 @@ func init() {
 	})
 }
 
+// serveWiring is what an area's serve hook gets: the shared resources and the
+// built server, on which it mounts its routes (srv.MountX) and adds readiness
+// checks (srv.AddChecker).
+type serveWiring struct {
+	Config  *config.Config
+	Log     *slog.Logger
+	DB      *store.DB
+	Redis   *redis.Client
+	Server  *server.Server
+	closers []func()
+}
+
+// OnClose registers f to run when pgo serve exits (after the server stopped).
+func (w *serveWiring) OnClose(f func()) { w.closers = append(w.closers, f) }
+
+type serveHook struct {
+	name string
+	wire func(ctx context.Context, w *serveWiring) error
+}
+
+// serveHooks wire the areas (account, consent, export, transfer, zal, ...) into
+// pgo serve. Each area registers its hook from its own file, so adding one never
+// touches this file:
+//
+//	func init() { registerServeHook("account", func(ctx context.Context, w *serveWiring) error { ... }) }
+var serveHooks []serveHook
+
+func registerServeHook(name string, wire func(ctx context.Context, w *serveWiring) error) {
+	serveHooks = append(serveHooks, serveHook{name, wire})
+}
+
 // runServe loads the configuration, connects to PostgreSQL and Redis, builds the
-// server and serves until SIGTERM/SIGINT, then shuts down gracefully within
-// PGO_SHUTDOWN_TIMEOUT. It prints "listening on https://ADDR" (the real port, so
-// PGO_HTTP_ADDR may use port 0) once the listener is open.
+// server, runs the areas' serve hooks and serves until SIGTERM/SIGINT, then shuts
+// down gracefully within PGO_SHUTDOWN_TIMEOUT. It prints "listening on
+// https://ADDR" (the real port, so PGO_HTTP_ADDR may use port 0) once the
+// listener is open.
 func runServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
@@ -47,29 +80,53 @@ func runServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	if err != nil {
 		return &exitError{code: 2, msg: "pgo: configuration: PGO_LOG_LEVEL: " + err.Error()}
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL)
+	w := &serveWiring{Config: cfg, Log: log}
+	defer func() {
+		for i := len(w.closers) - 1; i >= 0; i-- {
+			w.closers[i]()
+		}
+	}()
+	if err := wireServer(ctx, w); err != nil {
+		return err
+	}
+	return listenAndServe(ctx, e, w.Server, cfg.HTTPAddr, cfg.PlainAddr, log)
+}
+
+// wireServer opens PostgreSQL and Redis, builds the server with the core
+// readiness checks and runs the serve hooks.
+func wireServer(ctx context.Context, w *serveWiring) error {
+	db, err := store.Open(ctx, w.Config.DatabaseURL)
 	if err != nil {
 		return fmt.Errorf("PostgreSQL: %w", err)
 	}
-	defer db.Close()
-	rc, err := openRedis(ctx, cfg.RedisURL, log)
-	if err != nil {
+	w.DB = db
+	w.OnClose(db.Close)
+	if w.Redis, err = openRedis(ctx, w.Config.RedisURL, w.Log); err != nil {
 		return err
 	}
-	defer rc.Close()
-	srv, err := server.New(server.Deps{
-		Config: cfg,
-		Logger: log,
+	w.OnClose(func() { w.Redis.Close() })
+	w.Server, err = server.New(server.Deps{
+		Config: w.Config,
+		Logger: w.Log,
 		Checkers: []server.Checker{
 			server.CheckFunc("postgres", db.Ping),
-			server.CheckFunc("redis", func(ctx context.Context) error { return rc.Ping(ctx).Err() }),
+			server.CheckFunc("redis", func(ctx context.Context) error { return w.Redis.Ping(ctx).Err() }),
 			server.CheckFunc("migrations", db.MigrationsCurrent),
 		},
 	})
 	if err != nil {
 		return &exitError{code: 2, msg: "pgo serve: " + err.Error()}
 	}
-	return listenAndServe(ctx, e, srv, cfg.HTTPAddr, cfg.PlainAddr, log)
+	for _, h := range serveHooks {
+		if err := h.wire(ctx, w); err != nil {
+			var ee *exitError
+			if errors.As(err, &ee) {
+				return err
+			}
+			return fmt.Errorf("%s: %w", h.name, err)
+		}
+	}
+	return nil
 }
 
 // openRedis makes the Redis client and pings it once. A failed ping is logged,

@@ -1,13 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
+	"errors"
 	"io"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,40 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pgo-koppelvlak/pgo/store/storetest"
+	"github.com/pgo-koppelvlak/pgo/server"
+	"github.com/pgo-koppelvlak/pgo/server/reqctx"
 )
 
 var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
-
-// serveVars is the environment for `pgo serve` on 127.0.0.1:0 with the dev
-// certificates for "localhost" in certDir, a migrated schema and a Redis DB.
-func serveVars(t *testing.T, certDir string) map[string]string {
-	return map[string]string{
-		"PGO_DATABASE_URL":   storetest.Schema(t),
-		"PGO_REDIS_URL":      storetest.Redis(t),
-		"PGO_HTTP_ADDR":      "127.0.0.1:0",
-		"PGO_TLS_CERT":       filepath.Join(certDir, "localhost.pem"),
-		"PGO_TLS_KEY":        filepath.Join(certDir, "localhost-key.pem"),
-		"PGO_CLIENT_CA":      filepath.Join(certDir, "ca.pem"),
-		"PGO_MAX_BODY_BYTES": "2048",
-		"PGO_LOG_LEVEL":      "info",
-	}
-}
-
-func get(t *testing.T, c *http.Client, url string, hdr map[string]string) (*http.Response, string) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
-}
 
 // TestServeEndToEnd boots the real binary and checks what the issue asks of the
 // HTTPS server from the outside.
@@ -262,17 +234,6 @@ func TestServeRefusesWithoutTLSCert(t *testing.T) {
 	}
 }
 
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestKeysDevCA(t *testing.T) {
 	dir := t.TempDir()
 	code, out, errOut := runCLI(t, nil, "", "keys", "dev-ca", "--out", dir, "--host", "pgo-noord.localhost", "--host", "127.0.0.2")
@@ -357,19 +318,50 @@ func TestKeysDevCABadUsage(t *testing.T) {
 	}
 }
 
-func readCert(t *testing.T, file string) *x509.Certificate {
-	t.Helper()
-	b, err := os.ReadFile(file)
+func TestServeHooks(t *testing.T) {
+	certs := devCerts(t, "localhost")
+	vars := serveVars(t, certs)
+	cfg, err := loadConfig(&env{getenv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		t.Fatalf("%s: not PEM", file)
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
+	saved := serveHooks
+	t.Cleanup(func() { serveHooks = saved })
+	closed := false
+	serveHooks = nil
+	registerServeHook("lists", func(_ context.Context, w *serveWiring) error {
+		if w.DB == nil || w.Redis == nil || w.Server == nil {
+			t.Error("hook got an incomplete wiring")
+		}
+		w.Server.AddChecker(server.CheckFunc("zal", func(context.Context) error { return errors.New("lists too old") }))
+		w.OnClose(func() { closed = true })
+		return nil
+	})
+	log, _ := reqctx.NewLogger(io.Discard, "error")
+	w := &serveWiring{Config: cfg, Log: log}
+	if err := wireServer(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
-	return c
+	rec := httptest.NewRecorder()
+	w.Server.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "not ready: zal") {
+		t.Errorf("hook's checker not used: %d %s", rec.Code, rec.Body)
+	}
+	for i := len(w.closers) - 1; i >= 0; i-- {
+		w.closers[i]()
+	}
+	if !closed {
+		t.Error("OnClose not run")
+	}
+	// A failing hook stops start-up with its name.
+	serveHooks = nil
+	registerServeHook("consent", func(context.Context, *serveWiring) error { return errors.New("no OCL") })
+	w = &serveWiring{Config: cfg, Log: log}
+	err = wireServer(context.Background(), w)
+	if err == nil || err.Error() != "consent: no OCL" {
+		t.Errorf("err = %v", err)
+	}
+	for _, c := range w.closers {
+		c()
+	}
 }
