@@ -117,6 +117,9 @@ func wireServer(ctx context.Context, w *serveWiring) error {
 	if err != nil {
 		return &exitError{code: 2, msg: "pgo serve: " + err.Error()}
 	}
+	if w.Config.ClientCA == "" {
+		w.Log.Warn("PGO_CLIENT_CA is not set: peer routes (token endpoint, FHIR API) answer 401 to every PGO")
+	}
 	for _, h := range serveHooks {
 		if err := h.wire(ctx, w); err != nil {
 			var ee *exitError
