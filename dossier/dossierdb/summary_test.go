@@ -116,3 +116,22 @@ func TestDetectionFallsBackToOtherVersion(t *testing.T) {
 		t.Fatalf("%v %+v", err, res)
 	}
 }
+
+// A resource type the FHIR version does not define is kept and listed as "other",
+// not dropped.
+func TestUnknownTypeKeptAsOther(t *testing.T) {
+	f := newFixture(t)
+	in, _ := dossier.ReadInput(bundle(t, "collection", patient,
+		`{"resourceType":"InventoryItem","id":"x1","code":{"text":"Bloeddrukmeter"},"subject":{"reference":"Patient/p1"}}`))
+	res, err := f.svc.Import(context.Background(), f.user, in, dossier.ImportOptions{Version: fhir.STU3})
+	if err != nil || res.Counts[dossier.CatOther] != 1 || f.rows(t) != 2 {
+		t.Fatalf("%v %+v", err, res)
+	}
+	sum, err := f.svc.Summary(context.Background(), f.user, []dossier.Category{dossier.CatOther})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(rowOf(t, sum, "InventoryItem/x1"), "|"); got != "InventoryItem|Bloeddrukmeter|" {
+		t.Fatalf("row %q", got)
+	}
+}
