@@ -83,27 +83,33 @@ type Routes struct {
 	Ops     *RouteGroup
 }
 
-// routes is the route table: every route of the service is registered from here.
+// routes is the route table: the core routes are listed here, and every area
+// mounts its own through the same three groups (s.groups), so each kind's
+// middleware is defined once.
 //
 // To add routes for an area (account, consent, export, transfer, audit, ...):
-//  1. add the area's service to Deps (one field, a small interface);
-//  2. write server/AREA.go with thin handlers as methods on *Server and a
-//     func (s *Server) AREARoutes(r Routes) that registers them on r.Browser,
-//     r.Peer or r.Ops;
-//  3. add one line below: s.AREARoutes(r).
+//  1. write server/AREA.go with an AREADeps struct (small interfaces, declared
+//     here), thin handlers as methods, and
+//     func (s *Server) MountAREA(d AREADeps) that registers them on
+//     s.groups.Browser, s.groups.Peer or s.groups.Ops;
+//  2. in the area's own file in cmd/pgo, register a serve hook that builds the
+//     deps and mounts them:
+//     func init() { registerServeHook("AREA", func(ctx context.Context, w *serveWiring) error { ...; w.Server.MountAREA(d); return nil }) }
+//     (readiness checks: w.Server.AddChecker).
 //
 // Middleware for a whole kind (sessions and CSRF for browser routes, say) goes
-// into the s.group(...) call below; for a subset use r.Browser.With(mw...).
+// into the s.group(...) calls below; for a subset use s.groups.Browser.With(mw...).
 // Browser handlers render with s.render(c, status, "PAGE", view) where view
 // embeds s.page(c, title) (see web/web.go for adding a template). Peer handlers
 // read the verified client with reqctx.PeerFromContext(ctx). Handlers return
 // *pgo.Error values; handleError (error.go) turns them into responses.
 func (s *Server) routes() {
-	r := Routes{
+	s.groups = Routes{
 		Browser: s.group(KindBrowser, s.rememberLang),
 		Peer:    s.group(KindPeer, s.requirePeer),
 		Ops:     s.group(KindOps),
 	}
+	r := s.groups
 
 	// Operations.
 	r.Ops.GET("/healthz", s.healthz)
@@ -117,7 +123,7 @@ func (s *Server) routes() {
 	// Peer: the mutual-TLS self-check.
 	r.Peer.GET("/peer/ping", s.peerPing)
 
-	// Areas (later issues): one line each.
+	// Areas mount theirs with MountAREA from a serve hook (see above).
 }
 
 // home is the start page.

@@ -77,7 +77,8 @@ type Server struct {
 	cert      *tls.Certificate // nil when PGO_TLS_CERT is unset
 	clientCAs *x509.CertPool   // nil when PGO_CLIENT_CA is unset
 
-	kinds map[string]Kind // route template -> kind (see routes.go)
+	kinds  map[string]Kind // route template -> kind (see routes.go)
+	groups Routes          // the three route groups areas mount on
 }
 
 // New builds the server: it loads the TLS material named in the configuration,
