@@ -56,7 +56,8 @@ type accountEnv struct {
 
 const testPassword = "lang-genoeg-wachtwoord"
 
-func newAccountEnv(t *testing.T) *accountEnv {
+// newAccountEnv builds the env; edit may change the dependencies (e.g. add OIDC).
+func newAccountEnv(t *testing.T, edit ...func(*account.Service, *AccountDeps)) *accountEnv {
 	t.Helper()
 	db := storetest.DB(t)
 	svc, err := account.New(accountdb.New(db, auditdb.Append), account.Config{
@@ -71,7 +72,11 @@ func newAccountEnv(t *testing.T) *accountEnv {
 	clk := &testClock{t: time.Now().UTC().Truncate(time.Second)}
 	svc.SetClock(clk.now)
 	s, logs := newTestServer(t, nil)
-	s.MountAccount(AccountDeps{Service: svc, Audit: auditLog{auditdb.New(db, nil), db}})
+	deps := AccountDeps{Service: svc, Audit: auditLog{auditdb.New(db, nil), db}}
+	for _, f := range edit {
+		f(svc, &deps)
+	}
+	s.MountAccount(deps)
 	e := &accountEnv{s: s, logs: logs, db: db, svc: svc, clock: clk, secrets: []string{testPassword}}
 	t.Cleanup(func() {
 		out := logs.String()

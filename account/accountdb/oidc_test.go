@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pgo-koppelvlak/pgo/account"
+	"github.com/pgo-koppelvlak/pgo/account/accounttest"
 )
 
 func (f *fixture) oidc(t *testing.T, issuer string) *account.OIDC {
@@ -51,7 +52,7 @@ func authorize(t *testing.T, authURL, user string) (state, code string) {
 	if id == "" {
 		t.Fatalf("OP did not show its login page (at %s)", resp.Request.URL)
 	}
-	resp, err = hc.PostForm(opIssuer+"login/username", url.Values{"id": {id}, "username": {user}, "password": {"op-password"}})
+	resp, err = hc.PostForm(opIssuer+"login/username", url.Values{"id": {id}, "username": {user}, "password": {accounttest.Password}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestOIDCLoginAgainstRealProvider(t *testing.T) {
 	f := setup(t, testCfg)
 	ctx := context.Background()
 	o := f.oidc(t, "")
-	sid, state, code := f.flow(t, o, "hoog")
+	sid, state, code := f.flow(t, o, accounttest.UserSubstantial)
 	newID, sess, err := o.Callback(ctx, sid, state, code, cli)
 	if err != nil {
 		t.Fatalf("login at acr substantial refused: %v", err)
@@ -99,7 +100,7 @@ func TestOIDCLoginAgainstRealProvider(t *testing.T) {
 	}
 	// The same subject logs in again: the same account, not a new one.
 	f.clock.add(time.Minute)
-	sid, state, code = f.flow(t, o, "hoog")
+	sid, state, code = f.flow(t, o, accounttest.UserSubstantial)
 	_, sess2, err := o.Callback(ctx, sid, state, code, cli)
 	if err != nil || sess2.AccountID != sess.AccountID {
 		t.Fatalf("second login: %v, account %s vs %s", err, sess2.AccountID, sess.AccountID)
@@ -124,17 +125,17 @@ func TestOIDCRefusals(t *testing.T) {
 		reason string
 		detail string
 	}{
-		{name: "acr too low", user: "laag", reason: "acr_too_low"},
-		{name: "wrong nonce", user: "hoog", reason: "nonce_mismatch", tamper: func(f *fixture, _ *account.OIDC) {
+		{name: "acr too low", user: accounttest.UserLow, reason: "acr_too_low"},
+		{name: "wrong nonce", user: accounttest.UserSubstantial, reason: "nonce_mismatch", tamper: func(f *fixture, _ *account.OIDC) {
 			if _, err := f.db.Pool.Exec(ctx, `update oidc_requests set nonce = 'another-nonce'`); err != nil {
 				panic(err)
 			}
 		}},
-		{name: "wrong issuer", user: "hoog", issuer: "https://idp.example.org/", reason: "id_token_invalid", detail: "different provider"},
-		{name: "expired token", user: "hoog", reason: "id_token_expired", tamper: func(_ *fixture, o *account.OIDC) {
+		{name: "wrong issuer", user: accounttest.UserSubstantial, issuer: "https://idp.example.org/", reason: "id_token_invalid", detail: "different provider"},
+		{name: "expired token", user: accounttest.UserSubstantial, reason: "id_token_expired", tamper: func(_ *fixture, o *account.OIDC) {
 			o.TokenNow = func() time.Time { return time.Now().Add(2 * time.Hour) }
 		}},
-		{name: "state of another session", user: "hoog", reason: "invalid_state", tamper: func(f *fixture, _ *account.OIDC) {
+		{name: "state of another session", user: accounttest.UserSubstantial, reason: "invalid_state", tamper: func(f *fixture, _ *account.OIDC) {
 			other, _ := f.svc.StartAnonymous(ctx)
 			if _, err := f.db.Pool.Exec(ctx, `update oidc_requests set session_hash = sha256($1::bytea)`, []byte(other)); err != nil {
 				panic(err)

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo/account"
+	"github.com/pgo-koppelvlak/pgo/account/accounttest"
+)
+
+// The OIDC login through the pages, against the real OpenID Provider: the browser
+// goes to the provider, logs in there and comes back logged in here (at acr
+// substantial), or sees the refusal page (acr low).
+func TestOIDCLoginPages(t *testing.T) {
+	ts := httptest.NewUnstartedServer(nil)
+	ts.StartTLS()
+	defer ts.Close()
+	op := accounttest.Start(t, ts.URL+"/login/oidc/callback")
+	e := newAccountEnv(t, func(svc *account.Service, d *AccountDeps) {
+		o, err := svc.NewOIDC(context.Background(), account.OIDCConfig{Issuer: op.Issuer,
+			ClientID: accounttest.ClientID, ClientSecret: accounttest.ClientSecret,
+			RedirectURL: ts.URL + "/login/oidc/callback", MinACR: accounttest.ACRSubstantial})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.TokenNow = time.Now
+		d.OIDC = o
+	})
+	e.secrets = append(e.secrets, accounttest.Password, accounttest.ClientSecret)
+	ts.Config.Handler = e.s.Handler()
+
+	for _, tc := range []struct {
+		user   string
+		status int
+		path   string
+		want   string
+	}{
+		{accounttest.UserSubstantial, 200, "/account", "oidc-"},
+		{accounttest.UserLow, 401, "/login/oidc/callback", "inlogdienst is niet gelukt"},
+	} {
+		hc := ts.Client()
+		hc.Jar, _ = cookiejar.New(nil)
+		resp, err := hc.Get(ts.URL + "/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), `href="/login/oidc"`) {
+			t.Fatal("login page has no link to the identity provider")
+		}
+		resp, err = hc.Get(ts.URL + "/login/oidc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		id := resp.Request.URL.Query().Get("authRequestID")
+		if id == "" {
+			t.Fatalf("not at the provider's login page: %s", resp.Request.URL)
+		}
+		resp, err = hc.PostForm(op.Issuer+"login/username", url.Values{"id": {id}, "username": {tc.user}, "password": {accounttest.Password}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || resp.Request.URL.Path != tc.path || !strings.Contains(string(body), tc.want) {
+			t.Errorf("%s: %d at %s\n%s", tc.user, resp.StatusCode, resp.Request.URL.Path, body)
+		}
+		u, _ := url.Parse(ts.URL)
+		for _, c := range hc.Jar.Cookies(u) {
+			e.secrets = append(e.secrets, c.Value)
+		}
+	}
+	// Nothing from the provider's redirect (code, state) reaches a log line.
+	if m := regexp.MustCompile(`code=[A-Za-z0-9_-]{10,}`).FindString(e.logs.String()); m != "" {
+		t.Errorf("authorization code in the log: %s", m)
+	}
+}
