@@ -23,6 +23,10 @@ func init() {
 		summary: "Run the HTTPS server (web UI for patients, token and FHIR endpoints for peer PGOs).",
 		run:     runServe,
 	})
+	// Login, account and audit pages (issue 6; mountAccount is in user.go).
+	registerServeHook("account", func(ctx context.Context, w *serveWiring) error {
+		return mountAccount(ctx, w.Config, w.DB, w.Server)
+	})
 }
 
 // serveWiring is what an area's serve hook gets: the shared resources and the
