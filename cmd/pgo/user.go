@@ -166,9 +166,15 @@ func userList(ctx context.Context, e *env, svc *account.Service) error {
 	return tw.Flush()
 }
 
+func init() {
+	registerServeHook("account", func(ctx context.Context, w *serveWiring) error {
+		return mountAccount(ctx, w.Config, w.DB, w.Server)
+	})
+}
+
 // mountAccount builds the account service (and the OIDC login when
 // PGO_OIDC_ISSUER is set) and mounts the login, account and audit pages on srv.
-// pgo serve calls it right after server.New.
+// pgo serve runs it as the account serve hook.
 func mountAccount(ctx context.Context, cfg *config.Config, db *store.DB, srv *server.Server) error {
 	keys, err := verifier(cfg) // cmd/pgo/audit.go: the checkpoint signing key, if configured
 	if err != nil {
