@@ -158,9 +158,12 @@ func collect(rows pgx.Rows) ([]audit.Record, error) {
 const scanBatch = 1000
 
 // Scan streams the records matching f, oldest first, to fn. It reads in keyset
-// batches (seq > last, limit 1000) up to the head as it was when Scan started, so
-// memory stays flat, no transaction stays open for the whole export, and records
-// appended meanwhile do not make the output grow under the reader.
+// batches (seq > last order by seq limit 1000) and stops at the head as it was when
+// Scan started, so memory stays flat, no transaction stays open for a whole export
+// (which would hold off partition maintenance), and records appended meanwhile do not
+// make the output grow under the reader. The head bound is checked here rather than
+// in SQL: a "seq <= head" range lets the planner sort the whole range when a new
+// partition has no statistics yet, where "order by seq limit" walks the index.
 func Scan(ctx context.Context, q querier, f audit.Filter, fn func(*audit.Record) error) error {
 	if err := checkFilter(f); err != nil {
 		return err
@@ -170,29 +173,33 @@ func Scan(ctx context.Context, q querier, f audit.Filter, fn func(*audit.Record)
 		return store.Error(err)
 	}
 	cond, args := where(f)
-	args = append(args, int64(0), maxSeq)
+	args = append(args, int64(0))
 	n := len(args)
-	sql := fmt.Sprintf("select %s from audit_log where %s and seq > $%d and seq <= $%d order by seq limit %d",
-		columns, cond, n-1, n, scanBatch)
+	sql := fmt.Sprintf("select %s from audit_log where %s and seq > $%d order by seq limit %d",
+		columns, cond, n, scanBatch)
 	for {
 		rows, err := q.Query(ctx, sql, args...)
 		if err != nil {
 			return store.Error(err)
 		}
-		last, count, err := each(rows, fn)
+		last, count, err := each(rows, maxSeq, fn)
 		if err != nil || count < scanBatch {
 			return err
 		}
-		args[n-2] = last
+		args[n-1] = last
 	}
 }
 
-func each(rows pgx.Rows, fn func(*audit.Record) error) (last int64, count int, err error) {
+// each hands the rows up to maxSeq to fn; count < scanBatch tells Scan to stop.
+func each(rows pgx.Rows, maxSeq int64, fn func(*audit.Record) error) (last int64, count int, err error) {
 	defer rows.Close()
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {
 			return 0, 0, err
+		}
+		if r.Seq > maxSeq {
+			return r.Seq, 0, nil
 		}
 		if err := fn(&r); err != nil {
 			return 0, 0, err

@@ -1,0 +1,175 @@
+package auditdb
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/store"
+	"github.com/pgo-koppelvlak/pgo/store/storetest"
+)
+
+// openWide opens a fresh schema with a pool large enough for conns concurrent
+// writers (the default pool has only max(4, CPUs) connections).
+func openWide(t testing.TB, conns int) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), storetest.Schema(t)+fmt.Sprintf("&pool_max_conns=%d", conns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return db
+}
+
+// BenchmarkAppend measures committed appends per second (one record per
+// transaction, as Record does) with 1 and 16 concurrent writers. The chain head lock
+// serializes them (the lock is held through each commit's WAL flush). The baseline
+// runs the same transactions with a one-row insert into an unchained table instead,
+// to show what the chain costs.
+func BenchmarkAppend(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		writers int
+		plain   bool
+	}{{"chain/writers=1", 1, false}, {"chain/writers=16", 16, false}, {"baseline/writers=1", 1, true}, {"baseline/writers=16", 16, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			writers := c.writers
+			ctx := context.Background()
+			db := openWide(b, writers+2)
+			write := func(i int) error { return Record(ctx, db, event(i)) }
+			if c.plain {
+				if _, err := db.Pool.Exec(ctx, "create table bench_plain (id bigint, payload text)"); err != nil {
+					b.Fatal(err)
+				}
+				write = func(i int) error {
+					return db.WithTx(ctx, func(tx pgx.Tx) error {
+						_, err := tx.Exec(ctx, "insert into bench_plain values ($1, $2)", i, "document_fetched")
+						return err
+					})
+				}
+			}
+			var wg sync.WaitGroup
+			errs := make(chan error, writers)
+			b.ResetTimer()
+			start := time.Now()
+			for w := 0; w < writers; w++ {
+				n := b.N / writers
+				if w < b.N%writers {
+					n++
+				}
+				wg.Add(1)
+				go func(w, n int) {
+					defer wg.Done()
+					for i := 0; i < n; i++ {
+						if err := write(w*1000000 + i); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}(w, n)
+			}
+			wg.Wait()
+			b.StopTimer()
+			close(errs)
+			for err := range errs {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "appends/s")
+		})
+	}
+}
+
+// seedBulk writes n chained records with COPY (link trigger off, as only a test may),
+// much faster than n transactions.
+func seedBulk(b testing.TB, db *store.DB, n int) {
+	ctx := context.Background()
+	rows := make([][]any, 0, n)
+	var prev audit.Hash
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for i := 1; i <= n; i++ {
+		r := audit.Record{Event: event(i).Normalize(now), ID: fmt.Sprintf("00000000-0000-7000-8000-%012d", i), Seq: int64(i), Recorded: now, PrevHash: prev}
+		r.Seal()
+		prev = r.Hash
+		rows = append(rows, []any{r.ID, r.Seq, r.Recorded, r.Time, string(r.Action), string(r.Outcome), r.Reason,
+			r.PersonID, string(r.ActorType), r.ActorID, string(r.Role), r.ObjectType, r.ObjectID, r.ObjectHashes,
+			r.SourceIP, r.UserAgent, r.RequestID, r.CorrelationID, r.Details, r.PrevHash[:], r.Hash[:]})
+	}
+	err := db.WithTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "alter table audit_log disable trigger audit_log_link"); err != nil {
+			return err
+		}
+		cols := []string{"id", "seq", "recorded", "event_time", "action", "outcome", "reason", "person_id", "actor_type",
+			"actor_id", "role", "object_type", "object_id", "object_hashes", "source_ip", "user_agent", "request_id",
+			"correlation_id", "details", "prev_hash", "hash"}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_log"}, cols, pgx.CopyFromRows(rows)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "update audit_chain_head set seq = $1, hash = $2, recorded = $3", int64(n), prev[:], now); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "alter table audit_log enable trigger audit_log_link")
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, "analyze audit_log"); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// heapProbe wraps a Scanner and samples the live heap every 1000 records.
+type heapProbe struct {
+	audit.Scanner
+	peak uint64
+}
+
+func (h *heapProbe) Scan(ctx context.Context, f audit.Filter, fn func(*audit.Record) error) error {
+	var n int
+	var ms runtime.MemStats
+	return h.Scanner.Scan(ctx, f, func(r *audit.Record) error {
+		if n++; n%1000 == 0 {
+			runtime.ReadMemStats(&ms)
+			h.peak = max(h.peak, ms.HeapAlloc)
+		}
+		return fn(r)
+	})
+}
+
+// BenchmarkExport streams 10,000 and 100,000 records as FHIR AuditEvents (NDJSON
+// and Bundle) and reports records/s and the peak heap while exporting: the peak is
+// the same for both sizes, because only one batch of 1000 records is held at a time.
+func BenchmarkExport(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range []int{10000, 100000} {
+		db := openWide(b, 4)
+		seedBulk(b, db, n)
+		for _, format := range []string{"ndjson", "bundle"} {
+			b.Run(fmt.Sprintf("%s/records=%d", format, n), func(b *testing.B) {
+				export := audit.ExportNDJSON
+				if format == "bundle" {
+					export = audit.ExportBundle
+				}
+				runtime.GC()
+				probe := &heapProbe{Scanner: New(db, nil)}
+				b.ResetTimer()
+				start := time.Now()
+				for i := 0; i < b.N; i++ {
+					got, err := export(ctx, io.Discard, probe, audit.Filter{}, testSource)
+					if err != nil || got != int64(n) {
+						b.Fatalf("exported %d, %v", got, err)
+					}
+				}
+				b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "records/s")
+				b.ReportMetric(float64(probe.peak)/(1<<20), "peak-heap-MB")
+			})
+		}
+	}
+}
