@@ -97,6 +97,8 @@ func init() {
 }
 
 // AllActions lists every Action in a stable order (for filters in the auditor view).
+// A new action also needs its AuditEvent classification in fhir.go (mappings);
+// TestEveryActionMapsToFHIR checks that.
 func AllActions() []Action {
 	return []Action{
 		ActLogin, ActLoginFailed, ActMFAFailed, ActLockout, ActLogout,

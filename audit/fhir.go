@@ -155,6 +155,7 @@ var mappings = map[Action]mapping{
 	ActAuditPruned:       {dcmAuditLog, nil, "D"},
 	ActAccountCreated:    {dcmActivity, nil, "C"},
 	ActAccountLocked:     {dcmAlert, nil, "U"},
+	ActMFAEnrolled:       {dcmAuth, nil, "C"},
 	ActDossierImported:   {dcmImport, nil, "C"},
 	ActExportRequested:   {dcmExport, nil, "E"},
 	ActExportFailed:      {dcmExport, nil, "E"},

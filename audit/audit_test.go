@@ -1,0 +1,191 @@
+package audit
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo"
+)
+
+func sample() Record {
+	return Record{
+		Event: Event{
+			Time: time.Date(2026, 11, 23, 10, 0, 0, 123456000, time.UTC), Action: ActDocumentFetched, Outcome: Success,
+			PersonID: "u-1", ActorType: ActorPeer, ActorID: "zuid.pgo.test", Role: RoleSource,
+			ObjectType: "document", ObjectID: "d-1", ObjectHashes: map[string]string{"sha256": "00ff"},
+			SourceIP: "192.0.2.1", UserAgent: "ua", RequestID: "r", CorrelationID: "c", Details: map[string]string{"b": "2", "a": "1"},
+		},
+		ID: "01a20977-3888-7937-ad5c-54b9cda0850d", Seq: 7,
+		Recorded: time.Date(2026, 11, 23, 10, 0, 1, 0, time.UTC),
+	}
+}
+
+// The canonical encoding must never change: stored hashes depend on it.
+func TestCanonicalEncodingIsStable(t *testing.T) {
+	r := sample()
+	want := `{"v":1,"id":"01a20977-3888-7937-ad5c-54b9cda0850d","seq":7,"recorded":"2026-11-23T10:00:01.000000Z",` +
+		`"time":"2026-11-23T10:00:00.123456Z","action":"document_fetched","outcome":"success","reason":"","person_id":"u-1",` +
+		`"actor_type":"peer","actor_id":"zuid.pgo.test","role":"source","object_type":"document","object_id":"d-1",` +
+		`"object_hashes":{"sha256":"00ff"},"source_ip":"192.0.2.1","user_agent":"ua","request_id":"r","correlation_id":"c",` +
+		`"details":{"a":"1","b":"2"},"prev_hash":"0000000000000000000000000000000000000000000000000000000000000000"}`
+	if got := string(r.Canonical()); got != want {
+		t.Fatalf("canonical encoding changed:\n got %s\nwant %s", got, want)
+	}
+	empty, none := sample(), sample()
+	empty.Details, none.Details = map[string]string{}, nil
+	if empty.ComputeHash() != none.ComputeHash() {
+		t.Fatal("an empty and a nil map hash differently")
+	}
+	changed := sample()
+	changed.Seq = 8
+	if changed.ComputeHash() == r.ComputeHash() {
+		t.Fatal("seq is not covered by the hash")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	ok := sample().Event
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid event: %v", err)
+	}
+	mod := func(f func(*Event)) Event { e := sample().Event; f(&e); return e }
+	many := map[string]string{}
+	for i := 0; i < 40; i++ {
+		many[strings.Repeat("k", i+1)] = "v"
+	}
+	cases := map[string]struct {
+		ev   Event
+		want string
+	}{
+		"action":        {mod(func(e *Event) { e.Action = "nope" }), "closed list"},
+		"outcome":       {mod(func(e *Event) { e.Outcome = "" }), "outcome"},
+		"reason format": {mod(func(e *Event) { e.Outcome, e.Reason = Failure, "Bad Reason" }), "reason code"},
+		"time":          {mod(func(e *Event) { e.Time = time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC) }), "out of range"},
+		"actor":         {mod(func(e *Event) { e.ActorID = "  " }), "actor id is empty"},
+		"long id":       {mod(func(e *Event) { e.ObjectID = strings.Repeat("x", 300) }), "object id is 300 bytes"},
+		"utf8":          {mod(func(e *Event) { e.ObjectID = "\xff" }), "not valid UTF-8"},
+		"bsn object":    {mod(func(e *Event) { e.ObjectID = "123456782" }), "looks like a BSN"},
+		"bsn detail":    {mod(func(e *Event) { e.Details = map[string]string{"patient": "123456782"} }), "looks like a BSN"},
+		"detail key":    {mod(func(e *Event) { e.Details = map[string]string{"Bad Key": "x"} }), "details key"},
+		"many details":  {mod(func(e *Event) { e.Details = many }), "at most 32"},
+		"long hash":     {mod(func(e *Event) { e.ObjectHashes = map[string]string{"sha256": strings.Repeat("a", 2000)} }), "at most 1024"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			err := c.ev.Validate()
+			if pgo.ErrorCode(err) != pgo.EINVALID || !strings.Contains(pgo.ErrorMessage(err), c.want) {
+				t.Fatalf("Validate = %v, want invalid with %q", err, c.want)
+			}
+			if strings.Contains(pgo.ErrorMessage(err), "123456782") {
+				t.Fatal("the error repeats a BSN")
+			}
+		})
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 678901234, time.FixedZone("CET", 3600))
+	ev := Event{UserAgent: "a\x00b\xffc" + strings.Repeat("é", 400), Details: map[string]string{}}.Normalize(now)
+	if ev.Time.Location() != time.UTC || ev.Time.Nanosecond() != 678901000 || !ev.Time.Equal(now.Truncate(time.Microsecond)) {
+		t.Fatalf("time = %v", ev.Time)
+	}
+	if !strings.HasPrefix(ev.UserAgent, "a b\uFFFDc") || len(ev.UserAgent) > maxUserAgent || !strings.HasSuffix(ev.UserAgent, "é") {
+		t.Fatalf("user agent not cleaned: %q (%d bytes)", ev.UserAgent[:10], len(ev.UserAgent))
+	}
+	if ev.Details != nil {
+		t.Fatal("empty details not made nil")
+	}
+}
+
+func TestLooksLikeBSN(t *testing.T) {
+	for s, want := range map[string]bool{"123456782": true, "999999990": true, "123456789": false, "12345678": false, "12345678a": false, "000000000": false} {
+		if LooksLikeBSN(s) != want {
+			t.Errorf("LooksLikeBSN(%q) = %v", s, !want)
+		}
+	}
+}
+
+func chain(n int) []Record {
+	var out []Record
+	var prev Hash
+	for i := 1; i <= n; i++ {
+		r := sample()
+		r.Seq, r.PrevHash = int64(i), prev
+		r.Recorded = r.Recorded.Add(time.Duration(i) * time.Second)
+		r.Seal()
+		prev = r.Hash
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestWalker(t *testing.T) {
+	walk := func(recs []Record, anchor *Anchor, head *Anchor) *Break {
+		w := NewWalker(anchor, nil)
+		for i := range recs {
+			w.Add(&recs[i])
+		}
+		return w.Finish(head)
+	}
+	good := chain(5)
+	head := &Anchor{Seq: 5, Hash: good[4].Hash}
+	if b := walk(good, &Anchor{}, head); b != nil {
+		t.Fatalf("good chain: %s", b)
+	}
+	cases := map[string]struct {
+		recs    []Record
+		head    *Anchor
+		wantSeq int64
+		want    string
+	}{
+		"missing tail": {good[:4], head, 5, "the chain head says seq 5"},
+		"duplicate":    {append(append([]Record{}, good[:3]...), good[2]), head, 3, "out of order or duplicated"},
+		"gap":          {append(append([]Record{}, good[:2]...), good[3:]...), head, 4, "records 3..3"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			b := walk(c.recs, &Anchor{}, c.head)
+			if b == nil || b.Seq != c.wantSeq || !strings.Contains(b.Problem, c.want) {
+				t.Fatalf("break = %v, want seq %d %q", b, c.wantSeq, c.want)
+			}
+		})
+	}
+	back := chain(2)
+	back[1].Recorded = back[0].Recorded.Add(-time.Second)
+	back[1].Seal()
+	if b := walk(back, &Anchor{}, nil); b == nil || !strings.Contains(b.Problem, "goes back") {
+		t.Fatalf("recorded going back: %v", b)
+	}
+}
+
+func TestStartAnchor(t *testing.T) {
+	if a, b := StartAnchor(1, nil); b != nil || a != (Anchor{}) {
+		t.Fatalf("record 1: %v %v", a, b)
+	}
+	if _, b := StartAnchor(5, nil); b == nil || !strings.Contains(b.Problem, "records 1..4 are missing") {
+		t.Fatalf("no prune record: %v", b)
+	}
+	h := chain(1)[0].Hash
+	prune := &Record{Event: Event{Details: map[string]string{DetailKeptFromSeq: "5", DetailKeptFromPrevHash: h.String()}}}
+	if a, b := StartAnchor(5, prune); b != nil || a.Seq != 4 || a.Hash != h {
+		t.Fatalf("prune record: %v %v", a, b)
+	}
+	if _, b := StartAnchor(6, prune); b == nil {
+		t.Fatal("a prune record naming another start was accepted")
+	}
+}
+
+func TestEveryActionMapsToFHIR(t *testing.T) {
+	for _, a := range AllActions() {
+		if _, ok := mappings[a]; !ok {
+			t.Errorf("action %s has no AuditEvent mapping", a)
+		}
+	}
+	r := sample()
+	r.Outcome, r.Reason = Failure, "invalid_grant"
+	ae := ToAuditEvent(&r, Source{Name: "PGO Noord", URL: "https://noord.test/"})
+	if ae.Outcome != "4" || ae.OutcomeDesc != "invalid_grant" || ae.Action != "R" || ae.Entity[0].What.Identifier.System != "https://noord.test/id/person" {
+		t.Fatalf("AuditEvent = %+v", ae)
+	}
+}
