@@ -81,12 +81,13 @@ func (t *txn) TakeOIDCRequest(ctx context.Context, stateHash []byte) (*account.O
 	return &r, nil
 }
 
-// DeleteExpired removes sessions past their absolute end, stale OIDC requests and
-// old rate windows; the worker may call it periodically.
-func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+// DeleteExpired removes sessions past their absolute end or idle for longer than
+// idle, stale OIDC requests and old rate windows; pgo serve calls it periodically
+// (the login path already refuses such sessions; this only frees the rows).
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time, idle time.Duration) (int64, error) {
 	var n int64
 	err := s.db.WithTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `delete from sessions where expires_at <= $1`, now)
+		tag, err := tx.Exec(ctx, `delete from sessions where expires_at <= $1 or last_seen < $2`, now, now.Add(-idle))
 		if err != nil {
 			return err
 		}

@@ -166,21 +166,32 @@ func userList(ctx context.Context, e *env, svc *account.Service) error {
 	return tw.Flush()
 }
 
-func init() {
-	registerServeHook("account", func(ctx context.Context, w *serveWiring) error {
-		return mountAccount(ctx, w.Config, w.DB, w.Server)
-	})
+// sweepSessions deletes expired sessions every few minutes until ctx ends. A
+// failure only leaves rows that logins refuse anyway, so it is retried silently at
+// the next tick.
+func sweepSessions(ctx context.Context, st *accountdb.Store, idle time.Duration) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_, _ = st.DeleteExpired(ctx, time.Now(), idle)
+		}
+	}
 }
 
 // mountAccount builds the account service (and the OIDC login when
 // PGO_OIDC_ISSUER is set) and mounts the login, account and audit pages on srv.
-// pgo serve runs it as the account serve hook.
+// pgo serve runs it as the account serve hook (serve.go).
 func mountAccount(ctx context.Context, cfg *config.Config, db *store.DB, srv *server.Server) error {
 	keys, err := verifier(cfg) // cmd/pgo/audit.go: the checkpoint signing key, if configured
 	if err != nil {
 		return err
 	}
-	svc, err := account.New(accountdb.New(db, auditdb.Append), account.ConfigFrom(cfg.Account, cfg.InstanceName))
+	st := accountdb.New(db, auditdb.Append)
+	svc, err := account.New(st, account.ConfigFrom(cfg.Account, cfg.InstanceName))
 	if err != nil {
 		return err
 	}
@@ -189,6 +200,7 @@ func mountAccount(ctx context.Context, cfg *config.Config, db *store.DB, srv *se
 		return err
 	}
 	srv.MountAccount(deps)
+	go sweepSessions(ctx, st, cfg.Account.IdleTimeout) // ctx ends with pgo serve
 	return nil
 }
 

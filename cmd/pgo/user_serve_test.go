@@ -39,7 +39,8 @@ func TestMountAccountWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // stops the session sweeper
 	db, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)
