@@ -57,7 +57,7 @@ func (s *accountPages) loginPage(c echo.Context) error {
 
 func (s *accountPages) loginView(c echo.Context, id, name, errKey string) web.LoginView {
 	return web.LoginView{Page: s.page(c, web.T(lang(c), "login.title")), CSRF: account.CSRFToken(id),
-		Name: name, Error: errKey, OIDC: s.d.OIDC != nil}
+		Name: name, Error: errKey, OIDC: s.d.OIDC != nil, Next: nextParam(c)}
 }
 
 // loginPassword checks name and password; on success the session id rotates to a
@@ -70,7 +70,7 @@ func (s *accountPages) loginPassword(c echo.Context) error {
 		return s.loginFailed(c, cur.id, name, err)
 	}
 	s.setSession(c, newID, &account.Session{Stage: account.StageMFA})
-	return c.Redirect(http.StatusSeeOther, "/login/code?next="+url.QueryEscape(localPath(c.QueryParam("next"))))
+	return c.Redirect(http.StatusSeeOther, "/login/code?next="+url.QueryEscape(localPath(nextParam(c))))
 }
 
 // loginFailed shows the login page again with one message that does not say
@@ -103,7 +103,7 @@ func (s *accountPages) codePage(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/login")
 	}
 	return s.render(c, http.StatusOK, "login_code", web.CodeView{
-		Page: s.page(c, web.T(lang(c), "login.code.title")), CSRF: account.CSRFToken(cur.id)})
+		Page: s.page(c, web.T(lang(c), "login.code.title")), CSRF: account.CSRFToken(cur.id), Next: nextParam(c)})
 }
 
 // loginCode checks the TOTP or recovery code; on success the session id rotates
@@ -117,7 +117,8 @@ func (s *accountPages) loginCode(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, localPath(c.QueryParam("next")))
 	case is(err, account.ErrLoginFailed) && s.stillMFA(c, cur.id):
 		return s.render(c, http.StatusUnauthorized, "login_code", web.CodeView{
-			Page: s.page(c, web.T(lang(c), "login.code.title")), CSRF: account.CSRFToken(cur.id), Error: "login.failed"})
+			Page: s.page(c, web.T(lang(c), "login.code.title")), CSRF: account.CSRFToken(cur.id), Error: "login.failed",
+			Next: nextParam(c)})
 	}
 	c.Set(ctxSession, current{})
 	return s.loginFailed(c, "", "", err)
@@ -180,4 +181,12 @@ func (s *accountPages) oidcCallback(c echo.Context) error {
 	}
 	s.setSession(c, newID, sess)
 	return c.Redirect(http.StatusSeeOther, "/account")
+}
+
+// nextParam is the ?next= page to return to after login, when it is local.
+func nextParam(c echo.Context) string {
+	if n := c.QueryParam("next"); n != "" && localPath(n) == n {
+		return n
+	}
+	return ""
 }

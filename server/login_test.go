@@ -212,3 +212,26 @@ func TestLoginAttemptsAudited(t *testing.T) {
 		t.Fatalf("audit: %v", got)
 	}
 }
+
+// A page that needs login sends the browser back to it after both steps.
+func TestLoginReturnsToRequestedPage(t *testing.T) {
+	e := newAccountEnv(t)
+	secret := e.user(t, "eva", account.RoleAuditor)
+	b := e.browser()
+	loc := b.get("/audit?action=login").Header().Get("Location")
+	if loc != "/login?next=%2Faudit%3Faction%3Dlogin" {
+		t.Fatalf("redirect to %q", loc)
+	}
+	action := regexp.MustCompile(`<form method="post" action="([^"]+)"`).FindStringSubmatch(b.get(loc).Body.String())
+	if action == nil || action[1] != "/login?next=%2faudit%3faction%3dlogin" {
+		t.Fatalf("login form action %v", action)
+	}
+	w := b.post("/login?next=%2Faudit%3Faction%3Dlogin", url.Values{"csrf": {b.csrf(t, "/login")}, "name": {"eva"}, "password": {testPassword}})
+	next := w.Header().Get("Location")
+	code := account.TOTPCode(secret, account.TOTPStep(e.clock.now()))
+	e.secrets = append(e.secrets, code)
+	w = b.post(next, url.Values{"csrf": {b.csrf(t, next)}, "code": {code}})
+	if w.Header().Get("Location") != "/audit?action=login" {
+		t.Fatalf("after login to %q", w.Header().Get("Location"))
+	}
+}

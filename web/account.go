@@ -13,6 +13,7 @@ type LoginView struct {
 	Error string
 	Info  string // e.g. "login.logged_out"
 	OIDC  bool   // show "log in through your identity provider"
+	Next  string // local path to go to after login ("" : the account page)
 }
 
 // CodeView is step 2: the TOTP or recovery code.
@@ -20,6 +21,7 @@ type CodeView struct {
 	Page
 	CSRF  string
 	Error string
+	Next  string
 }
 
 // AccountView is the account page: who is logged in, logout, enrolment.
