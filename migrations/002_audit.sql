@@ -73,6 +73,9 @@ begin
     begin
         execute format('create table %I partition of audit_log for values from (%L) to (%L)',
                        name, lo, hi);
+        -- Row triggers are cloned onto partitions, statement triggers are not.
+        execute format('create trigger audit_log_no_truncate before truncate on %I
+                        for each statement execute function audit_reject_change()', name);
     exception when duplicate_table or unique_violation then
         return false; -- created concurrently by another session
     end;
