@@ -38,6 +38,7 @@ type serveWiring struct {
 	DB      *store.DB
 	Redis   *redis.Client
 	Server  *server.Server
+	Lists   listsRegistry // the MedMij lists (set by the zal hook)
 	closers []func()
 }
 
