@@ -102,24 +102,32 @@ func (s *Service) SecondFactor(ctx context.Context, id, code string, c Client) (
 			fail = ErrLoginFailed
 			return s.failure(ctx, tx, a, audit.ActMFAFailed, "bad_code", now, c)
 		}
-		a.Failures = 0
-		if err := tx.SaveLoginState(ctx, a); err != nil {
-			return err
-		}
-		if err := tx.DeleteSession(ctx, old.IDHash); err != nil {
-			return err
-		}
-		if newID, sess, err = s.newSession(ctx, tx, a, StageFull, now); err != nil {
-			return err
-		}
-		ev := s.event(audit.ActLogin, audit.Success, "", a.ID, a.Role, c)
-		ev.Details = map[string]string{"method": "password+" + method}
-		return tx.Audit(ctx, ev)
+		newID, sess, err = s.complete(ctx, tx, a, old, "password+"+method, now, c)
+		return err
 	})
 	if err != nil {
 		return "", nil, err
 	}
 	return newID, sess, fail
+}
+
+// complete ends a successful two-factor login: the failure count is reset, the
+// half-logged-in session replaced by a new, full one, and the login audited.
+func (s *Service) complete(ctx context.Context, tx Tx, a *Account, old *Session, method string, now time.Time, c Client) (string, *Session, error) {
+	a.Failures = 0
+	if err := tx.SaveLoginState(ctx, a); err != nil {
+		return "", nil, err
+	}
+	if err := tx.DeleteSession(ctx, old.IDHash); err != nil {
+		return "", nil, err
+	}
+	newID, sess, err := s.newSession(ctx, tx, a, StageFull, now)
+	if err != nil {
+		return "", nil, err
+	}
+	ev := s.event(audit.ActLogin, audit.Success, "", a.ID, a.Role, c)
+	ev.Details = map[string]string{"method": method}
+	return newID, sess, tx.Audit(ctx, ev)
 }
 
 // checkCode accepts a TOTP code whose step is newer than the last one used (and

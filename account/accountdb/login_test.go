@@ -347,3 +347,35 @@ func TestCreateListLock(t *testing.T) {
 		t.Fatalf("audit: %v", got)
 	}
 }
+
+// Two half-logged-in sessions race with the same code: exactly one wins (the
+// account row is locked while the step is checked and recorded).
+func TestTOTPReplayRaceOneWins(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	secret, _ := f.enrol(t, "jan", account.RolePatient)
+	code := account.TOTPCode(secret, account.TOTPStep(f.clock.now()))
+	const n = 4
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i], _ = f.svc.Password(ctx, "", "jan", pw, cli)
+	}
+	errs := make(chan error, n)
+	for _, id := range ids {
+		go func() {
+			_, _, err := f.svc.SecondFactor(ctx, id, code, cli)
+			errs <- err
+		}()
+	}
+	wins := 0
+	for range ids {
+		if err := <-errs; err == nil {
+			wins++
+		} else if !errors.Is(err, account.ErrLoginFailed) {
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d logins with one code, want 1", wins)
+	}
+}
