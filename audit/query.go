@@ -40,6 +40,10 @@ type ChainStatus struct {
 // chain (from its start, including the end-of-chain checks).
 type VerifyOptions struct {
 	From, To time.Time
+	// External are checkpoint JWSs kept outside the database (as printed by
+	// `pgo audit checkpoint`), checked like the stored ones. They still hold when
+	// someone with database access deleted the stored checkpoints and rewrote the chain.
+	External []string
 }
 
 // VerifyResult is the outcome of a verification. Break is nil when the chain holds.

@@ -223,3 +223,34 @@ func TestEnsurePartitions(t *testing.T) {
 		t.Fatalf("second run created %v, %v", again, err)
 	}
 }
+
+// Stored checkpoints can be deleted by a superuser; checkpoints kept outside the
+// database (External) still expose the rewrite.
+func TestVerifyExternalCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	db, key, recs := seedChain(t, 10)
+	var jws string
+	if err := db.Pool.QueryRow(ctx, "select jws from audit_checkpoint").Scan(&jws); err != nil {
+		t.Fatal(err)
+	}
+	asSuperuser(t, db, func(exec func(string, ...any)) {
+		exec("alter table audit_checkpoint disable trigger audit_checkpoint_append_only")
+		exec("delete from audit_checkpoint")
+		exec("alter table audit_checkpoint enable trigger audit_checkpoint_append_only")
+		rewrite(exec, recs, 0, func(r *audit.Record) { r.PersonID = "user-rewritten" })
+	})
+	s := New(db, key)
+	res, err := s.Verify(ctx, audit.VerifyOptions{})
+	if err != nil || res.Break != nil {
+		t.Fatalf("without external checkpoints the rewrite is invisible (expected): %+v %v", res, err)
+	}
+	res, err = s.Verify(ctx, audit.VerifyOptions{External: []string{jws}})
+	if err != nil || res.Break == nil || res.Break.Seq != 10 || !strings.Contains(res.Break.Problem, "differs from the checkpoint") {
+		t.Fatalf("with the external checkpoint: %+v %v", res, err)
+	}
+	other, _ := vault.GenerateSigningKey()
+	forged, _ := other.Sign([]byte(`{"typ":"pgo-audit-checkpoint","seq":10}`))
+	if _, err := s.Verify(ctx, audit.VerifyOptions{External: []string{forged}}); err == nil || !strings.Contains(err.Error(), "external checkpoint 1") {
+		t.Fatalf("forged external checkpoint: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -128,6 +129,17 @@ func (s *Store) verify(ctx context.Context, tx pgx.Tx, opts audit.VerifyOptions)
 		res.Break = brk
 		return res, err
 	}
+	for i, jws := range opts.External {
+		cp, err := s.parseCheckpoint(jws)
+		if pgo.ErrorCode(err) == pgo.EINVALID {
+			return res, err
+		}
+		if err != nil {
+			return res, pgo.Errorf(pgo.EINVALID, "external checkpoint %d: %v", i+1, err)
+		}
+		cps = append(cps, cp)
+	}
+	sort.SliceStable(cps, func(i, j int) bool { return cps[i].Seq < cps[j].Seq })
 	head, _, err := Head(ctx, tx)
 	if err != nil {
 		return res, err

@@ -23,7 +23,7 @@ import (
 // auditCommands are the `pgo audit SUB` subcommands (NEN 7513 tools for auditors
 // and operators).
 var auditCommands = map[string]*command{
-	"verify": {name: "verify", usage: "[--from T] [--to T]", run: runAuditVerify,
+	"verify": {name: "verify", usage: "[--from T] [--to T] [--checkpoints FILE]", run: runAuditVerify,
 		summary: "Walk the hash chain and the signed checkpoints; exit 1 and name the first broken record."},
 	"export": {name: "export", usage: "--format ndjson|fhir [--from T] [--to T] [--correlation-id ID] [--out FILE]", run: runAuditExport,
 		summary: "Export records as FHIR R4 AuditEvents: NDJSON (one per line) or a collection Bundle (fhir)."},
@@ -118,6 +118,7 @@ func runAuditVerify(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 	var from, to timeFlag
 	fs.Var(&from, "from", "first recorded time to check (RFC 3339 or YYYY-MM-DD)")
 	fs.Var(&to, "to", "check records recorded before this time")
+	cpFile := fs.String("checkpoints", "", "file with checkpoint JWSs kept outside the database (output of 'pgo audit checkpoint')")
 	cfg, db, err := auditSetup(ctx, e, fs, args)
 	if err != nil {
 		return err
@@ -127,7 +128,11 @@ func runAuditVerify(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 	if err != nil {
 		return err
 	}
-	res, err := auditdb.New(db, keys).Verify(ctx, audit.VerifyOptions{From: from.t, To: to.t})
+	external, err := readCheckpoints(*cpFile)
+	if err != nil {
+		return err
+	}
+	res, err := auditdb.New(db, keys).Verify(ctx, audit.VerifyOptions{From: from.t, To: to.t, External: external})
 	if err != nil {
 		return err
 	}
@@ -272,4 +277,28 @@ func runAuditPartitions(ctx context.Context, e *env, fs *flag.FlagSet, args []st
 	}
 	fmt.Fprintf(e.stdout, "created %d partitions %s\n", len(created), strings.Join(created, " "))
 	return nil
+}
+
+// readCheckpoints takes the JWS lines (three base64url parts, JSON header "eyJ...")
+// from a file, so that the output of 'pgo audit checkpoint' can simply be appended
+// to it; other lines are skipped.
+func readCheckpoints(path string) ([]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--checkpoints: %w", err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "eyJ") && strings.Count(line, ".") == 2 {
+			out = append(out, line)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--checkpoints: %s holds no checkpoint JWS lines", path)
+	}
+	return out, nil
 }

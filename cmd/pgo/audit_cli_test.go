@@ -59,11 +59,16 @@ func auditFixture(t *testing.T, n int) (map[string]string, *store.DB) {
 
 func TestAuditVerifyExitCodes(t *testing.T) {
 	vars, db := auditFixture(t, 6)
-	if code, out, errOut := auditCLI(t, vars, "audit", "checkpoint"); code != 0 || !strings.Contains(out, "checkpoint signed: seq 6") {
-		t.Fatalf("checkpoint: %d %q %q", code, out, errOut)
+	code, cpOut, errOut := auditCLI(t, vars, "audit", "checkpoint")
+	if code != 0 || !strings.Contains(cpOut, "checkpoint signed: seq 6") {
+		t.Fatalf("checkpoint: %d %q %q", code, cpOut, errOut)
 	}
-	code, out, errOut := auditCLI(t, vars, "audit", "verify")
-	if code != 0 || !strings.Contains(out, "6 records checked, 1 signed checkpoints matched") {
+	cpFile := filepath.Join(t.TempDir(), "checkpoints.txt")
+	if err := os.WriteFile(cpFile, []byte(cpOut), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := auditCLI(t, vars, "audit", "verify", "--checkpoints", cpFile)
+	if code != 0 || !strings.Contains(out, "6 records checked, 2 signed checkpoints matched") {
 		t.Fatalf("verify untouched: %d %q %q", code, out, errOut)
 	}
 	code, out, _ = auditCLI(t, vars, "audit", "verify", "--from", "2000-01-01", "--to", "2999-01-01T00:00:00Z")
@@ -101,6 +106,7 @@ func TestAuditCLIUsage(t *testing.T) {
 		{[]string{"audit", "nope"}, 2, "unknown subcommand"},
 		{[]string{"audit", "verify", "--from", "yesterday"}, 2, "RFC 3339"},
 		{[]string{"audit", "verify", "extra"}, 2, "takes no arguments"},
+		{[]string{"audit", "verify", "--checkpoints", "/nonexistent"}, 1, "--checkpoints"},
 		{[]string{"audit", "export"}, 2, "--format must be ndjson or fhir"},
 		{[]string{"audit", "export", "--format", "csv"}, 2, "--format must be ndjson or fhir"},
 		{[]string{"audit", "partitions", "--ahead", "99"}, 2, "--ahead must be 0..24"},
