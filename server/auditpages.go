@@ -95,7 +95,8 @@ func (s *accountPages) auditPage(c echo.Context) error {
 	if len(v.Errors) > 0 {
 		return s.renderAudit(c, http.StatusBadRequest, v)
 	}
-	if err := s.recordView(c, "audit_log", "", f); err != nil {
+	// A view filtered on one person is about that person: it shows in their own log.
+	if err := s.recordView(c, "audit_log", f.PersonID, f); err != nil {
 		return err
 	}
 	page, err := s.d.Audit.Query(c.Request().Context(), f)

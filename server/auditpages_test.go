@@ -93,8 +93,9 @@ func TestAuditorViewFiltersAndIsAudited(t *testing.T) {
 			t.Errorf("?%s: %d, %d rows, want %d", tc.query, w.Code, got, tc.rows)
 		}
 	}
-	if got := f.views(t)["auditor:"]; got != 7 {
-		t.Errorf("%d auditor views recorded, want 7", got)
+	v := f.views(t)
+	if v["auditor:"] != 6 || v["auditor:"+f.janID] != 1 {
+		t.Errorf("auditor views recorded: %v, want 6 unfiltered and 1 about jan", v)
 	}
 	for _, bad := range []struct{ query, want string }{
 		{"from=2026-13-01", "JJJJ-MM-DD"},
@@ -157,6 +158,13 @@ func TestPatientSeesOnlyOwnLogAndNoAuditorView(t *testing.T) {
 	if strings.Contains(body, "Onjuiste inlogcode") {
 		t.Fatal("another patient's event is in jan's log")
 	}
+	if strings.Contains(body, "Een auditor") {
+		t.Fatal("an auditor view shows before any auditor looked at jan")
+	}
+	f.auditor.get("/audit?person=" + f.janID)
+	if body := f.jan.get("/mijn-log").Body.String(); !strings.Contains(body, "Een auditor") {
+		t.Fatal("an auditor's view of jan's records is not in jan's own log")
+	}
 	if w := f.jan.get("/mijn-log?from=2000-01-01&to=2000-01-02"); !strings.Contains(w.Body.String(), "In deze periode is niets") {
 		t.Fatal("period filter does not filter")
 	}
@@ -166,7 +174,7 @@ func TestPatientSeesOnlyOwnLogAndNoAuditorView(t *testing.T) {
 	if w := f.jan.get("/mijn-log?from=gisteren"); w.Code != http.StatusBadRequest {
 		t.Fatalf("bad date: %d", w.Code)
 	}
-	if got := f.views(t)["user:"+f.janID]; got != 3 {
-		t.Fatalf("%d own-log views recorded for jan, want 3", got)
+	if got := f.views(t)["user:"+f.janID]; got != 4 {
+		t.Fatalf("%d own-log views recorded for jan, want 4", got)
 	}
 }
