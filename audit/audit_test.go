@@ -151,6 +151,9 @@ func TestWalker(t *testing.T) {
 			}
 		})
 	}
+	if b := walk(nil, nil, head); b != nil {
+		t.Fatalf("an empty period checked against the head: %s", b)
+	}
 	back := chain(2)
 	back[1].Recorded = back[0].Recorded.Add(-time.Second)
 	back[1].Seal()

@@ -159,6 +159,9 @@ func (w *Walker) Finish(head *Anchor) *Break {
 	if w.Break != nil {
 		return w.Break
 	}
+	if w.prev == nil && w.anchor == nil {
+		return nil // a period without records: nothing to compare the end with
+	}
 	var last Anchor
 	if w.prev != nil {
 		last = Anchor{Seq: w.prev.Seq, Hash: w.prev.Hash}

@@ -192,3 +192,35 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 		t.Fatalf("%d records, want 1", n)
 	}
 }
+
+// A record for a month without a partition creates it on the spot.
+func TestAppendCreatesMissingPartition(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	at := time.Date(2031, 5, 10, 12, 0, 0, 0, time.UTC)
+	err := db.WithTx(ctx, func(tx pgx.Tx) error {
+		_, err := appendAt(ctx, tx, event(1), at)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, "select count(*) from audit_log_p203105").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("partition audit_log_p203105: %d records, %v", n, err)
+	}
+	// The store clock never goes back along the chain: the next record is not
+	// recorded before the head, even though "now" is earlier.
+	if err := Record(ctx, db, event(2)); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Query(ctx, db.Pool, audit.Filter{Limit: 1})
+	if err != nil || !p.Records[0].Recorded.Equal(at) {
+		t.Fatalf("second record recorded at %v, want %v (%v)", p.Records[0].Recorded, at, err)
+	}
+	mustVerify(t, New(db, nil))
+	res, err := New(db, nil).Verify(ctx, audit.VerifyOptions{From: at.AddDate(1, 0, 0)})
+	if err != nil || res.Break != nil || res.Checked != 0 {
+		t.Fatalf("verify of an empty later period: %+v %v", res, err)
+	}
+}

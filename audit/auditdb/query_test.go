@@ -124,3 +124,28 @@ func TestStatus(t *testing.T) {
 		t.Fatal("status accepted a checkpoint signed by another key")
 	}
 }
+
+func TestMaintain(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	key, _ := vault.GenerateSigningKey()
+	if err := Maintain(ctx, db, key); err != nil {
+		t.Fatalf("Maintain on an empty log: %v", err)
+	}
+	if err := Record(ctx, db, event(1)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := Maintain(ctx, db, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cps, parts int
+	if err := db.Pool.QueryRow(ctx, "select count(*) from audit_checkpoint").Scan(&cps); err != nil || cps != 1 {
+		t.Fatalf("%d checkpoints (%v), want 1", cps, err)
+	}
+	err := db.Pool.QueryRow(ctx, "select count(*) from pg_inherits where inhparent = 'audit_log'::regclass").Scan(&parts)
+	if err != nil || parts != PartitionsAhead+1 {
+		t.Fatalf("%d partitions (%v), want %d", parts, err, PartitionsAhead+1)
+	}
+}

@@ -194,3 +194,22 @@ func appendPruned(ctx context.Context, tx pgx.Tx, res *PruneResult, retention ti
 }
 
 func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+// PartitionsAhead is how many months ahead Maintain keeps partitions ready.
+const PartitionsAhead = 3
+
+// Maintain is the worker's periodic audit job (every PGO_AUDIT_CHECKPOINT_INTERVAL):
+// it creates the month partitions for the coming months and signs a checkpoint of
+// the chain head when the head moved since the last one. An empty log is not an
+// error. Retention (Prune) is left to the operator's `pgo audit prune`, so that data
+// is never dropped by a background job nobody watches.
+func Maintain(ctx context.Context, db *store.DB, signer audit.Signer) error {
+	if _, err := EnsurePartitions(ctx, db, PartitionsAhead); err != nil {
+		return err
+	}
+	_, _, err := Checkpoint(ctx, db, signer)
+	if pgo.ErrorCode(err) == pgo.ECONFLICT {
+		return nil
+	}
+	return err
+}
