@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/pgo-koppelvlak/pgo/store/storetest"
+	"github.com/pgo-koppelvlak/pgo/vault"
+)
+
+// exportVars is a migrated schema and a fresh keyset for the export commands.
+func exportVars(t *testing.T) map[string]string {
+	t.Helper()
+	keyset := filepath.Join(t.TempDir(), "keyset.json")
+	if _, err := vault.CreateKeyset(keyset); err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"PGO_DATABASE_URL": storetest.Schema(t), "PGO_KEYSET_FILE": keyset, "PGO_INSTANCE_NAME": "PGO Noord"}
+}
+
+func mustCLI(t *testing.T, vars map[string]string, args ...string) (string, string) {
+	t.Helper()
+	code, out, errOut := auditCLI(t, vars, args...)
+	if code != 0 {
+		t.Fatalf("pgo %v: exit %d\n%s%s", args, code, out, errOut)
+	}
+	return out, errOut
+}
+
+func pdfText(t *testing.T, path string) string {
+	t.Helper()
+	out, err := exec.Command("pdftotext", "-enc", "UTF-8", path, "-").Output()
+	if err != nil {
+		t.Fatalf("pdftotext: %v", err)
+	}
+	return string(out)
+}
+
+// `pgo export render` writes a valid PDF/A for the MedMij test patient imported
+// through the dossier service: its text holds the patient and every problem; with
+// one category selected nothing of another appears.
+func TestExportRenderMedMij(t *testing.T) {
+	vars, dir, user := exportVars(t), t.TempDir(), uuid.NewString()
+	mustCLI(t, vars, "dossier", "import", "--user", user, "/work/shared/medmij/bgz-patA")
+
+	all := filepath.Join(dir, "all.pdf")
+	out, errOut := mustCLI(t, vars, "export", "render", "--user", user, "--out", all)
+	if !strings.Contains(out, "PDF/A-2b") || !strings.Contains(errOut, "(100%)") {
+		t.Fatalf("stdout %q stderr %q", out, errOut)
+	}
+	pdf, err := os.ReadFile(all)
+	if err != nil || !bytes.HasPrefix(pdf, []byte("%PDF-")) {
+		t.Fatalf("%v %q", err, pdf[:min(len(pdf), 8)])
+	}
+	if b, err := exec.Command("qpdf", "--check", all).CombinedOutput(); err != nil {
+		t.Fatalf("qpdf --check: %v\n%s", err, b)
+	}
+	text := pdfText(t, all)
+	for _, want := range []string{"XXX_Rijn", "PGO Noord", "Alcoholische levercirrose", "Artrose van rechter kniegewricht",
+		"Maagpijn", "Besmetting met MRSA", "Artrose van linker kniegewricht", "Hepatitis B vaccin"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("PDF text lacks %q", want)
+		}
+	}
+
+	only := filepath.Join(dir, "problems.pdf")
+	mustCLI(t, vars, "export", "render", "--user", user, "--category", "Problemen", "--pdfa", "1b", "--out", only)
+	text = pdfText(t, only)
+	if !strings.Contains(text, "Maagpijn") || strings.Contains(text, "Hepatitis B vaccin") {
+		t.Fatalf("selection not respected:\n%s", text)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Fatalf("temporary files left: %v", entries)
+	}
+}
+
+// Bad usage exits 2 with the flag at fault; a failing render exits 1, names the
+// reason and leaves no file.
+func TestExportCLIErrors(t *testing.T) {
+	vars, dir, user := exportVars(t), t.TempDir(), uuid.NewString()
+	out := filepath.Join(dir, "x.pdf")
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"export"}, 2, "subcommands"},
+		{[]string{"export", "frobnicate"}, 2, `unknown subcommand "frobnicate"`},
+		{[]string{"export", "render", "--user", user}, 2, "needs --out"},
+		{[]string{"export", "render", "--out", out}, 2, "needs --user"},
+		{[]string{"export", "render", "--user", user, "--out", out, "--category", "gossip"}, 2, `--category "gossip": unknown category`},
+		{[]string{"export", "render", "--user", user, "--out", out, "--pdfa", "3u"}, 2, `--pdfa "3u"`},
+		{[]string{"export", "status"}, 2, "needs one JOB_ID"},
+		{[]string{"export", "render", "--user", user, "--out", out}, 1, "Summary.Patient.Name: is empty"},
+		{[]string{"export", "render", "--user", "jan", "--out", out}, 1, "user id must be a UUID"},
+		{[]string{"export", "status", "nope"}, 1, "job id must be a UUID"},
+		{[]string{"export", "status", uuid.NewString()}, 1, "export job not found"},
+		{[]string{"export", "request", "--user", "jan"}, 1, "user id must be a UUID"},
+	}
+	for _, tt := range tests {
+		code, stdout, stderr := auditCLI(t, vars, tt.args...)
+		if code != tt.code || !strings.Contains(stdout+stderr, tt.want) {
+			t.Errorf("%v: exit %d, want %d with %q\n%s%s", tt.args, code, tt.code, tt.want, stdout, stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("files left after failures: %v", entries)
+	}
+}

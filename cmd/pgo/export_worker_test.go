@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/pgo-koppelvlak/pgo/store"
+	"github.com/pgo-koppelvlak/pgo/store/storetest"
+	"github.com/pgo-koppelvlak/pgo/vault"
+)
+
+// jobRow is what the test reads of an export job straight from PostgreSQL.
+type jobRow struct {
+	status      string
+	done, total int
+	attempts    int
+	sha256      []byte
+}
+
+func readJob(t *testing.T, db *store.DB, id string) jobRow {
+	t.Helper()
+	var j jobRow
+	err := db.Pool.QueryRow(context.Background(), `select status, items_done, items_total, attempts, sha256
+		from export_job where id = $1`, id).Scan(&j.status, &j.done, &j.total, &j.attempts, &j.sha256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// waitJob polls the job until ok or the timeout.
+func waitJob(t *testing.T, db *store.DB, id string, timeout time.Duration, ok func(jobRow) bool) jobRow {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		j := readJob(t, db, id)
+		if ok(j) {
+			return j
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s: still %+v after %s", id, j, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The real `pgo worker` is killed (SIGKILL) while it renders a large generated
+// dossier: no document is left behind; after a restart asynq recovers the task
+// (lease expiry, then a retry) and the export completes once, with one document
+// whose SHA-256 is the stored one and whose decrypted bytes are a PDF. Then
+// `pgo keys rotate` keeps it readable and `pgo keys rewrap` moves it to the new key.
+//
+// Slow by nature (about 1.5-3 minutes): asynq only recovers a task whose lease
+// (30 s) expired 30 s ago, on a one-minute tick, and retries after 15-45 s.
+func TestExportSurvivesKilledWorker(t *testing.T) {
+	vars, dir, user := exportVars(t), t.TempDir(), uuid.NewString()
+	vars["PGO_REDIS_URL"] = storetest.Redis(t)
+	vars["PGO_OUTBOX_POLL"] = "200ms"
+	vars["PGO_WORKER_CONCURRENCY"] = "2"
+	db, err := store.Open(context.Background(), vars["PGO_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	large := filepath.Join(dir, "large.json")
+	mustCLI(t, vars, "dossier", "generate", "--size", "large", "--seed", "11", "--out", large)
+	mustCLI(t, vars, "dossier", "import", "--user", user, large)
+	out, _ := mustCLI(t, vars, "export", "request", "--user", user)
+	id := strings.TrimSpace(out)
+
+	w := startPGO(t, vars, "worker running", "worker")
+	j := waitJob(t, db, id, 60*time.Second, func(j jobRow) bool { return j.status != "queued" && j.done*5 >= j.total && j.total > 0 })
+	if j.status != "rendering" || j.done >= j.total {
+		t.Fatalf("not caught while rendering: %+v", j)
+	}
+	w.Signal(t, syscall.SIGKILL, 10*time.Second)
+	var docs int
+	_ = db.Pool.QueryRow(context.Background(), `select count(*) from export_document where job_id = $1`, id).Scan(&docs)
+	if j := readJob(t, db, id); j.status != "rendering" || docs != 0 || j.sha256 != nil {
+		t.Fatalf("after the kill: %+v, %d documents", j, docs)
+	}
+	t.Logf("killed the worker at %d of %d items", j.done, j.total)
+
+	start := time.Now()
+	w2 := startPGO(t, vars, "worker running", "worker")
+	j = waitJob(t, db, id, 4*time.Minute, func(j jobRow) bool { return j.status == "ready" || j.status == "failed" })
+	t.Logf("completed %s after the restart, attempt %d", time.Since(start).Round(time.Second), j.attempts)
+	w2.Signal(t, syscall.SIGTERM, 30*time.Second)
+	if j.status != "ready" || j.attempts != 2 {
+		t.Fatalf("job %+v", j)
+	}
+	var rendered int
+	_ = db.Pool.QueryRow(context.Background(), `select count(*) from export_document where job_id = $1`, id).Scan(&docs)
+	_ = db.Pool.QueryRow(context.Background(), `select count(*) from audit_log where action = 'document_rendered' and object_id = $1`, id).Scan(&rendered)
+	if docs != 1 || rendered != 1 {
+		t.Fatalf("%d documents, %d document_rendered records", docs, rendered)
+	}
+	oldKey := checkDocument(t, db, vars["PGO_KEYSET_FILE"], id, j.sha256)
+
+	status, _ := mustCLI(t, vars, "export", "status", id)
+	if !strings.Contains(status, "status ready") || !strings.Contains(status, "sha256 ") {
+		t.Fatalf("status %q", status)
+	}
+	mustCLI(t, vars, "keys", "rotate", "--keyset", vars["PGO_KEYSET_FILE"])
+	if k := checkDocument(t, db, vars["PGO_KEYSET_FILE"], id, j.sha256); k != oldKey {
+		t.Fatalf("rotation alone moved the document to key %d", k)
+	}
+	rewrap, _ := mustCLI(t, vars, "keys", "rewrap")
+	if !strings.Contains(rewrap, "export_document    moved 1,") || !strings.Contains(rewrap, "dossier_resource   moved 10") {
+		t.Fatalf("rewrap: %q", rewrap)
+	}
+	if k := checkDocument(t, db, vars["PGO_KEYSET_FILE"], id, j.sha256); k == oldKey {
+		t.Fatal("rewrap left the document on the old key")
+	}
+	if again, _ := mustCLI(t, vars, "keys", "rewrap"); !strings.Contains(again, "export_document    moved 0,") {
+		t.Fatalf("second rewrap: %q", again)
+	}
+}
+
+// checkDocument decrypts the stored document with the keyset, checks it against
+// the stored hash and returns the id of the key that wraps it.
+func checkDocument(t *testing.T, db *store.DB, keyset, id string, want []byte) uint32 {
+	t.Helper()
+	var sealed []byte
+	if err := db.Pool.QueryRow(context.Background(), `select sealed from export_document where job_id = $1`, id).Scan(&sealed); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, []byte("%PDF")) {
+		t.Fatal("the stored document holds a PDF header in the clear")
+	}
+	v, err := vault.Open(keyset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdf, err := v.Open(id, sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(pdf); !bytes.Equal(sum[:], want) || !bytes.HasPrefix(pdf, []byte("%PDF-")) {
+		t.Fatalf("document: sha256 %x, stored %x, starts %q", sum, want, pdf[:8])
+	}
+	k, err := vault.KeyID(sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
