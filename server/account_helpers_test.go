@@ -56,16 +56,23 @@ type accountEnv struct {
 
 const testPassword = "lang-genoeg-wachtwoord"
 
+// testAccountConfig is the account configuration of the page tests.
+var testAccountConfig = account.Config{
+	Argon2:      account.Argon2Params{Time: 1, MemoryKiB: 8 * 1024, Threads: 1},
+	IdleTimeout: 15 * time.Minute, AbsoluteTimeout: 8 * time.Hour,
+	MaxFailures: 3, LockoutDuration: 15 * time.Minute, IPLimit: 1000, IPWindow: 15 * time.Minute,
+	Issuer: "PGO Test",
+}
+
 // newAccountEnv builds the env; edit may change the dependencies (e.g. add OIDC).
 func newAccountEnv(t *testing.T, edit ...func(*account.Service, *AccountDeps)) *accountEnv {
+	return newAccountEnvConfig(t, testAccountConfig, edit...)
+}
+
+func newAccountEnvConfig(t *testing.T, cfg account.Config, edit ...func(*account.Service, *AccountDeps)) *accountEnv {
 	t.Helper()
 	db := storetest.DB(t)
-	svc, err := account.New(accountdb.New(db, auditdb.Append), account.Config{
-		Argon2:      account.Argon2Params{Time: 1, MemoryKiB: 8 * 1024, Threads: 1},
-		IdleTimeout: 15 * time.Minute, AbsoluteTimeout: 8 * time.Hour,
-		MaxFailures: 3, LockoutDuration: 15 * time.Minute, IPLimit: 1000, IPWindow: 15 * time.Minute,
-		Issuer: "PGO Test",
-	})
+	svc, err := account.New(accountdb.New(db, auditdb.Append), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -235,3 +235,23 @@ func TestLoginReturnsToRequestedPage(t *testing.T) {
 		t.Fatalf("after login to %q", w.Header().Get("Location"))
 	}
 }
+
+func TestLoginThrottledPerIP(t *testing.T) {
+	cfg := testAccountConfig
+	cfg.IPLimit = 2
+	e := newAccountEnvConfig(t, cfg)
+	e.user(t, "jan", account.RolePatient)
+	b := e.browser()
+	for i := 0; i < 2; i++ {
+		b.post("/login", url.Values{"csrf": {b.csrf(t, "/login")}, "name": {"jan"}, "password": {"wrong-password-x"}})
+	}
+	w := b.post("/login", url.Values{"csrf": {b.csrf(t, "/login")}, "name": {"jan"}, "password": {testPassword}})
+	if w.Code != http.StatusTooManyRequests || !strings.Contains(w.Body.String(), "te veel inlogpogingen") {
+		t.Fatalf("third attempt from one IP: %d", w.Code)
+	}
+	other := e.browser()
+	other.ip = "192.0.2.99"
+	if w := other.post("/login", url.Values{"csrf": {other.csrf(t, "/login")}, "name": {"jan"}, "password": {testPassword}}); w.Code != http.StatusSeeOther {
+		t.Fatalf("another IP throttled: %d", w.Code)
+	}
+}
