@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -140,7 +141,8 @@ func (j *Jobs) recorder(ctx context.Context, id string) Progress {
 
 // Document returns the decrypted PDF of a ready job and the job (size, hashes) for
 // the FHIR Binary endpoint. A job that is not ready gives ECONFLICT with its status,
-// so the endpoint can answer 202 + Retry-After while it renders.
+// so the endpoint can answer 202 + Retry-After while it renders. The bytes are
+// checked against the stored size and SHA-256 before they are handed out.
 func (j *Jobs) Document(ctx context.Context, id string) ([]byte, Job, error) {
 	if err := checkID("job id", id); err != nil {
 		return nil, Job{}, err
@@ -153,8 +155,8 @@ func (j *Jobs) Document(ctx context.Context, id string) ([]byte, Job, error) {
 	if err != nil {
 		return nil, job, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("open export %s: %w", id, err), "")
 	}
-	if int64(len(pdf)) != job.Size {
-		return nil, job, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("export %s: %d bytes, job says %d", id, len(pdf), job.Size), "")
+	if int64(len(pdf)) != job.Size || sha256.Sum256(pdf) != job.SHA256 {
+		return nil, job, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("export %s: %d bytes or their SHA-256 differ from the job's", id, len(pdf)), "")
 	}
 	return pdf, job, nil
 }

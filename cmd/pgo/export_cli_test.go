@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 	"github.com/pgo-koppelvlak/pgo/vault"
 )
@@ -111,5 +113,37 @@ func TestExportCLIErrors(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatalf("files left after failures: %v", entries)
+	}
+}
+
+// `pgo export request` writes a queued job with its outbox row and prints the id;
+// `pgo export status` shows it; `pgo keys rewrap --queue` hands the rewrap to the
+// worker through the outbox.
+func TestExportRequestStatusAndRewrapQueue(t *testing.T) {
+	vars, user := exportVars(t), uuid.NewString()
+	out, _ := mustCLI(t, vars, "export", "request", "--user", user, "--category", "problems", "--category", "Allergies")
+	id := strings.TrimSpace(out)
+	if _, err := uuid.Parse(id); err != nil {
+		t.Fatalf("request printed %q", out)
+	}
+	status, _ := mustCLI(t, vars, "export", "status", id)
+	if !strings.Contains(status, "status queued") || !strings.Contains(status, "progress 0 of 0 items (0%)") {
+		t.Fatalf("status %q", status)
+	}
+	queued, _ := mustCLI(t, vars, "keys", "rewrap", "--queue")
+	if !strings.HasPrefix(queued, "queued keys:rewrap task ") {
+		t.Fatalf("rewrap --queue: %q", queued)
+	}
+	db, err := store.Open(context.Background(), vars["PGO_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var types string
+	if err := db.Pool.QueryRow(context.Background(), `select string_agg(task_type, ',' order by task_type) from outbox`).Scan(&types); err != nil || types != "export:render,keys:rewrap" {
+		t.Fatalf("outbox %q %v", types, err)
+	}
+	if code, _, _ := auditCLI(t, vars, "keys", "rewrap", "--batch", "0"); code != 2 {
+		t.Fatalf("--batch 0: exit %d", code)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -17,6 +18,7 @@ import (
 	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/dossier"
 	"github.com/pgo-koppelvlak/pgo/export"
+	"github.com/pgo-koppelvlak/pgo/export/exportdb"
 	"github.com/pgo-koppelvlak/pgo/worker"
 )
 
@@ -158,12 +160,20 @@ func TestRenderAfterCrashAndDocument(t *testing.T) {
 	if meta.Attempts != 2 || !bytes.HasPrefix(pdf, []byte("%PDF-")) || sha256.Sum256(pdf) != meta.SHA256 || int64(len(pdf)) != meta.Size || meta.Pages < 1 {
 		t.Fatalf("meta %+v, %d bytes", meta, len(pdf))
 	}
-	var hashes string
-	if err := f.db.Pool.QueryRow(ctx, `select object_hashes->>'sha256' from audit_log where action = 'document_rendered' and object_id = $1`, job.ID).Scan(&hashes); err != nil {
+	var hashes, corr string
+	if err := f.db.Pool.QueryRow(ctx, `select object_hashes->>'sha256', correlation_id from audit_log
+		where action = 'document_rendered' and object_id = $1`, job.ID).Scan(&hashes, &corr); err != nil {
 		t.Fatal(err)
 	}
-	if want := sha256.Sum256(pdf); hashes != string(hexOf(want[:])) {
-		t.Fatalf("audit sha256 %s", hashes)
+	if want := sha256.Sum256(pdf); hashes != string(hexOf(want[:])) || corr != job.CorrelationID {
+		t.Fatalf("audit sha256 %s, correlation id %q", hashes, corr)
+	}
+	// a stored hash that does not match the bytes is an internal error, not a document
+	if _, err := f.db.Pool.Exec(ctx, `update export_job set sha256 = sha256(sha256) where id = $1`, job.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.jobs.Document(ctx, job.ID); pgo.ErrorCode(err) != pgo.EINTERNAL {
+		t.Fatalf("mismatching hash: %v", err)
 	}
 	for _, id := range []string{"nope", uuid.NewString()} {
 		if _, _, err := f.jobs.Document(ctx, id); err == nil {
@@ -249,6 +259,49 @@ func TestRawRowsEncrypted(t *testing.T) {
 	for _, needle := range []string{"%PDF", "XXX_Rijn", "Rijn", "Alcoholische levercirrose"} {
 		if bytes.Contains(sealed, []byte(needle)) || strings.Contains(strings.Join(texts, "\n"), needle) {
 			t.Errorf("raw rows hold %q", needle)
+		}
+	}
+}
+
+// progressCounter counts the progress writes that reach PostgreSQL.
+type progressCounter struct {
+	*exportdb.Store
+	writes []int
+}
+
+func (p *progressCounter) Progress(ctx context.Context, id string, done, total int) error {
+	p.writes = append(p.writes, done)
+	return p.Store.Progress(ctx, id, done, total)
+}
+
+// Progress reaches PostgreSQL at most every Throttle.Percent of the items (or
+// Interval), always at the first report and at the end.
+func TestProgressThrottled(t *testing.T) {
+	f := newFixture(t)
+	f.importGenerated(t, dossier.SizeStandard, 3)
+	tests := []struct {
+		throttle export.Throttle
+		min, max int
+	}{
+		{export.Throttle{Percent: 5, Interval: time.Hour}, 15, 25},
+		{export.Throttle{Percent: 50, Interval: time.Hour}, 2, 4},
+		{export.Throttle{Percent: 100, Interval: time.Hour}, 2, 2},
+	}
+	for _, tt := range tests {
+		pc := &progressCounter{Store: f.store}
+		jobs := export.NewJobs(export.JobsConfig{Store: pc, Dossier: f.dos, Sealer: f.vault, Source: "PGO Noord", Throttle: tt.throttle})
+		job, err := jobs.Request(context.Background(), export.Request{UserID: f.user, Categories: []dossier.Category{dossier.CatResults, dossier.CatMedication}, ActorType: "system", ActorID: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := jobs.Render(context.Background(), job.ID); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(pc.writes); n < tt.min || n > tt.max {
+			t.Errorf("throttle %+v: %d writes %v, want %d-%d", tt.throttle, n, pc.writes, tt.min, tt.max)
+		}
+		if j := f.job(t, job.ID); j.Done != j.Total || j.Total < 100 {
+			t.Errorf("final progress %d of %d", j.Done, j.Total)
 		}
 	}
 }
