@@ -60,6 +60,9 @@ $$;
 -- worker calls it for the coming months so that normally nothing is created on the
 -- hot path. There is deliberately no DEFAULT partition: rows in it would block
 -- creating their month's partition later and could never be pruned by month.
+-- Creating a partition takes an exclusive lock on audit_log, so when it does happen
+-- on the hot path (the worker was down for three months) that append, holding the
+-- head lock, waits for running readers (a verify) and the appends behind it wait too.
 create function audit_ensure_partition(ts timestamptz) returns boolean
 language plpgsql as $$
 declare

@@ -116,6 +116,11 @@ func Prune(ctx context.Context, db *store.DB, retention time.Duration, now time.
 	cutoff := now.Add(-retention)
 	err := db.WithTx(ctx, func(tx pgx.Tx) error {
 		res = PruneResult{}
+		// Dropping a partition waits for every reader of audit_log while this holds
+		// the head lock (and so stalls appends): give up rather than wait long.
+		if _, err := tx.Exec(ctx, `set local lock_timeout = '10s'`); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `select 1 from audit_chain_head for update`); err != nil {
 			return err
 		}
