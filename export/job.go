@@ -160,8 +160,22 @@ func NewJobs(c JobsConfig) *Jobs {
 // audit record and the outbox row of its render task, in one transaction: either the
 // patient's request is on record and will be rendered, or nothing happened.
 func (j *Jobs) Request(ctx context.Context, r Request) (Job, error) {
-	if err := checkRequest(r); err != nil {
+	job, ev, err := j.Prepare(r)
+	if err != nil {
 		return Job{}, err
+	}
+	if err := j.store.Create(ctx, job, ev); err != nil {
+		return Job{}, err
+	}
+	return job, nil
+}
+
+// Prepare validates r and returns the new job and its export_requested audit record
+// without storing them: for a caller that must create the job inside its own
+// transaction (the consent grant, one job per grant) with exportdb.Store.CreateTx.
+func (j *Jobs) Prepare(r Request) (Job, audit.Event, error) {
+	if err := checkRequest(r); err != nil {
+		return Job{}, audit.Event{}, err
 	}
 	job := Job{
 		ID: uuid.NewString(), UserID: r.UserID, Categories: dedupe(r.Categories), Conformance: r.Conformance,
@@ -170,10 +184,7 @@ func (j *Jobs) Request(ctx context.Context, r Request) (Job, error) {
 	ev := j.event(job, audit.ActExportRequested)
 	ev.ActorType, ev.ActorID = r.ActorType, r.ActorID
 	ev.Details = map[string]string{"categories": joinCategories(job.Categories), "conformance": job.Conformance.String()}
-	if err := j.store.Create(ctx, job, ev); err != nil {
-		return Job{}, err
-	}
-	return job, nil
+	return job, ev, nil
 }
 
 // Job returns the state of a job (for `pgo export status` and the 202 of the Binary

@@ -104,17 +104,7 @@ func keysRewrap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	}
 	defer db.Close()
 	if *queue {
-		var id string
-		err := db.WithTx(ctx, func(tx pgx.Tx) error {
-			u, err := store.Enqueue(ctx, tx, worker.NewRewrapTask(*batch))
-			id = u.String()
-			return err
-		})
-		if err != nil {
-			return &exitError{code: 1, msg: "pgo keys rewrap: " + pgo.ErrorMessage(err)}
-		}
-		fmt.Fprintf(e.stdout, "queued %s task %s\n", worker.TypeKeysRewrap, id)
-		return nil
+		return queueRewrap(ctx, e, db, *batch)
 	}
 	totals, err := worker.Rewrap(ctx, rewrapTargets(db, v), *batch, nil)
 	for _, t := range totals {
@@ -128,5 +118,20 @@ func keysRewrap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 			return &exitError{code: 1, msg: fmt.Sprintf("pgo keys rewrap: %d rows of %s did not open; they keep their old key", t.Failed, t.Name)}
 		}
 	}
+	return nil
+}
+
+// queueRewrap writes the keys:rewrap task into the outbox for pgo worker.
+func queueRewrap(ctx context.Context, e *env, db *store.DB, batch int) error {
+	var id string
+	err := db.WithTx(ctx, func(tx pgx.Tx) error {
+		u, err := store.Enqueue(ctx, tx, worker.NewRewrapTask(batch))
+		id = u.String()
+		return err
+	})
+	if err != nil {
+		return &exitError{code: 1, msg: "pgo keys rewrap: " + pgo.ErrorMessage(err)}
+	}
+	fmt.Fprintf(e.stdout, "queued %s task %s\n", worker.TypeKeysRewrap, id)
 	return nil
 }

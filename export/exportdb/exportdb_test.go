@@ -51,10 +51,12 @@ func TestRequestWritesJobAuditOutbox(t *testing.T) {
 // it) leaves no job, no audit record and no outbox row.
 func TestRequestRolledBackLeavesNothing(t *testing.T) {
 	f := newFixture(t)
-	job := export.Job{ID: uuid.NewString(), UserID: f.user, Categories: []dossier.Category{dossier.CatProblems}}
-	ev := audit.Event{Action: audit.ActExportRequested, Outcome: audit.Success, ActorType: audit.ActorSystem, ActorID: "test", ObjectID: job.ID}
+	job, ev, err := f.jobs.Prepare(export.Request{UserID: f.user, Categories: []dossier.Category{dossier.CatProblems}, ActorType: audit.ActorUser, ActorID: f.user})
+	if err != nil {
+		t.Fatal(err)
+	}
 	boom := errors.New("grant failed after the export was requested")
-	err := f.db.WithTx(context.Background(), func(tx pgx.Tx) error {
+	err = f.db.WithTx(context.Background(), func(tx pgx.Tx) error {
 		if err := f.store.CreateTx(context.Background(), tx, job, ev); err != nil {
 			return err
 		}
