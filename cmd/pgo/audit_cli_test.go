@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,41 +58,105 @@ func auditFixture(t *testing.T, n int) (map[string]string, *store.DB) {
 	return vars, db
 }
 
+// tamperSQL runs statements with the append-only and link triggers disabled, as a
+// database superuser could.
+func tamperSQL(t *testing.T, db *store.DB, stmts ...string) {
+	t.Helper()
+	all := append([]string{"alter table audit_log disable trigger user"}, stmts...)
+	all = append(all, "alter table audit_log enable trigger user")
+	for _, sql := range all {
+		if _, err := db.Pool.Exec(context.Background(), sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+}
+
+// rewriteChain changes record 2 and recomputes every later hash and the head: a
+// consistent chain that only the signed checkpoint contradicts.
+func rewriteChain(t *testing.T, db *store.DB) {
+	t.Helper()
+	ctx := context.Background()
+	var recs []audit.Record
+	if err := auditdb.Scan(ctx, db.Pool, audit.Filter{}, func(r *audit.Record) error { recs = append(recs, *r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	recs[1].PersonID = "u-rewritten"
+	var stmts []string
+	for i := 1; i < len(recs); i++ {
+		recs[i].PrevHash = recs[i-1].Hash
+		recs[i].Seal()
+		stmts = append(stmts, fmt.Sprintf("update audit_log set person_id = '%s', prev_hash = '\\x%s', hash = '\\x%s' where seq = %d",
+			recs[i].PersonID, recs[i].PrevHash, recs[i].Hash, recs[i].Seq))
+	}
+	stmts = append(stmts, fmt.Sprintf("update audit_chain_head set hash = '\\x%s'", recs[len(recs)-1].Hash))
+	tamperSQL(t, db, stmts...)
+}
+
 func TestAuditVerifyExitCodes(t *testing.T) {
-	vars, db := auditFixture(t, 6)
+	cases := []struct {
+		name    string
+		tamper  func(t *testing.T, db *store.DB)
+		code    int
+		badSeq  int64 // the record whose id the output must name
+		problem string
+	}{
+		{"untouched", func(*testing.T, *store.DB) {}, 0, 0, ""},
+		{"changed field", func(t *testing.T, db *store.DB) {
+			tamperSQL(t, db, "update audit_log set person_id = 'u-2' where seq = 3")
+		}, 1, 3, "does not match its stored hash"},
+		{"deleted record", func(t *testing.T, db *store.DB) {
+			tamperSQL(t, db, "delete from audit_log where seq = 3")
+		}, 1, 4, "missing"},
+		{"swapped records", func(t *testing.T, db *store.DB) {
+			tamperSQL(t, db, "update audit_log set seq = 100 where seq = 2", "update audit_log set seq = 2 where seq = 3",
+				"update audit_log set seq = 3 where seq = 100")
+		}, 1, 2, "does not match its stored hash"},
+		{"chain rewritten after checkpoint", rewriteChain, 1, 6, "differs from the checkpoint"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			vars, db := auditFixture(t, 6)
+			if code, out, errOut := auditCLI(t, vars, "audit", "checkpoint"); code != 0 || !strings.Contains(out, "checkpoint signed: seq 6") {
+				t.Fatalf("checkpoint: %d %q %q", code, out, errOut)
+			}
+			c.tamper(t, db)
+			var id string
+			if c.badSeq > 0 {
+				if err := db.Pool.QueryRow(context.Background(), "select id::text from audit_log where seq = $1", c.badSeq).Scan(&id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			code, out, errOut := auditCLI(t, vars, "audit", "verify")
+			if code != c.code {
+				t.Fatalf("exit %d, want %d: %q %q", code, c.code, out, errOut)
+			}
+			if c.code == 0 && !strings.Contains(out, "audit chain OK: 6 records checked, 1 signed checkpoints matched") {
+				t.Fatalf("untouched: %q", out)
+			}
+			if c.code == 1 && (!strings.Contains(out, fmt.Sprintf("first broken: record %s (seq %d)", id, c.badSeq)) || !strings.Contains(out, c.problem)) {
+				t.Fatalf("output %q does not name record %s (seq %d) with %q", out, id, c.badSeq, c.problem)
+			}
+		})
+	}
+}
+
+func TestAuditVerifyRangeAndExternalCheckpoints(t *testing.T) {
+	vars, _ := auditFixture(t, 6)
 	code, cpOut, errOut := auditCLI(t, vars, "audit", "checkpoint")
-	if code != 0 || !strings.Contains(cpOut, "checkpoint signed: seq 6") {
-		t.Fatalf("checkpoint: %d %q %q", code, cpOut, errOut)
+	if code != 0 {
+		t.Fatalf("checkpoint: %d %q", code, errOut)
 	}
 	cpFile := filepath.Join(t.TempDir(), "checkpoints.txt")
 	if err := os.WriteFile(cpFile, []byte(cpOut), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := auditCLI(t, vars, "audit", "verify", "--checkpoints", cpFile)
+	code, out, _ := auditCLI(t, vars, "audit", "verify", "--checkpoints", cpFile)
 	if code != 0 || !strings.Contains(out, "6 records checked, 2 signed checkpoints matched") {
-		t.Fatalf("verify untouched: %d %q %q", code, out, errOut)
+		t.Fatalf("verify with external checkpoints: %d %q", code, out)
 	}
 	code, out, _ = auditCLI(t, vars, "audit", "verify", "--from", "2000-01-01", "--to", "2999-01-01T00:00:00Z")
 	if code != 0 || !strings.Contains(out, "6 records checked") {
 		t.Fatalf("verify range: %d %q", code, out)
-	}
-	var id string
-	ctx := context.Background()
-	if err := db.Pool.QueryRow(ctx, "select id::text from audit_log where seq = 3").Scan(&id); err != nil {
-		t.Fatal(err)
-	}
-	for _, sql := range []string{
-		"alter table audit_log disable trigger audit_log_append_only",
-		"update audit_log set person_id = 'u-2' where seq = 3",
-		"alter table audit_log enable trigger audit_log_append_only",
-	} {
-		if _, err := db.Pool.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
-	code, out, _ = auditCLI(t, vars, "audit", "verify")
-	if code != 1 || !strings.Contains(out, "first broken: record "+id+" (seq 3)") {
-		t.Fatalf("verify tampered: exit %d, %q; want 1 naming %s", code, out, id)
 	}
 }
 
