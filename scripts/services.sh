@@ -62,6 +62,15 @@ ensure_redis() {
 ensure_test_tools() {
   apt_install chromium qpdf poppler-utils libpdfbox2-java default-jre-headless \
     libactivation-java libjaxb-api-java postgresql-client redis-tools
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  # axe-core for the accessibility checks in the browser tests, pinned, installed
+  # once from npm before the tests start (tests never download anything).
+  local axe_dir="${XDG_CACHE_HOME:-$HOME/.cache}/pgo-axe-4.14.1"
+  if [ ! -f "$axe_dir/node_modules/axe-core/axe.min.js" ]; then
+    log "installing axe-core 4.14.1 from npm"
+    npm install --silent --no-save --no-audit --no-fund --prefix "$axe_dir" axe-core@4.14.1 >/dev/null
+  fi
+  export PGO_AXE_JS="$axe_dir/node_modules/axe-core/axe.min.js"
 }
 
 export PGO_DATABASE_URL="${PGO_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable}"
