@@ -34,6 +34,10 @@ type ChainStatus struct {
 	HeadHash       Hash
 	HeadRecorded   time.Time
 	LastCheckpoint *Checkpoint // nil when none was signed yet
+	// CheckpointVerified is true when LastCheckpoint's signature was checked with the
+	// instance key; false when no key was given or the signature does not verify
+	// (then only Seq, Hash and times are shown, unproven; Verify reports it as a break).
+	CheckpointVerified bool
 }
 
 // VerifyOptions limits a verification to a period of Recorded; zero means the whole
