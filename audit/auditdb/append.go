@@ -30,10 +30,11 @@ import (
 // appended blocks the next appender until it commits. Append last, just before
 // commit, and keep the rest of the transaction short; do not take other locks after
 // Append (that order could deadlock with a transaction that holds them and waits
-// here). BenchmarkAppend on the 2-core development machine (fsync on): about 200
-// appends/s with one writer and 330-530/s with 16, against 360/s and 2400/s for the
-// same transactions without the chain — throughput is capped near one commit
-// latency per append, ample for a PGO's human-paced transfers. If that ever binds,
+// here). BenchmarkAppend on the shared 2-core development machine (fsync on, runs
+// vary with disk load): 200-1000 appends/s with one writer and 330-800/s with 16,
+// against 360-2700/s and 2400-3600/s for the same transactions without the chain.
+// More writers add waiting, not throughput: it is capped near one commit latency per
+// append, ample for a PGO's human-paced transfers. If that ever binds,
 // the way out is sealing the chain after commit (a sealer that links committed rows
 // in order), at the price of a window in which the newest records are not chained.
 // Under REPEATABLE READ or SERIALIZABLE a head changed since the snapshot makes the
