@@ -73,6 +73,9 @@ func TestExportRenderMedMij(t *testing.T) {
 
 	only := filepath.Join(dir, "problems.pdf")
 	mustCLI(t, vars, "export", "render", "--user", user, "--category", "Problemen", "--pdfa", "1b", "--out", only)
+	if b, err := exec.Command("/work/shared/tools/pdfa-preflight", only).CombinedOutput(); err != nil || !strings.Contains(string(b), "is a valid PDF/A-1b file") {
+		t.Fatalf("preflight: %v\n%s", err, b)
+	}
 	text = pdfText(t, only)
 	if !strings.Contains(text, "Maagpijn") || strings.Contains(text, "Hepatitis B vaccin") {
 		t.Fatalf("selection not respected:\n%s", text)
