@@ -160,3 +160,20 @@ func (j *Jobs) Document(ctx context.Context, id string) ([]byte, Job, error) {
 	}
 	return pdf, job, nil
 }
+
+// GiveUp fails a job whose rendering kept failing with transient errors until the
+// task's retries ran out, so that it does not stay in rendering forever (the Binary
+// endpoint would answer 202 indefinitely). The cause goes to the log only; the job
+// gets a generic reason and an export_failed record (reason retries_exhausted). A
+// final job is left as it is.
+func (j *Jobs) GiveUp(ctx context.Context, id string) error {
+	job, err := j.Job(ctx, id)
+	if err != nil || job.Status.Final() {
+		return err
+	}
+	ev := j.event(job, audit.ActExportFailed)
+	ev.Outcome, ev.Reason = audit.Failure, "retries_exhausted"
+	ev.Details = map[string]string{"attempts": fmt.Sprint(job.Attempts)}
+	_, err = j.store.Fail(ctx, id, "het dossier kon na herhaalde pogingen niet worden opgemaakt", ev)
+	return err
+}

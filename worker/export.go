@@ -42,6 +42,8 @@ func NewRenderTask(jobID string) store.Task {
 // Renderer renders export jobs (export.Jobs).
 type Renderer interface {
 	Render(ctx context.Context, jobID string) error
+	// GiveUp fails a job after its last attempt failed with a transient error.
+	GiveUp(ctx context.Context, jobID string) error
 }
 
 // HandleRenderTask returns the handler of TypeExportRender. A bad payload or a
@@ -58,9 +60,24 @@ func HandleRenderTask(r Renderer) asynq.HandlerFunc {
 			return fmt.Errorf("%s: job_id is not a UUID: %w", TypeExportRender, asynq.SkipRetry)
 		}
 		err := r.Render(ctx, p.JobID)
-		if errors.Is(err, export.ErrPermanent) {
+		switch {
+		case errors.Is(err, export.ErrPermanent):
 			return fmt.Errorf("%s: job %s: %v: %w", TypeExportRender, p.JobID, err, asynq.SkipRetry)
+		case err != nil && lastAttempt(ctx):
+			// a fresh context: ctx may be the one whose deadline just passed
+			gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if gerr := r.GiveUp(gctx, p.JobID); gerr != nil {
+				return fmt.Errorf("%s: job %s: %w (and recording the failure: %v)", TypeExportRender, p.JobID, err, gerr)
+			}
 		}
 		return err
 	}
+}
+
+// lastAttempt reports whether asynq will not retry the running task again.
+func lastAttempt(ctx context.Context) bool {
+	retried, ok1 := asynq.GetRetryCount(ctx)
+	maxRetry, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && retried >= maxRetry
 }

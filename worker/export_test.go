@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,14 @@ import (
 type renderFunc func(ctx context.Context, id string) error
 
 func (f renderFunc) Render(ctx context.Context, id string) error { return f(ctx, id) }
+func (f renderFunc) GiveUp(context.Context, string) error {
+	return errors.New("not on the last attempt")
+}
+
+// brokenSealer fails every Seal, as a KMS outage would: a transient error.
+type brokenSealer struct{ *vault.Vault }
+
+func (brokenSealer) Seal(string, []byte) ([]byte, error) { return nil, errors.New("kms unavailable") }
 
 func TestHandleRenderTaskErrors(t *testing.T) {
 	transient := pgo.Errorf(pgo.EUNAVAILABLE, "database down")
@@ -93,6 +102,13 @@ func TestRenderThroughWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Handle(worker.TypeExportRender, worker.HandleRenderTask(jobs))
+	// jobs whose outbox task is ignored, rendered by a handler whose sealer fails
+	ignored := func(id string) store.Task {
+		return store.Task{Type: "test:ignore", Payload: worker.NewRenderTask(id).Payload}
+	}
+	broken := export.NewJobs(export.JobsConfig{Store: exportdb.New(db, ignored), Dossier: dos, Sealer: brokenSealer{v}, Source: "PGO Zuid"})
+	w.Handle("test:ignore", asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil }))
+	w.Handle("test:render-broken", worker.HandleRenderTask(broken))
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	defer func() { cancel(); <-done }()
@@ -134,6 +150,25 @@ func TestRenderThroughWorker(t *testing.T) {
 	// the failed task was archived at once (SkipRetry), not scheduled for a retry
 	badTask := outboxID(t, db, bad.ID)
 	waitTask(t, inspector, badTask, asynq.TaskStateArchived)
+
+	// a transient failure on the last attempt fails the job instead of leaving it
+	// in rendering for ever
+	last, err := broken.Request(ctx, export.Request{UserID: user, Categories: []dossier.Category{dossier.CatProblems}, ActorType: "system", ActorID: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := worker.NewRenderTask(last.ID).Payload
+	info, err = client.Enqueue(asynq.NewTask("test:render-broken", payload), asynq.MaxRetry(0), asynq.Retention(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTask(t, inspector, info.ID, asynq.TaskStateArchived)
+	j, _ := jobs.Job(ctx, last.ID)
+	var reason string
+	_ = db.Pool.QueryRow(ctx, `select reason from audit_log where action = 'export_failed' and object_id = $1`, last.ID).Scan(&reason)
+	if j.Status != export.StatusFailed || !strings.Contains(j.Failure, "herhaalde pogingen") || reason != "retries_exhausted" {
+		t.Fatalf("after the last attempt: %+v, audit reason %q", j, reason)
+	}
 }
 
 func outboxID(t *testing.T, db *store.DB, jobID string) string {
