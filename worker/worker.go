@@ -23,6 +23,7 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	OutboxPoll      time.Duration
 	Log             *slog.Logger
+	Periodic        []Periodic // maintenance run by one worker of the fleet at a time
 }
 
 // Worker is the asynq server plus the outbox relay.
@@ -69,6 +70,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	relay := &Relay{DB: w.opts.DB, Client: w.client, Poll: w.opts.OutboxPoll, Log: w.opts.Log}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return relay.Run(gctx) })
+	for _, p := range w.opts.Periodic {
+		g.Go(func() error { runPeriodic(gctx, w.opts.DB.Pool, p, w.opts.Log); return nil })
+	}
 	<-gctx.Done()
 	srv.Shutdown()
 	return g.Wait()

@@ -4,8 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 
+	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
+	"github.com/pgo-koppelvlak/pgo/config"
 	"github.com/pgo-koppelvlak/pgo/store"
+	"github.com/pgo-koppelvlak/pgo/vault"
 	"github.com/pgo-koppelvlak/pgo/worker"
 )
 
@@ -44,6 +48,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		OutboxPoll:      cfg.OutboxPoll,
 		Log:             log,
+		Periodic:        []worker.Periodic{auditMaintenance(cfg, db, log)},
 	})
 	if err != nil {
 		return err
@@ -54,4 +59,25 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	err = w.Run(ctx)
 	log.Info("worker stopped")
 	return err
+}
+
+// auditMaintenance keeps the audit log's month partitions ahead and signs its chain
+// head every PGO_AUDIT_CHECKPOINT_INTERVAL (issue 4). Without PGO_SIGNING_KEY it
+// still creates partitions, and says once that checkpoints are off.
+func auditMaintenance(cfg *config.Config, db *store.DB, log *slog.Logger) worker.Periodic {
+	key, err := vault.LoadSigningKey(cfg.Vault.SigningKey)
+	if err != nil {
+		log.Warn("audit checkpoints are off: "+err.Error(), "setting", "PGO_SIGNING_KEY")
+	}
+	return worker.Periodic{
+		Name:  "audit-maintenance",
+		Every: cfg.Audit.CheckpointInterval,
+		Run: func(ctx context.Context) error {
+			if key == nil {
+				_, err := auditdb.EnsurePartitions(ctx, db, auditdb.PartitionsAhead)
+				return err
+			}
+			return auditdb.Maintain(ctx, db, key)
+		},
+	}
 }

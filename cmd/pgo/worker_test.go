@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
+	"github.com/pgo-koppelvlak/pgo/store"
+	"github.com/pgo-koppelvlak/pgo/store/storetest"
+)
+
+// TestWorkerSignsAuditCheckpointsAndStopsCleanly boots the real `pgo worker`: with
+// a signing key it signs the audit chain head periodically (issue 4), a new record
+// leads to a newer checkpoint, and SIGTERM ends it with exit 0.
+func TestWorkerSignsAuditCheckpointsAndStopsCleanly(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.Schema(t)
+	db, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	key := filepath.Join(t.TempDir(), "signing.pem")
+	if code, out, errOut := runCLI(t, nil, "", "keys", "signing-key", "--out", key); code != 0 {
+		t.Fatalf("signing-key: %d %s %s", code, out, errOut)
+	}
+	record := func() {
+		t.Helper()
+		err := auditdb.Record(ctx, db, audit.Event{Action: audit.ActAuditViewed, Outcome: audit.Success,
+			ActorType: audit.ActorSystem, ActorID: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	record()
+	p := startPGO(t, map[string]string{
+		"PGO_DATABASE_URL":              url,
+		"PGO_REDIS_URL":                 storetest.Redis(t),
+		"PGO_SIGNING_KEY":               key,
+		"PGO_AUDIT_CHECKPOINT_INTERVAL": "1s",
+	}, "worker running", "worker")
+	waitCheckpoints := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var n int
+			if err := db.Pool.QueryRow(ctx, "select count(*) from audit_checkpoint").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n >= want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d checkpoints after 30 s; want %d\nstderr:\n%s", n, want, p.Stderr)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitCheckpoints(1)
+	record()
+	waitCheckpoints(2)
+	if code, out, errOut := runPGO(t, map[string]string{"PGO_DATABASE_URL": url, "PGO_SIGNING_KEY": key}, "audit", "verify"); code != 0 {
+		t.Fatalf("audit verify after worker checkpoints: %d %s %s", code, out, errOut)
+	}
+	if code := p.Signal(t, syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Fatalf("worker exit code after SIGTERM: %d\nstderr:\n%s", code, p.Stderr)
+	}
+	if !strings.Contains(p.Stderr.String(), "worker stopped") {
+		t.Errorf("no orderly stop in the log:\n%s", p.Stderr)
+	}
+}
+
+// TestWorkerRefusesUnmigratedDatabase: the worker says what to do instead of
+// failing later on a missing table.
+func TestWorkerRefusesUnmigratedDatabase(t *testing.T) {
+	code, _, errOut := runPGO(t, map[string]string{"PGO_DATABASE_URL": storetest.EmptySchema(t), "PGO_REDIS_URL": storetest.Redis(t)}, "worker")
+	if code != 1 || !strings.Contains(errOut, "pgo migrate") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
