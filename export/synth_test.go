@@ -135,12 +135,3 @@ func synthSummary(n int, seed uint64, unselected ...dossier.Category) dossier.Su
 	}
 	return s
 }
-
-// markers lists the marker of every item in the summary's sections.
-func allItemsOf(s dossier.Summary) map[dossier.Category][]dossier.Item {
-	m := map[dossier.Category][]dossier.Item{}
-	for _, sec := range s.Sections {
-		m[sec.Category] = sec.Items
-	}
-	return m
-}

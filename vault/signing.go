@@ -152,7 +152,7 @@ func (k *SigningKey) PublicJWKSJSON() ([]byte, error) { return json.Marshal(k.Pu
 // VerifyJWS checks a compact ES256 JWS against the key in set named by its kid and
 // returns the payload. Any other algorithm, an unknown kid or a bad signature fails.
 func VerifyJWS(set jose.JSONWebKeySet, jws string) ([]byte, error) {
-	obj, err := jose.ParseSigned(jws, []jose.SignatureAlgorithm{jose.ES256})
+	obj, err := jose.ParseSignedCompact(jws, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		return nil, fmt.Errorf("jws: not a compact ES256 JWS")
 	}

@@ -4,9 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
+	"log/slog"
 
-	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgo-koppelvlak/pgo"
@@ -23,22 +22,7 @@ import (
 
 // registerTasks hands the worker the task handlers of every domain. This is the
 // one place that wires concrete stores and services into the handlers.
-//
-// The export and rewrap tasks need the vault. When the keyset does not open, the
-// error is logged and their handlers fail with it (asynq retries them with back-off),
-// so that fixing PGO_KEYSET_FILE and restarting the worker finishes the queued work.
-func registerTasks(w *worker.Worker, cfg *config.Config, db *store.DB) {
-	log := newLogger(os.Stderr, cfg.LogLevel)
-	v, err := openVault(cfg)
-	if err != nil {
-		log.Error("worker: export and rewrap tasks cannot run", "err", err.Error())
-		failing := asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
-			return fmt.Errorf("worker configuration: %v", err)
-		})
-		w.Handle(worker.TypeExportRender, failing)
-		w.Handle(worker.TypeKeysRewrap, failing)
-		return
-	}
+func registerTasks(w *worker.Worker, cfg *config.Config, db *store.DB, v *vault.Vault, log *slog.Logger) {
 	w.Handle(worker.TypeExportRender, worker.HandleRenderTask(exportJobs(cfg, db, v)))
 	w.Handle(worker.TypeKeysRewrap, worker.HandleRewrapTask(rewrapTargets(db, v), log))
 }

@@ -33,6 +33,12 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		return err
 	}
 	log := newLogger(e.stderr, cfg.LogLevel)
+	// The export and rewrap tasks need the vault: a keyset that does not open
+	// stops the worker at start with one line, instead of failing every task.
+	v, err := openVault(cfg)
+	if err != nil {
+		return err
+	}
 	db, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return fmt.Errorf("PostgreSQL: %w", err)
@@ -53,7 +59,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	if err != nil {
 		return err
 	}
-	registerTasks(w, cfg, db)
+	registerTasks(w, cfg, db, v, log)
 	log.Info("worker started", "concurrency", cfg.WorkerConcurrency)
 	fmt.Fprintln(e.stdout, "worker running")
 	err = w.Run(ctx)
