@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/pgo-koppelvlak/pgo/dossier/dossierdb"
-	"github.com/pgo-koppelvlak/pgo/export/exportdb"
+	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/vault"
 )
 
@@ -156,4 +156,4 @@ func TestRewrapCompareAndSwap(t *testing.T) {
 	}
 }
 
-var _ exportdb.Rewrapper = racer{}
+var _ store.Rewrapper = racer{}
