@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pgo-koppelvlak/pgo/dossier"
+	"github.com/pgo-koppelvlak/pgo/internal/shared"
 )
 
 var genTime = time.Date(2026, 11, 23, 17, 26, 11, 0, time.UTC)
@@ -65,7 +66,7 @@ func TestRenderConforms(t *testing.T) {
 				t.Error(p)
 			}
 			if tc.preflight {
-				out, err := exec.Command("/work/shared/tools/pdfa-preflight", path).CombinedOutput()
+				out, err := exec.Command(shared.Path("tools", "pdfa-preflight"), path).CombinedOutput()
 				if err != nil || !bytes.Contains(out, []byte("is a valid PDF/A-1b file")) {
 					t.Errorf("preflight: %v\n%s", err, out)
 				}

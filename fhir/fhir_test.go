@@ -7,9 +7,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/pgo-koppelvlak/pgo/internal/shared"
 )
 
-const medmij = "/work/shared/medmij"
+var medmij = shared.Path("medmij")
 
 func loadDir(t testing.TB, dir string) []Entry {
 	t.Helper()

@@ -16,6 +16,7 @@ import (
 	"github.com/pgo-koppelvlak/pgo/dossier/dossierdb"
 	"github.com/pgo-koppelvlak/pgo/export"
 	"github.com/pgo-koppelvlak/pgo/export/exportdb"
+	"github.com/pgo-koppelvlak/pgo/internal/shared"
 	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 	"github.com/pgo-koppelvlak/pgo/vault"
@@ -90,7 +91,7 @@ func TestRenderThroughWorker(t *testing.T) {
 	dos := dossier.New(dossierdb.New(db), v)
 	jobs := export.NewJobs(export.JobsConfig{Store: exportdb.New(db, worker.NewRenderTask), Dossier: dos, Sealer: v, Source: "PGO Zuid"})
 	user, nobody := uuid.NewString(), uuid.NewString()
-	in, err := dossier.ReadPath("/work/shared/medmij/bgz-patA")
+	in, err := dossier.ReadPath(shared.Path("medmij", "bgz-patA"))
 	if err != nil {
 		t.Fatal(err)
 	}

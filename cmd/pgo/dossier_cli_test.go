@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgo-koppelvlak/pgo/internal/shared"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 	"github.com/pgo-koppelvlak/pgo/vault"
 )
@@ -57,7 +58,7 @@ func TestDossierImportCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "(FHIR STU3, bundle:collection)") || !strings.Contains(stdout, "Uitslagen") {
 		t.Fatalf("import: %d %q %q", code, stdout, stderr)
 	}
-	code, stdout, stderr = auditCLI(t, vars, "dossier", "import", "--user", user, "/work/shared/medmij/bgz-patA")
+	code, stdout, stderr = auditCLI(t, vars, "dossier", "import", "--user", user, shared.Path("medmij", "bgz-patA"))
 	if code != 0 || !strings.Contains(stdout, "imported 55 resources (FHIR STU3, directory)") || !strings.Contains(stderr, "warning: file zib-Encounter") {
 		t.Fatalf("import dir: %d %q %q", code, stdout, stderr)
 	}

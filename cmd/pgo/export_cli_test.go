@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/pgo-koppelvlak/pgo/internal/shared"
 	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 	"github.com/pgo-koppelvlak/pgo/vault"
@@ -49,7 +50,7 @@ func pdfText(t *testing.T, path string) string {
 // one category selected nothing of another appears.
 func TestExportRenderMedMij(t *testing.T) {
 	vars, dir, user := exportVars(t), t.TempDir(), uuid.NewString()
-	mustCLI(t, vars, "dossier", "import", "--user", user, "/work/shared/medmij/bgz-patA")
+	mustCLI(t, vars, "dossier", "import", "--user", user, shared.Path("medmij", "bgz-patA"))
 
 	all := filepath.Join(dir, "all.pdf")
 	out, errOut := mustCLI(t, vars, "export", "render", "--user", user, "--out", all)
@@ -73,7 +74,7 @@ func TestExportRenderMedMij(t *testing.T) {
 
 	only := filepath.Join(dir, "problems.pdf")
 	mustCLI(t, vars, "export", "render", "--user", user, "--category", "Problemen", "--pdfa", "1b", "--out", only)
-	if b, err := exec.Command("/work/shared/tools/pdfa-preflight", only).CombinedOutput(); err != nil || !strings.Contains(string(b), "is a valid PDF/A-1b file") {
+	if b, err := exec.Command(shared.Path("tools", "pdfa-preflight"), only).CombinedOutput(); err != nil || !strings.Contains(string(b), "is a valid PDF/A-1b file") {
 		t.Fatalf("preflight: %v\n%s", err, b)
 	}
 	text = pdfText(t, only)

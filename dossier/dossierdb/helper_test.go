@@ -10,12 +10,13 @@ import (
 
 	"github.com/pgo-koppelvlak/pgo/dossier"
 	"github.com/pgo-koppelvlak/pgo/dossier/dossierdb"
+	"github.com/pgo-koppelvlak/pgo/internal/shared"
 	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 	"github.com/pgo-koppelvlak/pgo/vault"
 )
 
-const medmijPatient = "/work/shared/medmij/bgz-patA"
+var medmijPatient = shared.Path("medmij", "bgz-patA")
 
 // The vault is the dossier's Sealer.
 var _ dossier.Sealer = (*vault.Vault)(nil)

@@ -11,13 +11,14 @@ import (
 	"github.com/pgo-koppelvlak/pgo/dossier/dossierdb"
 	"github.com/pgo-koppelvlak/pgo/export"
 	"github.com/pgo-koppelvlak/pgo/export/exportdb"
+	"github.com/pgo-koppelvlak/pgo/internal/shared"
 	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 	"github.com/pgo-koppelvlak/pgo/vault"
 	"github.com/pgo-koppelvlak/pgo/worker"
 )
 
-const medmijPatient = "/work/shared/medmij/bgz-patA"
+var medmijPatient = shared.Path("medmij", "bgz-patA")
 
 // fixture is the export service on a fresh schema with a real keyset.
 type fixture struct {
