@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -23,7 +24,8 @@ import (
 // On the HTTPS listener the TLS stack has verified the certificate already. On the
 // plain-HTTP listener (behind a TLS-terminating proxy) the certificate comes from
 // the header named by PGO_PROXY_CLIENT_CERT_HEADER and is verified here against the
-// same CA; without that setting peer routes are refused there.
+// same CA, and only when the TCP peer is a proxy address (trustedProxy); without
+// that setting peer routes are refused there.
 func (s *Server) requirePeer(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -52,6 +54,10 @@ func (s *Server) verifiedPeer(r *http.Request) (reqctx.Peer, error) {
 		return reqctx.Peer{}, pgo.Errorf(pgo.EUNAUTHORIZED,
 			"This endpoint requires mutual TLS; it is not available over plain HTTP.")
 	}
+	if !trustedProxy(r.RemoteAddr) {
+		return reqctx.Peer{}, pgo.Errorf(pgo.EUNAUTHORIZED,
+			"This endpoint accepts a client certificate over plain HTTP only from a trusted proxy address.")
+	}
 	v := r.Header.Get(s.cfg.ProxyClientCertHeader)
 	if v == "" {
 		return reqctx.Peer{}, pgo.Errorf(pgo.EUNAUTHORIZED,
@@ -63,6 +69,20 @@ func (s *Server) verifiedPeer(r *http.Request) (reqctx.Peer, error) {
 			"The client certificate passed by the proxy is not valid for this endpoint.")
 	}
 	return reqctx.NewPeer(cert), nil
+}
+
+// trustedProxy reports whether the TCP peer of a plain-HTTP request may be the
+// TLS-terminating proxy: a loopback, private (RFC 1918, RFC 4193) or link-local
+// address, the same proxies remoteIP trusts for X-Forwarded-For. The certificate in
+// the header is public (every TLS handshake shows it), so from anyone else the
+// header proves nothing and would let them pass as that peer.
+func trustedProxy(remoteAddr string) bool {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	a := ap.Addr().Unmap()
+	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast()
 }
 
 // verifyProxyCert parses a URL-encoded PEM chain (leaf first, as nginx's

@@ -35,22 +35,32 @@ func TestPeerRoutesOnPlainListener(t *testing.T) {
 		header     string
 		wantStatus int
 		wantDetail string
+		remote     string // TCP peer of the plain listener; default the proxy on loopback
 	}{
-		{"no client CA", nil, url.PathEscape(valid), 401, "PGO_CLIENT_CA"},
-		{"plain without trusted header", withCA(""), url.PathEscape(valid), 401, "not available over plain HTTP"},
-		{"header missing", withCA(certHeader), "", 401, "passed none"},
-		{"valid", withCA(certHeader), url.PathEscape(valid), 200, ""},
-		{"valid, nginx-style escaping", withCA(certHeader), url.QueryEscape(valid), 200, ""},
-		{"unknown CA", withCA(certHeader), url.PathEscape(other.issue(t, "evil.example", x509.ExtKeyUsageClientAuth, time.Now().Add(time.Hour))), 401, "not valid"},
-		{"server-only certificate", withCA(certHeader), url.PathEscape(ca.issue(t, "srv.example", x509.ExtKeyUsageServerAuth, time.Now().Add(time.Hour))), 401, "not valid"},
-		{"expired", withCA(certHeader), url.PathEscape(ca.issue(t, "old.example", x509.ExtKeyUsageClientAuth, time.Now().Add(-time.Minute))), 401, "not valid"},
-		{"garbage", withCA(certHeader), "%zz", 401, "not valid"},
-		{"not PEM", withCA(certHeader), "hello", 401, "not valid"},
+		{"no client CA", nil, url.PathEscape(valid), 401, "PGO_CLIENT_CA", ""},
+		{"plain without trusted header", withCA(""), url.PathEscape(valid), 401, "not available over plain HTTP", ""},
+		{"header missing", withCA(certHeader), "", 401, "passed none", ""},
+		{"valid", withCA(certHeader), url.PathEscape(valid), 200, "", ""},
+		{"valid, nginx-style escaping", withCA(certHeader), url.QueryEscape(valid), 200, "", ""},
+		{"unknown CA", withCA(certHeader), url.PathEscape(other.issue(t, "evil.example", x509.ExtKeyUsageClientAuth, time.Now().Add(time.Hour))), 401, "not valid", ""},
+		{"server-only certificate", withCA(certHeader), url.PathEscape(ca.issue(t, "srv.example", x509.ExtKeyUsageServerAuth, time.Now().Add(time.Hour))), 401, "not valid", ""},
+		{"expired", withCA(certHeader), url.PathEscape(ca.issue(t, "old.example", x509.ExtKeyUsageClientAuth, time.Now().Add(-time.Minute))), 401, "not valid", ""},
+		{"garbage", withCA(certHeader), "%zz", 401, "not valid", ""},
+		{"not PEM", withCA(certHeader), "hello", 401, "not valid", ""},
+		// Anyone who reaches the plain listener directly could otherwise replay a
+		// peer's (public) certificate in the header and pass as that peer.
+		{"valid header, but not from a proxy address", withCA(certHeader), url.PathEscape(valid), 401, "trusted proxy", "203.0.113.7:40000"},
+		{"valid header from a private-network proxy", withCA(certHeader), url.PathEscape(valid), 200, "", "10.1.2.3:40000"},
+		{"valid header from an IPv6 loopback proxy", withCA(certHeader), url.PathEscape(valid), 200, "", "[::1]:40000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _ := newTestServer(t, tt.edit)
 			req := httptest.NewRequest(http.MethodGet, "/peer/ping", nil)
+			req.RemoteAddr = "127.0.0.1:40000"
+			if tt.remote != "" {
+				req.RemoteAddr = tt.remote
+			}
 			if tt.header != "" {
 				req.Header.Set(certHeader, tt.header)
 			}
