@@ -78,15 +78,25 @@ func WriteSigningKeyFile(path string) (*SigningKey, error) {
 
 // LoadSigningKey reads a P-256 private key from a PEM file (PKCS #8 "PRIVATE KEY" or
 // SEC 1 "EC PRIVATE KEY"), as configured in PGO_SIGNING_KEY. The error says which
-// of: not configured, missing file, not PEM, not an ECDSA P-256 key.
+// of: not configured, missing file, open to group or others, not PEM, not an ECDSA
+// P-256 key.
 func LoadSigningKey(path string) (*SigningKey, error) {
 	if path == "" {
 		return nil, errors.New("PGO_SIGNING_KEY is not set; create a key with 'pgo keys signing-key --out FILE' and point PGO_SIGNING_KEY at it")
 	}
-	b, err := os.ReadFile(path)
+	st, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("PGO_SIGNING_KEY: %s does not exist; create it with 'pgo keys signing-key --out %s'", path, path)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("PGO_SIGNING_KEY: %w", err)
+	}
+	// Whoever reads the key can sign a checkpoint over a rewritten chain, which is
+	// what checkpoints exist to rule out: refuse it like the keyset (keyset.go).
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("PGO_SIGNING_KEY: %s: mode %04o lets group or others at the key; run `chmod 600 %s`", path, perm, path)
+	}
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("PGO_SIGNING_KEY: %w", err)
 	}

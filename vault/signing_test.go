@@ -123,6 +123,14 @@ func TestLoadSigningKeyErrors(t *testing.T) {
 		{"rsa", write("rsa.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: rsaDER})), "not an ECDSA P-256 key"},
 		{"p384", write("p384.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p384DER})), "not an ECDSA P-256 key"},
 	}
+	// A key others can read lets them sign checkpoints over a rewritten chain.
+	p256k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p256DER, _ := x509.MarshalPKCS8PrivateKey(p256k)
+	open := write("open.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p256DER}))
+	if err := os.Chmod(open, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases = append(cases, struct{ name, path, want string }{"readable by others", open, "mode 0644 lets group or others"})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := LoadSigningKey(c.path)
