@@ -36,7 +36,10 @@ func (r *Registry) fetchURL(ctx context.Context, url string, st listState, haveC
 		req.Header.Set("If-Modified-Since", st.lastModified)
 	}
 	req.Header.Set("Accept", "application/xml, text/xml")
-	resp, err := r.opts.HTTPClient.Do(req)
+	resp, err := httpsOnly(r.opts.HTTPClient).Do(req)
+	if errors.Is(err, errRedirectNotHTTPS) {
+		return fetched{}, pgo.Wrap(pgo.EUNAVAILABLE, err, "fetching the list failed: redirected to a URL that is not https")
+	}
 	if err != nil {
 		return fetched{}, pgo.Wrap(pgo.EUNAVAILABLE, err, "fetching the list failed: "+netReason(err))
 	}
@@ -55,6 +58,29 @@ func (r *Registry) fetchURL(ctx context.Context, url string, st listState, haveC
 		return fetched{}, err
 	}
 	return fetched{raw: raw, etag: resp.Header.Get("ETag"), lastModified: resp.Header.Get("Last-Modified")}, nil
+}
+
+var errRedirectNotHTTPS = errors.New("redirect to a URL that is not https")
+
+// httpsOnly returns a copy of c that refuses to follow a redirect away from https:
+// the lists are not signed, so TLS is all that keeps someone on the path from
+// handing us a list of their own.
+func httpsOnly(c *http.Client) *http.Client {
+	cc := *c
+	next := c.CheckRedirect
+	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme != "https" {
+			return errRedirectNotHTTPS
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cc
 }
 
 func netReason(err error) string {
