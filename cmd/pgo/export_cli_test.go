@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,4 +151,98 @@ func TestExportRequestStatusAndRewrapQueue(t *testing.T) {
 	if code, _, _ := auditCLI(t, vars, "keys", "rewrap", "--batch", "0"); code != 2 {
 		t.Fatalf("--batch 0: exit %d", code)
 	}
+}
+
+// TestExportMedMijPatientComplete: the PDF of the whole MedMij test patient holds
+// every problem, allergy, medication, lab result and vaccination of the source
+// files (issue 7). The expected texts are read from the FHIR files themselves: the
+// text (or display) of each resource's main code (for medication: of the product).
+func TestExportMedMijPatientComplete(t *testing.T) {
+	vars, user := exportVars(t), uuid.NewString()
+	dir := shared.Path("medmij", "bgz-patA")
+	mustCLI(t, vars, "dossier", "import", "--user", user, dir)
+	out := filepath.Join(t.TempDir(), "all.pdf")
+	mustCLI(t, vars, "export", "render", "--user", user, "--out", out)
+	raw, err := exec.Command("pdftotext", "-raw", "-enc", "UTF-8", out, "-").Output()
+	if err != nil {
+		t.Fatalf("pdftotext: %v", err)
+	}
+	text := strings.Join(strings.Fields(string(raw)), " ")
+
+	resources := readFHIRDir(t, dir)
+	checked := map[string]int{}
+	for _, r := range resources {
+		concept := r.Code
+		switch r.ResourceType {
+		case "Condition", "AllergyIntolerance":
+		case "Immunization":
+			concept = r.VaccineCode
+		case "MedicationStatement", "MedicationRequest":
+			concept = r.MedicationCodeableConcept
+			if ref := r.MedicationReference.Reference; ref != "" {
+				concept = resources[ref].Code
+			}
+		case "Observation":
+			if !strings.Contains(string(r.Category), "49581000146104") && !strings.Contains(string(r.Category), "laboratory") {
+				continue // lab results only (zib LaboratoryTestResult)
+			}
+		default:
+			continue
+		}
+		want := concept.Text // FHIR: the text as the user saw it wins over a coding's display
+		if want == "" && len(concept.Coding) > 0 {
+			want = concept.Coding[0].Display
+		}
+		if want == "" {
+			t.Errorf("%s/%s: no display to look for", r.ResourceType, r.ID)
+			continue
+		}
+		checked[r.ResourceType]++
+		if !strings.Contains(text, strings.Join(strings.Fields(want), " ")) {
+			t.Errorf("%s/%s: PDF text lacks %q", r.ResourceType, r.ID, want)
+		}
+	}
+	for typ, n := range map[string]int{"Condition": 5, "AllergyIntolerance": 1, "Immunization": 2, "MedicationStatement": 2, "MedicationRequest": 2, "Observation": 4} {
+		if checked[typ] != n {
+			t.Errorf("%d %s checked; the fixture has %d", checked[typ], typ, n)
+		}
+	}
+}
+
+type fhirConcept struct {
+	Text   string `json:"text"`
+	Coding []struct {
+		Display string `json:"display"`
+	} `json:"coding"`
+}
+
+type fhirResource struct {
+	ResourceType              string          `json:"resourceType"`
+	ID                        string          `json:"id"`
+	Code                      fhirConcept     `json:"code"`
+	VaccineCode               fhirConcept     `json:"vaccineCode"`
+	MedicationCodeableConcept fhirConcept     `json:"medicationCodeableConcept"`
+	Category                  json.RawMessage `json:"category"`
+	MedicationReference       struct {
+		Reference string `json:"reference"`
+	} `json:"medicationReference"`
+}
+
+// readFHIRDir reads loose FHIR resources, keyed by "Type/id".
+func readFHIRDir(t *testing.T, dir string) map[string]fhirResource {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	out := map[string]fhirResource{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r fhirResource
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		out[r.ResourceType+"/"+r.ID] = r
+	}
+	return out
 }
