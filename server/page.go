@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/pgo-koppelvlak/pgo/account"
 	"github.com/pgo-koppelvlak/pgo/server/reqctx"
 	"github.com/pgo-koppelvlak/pgo/web"
 )
@@ -43,12 +44,61 @@ func (s *Server) rememberLang(next echo.HandlerFunc) echo.HandlerFunc {
 
 // page builds the common view model every browser page embeds.
 func (s *Server) page(c echo.Context, title string) web.Page {
-	return web.Page{
+	p := web.Page{
 		Lang:         lang(c),
 		InstanceName: s.cfg.InstanceName,
 		Title:        title,
 		RequestID:    reqctx.RequestID(c.Request().Context()),
+		Path:         s.pagePath(c),
 	}
+	if n, ok := c.Get(ctxNav).(navigator); ok {
+		p.Nav = n.nav(c)
+	}
+	return p
+}
+
+// pagePath is the address the language switch links to: the request itself for
+// GET, else the same path when it also has a GET page (a form that failed and
+// was shown again), else the start page.
+func (s *Server) pagePath(c echo.Context) string {
+	r := c.Request()
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return r.URL.RequestURI()
+	}
+	for _, rt := range s.echo.Routes() {
+		if rt.Method == http.MethodGet && rt.Path == r.URL.Path {
+			return r.URL.RequestURI()
+		}
+	}
+	return "/"
+}
+
+// ctxNav holds the navigator of the request: set by middleware when the account
+// pages are mounted, read lazily by page, so that only pages look up the session.
+const ctxNav = "pgo.nav"
+
+// navigator tells the header who is logged in.
+type navigator interface {
+	nav(c echo.Context) web.Nav
+}
+
+// provideNav makes the session visible to every page's header, including the
+// start page and the error pages, which the account pages do not serve.
+func (s *accountPages) provideNav(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Set(ctxNav, navigator(s))
+		return next(c)
+	}
+}
+
+// nav describes the request's session for the header; only a fully logged-in
+// session counts (a half-finished login shows "Inloggen").
+func (s *accountPages) nav(c echo.Context) web.Nav {
+	cur := s.session(c)
+	if cur.sess == nil || cur.sess.Stage != account.StageFull {
+		return web.Nav{}
+	}
+	return web.Nav{LoggedIn: true, Role: string(cur.sess.Role), CSRF: account.CSRFToken(cur.id)}
 }
 
 // render writes a browser page. Templates render into a buffer first, so a

@@ -127,3 +127,75 @@ func (v AuditView) Field(name, label, value, typ string) FieldView {
 func (v MyLogView) Field(name, label, value, typ string) FieldView {
 	return field(v.Page, v.Errors, name, label, value, typ)
 }
+
+// FieldError is one line of a form's error summary: the message and the id of
+// the input it is about ("" when it is about no single input), so the summary
+// can link to the field (WCAG 2.2 SC 3.3.1, GOV.UK-style error summary).
+type FieldError struct {
+	Field, Text string
+}
+
+// errorList orders the errors as the fields appear in the form, then the rest.
+func errorList(p Page, errs map[string]string, order ...string) []FieldError {
+	var out []FieldError
+	for _, f := range order {
+		if k, ok := errs[f]; ok {
+			out = append(out, FieldError{Field: f, Text: p.T(k)})
+		}
+	}
+	for _, f := range []string{"cursor"} {
+		if k, ok := errs[f]; ok {
+			out = append(out, FieldError{Text: p.T(k)})
+		}
+	}
+	return out
+}
+
+// ErrorList is the filter form's error summary, in form order.
+func (v AuditView) ErrorList() []FieldError {
+	return errorList(v.Page, v.Errors, "from", "to", "action", "person", "peer", "correlation")
+}
+
+// ErrorList is the period form's error summary, in form order.
+func (v MyLogView) ErrorList() []FieldError {
+	return errorList(v.Page, v.Errors, "from", "to")
+}
+
+// Filtered reports whether any filter is set (the page then offers to clear it).
+func (f AuditFilter) Filtered() bool {
+	return f.From != "" || f.To != "" || f.Action != "" || f.Person != "" || f.Peer != "" || f.Correlation != ""
+}
+
+// ErrorSummary is the box above a form that lists what to fix, each item linking
+// to its field.
+type ErrorSummary struct {
+	Title string
+	Items []FieldError
+}
+
+func summary(p Page, items []FieldError) ErrorSummary {
+	return ErrorSummary{Title: p.T("form.errors"), Items: items}
+}
+
+func one(p Page, field, key string) ErrorSummary {
+	if key == "" {
+		return ErrorSummary{}
+	}
+	return summary(p, []FieldError{{Field: field, Text: p.T(key)}})
+}
+
+// Summary is the filter form's error summary.
+func (v AuditView) Summary() ErrorSummary { return summary(v.Page, v.ErrorList()) }
+
+// Summary is the period form's error summary.
+func (v MyLogView) Summary() ErrorSummary { return summary(v.Page, v.ErrorList()) }
+
+// Summary is the login form's error summary; it points at the first field, as
+// the message deliberately does not say which field was wrong.
+func (v LoginView) Summary() ErrorSummary { return one(v.Page, "name", v.Error) }
+
+// Summary is the code form's error summary.
+func (v CodeView) Summary() ErrorSummary { return one(v.Page, "code", v.Error) }
+
+// Summary is the enrolment form's error summary.
+func (v EnrolView) Summary() ErrorSummary { return one(v.Page, "code", v.Error) }
