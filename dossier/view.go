@@ -165,7 +165,11 @@ func unitOf(q node) string {
 	return q.str("code")
 }
 
-// humanName shows a HumanName: its text, else given names and family name.
+// humanName shows a HumanName: its text, else the given names and the family name.
+// Dutch names (zib NameInformation) mark each given name with an ISO 21090 EN
+// qualifier in _given: BR (first names), CL (call name), IN (initials). Listing all
+// three repeats the person ("Anouk A. Anouk"), so the first names are shown, else
+// the call name, else the initials; unqualified names are shown as they are.
 func humanName(n node) string {
 	if n == nil {
 		return ""
@@ -173,15 +177,43 @@ func humanName(n node) string {
 	if t := n.str("text"); t != "" {
 		return t
 	}
-	var given []string
-	if g, ok := n["given"].([]any); ok {
-		for _, s := range g {
-			if s, ok := s.(string); ok {
-				given = append(given, s)
+	byQualifier := map[string][]string{}
+	var plain []string
+	quals, _ := n["_given"].([]any) // index-aligned with given; null where a name has none
+	for i, g := range asStrings(n["given"]) {
+		q := ""
+		if i < len(quals) {
+			for _, ext := range asNode(quals[i]).list("extension") {
+				if strings.HasSuffix(ext.str("url"), "iso21090-EN-qualifier") {
+					q = ext.str("valueCode")
+				}
 			}
+		}
+		if q == "" {
+			plain = append(plain, g)
+		} else {
+			byQualifier[q] = append(byQualifier[q], g)
+		}
+	}
+	given := plain
+	for _, q := range []string{"BR", "CL", "IN"} {
+		if len(given) == 0 {
+			given = byQualifier[q]
 		}
 	}
 	return join(" ", strings.Join(given, " "), n.str("family"))
+}
+
+func asStrings(v any) []string {
+	var out []string
+	if l, ok := v.([]any); ok {
+		for _, s := range l {
+			if s, ok := s.(string); ok {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 func join(sep string, parts ...string) string {
