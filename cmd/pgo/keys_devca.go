@@ -229,17 +229,29 @@ func writeKeyPair(certFile, keyFile string, der []byte, key *ecdsa.PrivateKey) e
 	return writeFileMode(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
 
-// writeFileMode writes via a temporary file and rename, and sets mode even when
-// the file existed with a wider one.
+// writeFileMode writes via a fresh temporary file (O_EXCL with a random name, so
+// nothing planted in the directory is written through) and rename, and sets mode
+// before the content goes in, even when the file existed with a wider one.
 func writeFileMode(name string, b []byte, mode os.FileMode) error {
-	tmp := name + ".tmp"
-	if err := os.WriteFile(tmp, b, mode); err != nil {
+	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*.tmp")
+	if err != nil {
 		return err
 	}
-	if err := os.Chmod(tmp, mode); err != nil {
-		return err
+	tmp := f.Name()
+	err = f.Chmod(mode)
+	if err == nil {
+		_, err = f.Write(b)
 	}
-	return os.Rename(tmp, name)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
 }
 
 func randomSerial() *big.Int {
