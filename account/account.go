@@ -42,15 +42,19 @@ type Account struct {
 	Name         string
 	Role         Role
 	PasswordHash string // argon2id PHC string; empty for OIDC-only accounts
-	TOTPSecret   []byte
-	TOTPLastStep int64  // the last accepted RFC 6238 time step (replay guard)
-	TOTPPending  []byte // a new seed awaiting confirmation (enrolment page)
-	OIDCIssuer   string
-	OIDCSubject  string
-	Failures     int       // consecutive failed attempts since the last success or lock
-	LockedUntil  time.Time // zero: not locked
-	Disabled     bool      // locked by an operator (pgo user lock)
-	CreatedAt    time.Time
+	// TOTPSealed is the TOTP seed sealed under TOTPObjectID(ID) (Sealer); the
+	// plain seed exists only inside one call.
+	TOTPSealed   []byte
+	TOTPLastStep int64 // the last accepted RFC 6238 time step (replay guard)
+	// TOTPPendingSealed is a new seed awaiting confirmation (enrolment page),
+	// sealed under PendingTOTPObjectID(ID).
+	TOTPPendingSealed []byte
+	OIDCIssuer        string
+	OIDCSubject       string
+	Failures          int       // consecutive failed attempts since the last success or lock
+	LockedUntil       time.Time // zero: not locked
+	Disabled          bool      // locked by an operator (pgo user lock)
+	CreatedAt         time.Time
 }
 
 // Locked reports whether logins are refused at now.
@@ -77,7 +81,7 @@ type Tx interface {
 	ListAccounts(ctx context.Context) ([]Account, error)
 	// SaveLoginState writes Failures, LockedUntil, Disabled and TOTPLastStep.
 	SaveLoginState(ctx context.Context, a *Account) error
-	// SaveTOTP writes TOTPSecret, TOTPLastStep and TOTPPending.
+	// SaveTOTP writes TOTPSealed, TOTPLastStep and TOTPPendingSealed.
 	SaveTOTP(ctx context.Context, a *Account) error
 	// AddRecoveryCodes adds codes; replace first deletes the account's old ones.
 	AddRecoveryCodes(ctx context.Context, accountID string, hashes [][]byte, replace bool) error
@@ -137,18 +141,23 @@ func ConfigFrom(c config.Account, instanceName string) Config {
 // Service is the account domain. It is safe for concurrent use.
 type Service struct {
 	store     Store
+	sealer    Sealer
 	cfg       Config
 	now       func() time.Time
 	dummyHash string // verified for unknown names so that timing does not tell
 }
 
-// New returns a Service. It hashes one dummy password, so it costs one argon2id run.
-func New(store Store, cfg Config) (*Service, error) {
+// New returns a Service that keeps TOTP seeds sealed with sealer. It hashes one
+// dummy password, so it costs one argon2id run.
+func New(store Store, sealer Sealer, cfg Config) (*Service, error) {
+	if sealer == nil {
+		return nil, pgo.Errorf(pgo.EINTERNAL, "account: a Sealer for the TOTP seeds is required")
+	}
 	h, err := HashPassword("dummy-password-for-timing", cfg.Argon2)
 	if err != nil {
 		return nil, err
 	}
-	return &Service{store: store, cfg: cfg, now: time.Now, dummyHash: h}, nil
+	return &Service{store: store, sealer: sealer, cfg: cfg, now: time.Now, dummyHash: h}, nil
 }
 
 // SetClock replaces the clock (tests: lockout expiry, session timeouts).

@@ -38,7 +38,10 @@ func (s *Service) Create(ctx context.Context, name string, role Role, password s
 	if err != nil {
 		return nil, err
 	}
-	a := &Account{ID: newUUID(), Name: name, Role: role, PasswordHash: hash, TOTPSecret: secret, CreatedAt: s.clock()}
+	a := &Account{ID: newUUID(), Name: name, Role: role, PasswordHash: hash, CreatedAt: s.clock()}
+	if a.TOTPSealed, err = s.sealSeed(TOTPObjectID(a.ID), secret); err != nil {
+		return nil, err
+	}
 	err = s.store.InTx(ctx, func(tx Tx) error {
 		if err := tx.CreateAccount(ctx, a); err != nil {
 			if pgo.ErrorCode(err) == pgo.ECONFLICT {

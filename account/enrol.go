@@ -21,7 +21,9 @@ func (s *Service) BeginEnrolment(ctx context.Context, sessionID string) (string,
 		if err != nil {
 			return err
 		}
-		a.TOTPPending = secret
+		if a.TOTPPendingSealed, err = s.sealSeed(PendingTOTPObjectID(a.ID), secret); err != nil {
+			return err
+		}
 		uri = EnrolmentURI(s.cfg.Issuer, a.Name, secret)
 		return tx.SaveTOTP(ctx, a)
 	})
@@ -32,10 +34,14 @@ func (s *Service) BeginEnrolment(ctx context.Context, sessionID string) (string,
 func (s *Service) PendingEnrolment(ctx context.Context, sessionID string) (string, error) {
 	var uri string
 	err := s.withAccount(ctx, sessionID, func(tx Tx, a *Account) error {
-		if len(a.TOTPPending) == 0 {
+		if len(a.TOTPPendingSealed) == 0 {
 			return pgo.Errorf(pgo.ENOTFOUND, "no new authenticator is being set up")
 		}
-		uri = EnrolmentURI(s.cfg.Issuer, a.Name, a.TOTPPending)
+		seed, err := s.openSeed(PendingTOTPObjectID(a.ID), a.TOTPPendingSealed)
+		if err != nil {
+			return err
+		}
+		uri = EnrolmentURI(s.cfg.Issuer, a.Name, seed)
 		return nil
 	})
 	return uri, err
@@ -49,14 +55,22 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, sessionID, code string, 
 		return nil, err
 	}
 	err = s.withAccount(ctx, sessionID, func(tx Tx, a *Account) error {
-		if len(a.TOTPPending) == 0 {
+		if len(a.TOTPPendingSealed) == 0 {
 			return pgo.Errorf(pgo.ECONFLICT, "no new authenticator is being set up")
 		}
-		step, ok := VerifyTOTP(a.TOTPPending, code, s.clock(), 0)
+		seed, err := s.openSeed(PendingTOTPObjectID(a.ID), a.TOTPPendingSealed)
+		if err != nil {
+			return err
+		}
+		step, ok := VerifyTOTP(seed, code, s.clock(), 0)
 		if !ok {
 			return ErrEnrolCode
 		}
-		a.TOTPSecret, a.TOTPPending, a.TOTPLastStep = a.TOTPPending, nil, step
+		// sealed again: the active seed is bound to another object id
+		if a.TOTPSealed, err = s.sealSeed(TOTPObjectID(a.ID), seed); err != nil {
+			return err
+		}
+		a.TOTPPendingSealed, a.TOTPLastStep = nil, step
 		if err := tx.SaveTOTP(ctx, a); err != nil {
 			return err
 		}

@@ -138,7 +138,11 @@ func (s *Service) checkCode(ctx context.Context, tx Tx, a *Account, code string,
 		ok, err := tx.UseRecoveryCode(ctx, a.ID, HashRecoveryCode(a.ID, code), now)
 		return "recovery_code", ok, err
 	}
-	step, ok := VerifyTOTP(a.TOTPSecret, code, now, a.TOTPLastStep)
+	seed, err := s.openSeed(TOTPObjectID(a.ID), a.TOTPSealed)
+	if err != nil {
+		return "totp", false, err
+	}
+	step, ok := VerifyTOTP(seed, code, now, a.TOTPLastStep)
 	if ok {
 		a.TOTPLastStep = step
 	}

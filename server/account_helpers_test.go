@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
 	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
+	"github.com/pgo-koppelvlak/pgo/vault"
 )
 
 // auditLog adapts auditdb to AuditLog (cmd/pgo does the same).
@@ -64,6 +66,21 @@ var testAccountConfig = account.Config{
 	Issuer: "PGO Test",
 }
 
+// testSealer is a real vault on a keyset made for the test: the TOTP seeds are
+// sealed as in production.
+func testSealer(t *testing.T) *vault.Vault {
+	t.Helper()
+	keyset := filepath.Join(t.TempDir(), "keyset.json")
+	if _, err := vault.CreateKeyset(keyset); err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.Open(keyset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // newAccountEnv builds the env; edit may change the dependencies (e.g. add OIDC).
 func newAccountEnv(t *testing.T, edit ...func(*account.Service, *AccountDeps)) *accountEnv {
 	return newAccountEnvConfig(t, testAccountConfig, edit...)
@@ -72,7 +89,7 @@ func newAccountEnv(t *testing.T, edit ...func(*account.Service, *AccountDeps)) *
 func newAccountEnvConfig(t *testing.T, cfg account.Config, edit ...func(*account.Service, *AccountDeps)) *accountEnv {
 	t.Helper()
 	db := storetest.DB(t)
-	svc, err := account.New(accountdb.New(db, auditdb.Append), cfg)
+	svc, err := account.New(accountdb.New(db, auditdb.Append), testSealer(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

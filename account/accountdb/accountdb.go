@@ -1,4 +1,5 @@
-// Package accountdb implements account.Store on PostgreSQL (migration 004). Every
+// Package accountdb implements account.Store on PostgreSQL (migrations 004 and 007:
+// the TOTP seeds are vault ciphertexts made by package account). Every
 // error passes through store.Error, so callers see *pgo.Error codes only.
 package accountdb
 
@@ -57,14 +58,14 @@ func (t *txn) Audit(ctx context.Context, ev audit.Event) error {
 	return nil
 }
 
-const accountCols = `id::text, name, role, coalesce(password_hash, ''), coalesce(totp_secret, ''::bytea),
-	totp_last_step, coalesce(totp_pending, ''::bytea), coalesce(oidc_issuer, ''), coalesce(oidc_subject, ''), failures,
+const accountCols = `id::text, name, role, coalesce(password_hash, ''), coalesce(totp_sealed, ''::bytea),
+	totp_last_step, coalesce(totp_pending_sealed, ''::bytea), coalesce(oidc_issuer, ''), coalesce(oidc_subject, ''), failures,
 	coalesce(locked_until, 'epoch'::timestamptz), disabled, created_at`
 
 func scanAccount(row pgx.Row) (*account.Account, error) {
 	var a account.Account
 	var role string
-	err := row.Scan(&a.ID, &a.Name, &role, &a.PasswordHash, &a.TOTPSecret, &a.TOTPLastStep, &a.TOTPPending,
+	err := row.Scan(&a.ID, &a.Name, &role, &a.PasswordHash, &a.TOTPSealed, &a.TOTPLastStep, &a.TOTPPendingSealed,
 		&a.OIDCIssuer, &a.OIDCSubject, &a.Failures, &a.LockedUntil, &a.Disabled, &a.CreatedAt)
 	if err != nil {
 		return nil, store.Error(err)
@@ -77,10 +78,10 @@ func scanAccount(row pgx.Row) (*account.Account, error) {
 }
 
 func (t *txn) CreateAccount(ctx context.Context, a *account.Account) error {
-	_, err := t.tx.Exec(ctx, `insert into accounts (id, name, role, password_hash, totp_secret,
+	_, err := t.tx.Exec(ctx, `insert into accounts (id, name, role, password_hash, totp_sealed,
 		oidc_issuer, oidc_subject, created_at)
 		values ($1, $2, $3, nullif($4, ''), $5, nullif($6, ''), nullif($7, ''), $8)`,
-		a.ID, a.Name, string(a.Role), a.PasswordHash, nilIfEmpty(a.TOTPSecret), a.OIDCIssuer, a.OIDCSubject, a.CreatedAt)
+		a.ID, a.Name, string(a.Role), a.PasswordHash, nilIfEmpty(a.TOTPSealed), a.OIDCIssuer, a.OIDCSubject, a.CreatedAt)
 	return store.Error(err)
 }
 
@@ -132,8 +133,8 @@ func (t *txn) SaveLoginState(ctx context.Context, a *account.Account) error {
 }
 
 func (t *txn) SaveTOTP(ctx context.Context, a *account.Account) error {
-	_, err := t.tx.Exec(ctx, `update accounts set totp_secret = $2, totp_last_step = $3, totp_pending = $4
-		where id = $1::uuid`, a.ID, nilIfEmpty(a.TOTPSecret), a.TOTPLastStep, nilIfEmpty(a.TOTPPending))
+	_, err := t.tx.Exec(ctx, `update accounts set totp_sealed = $2, totp_last_step = $3, totp_pending_sealed = $4
+		where id = $1::uuid`, a.ID, nilIfEmpty(a.TOTPSealed), a.TOTPLastStep, nilIfEmpty(a.TOTPPendingSealed))
 	return store.Error(err)
 }
 

@@ -3,6 +3,7 @@ package accountdb_test
 import (
 	"context"
 	"encoding/base32"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
 	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
+	"github.com/pgo-koppelvlak/pgo/vault"
 )
 
 // clock is a settable test clock.
@@ -42,21 +44,39 @@ var testCfg = account.Config{
 }
 
 type fixture struct {
-	db    *store.DB
-	svc   *account.Service
-	clock *clock
+	db     *store.DB
+	svc    *account.Service
+	clock  *clock
+	keyset string // the vault's keyset file (for rotations)
+	vault  *vault.Vault
 }
 
 func setup(t *testing.T, cfg account.Config) *fixture {
 	t.Helper()
 	db := storetest.DB(t)
-	svc, err := account.New(accountdb.New(db, auditdb.Append), cfg)
+	keyset, v := testVault(t)
+	svc, err := account.New(accountdb.New(db, auditdb.Append), v, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
 	svc.SetClock(c.now)
-	return &fixture{db: db, svc: svc, clock: c}
+	return &fixture{db: db, svc: svc, clock: c, keyset: keyset, vault: v}
+}
+
+// testVault creates a real keyset file for the test and opens it: the TOTP seeds
+// are sealed as in production.
+func testVault(t testing.TB) (string, *vault.Vault) {
+	t.Helper()
+	keyset := filepath.Join(t.TempDir(), "keyset.json")
+	if _, err := vault.CreateKeyset(keyset); err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.Open(keyset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keyset, v
 }
 
 // auditActions lists the audit actions (with reason on failures) written so far,

@@ -21,13 +21,14 @@ func TestInstancesAgreeOnThrottleAndLockout(t *testing.T) {
 	cfg := testCfg
 	cfg.IPLimit = 4
 	var svcs []*account.Service
+	_, v := testVault(t) // one keyset, as every instance of a deployment shares it
 	for i := 0; i < 2; i++ {
 		db, err := store.Open(ctx, url)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(db.Close)
-		svc, err := account.New(accountdb.New(db, auditdb.Append), cfg)
+		svc, err := account.New(accountdb.New(db, auditdb.Append), v, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
+	"github.com/pgo-koppelvlak/pgo/vault"
 )
 
 var built struct {
@@ -234,9 +235,15 @@ func tlsClient(t testing.TB, certDir, clientHost string, tweak func(*tls.Config)
 }
 
 // serveVars is the environment for `pgo serve` on 127.0.0.1:0 with the dev
-// certificates for "localhost" in certDir, a migrated schema and a Redis DB.
+// certificates for "localhost" in certDir, a migrated schema, a Redis DB and an
+// encryption keyset (the account pages seal TOTP seeds with it).
 func serveVars(t *testing.T, certDir string) map[string]string {
+	keyset := filepath.Join(t.TempDir(), "keyset.json")
+	if _, err := vault.CreateKeyset(keyset); err != nil {
+		t.Fatal(err)
+	}
 	return map[string]string{
+		"PGO_KEYSET_FILE":    keyset,
 		"PGO_DATABASE_URL":   storetest.Schema(t),
 		"PGO_REDIS_URL":      storetest.Redis(t),
 		"PGO_HTTP_ADDR":      "127.0.0.1:0",

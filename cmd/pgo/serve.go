@@ -25,7 +25,7 @@ func init() {
 	})
 	// Login, account and audit pages (issue 6; mountAccount is in user.go).
 	registerServeHook("account", func(ctx context.Context, w *serveWiring) error {
-		return mountAccount(ctx, w.Config, w.DB, w.Server)
+		return mountAccount(ctx, w.Config, w.DB, w.Server, w.Log)
 	})
 }
 

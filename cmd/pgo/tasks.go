@@ -10,6 +10,8 @@ import (
 
 	"github.com/pgo-koppelvlak/pgo"
 
+	"github.com/pgo-koppelvlak/pgo/account/accountdb"
+	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
 	"github.com/pgo-koppelvlak/pgo/config"
 	"github.com/pgo-koppelvlak/pgo/dossier"
 	"github.com/pgo-koppelvlak/pgo/dossier/dossierdb"
@@ -41,7 +43,16 @@ func exportJobs(cfg *config.Config, db *store.DB, v *vault.Vault) *export.Jobs {
 // rewrapTargets lists every table of sealed objects that a key rotation must move.
 func rewrapTargets(db *store.DB, v *vault.Vault) []worker.RewrapTarget {
 	dossiers, exports := dossierdb.New(db), exportdb.New(db, worker.NewRenderTask)
+	accounts := accountdb.New(db, auditdb.Append)
 	return []worker.RewrapTarget{
+		{Name: "account_totp", Batch: func(ctx context.Context, after string, limit int) (worker.RewrapBatch, error) {
+			r, err := accounts.RewrapTOTP(ctx, v, after, limit)
+			return worker.RewrapBatch{Next: r.Next, Moved: r.Moved, Raced: r.Raced, Failed: r.Failed}, err
+		}},
+		{Name: "account_totp_pending", Batch: func(ctx context.Context, after string, limit int) (worker.RewrapBatch, error) {
+			r, err := accounts.RewrapPendingTOTP(ctx, v, after, limit)
+			return worker.RewrapBatch{Next: r.Next, Moved: r.Moved, Raced: r.Raced, Failed: r.Failed}, err
+		}},
 		{Name: "dossier_resource", Batch: func(ctx context.Context, after string, limit int) (worker.RewrapBatch, error) {
 			r, err := dossiers.Rewrap(ctx, v, after, limit)
 			return worker.RewrapBatch{Next: r.Next, Moved: r.Moved, Raced: r.Raced, Failed: r.Failed}, err
@@ -57,7 +68,7 @@ func rewrapTargets(db *store.DB, v *vault.Vault) []worker.RewrapTarget {
 func init() {
 	registerKeys(&command{
 		name:    "rewrap",
-		summary: "Move dossier rows and export documents sealed under older keys to the primary key (after keys rotate).",
+		summary: "Move dossier rows, export documents and TOTP seeds sealed under older keys to the primary key (after keys rotate).",
 		usage:   "[--batch N] [--queue]",
 		run:     keysRewrap,
 	})

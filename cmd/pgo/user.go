@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -22,7 +23,9 @@ import (
 
 // `pgo user add|list|lock`: operators manage accounts (issue 6). The password is
 // read from standard input, never from an argument (arguments show up in ps and in
-// shell history).
+// shell history). The TOTP seeds are sealed with the vault, so every `pgo user`
+// command needs the keyset (PGO_KEYSET_FILE); each one first seals the seeds that a
+// database from before migration 007 still holds in the clear.
 func init() {
 	register(&command{
 		name:    "user",
@@ -76,9 +79,14 @@ func runUser(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	return usageError(fs, "unknown subcommand %q (one of add, list, lock)", sub)
 }
 
-// withAccounts opens the database and runs fn with an account service.
+// withAccounts opens the keyset and the database and runs fn with an account
+// service.
 func withAccounts(ctx context.Context, e *env, fn func(*account.Service) error) error {
 	cfg, err := loadConfig(e)
+	if err != nil {
+		return err
+	}
+	v, err := openVault(cfg)
 	if err != nil {
 		return err
 	}
@@ -87,7 +95,15 @@ func withAccounts(ctx context.Context, e *env, fn func(*account.Service) error) 
 		return err
 	}
 	defer db.Close()
-	svc, err := account.New(accountdb.New(db, auditdb.Append), account.ConfigFrom(cfg.Account, cfg.InstanceName))
+	st := accountdb.New(db, auditdb.Append)
+	n, err := st.SealClearSeeds(ctx, v)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		fmt.Fprintf(e.stderr, "sealed the TOTP seeds of %d accounts that were stored in the clear (migration 007)\n", n)
+	}
+	svc, err := account.New(st, v, account.ConfigFrom(cfg.Account, cfg.InstanceName))
 	if err != nil {
 		return err
 	}
@@ -184,14 +200,27 @@ func sweepSessions(ctx context.Context, st *accountdb.Store, idle time.Duration)
 
 // mountAccount builds the account service (and the OIDC login when
 // PGO_OIDC_ISSUER is set) and mounts the login, account and audit pages on srv.
-// pgo serve runs it as the account serve hook (serve.go).
-func mountAccount(ctx context.Context, cfg *config.Config, db *store.DB, srv *server.Server) error {
+// pgo serve runs it as the account serve hook (serve.go). The TOTP seeds are sealed
+// with the keyset (PGO_KEYSET_FILE), and seeds still in the clear from before
+// migration 007 are sealed before the first login.
+func mountAccount(ctx context.Context, cfg *config.Config, db *store.DB, srv *server.Server, log *slog.Logger) error {
 	keys, err := verifier(cfg) // cmd/pgo/audit.go: the checkpoint signing key, if configured
 	if err != nil {
 		return err
 	}
+	v, err := openVault(cfg)
+	if err != nil {
+		return err
+	}
 	st := accountdb.New(db, auditdb.Append)
-	svc, err := account.New(st, account.ConfigFrom(cfg.Account, cfg.InstanceName))
+	n, err := st.SealClearSeeds(ctx, v)
+	if err != nil {
+		return fmt.Errorf("sealing TOTP seeds stored in the clear: %w", err)
+	}
+	if n > 0 {
+		log.Info("sealed TOTP seeds stored in the clear (migration 007)", "accounts", n)
+	}
+	svc, err := account.New(st, v, account.ConfigFrom(cfg.Account, cfg.InstanceName))
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 func TestUserCommands(t *testing.T) {
 	vars := map[string]string{
+		"PGO_KEYSET_FILE":       userKeyset(t),
 		"PGO_DATABASE_URL":      storetest.Schema(t),
 		"PGO_ARGON2_MEMORY_KIB": "8192",
 		"PGO_ARGON2_TIME":       "1",

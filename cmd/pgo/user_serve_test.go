@@ -23,9 +23,11 @@ import (
 )
 
 // The wiring pgo serve uses: an account made with `pgo user add` logs in through
-// the mounted pages and reads the audit log.
+// the mounted pages and reads the audit log, also after `pgo keys rotate` and
+// `pgo keys rewrap` moved its TOTP seed to the new key.
 func TestMountAccountWiring(t *testing.T) {
-	vars := map[string]string{"PGO_DATABASE_URL": storetest.Schema(t), "PGO_ARGON2_MEMORY_KIB": "8192", "PGO_ARGON2_TIME": "1"}
+	vars := map[string]string{"PGO_DATABASE_URL": storetest.Schema(t), "PGO_ARGON2_MEMORY_KIB": "8192", "PGO_ARGON2_TIME": "1",
+		"PGO_KEYSET_FILE": userKeyset(t)}
 	const pw = "wachtwoord-van-eva-1"
 	code, out, errOut := runCLI(t, vars, pw+"\n", "user", "add", "eva", "--role", "auditor")
 	if code != 0 {
@@ -34,6 +36,12 @@ func TestMountAccountWiring(t *testing.T) {
 	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(regexp.MustCompile(`secret=([A-Z2-7]+)`).FindStringSubmatch(out)[1])
 	if err != nil {
 		t.Fatal(err)
+	}
+	oldKey := totpKeyID(t, vars, "eva")
+	mustCLI(t, vars, "keys", "rotate")
+	rewrap, _ := mustCLI(t, vars, "keys", "rewrap")
+	if !strings.Contains(rewrap, "account_totp       moved 1,") || totpKeyID(t, vars, "eva") == oldKey {
+		t.Fatalf("keys rewrap did not move the TOTP seed off key %d:\n%s", oldKey, rewrap)
 	}
 	cfg, err := config.Load("", func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
 	if err != nil {
@@ -50,7 +58,7 @@ func TestMountAccountWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := mountAccount(ctx, cfg, db, srv); err != nil {
+	if err := mountAccount(ctx, cfg, db, srv, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewTLSServer(srv.Handler())
