@@ -31,6 +31,9 @@ var curves = []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384}
 // configuration. Both are optional here; Serve refuses to run without a key pair.
 func (s *Server) loadTLS() error {
 	if s.cfg.TLSCert != "" {
+		if err := checkKeyFileMode(s.cfg.TLSKey); err != nil {
+			return err
+		}
 		kp, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
 		if err != nil {
 			return fmt.Errorf("PGO_TLS_CERT/PGO_TLS_KEY: %v", err)
@@ -43,6 +46,21 @@ func (s *Server) loadTLS() error {
 			return fmt.Errorf("PGO_CLIENT_CA: %v", err)
 		}
 		s.clientCAs = pool
+	}
+	return nil
+}
+
+// checkKeyFileMode refuses a server key file that every local user may read:
+// whoever has the key can impersonate this PGO to patients and peers. Group read
+// is allowed (the ssl-cert group convention); a missing file is left to
+// LoadX509KeyPair, which names it.
+func checkKeyFileMode(file string) error {
+	st, err := os.Stat(file)
+	if err != nil {
+		return nil
+	}
+	if perm := st.Mode().Perm(); perm&0o007 != 0 {
+		return fmt.Errorf("PGO_TLS_KEY: mode %04o lets every user read the private key; run `chmod 600 %s`", perm, file)
 	}
 	return nil
 }
