@@ -29,7 +29,7 @@ import (
 func init() {
 	register(&command{
 		name:    "user",
-		summary: "Manage login accounts: add (password from stdin), list, lock.",
+		summary: "Manage login accounts: add (password from stdin), list, lock. Needs PGO_KEYSET_FILE: TOTP seeds are sealed.",
 		usage:   "add NAME [--role patient|auditor] [--qr FILE] < password | list | lock NAME",
 		run:     runUser,
 	})
