@@ -45,11 +45,14 @@ ensure_postgres() {
 ensure_redis() {
   command -v redis-server >/dev/null 2>&1 || apt_install redis-server
   if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    # Started directly rather than through the init script: the job queue needs
+    # no snapshots here, and a snapshot that cannot be written (a data directory
+    # owned by another user) would make Redis refuse every write (MISCONF).
     log "starting Redis"
-    as_root service redis-server start >/dev/null 2>&1 || true
-    redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 ||
-      as_root redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
-        --dir /tmp --logfile /tmp/pgo-redis.log
+    local dir=/var/lib/redis
+    [ -d "$dir" ] && [ -w "$dir" ] || dir=$(mktemp -d)
+    as_root redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+      --dir "$dir" --logfile "$dir/pgo-redis.log"
   fi
   for _ in $(seq 1 40); do
     redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && return 0
