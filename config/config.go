@@ -261,7 +261,7 @@ func checkURL(schemes ...string) func(string) error {
 	return func(v string) error {
 		u, err := url.Parse(v)
 		if err != nil || u.Host == "" {
-			return fmt.Errorf("%q is not a URL with a host", redact(v))
+			return fmt.Errorf("%s is not a URL with a host", redact(v))
 		}
 		for _, s := range schemes {
 			if u.Scheme == s {
@@ -332,11 +332,25 @@ func errUnwrapPath(err error) error {
 
 // redact hides a password in a URL so that an error line never shows it.
 func redact(v string) string {
-	if u, err := url.Parse(v); err == nil && u.User != nil {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme == "" && strings.Contains(strings.ToLower(v), "password")) {
+		// Where a password would be in a value that does not parse (or a
+		// keyword/value DSN) cannot be told: show none of it.
+		return "(value not shown: it may hold a password)"
+	}
+	changed := false
+	if u.User != nil {
 		if _, has := u.User.Password(); has {
 			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			return u.String()
+			changed = true
 		}
 	}
-	return v
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery, changed = q.Encode(), true
+	}
+	if changed {
+		return strconv.Quote(u.String())
+	}
+	return strconv.Quote(v)
 }
