@@ -118,7 +118,7 @@ func (s *accountPages) loginCode(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, localPath(c.QueryParam("next")))
 	case is(err, account.ErrLoginFailed) && s.stillMFA(c, cur.id):
 		return s.render(c, http.StatusUnauthorized, "login_code", web.CodeView{
-			Page: s.page(c, web.T(lang(c), "login.code.title")), CSRF: account.CSRFToken(cur.id), Error: "login.failed",
+			Page: s.page(c, web.T(lang(c), "login.code.title")), CSRF: account.CSRFToken(cur.id), Error: "login.code.wrong",
 			Next: nextParam(c)})
 	}
 	c.Set(ctxSession, current{})
