@@ -398,3 +398,36 @@ func TestUIKeyboardSkipLink(t *testing.T) {
 		}
 	}
 }
+
+// At 320 CSS pixels wide (WCAG 2.2 SC 1.4.10 Reflow) no page scrolls sideways:
+// the wide audit table scrolls inside its own focusable region, the patient's
+// log stacks into labelled blocks.
+func TestUINarrowScreenReflows(t *testing.T) {
+	e, auditor, jan := uiFixture(t)
+	u := newUIRun(t, e)
+	if err := chromedp.Do(u.ctx, chromedp.EmulateViewport(320, 640)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		who  *browser
+		path string
+	}{
+		{"narrow-home", nil, "/"}, {"narrow-login", nil, "/login"}, {"narrow-account", jan, "/account"},
+		{"narrow-mylog", jan, "/mijn-log"}, {"narrow-audit", auditor, "/audit"},
+		{"narrow-audit-errors", auditor, "/audit?from=x&peer=a%20b"},
+	} {
+		for _, l := range web.Langs {
+			u.as(tc.who)
+			status := http.StatusOK
+			if strings.Contains(tc.path, "from=x") {
+				status = http.StatusBadRequest
+			}
+			u.open(withLangQuery(tc.path, l), status)
+			if w := u.eval(`document.documentElement.scrollWidth + "/" + window.innerWidth`); w != "320/320" {
+				t.Errorf("%s-%s: page is %s px wide", tc.name, l, w)
+			}
+			u.screenshot(tc.name + "-" + string(l))
+		}
+	}
+}

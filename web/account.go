@@ -199,3 +199,13 @@ func (v CodeView) Summary() ErrorSummary { return one(v.Page, "code", v.Error) }
 
 // Summary is the enrolment form's error summary.
 func (v EnrolView) Summary() ErrorSummary { return one(v.Page, "code", v.Error) }
+
+// ActionLabel is an action's plain-language name followed by its code, for the
+// filter's choices (auditors read both); just the code when it has no name yet.
+func (v AuditView) ActionLabel(a string) string {
+	key := "mylog.act." + a
+	if name := v.T(key); name != key {
+		return name + " (" + a + ")"
+	}
+	return a
+}
