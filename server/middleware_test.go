@@ -43,6 +43,7 @@ func TestRequestIDs(t *testing.T) {
 		{"too long replaced", map[string]string{"X-Request-Id": long, "X-Correlation-ID": long}, "", "", []string{long}},
 		{"128 kept", map[string]string{"X-Request-Id": long[:128]}, long[:128], "", nil},
 		{"non-ascii replaced", map[string]string{"X-Request-Id": "idé"}, "", "", []string{"idé"}},
+		{"a BSN as id replaced", map[string]string{"X-Request-Id": "123456782", "X-Correlation-ID": "bsn-111222333"}, "", "", []string{"123456782", "111222333"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

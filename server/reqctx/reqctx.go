@@ -56,6 +56,10 @@ func CorrelationID(ctx context.Context) string { return FromContext(ctx).Correla
 // ValidID reports whether s may be kept as an inbound id: 1 to 128 characters of
 // [A-Za-z0-9_.:-]. This admits UUIDs and the 12-character NanoIDs of the
 // RIVO-Noord convention and nothing that could break a log line or a header.
+// An id holding a BSN (a run of exactly nine digits passing the elfproef) is not
+// kept either: ids go onto every log line and into audit records, where a BSN
+// must never be (and where the audit validation would refuse the whole
+// transaction).
 func ValidID(s string) bool {
 	if len(s) == 0 || len(s) > MaxIDLength {
 		return false
@@ -69,7 +73,33 @@ func ValidID(s string) bool {
 			return false
 		}
 	}
-	return true
+	return !holdsBSN(s)
+}
+
+// holdsBSN reports whether s has a run of exactly nine digits that passes the
+// elfproef (weights 9..2 and -1, sum divisible by 11).
+func holdsBSN(s string) bool {
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		if j-i == 9 {
+			sum := 0
+			for k := 0; k < 8; k++ {
+				sum += (9 - k) * int(s[i+k]-'0')
+			}
+			sum -= int(s[i+8] - '0')
+			if sum%11 == 0 && s[i:j] != "000000000" {
+				return true
+			}
+		}
+		if j == i {
+			j++
+		}
+		i = j
+	}
+	return false
 }
 
 // NewID returns a fresh random UUID (version 4, RFC 9562 §5.4) in its lower-case

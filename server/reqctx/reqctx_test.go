@@ -26,6 +26,15 @@ func TestValidID(t *testing.T) {
 		{"quote\"", false},
 		{"slash/", false},
 		{"é", false},
+		// A BSN must never reach a log line or an audit record (where the audit
+		// validation would refuse the whole transaction): an id that is, or holds,
+		// nine digits passing the elfproef is replaced.
+		{"123456782", false},
+		{"bsn-123456782", false},
+		{"x123456782.y", false},
+		{"123456789", true},    // fails the elfproef
+		{"1234567820", true},   // ten digits: not a BSN
+		{"012345678901", true}, // a numeric UUID segment
 	}
 	for _, tt := range tests {
 		if got := ValidID(tt.id); got != tt.want {
