@@ -136,7 +136,10 @@ func auditRow(r audit.Record) web.AuditRow {
 		Reason: r.Reason, Person: r.PersonID, Actor: string(r.ActorType) + ":" + r.ActorID,
 		SourceIP: r.SourceIP, Correlation: r.CorrelationID}
 	if r.ObjectType != "" {
-		row.Object = r.ObjectType + ":" + r.ObjectID
+		row.Object = r.ObjectType
+		if r.ObjectID != "" {
+			row.Object += ":" + r.ObjectID
+		}
 	}
 	return row
 }

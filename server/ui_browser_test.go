@@ -194,6 +194,15 @@ func (u *uiRun) submit(sel string, status int, fields ...string) {
 	u.load("submit "+sel, status, chromedp.Click(chromedp.CSS(sel)))
 }
 
+// wantLocation checks the address the browser is at (after a form without JavaScript).
+func (u *uiRun) wantLocation(path string, l web.Lang) {
+	u.t.Helper()
+	loc, err := chromedp.Run(u.ctx, chromedp.Location())
+	if err != nil || loc != u.base+path {
+		u.t.Errorf("%s: at %s (%v), want %s", l, loc, err, path)
+	}
+}
+
 func (u *uiRun) eval(js string) string {
 	u.t.Helper()
 	s, err := chromedp.Run(u.ctx, chromedp.Evaluate[string](js))
@@ -245,6 +254,8 @@ func TestUIPagesAccessibleInBothLanguages(t *testing.T) {
 		u.as(nil)
 		u.page("home", "/", http.StatusOK, l)
 		u.page("login", "/login", http.StatusOK, l)
+		u.page("logged-out", "/login?info=out", http.StatusOK, l)
+		u.page("logged-out-everywhere", "/login?info=everywhere", http.StatusOK, l)
 		u.page("not-found", "/bestaat-niet", http.StatusNotFound, l)
 		u.page("internal", "/test/boom", http.StatusInternalServerError, l)
 		u.page("unavailable", "/test/down", http.StatusServiceUnavailable, l)
@@ -254,7 +265,9 @@ func TestUIPagesAccessibleInBothLanguages(t *testing.T) {
 		u.page("home-patient", "/", http.StatusOK, l)
 		u.page("account", "/account", http.StatusOK, l)
 		u.page("mylog", "/mijn-log", http.StatusOK, l)
-		u.page("mylog-period", "/mijn-log?from=2000-01-01&to=2000-01-31", http.StatusOK, l)
+		u.submit("form.filter button[type=submit]", http.StatusOK, "from", "2000-01-01", "to", "2000-01-31")
+		u.wantLocation("/mijn-log?lang="+string(l)+"&from=2000-01-01&to=2000-01-31", l)
+		u.check("mylog-period", l)
 		u.page("mylog-errors", "/mijn-log?from=2026-13-01&to=2026-01-01", http.StatusBadRequest, l)
 		u.page("forbidden", "/audit", http.StatusForbidden, l)
 		u.page("enrol-start", "/account/enrol", http.StatusOK, l)
@@ -263,7 +276,9 @@ func TestUIPagesAccessibleInBothLanguages(t *testing.T) {
 		u.as(auditor)
 		u.page("home-auditor", "/", http.StatusOK, l)
 		u.page("audit", "/audit", http.StatusOK, l)
-		u.page("audit-filtered", "/audit?action=token_issued", http.StatusOK, l)
+		u.submit("form.filter button[type=submit]", http.StatusOK, "action", "token_issued")
+		u.wantLocation("/audit?lang="+string(l)+"&from=&to=&action=token_issued&person=&peer=&correlation=", l)
+		u.check("audit-filtered", l)
 		u.submit("a[rel=next]", http.StatusOK)
 		u.check("audit-page2", l)
 		u.page("audit-errors", "/audit?from=2026-13-01&person=111222333&peer=a%20b&cursor=x", http.StatusBadRequest, l)
@@ -380,6 +395,7 @@ func TestUIKeyboardSkipLink(t *testing.T) {
 		if got := u.eval(active); got != "skip|A" {
 			t.Errorf("%s: first tab stop is %q, want the skip link", tc.path, got)
 		}
+		u.screenshot("focus-skip" + strings.ReplaceAll(tc.path, "/", "-"))
 		style := u.eval(`(s => s.outlineStyle + " " + s.outlineWidth + " " + s.boxShadow + " " + s.left)(getComputedStyle(document.activeElement))`)
 		if strings.HasPrefix(style, "none") && !strings.Contains(style, "rgb") || strings.Contains(style, "-") {
 			t.Errorf("%s: focused skip link not visible: %s", tc.path, style)
@@ -396,6 +412,7 @@ func TestUIKeyboardSkipLink(t *testing.T) {
 		if got := u.eval(`String(document.querySelector("main").contains(document.activeElement))`); got != "true" {
 			t.Errorf("%s: the tab after the skip link leaves main: %s", tc.path, u.eval(active))
 		}
+		u.screenshot("focus-main" + strings.ReplaceAll(tc.path, "/", "-"))
 	}
 }
 
