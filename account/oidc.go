@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -26,7 +27,14 @@ type OIDCConfig struct {
 	ClientSecret string
 	RedirectURL  string // our callback, registered at the provider
 	MinACR       string // lowest acceptable acr (two factors), see ACRAtLeast
+	// Timeout bounds every call to the provider (discovery, code exchange, key
+	// fetch), so a hanging provider can stall neither start-up nor a login.
+	// Zero means DefaultOIDCTimeout.
+	Timeout time.Duration
 }
+
+// DefaultOIDCTimeout is the per-call limit for talking to the identity provider.
+const DefaultOIDCTimeout = 10 * time.Second
 
 // OIDCRequest is a pending authorization request: state, nonce and PKCE verifier
 // kept server-side, bound to the browser session that started it, used once.
@@ -49,6 +57,7 @@ type OIDC struct {
 	verifier *oidc.IDTokenVerifier
 	minACR   string
 	issuer   string
+	http     *http.Client
 	// TokenNow is the clock for ID token expiry; tests move it forward.
 	TokenNow func() time.Time
 }
@@ -61,6 +70,14 @@ func (s *Service) NewOIDC(ctx context.Context, c OIDCConfig) (*OIDC, error) {
 	if _, ok := acrRank(c.MinACR); !ok {
 		return nil, pgo.Errorf(pgo.EINVALID, "PGO_OIDC_MIN_ACR: %q is not a known level of assurance", c.MinACR)
 	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultOIDCTimeout
+	}
+	hc := &http.Client{Timeout: timeout}
+	// go-oidc and x/oauth2 take their HTTP client from the context; the verifier
+	// keeps this one for its key fetches.
+	ctx = oidc.ClientContext(ctx, hc)
 	disc := c.DiscoveryURL
 	if disc == "" {
 		disc = c.Issuer
@@ -71,7 +88,7 @@ func (s *Service) NewOIDC(ctx context.Context, c OIDCConfig) (*OIDC, error) {
 	if err != nil {
 		return nil, pgo.Wrap(pgo.EUNAVAILABLE, err, "The identity provider cannot be reached.")
 	}
-	o := &OIDC{svc: s, minACR: c.MinACR, issuer: c.Issuer, TokenNow: s.now}
+	o := &OIDC{svc: s, minACR: c.MinACR, issuer: c.Issuer, http: hc, TokenNow: s.now}
 	o.oauth = oauth2.Config{
 		ClientID: c.ClientID, ClientSecret: c.ClientSecret, RedirectURL: c.RedirectURL,
 		Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID},
@@ -110,6 +127,7 @@ func (o *OIDC) Callback(ctx context.Context, sessionID, state, code string, c Cl
 	if err != nil {
 		return "", nil, o.refuse(ctx, "invalid_state", err, c)
 	}
+	ctx = oidc.ClientContext(ctx, o.http)
 	tok, err := o.oauth.Exchange(ctx, code, oauth2.VerifierOption(req.Verifier))
 	if err != nil {
 		return "", nil, o.refuse(ctx, "code_exchange_failed", err, c)

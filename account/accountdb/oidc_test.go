@@ -5,12 +5,14 @@ import (
 	"errors"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pgo-koppelvlak/pgo"
 	"github.com/pgo-koppelvlak/pgo/account"
 	"github.com/pgo-koppelvlak/pgo/account/accounttest"
 )
@@ -171,5 +173,30 @@ func TestOIDCRefusesUnknownMinimum(t *testing.T) {
 	_, err := f.svc.NewOIDC(context.Background(), account.OIDCConfig{Issuer: opIssuer, ClientID: opClientID, MinACR: "midden"})
 	if err == nil || !strings.Contains(err.Error(), "PGO_OIDC_MIN_ACR") {
 		t.Fatalf("unknown minimum accepted: %v", err)
+	}
+}
+
+// TestOIDCProviderThatHangs: a provider that accepts the connection and never
+// answers must not stall pgo serve at start: discovery gives up after the timeout
+// with EUNAVAILABLE.
+func TestOIDCProviderThatHangs(t *testing.T) {
+	f := setup(t, testCfg)
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hang.Close()
+	defer close(release)
+	start := time.Now()
+	_, err := f.svc.NewOIDC(context.Background(), account.OIDCConfig{Issuer: hang.URL, ClientID: opClientID,
+		MinACR: acrSubstantial, Timeout: 300 * time.Millisecond})
+	if pgo.ErrorCode(err) != pgo.EUNAVAILABLE {
+		t.Fatalf("err = %v; want EUNAVAILABLE", err)
+	}
+	if waited := time.Since(start); waited > 10*time.Second {
+		t.Fatalf("discovery waited %s; the timeout is not applied", waited)
 	}
 }
