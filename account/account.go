@@ -122,6 +122,11 @@ type Config struct {
 	IPLimit         int           // login attempts per IP per IPWindow
 	IPWindow        time.Duration //
 	Issuer          string        // shown in authenticator apps (the PGO's name)
+	// MaxConcurrentHashes bounds the password checks running at once (each
+	// argon2id holds Argon2.MemoryKiB); 0 means twice the CPUs. HashQueueWait is how
+	// long a login waits for a slot before it is told to retry (0: 2 s).
+	MaxConcurrentHashes int
+	HashQueueWait       time.Duration
 }
 
 // ConfigFrom maps the PGO_* settings onto Config.
@@ -145,6 +150,7 @@ type Service struct {
 	cfg       Config
 	now       func() time.Time
 	dummyHash string // verified for unknown names so that timing does not tell
+	hashSlots chan struct{}
 }
 
 // New returns a Service that keeps TOTP seeds sealed with sealer. It hashes one
@@ -157,7 +163,8 @@ func New(store Store, sealer Sealer, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{store: store, sealer: sealer, cfg: cfg, now: time.Now, dummyHash: h}, nil
+	return &Service{store: store, sealer: sealer, cfg: cfg, now: time.Now, dummyHash: h,
+		hashSlots: newHashSlots(cfg.MaxConcurrentHashes)}, nil
 }
 
 // SetClock replaces the clock (tests: lockout expiry, session timeouts).

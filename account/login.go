@@ -25,9 +25,14 @@ var ErrTooManyAttempts = pgo.Errorf(pgo.ERATELIMIT,
 // and password and, when right, replaces the caller's session (oldID, may be empty)
 // by a new one at StageMFA. The returned id is the new cookie value.
 func (s *Service) Password(ctx context.Context, oldID, name, password string, c Client) (string, error) {
+	release, err := s.hashSlot(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	var newID string
 	var fail error
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err = s.store.InTx(ctx, func(tx Tx) error {
 		now := s.clock()
 		if limited, err := s.throttle(ctx, tx, c, now); err != nil || limited {
 			fail = ErrTooManyAttempts

@@ -1,0 +1,41 @@
+package account
+
+import (
+	"context"
+	"runtime"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo"
+)
+
+// ErrBusy answers a login when every password-check slot stays taken: argon2id is
+// memory-hard on purpose (19 MiB a check by default), so an unbounded number at
+// once lets a flood of logins from many addresses exhaust the server's memory,
+// which the per-IP throttle cannot stop (ASVS 5.0 V6.3.1, found in review).
+var ErrBusy = pgo.Errorf(pgo.ERATELIMIT, "It is very busy right now. Please try again in a minute.")
+
+func newHashSlots(n int) chan struct{} {
+	if n <= 0 {
+		n = 2 * runtime.GOMAXPROCS(0)
+	}
+	return make(chan struct{}, n)
+}
+
+// hashSlot waits up to HashQueueWait for a free password-check slot, before the
+// login's transaction starts so that no database connection waits with it.
+func (s *Service) hashSlot(ctx context.Context) (release func(), err error) {
+	wait := s.cfg.HashQueueWait
+	if wait <= 0 {
+		wait = 2 * time.Second
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case s.hashSlots <- struct{}{}:
+		return func() { <-s.hashSlots }, nil
+	case <-t.C:
+		return nil, ErrBusy
+	case <-ctx.Done():
+		return nil, pgo.Wrap(pgo.EUNAVAILABLE, ctx.Err(), "The request was cancelled.")
+	}
+}
