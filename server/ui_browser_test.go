@@ -138,6 +138,20 @@ func (u *uiRun) check(name string, l web.Lang) {
 		u.t.Errorf("%s: lang %q, title %q, %s inline styles/scripts, %q", name, facts[0], facts[1], facts[2], facts[3])
 	}
 	u.screenshot(name)
+	passes, violations := u.axeRun(name)
+	if passes == "0" {
+		u.t.Errorf("%s: axe ran no passing rule; the check proves nothing", name)
+	}
+	if violations != "" {
+		u.t.Errorf("%s: axe: %s", name, violations)
+	}
+	u.t.Logf("axe %-28s %s rules passed, violations: %q", name, passes, violations)
+}
+
+// axeRun injects axe-core into the page shown and runs the WCAG 2.2 A/AA rules;
+// it returns how many rules passed and the violations ("" when none).
+func (u *uiRun) axeRun(name string) (passes, violations string) {
+	u.t.Helper()
 	if _, err := chromedp.Run(u.ctx, chromedp.Evaluate[any](u.axe, chromedp.EvalIgnoreExceptions)); err != nil {
 		u.t.Fatalf("%s: loading axe: %v", name, err)
 	}
@@ -147,14 +161,8 @@ func (u *uiRun) check(name string, l web.Lang) {
 	if err != nil {
 		u.t.Fatalf("%s: axe: %v", name, err)
 	}
-	passes, violations, _ := strings.Cut(res, "|")
-	if passes == "0" {
-		u.t.Errorf("%s: axe ran no passing rule; the check proves nothing", name)
-	}
-	if violations != "" {
-		u.t.Errorf("%s: axe: %s", name, violations)
-	}
-	u.t.Logf("axe %-28s %s rules passed, violations: %q", name, passes, violations)
+	passes, violations, _ = strings.Cut(res, "|")
+	return passes, violations
 }
 
 func (u *uiRun) screenshot(name string) {
@@ -324,6 +332,25 @@ func (u *uiRun) enrol(l web.Lang) {
 	u.e.secrets = append(u.e.secrets, strings.Fields(u.eval(`Array.from(document.querySelectorAll(".codes code"), c => c.textContent).join(" ")`))...)
 }
 
+// The accessibility check catches what it should: a page spoiled on purpose
+// (an image without alt text, grey-on-white text, an unlabelled input) fails.
+func TestUIAxeCatchesViolations(t *testing.T) {
+	e, _, _ := uiFixture(t)
+	u := newUIRun(t, e)
+	u.open("/login", http.StatusOK)
+	if c := u.eval(`(() => { const m = document.querySelector("main");
+		m.insertAdjacentHTML("beforeend", '<img src="/static/pgo.css"><input id="x"><p class="hint">Deze tekst is te licht om te lezen.</p>');
+		m.lastElementChild.style.color = "#bbb"; return getComputedStyle(m.lastElementChild).color })()`); c != "rgb(187, 187, 187)" {
+		t.Fatalf("spoiling the page: colour %s", c)
+	}
+	_, violations := u.axeRun("spoiled")
+	for _, want := range []string{"image-alt", "label", "color-contrast"} {
+		if !strings.Contains(violations, want+" (") {
+			t.Errorf("axe missed %s: %q", want, violations)
+		}
+	}
+}
+
 // The header follows the session: a visitor sees "Inloggen"; a patient sees
 // their pages and a logout button that is a POST form with the CSRF token and
 // works without JavaScript; an auditor sees the audit log. The language switch
@@ -446,5 +473,10 @@ func TestUINarrowScreenReflows(t *testing.T) {
 			}
 			u.screenshot(tc.name + "-" + string(l))
 		}
+	}
+	// The measurement sees an overflow when there is one.
+	if w := u.eval(`(() => { const d = document.createElement("div"); d.style.width = "500px"; d.textContent = "x";
+		document.querySelector("main").append(d); return document.documentElement.scrollWidth + "/" + window.innerWidth })()`); w == "320/320" {
+		t.Errorf("a 500 px wide block does not widen the page: %s", w)
 	}
 }
