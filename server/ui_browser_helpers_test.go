@@ -1,0 +1,249 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/labstack/echo/v4"
+
+	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/account"
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
+	"github.com/pgo-koppelvlak/pgo/web"
+)
+
+// axeTags are the rule sets every page must pass: WCAG 2.0, 2.1 and 2.2, levels A
+// and AA.
+const axeTags = `["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]`
+
+// uiRun drives one chromium through the pages of an account env. Set
+// PGO_UI_SCREENSHOTS to a directory to keep a PNG of every page checked.
+type uiRun struct {
+	t     *testing.T
+	e     *accountEnv
+	base  string
+	ctx   context.Context
+	axe   string
+	shots string
+}
+
+func newUIRun(t *testing.T, e *accountEnv) *uiRun {
+	t.Helper()
+	e.s.group(KindBrowser).GET("/test/boom", func(echo.Context) error { return errors.New("boom") })
+	e.s.group(KindBrowser).GET("/test/down", func(echo.Context) error {
+		return pgo.Errorf(pgo.EUNAVAILABLE, "The database is not reachable.")
+	})
+	ts := httptest.NewTLSServer(e.s.Handler())
+	t.Cleanup(ts.Close)
+	u := &uiRun{t: t, e: e, base: ts.URL, ctx: uiBrowser(t), axe: axeSource(t), shots: os.Getenv("PGO_UI_SCREENSHOTS")}
+	if u.shots != "" {
+		if err := os.MkdirAll(u.shots, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return u
+}
+
+// uiBrowser is browserContext with room for the many pages of these tests.
+func uiBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath("/usr/bin/chromium"),
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("ignore-certificate-errors", true), chromedp.WindowSize(1280, 900))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	ctx, cancel3 := context.WithTimeout(ctx, 5*time.Minute)
+	t.Cleanup(cancel3)
+	return ctx
+}
+
+// as makes the browser carry b's session cookie (nil: no cookies at all).
+func (u *uiRun) as(b *browser) {
+	u.t.Helper()
+	if _, err := chromedp.Call(u.ctx, network.ClearBrowserCookies, struct{}{}); err != nil {
+		u.t.Fatal(err)
+	}
+	if b == nil {
+		return
+	}
+	yes := true
+	_, err := chromedp.Call(u.ctx, network.SetCookie, network.SetCookieParams{Name: sessionCookie, Value: b.session(),
+		URL: u.base + "/", Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteLax})
+	if err != nil {
+		u.t.Fatal(err)
+	}
+}
+
+func withLangQuery(path string, l web.Lang) string {
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return path + sep + "lang=" + string(l)
+}
+
+// open loads path with JavaScript off, as a user without it would, checks the
+// status, and switches JavaScript on again for the test's own probes (the pages
+// have no scripts, so that changes nothing on the page).
+func (u *uiRun) open(path string, status int) {
+	u.t.Helper()
+	u.load(path, status, chromedp.Navigate(u.base+path))
+}
+
+func (u *uiRun) load(what string, status int, steps ...chromedp.Action[chromedp.Void]) {
+	u.t.Helper()
+	if err := chromedp.Do(u.ctx, scripts(false)); err != nil {
+		u.t.Fatal(err)
+	}
+	resp, err := chromedp.RunResponse(u.ctx, steps...)
+	if err != nil {
+		u.t.Fatalf("%s: %v", what, err)
+	}
+	if int(resp.Status) != status {
+		u.t.Errorf("%s: status %d, want %d", what, resp.Status, status)
+	}
+	if err := chromedp.Do(u.ctx, scripts(true)); err != nil {
+		u.t.Fatal(err)
+	}
+}
+
+// check audits the page now shown: its language, its title ("Page · Instance"),
+// no inline style or script (CSP), and zero axe-core violations; name is the
+// screenshot's file name.
+func (u *uiRun) check(name string, l web.Lang) {
+	u.t.Helper()
+	name = name + "-" + string(l)
+	facts, err := chromedp.Run(u.ctx, chromedp.Evaluate[[]string](`[document.documentElement.lang, document.title,
+		String(document.querySelectorAll("[style], script, [onclick]").length), document.querySelector("h1") ? "h1" : ""]`))
+	if err != nil {
+		u.t.Fatalf("%s: %v", name, err)
+	}
+	if facts[0] != string(l) || !strings.HasSuffix(facts[1], " · PGO Test") || strings.HasPrefix(facts[1], " ·") ||
+		facts[2] != "0" || facts[3] != "h1" {
+		u.t.Errorf("%s: lang %q, title %q, %s inline styles/scripts, %q", name, facts[0], facts[1], facts[2], facts[3])
+	}
+	u.screenshot(name)
+	passes, violations := u.axeRun(name)
+	if passes == "0" {
+		u.t.Errorf("%s: axe ran no passing rule; the check proves nothing", name)
+	}
+	if violations != "" {
+		u.t.Errorf("%s: axe: %s", name, violations)
+	}
+	u.t.Logf("axe %-28s %s rules passed, violations: %q", name, passes, violations)
+}
+
+// axeRun injects axe-core into the page shown and runs the WCAG 2.2 A/AA rules;
+// it returns how many rules passed and the violations ("" when none).
+func (u *uiRun) axeRun(name string) (passes, violations string) {
+	u.t.Helper()
+	if _, err := chromedp.Run(u.ctx, chromedp.Evaluate[any](u.axe, chromedp.EvalIgnoreExceptions)); err != nil {
+		u.t.Fatalf("%s: loading axe: %v", name, err)
+	}
+	res, err := chromedp.Run(u.ctx, chromedp.Evaluate[string](`axe.run(document, {runOnly: {type: "tag", values: `+axeTags+`}})
+		.then(r => r.passes.length + "|" + r.violations.map(v => v.id + " (" + v.nodes.map(n => n.target.join(" ")).join(", ") + ")").join("; "))`,
+		chromedp.EvalAwaitPromise))
+	if err != nil {
+		u.t.Fatalf("%s: axe: %v", name, err)
+	}
+	passes, violations, _ = strings.Cut(res, "|")
+	return passes, violations
+}
+
+func (u *uiRun) screenshot(name string) {
+	if u.shots == "" {
+		return
+	}
+	png, err := chromedp.Run(u.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		u.t.Fatalf("%s: screenshot: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(u.shots, name+".png"), png, 0o644); err != nil {
+		u.t.Fatal(err)
+	}
+}
+
+// page opens path in language l and checks it.
+func (u *uiRun) page(name, path string, status int, l web.Lang) {
+	u.t.Helper()
+	u.open(withLangQuery(path, l), status)
+	u.check(name, l)
+}
+
+// submit fills the form fields by id and clicks sel; the submission itself runs
+// with JavaScript off, and the answer must have status.
+func (u *uiRun) submit(sel string, status int, fields ...string) {
+	u.t.Helper()
+	var steps []chromedp.Action[chromedp.Void]
+	for i := 0; i+1 < len(fields); i += 2 {
+		steps = append(steps, chromedp.SetValue(chromedp.ID(fields[i]), fields[i+1]))
+	}
+	if err := chromedp.Do(u.ctx, steps...); err != nil {
+		u.t.Fatalf("fill %v: %v", fields, err)
+	}
+	if u.eval(fmt.Sprintf(`String(document.querySelector(%q) !== null)`, sel)) != "true" {
+		u.t.Fatalf("no %s on the page", sel)
+	}
+	u.load("submit "+sel, status, chromedp.Click(chromedp.CSS(sel)))
+}
+
+// wantLocation checks the address the browser is at (after a form without JavaScript).
+func (u *uiRun) wantLocation(path string, l web.Lang) {
+	u.t.Helper()
+	loc, err := chromedp.Run(u.ctx, chromedp.Location())
+	if err != nil || loc != u.base+path {
+		u.t.Errorf("%s: at %s (%v), want %s", l, loc, err, path)
+	}
+}
+
+func (u *uiRun) eval(js string) string {
+	u.t.Helper()
+	s, err := chromedp.Run(u.ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		u.t.Fatalf("%s: %v", js, err)
+	}
+	return s
+}
+
+// uiFixture: an auditor, a patient with events in their log, and enough events
+// for the auditor view to have a second page.
+func uiFixture(t *testing.T) (*accountEnv, *browser, *browser) {
+	e := newAccountEnv(t)
+	auditor, jan := e.browser(), e.browser()
+	auditor.login(t, "eva", e.user(t, "eva", account.RoleAuditor))
+	jan.login(t, "jan", e.user(t, "jan", account.RolePatient))
+	list, err := e.svc.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var janID string
+	for _, a := range list {
+		if a.Name == "jan" {
+			janID = a.ID
+		}
+	}
+	for i := 0; i < 65; i++ { // 60 token_issued: a second page when filtered on it
+		ev := audit.Event{Action: audit.ActTokenIssued, Outcome: audit.Success, ActorType: audit.ActorSystem, ActorID: "system"}
+		if i%13 == 0 {
+			ev = audit.Event{Action: audit.ActDocumentFetched, Outcome: audit.Success, PersonID: janID,
+				ActorType: audit.ActorPeer, ActorID: "pgo-zuid.example", Role: audit.RoleSource,
+				ObjectType: "document", ObjectID: fmt.Sprintf("doc-%d", i), CorrelationID: "corr-1"}
+		}
+		if err := auditdb.Record(context.Background(), e.db, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e, auditor, jan
+}
