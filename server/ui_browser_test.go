@@ -55,6 +55,19 @@ func TestUIPagesAccessibleInBothLanguages(t *testing.T) {
 	}
 }
 
+// With an external identity provider configured, the login page offers it as a
+// second way in; that page passes too.
+func TestUILoginWithOIDCOptionAccessible(t *testing.T) {
+	e := newAccountEnv(t, func(_ *account.Service, d *AccountDeps) { d.OIDC = &account.OIDC{} })
+	u := newUIRun(t, e)
+	for _, l := range web.Langs {
+		u.page("login-oidc", "/login", http.StatusOK, l)
+		if got := u.eval(`document.querySelector("main a[href='/login/oidc']").textContent`); got != web.T(l, "login.oidc") {
+			t.Errorf("%s: OIDC link %q", l, got)
+		}
+	}
+}
+
 // visitorLogin: a wrong password, the code step, a wrong code, through the forms.
 func (u *uiRun) visitorLogin(l web.Lang) {
 	u.t.Helper()
