@@ -28,7 +28,7 @@ func init() {
 			if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 				fmt.Fprintf(fs.Output(), "usage: pgo keys SUBCOMMAND [flags]\n\nsubcommands:\n")
 				for _, n := range names {
-					fmt.Fprintf(fs.Output(), "  %-10s %s\n", n, keyCommands[n].summary)
+					fmt.Fprintf(fs.Output(), "  %-12s %s\n", n, keyCommands[n].summary)
 				}
 				if len(args) == 0 {
 					return errUsage
