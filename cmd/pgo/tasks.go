@@ -103,7 +103,7 @@ func keysRewrap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	}
 	totals, err := worker.Rewrap(ctx, rewrapTargets(db, v), *batch, nil)
 	for _, t := range totals {
-		fmt.Fprintf(e.stdout, "%-18s moved %d, changed meanwhile %d, failed %d (primary key %d)\n", t.Name, t.Moved, t.Raced, t.Failed, v.PrimaryKeyID())
+		fmt.Fprintf(e.stdout, "%-20s moved %d, changed meanwhile %d, failed %d (primary key %d)\n", t.Name, t.Moved, t.Raced, t.Failed, v.PrimaryKeyID())
 	}
 	if err != nil {
 		return &exitError{code: 1, msg: "pgo keys rewrap: " + pgo.ErrorMessage(err)}
