@@ -54,6 +54,9 @@ type accountEnv struct {
 	// secrets collects every password, code and session id the test used, to
 	// check that none of them reaches a log line.
 	secrets []string
+	// seeds holds each account's current TOTP seed (tests that enrol a new
+	// authenticator update it).
+	seeds map[string][]byte
 }
 
 const testPassword = "lang-genoeg-wachtwoord"
@@ -101,7 +104,8 @@ func newAccountEnvConfig(t *testing.T, cfg account.Config, edit ...func(*account
 		f(svc, &deps)
 	}
 	s.MountAccount(deps)
-	e := &accountEnv{s: s, logs: logs, db: db, svc: svc, clock: clk, secrets: []string{testPassword}}
+	e := &accountEnv{s: s, logs: logs, db: db, svc: svc, clock: clk, secrets: []string{testPassword},
+		seeds: map[string][]byte{}}
 	t.Cleanup(func() {
 		out := logs.String()
 		if !strings.Contains(out, "request") {
@@ -130,6 +134,7 @@ func (e *accountEnv) user(t *testing.T, name string, role account.Role) []byte {
 		t.Fatal(err)
 	}
 	e.secrets = append(e.secrets, en.RecoveryCodes...)
+	e.seeds[name] = secret
 	return secret
 }
 

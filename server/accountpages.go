@@ -33,6 +33,9 @@ func (s *accountPages) renderEnrol(c echo.Context, status int, errKey string) er
 	cur := s.session(c)
 	v := web.EnrolView{Page: s.page(c, web.T(lang(c), "enrol.title")), CSRF: account.CSRFToken(cur.id),
 		QRPath: "/account/enrol/qr.png", Error: errKey}
+	if errKey == "enrol.bad_current_code" {
+		v.Error, v.CurrentError = "", errKey
+	}
 	uri, err := s.d.Service.PendingEnrolment(c.Request().Context(), cur.id)
 	switch pgo.ErrorCode(err) {
 	case "":
@@ -47,11 +50,21 @@ func (s *accountPages) renderEnrol(c echo.Context, status int, errKey string) er
 	return s.render(c, status, "enrol", v)
 }
 
+// enrolBegin starts a new authenticator after the current one's code (or a
+// recovery code) is given. Too many wrong codes lock the account and end the
+// session: the browser then gets the login page.
 func (s *accountPages) enrolBegin(c echo.Context) error {
-	if _, err := s.d.Service.BeginEnrolment(c.Request().Context(), s.session(c).id); err != nil {
-		return err
+	_, err := s.d.Service.BeginEnrolment(c.Request().Context(), s.session(c).id, c.FormValue("current_code"), client(c))
+	switch {
+	case err == nil:
+		return c.Redirect(http.StatusSeeOther, "/account/enrol")
+	case is(err, account.ErrEnrolCurrentCode):
+		return s.renderEnrol(c, http.StatusBadRequest, "enrol.bad_current_code")
+	case is(err, account.ErrNoSession):
+		s.clearSession(c)
+		return s.loginFailed(c, "", "", err)
 	}
-	return c.Redirect(http.StatusSeeOther, "/account/enrol")
+	return err
 }
 
 // enrolQR draws the pending otpauth:// URI as a PNG (served from our origin: the

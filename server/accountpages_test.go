@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"image/png"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -22,7 +23,18 @@ func TestEnrolmentPages(t *testing.T) {
 	if w := b.get("/account/enrol/qr.png"); w.Code != http.StatusNotFound {
 		t.Fatalf("QR before an enrolment started: %d", w.Code)
 	}
-	w := b.post("/account/enrol", url.Values{"csrf": {b.csrf(t, "/account/enrol")}})
+	other := e.browser() // the same person on another device
+	other.login(t, "jan", secret)
+	for _, bad := range []string{"", "000000"} {
+		w := b.post("/account/enrol", url.Values{"csrf": {b.csrf(t, "/account/enrol")}, "current_code": {bad}})
+		if body := w.Body.String(); w.Code != http.StatusBadRequest || !strings.Contains(body, `href="#current_code"`) ||
+			!strings.Contains(body, `aria-invalid="true"`) {
+			t.Fatalf("begin with current code %q: %d\n%s", bad, w.Code, body)
+		}
+	}
+	current := account.TOTPCode(secret, account.TOTPStep(e.clock.now()))
+	e.secrets = append(e.secrets, current)
+	w := b.post("/account/enrol", url.Values{"csrf": {b.csrf(t, "/account/enrol")}, "current_code": {current}})
 	if w.Code != http.StatusSeeOther {
 		t.Fatalf("begin: %d", w.Code)
 	}
@@ -54,6 +66,15 @@ func TestEnrolmentPages(t *testing.T) {
 	for _, c := range codes {
 		e.secrets = append(e.secrets, c[1])
 	}
+	if !strings.Contains(w.Body.String(), "andere apparaten") {
+		t.Fatalf("the codes page does not say the other devices were logged out:\n%s", w.Body)
+	}
+	if w := other.get("/account"); w.Code != http.StatusSeeOther {
+		t.Fatalf("the other device's session survived the new authenticator: %d", w.Code)
+	}
+	if w := b.get("/account"); w.Code != http.StatusOK {
+		t.Fatalf("this session ended: %d", w.Code)
+	}
 	// The new app logs in; the old one no longer does.
 	e.clock.add(time.Minute)
 	b2 := e.browser()
@@ -63,6 +84,24 @@ func TestEnrolmentPages(t *testing.T) {
 		t.Fatalf("old app still logs in: %d", w.Code)
 	}
 	e.browser().login(t, "jan", newSecret)
+}
+
+// Too many wrong current codes lock the account; the page then asks to log in.
+func TestEnrolmentWrongCurrentCodesEndSession(t *testing.T) {
+	e := newAccountEnv(t)
+	secret := e.user(t, "jan", account.RolePatient)
+	b := e.browser()
+	b.login(t, "jan", secret)
+	var w *httptest.ResponseRecorder
+	for i := 0; i < testAccountConfig.MaxFailures; i++ {
+		w = b.post("/account/enrol", url.Values{"csrf": {b.csrf(t, "/account/enrol")}, "current_code": {"000000"}})
+	}
+	if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), `action="/login"`) {
+		t.Fatalf("after %d wrong codes: %d\n%s", testAccountConfig.MaxFailures, w.Code, w.Body)
+	}
+	if w := b.get("/account"); w.Code != http.StatusSeeOther {
+		t.Fatalf("session survived the lockout: %d", w.Code)
+	}
 }
 
 func TestAbsoluteTimeoutOnPages(t *testing.T) {

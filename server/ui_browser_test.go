@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -85,12 +86,21 @@ func (u *uiRun) visitorLogin(l web.Lang) {
 	u.check("login-code-failed", l)
 }
 
-// enrol sets up a new authenticator through the pages: QR step, a wrong code,
-// then the right one and the recovery codes.
+// enrol sets up a new authenticator for jan through the pages: a wrong code of
+// the current app, the right one, the QR step, a wrong new code, then the right
+// one and the recovery codes.
 func (u *uiRun) enrol(l web.Lang) {
 	u.t.Helper()
 	u.open(withLangQuery("/account/enrol", l), http.StatusOK)
-	u.submit("main button[type=submit]", http.StatusOK)
+	u.submit("main button[type=submit]", http.StatusBadRequest, "current_code", "000000")
+	if n := u.eval(`String(document.querySelectorAll(".error-summary a[href='#current_code']").length)`); n != "1" {
+		u.t.Errorf("%s: the wrong current code has no error summary linking to its field", l)
+	}
+	u.check("enrol-current-failed", l)
+	u.e.clock.add(30 * time.Second) // a fresh step of the current app
+	current := account.TOTPCode(u.e.seeds["jan"], account.TOTPStep(u.e.clock.now()))
+	u.e.secrets = append(u.e.secrets, current)
+	u.submit("main button[type=submit]", http.StatusOK, "current_code", current)
 	u.check("enrol-pending", l)
 	secret := u.eval(`document.querySelector("code.secret").textContent`)
 	u.e.secrets = append(u.e.secrets, secret)
@@ -104,6 +114,7 @@ func (u *uiRun) enrol(l web.Lang) {
 	u.e.secrets = append(u.e.secrets, code)
 	u.submit("main button[type=submit]", http.StatusOK, "code", code)
 	u.check("enrol-codes", l)
+	u.e.seeds["jan"] = seed
 	u.e.secrets = append(u.e.secrets, strings.Fields(u.eval(`Array.from(document.querySelectorAll(".codes code"), c => c.textContent).join(" ")`))...)
 }
 

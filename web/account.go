@@ -41,7 +41,10 @@ type EnrolView struct {
 	URI     string // otpauth:// URI (also drawn as QR code at QRPath)
 	Secret  string // the base32 seed, for typing in by hand
 	QRPath  string
-	Error   string
+	Error   string // about the new app's code (Pending)
+	// CurrentError is about the current app's code asked before a new one is
+	// made (not Pending).
+	CurrentError string
 }
 
 // CodesView shows new recovery codes, once.
@@ -197,8 +200,14 @@ func (v LoginView) Summary() ErrorSummary { return one(v.Page, "name", v.Error) 
 // Summary is the code form's error summary.
 func (v CodeView) Summary() ErrorSummary { return one(v.Page, "code", v.Error) }
 
-// Summary is the enrolment form's error summary.
-func (v EnrolView) Summary() ErrorSummary { return one(v.Page, "code", v.Error) }
+// Summary is the error summary of the form on the page: the new app's code
+// when one is pending, else the current app's code.
+func (v EnrolView) Summary() ErrorSummary {
+	if v.Pending {
+		return one(v.Page, "code", v.Error)
+	}
+	return one(v.Page, "current_code", v.CurrentError)
+}
 
 // ActionLabel is an action's plain-language name followed by its code, for the
 // filter's choices (auditors read both); just the code when it has no name yet.

@@ -21,7 +21,7 @@ func TestEnrolNewAuthenticator(t *testing.T) {
 	if _, err := f.svc.PendingEnrolment(ctx, sid); pgo.ErrorCode(err) != pgo.ENOTFOUND {
 		t.Fatalf("pending before begin: %v", err)
 	}
-	uri, err := f.svc.BeginEnrolment(ctx, sid)
+	uri, err := f.svc.BeginEnrolment(ctx, sid, f.nextCode(oldSecret), cli)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +63,93 @@ func TestEnrolNeedsFullLogin(t *testing.T) {
 	anon, _ := f.svc.StartAnonymous(ctx)
 	mfa, _ := f.svc.Password(ctx, "", "jan", pw, cli)
 	for _, sid := range []string{"", "unknown", anon, mfa} {
-		if _, err := f.svc.BeginEnrolment(ctx, sid); !errors.Is(err, account.ErrNoSession) {
+		if _, err := f.svc.BeginEnrolment(ctx, sid, "", cli); !errors.Is(err, account.ErrNoSession) {
 			t.Errorf("BeginEnrolment without a full login: %v", err)
 		}
+	}
+}
+
+// A live session alone may not replace the authenticator: the current app's
+// code (or a recovery code) is asked first, and wrong ones count towards the
+// lockout (review finding, ASVS 5.0 V6.4.3).
+func TestEnrolNeedsCurrentCode(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	secret, codes := f.enrol(t, "jan", account.RolePatient)
+	_, _, sid := f.login(t, "jan", secret)
+	used := account.TOTPCode(secret, account.TOTPStep(f.clock.now()))
+	// Two counted failures (MaxFailures is 3): the account stays open.
+	for _, tc := range []struct{ name, code string }{{"empty", " "}, {"wrong", "000000"}, {"replayed", used}} {
+		if _, err := f.svc.BeginEnrolment(ctx, sid, tc.code, cli); !errors.Is(err, account.ErrEnrolCurrentCode) {
+			t.Errorf("%s code: %v; want ErrEnrolCurrentCode", tc.name, err)
+		}
+		if _, err := f.svc.PendingEnrolment(ctx, sid); pgo.ErrorCode(err) != pgo.ENOTFOUND {
+			t.Fatalf("%s code started an enrolment: %v", tc.name, err)
+		}
+	}
+	if _, err := f.svc.BeginEnrolment(ctx, sid, codes[0], cli); err != nil {
+		t.Fatalf("recovery code: %v", err)
+	}
+	got := f.auditActions(t)
+	if n := len(got); n < 3 || got[n-3] != "mfa_failed:bad_code_enrolment" || got[n-2] != got[n-3] || got[n-1] != "mfa_enrolled" {
+		t.Fatalf("audit %v; want two mfa_failed:bad_code_enrolment, then mfa_enrolled", got)
+	}
+}
+
+// Three wrong current codes lock the account and end the session.
+func TestEnrolWrongCurrentCodesLock(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	secret, _ := f.enrol(t, "jan", account.RolePatient)
+	_, _, sid := f.login(t, "jan", secret)
+	for i := 1; i <= testCfg.MaxFailures; i++ {
+		_, err := f.svc.BeginEnrolment(ctx, sid, "000000", cli)
+		want := account.ErrEnrolCurrentCode
+		if i == testCfg.MaxFailures {
+			want = account.ErrNoSession
+		}
+		if !errors.Is(err, want) {
+			t.Fatalf("attempt %d: %v; want %v", i, err, want)
+		}
+	}
+	if _, err := f.svc.Session(ctx, sid); !errors.Is(err, account.ErrNoSession) {
+		t.Fatalf("session after the lockout: %v", err)
+	}
+}
+
+// Confirming a new authenticator ends every other session of the account (a
+// thief's session made with the old factor), keeps this one, and audits it.
+func TestEnrolConfirmEndsOtherSessions(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	secret, _ := f.enrol(t, "jan", account.RolePatient)
+	pietSecret, _ := f.enrol(t, "piet", account.RolePatient)
+	_, _, other := f.login(t, "jan", secret)
+	f.clock.add(30 * time.Second)
+	_, _, sid := f.login(t, "jan", secret)
+	_, _, piet := f.login(t, "piet", pietSecret)
+	half, _ := f.svc.Password(ctx, "", "jan", pw, cli)
+	uri, err := f.svc.BeginEnrolment(ctx, sid, f.nextCode(secret), cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(uri)
+	newSecret, _ := b32decode(u.Query().Get("secret"))
+	if _, err := f.svc.ConfirmEnrolment(ctx, sid, account.TOTPCode(newSecret, account.TOTPStep(f.clock.now())), cli); err != nil {
+		t.Fatal(err)
+	}
+	for name, id := range map[string]string{"other full session": other, "half-logged-in session": half} {
+		if _, err := f.svc.Session(ctx, id); !errors.Is(err, account.ErrNoSession) {
+			t.Errorf("%s survived: %v", name, err)
+		}
+	}
+	for name, id := range map[string]string{"this session": sid, "another account's session": piet} {
+		if _, err := f.svc.Session(ctx, id); err != nil {
+			t.Errorf("%s ended: %v", name, err)
+		}
+	}
+	got := f.auditActions(t)
+	if n := len(got); n < 2 || got[n-2] != "mfa_enrolled" || got[n-1] != "logout" {
+		t.Fatalf("audit ends with %v; want mfa_enrolled, logout", got)
 	}
 }

@@ -379,3 +379,10 @@ func TestTOTPReplayRaceOneWins(t *testing.T) {
 		t.Fatalf("%d logins with one code, want 1", wins)
 	}
 }
+
+// nextCode moves the clock to the next TOTP step (the login used the current
+// one) and returns that step's code.
+func (f *fixture) nextCode(secret []byte) string {
+	f.clock.add(30 * time.Second)
+	return account.TOTPCode(secret, account.TOTPStep(f.clock.now()))
+}

@@ -77,7 +77,7 @@ func TestSeedsSealedAtRest(t *testing.T) {
 	}
 
 	_, _, sid := f.login(t, "jan", secret)
-	uri, err := f.svc.BeginEnrolment(ctx, sid)
+	uri, err := f.svc.BeginEnrolment(ctx, sid, f.nextCode(secret), cli)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestMovedSealedSeedDoesNotVerify(t *testing.T) {
 			janSecret, janCodes := f.enrol(t, "jan", account.RolePatient)
 			pietSecret, _ := f.enrol(t, "piet", account.RolePatient)
 			_, _, sid := f.login(t, "jan", janSecret)
-			uri, err := f.svc.BeginEnrolment(ctx, sid)
+			uri, err := f.svc.BeginEnrolment(ctx, sid, f.nextCode(janSecret), cli)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,7 +152,7 @@ func TestRewrapTOTPAfterRotation(t *testing.T) {
 	ctx := context.Background()
 	secret, _ := f.enrol(t, "jan", account.RolePatient)
 	_, _, sid := f.login(t, "jan", secret)
-	uri, err := f.svc.BeginEnrolment(ctx, sid)
+	uri, err := f.svc.BeginEnrolment(ctx, sid, f.nextCode(secret), cli)
 	if err != nil {
 		t.Fatal(err)
 	}
