@@ -81,6 +81,8 @@ func (s *accountPages) loginFailed(c echo.Context, id, name string, err error) e
 	switch {
 	case is(err, account.ErrTooManyAttempts):
 		key, status = "login.rate_limited", http.StatusTooManyRequests
+	case is(err, account.ErrBusy):
+		key, status = "login.busy", http.StatusTooManyRequests
 	case is(err, account.ErrLoginFailed), is(err, account.ErrNoSession):
 		key, status = "login.failed", http.StatusUnauthorized
 	case is(err, account.ErrOIDCFailed):

@@ -3,15 +3,18 @@ package server
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/pgo-koppelvlak/pgo/account"
 	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
+	"github.com/pgo-koppelvlak/pgo/web"
 )
 
 func TestLoginPagesRotateSessionAndSetHostCookie(t *testing.T) {
@@ -253,5 +256,47 @@ func TestLoginThrottledPerIP(t *testing.T) {
 	other.ip = "192.0.2.99"
 	if w := other.post("/login", url.Values{"csrf": {other.csrf(t, "/login")}, "name": {"jan"}, "password": {testPassword}}); w.Code != http.StatusSeeOther {
 		t.Fatalf("another IP throttled: %d", w.Code)
+	}
+}
+
+// When every password-check slot stays taken, the login page says it is busy
+// (429, its own message), not the generic error page (review finding).
+func TestLoginBusyShowsLoginPage(t *testing.T) {
+	cfg := testAccountConfig
+	// One slot, a short queue and a slow hash: of several logins at once, those
+	// that find the slot taken give up long before the one holding it is done.
+	cfg.Argon2 = account.Argon2Params{Time: 40, MemoryKiB: 8 * 1024, Threads: 1}
+	cfg.MaxConcurrentHashes, cfg.HashQueueWait = 1, 5*time.Millisecond
+	e := newAccountEnvConfig(t, cfg)
+	const n = 3
+	browsers := make([]*browser, n)
+	forms := make([]url.Values, n)
+	for i := range browsers {
+		browsers[i] = e.browser()
+		forms[i] = url.Values{"csrf": {browsers[i].csrf(t, "/login")}, "name": {"niemand"}, "password": {testPassword}}
+	}
+	results := make([]*httptest.ResponseRecorder, n)
+	var wg sync.WaitGroup
+	for i := range browsers {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = browsers[i].post("/login", forms[i]) }()
+	}
+	wg.Wait()
+	busy := 0
+	for _, w := range results {
+		switch w.Code {
+		case http.StatusTooManyRequests:
+			busy++
+			body := w.Body.String()
+			if !strings.Contains(body, web.T(web.NL, "login.busy")) || !strings.Contains(body, `action="/login"`) {
+				t.Errorf("busy answer is not the login page with login.busy:\n%s", body)
+			}
+		case http.StatusUnauthorized:
+		default:
+			t.Errorf("login: %d", w.Code)
+		}
+	}
+	if busy == 0 {
+		t.Fatalf("no login of %d at once was told it is busy", n)
 	}
 }
