@@ -3,6 +3,7 @@ package accountdb_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -242,6 +243,25 @@ func TestIPRateLimit(t *testing.T) {
 	}
 	if got := f.auditActions(t); !slices.Contains(got, "login_failed:rate_limited") {
 		t.Errorf("throttle not audited: %v", got)
+	}
+}
+
+// Fresh addresses in one IPv6 /64 share one throttle counter; another /64 has
+// its own.
+func TestIPRateLimitIPv6Network(t *testing.T) {
+	cfg := testCfg
+	cfg.IPLimit = 3
+	f := setup(t, cfg)
+	ctx := context.Background()
+	from := func(ip string) account.Client { c := cli; c.IP = ip; return c }
+	for i := 1; i <= 3; i++ {
+		f.svc.Password(ctx, "", "nobody", pw, from(fmt.Sprintf("2001:db8:0:1::%x", i)))
+	}
+	if _, err := f.svc.Password(ctx, "", "nobody", pw, from("2001:db8:0:1:ffff::9")); !errors.Is(err, account.ErrTooManyAttempts) {
+		t.Fatalf("fourth attempt from the same /64: %v", err)
+	}
+	if _, err := f.svc.Password(ctx, "", "nobody", pw, from("2001:db8:0:2::1")); !errors.Is(err, account.ErrLoginFailed) {
+		t.Fatalf("another /64: %v; want an ordinary failed login", err)
 	}
 }
 
