@@ -90,16 +90,43 @@ func (s *Service) newSession(ctx context.Context, tx Tx, a *Account, stage Stage
 	return id, sess, tx.CreateSession(ctx, sess)
 }
 
+// anonPerIP is how many visitor sessions one network may start per IPWindow, as
+// a multiple of IPLimit: showing the form is more frequent than submitting it
+// (several people behind one NAT), but without a bound every GET of the login
+// page from a client that drops its cookie writes a row (review finding).
+const anonPerIP = 10
+
 // StartAnonymous creates a visitor session, so that the login form has a CSRF
-// token tied to a server-side session.
-func (s *Service) StartAnonymous(ctx context.Context) (string, error) {
+// token tied to a server-side session. At most anonPerIP*IPLimit are started per
+// client network (ipKey) per IPWindow; beyond that ErrTooManyAttempts is
+// returned, audited once per window.
+func (s *Service) StartAnonymous(ctx context.Context, c Client) (string, error) {
 	var id string
+	var fail error
 	err := s.store.InTx(ctx, func(tx Tx) error {
+		now := s.clock()
+		if c.IP != "" {
+			limit := anonPerIP * s.cfg.IPLimit
+			n, err := tx.Hit(ctx, "anon-ip:"+ipKey(c.IP), now.Truncate(s.cfg.IPWindow))
+			if err != nil {
+				return err
+			}
+			if n > limit {
+				fail = ErrTooManyAttempts
+				if n > limit+1 {
+					return nil
+				}
+				return tx.Audit(ctx, s.event(audit.ActLoginFailed, audit.Failure, "rate_limited_visitor", "", "", c))
+			}
+		}
 		var err error
-		id, _, err = s.newSession(ctx, tx, nil, StageAnon, s.clock())
+		id, _, err = s.newSession(ctx, tx, nil, StageAnon, now)
 		return err
 	})
-	return id, err
+	if err != nil {
+		return "", err
+	}
+	return id, fail
 }
 
 // Session returns the live session for the cookie value id and records the

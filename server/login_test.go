@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -298,5 +299,49 @@ func TestLoginBusyShowsLoginPage(t *testing.T) {
 	}
 	if busy == 0 {
 		t.Fatalf("no login of %d at once was told it is busy", n)
+	}
+}
+
+// GETs of the login page from a client that keeps its cookie reuse one visitor
+// session; a client that drops it gets at most 10 x IPLimit rows per window from
+// its network, then 429 (review finding: every GET wrote a row).
+func TestLoginPageBoundsVisitorSessions(t *testing.T) {
+	cfg := testAccountConfig
+	cfg.IPLimit = 5
+	e := newAccountEnvConfig(t, cfg)
+	rows := func() int {
+		var n int
+		if err := e.db.Pool.QueryRow(context.Background(), `select count(*) from sessions`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	keeper := e.browser()
+	keeper.ip = "192.0.2.200"
+	for i := 0; i < 20; i++ {
+		if w := keeper.get("/login"); w.Code != http.StatusOK {
+			t.Fatalf("GET %d with a cookie: %d", i, w.Code)
+		}
+	}
+	if n := rows(); n != 1 {
+		t.Fatalf("20 GETs with the cookie made %d sessions; want 1", n)
+	}
+	codes := map[int]int{}
+	for i := 0; i < 1000; i++ {
+		b := e.browser() // no cookie: a new visitor every time
+		b.ip = fmt.Sprintf("2001:db8:7:7::%x", i)
+		codes[b.get("/login").Code]++
+	}
+	if n := rows() - 1; n != 10*cfg.IPLimit || codes[http.StatusOK] != n || codes[http.StatusTooManyRequests] != 1000-n {
+		t.Fatalf("1000 GETs without a cookie from one /64: %d sessions, answers %v; want %d sessions", n, codes, 10*cfg.IPLimit)
+	}
+	var audited int
+	if err := e.db.Pool.QueryRow(context.Background(), `select count(*) from audit_log where reason = 'rate_limited_visitor'`).Scan(&audited); err != nil || audited != 1 {
+		t.Fatalf("throttled visitors audited %d times (%v); want once per window", audited, err)
+	}
+	other := e.browser()
+	other.ip = "2001:db8:7:8::1"
+	if w := other.get("/login"); w.Code != http.StatusOK {
+		t.Fatalf("another network: %d", w.Code)
 	}
 }

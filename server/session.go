@@ -104,7 +104,7 @@ func (s *accountPages) anonymous(c echo.Context) (string, error) {
 	if cur := s.session(c); cur.sess != nil {
 		return cur.id, nil
 	}
-	id, err := s.d.Service.StartAnonymous(c.Request().Context())
+	id, err := s.d.Service.StartAnonymous(c.Request().Context(), client(c))
 	if err != nil {
 		return "", err
 	}

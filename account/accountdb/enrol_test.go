@@ -60,7 +60,7 @@ func TestEnrolNeedsFullLogin(t *testing.T) {
 	f := setup(t, testCfg)
 	ctx := context.Background()
 	f.enrol(t, "jan", account.RolePatient)
-	anon, _ := f.svc.StartAnonymous(ctx)
+	anon, _ := f.svc.StartAnonymous(ctx, cli)
 	mfa, _ := f.svc.Password(ctx, "", "jan", pw, cli)
 	for _, sid := range []string{"", "unknown", anon, mfa} {
 		if _, err := f.svc.BeginEnrolment(ctx, sid, "", cli); !errors.Is(err, account.ErrNoSession) {

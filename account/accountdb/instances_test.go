@@ -62,7 +62,7 @@ func TestDeleteExpired(t *testing.T) {
 	ctx := context.Background()
 	secret, _ := f.enrol(t, "jan", account.RolePatient)
 	f.login(t, "jan", secret)
-	f.svc.StartAnonymous(ctx)
+	f.svc.StartAnonymous(ctx, cli)
 	st := accountdb.New(f.db, auditdb.Append)
 	if n, err := st.DeleteExpired(ctx, f.clock.now(), testCfg.IdleTimeout); err != nil || n != 0 {
 		t.Fatalf("live sessions deleted: %d %v", n, err)

@@ -37,7 +37,7 @@ func (f *fixture) enrol(t *testing.T, name string, role account.Role) ([]byte, [
 func (f *fixture) login(t *testing.T, name string, secret []byte) (string, string, string) {
 	t.Helper()
 	ctx := context.Background()
-	anon, err := f.svc.StartAnonymous(ctx)
+	anon, err := f.svc.StartAnonymous(ctx, cli)
 	if err != nil {
 		t.Fatal(err)
 	}

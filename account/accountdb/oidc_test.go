@@ -69,7 +69,7 @@ func authorize(t *testing.T, authURL, user string) (state, code string) {
 // the pending request before the callback.
 func (f *fixture) flow(t *testing.T, o *account.OIDC, user string) (sid, state, code string) {
 	t.Helper()
-	sid, err := f.svc.StartAnonymous(context.Background())
+	sid, err := f.svc.StartAnonymous(context.Background(), cli)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestOIDCRefusals(t *testing.T) {
 			o.TokenNow = func() time.Time { return time.Now().Add(2 * time.Hour) }
 		}},
 		{name: "state of another session", user: accounttest.UserSubstantial, reason: "invalid_state", tamper: func(f *fixture, _ *account.OIDC) {
-			other, _ := f.svc.StartAnonymous(ctx)
+			other, _ := f.svc.StartAnonymous(ctx, cli)
 			if _, err := f.db.Pool.Exec(ctx, `update oidc_requests set session_hash = sha256($1::bytea)`, []byte(other)); err != nil {
 				panic(err)
 			}
