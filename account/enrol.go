@@ -11,6 +11,15 @@ import (
 // ErrEnrolCode answers a code that does not match the new authenticator.
 var ErrEnrolCode = pgo.Errorf(pgo.EINVALID, "code: it does not match the new authenticator; check the time on your phone and try again")
 
+// ErrNoPendingEnrolment answers a confirmation when no new authenticator is
+// waiting (already confirmed, or never started).
+var ErrNoPendingEnrolment = pgo.Errorf(pgo.ECONFLICT, "no new authenticator is being set up")
+
+// ErrNoAuthenticatorHere answers enrolment for an account that logs in through
+// an identity provider: its second factor lives there.
+var ErrNoAuthenticatorHere = pgo.Errorf(pgo.ECONFLICT,
+	"this account logs in through an identity provider and has no authenticator here")
+
 // ErrEnrolCurrentCode answers a missing or wrong code of the current
 // authenticator when a new one is requested.
 var ErrEnrolCurrentCode = pgo.Errorf(pgo.EINVALID,
@@ -108,7 +117,7 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, sessionID, code string, 
 	}
 	err = s.withAccount(ctx, sessionID, func(tx Tx, sess *Session, a *Account) error {
 		if len(a.TOTPPendingSealed) == 0 {
-			return pgo.Errorf(pgo.ECONFLICT, "no new authenticator is being set up")
+			return ErrNoPendingEnrolment
 		}
 		seed, err := s.openSeed(PendingTOTPObjectID(a.ID), a.TOTPPendingSealed)
 		if err != nil {
@@ -176,7 +185,7 @@ func (s *Service) withAccount(ctx context.Context, sessionID string, fn func(Tx,
 			return err
 		}
 		if a.PasswordHash == "" {
-			return pgo.Errorf(pgo.ECONFLICT, "this account logs in through an identity provider and has no authenticator here")
+			return ErrNoAuthenticatorHere
 		}
 		return fn(tx, sess, a)
 	})

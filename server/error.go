@@ -134,7 +134,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 	}
 	if s.wantsHTML(c) {
-		s.errorPage(c, o)
+		s.errorPage(c, o, reasonKey(err))
 		return
 	}
 	s.problem(c, o)
@@ -164,14 +164,19 @@ func (s *Server) problem(c echo.Context, o outcome) {
 	}
 }
 
-func (s *Server) errorPage(c echo.Context, o outcome) {
+// errorPage renders the HTML error page; reason is the translation key of a
+// known error's reason ("" when none).
+func (s *Server) errorPage(c echo.Context, o outcome, reason string) {
 	r := c.Request()
 	v := web.ErrorView{
 		Page:   s.page(c, ""),
 		Status: o.status,
 		Code:   o.code,
 	}
-	if v.Lang == web.EN && o.code != pgo.EINTERNAL && o.code != "other" {
+	switch {
+	case reason != "" && o.code != pgo.EINTERNAL:
+		v.Message = v.T(reason) // a known reason, in the reader's language
+	case v.Lang == web.EN && o.code != pgo.EINTERNAL && o.code != "other":
 		v.Message = o.detail // domain messages are English; show them to English readers
 	}
 	var buf strings.Builder

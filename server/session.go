@@ -126,7 +126,7 @@ func (s *accountPages) requireLogin(roles ...account.Role) echo.MiddlewareFunc {
 				return account.ErrNoSession
 			}
 			if len(roles) > 0 && !hasRole(cur.sess.Role, roles) {
-				return pgo.Errorf(pgo.EFORBIDDEN, "This page is not available for your role.")
+				return errRole
 			}
 			return next(c)
 		}
@@ -141,6 +141,9 @@ func hasRole(r account.Role, roles []account.Role) bool {
 	}
 	return false
 }
+
+// errRole refuses a page to a logged-in account of another role.
+var errRole = pgo.Errorf(pgo.EFORBIDDEN, "This page is not available for your role.")
 
 // errCSRF refuses a state-changing request without the session's token.
 var errCSRF = pgo.Errorf(pgo.EFORBIDDEN, "The form has expired. Reload the page and try again.")
