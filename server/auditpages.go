@@ -133,7 +133,7 @@ func (s *accountPages) renderAudit(c echo.Context, status int, v web.AuditView) 
 func auditRow(r audit.Record) web.AuditRow {
 	row := web.AuditRow{Seq: r.Seq, Time: r.Time.In(displayZone).Format(time.DateTime),
 		TimeISO: r.Time.UTC().Format(time.RFC3339), Action: string(r.Action), Outcome: string(r.Outcome),
-		Reason: r.Reason, Person: r.PersonID, Actor: string(r.ActorType) + ":" + r.ActorID,
+		Reason: r.Reason, Person: r.PersonID, ActorType: string(r.ActorType), ActorID: r.ActorID,
 		SourceIP: r.SourceIP, Correlation: r.CorrelationID}
 	if r.ObjectType != "" {
 		row.Object = r.ObjectType

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"html"
 	"net/http"
 	"regexp"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/pgo-koppelvlak/pgo/account"
 	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
+	"github.com/pgo-koppelvlak/pgo/web"
 )
 
 // auditFixture: an auditor, two patients, and peer events about one of them.
@@ -176,5 +178,43 @@ func TestPatientSeesOnlyOwnLogAndNoAuditorView(t *testing.T) {
 	}
 	if got := f.views(t)["user:"+f.janID]; got != 4 {
 		t.Fatalf("%d own-log views recorded for jan, want 4", got)
+	}
+}
+
+// The auditor table gives outcome and actor type in words in the page's
+// language, and the action in words with its code (review finding: the codes
+// were shown raw on a Dutch page); the patient's log has no codes at all.
+func TestAuditTableInWords(t *testing.T) {
+	f := newAuditFixture(t)
+	for _, l := range web.Langs {
+		body := html.UnescapeString(f.auditor.get("/audit?lang=" + string(l)).Body.String())
+		for _, want := range []string{
+			"<td>" + web.T(l, "mylog.act.document_fetched") + " (document_fetched)</td>",
+			"<td>" + web.T(l, "audit.outcome.success") + "</td>",
+			"<td>" + web.T(l, "audit.outcome.failure") + " (bad_code)</td>",
+			web.T(l, "audit.actor.peer") + ": pgo-zuid.example</td>",
+			web.T(l, "audit.actor.user") + ": " + f.janID + "</td>",
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s: audit table lacks %q", l, want)
+			}
+		}
+		for _, raw := range []string{">success<", ">failure (", ">peer:", ">user:", "<td>document_fetched</td>"} {
+			if strings.Contains(body, raw) {
+				t.Errorf("%s: audit table shows the code %q", l, raw)
+			}
+		}
+		mylog := html.UnescapeString(f.jan.get("/mijn-log?lang=" + string(l)).Body.String())
+		for _, raw := range []string{"success", "failure", "peer:", "document_fetched", "pgo-zuid.example"} {
+			if raw == "pgo-zuid.example" {
+				if !strings.Contains(mylog, web.T(l, "mylog.who.peer", raw)) {
+					t.Errorf("%s: the patient's log does not name the PGO in words", l)
+				}
+				continue
+			}
+			if strings.Contains(mylog, raw) {
+				t.Errorf("%s: the patient's log shows the code %q", l, raw)
+			}
+		}
 	}
 }

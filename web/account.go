@@ -67,7 +67,8 @@ type AuditRow struct {
 	Outcome     string
 	Reason      string
 	Person      string
-	Actor       string // "type:id"
+	ActorType   string // audit.ActorType code; shown in words (ActorLabel)
+	ActorID     string
 	Object      string
 	SourceIP    string
 	Correlation string
@@ -207,6 +208,21 @@ func (v EnrolView) Summary() ErrorSummary {
 		return one(v.Page, "code", v.Error)
 	}
 	return one(v.Page, "current_code", v.CurrentError)
+}
+
+// OutcomeLabel is an outcome code (success, failure) in words; the code itself
+// when it has no words.
+func (v AuditView) OutcomeLabel(o string) string { return v.word("audit.outcome.", o) }
+
+// ActorLabel is an actor type (user, peer, auditor, system) in words; the code
+// itself when it has no words.
+func (v AuditView) ActorLabel(t string) string { return v.word("audit.actor.", t) }
+
+func (v AuditView) word(prefix, code string) string {
+	if w := v.T(prefix + code); w != prefix+code {
+		return w
+	}
+	return code
 }
 
 // ActionLabel is an action's plain-language name followed by its code, for the
