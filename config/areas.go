@@ -3,6 +3,8 @@ package config
 import (
 	"encoding/base64"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -108,12 +110,32 @@ func (a *Account) settings() []setting {
 		intSetting("PGO_LOGIN_IP_LIMIT", "30", "login attempts per client IP per PGO_LOGIN_IP_WINDOW", &a.IPLimit, 1, 100000),
 		duration("PGO_LOGIN_IP_WINDOW", "15m", "window of the per-IP login attempt counter", &a.IPWindow, time.Second, 24*time.Hour),
 		intSetting("PGO_ARGON2_TIME", "2", "argon2id passes", &a.Argon2Time, 1, 20),
-		intSetting("PGO_ARGON2_MEMORY_KIB", "19456", "argon2id memory in KiB", &a.Argon2MemoryKiB, 8*1024, 4*1024*1024),
-		str("PGO_OIDC_ISSUER", "", "OpenID Connect issuer for external login (off when empty)", &a.OIDCIssuer, optional(checkURL("https", "http"))),
+		// 19 MiB (with t=2) is the least the OWASP Password Storage Cheat Sheet
+		// accepts for argon2id; ASVS 5.0 refers to it.
+		intSetting("PGO_ARGON2_MEMORY_KIB", "19456", "argon2id memory in KiB", &a.Argon2MemoryKiB, 19456, 4*1024*1024),
+		str("PGO_OIDC_ISSUER", "", "OpenID Connect issuer for external login (off when empty)", &a.OIDCIssuer, optional(checkIssuer)),
 		str("PGO_OIDC_CLIENT_ID", "", "OpenID Connect client id", &a.OIDCClientID, nil),
 		str("PGO_OIDC_CLIENT_SECRET_FILE", "", "file holding the OpenID Connect client secret", &a.OIDCSecretFile, optional(checkFile)),
 		str("PGO_OIDC_MIN_ACR", "", "lowest acceptable acr value (two factors)", &a.OIDCMinACR, nil),
 	}
+}
+
+// checkIssuer wants an https issuer (OpenID Connect Discovery 1.0 §3: the
+// issuer is an https URL; tokens and keys come from there). Plain http is
+// allowed only for a loopback host, so that tests can run a provider locally.
+func checkIssuer(v string) error {
+	if err := checkURL("https", "http")(v); err != nil {
+		return err
+	}
+	u, _ := url.Parse(v) // parsed by checkURL
+	if u.Scheme == "https" {
+		return nil
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); host == "localhost" || (err == nil && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("%s must be https (http only for a loopback host)", redact(v))
 }
 
 var _ = boolean

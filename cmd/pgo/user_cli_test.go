@@ -15,7 +15,7 @@ func TestUserCommands(t *testing.T) {
 	vars := map[string]string{
 		"PGO_KEYSET_FILE":       userKeyset(t),
 		"PGO_DATABASE_URL":      storetest.Schema(t),
-		"PGO_ARGON2_MEMORY_KIB": "8192",
+		"PGO_ARGON2_MEMORY_KIB": "19456",
 		"PGO_ARGON2_TIME":       "1",
 		"PGO_INSTANCE_NAME":     "PGO Noord",
 	}

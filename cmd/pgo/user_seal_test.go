@@ -71,7 +71,7 @@ var secretRE = regexp.MustCompile(`secret=([A-Z2-7]+)`)
 
 // A database dump shows neither the seed `pgo user add` printed nor its bytes.
 func TestUserAddSealsTOTPSeed(t *testing.T) {
-	vars := map[string]string{"PGO_DATABASE_URL": storetest.Schema(t), "PGO_ARGON2_MEMORY_KIB": "8192", "PGO_ARGON2_TIME": "1",
+	vars := map[string]string{"PGO_DATABASE_URL": storetest.Schema(t), "PGO_ARGON2_MEMORY_KIB": "19456", "PGO_ARGON2_TIME": "1",
 		"PGO_KEYSET_FILE": userKeyset(t)}
 	code, out, errOut := runCLI(t, vars, "een-lang-wachtwoord-7\n", "user", "add", "jan")
 	if code != 0 {
@@ -104,7 +104,7 @@ func TestUserCommandsNeedKeyset(t *testing.T) {
 		{"list, no keyset", "", []string{"user", "list"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			vars := map[string]string{"PGO_DATABASE_URL": schema, "PGO_ARGON2_MEMORY_KIB": "8192", "PGO_ARGON2_TIME": "1"}
+			vars := map[string]string{"PGO_DATABASE_URL": schema, "PGO_ARGON2_MEMORY_KIB": "19456", "PGO_ARGON2_TIME": "1"}
 			if tt.keyset != "" {
 				vars["PGO_KEYSET_FILE"] = tt.keyset
 			}
@@ -119,7 +119,7 @@ func TestUserCommandsNeedKeyset(t *testing.T) {
 // A database from before migration 007 holds seeds in the clear: the next pgo user
 // command seals them, and the owner still logs in with the same authenticator.
 func TestUserSealsClearSeeds(t *testing.T) {
-	vars := map[string]string{"PGO_DATABASE_URL": storetest.Schema(t), "PGO_ARGON2_MEMORY_KIB": "8192", "PGO_ARGON2_TIME": "1",
+	vars := map[string]string{"PGO_DATABASE_URL": storetest.Schema(t), "PGO_ARGON2_MEMORY_KIB": "19456", "PGO_ARGON2_TIME": "1",
 		"PGO_KEYSET_FILE": userKeyset(t)}
 	seed := []byte("0123456789abcdefghij")
 	if code, _, errOut := runCLI(t, vars, "een-lang-wachtwoord-7\n", "user", "add", "jan"); code != 0 {
