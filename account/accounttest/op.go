@@ -42,8 +42,10 @@ var (
 	buildErr  error
 )
 
-// build compiles the OP once per test process into the user cache directory (go
-// build only relinks when the sources changed).
+// build compiles the OP once per test process into the user cache directory.
+// Test packages run in parallel: each links to a file of its own and renames it
+// into place, so no package ever runs a half-written binary (the build cache
+// keeps this to a link, about a second).
 func build() (string, error) {
 	buildOnce.Do(func() {
 		_, self, _, _ := runtime.Caller(0)
@@ -54,12 +56,15 @@ func build() (string, error) {
 			return
 		}
 		binary = filepath.Join(cache, "pgo-test-op", "op")
-		cmd := exec.Command("go", "build", "-o", binary, ".")
+		tmp := fmt.Sprintf("%s.%d", binary, os.Getpid())
+		cmd := exec.Command("go", "build", "-o", tmp, ".")
 		cmd.Dir = src
 		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("build the OpenID Provider: %v\n%s", err, out)
+			return
 		}
+		buildErr = os.Rename(tmp, binary)
 	})
 	return binary, buildErr
 }
