@@ -109,19 +109,11 @@ func (s *selection) check(fs *flag.FlagSet) error {
 
 // openExport opens the configuration, vault and database for an export command.
 func openExport(ctx context.Context, e *env) (*export.Jobs, *store.DB, error) {
-	cfg, err := loadConfig(e)
+	o, err := openSealed(ctx, e, "export")
 	if err != nil {
 		return nil, nil, err
 	}
-	v, err := openVault(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	db, err := store.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return nil, nil, &exitError{code: 1, msg: "pgo export: " + pgo.ErrorMessage(err)}
-	}
-	return exportJobs(cfg, db, v), db, nil
+	return exportJobs(o.cfg, o.db, o.vault), o.db, nil
 }
 
 func exportFailed(err error) error {

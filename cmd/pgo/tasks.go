@@ -85,19 +85,12 @@ func keysRewrap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	if fs.NArg() != 0 || *batch < 1 {
 		return usageError(fs, "takes no arguments and a --batch of at least 1")
 	}
-	cfg, err := loadConfig(e)
+	o, err := openSealed(ctx, e, "keys rewrap")
 	if err != nil {
 		return err
 	}
-	v, err := openVault(cfg)
-	if err != nil {
-		return err
-	}
-	db, err := store.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return &exitError{code: 1, msg: "pgo keys rewrap: " + pgo.ErrorMessage(err)}
-	}
-	defer db.Close()
+	defer o.Close()
+	db, v := o.db, o.vault
 	if *queue {
 		return queueRewrap(ctx, e, db, *batch)
 	}

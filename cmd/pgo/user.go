@@ -82,20 +82,13 @@ func runUser(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 // withAccounts opens the keyset and the database and runs fn with an account
 // service.
 func withAccounts(ctx context.Context, e *env, fn func(*account.Service) error) error {
-	cfg, err := loadConfig(e)
+	o, err := openSealed(ctx, e, "user")
 	if err != nil {
 		return err
 	}
-	v, err := openVault(cfg)
-	if err != nil {
-		return err
-	}
-	db, err := store.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	st := accountdb.New(db, auditdb.Append)
+	defer o.Close()
+	cfg, v := o.cfg, o.vault
+	st := accountdb.New(o.db, auditdb.Append)
 	n, err := st.SealClearSeeds(ctx, v)
 	if err != nil {
 		return err

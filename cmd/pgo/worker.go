@@ -28,22 +28,15 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	if fs.NArg() != 0 {
 		return usageError(fs, "takes no arguments")
 	}
-	cfg, err := loadConfig(e)
-	if err != nil {
-		return err
-	}
-	log := newLogger(e.stderr, cfg.LogLevel)
 	// The export and rewrap tasks need the vault: a keyset that does not open
 	// stops the worker at start with one line, instead of failing every task.
-	v, err := openVault(cfg)
+	o, err := openSealed(ctx, e, "worker")
 	if err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("PostgreSQL: %w", err)
-	}
-	defer db.Close()
+	defer o.Close()
+	cfg, v, db := o.cfg, o.vault, o.db
+	log := newLogger(e.stderr, cfg.LogLevel)
 	if err := db.MigrationsCurrent(ctx); err != nil {
 		return fmt.Errorf("%w (run 'pgo migrate')", err)
 	}
