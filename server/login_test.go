@@ -8,13 +8,13 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pgo-koppelvlak/pgo/account"
 	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
+	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/web"
 )
 
@@ -261,44 +261,68 @@ func TestLoginThrottledPerIP(t *testing.T) {
 }
 
 // When every password-check slot stays taken, the login page says it is busy
-// (429, its own message), not the generic error page (review finding).
+// (429, its own message), not the generic error page (review finding). The one
+// slot is held by a first login that the test parks inside its transaction (the
+// per-IP counter table is locked), so the second login finds it taken every time.
 func TestLoginBusyShowsLoginPage(t *testing.T) {
 	cfg := testAccountConfig
-	// One slot, a short queue and a slow hash: of several logins at once, those
-	// that find the slot taken give up long before the one holding it is done.
-	cfg.Argon2 = account.Argon2Params{Time: 40, MemoryKiB: 8 * 1024, Threads: 1}
 	cfg.MaxConcurrentHashes, cfg.HashQueueWait = 1, 5*time.Millisecond
 	e := newAccountEnvConfig(t, cfg)
-	const n = 3
-	browsers := make([]*browser, n)
-	forms := make([]url.Values, n)
-	for i := range browsers {
-		browsers[i] = e.browser()
-		forms[i] = url.Values{"csrf": {browsers[i].csrf(t, "/login")}, "name": {"niemand"}, "password": {testPassword}}
+	first, second := e.browser(), e.browser()
+	second.ip = "192.0.2.77"
+	form := func(b *browser) url.Values {
+		return url.Values{"csrf": {b.csrf(t, "/login")}, "name": {"niemand"}, "password": {testPassword}}
 	}
-	results := make([]*httptest.ResponseRecorder, n)
-	var wg sync.WaitGroup
-	for i := range browsers {
-		wg.Add(1)
-		go func() { defer wg.Done(); results[i] = browsers[i].post("/login", forms[i]) }()
+	firstForm, secondForm := form(first), form(second)
+
+	ctx := context.Background()
+	lock, err := e.db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	wg.Wait()
-	busy := 0
-	for _, w := range results {
-		switch w.Code {
-		case http.StatusTooManyRequests:
-			busy++
-			body := w.Body.String()
-			if !strings.Contains(body, web.T(web.NL, "login.busy")) || !strings.Contains(body, `action="/login"`) {
-				t.Errorf("busy answer is not the login page with login.busy:\n%s", body)
-			}
-		case http.StatusUnauthorized:
-		default:
-			t.Errorf("login: %d", w.Code)
+	defer lock.Rollback(ctx)
+	var holder int
+	if _, err := lock.Exec(ctx, "lock table login_rate in exclusive mode"); err != nil {
+		t.Fatal(err)
+	}
+	if err := lock.QueryRow(ctx, "select pg_backend_pid()").Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *httptest.ResponseRecorder)
+	go func() { done <- first.post("/login", firstForm) }()
+	waitBlockedBy(t, e.db, holder)
+
+	w := second.post("/login", secondForm)
+	body := w.Body.String()
+	if w.Code != http.StatusTooManyRequests || !strings.Contains(body, web.T(web.NL, "login.busy")) || !strings.Contains(body, `action="/login"`) {
+		t.Fatalf("second login while the slot is held: %d, want 429 on the login page with login.busy:\n%s", w.Code, body)
+	}
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w := <-done; w.Code != http.StatusUnauthorized {
+		t.Fatalf("first login after the lock is gone: %d, want 401", w.Code)
+	}
+}
+
+// waitBlockedBy waits until some session waits for a lock that backend holder holds.
+func waitBlockedBy(t *testing.T, db *store.DB, holder int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		err := db.Pool.QueryRow(context.Background(), `select count(*) from pg_stat_activity
+			where $1 = any(pg_blocking_pids(pid))`, holder).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if busy == 0 {
-		t.Fatalf("no login of %d at once was told it is busy", n)
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first login never reached the locked table")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
