@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 	"github.com/pgo-koppelvlak/pgo/vault"
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
 )
 
 // auditLog adapts auditdb to AuditLog (cmd/pgo does the same).
@@ -73,14 +73,7 @@ var testAccountConfig = account.Config{
 // sealed as in production.
 func testSealer(t *testing.T) *vault.Vault {
 	t.Helper()
-	keyset := filepath.Join(t.TempDir(), "keyset.json")
-	if _, err := vault.CreateKeyset(keyset); err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.Open(keyset)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, _ := vaulttest.New(t)
 	return v
 }
 

@@ -3,7 +3,6 @@ package worker_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 	"github.com/pgo-koppelvlak/pgo/vault"
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
 	"github.com/pgo-koppelvlak/pgo/worker"
 )
 
@@ -80,14 +80,7 @@ func TestRenderThroughWorker(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	db, redisURL := storetest.DB(t), storetest.Redis(t)
-	keyset := filepath.Join(t.TempDir(), "keyset.json")
-	if _, err := vault.CreateKeyset(keyset); err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.Open(keyset)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, _ := vaulttest.New(t)
 	dos := dossier.New(dossierdb.New(db), v)
 	jobs := export.NewJobs(export.JobsConfig{Store: exportdb.New(db, worker.NewRenderTask), Dossier: dos, Sealer: v, Source: "PGO Zuid"})
 	user, nobody := uuid.NewString(), uuid.NewString()

@@ -3,10 +3,11 @@ package accountdb_test
 import (
 	"context"
 	"encoding/base32"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
 
 	"github.com/jackc/pgx/v5"
 
@@ -68,14 +69,7 @@ func setup(t *testing.T, cfg account.Config) *fixture {
 // are sealed as in production.
 func testVault(t testing.TB) (string, *vault.Vault) {
 	t.Helper()
-	keyset := filepath.Join(t.TempDir(), "keyset.json")
-	if _, err := vault.CreateKeyset(keyset); err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.Open(keyset)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, keyset := vaulttest.New(t)
 	return keyset, v
 }
 

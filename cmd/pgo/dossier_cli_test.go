@@ -9,16 +9,12 @@ import (
 
 	"github.com/pgo-koppelvlak/pgo/internal/shared"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
-	"github.com/pgo-koppelvlak/pgo/vault"
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
 )
 
 func dossierVars(t *testing.T) map[string]string {
 	t.Helper()
-	keyset := filepath.Join(t.TempDir(), "keyset.json")
-	if _, err := vault.CreateKeyset(keyset); err != nil {
-		t.Fatal(err)
-	}
-	return map[string]string{"PGO_DATABASE_URL": storetest.Schema(t), "PGO_KEYSET_FILE": keyset}
+	return map[string]string{"PGO_DATABASE_URL": storetest.Schema(t), "PGO_KEYSET_FILE": vaulttest.Keyset(t)}
 }
 
 func TestDossierGenerateIsDeterministic(t *testing.T) {

@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
-	"github.com/pgo-koppelvlak/pgo/vault"
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
 )
 
 var built struct {
@@ -238,12 +238,8 @@ func tlsClient(t testing.TB, certDir, clientHost string, tweak func(*tls.Config)
 // certificates for "localhost" in certDir, a migrated schema, a Redis DB and an
 // encryption keyset (the account pages seal TOTP seeds with it).
 func serveVars(t *testing.T, certDir string) map[string]string {
-	keyset := filepath.Join(t.TempDir(), "keyset.json")
-	if _, err := vault.CreateKeyset(keyset); err != nil {
-		t.Fatal(err)
-	}
 	return map[string]string{
-		"PGO_KEYSET_FILE":    keyset,
+		"PGO_KEYSET_FILE":    vaulttest.Keyset(t),
 		"PGO_DATABASE_URL":   storetest.Schema(t),
 		"PGO_REDIS_URL":      storetest.Redis(t),
 		"PGO_HTTP_ADDR":      "127.0.0.1:0",

@@ -10,22 +10,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
+
 	"github.com/google/uuid"
 
 	"github.com/pgo-koppelvlak/pgo/internal/shared"
 	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
-	"github.com/pgo-koppelvlak/pgo/vault"
 )
 
 // exportVars is a migrated schema and a fresh keyset for the export commands.
 func exportVars(t *testing.T) map[string]string {
 	t.Helper()
-	keyset := filepath.Join(t.TempDir(), "keyset.json")
-	if _, err := vault.CreateKeyset(keyset); err != nil {
-		t.Fatal(err)
-	}
-	return map[string]string{"PGO_DATABASE_URL": storetest.Schema(t), "PGO_KEYSET_FILE": keyset, "PGO_INSTANCE_NAME": "PGO Noord"}
+	return map[string]string{"PGO_DATABASE_URL": storetest.Schema(t), "PGO_KEYSET_FILE": vaulttest.Keyset(t), "PGO_INSTANCE_NAME": "PGO Noord"}
 }
 
 func mustCLI(t *testing.T, vars map[string]string, args ...string) (string, string) {

@@ -8,12 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
+
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 )
 
 func TestUserCommands(t *testing.T) {
 	vars := map[string]string{
-		"PGO_KEYSET_FILE":       userKeyset(t),
+		"PGO_KEYSET_FILE":       vaulttest.Keyset(t),
 		"PGO_DATABASE_URL":      storetest.Schema(t),
 		"PGO_ARGON2_MEMORY_KIB": "19456",
 		"PGO_ARGON2_TIME":       "1",

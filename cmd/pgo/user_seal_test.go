@@ -13,17 +13,8 @@ import (
 
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 	"github.com/pgo-koppelvlak/pgo/vault"
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
 )
-
-// userKeyset creates an encryption keyset for the test and returns its path.
-func userKeyset(t *testing.T) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "keyset.json")
-	if _, err := vault.CreateKeyset(path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // sqlExec runs statements on the test schema behind vars.
 func sqlExec(t *testing.T, vars map[string]string, query string, args ...any) {
@@ -72,7 +63,7 @@ var secretRE = regexp.MustCompile(`secret=([A-Z2-7]+)`)
 // A database dump shows neither the seed `pgo user add` printed nor its bytes.
 func TestUserAddSealsTOTPSeed(t *testing.T) {
 	vars := map[string]string{"PGO_DATABASE_URL": storetest.Schema(t), "PGO_ARGON2_MEMORY_KIB": "19456", "PGO_ARGON2_TIME": "1",
-		"PGO_KEYSET_FILE": userKeyset(t)}
+		"PGO_KEYSET_FILE": vaulttest.Keyset(t)}
 	code, out, errOut := runCLI(t, vars, "een-lang-wachtwoord-7\n", "user", "add", "jan")
 	if code != 0 {
 		t.Fatalf("user add: exit %d: %s", code, errOut)
@@ -120,7 +111,7 @@ func TestUserCommandsNeedKeyset(t *testing.T) {
 // command seals them, and the owner still logs in with the same authenticator.
 func TestUserSealsClearSeeds(t *testing.T) {
 	vars := map[string]string{"PGO_DATABASE_URL": storetest.Schema(t), "PGO_ARGON2_MEMORY_KIB": "19456", "PGO_ARGON2_TIME": "1",
-		"PGO_KEYSET_FILE": userKeyset(t)}
+		"PGO_KEYSET_FILE": vaulttest.Keyset(t)}
 	seed := []byte("0123456789abcdefghij")
 	if code, _, errOut := runCLI(t, vars, "een-lang-wachtwoord-7\n", "user", "add", "jan"); code != 0 {
 		t.Fatal(errOut)

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
+
 	"github.com/pgo-koppelvlak/pgo/account"
 	"github.com/pgo-koppelvlak/pgo/config"
 	"github.com/pgo-koppelvlak/pgo/server"
@@ -27,7 +29,7 @@ import (
 // `pgo keys rewrap` moved its TOTP seed to the new key.
 func TestMountAccountWiring(t *testing.T) {
 	vars := map[string]string{"PGO_DATABASE_URL": storetest.Schema(t), "PGO_ARGON2_MEMORY_KIB": "19456", "PGO_ARGON2_TIME": "1",
-		"PGO_KEYSET_FILE": userKeyset(t)}
+		"PGO_KEYSET_FILE": vaulttest.Keyset(t)}
 	const pw = "wachtwoord-van-eva-1"
 	code, out, errOut := runCLI(t, vars, pw+"\n", "user", "add", "eva", "--role", "auditor")
 	if code != 0 {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
+
 	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
 	"github.com/pgo-koppelvlak/pgo/store"
@@ -39,7 +41,7 @@ func TestWorkerSignsAuditCheckpointsAndStopsCleanly(t *testing.T) {
 	}
 	record()
 	p := startPGO(t, map[string]string{
-		"PGO_KEYSET_FILE":               testKeyset(t),
+		"PGO_KEYSET_FILE":               vaulttest.Keyset(t),
 		"PGO_DATABASE_URL":              url,
 		"PGO_REDIS_URL":                 storetest.Redis(t),
 		"PGO_SIGNING_KEY":               key,
@@ -80,7 +82,7 @@ func TestWorkerSignsAuditCheckpointsAndStopsCleanly(t *testing.T) {
 // stop the worker at start with one line that says what to do, instead of failing
 // every task later.
 func TestWorkerRefusesToStartWrongly(t *testing.T) {
-	code, _, errOut := runPGO(t, map[string]string{"PGO_KEYSET_FILE": testKeyset(t),
+	code, _, errOut := runPGO(t, map[string]string{"PGO_KEYSET_FILE": vaulttest.Keyset(t),
 		"PGO_DATABASE_URL": storetest.EmptySchema(t), "PGO_REDIS_URL": storetest.Redis(t)}, "worker")
 	if code != 1 || !strings.Contains(errOut, "pgo migrate") {
 		t.Fatalf("unmigrated: exit %d, stderr %q", code, errOut)
@@ -90,14 +92,4 @@ func TestWorkerRefusesToStartWrongly(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "PGO_KEYSET_FILE") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 		t.Fatalf("missing keyset: exit %d, stderr %q", code, errOut)
 	}
-}
-
-// testKeyset creates an encryption keyset with `pgo keys init` and returns its path.
-func testKeyset(t *testing.T) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "keyset.json")
-	if code, out, errOut := runCLI(t, nil, "", "keys", "init", "--out", path); code != 0 {
-		t.Fatalf("keys init: %d %s %s", code, out, errOut)
-	}
-	return path
 }

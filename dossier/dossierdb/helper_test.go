@@ -3,7 +3,6 @@ package dossierdb_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 
 	"github.com/google/uuid"
@@ -14,6 +13,7 @@ import (
 	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 	"github.com/pgo-koppelvlak/pgo/vault"
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
 )
 
 var medmijPatient = shared.Path("medmij", "bgz-patA")
@@ -31,14 +31,7 @@ type fixture struct {
 // keyset (tink envelope encryption) created for the test.
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	keyset := filepath.Join(t.TempDir(), "keyset.json")
-	if _, err := vault.CreateKeyset(keyset); err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.Open(keyset)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, _ := vaulttest.New(t)
 	db := storetest.DB(t)
 	return &fixture{db: db, svc: dossier.New(dossierdb.New(db), v), user: uuid.NewString()}
 }

@@ -2,7 +2,6 @@ package dossierdb_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/google/uuid"
@@ -11,20 +10,14 @@ import (
 	"github.com/pgo-koppelvlak/pgo/dossier/dossierdb"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 	"github.com/pgo-koppelvlak/pgo/vault"
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
 )
 
 // After a rotation the rewrap moves every dossier row to the new key (in batches,
 // by id cursor), the dossier still reads the same, and a rerun moves nothing.
 func TestRewrapDossierRows(t *testing.T) {
 	ctx := context.Background()
-	keyset := filepath.Join(t.TempDir(), "keyset.json")
-	if _, err := vault.CreateKeyset(keyset); err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.Open(keyset)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, keyset := vaulttest.New(t)
 	db, user := storetest.DB(t), uuid.NewString()
 	st := dossierdb.New(db)
 	in, err := dossier.ReadPath(medmijPatient)

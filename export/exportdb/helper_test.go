@@ -2,7 +2,6 @@ package exportdb_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/google/uuid"
@@ -15,6 +14,7 @@ import (
 	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 	"github.com/pgo-koppelvlak/pgo/vault"
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
 	"github.com/pgo-koppelvlak/pgo/worker"
 )
 
@@ -33,10 +33,7 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{db: storetest.DB(t), keyset: filepath.Join(t.TempDir(), "keyset.json"), user: uuid.NewString()}
-	if _, err := vault.CreateKeyset(f.keyset); err != nil {
-		t.Fatal(err)
-	}
+	f := &fixture{db: storetest.DB(t), keyset: vaulttest.Keyset(t), user: uuid.NewString()}
 	f.reopen(t)
 	return f
 }
