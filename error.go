@@ -22,10 +22,14 @@ const (
 )
 
 // Error is the project's error. Message is safe to show to the caller; Err carries
-// internal detail that goes to the log only.
+// internal detail that goes to the log only. Reason, when set, is the translation
+// key (in package web's translations) of the same message, so that a person reads
+// it in their own language: Message is the English text for logs, peers and
+// English readers.
 type Error struct {
 	Code    string
 	Message string
+	Reason  string
 	Err     error
 }
 
@@ -45,6 +49,12 @@ func (e *Error) Unwrap() error { return e.Err }
 // Errorf returns an *Error with a caller-safe message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// NewError returns an *Error whose message has a Dutch and an English text under
+// the translation key reason.
+func NewError(code, reason, message string) *Error {
+	return &Error{Code: code, Reason: reason, Message: message}
 }
 
 // Wrap returns an *Error that keeps err for the log and shows msg to the caller.
@@ -73,4 +83,23 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "An internal error has occurred."
+}
+
+// ErrorReason returns the translation key of the first *Error in err's chain that
+// has one, "" when none has (or err is internal: its reason is never shown).
+func ErrorReason(err error) string {
+	if ErrorCode(err) == EINTERNAL {
+		return ""
+	}
+	for err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			return ""
+		}
+		if e.Reason != "" {
+			return e.Reason
+		}
+		err = e.Err
+	}
+	return ""
 }

@@ -13,11 +13,11 @@ var ErrEnrolCode = pgo.Errorf(pgo.EINVALID, "code: it does not match the new aut
 
 // ErrNoPendingEnrolment answers a confirmation when no new authenticator is
 // waiting (already confirmed, or never started).
-var ErrNoPendingEnrolment = pgo.Errorf(pgo.ECONFLICT, "no new authenticator is being set up")
+var ErrNoPendingEnrolment = pgo.NewError(pgo.ECONFLICT, "error.reason.no_enrolment", "no new authenticator is being set up")
 
 // ErrNoAuthenticatorHere answers enrolment for an account that logs in through
 // an identity provider: its second factor lives there.
-var ErrNoAuthenticatorHere = pgo.Errorf(pgo.ECONFLICT,
+var ErrNoAuthenticatorHere = pgo.NewError(pgo.ECONFLICT, "error.reason.oidc_account",
 	"this account logs in through an identity provider and has no authenticator here")
 
 // ErrEnrolCurrentCode answers a missing or wrong code of the current

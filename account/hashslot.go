@@ -12,7 +12,7 @@ import (
 // memory-hard on purpose (19 MiB a check by default), so an unbounded number at
 // once lets a flood of logins from many addresses exhaust the server's memory,
 // which the per-IP throttle cannot stop (ASVS 5.0 V6.3.1, found in review).
-var ErrBusy = pgo.Errorf(pgo.ERATELIMIT, "It is very busy right now. Please try again in a minute.")
+var ErrBusy = pgo.NewError(pgo.ERATELIMIT, "login.busy", "It is very busy right now. Please try again in a minute.")
 
 func newHashSlots(n int) chan struct{} {
 	if n <= 0 {

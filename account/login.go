@@ -14,12 +14,12 @@ import (
 // ErrLoginFailed is the one answer to a wrong name, password or code, and to a
 // locked account: the caller cannot tell which, so accounts cannot be enumerated
 // (ASVS 5.0 V6.3.8). The lock itself is in the audit log.
-var ErrLoginFailed = pgo.Errorf(pgo.EUNAUTHORIZED,
+var ErrLoginFailed = pgo.NewError(pgo.EUNAUTHORIZED, "login.failed",
 	"The login details are not correct, or logging in is blocked for a while. Check them and try again later.")
 
 // ErrTooManyAttempts is the per-IP throttle (ASVS 5.0 V6.3.1); it says nothing
 // about any account.
-var ErrTooManyAttempts = pgo.Errorf(pgo.ERATELIMIT,
+var ErrTooManyAttempts = pgo.NewError(pgo.ERATELIMIT, "login.rate_limited",
 	"Too many login attempts from your network. Wait a few minutes and try again.")
 
 // Password is step 1 of the login (the functional design's step 1): it checks name

@@ -63,7 +63,7 @@ type OIDC struct {
 }
 
 // ErrOIDCFailed is the caller-facing answer to any refused external login.
-var ErrOIDCFailed = pgo.Errorf(pgo.EUNAUTHORIZED, "Logging in through the identity provider did not succeed. Please try again.")
+var ErrOIDCFailed = pgo.NewError(pgo.EUNAUTHORIZED, "login.oidc_failed", "Logging in through the identity provider did not succeed. Please try again.")
 
 // NewOIDC reads the provider's metadata (OIDC Discovery 1.0 §4).
 func (s *Service) NewOIDC(ctx context.Context, c OIDCConfig) (*OIDC, error) {

@@ -40,7 +40,7 @@ type Session struct {
 
 // ErrNoSession is returned for a missing, expired or unknown session; the caller
 // shows the login page.
-var ErrNoSession = pgo.Errorf(pgo.EUNAUTHORIZED, "Please log in.")
+var ErrNoSession = pgo.NewError(pgo.EUNAUTHORIZED, "error.reason.no_session", "Please log in.")
 
 // newSessionID returns 256 random bits, base64url: the value of the cookie.
 func newSessionID() (string, []byte, error) {

@@ -64,3 +64,18 @@ func TestErrorPageReasonPerCode(t *testing.T) {
 		}
 	}
 }
+
+// A reason travels on the error: a wrapped *pgo.Error keeps its key, an internal
+// error never shows one.
+func TestErrorReasonTravelsOnTheError(t *testing.T) {
+	inner := pgo.NewError(pgo.ECONFLICT, "error.reason.csrf", "x")
+	if got := reasonKey(pgo.Wrap(pgo.ECONFLICT, inner, "outer")); got != "error.reason.csrf" {
+		t.Errorf("wrapped: reason %q; want error.reason.csrf", got)
+	}
+	if got := reasonKey(pgo.Wrap(pgo.EINTERNAL, inner, "outer")); got != "" {
+		t.Errorf("internal: reason %q; want none", got)
+	}
+	if got := reasonKey(pgo.Errorf(pgo.EINVALID, "plain")); got != "" {
+		t.Errorf("plain: reason %q; want none", got)
+	}
+}

@@ -143,10 +143,10 @@ func hasRole(r account.Role, roles []account.Role) bool {
 }
 
 // errRole refuses a page to a logged-in account of another role.
-var errRole = pgo.Errorf(pgo.EFORBIDDEN, "This page is not available for your role.")
+var errRole = pgo.NewError(pgo.EFORBIDDEN, "error.reason.role", "This page is not available for your role.")
 
 // errCSRF refuses a state-changing request without the session's token.
-var errCSRF = pgo.Errorf(pgo.EFORBIDDEN, "The form has expired. Reload the page and try again.")
+var errCSRF = pgo.NewError(pgo.EFORBIDDEN, "error.reason.csrf", "The form has expired. Reload the page and try again.")
 
 // checkCSRF guards every POST of the browser pages: the form must carry the
 // token of the session in the cookie (synchronizer token, OWASP CSRF prevention

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"strconv"
 	"strings"
 )
@@ -22,16 +23,32 @@ var Langs = []Lang{NL, EN}
 
 var catalog = mustLoadCatalog()
 
+// mustLoadCatalog reads translations/<lang>.json and every
+// translations/<area>.<lang>.json, so that each area keeps its texts in a file of
+// its own. A key defined twice for one language is a programming error.
 func mustLoadCatalog() map[Lang]map[string]string {
 	c := map[Lang]map[string]string{}
 	for _, l := range Langs {
-		b, err := files.ReadFile("translations/" + string(l) + ".json")
+		names, err := fs.Glob(files, "translations/*."+string(l)+".json")
 		if err != nil {
 			panic(err)
 		}
 		m := map[string]string{}
-		if err := json.Unmarshal(b, &m); err != nil {
-			panic(fmt.Sprintf("web: translations/%s.json: %v", l, err))
+		for _, name := range append([]string{"translations/" + string(l) + ".json"}, names...) {
+			b, err := files.ReadFile(name)
+			if err != nil {
+				panic(err)
+			}
+			part := map[string]string{}
+			if err := json.Unmarshal(b, &part); err != nil {
+				panic(fmt.Sprintf("web: %s: %v", name, err))
+			}
+			for k, v := range part {
+				if _, dup := m[k]; dup {
+					panic(fmt.Sprintf("web: %s: key %q is defined twice for %s", name, k, l))
+				}
+				m[k] = v
+			}
 		}
 		c[l] = m
 	}
