@@ -79,6 +79,9 @@ type Server struct {
 
 	kinds  map[string]Kind // route template -> kind (see routes.go)
 	groups Routes          // the three route groups areas mount on
+	// nav tells every page's header (the start page and error pages too) who is
+	// logged in; set by MountAccount, nil without accounts.
+	nav navigator
 }
 
 // New builds the server: it loads the TLS material named in the configuration,
