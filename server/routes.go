@@ -97,6 +97,7 @@ type Routes struct {
 //     srv.MountAREA(d) (readiness checks: srv.AddChecker), and add it as one
 //     line to App.mountAreas (cmd/pgo/serve.go), which mounts every area in one
 //     visible order.
+//
 // Middleware for a whole kind (sessions and CSRF for browser routes, say) goes
 // into the s.group(...) calls below; for a subset use s.groups.Browser.With(mw...).
 // Browser handlers render with s.render(c, status, "PAGE", view) where view
