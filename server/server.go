@@ -65,9 +65,9 @@ func (t Timeouts) withDefaults() Timeouts {
 
 // Server is the configured HTTP application.
 type Server struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	echo     *echo.Echo // the public listeners: patients and peer PGOs
+	cfg  *config.Config
+	log  *slog.Logger
+	echo *echo.Echo // the public listeners: patients and peer PGOs
 	// ops serves the operations listener (PGO_OPS_ADDR): /readyz with the names
 	// of failing dependencies and /metrics, which say too much about this
 	// instance (versions, per-route counts) for the patient-facing port.
