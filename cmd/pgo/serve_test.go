@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
 )
 
 var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -398,5 +401,36 @@ func TestCommandTable(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, nil, "", "help", "audit", "nosuch"); code != 2 || !strings.Contains(errOut, `"audit nosuch"`) {
 		t.Errorf("pgo help audit nosuch: exit %d %s", code, errOut)
+	}
+}
+
+// A keyset stored unencrypted is announced loudly outside development (issue
+// 15), and not on a localhost instance.
+func TestClearKeysetWarning(t *testing.T) {
+	for _, tt := range []struct {
+		public, master string
+		warn           bool
+	}{
+		{"https://pgo.example.nl", "", true},
+		{"https://noord.localhost:8443", "", false},
+		{"https://127.0.0.1:8443", "", false},
+		{"https://pgo.example.nl", "yes", false},
+	} {
+		vars := map[string]string{"PGO_KEYSET_FILE": vaulttest.Keyset(t), "PGO_PUBLIC_URL": tt.public}
+		var log bytes.Buffer
+		e := &env{stderr: io.Discard, getenv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
+		a, err := openApp(context.Background(), e, "worker", &log, needVault)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.master != "" { // a master key set: only the check, not a real encrypted keyset
+			a.Config.Vault.MasterKey = tt.master
+			log.Reset()
+			a.warnClearKeyset()
+		}
+		a.Close()
+		if got := strings.Contains(log.String(), "keyset file is stored unencrypted"); got != tt.warn {
+			t.Errorf("%s (master key %q): warned %v; want %v\n%s", tt.public, tt.master, got, tt.warn, log.String())
+		}
 	}
 }
