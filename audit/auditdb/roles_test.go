@@ -103,4 +103,3 @@ func TestAppRoleCannotRewriteTheAuditLog(t *testing.T) {
 	}
 	mustVerify(t, New(db, nil))
 }
-
