@@ -47,7 +47,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		OutboxPoll:      cfg.OutboxPoll,
 		Log:             log,
-		Periodic:        []worker.Periodic{maintain},
+		Periodic:        []worker.Periodic{maintain, worker.OutboxPrune(a.DB, cfg.OutboxRetention, time.Hour, nil)},
 	})
 	if err != nil {
 		return err
