@@ -3,6 +3,7 @@ package consent
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 
@@ -104,7 +105,13 @@ func fromFosite(err error) *OAuthError {
 	}
 	desc := fe.GetDescription()
 	if code == "server_error" {
-		desc = "The request could not be processed."
+		// The debug text and cause go to the log only (never to the peer).
+		cause := fe.Cause()
+		if cause == nil {
+			cause = errors.New("no cause")
+		}
+		return &OAuthError{Code: code, Description: "The request could not be processed.", Reason: code,
+			Err: pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("fosite: %s: %w", fe.Debug(), cause), "")}
 	}
 	return &OAuthError{Code: code, Description: desc, Reason: code, Err: err}
 }

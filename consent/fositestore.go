@@ -62,14 +62,28 @@ func (f *fositeStore) unmarshalRequest(b []byte, into fosite.Session) (*fosite.R
 	if err != nil {
 		return nil, err
 	}
+	hydrate(into, sr.Session)
 	var sess fosite.Session = sr.Session
-	if dst, ok := into.(*Session); ok && dst != nil && sr.Session != nil {
-		*dst = *sr.Session
-		sess = dst
-	}
 	return &fosite.Request{ID: sr.ID, RequestedAt: sr.RequestedAt, Client: c, RequestedScope: sr.Scopes,
 		GrantedScope: sr.Granted, RequestedAudience: sr.Audience, GrantedAudience: sr.GrantedAud,
 		Form: sr.Form, Session: sess}, nil
+}
+
+// hydrate copies the stored session into the caller's, as fosite expects (its
+// code check reads the expiry from the access request's session). What the token
+// step has already put there (the new token's id, certificate binding and
+// expiry) is kept.
+func hydrate(into fosite.Session, stored *Session) {
+	dst, ok := into.(*Session)
+	if !ok || dst == nil || stored == nil {
+		return
+	}
+	keep := *dst
+	*dst = *stored.Clone().(*Session)
+	if keep.TokenID != "" {
+		dst.TokenID, dst.Thumbprint = keep.TokenID, keep.Thumbprint
+		dst.SetExpiresAt(fosite.AccessToken, keep.GetExpiresAt(fosite.AccessToken))
+	}
 }
 
 func notFound(err error) error {
@@ -199,7 +213,7 @@ func (f *fositeStore) CreatePKCERequestSession(ctx context.Context, sig string, 
 }
 
 // GetPKCERequestSession returns the code's challenge.
-func (f *fositeStore) GetPKCERequestSession(ctx context.Context, sig string, into fosite.Session) (fosite.Requester, error) {
+func (f *fositeStore) GetPKCERequestSession(ctx context.Context, sig string, _ fosite.Session) (fosite.Requester, error) {
 	b, err := f.s.d.Store.PKCE(ctx, sigBytes(sig))
 	if err != nil {
 		return nil, notFound(err)
