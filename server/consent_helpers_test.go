@@ -358,3 +358,10 @@ func hasAll(s string, subs ...string) bool {
 	}
 	return true
 }
+
+// totpNow is the patient's current TOTP code (remembered as a secret).
+func totpNow(e *consentEnv) string {
+	c := account.TOTPCode(e.seed, account.TOTPStep(e.clock.now()))
+	e.secrets = append(e.secrets, c)
+	return c
+}
