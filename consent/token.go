@@ -30,6 +30,9 @@ type TokenResponse struct {
 // each audited.
 func (s *Service) Token(ctx context.Context, r *http.Request) (TokenResponse, error) {
 	peer, _ := reqctx.PeerFromContext(ctx)
+	if gt := r.PostFormValue("grant_type"); gt != "" && gt != "authorization_code" {
+		return TokenResponse{}, s.refuseToken(ctx, r, fosite.ErrUnsupportedGrantType, nil)
+	}
 	ar, err := s.oauth.NewAccessRequest(ctx, r, &Session{})
 	if err != nil {
 		return TokenResponse{}, s.refuseToken(ctx, r, err, nil)
