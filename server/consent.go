@@ -33,7 +33,7 @@ type consentPages struct {
 // MountConsent registers the authorization server: the consent screen
 // (GET/POST /oauth/authorize) and "Mijn toestemmingen" as browser routes, the
 // token and revocation endpoints as peer routes, and the metadata (RFC 8414) and
-// JWKS as public routes.
+// JWKS as public JSON routes.
 func (s *Server) MountConsent(d ConsentDeps) {
 	if d.Service == nil || d.Accounts == nil {
 		return
@@ -51,8 +51,11 @@ func (s *Server) MountConsent(d ConsentDeps) {
 	peer := s.group(KindPeer, s.peerOptional)
 	peer.POST("/oauth/token", p.token)
 	peer.POST("/oauth/revoke", p.revoke)
-	s.groups.Ops.GET("/.well-known/oauth-authorization-server", p.metadata)
-	s.groups.Ops.GET("/oauth/jwks", p.jwks)
+	// Metadata and keys are public JSON on the public listener (not the
+	// operations one): peers read them before they have a token.
+	public := s.group(KindPeer)
+	public.GET("/.well-known/oauth-authorization-server", p.metadata)
+	public.GET("/oauth/jwks", p.jwks)
 }
 
 // caller describes the browser request for consent's audit records.

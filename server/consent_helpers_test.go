@@ -203,7 +203,7 @@ func (e *consentEnv) serve(t *testing.T) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- e.s.Serve(ctx, ln, nil) }()
+	go func() { done <- e.s.Serve(ctx, Listeners{TLS: ln}) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
