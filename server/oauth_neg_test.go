@@ -250,3 +250,21 @@ func TestCheckAccessRefusals(t *testing.T) {
 	}
 	e.wantAudit(t, audit.ActAccessRefused, "expired")
 }
+
+// With PKCE optional (MedMij core clients send none), a code issued with a
+// challenge still needs its verifier after a wrong guess: fosite deletes the
+// stored challenge before comparing, which would let the next attempt without a
+// verifier pass as a code without PKCE; our store keeps it (consent/fositestore.go).
+func TestPKCENoDowngradeAfterWrongGuess(t *testing.T) {
+	e := newConsentEnv(t, consentOpts{requirePKCE: false})
+	code := e.codeFor(t, e.browser(), "state-guess-1", verifier)
+	for i, v := range []string{strings.Repeat("g", 43), "", strings.Repeat("h", 50)} {
+		resp := e.postForm(t, "/oauth/token", tokenForm(code, v), e.cert)
+		if m := readJSON(t, resp); m["error"] != "invalid_grant" {
+			t.Fatalf("attempt %d (verifier %q): %d %v", i, v, resp.StatusCode, m)
+		}
+	}
+	if _, err := e.exchange(t, code, verifier); err != nil {
+		t.Fatalf("the right verifier after wrong guesses: %v", err)
+	}
+}
