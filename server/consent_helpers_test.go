@@ -84,6 +84,9 @@ type consentEnv struct {
 	seed    []byte // the patient's TOTP seed
 	patient string // the patient's account id
 	cert    tls.Certificate
+	// redirects are the registered redirect URIs (the service reads this map,
+	// so a test may add one, e.g. on the browser test's port).
+	redirects map[string][]string
 }
 
 type consentOpts struct {
@@ -97,7 +100,6 @@ func newConsentEnv(t *testing.T, o consentOpts) *consentEnv {
 	e := &consentEnv{ca: ca}
 	e.accountEnv = newAccountEnvEdit(t, func(c *config.Config) {
 		c.TLSCert, c.TLSKey, c.ClientCA, c.PublicURL = srvCert, srvKey, ca.file, testIssuer
-		c.InstanceName = "PGO Noord"
 	})
 	ctx := context.Background()
 	sealer := testSealer(t)
@@ -108,10 +110,11 @@ func newConsentEnv(t *testing.T, o consentOpts) *consentEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.redirects = map[string][]string{
+		zuid: {zuidCallback}, "vier.localhost": {"https://vier.localhost/cb"}, "weg.localhost": {"https://weg.localhost/cb"},
+	}
 	e.svc, err = consent.New(consent.Config{Issuer: testIssuer + "/", ProviderName: "noord", RequirePKCE: o.requirePKCE,
-		Redirects: map[string][]string{
-			zuid: {zuidCallback}, "vier.localhost": {"https://vier.localhost/cb"}, "weg.localhost": {"https://weg.localhost/cb"},
-		}}, consent.Deps{Store: consentdb.New(e.db, exportdb.New(e.db, worker.NewRenderTask)), Lists: lists,
+		Redirects: e.redirects}, consent.Deps{Store: consentdb.New(e.db, exportdb.New(e.db, worker.NewRenderTask)), Lists: lists,
 		Dossier: dos, Exports: jobs, Signer: key, Now: e.clock.now})
 	if err != nil {
 		t.Fatal(err)
