@@ -64,7 +64,7 @@ func denied(reason string) *pgo.Error {
 // verifyAccessToken checks the signature (ES256, our key, typ at+jwt), iss, aud
 // and exp, and returns the claims. The failure reason is the error's Err.
 func (s *Service) verifyAccessToken(token string) (claims, error) {
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil || len(jws.Signatures) != 1 {
 		return claims{}, denied("malformed")
 	}

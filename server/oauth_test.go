@@ -151,7 +151,7 @@ func (e *consentEnv) verifyJWT(t *testing.T, token string) map[string]any {
 	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil || len(set.Keys) != 1 {
 		t.Fatalf("jwks: %v %d keys", err, len(set.Keys))
 	}
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		t.Fatal(err)
 	}
