@@ -3,6 +3,7 @@ package consent
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/google/uuid"
@@ -82,6 +83,16 @@ func (s *Service) Decide(ctx context.Context, r *http.Request, who Caller, allow
 	if err != nil {
 		return "", err
 	}
+	code, err := s.grant(ctx, req, who, cats)
+	if err != nil {
+		return "", err
+	}
+	return redirectWith(req.redirect, url.Values{"code": {code}, "state": {req.State}, "iss": {s.cfg.Issuer}}), nil
+}
+
+// grant writes the grant, its code, its export job (with the outbox row of the
+// render) and the audit records in one transaction, and returns the code.
+func (s *Service) grant(ctx context.Context, req *Request, who Caller, cats []dossier.Category) (string, error) {
 	now := s.now()
 	g := Grant{ID: uuid.NewString(), AccountID: who.AccountID, ClientID: req.ClientID, ClientName: req.ClientName,
 		Scope: req.Scope, Categories: cats, State: StateActive, RequestID: req.RequestID,
@@ -106,16 +117,18 @@ func (s *Service) Decide(ctx context.Context, r *http.Request, who Caller, allow
 		}
 		return s.auditGrant(ctx, g, who)
 	})
-	if err != nil {
-		return "", err
+	return code, err
+}
+
+// redirectWith is the verified redirect URI with params added to its query.
+func redirectWith(u *url.URL, params url.Values) string {
+	v := *u
+	q := v.Query()
+	for k, vs := range params {
+		q[k] = vs
 	}
-	u := *req.redirect
-	q := u.Query()
-	q.Set("code", code)
-	q.Set("state", req.State)
-	q.Set("iss", s.cfg.Issuer)
-	u.RawQuery = q.Encode()
-	return u.String(), nil
+	v.RawQuery = q.Encode()
+	return v.String()
 }
 
 // issueCode lets fosite issue the code (and store its PKCE challenge) inside the
@@ -163,16 +176,8 @@ func (s *Service) refuse(ctx context.Context, req *Request, who Caller) (string,
 	if err != nil {
 		return "", err
 	}
-	oe := &OAuthError{Code: "access_denied", Description: "The patient did not give consent.", State: req.State,
-		Issuer: s.cfg.Issuer, Redirect: req.redirect}
-	u := *oe.Redirect
-	q := u.Query()
-	q.Set("error", oe.Code)
-	q.Set("error_description", oe.Description)
-	q.Set("state", oe.State)
-	q.Set("iss", oe.Issuer)
-	u.RawQuery = q.Encode()
-	return u.String(), nil
+	return redirectWith(req.redirect, url.Values{"error": {"access_denied"},
+		"error_description": {"The patient did not give consent."}, "state": {req.State}, "iss": {s.cfg.Issuer}}), nil
 }
 
 // selection parses the chosen categories: at least one, each a category of the

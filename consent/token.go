@@ -137,7 +137,9 @@ func (s *Service) replayed(ctx context.Context, c Code) {
 
 func (s *Service) replayedRequest(ctx context.Context, requestID string, sess *Session) {
 	now := s.now()
-	err := s.d.Store.InTx(ctx, func(ctx context.Context) error {
+	// An error here leaves the refusal standing: the tokens are bound to a grant
+	// that CheckAccess checks, and fosite revokes by request id as well.
+	_ = s.d.Store.InTx(ctx, func(ctx context.Context) error {
 		n, err := s.d.Store.RevokeTokens(ctx, requestID, now)
 		if err != nil {
 			return err
@@ -156,11 +158,6 @@ func (s *Service) replayedRequest(ctx context.Context, requestID string, sess *S
 		ev.Details["count_tokens_revoked"] = strconv.Itoa(n)
 		return s.d.Store.Audit(ctx, ev)
 	})
-	if err != nil {
-		// The refusal stands either way; the tokens are bound to a grant that
-		// CheckAccess checks, and fosite revokes by request id as well.
-		_ = err
-	}
 }
 
 // Revoke answers POST /oauth/revoke (RFC 7009): the client (authenticated as at
