@@ -60,6 +60,12 @@ func (s *Service) Authorize(ctx context.Context, r *http.Request, who Caller) (*
 	form := r.Form
 	ctx = withFormIDs(ctx, form)
 	cid := form.Get("client_id")
+	for _, k := range carried {
+		if len(form[k]) > 1 { // RFC 6749 §3.1: never more than once; which one would count?
+			return nil, s.refuseAuthorize(ctx, who, cid, "duplicate_parameter", &OAuthError{Code: "invalid_request",
+				Err: pgo.NewError(pgo.EINVALID, "consent.error.request", "A parameter of the authorization request is repeated.")})
+		}
+	}
 	c, reason, err := s.lookupClient(cid)
 	if err != nil {
 		return nil, s.refuseAuthorize(ctx, who, cid, reason, &OAuthError{Code: "invalid_client", Err: err})

@@ -38,6 +38,8 @@ func TestAuthorizeRefusedWithPage(t *testing.T) {
 		{"redirect_uri http", "invalid_redirect_uri", "consent.error.redirect_uri", func(v url.Values) { v.Set("redirect_uri", "http://zuid.localhost/oauth/callback") }},
 		{"redirect_uri fragment", "invalid_redirect_uri", "consent.error.redirect_uri", func(v url.Values) { v.Set("redirect_uri", zuidCallback+"#x") }},
 		{"redirect_uri of another client", "invalid_redirect_uri", "consent.error.redirect_uri", func(v url.Values) { v.Set("redirect_uri", "https://vier.localhost/cb") }},
+		{"redirect_uri twice", "duplicate_parameter", "consent.error.request", func(v url.Values) { v.Add("redirect_uri", "https://evil.example/cb") }},
+		{"state twice", "duplicate_parameter", "consent.error.request", func(v url.Values) { v.Add("state", "state-other-1") }},
 	}
 	b := e.browser()
 	for _, tt := range tests {
