@@ -62,6 +62,9 @@ type Grant struct {
 	Created       time.Time
 	Expires       time.Time
 	Ended         time.Time
+	// Pages is the page count of the grant's PDF once it is rendered (0 before;
+	// filled by Service.Grants, not stored with the grant).
+	Pages int
 }
 
 // StateAt is the state a person reads: an active grant past its end is expired.
@@ -147,9 +150,10 @@ type Dossier interface {
 	Summary(ctx context.Context, userID string, selected []dossier.Category) (dossier.Summary, error)
 }
 
-// Exports prepares the export job of a grant (export.Jobs).
+// Exports prepares the export job of a grant and reports on it (export.Jobs).
 type Exports interface {
 	Prepare(r export.Request) (export.Job, audit.Event, error)
+	Job(ctx context.Context, id string) (export.Job, error)
 }
 
 // Signer signs access tokens with the instance's key (vault.SigningKey).

@@ -216,9 +216,22 @@ func joinCats(cs []dossier.Category) string {
 	return s
 }
 
-// Grants lists a patient's grants, newest first ("Mijn toestemmingen").
+// Grants lists a patient's grants, newest first ("Mijn toestemmingen"), each
+// with the page count of its document once that is rendered.
 func (s *Service) Grants(ctx context.Context, accountID string) ([]Grant, error) {
-	return s.d.Store.Grants(ctx, accountID)
+	gs, err := s.d.Store.Grants(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	for i, g := range gs {
+		if g.ExportJobID == "" {
+			continue
+		}
+		if job, err := s.d.Exports.Job(ctx, g.ExportJobID); err == nil && job.Status == export.StatusReady {
+			gs[i].Pages = job.Pages
+		}
+	}
+	return gs, nil
 }
 
 // Now is the service's clock (for pages that show a grant's state).

@@ -41,7 +41,7 @@ func (p *consentPages) grants(c echo.Context) error {
 			labels = append(labels, categoryLabel(l, ct))
 		}
 		st := g.StateAt(now)
-		v.Grants = append(v.Grants, web.GrantRow{ID: g.ID, Client: g.ClientName, Categories: strings.Join(labels, ", "),
+		v.Grants = append(v.Grants, web.GrantRow{ID: g.ID, Client: g.ClientName, Categories: strings.Join(labels, ", "), Pages: g.Pages,
 			Time: g.Created.In(amsterdam).Format("2-1-2006 15:04"), TimeISO: g.Created.UTC().Format(time.RFC3339),
 			State: string(st), Active: st == consent.StateActive})
 	}

@@ -87,6 +87,7 @@ type consentEnv struct {
 	// redirects are the registered redirect URIs (the service reads this map,
 	// so a test may add one, e.g. on the browser test's port).
 	redirects map[string][]string
+	jobs      *export.Jobs
 }
 
 type consentOpts struct {
@@ -110,6 +111,7 @@ func newConsentEnv(t *testing.T, o consentOpts) *consentEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.jobs = jobs
 	e.redirects = map[string][]string{
 		zuid: {zuidCallback}, "vier.localhost": {"https://vier.localhost/cb"}, "weg.localhost": {"https://weg.localhost/cb"},
 	}

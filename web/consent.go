@@ -57,6 +57,7 @@ type GrantRow struct {
 	ID         string
 	Client     string
 	Categories string // labels, comma separated
+	Pages      int    // page count of the PDF once rendered, else 0
 	Time       string // display time
 	TimeISO    string
 	State      string // active, used, expired, withdrawn, refused, revoked

@@ -145,7 +145,7 @@ func TestEveryPageRendersInBothLanguages(t *testing.T) {
 			"consent_screen": ConsentView{Page: p, Provider: "PGO Noord", Client: "PGO Zuid", Minutes: 15, Error: "consent.error.no_category",
 				Categories: []ConsentCategory{{Key: "problems", Label: "Problemen", Count: 2}},
 				Preview:    []PreviewSection{{Key: "problems", Label: "Problemen", Columns: []string{"A"}, Rows: [][]string{{"x"}}}}},
-			"consent_grants": GrantsView{Page: p, Grants: []GrantRow{{ID: "g1", Client: "PGO Zuid", State: "active", Active: true}}},
+			"consent_grants": GrantsView{Page: p, Grants: []GrantRow{{ID: "g1", Client: "PGO Zuid", State: "active", Active: true, Categories: "Problemen", Pages: 3}}},
 		}
 		if len(views) != len(r.Pages()) {
 			t.Fatalf("pages %v: a page is not covered here", r.Pages())
