@@ -268,3 +268,36 @@ func TestPKCENoDowngradeAfterWrongGuess(t *testing.T) {
 		t.Fatalf("the right verifier after wrong guesses: %v", err)
 	}
 }
+
+// Revocation (RFC 7009) authenticates the client as the token endpoint does:
+// without a certificate it is an audited invalid_client; another client cannot
+// revoke Zuid's token (unauthorized_client, the token still works); an unknown
+// token is answered 200 (RFC 7009 §2.2) and changes nothing.
+func TestRevokeRefusals(t *testing.T) {
+	e := newConsentEnv(t, consentOpts{})
+	tok, err := e.exchange(t, e.codeFor(t, e.browser(), "state-revoke-1", ""), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"token": {tok.AccessToken}, "client_id": {zuid}}
+	resp := e.postForm(t, "/oauth/revoke", form)
+	if m := readJSON(t, resp); resp.StatusCode != http.StatusUnauthorized || m["error"] != "invalid_client" {
+		t.Errorf("no certificate: %d %v", resp.StatusCode, m)
+	}
+	e.wantAudit(t, audit.ActClientAuthFailed, "no_client_certificate")
+	vier := e.ca.pair(t, "vier.localhost", x509.ExtKeyUsageClientAuth)
+	resp = e.postForm(t, "/oauth/revoke", url.Values{"token": {tok.AccessToken}, "client_id": {"vier.localhost"}}, vier)
+	if m := readJSON(t, resp); resp.StatusCode != http.StatusBadRequest || m["error"] != "unauthorized_client" {
+		t.Errorf("another client: %d %v", resp.StatusCode, m)
+	}
+	e.wantAudit(t, audit.ActTokenRefused, "unauthorized_client")
+	if resp := e.postForm(t, "/oauth/revoke", url.Values{"token": {"no-such-token"}, "client_id": {zuid}}, e.cert); resp.StatusCode != http.StatusOK {
+		t.Errorf("unknown token: %d", resp.StatusCode)
+	}
+	if _, err := e.svc.CheckAccess(context.Background(), tok.AccessToken, thumbprint(e.cert)); err != nil {
+		t.Errorf("the token after refused revocations: %v", err)
+	}
+	if n := len(e.auditRecords(t, audit.ActTokenRevoked)); n != 0 {
+		t.Errorf("%d revocations recorded", n)
+	}
+}
