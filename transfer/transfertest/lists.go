@@ -1,0 +1,38 @@
+package transfertest
+
+import (
+	"testing"
+
+	"github.com/pgo-koppelvlak/pgo/zal"
+)
+
+// TargetURL is the public URL of the target PGO in these tests.
+const TargetURL = "https://doel.localhost:8443"
+
+// Lists returns MedMij lists (ZAL, OCL, GNL, Whitelist) naming the source "bron"
+// at src.URL and the target "doel". Without whitelisted, the Whitelist names only
+// the target, so the source must never be contacted.
+func Lists(t testing.TB, src *Source, whitelisted bool) *zal.Registry {
+	t.Helper()
+	insts := []zal.Instance{{Name: "bron", BaseURL: src.URL}, {Name: "doel", BaseURL: TargetURL}}
+	raw, err := zal.Generate(zal.GenerateInput{Instances: insts, LenientPorts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !whitelisted {
+		other, err := zal.Generate(zal.GenerateInput{Instances: insts[1:], LenientPorts: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw[zal.KindWhitelist] = other[zal.KindWhitelist]
+	}
+	var lists []zal.List
+	for _, k := range zal.Kinds {
+		l, err := zal.ParseKind(k, raw[k], zal.ParseOptions{LenientPorts: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lists = append(lists, l)
+	}
+	return zal.NewStatic(lists...)
+}
