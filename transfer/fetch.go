@@ -212,12 +212,12 @@ func storeFailure(err error) *Failure {
 
 // progress writes downloaded documents and bytes at most every 250 ms.
 type progress struct {
-	s                *Service
-	id               string
-	mu               sync.Mutex
-	done, total      int
+	s                 *Service
+	id                string
+	mu                sync.Mutex
+	done, total       int
 	bytes, bytesTotal int64
-	last             time.Time
+	last              time.Time
 }
 
 func (p *progress) add(ctx context.Context, n int64) {

@@ -39,8 +39,8 @@ type Faults struct {
 
 // Seen is one request the source received.
 type Seen struct {
-	Method, Path, Query        string
-	RequestID, CorrelationID   string
+	Method, Path, Query         string
+	RequestID, CorrelationID    string
 	Range, Prefer, ClientCertCN string
 }
 
