@@ -41,10 +41,11 @@ type Config struct {
 	OutboxPoll        time.Duration
 
 	// Areas with their own settings.
-	ZAL     ZAL
-	Audit   Audit
-	Vault   Vault
-	Account Account
+	ZAL      ZAL
+	Audit    Audit
+	Vault    Vault
+	Account  Account
+	Transfer Transfer
 }
 
 // setting describes one PGO_* variable: its name, default, help and how to apply it.
@@ -77,6 +78,7 @@ func (c *Config) settings() []setting {
 	s = append(s, c.Audit.settings()...)
 	s = append(s, c.Vault.settings()...)
 	s = append(s, c.Account.settings()...)
+	s = append(s, c.Transfer.settings()...)
 	return s
 }
 
@@ -152,7 +154,7 @@ func (c *Config) validate() error {
 	if c.ProxyClientCertHeader != "" && c.PlainAddr == "" {
 		return fmt.Errorf("PGO_PROXY_CLIENT_CERT_HEADER: only meaningful with PGO_PLAIN_HTTP_ADDR")
 	}
-	return nil
+	return c.Transfer.validate()
 }
 
 // readFile reads KEY=VALUE lines; blank lines and lines starting with # are skipped.
