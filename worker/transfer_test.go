@@ -25,7 +25,7 @@ import (
 type fetchFunc func(ctx context.Context, id string, last bool) error
 
 func (f fetchFunc) Fetch(ctx context.Context, id string, last bool) error { return f(ctx, id, last) }
-func (f fetchFunc) GiveUp(context.Context, string) error                   { return nil }
+func (f fetchFunc) GiveUp(context.Context, string) error                  { return nil }
 
 func TestHandleFetchTaskErrors(t *testing.T) {
 	id := uuid.NewString()
