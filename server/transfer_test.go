@@ -49,7 +49,7 @@ func newTransferEnv(t *testing.T) *transferEnv {
 	src.Redirect = transfertest.TargetURL + transfer.CallbackPath
 	lists := transfertest.Lists(t, src, true)
 	svc, err := transfer.New(transfer.Config{
-		Store: transferdb.New(e.db, func(id string) store.Task { return store.Task{Type: "transfer:fetch", Payload: []byte(id)} }),
+		Store:  transferdb.New(e.db, func(id string) store.Task { return store.Task{Type: "transfer:fetch", Payload: []byte(id)} }),
 		Sealer: testSealer(t), Lists: lists, Issuer: transfertest.TargetURL,
 		HTTP: zal.NewHTTPClient(lists, zal.ClientOptions{TLSConfig: ca.ClientTLS(t, "doel.localhost"), DialContext: zal.DialLocalhost}),
 	})
