@@ -25,6 +25,7 @@ import (
 func (a *App) registerTasks(w *worker.Worker) {
 	w.Handle(worker.TypeExportRender, worker.HandleRenderTask(a.exportJobs()))
 	w.Handle(worker.TypeKeysRewrap, worker.HandleRewrapTask(rewrapTargets(a.DB, a.Vault), a.Log))
+	w.Handle(worker.TypeTransferFetch, worker.HandleFetchTask(a.fetcher()))
 }
 
 // dossiers is the dossier service over PostgreSQL and the vault.
