@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"math/big"
 	"net"
 	"testing"
@@ -86,4 +87,9 @@ func (ca *CA) ClientTLS(t testing.TB, host string) *tls.Config {
 		RootCAs:      ca.Pool,
 		Certificates: []tls.Certificate{ca.Issue(t, host, x509.ExtKeyUsageClientAuth)},
 	}
+}
+
+// PEM returns the CA certificate in PEM form (for PGO_PEER_ROOTS).
+func (ca *CA) PEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})
 }

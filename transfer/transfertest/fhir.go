@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // search answers GET [base]/DocumentReference?status=current with a searchset
@@ -101,6 +102,16 @@ func (s *Source) binary(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(body[start : start+cut])
 		w.(http.Flusher).Flush()
 		panic(http.ErrAbortHandler) // the connection breaks mid-body
+	}
+	if f.Trickle > 0 {
+		for rest := body[start:]; len(rest) > 0; rest = rest[min(4096, len(rest)):] {
+			if _, err := w.Write(rest[:min(4096, len(rest))]); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			time.Sleep(f.Trickle)
+		}
+		return
 	}
 	_, _ = w.Write(body[start:])
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Faults switch the source's misbehaviour; the zero value is a correct source.
@@ -35,6 +36,9 @@ type Faults struct {
 	BreakAlways  bool   // cut every response and ignore Range
 	ExpireBinary bool   // the Binary read answers 401 (token expired mid-download)
 	BadBundle    bool   // the search answers a Bundle that is not valid FHIR
+	// Trickle sends the document in 4 KiB pieces with this pause between them (a
+	// slow network, so a test can catch the target mid-download).
+	Trickle time.Duration
 }
 
 // Seen is one request the source received.
@@ -67,6 +71,12 @@ type Source struct {
 // DocumentReference JSON to list (its first content's attachment is adjusted per
 // the faults).
 func NewSource(t testing.TB, ca *CA, doc, docRef []byte) *Source {
+	return NewSourceTrusting(t, ca, ca.Pool, doc, docRef)
+}
+
+// NewSourceTrusting is NewSource accepting client certificates from clientCAs (a
+// real pgo process with certificates from `pgo keys dev-ca`).
+func NewSourceTrusting(t testing.TB, ca *CA, clientCAs *x509.CertPool, doc, docRef []byte) *Source {
 	t.Helper()
 	s := &Source{Doc: doc, DocRef: docRef, codes: map[string]string{}, live: map[string]bool{}}
 	mux := http.NewServeMux()
@@ -79,7 +89,7 @@ func NewSource(t testing.TB, ca *CA, doc, docRef []byte) *Source {
 	}
 	srv := httptest.NewUnstartedServer(s.record(mux))
 	srv.TLS = &tls.Config{
-		MinVersion: tls.VersionTLS12, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool,
+		MinVersion: tls.VersionTLS12, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCAs,
 		Certificates: []tls.Certificate{ca.Issue(t, "bron.localhost", x509.ExtKeyUsageServerAuth)},
 	}
 	srv.StartTLS()
