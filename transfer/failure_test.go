@@ -71,7 +71,7 @@ func TestCallbackFailures(t *testing.T) {
 	t.Run("other OAuth error", func(t *testing.T) {
 		e := newEnv(t, true, nil)
 		_, q := e.authorize(t)
-		tr, err := e.svc.HandleCallback(ctx, e.actor, transfer.Callback{State: q.Get("state"), Error: "server_error"})
+		tr, err := e.svc.HandleCallback(ctx, e.actor, transfer.Callback{State: q.Get("state"), Error: "server_error", Iss: e.src.URL, HasIss: true})
 		expectFailed(t, e, tr, err, transfer.ReasonAuthorization)
 	})
 	t.Run("iss mismatch", func(t *testing.T) {
@@ -86,15 +86,22 @@ func TestCallbackFailures(t *testing.T) {
 		e.src.Set(transfertest.Faults{TokenStatus: 401})
 		_, q := e.authorize(t)
 		code := e.src.IssueCode(q.Get("code_challenge"))
-		tr, err := e.svc.HandleCallback(ctx, e.actor, transfer.Callback{State: q.Get("state"), Code: code})
+		tr, err := e.svc.HandleCallback(ctx, e.actor, transfer.Callback{State: q.Get("state"), Code: code, Iss: e.src.URL, HasIss: true})
 		expectFailed(t, e, tr, err, transfer.ReasonTokenRefused)
 	})
 	t.Run("wrong PKCE verifier", func(t *testing.T) {
 		e := newEnv(t, true, nil)
 		_, q := e.authorize(t)
 		code := e.src.IssueCode("some-other-challenge-of-enough-length-000000")
-		tr, err := e.svc.HandleCallback(ctx, e.actor, transfer.Callback{State: q.Get("state"), Code: code})
+		tr, err := e.svc.HandleCallback(ctx, e.actor, transfer.Callback{State: q.Get("state"), Code: code, Iss: e.src.URL, HasIss: true})
 		expectFailed(t, e, tr, err, transfer.ReasonTokenRefused)
+	})
+	t.Run("iss missing though the source announces it", func(t *testing.T) {
+		e := newEnv(t, true, nil)
+		_, q := e.authorize(t)
+		code := e.src.IssueCode(q.Get("code_challenge"))
+		tr, err := e.svc.HandleCallback(ctx, e.actor, transfer.Callback{State: q.Get("state"), Code: code})
+		expectFailed(t, e, tr, err, transfer.ReasonIssuerMismatch)
 	})
 	t.Run("state mismatch", func(t *testing.T) {
 		e := newEnv(t, true, nil)

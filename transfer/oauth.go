@@ -103,6 +103,8 @@ func (s *Service) HandleCallback(ctx context.Context, a Actor, cb Callback) (Tra
 	switch {
 	case cb.HasIss && cb.Iss != t.Issuer:
 		return s.failNow(ctx, t, fail(ReasonIssuerMismatch, "iss in the answer is not the issuer of %s (RFC 9207)", t.Source))
+	case !cb.HasIss && s.issRequired(ctx, t):
+		return s.failNow(ctx, t, fail(ReasonIssuerMismatch, "%s announces iss in its answers (RFC 9207 §3), but this one has none", t.Source))
 	case cb.Error == "access_denied":
 		return s.failNow(ctx, t, fail(ReasonAccessDenied, "the patient did not give consent at the source"))
 	case cb.Error != "" || cb.Code == "":
@@ -122,6 +124,15 @@ func (s *Service) HandleCallback(ctx context.Context, a Actor, cb Callback) (Tra
 		return Transfer{}, err
 	}
 	return s.c.Store.Get(ctx, t.ID)
+}
+
+// issRequired reports whether the source's metadata says that it sends iss (RFC
+// 9207 §2.4: a client must then refuse an answer without it).
+func (s *Service) issRequired(ctx context.Context, t Transfer) bool {
+	ctx, cancel := context.WithTimeout(ctx, s.c.RequestTimeout)
+	defer cancel()
+	md, ok := s.serverMetadata(ctx, t)
+	return ok && md.IssSupported
 }
 
 // redeem exchanges the code at the source's token endpoint with the PKCE verifier,

@@ -36,33 +36,41 @@ func (s *Service) revoke(ctx context.Context, t Transfer, token string) error {
 	return nil
 }
 
-// revocationEndpoint discovers the endpoint (RFC 8414 §3: metadata at
-// /.well-known/oauth-authorization-server; §3.3: its issuer must be the one we
-// expect, or the document is ignored).
-func (s *Service) revocationEndpoint(ctx context.Context, t Transfer) string {
-	fallback := t.Issuer + "/oauth/revoke"
+// metadata is what we read of a source's RFC 8414 authorization server metadata.
+type metadata struct {
+	Issuer       string `json:"issuer"`
+	Revocation   string `json:"revocation_endpoint"`
+	IssSupported bool   `json:"authorization_response_iss_parameter_supported"`
+}
+
+// serverMetadata fetches the issuer's metadata (RFC 8414 §3: at
+// /.well-known/oauth-authorization-server); ok is false when there is none or its
+// issuer is not the one we expect (§3.3: then it must not be used).
+func (s *Service) serverMetadata(ctx context.Context, t Transfer) (metadata, bool) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.Issuer+"/.well-known/oauth-authorization-server", nil)
 	if err != nil {
-		return fallback
+		return metadata{}, false
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.c.HTTP.Do(req)
 	if err != nil {
-		return fallback
+		return metadata{}, false
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fallback
+	var md metadata
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&md) != nil || md.Issuer != t.Issuer {
+		return metadata{}, false
 	}
-	var md struct {
-		Issuer     string `json:"issuer"`
-		Revocation string `json:"revocation_endpoint"`
+	return md, true
+}
+
+// revocationEndpoint is the metadata's revocation_endpoint on the issuer's origin,
+// else the contract's ISSUER/oauth/revoke.
+func (s *Service) revocationEndpoint(ctx context.Context, t Transfer) string {
+	if md, ok := s.serverMetadata(ctx, t); ok && md.Revocation != "" {
+		if u, same := sameOrigin(t.Issuer+"/", md.Revocation); same {
+			return u
+		}
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&md); err != nil || md.Issuer != t.Issuer {
-		return fallback
-	}
-	if u, ok := sameOrigin(t.Issuer+"/", md.Revocation); ok && md.Revocation != "" {
-		return u
-	}
-	return fallback
+	return t.Issuer + "/oauth/revoke"
 }

@@ -104,7 +104,7 @@ func TestTransferThroughWorker(t *testing.T) {
 	}
 	u, _ := url.Parse(link)
 	code := src.IssueCode(u.Query().Get("code_challenge"))
-	if _, err := svc.HandleCallback(ctx, actor, transfer.Callback{State: u.Query().Get("state"), Code: code}); err != nil {
+	if _, err := svc.HandleCallback(ctx, actor, transfer.Callback{State: u.Query().Get("state"), Code: code, Iss: src.URL, HasIss: true}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
