@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/pgo-koppelvlak/pgo/transfer"
 	"github.com/pgo-koppelvlak/pgo/transfer/transfertest"
@@ -34,6 +35,8 @@ func TestFetchFailures(t *testing.T) {
 		{"malformed Bundle", transfertest.Faults{BadBundle: true}, nil, transfer.ReasonBadBundle, transfer.RetryNone},
 		{"connection breaks on every try", transfertest.Faults{BreakAt: 4096, BreakAlways: true}, nil, transfer.ReasonTruncated, transfer.RetrySame},
 		{"source down", transfertest.Faults{Down: true}, nil, transfer.ReasonUnavailable, transfer.RetrySame},
+		{"no response headers", transfertest.Faults{HoldHeaders: time.Minute}, func(c *transfer.Config) { c.HeaderTimeout = 50 * time.Millisecond },
+			transfer.ReasonUnavailable, transfer.RetrySame},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

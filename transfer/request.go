@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -54,7 +55,7 @@ func (s *Service) once(ctx context.Context, method, url, token string, hdr http.
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := s.c.HTTP.Do(req)
+	resp, err := s.doWithHeaderTimeout(req)
 	if err != nil {
 		return nil, transportFailure(err)
 	}
@@ -71,6 +72,37 @@ func (s *Service) once(ctx context.Context, method, url, token string, hdr http.
 		drain(resp)
 		return nil, fail(ReasonHTTP, "the source answered %d", c)
 	}
+}
+
+// doWithHeaderTimeout sends req and gives up when the response headers have not
+// come within HeaderTimeout (a source that accepts the connection and then says
+// nothing); the body may take longer, up to the request's own deadline.
+func (s *Service) doWithHeaderTimeout(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(req.Context())
+	late := time.AfterFunc(s.c.HeaderTimeout, cancel)
+	resp, err := s.c.HTTP.Do(req.WithContext(ctx))
+	if !late.Stop() && err != nil {
+		cancel()
+		return nil, fmt.Errorf("no response headers within %s: %w", s.c.HeaderTimeout, err)
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose releases the request's context when the body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // transportFailure classifies a client error: a refused host (not on the

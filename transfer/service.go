@@ -48,8 +48,9 @@ type Config struct {
 	HTTP *http.Client
 	// MaxDocumentBytes is PGO_MAX_DOCUMENT_BYTES: the largest PDF accepted.
 	MaxDocumentBytes int64
-	// RequestTimeout bounds one request to the source, body included.
-	RequestTimeout time.Duration
+	// RequestTimeout bounds one request to the source, body included;
+	// HeaderTimeout bounds the wait for its response headers.
+	RequestTimeout, HeaderTimeout time.Duration
 	// PollCap caps one Retry-After wait; PollTotal bounds all waits for one Binary.
 	PollCap, PollTotal time.Duration
 	// Backoff are the waits between attempts of a request that may succeed later
@@ -83,6 +84,9 @@ func New(c Config) (*Service, error) {
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 2 * time.Minute
+	}
+	if c.HeaderTimeout <= 0 {
+		c.HeaderTimeout = 30 * time.Second
 	}
 	if c.PollCap <= 0 {
 		c.PollCap = 30 * time.Second

@@ -53,6 +53,7 @@ func (a *App) transfers() (*transfer.Service, error) {
 			Timeout: cfg.Transfer.RequestTimeout}),
 		MaxDocumentBytes: cfg.Transfer.MaxDocumentBytes,
 		RequestTimeout:   cfg.Transfer.RequestTimeout,
+		HeaderTimeout:    cfg.Transfer.HeaderTimeout,
 		PollCap:          cfg.Transfer.PollCap,
 		PollTotal:        cfg.Transfer.PollTotal,
 		Logger:           a.Log,

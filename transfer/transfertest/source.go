@@ -39,6 +39,9 @@ type Faults struct {
 	// Trickle sends the document in 4 KiB pieces with this pause between them (a
 	// slow network, so a test can catch the target mid-download).
 	Trickle time.Duration
+	// HoldHeaders keeps every FHIR request waiting this long (or until the client
+	// gives up) before anything is answered.
+	HoldHeaders time.Duration
 }
 
 // Seen is one request the source received.
@@ -156,6 +159,13 @@ func (s *Source) record(next http.Handler) http.Handler {
 		s.mu.Unlock()
 		if down {
 			panic(http.ErrAbortHandler) // the connection is cut without an answer
+		}
+		if hold := s.f().HoldHeaders; hold > 0 && strings.Contains(r.URL.Path, "/fhir/") {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(hold):
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -26,8 +26,9 @@
     if (s.final) { events.close(); window.location.reload(); }
   });
   events.onerror = function () {
-    // The browser reconnects by itself; after the stream ended (final state) it
-    // reloads the page, which shows the result.
-    if (events.readyState === EventSource.CLOSED) { window.location.reload(); }
+    // The browser reconnects by itself. When it gives up (the stream was refused),
+    // reload after a pause: the page then shows where the transfer is, and a
+    // failing stream never turns into a reload loop.
+    if (events.readyState === EventSource.CLOSED) { window.setTimeout(function () { window.location.reload(); }, 5000); }
   };
 }());
