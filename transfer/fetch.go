@@ -137,6 +137,14 @@ func (s *Service) store(ctx context.Context, t *Transfer, got []received) *Failu
 	ev.ObjectHashes = hashes
 	ev.Details["documents"] = strconv.Itoa(len(docs))
 	ok, err := s.c.Store.StoreDocuments(ctx, t.ID, docs, ev)
+	if err == nil && !ok {
+		// Another run (a task recovered while this one still ran) stored first:
+		// its documents count, ours are dropped, and only the revocation is left.
+		if cur, gerr := s.c.Store.Get(ctx, t.ID); gerr == nil && (cur.Status == StatusStored || cur.Status == StatusDone) {
+			t.Status = StatusStored
+			return nil
+		}
+	}
 	if err != nil || !ok {
 		return storeFailure(err)
 	}
@@ -168,6 +176,10 @@ func (s *Service) finish(ctx context.Context, t Transfer) error {
 // retry unless this is the last attempt; otherwise the transfer fails with its
 // reason, and a token no retry will use is revoked.
 func (s *Service) ended(ctx context.Context, t Transfer, f *Failure, last bool) error {
+	if f == superseded {
+		s.c.Logger.InfoContext(ctx, "transfer: another run moved the transfer on; this one stops", "transfer", t.ID)
+		return nil
+	}
 	if f.Transient && !last {
 		return f
 	}
@@ -201,11 +213,16 @@ func (s *Service) token(ctx context.Context, t Transfer) (string, error) {
 	return string(b), err
 }
 
-// storeFailure turns a lost compare-and-set or a database error into a failure
-// the task retries.
+// superseded is the failure of a run whose compare-and-set was lost: another run
+// of the same transfer (a task recovered while this one still ran) moved it on, so
+// this run stops quietly and leaves the transfer to that one.
+var superseded = &Failure{Reason: ReasonInternal, Detail: "another run of this transfer moved it on"}
+
+// storeFailure turns a lost compare-and-set into superseded and a database error
+// into a failure the task retries.
 func storeFailure(err error) *Failure {
 	if err == nil {
-		return transient(ReasonInternal, "the transfer changed meanwhile")
+		return superseded
 	}
 	return transient(ReasonInternal, "the database did not take the change")
 }

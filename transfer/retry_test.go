@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pgo-koppelvlak/pgo/transfer"
 	"github.com/pgo-koppelvlak/pgo/transfer/transfertest"
@@ -130,5 +131,23 @@ func TestFetchIdempotentAndRetriedByTheTask(t *testing.T) {
 	}
 	if n := len(e.src.Revoked()); n != 1 {
 		t.Errorf("revoked %d times", n)
+	}
+}
+
+// Two runs of one transfer's fetch at once (a task recovered while the first
+// still runs) store its document once, and neither fails the transfer.
+func TestConcurrentFetchStoresOnce(t *testing.T) {
+	e := newEnv(t, true, nil)
+	tr := e.consent(t)
+	e.src.Set(transfertest.Faults{Trickle: time.Millisecond})
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- e.svc.Fetch(context.Background(), tr.ID, true) }()
+	}
+	<-errs
+	<-errs
+	got := e.get(t, tr.ID)
+	if got.Status != transfer.StatusDone || e.documents(t, tr.ID) != 1 {
+		t.Fatalf("%s (%s: %s), %d documents", got.Status, got.Failure, got.FailureDetail, e.documents(t, tr.ID))
 	}
 }

@@ -138,7 +138,7 @@ type Store interface {
 	// StoreDocuments moves verifying to stored, inserting every document sealed,
 	// in one transaction with ev.
 	StoreDocuments(ctx context.Context, id string, docs []StoredDocument, ev audit.Event) (bool, error)
-	// Fail moves a transfer that is not done or failed to failed.
+	// Fail moves a transfer that is not stored, done or failed to failed.
 	Fail(ctx context.Context, id string, reason Reason, detail string, retry Retry, ev audit.Event) (bool, error)
 	// Forget drops the sealed token and verifier (after revocation or failure).
 	Forget(ctx context.Context, id string) error

@@ -213,12 +213,13 @@ func (s *Store) StoreDocuments(ctx context.Context, id string, docs []transfer.S
 	}, false)
 }
 
-// Fail moves a transfer that is not done or failed to failed.
+// Fail moves a transfer to failed unless its documents are stored already (then
+// only the revocation is left) or it is done or failed.
 func (s *Store) Fail(ctx context.Context, id string, reason transfer.Reason, detail string, retry transfer.Retry, ev audit.Event) (bool, error) {
 	return s.cas(ctx, id, ev, func(tx pgx.Tx) (bool, error) {
 		return changed(tx.Exec(ctx, `update transfer set status = 'failed', failure = $2, failure_detail = $3, retry = $4,
 			state_hash = null, verifier_sealed = null, finished_at = now(), updated_at = now()
-			where id = $1 and status not in ('done', 'failed')`, id, string(reason), detail, string(retry)))
+			where id = $1 and status not in ('stored', 'done', 'failed')`, id, string(reason), detail, string(retry)))
 	}, false)
 }
 
