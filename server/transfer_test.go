@@ -84,8 +84,9 @@ var (
 // transfer id and the callback's query.
 func (e *transferEnv) consentThroughPages(t *testing.T, b *browser, extra url.Values) (string, url.Values) {
 	t.Helper()
-	if w := b.get("/ophalen"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `value="bron@medmij"`) {
-		t.Fatalf("GET /ophalen: %d, no source bron listed", w.Code)
+	if w := b.get("/ophalen"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `value="bron@medmij"`) ||
+		!strings.Contains(w.Body.String(), ">PGO Bron</label>") {
+		t.Fatalf("GET /ophalen: %d, no source bron listed by its OCL organisation name", w.Code)
 	}
 	w := b.post("/ophalen", url.Values{"csrf": {b.csrf(t, "/ophalen")}, "bron": {"bron@medmij"}})
 	m := transferPathRE.FindStringSubmatch(w.Header().Get("Location"))
@@ -145,7 +146,7 @@ func TestTransferPages(t *testing.T) {
 	if w.Header().Get("Content-Type") != "application/pdf" || !strings.HasPrefix(cd, "attachment;") || strings.ContainsAny(cd, "/\\\r\n") {
 		t.Errorf("download headers: %q, %q", w.Header().Get("Content-Type"), cd)
 	}
-	if docs := b.get("/documenten").Body.String(); !strings.Contains(docs, link[1]) || !strings.Contains(docs, "bron") {
+	if docs := b.get("/documenten").Body.String(); !strings.Contains(docs, link[1]) || !strings.Contains(docs, "PGO Bron") {
 		t.Error("Ontvangen documenten does not list the document with its source")
 	}
 	// Another patient sees none of it.

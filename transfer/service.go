@@ -23,6 +23,7 @@ type Lists interface {
 	Search(gegevensdienst, query string) ([]zal.Source, error)
 	Source(provider, gegevensdienst string) (zal.Source, error)
 	GegevensdienstName(id string) (string, error)
+	Client(host string) (zal.Client, error)
 	Whitelisted(host string) bool
 }
 
@@ -140,9 +141,21 @@ func (s *Service) Sources(query string) ([]SourceChoice, string, error) {
 	}
 	out := make([]SourceChoice, 0, len(list))
 	for _, src := range list {
-		out = append(out, SourceChoice{Name: src.Name, Display: src.Display})
+		out = append(out, SourceChoice{Name: src.Name, Display: s.display(src)})
 	}
 	return out, name, nil
+}
+
+// display is the name a patient knows a source by: its organisation name on the
+// OAuth Client List (every PGO is a client too, under the host of its endpoints),
+// else the ZAL name without "@medmij".
+func (s *Service) display(src zal.Source) string {
+	if u, err := url.Parse(src.Token); err == nil {
+		if c, err := s.c.Lists.Client(strings.ToLower(u.Hostname())); err == nil && c.Organisation != "" {
+			return c.Organisation
+		}
+	}
+	return src.Display
 }
 
 // Actor is who asks, for the audit log.
@@ -172,7 +185,7 @@ func (s *Service) Start(ctx context.Context, a Actor, provider string) (Transfer
 		return Transfer{}, err
 	}
 	t := Transfer{
-		ID: uuid.NewString(), UserID: a.UserID, Source: src.Name, SourceDisplay: src.Display,
+		ID: uuid.NewString(), UserID: a.UserID, Source: src.Name, SourceDisplay: s.display(src),
 		AuthorizeURI: src.Authorization, TokenURI: src.Token, ResourceURI: strings.TrimSuffix(src.Resource(), "/"),
 		Issuer: origin(src.Authorization), Status: StatusCreated, CorrelationID: reqctx.NewID(),
 		RequestID: a.RequestID, Created: s.c.Now().UTC(),
