@@ -54,11 +54,12 @@ type Config struct {
 	OutboxRetention   time.Duration // relayed outbox rows older than this are deleted
 
 	// Areas with their own settings.
-	ZAL     ZAL
-	Audit   Audit
-	Vault   Vault
-	Account Account
-	Consent Consent
+	ZAL      ZAL
+	Audit    Audit
+	Vault    Vault
+	Account  Account
+	Consent  Consent
+	Transfer Transfer
 }
 
 // setting describes one PGO_* variable: its name, default, help and how to apply it.
@@ -97,6 +98,7 @@ func (c *Config) settings() []setting {
 	s = append(s, c.Vault.settings()...)
 	s = append(s, c.Account.settings()...)
 	s = append(s, c.Consent.settings()...)
+	s = append(s, c.Transfer.settings()...)
 	return s
 }
 
@@ -175,7 +177,7 @@ func (c *Config) validate() error {
 	if len(c.TrustedProxies) > 0 && c.PlainAddr == "" {
 		return fmt.Errorf("PGO_TRUSTED_PROXIES: only meaningful with PGO_PLAIN_HTTP_ADDR")
 	}
-	return nil
+	return c.Transfer.validate()
 }
 
 // readFile reads KEY=VALUE lines; blank lines and lines starting with # are skipped.
