@@ -137,8 +137,12 @@ func (s *Server) Serve(ctx context.Context, tlsLn, plainLn net.Listener) error {
 		return err
 	}
 	servers := []*http.Server{s.httpServer(tc)}
+	if err := serveH2(servers[0]); err != nil {
+		return err
+	}
 	errc := make(chan error, 2)
-	// ServeTLS with the certificate in TLSConfig also offers HTTP/2 via ALPN.
+	// ServeTLS with the certificate in TLSConfig also offers HTTP/2 via ALPN
+	// (through serveH2, so that a malformed path gets our 400 page).
 	go func() { errc <- servers[0].ServeTLS(tlsLn, "", "") }()
 	if plainLn != nil {
 		plain := s.httpServer(nil)
