@@ -37,6 +37,8 @@ const (
 	ActDossierImported   Action = "dossier_imported"
 	ActExportRequested   Action = "export_requested"
 	ActExportFailed      Action = "export_failed"
+	// ActAccountUnlocked: an operator lifted a lock (pgo user unlock).
+	ActAccountUnlocked Action = "account_unlocked"
 )
 
 // Outcome of the action.
@@ -108,6 +110,7 @@ func AllActions() []Action {
 		ActTransferStarted, ActTransferCompleted, ActTransferFailed,
 		ActAuditViewed, ActAuditExported, ActAuditPruned,
 		ActAccountCreated, ActAccountLocked, ActMFAEnrolled, ActDossierImported, ActExportRequested, ActExportFailed,
+		ActAccountUnlocked,
 	}
 }
 
