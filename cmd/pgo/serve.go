@@ -85,6 +85,7 @@ func (a *App) mountAreas(ctx context.Context, srv *server.Server) error {
 	}{
 		{"medmij-lists", a.mountLists},
 		{"account", a.mountAccount},
+		{"dossier", a.mountDossier},
 	} {
 		if err := m.mount(ctx, srv); err != nil {
 			var ee *exitError
