@@ -53,7 +53,7 @@ func TestZALGenerateCheckShow(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 4 || !strings.HasPrefix(lines[2], "noord@medmij  noord~51  https://noord.localhost:8443/oauth/authorize") ||
-		!strings.HasPrefix(lines[3], "zuid@medmij") || !strings.Contains(lines[3], "https://zuid.localhost:9443/fhir") {
+		!strings.HasPrefix(lines[3], "zuid@medmij") || !strings.Contains(lines[3], "https://zuid.localhost:9443/51/fhir") {
 		t.Fatalf("show output:\n%s", out)
 	}
 	code, out, _ = runCLI(t, vars, "", "zal", "show", "--search", "zui")
