@@ -49,7 +49,7 @@ func serveTLS(t *testing.T, ca *testCA) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln, nil) }()
+	go func() { done <- s.Serve(ctx, Listeners{TLS: ln}) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

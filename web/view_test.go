@@ -141,6 +141,8 @@ func TestEveryPageRendersInBothLanguages(t *testing.T) {
 			"enrol_codes": CodesView{Page: p, Codes: []string{"A"}},
 			"audit":       AuditView{Page: p, Errors: map[string]string{"from": "audit.err.date"}},
 			"mylog":       MyLogView{Page: p},
+			"dossier_mine": DossierView{Page: p, Total: 1, Sections: []DossierSection{{Key: "problems", Label: "Problemen", Count: 1,
+				Columns: []string{"Probleem"}, Rows: [][]string{{"Astma"}}}}},
 		}
 		if len(views) != len(r.Pages()) {
 			t.Fatalf("pages %v: a page is not covered here", r.Pages())

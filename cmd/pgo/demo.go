@@ -168,7 +168,11 @@ func (d *demo) summary(e *env, took time.Duration) error {
 	for _, inst := range j.Instances {
 		fmt.Fprintf(w, "  %-10s %s\n", inst.Name, inst.URL)
 	}
-	fmt.Fprintf(w, "\n  Trust this CA in your browser (or accept the warning): %s\n\n", ca)
+	fmt.Fprintf(w, "  %-10s", "readiness")
+	for _, inst := range d.st.Instances {
+		fmt.Fprintf(w, " http://127.0.0.1:%d/readyz", inst.OpsPort)
+	}
+	fmt.Fprintf(w, "\n\n  Trust this CA in your browser (or accept the warning): %s\n\n", ca)
 	for _, u := range j.Users {
 		fmt.Fprintf(w, "  %-8s %-14s password %-24s at %s\n", u.Role, u.Name, u.Password, u.Instance)
 	}

@@ -95,6 +95,11 @@ func (d *demo) loadOrNewState(context.Context) error {
 		if !portFree(inst.Port) {
 			return &exitError{code: 1, msg: fmt.Sprintf("pgo demo: port %d of %s is in use (another demo running? choose --%s-port)", inst.Port, inst.Name, inst.Key)}
 		}
+		if inst.OpsPort == 0 || !portFree(inst.OpsPort) {
+			if inst.OpsPort, err = freePort(); err != nil {
+				return err
+			}
+		}
 	}
 	d.st = st
 	return st.save(d.dir)

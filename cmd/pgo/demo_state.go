@@ -28,6 +28,7 @@ type demoInstance struct {
 	Name     string `json:"name"` // "PGO Noord"
 	Host     string `json:"host"` // "noord.localhost"
 	Port     int    `json:"port"`
+	OpsPort  int    `json:"ops_port"` // /readyz and /metrics (plain HTTP, loopback)
 	Database string `json:"database"` // PostgreSQL URL
 	Redis    string `json:"redis"`    // Redis URL with the DB number
 	Dossier  string `json:"dossier"`  // what the patient's dossier was seeded with ("" : not yet)
@@ -114,6 +115,7 @@ func (st *demoState) instanceVars(dir string, inst *demoInstance) map[string]str
 		"PGO_DATABASE_URL":        inst.Database,
 		"PGO_REDIS_URL":           inst.Redis,
 		"PGO_HTTP_ADDR":           "127.0.0.1:" + strconv.Itoa(inst.Port),
+		"PGO_OPS_ADDR":            "127.0.0.1:" + strconv.Itoa(inst.OpsPort),
 		"PGO_PUBLIC_URL":          inst.issuer(),
 		"PGO_INSTANCE_NAME":       inst.Name,
 		"PGO_PROVIDER_NAME":       inst.Key + "@medmij",
