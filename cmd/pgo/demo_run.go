@@ -34,6 +34,11 @@ type demoProc struct {
 // process dies.
 func (d *demo) run(ctx context.Context, e *env, start time.Time) error {
 	var procs []*demoProc
+	var urls []string
+	for _, inst := range d.st.Instances {
+		urls = append(urls, inst.Redis)
+	}
+	defer claimRedisDBs(ctx, e.stderr, urls)()
 	stopAll := func() { stopProcs(procs, 30*time.Second) }
 	defer stopAll()
 	for i := range d.st.Instances {
