@@ -64,6 +64,14 @@ func (d *demo) run(ctx context.Context, e *env, start time.Time) error {
 			return &exitError{code: 1, msg: fmt.Sprintf("pgo demo: %s does not answer /healthz: %v (log: %s)", inst.Name, err, filepath.Join(d.dir, inst.Key, "serve.log"))}
 		}
 	}
+	for _, inst := range d.st.Instances {
+		// Readiness (lists loaded, database, Redis) is on the operations listener;
+		// a check that stays red is said, not hidden, but does not stop the demo.
+		ops := fmt.Sprintf("http://127.0.0.1:%d/readyz", inst.OpsPort)
+		if err := waitHealthy(ctx, &http.Client{Timeout: 5 * time.Second}, ops, 30*time.Second); err != nil {
+			fmt.Fprintf(e.stderr, "[pgo demo] warning: %s is not ready (%v): see %s\n", inst.Name, err, ops)
+		}
+	}
 	if err := d.summary(e, time.Since(start)); err != nil {
 		return err
 	}

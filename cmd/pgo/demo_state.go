@@ -99,7 +99,7 @@ func (st *demoState) userNames() []string {
 
 // instanceVars are the settings of one instance's processes. Besides the core
 // settings they carry what the consent, FHIR and transfer areas read:
-// PGO_PROVIDER_NAME (the ZAL name), PGO_CLIENT_REDIRECTS (client host = its
+// PGO_PROVIDER_NAME (the ZAL name without @medmij), PGO_CLIENT_REDIRECTS (client host = its
 // redirect URI, for every OCL client), PGO_CLIENT_CERT/PGO_CLIENT_KEY (the client
 // certificate for outbound mutual TLS), PGO_CLIENT_CA, PGO_SIGNING_KEY.
 func (st *demoState) instanceVars(dir string, inst *demoInstance) map[string]string {
@@ -118,7 +118,7 @@ func (st *demoState) instanceVars(dir string, inst *demoInstance) map[string]str
 		"PGO_OPS_ADDR":            "127.0.0.1:" + strconv.Itoa(inst.OpsPort),
 		"PGO_PUBLIC_URL":          inst.issuer(),
 		"PGO_INSTANCE_NAME":       inst.Name,
-		"PGO_PROVIDER_NAME":       inst.Key + "@medmij",
+		"PGO_PROVIDER_NAME":       inst.Key, // the ZAL name without @medmij (consent: scope NAME~51)
 		"PGO_CLIENT_REDIRECTS":    strings.Join(redirects, ","),
 		"PGO_TLS_CERT":            abs(filepath.Join(certs, inst.Host+".pem")),
 		"PGO_TLS_KEY":             abs(filepath.Join(certs, inst.Host+"-key.pem")),

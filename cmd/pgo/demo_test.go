@@ -55,6 +55,21 @@ func TestDemo(t *testing.T) {
 			t.Errorf("%s: a client without the demo CA got through: %v", inst.Name, err)
 		}
 	}
+	st, err := loadDemoState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, inst := range st.Instances {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", inst.OpsPort))
+		if err != nil {
+			t.Fatalf("%s readyz: %v", inst.Name, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), `"medmij-lists":"ok"`) {
+			t.Errorf("%s readyz: %d %s", inst.Name, resp.StatusCode, b)
+		}
+	}
 	for _, u := range first.Users {
 		page := demoLogin(t, client, dir, first, u)
 		switch u.Name {
