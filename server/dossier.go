@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -78,12 +79,35 @@ func (p *dossierPages) dossierPage(c echo.Context) error {
 		ds := web.DossierSection{Key: string(sec.Category), Label: categoryLabel(v.Lang, sec.Category),
 			Columns: sec.Columns, Count: len(sec.Items)}
 		for _, it := range sec.Items {
-			ds.Rows = append(ds.Rows, it.Cells)
+			ds.Rows = append(ds.Rows, localDates(v.Lang, it.Cells))
 		}
 		v.Sections = append(v.Sections, ds)
 		v.Total += ds.Count
 	}
 	return p.render(c, http.StatusOK, "dossier_mine", v)
+}
+
+// dutchDate is a date as the dossier writes it for Dutch readers (dd-mm-jjjj).
+var dutchDate = regexp.MustCompile(`\b(\d{2})-(\d{2})-(\d{4})\b`)
+
+// localDates rewrites dd-mm-jjjj dates for English readers with the month in
+// words ("3 December 2026"): "03-12-2026" reads as 12 March to many of them
+// (issue 13). Dutch pages keep the Dutch form.
+func localDates(l web.Lang, cells []string) []string {
+	if l == web.NL {
+		return cells
+	}
+	out := make([]string, len(cells))
+	for i, c := range cells {
+		out[i] = dutchDate.ReplaceAllStringFunc(c, func(d string) string {
+			t, err := time.Parse("02-01-2006", d)
+			if err != nil {
+				return d
+			}
+			return web.Date(l, t)
+		})
+	}
+	return out
 }
 
 func categoryLabel(l web.Lang, c dossier.Category) string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"html"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -84,6 +85,12 @@ func TestDossierPage(t *testing.T) {
 		}
 		if l == web.EN && !strings.Contains(page, "<th scope=\"col\">Medicine</th>") {
 			t.Errorf("en: column headings are not translated")
+		}
+		// Dates: dd-mm-jjjj for Dutch readers, the month in words for English ones.
+		numeric := regexp.MustCompile(`<td>[^<]*\b\d{2}-\d{2}-\d{4}\b`).MatchString(page)
+		worded := regexp.MustCompile(`<td>[^<]*\b\d{1,2} (January|February|March|April|May|June|July|August|September|October|November|December) \d{4}\b`).MatchString(page)
+		if numeric != (l == web.NL) || worded != (l == web.EN) {
+			t.Errorf("%s: numeric dates %v, dates with month names %v", l, numeric, worded)
 		}
 	}
 	w := f.anna.get("/mijn-dossier/pdf")
