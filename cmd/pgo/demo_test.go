@@ -87,6 +87,13 @@ func TestDemo(t *testing.T) {
 			}
 		}
 	}
+	// Both audit logs (seeding by the demo, logins by the servers) verify with
+	// their instance's keys.
+	for i := range st.Instances {
+		if code, out, errOut := runPGO(t, st.instanceVars(dir, &st.Instances[i]), "audit", "verify"); code != 0 {
+			t.Errorf("%s: pgo audit verify: %d\n%s%s", st.Instances[i].Name, code, out, errOut)
+		}
+	}
 	if code, _, errOut := runPGO(t, nil, "demo", "totp", "nobody", "--dir", dir); code != 1 || !strings.Contains(errOut, "no demo user") {
 		t.Errorf("totp for an unknown user: %d %s", code, errOut)
 	}
