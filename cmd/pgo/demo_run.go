@@ -97,9 +97,7 @@ func startProc(name, logFile string, vars map[string]string, readyLine string, a
 		lf.Close()
 		return nil, err
 	}
-	// Own process group: a terminal's Ctrl-C reaches only the demo, which then
-	// stops the children in order (SIGTERM, then SIGKILL after the timeout).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
