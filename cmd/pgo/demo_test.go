@@ -106,11 +106,18 @@ func TestDemo(t *testing.T) {
 	}
 	stopDemo(t, p, first)
 
-	// --reset starts from nothing: new passwords.
-	p = startPGO(t, nil, "pgo demo ready in ", append(args, "--reset")...)
+	// --reset starts from nothing: new passwords; here with a generated dossier.
+	p = startPGO(t, nil, "pgo demo ready in ", append(args, "--reset", "--dossier", "standard", "--noord-port", "0", "--zuid-port", "0")...)
 	fresh := readDemoJSON(t, jsonOut)
 	if len(fresh.Users) != 4 || fresh.Users[0].Password == first.Users[0].Password {
 		t.Errorf("--reset kept the old logins")
+	}
+	if client, err = demoClient(fresh.Instances[0].CA); err != nil { // a new CA
+		t.Fatal(err)
+	}
+	page := demoLogin(t, client, dir, fresh, fresh.Users[0])
+	if w := page("/mijn-dossier"); fresh.Users[0].Name != "anouk@noord" || strings.Count(w, "<tr><td>") < 100 {
+		t.Errorf("generated standard dossier at Noord: %d rows", strings.Count(w, "<tr><td>"))
 	}
 	stopDemo(t, p, fresh)
 }
