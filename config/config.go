@@ -21,6 +21,10 @@ import (
 type Config struct {
 	DatabaseURL string
 	RedisURL    string
+	// AppRole is the PostgreSQL role pgo migrate creates for pgo serve and pgo
+	// worker: not a superuser, owning nothing, append-only on the audit log.
+	// AppPassword is its password (empty: none, for trust or peer auth).
+	AppRole, AppPassword string
 
 	HTTPAddr  string // HTTPS listener, e.g. ":8443"
 	PlainAddr string // optional plain-HTTP listener behind a TLS-terminating proxy
@@ -47,6 +51,7 @@ type Config struct {
 
 	WorkerConcurrency int
 	OutboxPoll        time.Duration
+	OutboxRetention   time.Duration // relayed outbox rows older than this are deleted
 
 	// Areas with their own settings.
 	ZAL     ZAL
@@ -66,6 +71,8 @@ type setting struct {
 func (c *Config) settings() []setting {
 	s := []setting{
 		str("PGO_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/pgo?sslmode=disable", "PostgreSQL connection URL", &c.DatabaseURL, checkURL("postgres", "postgresql")),
+		str("PGO_DB_APP_ROLE", "pgo_app", "PostgreSQL role pgo migrate creates and grants for pgo serve and pgo worker (empty: do not)", &c.AppRole, nil),
+		str("PGO_DB_APP_PASSWORD", "", "password pgo migrate sets on PGO_DB_APP_ROLE (empty: none; use PGO_DB_APP_PASSWORD_FILE)", &c.AppPassword, nil),
 		str("PGO_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL for the job queue", &c.RedisURL, checkURL("redis", "rediss")),
 		str("PGO_HTTP_ADDR", ":8443", "HTTPS listen address", &c.HTTPAddr, checkAddr),
 		str("PGO_OPS_ADDR", "127.0.0.1:9464", "plain-HTTP operations listener for /readyz and /metrics; keep it off the public network (off when empty)", &c.OpsAddr, optional(checkAddr)),
@@ -81,6 +88,7 @@ func (c *Config) settings() []setting {
 		duration("PGO_SHUTDOWN_TIMEOUT", "20s", "how long graceful shutdown waits for in-flight work", &c.ShutdownTimeout, time.Second, time.Hour),
 		str("PGO_LOG_LEVEL", "info", "debug, info, warn or error", &c.LogLevel, oneOf("debug", "info", "warn", "error")),
 		intSetting("PGO_WORKER_CONCURRENCY", "4", "parallel jobs per worker process", &c.WorkerConcurrency, 1, 256),
+		duration("PGO_OUTBOX_RETENTION", "168h", "how long relayed outbox rows are kept before the worker deletes them", &c.OutboxRetention, time.Hour, 365*24*time.Hour),
 		duration("PGO_OUTBOX_POLL", "5s", "outbox relay polling fallback interval", &c.OutboxPoll, 100*time.Millisecond, time.Hour),
 	}
 	s = append(s, c.ZAL.settings()...)
