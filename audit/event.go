@@ -37,6 +37,8 @@ const (
 	ActDossierImported   Action = "dossier_imported"
 	ActExportRequested   Action = "export_requested"
 	ActExportFailed      Action = "export_failed"
+	// ActAccountUnlocked: an operator lifted a lock (pgo user unlock).
+	ActAccountUnlocked Action = "account_unlocked"
 )
 
 // consent (issue 10): the authorization server's refusals and the end of a grant.
@@ -118,6 +120,7 @@ func AllActions() []Action {
 		ActAuditViewed, ActAuditExported, ActAuditPruned,
 		ActAccountCreated, ActAccountLocked, ActMFAEnrolled, ActDossierImported, ActExportRequested, ActExportFailed,
 		ActAuthorizeRefused, ActConsentWithdrawn, ActClientAuthFailed, ActTokenRefused, ActAccessRefused,
+		ActAccountUnlocked,
 	}
 }
 

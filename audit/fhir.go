@@ -165,6 +165,7 @@ var mappings = map[Action]mapping{
 	ActClientAuthFailed: {dcmAuth, nil, "E"},
 	ActTokenRefused:     {dcmAlert, nil, "E"},
 	ActAccessRefused:    {dcmAlert, nil, "E"},
+	ActAccountUnlocked:  {dcmAlert, nil, "U"},
 }
 
 // ToAuditEvent maps a record onto an R4 AuditEvent. outcome is "0" (success) or "4"

@@ -86,7 +86,8 @@ func (s *accountPages) nav(c echo.Context) web.Nav {
 	if cur.sess == nil || cur.sess.Stage != account.StageFull {
 		return web.Nav{}
 	}
-	return web.Nav{LoggedIn: true, Role: string(cur.sess.Role), CSRF: account.CSRFToken(cur.id)}
+	return web.Nav{LoggedIn: true, Role: string(cur.sess.Role), CSRF: account.CSRFToken(cur.id),
+		Dossier: s.kinds["/mijn-dossier"] == KindBrowser}
 }
 
 // render writes a browser page. Templates render into a buffer first, so a

@@ -26,6 +26,9 @@ type Nav struct {
 	LoggedIn bool
 	Role     string // "patient" or "auditor" when LoggedIn
 	CSRF     string // the logout form's token when LoggedIn
+	// Dossier: "Mijn dossier" is mounted, so the menu and home page offer it
+	// (they offer only what works).
+	Dossier bool
 }
 
 // LangLink is one entry of the language switch.

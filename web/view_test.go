@@ -79,7 +79,7 @@ func TestErrorSummaryInFormOrder(t *testing.T) {
 
 func TestActionLabel(t *testing.T) {
 	v := AuditView{Page: Page{Lang: NL}}
-	if got := v.ActionLabel("document_fetched"); got != "Uw dossier opgehaald (document_fetched)" {
+	if got := v.ActionLabel("document_fetched"); got != "Dossier opgehaald door een andere PGO (document_fetched)" {
 		t.Errorf("known action: %q", got)
 	}
 	if got := v.ActionLabel("not_an_action"); got != "not_an_action" {
@@ -146,6 +146,8 @@ func TestEveryPageRendersInBothLanguages(t *testing.T) {
 				Categories: []ConsentCategory{{Key: "problems", Label: "Problemen", Count: 2}},
 				Preview:    []PreviewSection{{Key: "problems", Label: "Problemen", Columns: []string{"A"}, Rows: [][]string{{"x"}}}}},
 			"consent_grants": GrantsView{Page: p, Grants: []GrantRow{{ID: "g1", Client: "PGO Zuid", State: "active", Active: true, Categories: "Problemen", Pages: 3}}},
+			"dossier_mine": DossierView{Page: p, Total: 1, Sections: []DossierSection{{Key: "problems", Label: "Problemen", Count: 1,
+				Columns: []string{"Probleem"}, Rows: [][]string{{"Astma"}}}}},
 		}
 		for name, v := range transferViews(p) {
 			views[name] = v
