@@ -39,6 +39,14 @@ const (
 	ActExportFailed      Action = "export_failed"
 )
 
+// FHIR endpoint (issue 11): a refused request on the FHIR endpoint of gegevensdienst
+// 51 (bad, expired, revoked or wrongly bound token; a document outside the grant),
+// and the deletion of a rendered export after PGO_EXPORT_GRACE.
+const (
+	ActFHIRRefused   Action = "fhir_refused"
+	ActExportDeleted Action = "export_deleted"
+)
+
 // Outcome of the action.
 type Outcome string
 
@@ -108,6 +116,7 @@ func AllActions() []Action {
 		ActTransferStarted, ActTransferCompleted, ActTransferFailed,
 		ActAuditViewed, ActAuditExported, ActAuditPruned,
 		ActAccountCreated, ActAccountLocked, ActMFAEnrolled, ActDossierImported, ActExportRequested, ActExportFailed,
+		ActFHIRRefused, ActExportDeleted,
 	}
 }
 

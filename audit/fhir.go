@@ -159,6 +159,8 @@ var mappings = map[Action]mapping{
 	ActDossierImported:   {dcmImport, nil, "C"},
 	ActExportRequested:   {dcmExport, nil, "E"},
 	ActExportFailed:      {dcmExport, nil, "E"},
+	ActFHIRRefused:       {dcmAuth, nil, "E"},
+	ActExportDeleted:     {dcmExport, nil, "D"},
 }
 
 // ToAuditEvent maps a record onto an R4 AuditEvent. outcome is "0" (success) or "4"

@@ -45,6 +45,7 @@ type Config struct {
 	Audit   Audit
 	Vault   Vault
 	Account Account
+	FHIR    FHIR
 }
 
 // setting describes one PGO_* variable: its name, default, help and how to apply it.
@@ -77,6 +78,7 @@ func (c *Config) settings() []setting {
 	s = append(s, c.Audit.settings()...)
 	s = append(s, c.Vault.settings()...)
 	s = append(s, c.Account.settings()...)
+	s = append(s, c.FHIR.settings()...)
 	return s
 }
 
