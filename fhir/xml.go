@@ -29,7 +29,7 @@ func ToXML(w io.Writer, resource []byte) error {
 	if err := x.expect(json.Delim('{')); err != nil {
 		return err
 	}
-	if err := x.resource("", true); err != nil {
+	if err := x.object(""); err != nil {
 		return err
 	}
 	return x.err
@@ -59,15 +59,8 @@ func (x *xmlWriter) expect(want json.Delim) error {
 }
 
 // resource writes an object that holds "resourceType" (first, as we write it) as
-// <Type xmlns=...>...</Type>; the opening { has been read.
-func (x *xmlWriter) resource(_ string, root bool) error {
-	k, err := x.d.Token()
-	if err != nil {
-		return err
-	}
-	if k != "resourceType" {
-		return fmt.Errorf("fhir xml: resourceType must come first, got %v", k)
-	}
+// <Type xmlns=...>...</Type>; the opening { and the key "resourceType" have been read.
+func (x *xmlWriter) resource() error {
 	t, err := x.d.Token()
 	typ, ok := t.(string)
 	if err != nil || !ok || !typePattern.MatchString(typ) {
@@ -81,6 +74,44 @@ func (x *xmlWriter) resource(_ string, root bool) error {
 	return x.err
 }
 
+// object writes an object whose opening { has been read: a resource when its first
+// key is resourceType (the root, Bundle.entry.resource), else the element name.
+func (x *xmlWriter) object(name string) error {
+	if !x.d.More() {
+		_, err := x.d.Token() // }
+		x.printf(`<%s/>`, name)
+		return err
+	}
+	k, err := x.d.Token()
+	if err != nil {
+		return err
+	}
+	key, _ := k.(string)
+	if key == "resourceType" {
+		if name == "" {
+			return x.resource()
+		}
+		x.printf(`<%s>`, name)
+		if err := x.resource(); err != nil {
+			return err
+		}
+		x.printf(`</%s>`, name)
+		return x.err
+	}
+	if name == "" {
+		return fmt.Errorf("fhir xml: resourceType must come first, got %v", k)
+	}
+	x.printf(`<%s>`, name)
+	if err := x.member(key); err != nil {
+		return err
+	}
+	if err := x.members(); err != nil {
+		return err
+	}
+	x.printf(`</%s>`, name)
+	return x.err
+}
+
 // members writes the members of an object up to and including its closing }.
 func (x *xmlWriter) members() error {
 	for x.d.More() {
@@ -89,15 +120,19 @@ func (x *xmlWriter) members() error {
 			return err
 		}
 		name, _ := k.(string)
-		if name == "" || name[0] == '_' {
-			return fmt.Errorf("fhir xml: member %q is not supported", name)
-		}
-		if err := x.value(name); err != nil {
+		if err := x.member(name); err != nil {
 			return err
 		}
 	}
 	_, err := x.d.Token() // }
 	return err
+}
+
+func (x *xmlWriter) member(name string) error {
+	if name == "" || name[0] == '_' {
+		return fmt.Errorf("fhir xml: member %q is not supported", name)
+	}
+	return x.value(name)
 }
 
 // value writes the value of member name: an array as repeated elements.
@@ -129,15 +164,7 @@ func (x *xmlWriter) one(name string, t json.Token) error {
 		if v != '{' {
 			return fmt.Errorf("fhir xml: nested array in %s", name)
 		}
-		x.printf(`<%s>`, name)
-		if name == "resource" {
-			if err := x.resource(name, false); err != nil {
-				return err
-			}
-		} else if err := x.members(); err != nil {
-			return err
-		}
-		x.printf(`</%s>`, name)
+		return x.object(name)
 	case string:
 		x.printf(`<%s value="%s"/>`, name, escapeAttr(v))
 	case json.Number:
