@@ -90,7 +90,9 @@ func TestFHIRSearchMedMijPatient(t *testing.T) {
 	walkRules(t, r.Body.Bytes())
 	var one, inBundle map[string]any
 	_ = json.Unmarshal(r.Body.Bytes(), &one)
-	var raw struct{ Entry []struct{ Resource map[string]any } }
+	var raw struct {
+		Entry []struct{ Resource map[string]any }
+	}
 	_ = json.Unmarshal(jsonBody, &raw)
 	inBundle = raw.Entry[0].Resource
 	if r.Code != 200 || one["id"] != inBundle["id"] || len(one) != len(inBundle) {
@@ -206,10 +208,16 @@ func TestFHIRBinaryRepresentations(t *testing.T) {
 	for _, x := range []*struct{ hdr []string }{{[]string{"Accept", "application/fhir+xml"}}, {[]string{"Accept", "text/xml"}}} {
 		w := f.get(path, tok, x.hdr...)
 		var xb struct {
-			XMLName     xml.Name
-			ID          struct{ Value string `xml:"value,attr"` } `xml:"id"`
-			ContentType struct{ Value string `xml:"value,attr"` } `xml:"contentType"`
-			Content     struct{ Value string `xml:"value,attr"` } `xml:"content"`
+			XMLName xml.Name
+			ID      struct {
+				Value string `xml:"value,attr"`
+			} `xml:"id"`
+			ContentType struct {
+				Value string `xml:"value,attr"`
+			} `xml:"contentType"`
+			Content struct {
+				Value string `xml:"value,attr"`
+			} `xml:"content"`
 		}
 		if err := xml.Unmarshal(w.Body.Bytes(), &xb); err != nil || xb.XMLName.Local != "Binary" || xb.XMLName.Space != "http://hl7.org/fhir" ||
 			xb.ID.Value != job.ID || xb.Content.Value != stu3.Content {
@@ -259,7 +267,7 @@ func TestFHIRNotFoundAndForbidden(t *testing.T) {
 	job := f.rendered(t)
 	tok := f.grant(job)
 	other := f.request(t, "8d0f0a0e-0000-4000-8000-00000000beef") // another patient's export
-	mine := f.request(t, f.user)                                    // the same patient, another consent
+	mine := f.request(t, f.user)                                  // the same patient, another consent
 	unknownText := ""
 	for _, tt := range []struct {
 		path   string
