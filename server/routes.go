@@ -92,10 +92,11 @@ type Routes struct {
 //     here), thin handlers as methods, and
 //     func (s *Server) MountAREA(d AREADeps) that registers them on
 //     s.groups.Browser, s.groups.Peer or s.groups.Ops;
-//  2. in the area's own file in cmd/pgo, register a serve hook that builds the
-//     deps and mounts them:
-//     func init() { registerServeHook("AREA", func(ctx context.Context, w *serveWiring) error { ...; w.Server.MountAREA(d); return nil }) }
-//     (readiness checks: w.Server.AddChecker).
+//  2. in cmd/pgo, write the area's mount in its own file as a method of the App
+//     (cmd/pgo/app.go) that builds the deps from the App's parts and calls
+//     srv.MountAREA(d) (readiness checks: srv.AddChecker), and add it as one
+//     line to App.mountAreas (cmd/pgo/serve.go), which mounts every area in one
+//     visible order.
 //
 // Middleware for a whole kind (sessions and CSRF for browser routes, say) goes
 // into the s.group(...) calls below; for a subset use s.groups.Browser.With(mw...).

@@ -79,6 +79,9 @@ type Server struct {
 
 	kinds  map[string]Kind // route template -> kind (see routes.go)
 	groups Routes          // the three route groups areas mount on
+	// nav tells every page's header (the start page and error pages too) who is
+	// logged in; set by MountAccount, nil without accounts.
+	nav navigator
 }
 
 // New builds the server: it loads the TLS material named in the configuration,
@@ -180,13 +183,19 @@ func (s *Server) httpServer(tc *tls.Config) *http.Server {
 	}
 }
 
-// remoteIP is the client address for logs: the TCP peer on the HTTPS listener;
-// on the plain listener (only behind a proxy) the X-Forwarded-For entry the
-// proxy appended, trusting only loopback and private proxy addresses.
+// remoteIP is the client address for logs, the login throttle and the audit
+// log: the TCP peer, except on the plain listener when that peer is a trusted
+// proxy (PGO_TRUSTED_PROXIES): then the X-Forwarded-For entry that proxy
+// appended (the right-most address not itself a trusted proxy).
 func (s *Server) remoteIP() echo.IPExtractor {
-	direct, forwarded := echo.ExtractIPDirect(), echo.ExtractIPFromXFFHeader()
+	direct := echo.ExtractIPDirect()
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range s.cfg.TrustedProxies {
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
+	}
+	forwarded := echo.ExtractIPFromXFFHeader(opts...)
 	return func(r *http.Request) string {
-		if r.TLS == nil && s.cfg.PlainAddr != "" {
+		if r.TLS == nil && s.cfg.PlainAddr != "" && s.trustedProxy(r.RemoteAddr) {
 			return forwarded(r)
 		}
 		return direct(r)
