@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -80,6 +81,7 @@ func newFHIRFixture(tb testing.TB, hold time.Duration) *fhirFixture {
 	cfg := config.MustDefault()
 	cfg.InstanceName, cfg.PublicURL = "PGO Noord", "https://noord.localhost:8443/"
 	cfg.ClientCA, cfg.PlainAddr, cfg.ProxyClientCertHeader = f.ca.file, "127.0.0.1:0", "X-Client-Cert"
+	cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	log, _ := reqctx.NewLogger(&syncBuffer{}, "debug")
 	s, err := New(Deps{Config: cfg, Logger: log})
 	if err != nil {
