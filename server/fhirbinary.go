@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -181,7 +182,11 @@ func (a *fhirAPI) stream(c echo.Context, job export.Job, prefix, suffix string, 
 		}
 	}
 	if err != nil && err != errWindowDone {
-		a.s.log.ErrorContext(c.Request().Context(), "fhir: binary stream broken", "job", job.ID, "error", err.Error())
+		level := slog.LevelError
+		if c.Request().Context().Err() != nil {
+			level = slog.LevelInfo // the peer went away: it resumes with Range
+		}
+		a.s.log.Log(c.Request().Context(), level, "fhir: binary stream broken", "job", job.ID, "error", err.Error())
 		panic(http.ErrAbortHandler) // the peer must see a broken response, never a clean short one
 	}
 	return nil
