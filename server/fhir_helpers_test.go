@@ -303,3 +303,5 @@ func (ca *fhirCA) client(tb testing.TB, host string) (string, string) {
 }
 
 var _ = bytes.Equal
+
+func newPeerThumb(c *x509.Certificate) string { return reqctx.NewPeer(c).Thumbprint }

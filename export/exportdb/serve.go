@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
@@ -40,7 +41,8 @@ type sliceReader struct {
 	id   string
 	off  int64
 	size int64
-	buf  []byte
+	buf  []byte // unread part of own
+	own  []byte // the slice buffer, reused
 }
 
 func (r *sliceReader) Read(p []byte) (int, error) {
@@ -49,23 +51,47 @@ func (r *sliceReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		n := min(int64(SliceSize), r.size-r.off)
-		var b []byte
-		err := r.s.db.Pool.QueryRow(r.ctx, `select substring(sealed from $2 for $3) from export_document where job_id = $1`,
-			r.id, r.off+1, n).Scan(&b)
-		if err != nil {
-			return 0, notFound(err, "export document")
+		if err := r.slice(n); err != nil {
+			return 0, err
 		}
-		if int64(len(b)) != n {
-			return 0, fmt.Errorf("export document %s: slice at %d has %d bytes, want %d", r.id, r.off, len(b), n)
-		}
-		r.buf, r.off = b, r.off+n
+		r.off += n
 	}
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
 	return n, nil
 }
 
-func (r *sliceReader) Close() error { r.buf = nil; return nil }
+// slice reads the next n sealed bytes into the reader's own buffer: the row's bytes
+// are copied out of pgx's read buffer (DriverBytes, no allocation per slice), so a
+// download allocates one slice buffer, not one per MiB.
+func (r *sliceReader) slice(n int64) error {
+	rows, err := r.s.db.Pool.Query(r.ctx, `select substring(sealed from $2 for $3) from export_document where job_id = $1`,
+		r.id, r.off+1, n)
+	if err != nil {
+		return store.Error(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return store.Error(err)
+		}
+		return notFound(pgx.ErrNoRows, "export document")
+	}
+	var b pgtype.DriverBytes
+	if err := rows.Scan(&b); err != nil {
+		return store.Error(err)
+	}
+	if int64(len(b)) != n {
+		return fmt.Errorf("export document %s: slice at %d has %d bytes, want %d", r.id, r.off, len(b), n)
+	}
+	if cap(r.own) < len(b) {
+		r.own = make([]byte, SliceSize)
+	}
+	r.buf = append(r.own[:0], b...)
+	return nil
+}
+
+func (r *sliceReader) Close() error { r.buf, r.own = nil, nil; return nil }
 
 // Served moves the job's serve_until to until when that is later: the export is
 // deleted PGO_EXPORT_GRACE after the last token that used it expired.
