@@ -95,7 +95,7 @@ func TestTLSConfig(t *testing.T) {
 	if _, err := s.TLSConfig(); err == nil || !strings.Contains(err.Error(), "PGO_TLS_CERT") {
 		t.Fatalf("no certificate: err = %v, want one naming PGO_TLS_CERT", err)
 	}
-	if err := s.Serve(context.Background(), nil, nil); err == nil {
+	if err := s.Serve(context.Background(), Listeners{}); err == nil {
 		t.Fatal("Serve without a TLS listener must fail")
 	}
 }

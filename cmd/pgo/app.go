@@ -4,6 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/netip"
+	"net/url"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -69,6 +72,7 @@ func openApp(ctx context.Context, e *env, cmd string, logTo io.Writer, n need) (
 		if a.Vault, err = openVault(cfg); err != nil {
 			return nil, err
 		}
+		a.warnClearKeyset()
 	}
 	if n&needSigner != 0 && cfg.Vault.SigningKey != "" {
 		if a.Signer, err = vault.LoadSigningKey(cfg.Vault.SigningKey); err != nil {
@@ -95,6 +99,34 @@ func openApp(ctx context.Context, e *env, cmd string, logTo io.Writer, n need) (
 		a.openLists(ctx)
 	}
 	return a, nil
+}
+
+// warnClearKeyset says loudly when the keyset file is stored unencrypted (no
+// PGO_MASTER_KEY) on an instance that is not a local development one: then
+// whoever copies that one file can open every sealed dossier, token and TOTP
+// seed (issue 15). Development instances (a localhost public URL) stay quiet.
+func (a *App) warnClearKeyset() {
+	if a.Config.Vault.MasterKey != "" || devHost(a.Config.PublicURL) {
+		return
+	}
+	a.Log.Warn("SECURITY: the keyset file is stored unencrypted; anyone who can read it can decrypt all data at rest. "+
+		"Set PGO_MASTER_KEY (from a secret store, not beside the file) and re-encrypt the keyset",
+		"setting", "PGO_MASTER_KEY", "keyset", a.Config.Vault.KeysetFile)
+}
+
+// devHost reports whether a public URL names this machine only (localhost,
+// *.localhost or a loopback address): a development or demo instance.
+func devHost(publicURL string) bool {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return false
+	}
+	h := strings.ToLower(u.Hostname())
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.IsLoopback()
 }
 
 // openLists loads the MedMij lists (persisted copies first, so a restart without

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/pgo-koppelvlak/pgo/config"
 	"github.com/pgo-koppelvlak/pgo/server"
 )
 
@@ -52,7 +53,7 @@ func runServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	if err := a.mountAreas(ctx, srv); err != nil {
 		return err
 	}
-	return listenAndServe(ctx, e, srv, cfg.HTTPAddr, cfg.PlainAddr, a.Log)
+	return listenAndServe(ctx, e, srv, cfg, a.Log)
 }
 
 // newServer builds the HTTP server with the core readiness checks.
@@ -114,23 +115,40 @@ func openRedis(ctx context.Context, url string, log *slog.Logger) (*redis.Client
 	return rc, nil
 }
 
-func listenAndServe(ctx context.Context, e *env, srv *server.Server, addr, plainAddr string, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("PGO_HTTP_ADDR: %w", err)
-	}
-	var plain net.Listener
-	if plainAddr != "" {
-		if plain, err = net.Listen("tcp", plainAddr); err != nil {
-			ln.Close()
-			return fmt.Errorf("PGO_PLAIN_HTTP_ADDR: %w", err)
+func listenAndServe(ctx context.Context, e *env, srv *server.Server, cfg *config.Config, log *slog.Logger) error {
+	var l server.Listeners
+	closeAll := func() {
+		for _, ln := range []net.Listener{l.TLS, l.Plain, l.Ops} {
+			if ln != nil {
+				ln.Close()
+			}
 		}
-		log.Info("plain HTTP listener for a TLS-terminating proxy", "addr", plain.Addr().String())
-		fmt.Fprintf(e.stdout, "listening on http://%s (behind a TLS-terminating proxy)\n", plain.Addr())
 	}
-	log.Info("listening", "addr", ln.Addr().String())
-	fmt.Fprintf(e.stdout, "listening on https://%s\n", ln.Addr())
-	err = srv.Serve(ctx, ln, plain)
+	for _, x := range []struct {
+		setting, addr string
+		ln            *net.Listener
+	}{{"PGO_OPS_ADDR", cfg.OpsAddr, &l.Ops}, {"PGO_PLAIN_HTTP_ADDR", cfg.PlainAddr, &l.Plain}, {"PGO_HTTP_ADDR", cfg.HTTPAddr, &l.TLS}} {
+		if x.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", x.addr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("%s: %w", x.setting, err)
+		}
+		*x.ln = ln
+	}
+	if l.Ops != nil {
+		log.Info("operations listener (/readyz, /metrics)", "addr", l.Ops.Addr().String())
+		fmt.Fprintf(e.stdout, "operations on http://%s\n", l.Ops.Addr())
+	}
+	if l.Plain != nil {
+		log.Info("plain HTTP listener for a TLS-terminating proxy", "addr", l.Plain.Addr().String())
+		fmt.Fprintf(e.stdout, "listening on http://%s (behind a TLS-terminating proxy)\n", l.Plain.Addr())
+	}
+	log.Info("listening", "addr", l.TLS.Addr().String())
+	fmt.Fprintf(e.stdout, "listening on https://%s\n", l.TLS.Addr())
+	err := srv.Serve(ctx, l)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

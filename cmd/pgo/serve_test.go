@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
 )
 
 var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -54,7 +57,7 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("security headers", func(t *testing.T) {
-		for _, path := range []string{"/", "/no/such/page", "/readyz", "/peer/ping"} {
+		for _, path := range []string{"/", "/no/such/page", "/healthz", "/peer/ping"} {
 			resp, _ := get(t, anon, base+path, map[string]string{"Accept": "text/html"})
 			for k, want := range map[string]string{
 				"Content-Security-Policy":   "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -156,10 +159,14 @@ func TestServeEndToEnd(t *testing.T) {
 			t.Errorf("browser route with client cert: %d", resp.StatusCode)
 		}
 	})
-	t.Run("readyz", func(t *testing.T) {
-		resp, body := get(t, anon, base+"/readyz", nil)
+	ops := &http.Client{Timeout: 10 * time.Second}
+	t.Run("readyz on the operations listener only", func(t *testing.T) {
+		resp, body := get(t, ops, p.OpsURL(t)+"/readyz", nil)
 		if resp.StatusCode != 200 || !strings.Contains(body, "redis") || !strings.Contains(body, "migrations") {
 			t.Errorf("%d %s", resp.StatusCode, body)
+		}
+		if resp, _ := get(t, anon, base+"/readyz", nil); resp.StatusCode != 404 {
+			t.Errorf("public /readyz: %d; want 404", resp.StatusCode)
 		}
 	})
 	t.Run("body over the limit", func(t *testing.T) {
@@ -172,10 +179,13 @@ func TestServeEndToEnd(t *testing.T) {
 			t.Errorf("status %d, want 413", resp.StatusCode)
 		}
 	})
-	t.Run("metrics", func(t *testing.T) {
-		_, body := get(t, anon, base+"/metrics", nil)
+	t.Run("metrics on the operations listener only", func(t *testing.T) {
+		_, body := get(t, ops, p.OpsURL(t)+"/metrics", nil)
 		if !strings.Contains(body, `pgo_http_requests_total{method="GET",route="/healthz",status="200"}`) {
 			t.Errorf("metrics lack the healthz counter:\n%.2000s", body)
+		}
+		if resp, _ := get(t, anon, base+"/metrics", nil); resp.StatusCode != 404 {
+			t.Errorf("public /metrics: %d; want 404", resp.StatusCode)
 		}
 	})
 	t.Run("SIGTERM exits cleanly", func(t *testing.T) {
@@ -199,7 +209,7 @@ func TestServeReadyzNamesRedis(t *testing.T) {
 	vars := serveVars(t, certs)
 	vars["PGO_REDIS_URL"] = "redis://" + closedPort(t) + "/0"
 	p := startPGO(t, vars, "listening on https://", "serve")
-	resp, body := get(t, tlsClient(t, certs, "", nil), "https://"+p.Addr+"/readyz", nil)
+	resp, body := get(t, &http.Client{Timeout: 10 * time.Second}, p.OpsURL(t)+"/readyz", nil)
 	if resp.StatusCode != 503 || !strings.Contains(body, "not ready: redis") || strings.Contains(body, "postgres") {
 		t.Errorf("%d %s", resp.StatusCode, body)
 	}
@@ -348,7 +358,7 @@ func TestAppMountsEveryArea(t *testing.T) {
 	}
 	// The lists area mounted its readiness check.
 	rec := httptest.NewRecorder()
-	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	srv.OpsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	if !strings.Contains(rec.Body.String(), `"medmij-lists"`) {
 		t.Errorf("/readyz lacks the lists' check: %d %s", rec.Code, rec.Body)
 	}
@@ -391,5 +401,36 @@ func TestCommandTable(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, nil, "", "help", "audit", "nosuch"); code != 2 || !strings.Contains(errOut, `"audit nosuch"`) {
 		t.Errorf("pgo help audit nosuch: exit %d %s", code, errOut)
+	}
+}
+
+// A keyset stored unencrypted is announced loudly outside development (issue
+// 15), and not on a localhost instance.
+func TestClearKeysetWarning(t *testing.T) {
+	for _, tt := range []struct {
+		public, master string
+		warn           bool
+	}{
+		{"https://pgo.example.nl", "", true},
+		{"https://noord.localhost:8443", "", false},
+		{"https://127.0.0.1:8443", "", false},
+		{"https://pgo.example.nl", "yes", false},
+	} {
+		vars := map[string]string{"PGO_KEYSET_FILE": vaulttest.Keyset(t), "PGO_PUBLIC_URL": tt.public}
+		var log bytes.Buffer
+		e := &env{stderr: io.Discard, getenv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
+		a, err := openApp(context.Background(), e, "worker", &log, needVault)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.master != "" { // a master key set: only the check, not a real encrypted keyset
+			a.Config.Vault.MasterKey = tt.master
+			log.Reset()
+			a.warnClearKeyset()
+		}
+		a.Close()
+		if got := strings.Contains(log.String(), "keyset file is stored unencrypted"); got != tt.warn {
+			t.Errorf("%s (master key %q): warned %v; want %v\n%s", tt.public, tt.master, got, tt.warn, log.String())
+		}
 	}
 }
