@@ -40,7 +40,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		OutboxPoll:      cfg.OutboxPoll,
 		Log:             log,
-		Periodic:        []worker.Periodic{a.auditMaintenance()},
+		Periodic:        []worker.Periodic{a.auditMaintenance(), a.exportCleanup()},
 	})
 	if err != nil {
 		return err
