@@ -66,12 +66,16 @@ func (s *Server) MountFHIR(d FHIRDeps) {
 	g.GET(FHIRBasePath+"/DocumentReference", a.search)
 	g.GET(FHIRBasePath+"/DocumentReference/:id", a.readDocumentReference)
 	g.GET(FHIRBasePath+"/Binary/:id", a.binary)
-	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+	writes := []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+	for _, p := range []string{"/metadata", "/DocumentReference", "/DocumentReference/:id", "/Binary/:id"} {
+		for _, m := range writes {
+			g.Add(m, FHIRBasePath+p, a.readOnly)
+		}
+	}
+	for _, m := range append(writes, http.MethodGet, http.MethodHead) {
 		g.Add(m, FHIRBasePath+"/*", a.unsupported)
 	}
 }
-
-type accessKey struct{}
 
 // authorize checks the bearer token through the AccessChecker with the thumbprint of
 // the verified client certificate. A refusal is 401 with WWW-Authenticate (RFC 6750
@@ -198,6 +202,13 @@ func (a *fhirAPI) internal(c echo.Context, err error) error {
 		return nil
 	}
 	return writeOutcome(c, http.StatusInternalServerError, "exception", internalText)
+}
+
+// readOnly answers a write to a supported path: 405 with Allow and an
+// OperationOutcome (the source role only reads, RFC 9110 §15.5.6).
+func (a *fhirAPI) readOnly(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderAllow, "GET, HEAD")
+	return writeOutcome(c, http.StatusMethodNotAllowed, "not-supported", "This endpoint only reads: use GET.")
 }
 
 // unsupported answers every other path under the base: 404 naming the type.

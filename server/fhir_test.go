@@ -3,12 +3,12 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -303,6 +303,16 @@ func TestFHIRNotFoundAndForbidden(t *testing.T) {
 	if w := f.get("/51/fhir/DocumentManifest", tok); !strings.Contains(w.Body.String(), "DocumentManifest is not supported") {
 		t.Fatalf("manifest: %s", w.Body)
 	}
+	// Writes are refused with 405, Allow and an OperationOutcome.
+	req := httptest.NewRequest(http.MethodDelete, "/51/fhir/Binary/"+job.ID, nil)
+	req.RemoteAddr = "127.0.0.1:40000"
+	req.Header.Set("X-Client-Cert", url.PathEscape(f.cert))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	w := httptest.NewRecorder()
+	f.srv.Handler().ServeHTTP(w, req)
+	if w.Code != 405 || w.Header().Get("Allow") != "GET, HEAD" || !strings.Contains(w.Body.String(), "OperationOutcome") {
+		t.Fatalf("DELETE: %d %v %s", w.Code, w.Header(), w.Body)
+	}
 }
 
 // Refusals: no token, an unknown or expired or revoked token, a token presented
@@ -383,12 +393,6 @@ func TestFHIRCapabilityStatement(t *testing.T) {
 	}
 	x := f.get("/51/fhir/metadata?_format=xml", tok)
 	sameContent(t, w.Body.Bytes(), x.Body.Bytes())
-}
-
-// sha1Base64 is FHIR's Attachment.hash of b.
-func sha1Base64(b []byte) string {
-	s := sha1.Sum(b)
-	return base64.StdEncoding.EncodeToString(s[:])
 }
 
 var _ = url.PathEscape
