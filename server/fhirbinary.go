@@ -129,26 +129,7 @@ func (a *fhirAPI) serveDocument(c echo.Context, f fhirFormat, job export.Job) er
 	if err := a.record(c, accessOf(c), audit.ActDocumentFetched, job, details); err != nil {
 		return a.internal(c, err)
 	}
-	ct := mimePDF
-	if !f.pdf {
-		ct = f.contentType()
-	}
-	h.Set(echo.HeaderContentType, ct)
-	h.Set("Cache-Control", "no-store")
-	h.Add("Vary", "Accept")
-	h.Set("ETag", etag)
-	h.Set("Repr-Digest", "sha-256=:"+base64.StdEncoding.EncodeToString(repr)+":")
-	if f.pdf {
-		h.Set("Accept-Ranges", "bytes")
-	}
-	status := http.StatusOK
-	if partial {
-		status = http.StatusPartialContent
-		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, last, size))
-	} else {
-		h.Set("Content-Digest", "sha-256=:"+base64.StdEncoding.EncodeToString(repr)+":")
-	}
-	h.Set(echo.HeaderContentLength, strconv.FormatInt(last-first+1, 10))
+	status := binaryHeaders(h, f, etag, repr, partial, first, last, size)
 	c.Response().WriteHeader(status)
 	if r.Method == http.MethodHead {
 		return nil
@@ -157,6 +138,31 @@ func (a *fhirAPI) serveDocument(c echo.Context, f fhirFormat, job export.Job) er
 	// timeout (meant for ordinary pages): give the body its own deadline.
 	_ = http.NewResponseController(c.Response().Writer).SetWriteDeadline(time.Now().Add(30 * time.Minute))
 	return a.stream(c, job, prefix, suffix, first, last)
+}
+
+// binaryHeaders sets the headers of a Binary response and returns its status: 206
+// with Content-Range for a range, else 200 with Content-Digest.
+func binaryHeaders(h http.Header, f fhirFormat, etag string, repr []byte, partial bool, first, last, size int64) int {
+	ct := mimePDF
+	if !f.pdf {
+		ct = f.contentType()
+	}
+	digest := "sha-256=:" + base64.StdEncoding.EncodeToString(repr) + ":"
+	h.Set(echo.HeaderContentType, ct)
+	h.Set("Cache-Control", "no-store")
+	h.Add("Vary", "Accept")
+	h.Set("ETag", etag)
+	h.Set("Repr-Digest", digest)
+	h.Set(echo.HeaderContentLength, strconv.FormatInt(last-first+1, 10))
+	if f.pdf {
+		h.Set("Accept-Ranges", "bytes")
+	}
+	if partial {
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, last, size))
+		return http.StatusPartialContent
+	}
+	h.Set("Content-Digest", digest)
+	return http.StatusOK
 }
 
 // stream writes bytes first..last of prefix + body + suffix, where body is the PDF
