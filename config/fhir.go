@@ -18,7 +18,7 @@ type FHIR struct {
 
 func (f *FHIR) settings() []setting {
 	return []setting{
-		duration("PGO_HOLD_LIMIT", "20s", "how long a plain Binary request waits for a rendering document before 503 + Retry-After", &f.HoldLimit, 0, 5*time.Minute),
+		duration("PGO_HOLD_LIMIT", "20s", "how long a plain Binary request waits for a rendering document before 503 + Retry-After", &f.HoldLimit, 0, 2*time.Minute),
 		duration("PGO_EXPORT_GRACE", "1h", "how long a rendered export is kept after its grant ended", &f.ExportGrace, time.Minute, 30*24*time.Hour),
 	}
 }

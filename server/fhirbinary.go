@@ -41,6 +41,8 @@ func (a *fhirAPI) binary(c echo.Context) error {
 		hold = 0
 	}
 	if !job.Status.Final() {
+		// the hold must not run into the server's write timeout (PGO_HOLD_LIMIT may exceed it)
+		_ = http.NewResponseController(c.Response().Writer).SetWriteDeadline(time.Now().Add(hold + time.Minute))
 		if job, err = a.d.Exports.Await(r.Context(), job.ID, hold); err != nil {
 			return a.internal(c, err)
 		}
