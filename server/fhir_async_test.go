@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -191,6 +193,36 @@ func TestFHIRBinaryRangeResume(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != tt.status || (tt.length >= 0 && n != tt.length) {
 			t.Errorf("%s %s: %d, %d bytes", tt.rng, tt.ifRange, resp.StatusCode, n)
+		}
+	}
+}
+
+// Over real mutual TLS the thumbprint of the certificate of the connection is what
+// the token must be bound to: the token works with its own certificate, and the
+// same token over a connection with another certificate of the same CA is 401.
+func TestFHIRTokenBoundToTLSCertificate(t *testing.T) {
+	f := newFHIRFixture(t, time.Second)
+	f.importMedMij(t)
+	job := f.rendered(t)
+	ts := f.tlsServer(t)
+	defer ts.Close()
+	own := f.ca.leaf(t, "zuid.localhost", x509.ExtKeyUsageClientAuth)
+	other := f.ca.leaf(t, "zuid.localhost", x509.ExtKeyUsageClientAuth) // same name, another key
+	tok := f.grantTo(job, peerThumb(own))
+	for _, tt := range []struct {
+		cert tls.Certificate
+		want int
+	}{{own, 200}, {other, 401}} {
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+"/51/fhir/Binary/"+job.ID, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := f.tlsClient(tt.cert).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want || (tt.want == 401 && !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`)) {
+			t.Fatalf("%d %v %.200s", resp.StatusCode, resp.Header, body)
 		}
 	}
 }

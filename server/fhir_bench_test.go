@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
+	"github.com/pgo-koppelvlak/pgo/export"
 )
 
 // BenchmarkFHIRBinary downloads a stored document of 5 and 20 MB through the real
@@ -41,20 +41,11 @@ func benchEndpoint(b *testing.B, size int) {
 	copy(doc, "%PDF-1.7\n")
 	job := f.stored(b, doc)
 	doc = nil
-	srvCert := f.ca.leaf(b, "noord.localhost", x509.ExtKeyUsageServerAuth)
-	clientCert := f.ca.leaf(b, "zuid.localhost", x509.ExtKeyUsageClientAuth)
-	ts := httptest.NewUnstartedServer(f.srv.Handler())
-	ts.TLS = &tls.Config{Certificates: []tls.Certificate{srvCert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: f.ca.pool}
-	ts.StartTLS()
+	ts := f.tlsServer(b)
 	defer ts.Close()
-	tok := uuid.NewString()
-	thumb := peerThumb(clientCert)
-	acc := f.grant(job)
-	entry := f.access.tokens[acc]
-	entry.thumb = thumb
-	f.access.put(tok, entry)
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
-		RootCAs: f.ca.pool, Certificates: []tls.Certificate{clientCert}, ServerName: "noord.localhost"}}}
+	clientCert := f.ca.leaf(b, "zuid.localhost", x509.ExtKeyUsageClientAuth)
+	tok := f.grantTo(job, peerThumb(clientCert))
+	client := f.tlsClient(clientCert)
 	get := func() int64 {
 		req, _ := http.NewRequest(http.MethodGet, ts.URL+"/51/fhir/Binary/"+job.ID, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
@@ -151,4 +142,28 @@ func measure(b *testing.B, size int, get func() int64) {
 
 func peerThumb(c tls.Certificate) string {
 	return newPeerThumb(c.Leaf)
+}
+
+// tlsServer serves the fixture's endpoint over HTTPS with mutual TLS on loopback.
+func (f *fhirFixture) tlsServer(tb testing.TB) *httptest.Server {
+	ts := httptest.NewUnstartedServer(f.srv.Handler())
+	ts.TLS = &tls.Config{Certificates: []tls.Certificate{f.ca.leaf(tb, "noord.localhost", x509.ExtKeyUsageServerAuth)},
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: f.ca.pool}
+	ts.StartTLS()
+	return ts
+}
+
+// tlsClient presents cert to the fixture's TLS server.
+func (f *fhirFixture) tlsClient(cert tls.Certificate) *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: f.ca.pool, Certificates: []tls.Certificate{cert}, ServerName: "noord.localhost"}}}
+}
+
+// grantTo issues a token for job bound to the certificate with thumbprint thumb.
+func (f *fhirFixture) grantTo(job export.Job, thumb string) string {
+	tok := f.grant(job)
+	e := f.access.tokens[tok]
+	e.thumb = thumb
+	f.access.put(tok, e)
+	return tok
 }
