@@ -67,4 +67,21 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("secret %s is not read from a file", name)
 		}
 	}
+	// Issue 15: the migration runs as the owner and creates the application
+	// role; serve and worker connect as that role, never with the owner's URL.
+	m, _ := p.GetService("migrate")
+	if v := m.Environment["PGO_DB_APP_ROLE"]; v == nil || *v != "pgo_app" {
+		t.Errorf("migrate does not create the application role: %v", v)
+	}
+	for _, name := range []string{"serve", "worker"} {
+		s, _ := p.GetService(name)
+		if v := s.Environment["PGO_DATABASE_URL_FILE"]; v == nil || *v != "/run/secrets/app_database_url" {
+			t.Errorf("%s connects with %v; want the application role's URL", name, v)
+		}
+		for _, sec := range s.Secrets {
+			if sec.Source == "database_url" {
+				t.Errorf("%s can read the owner's database URL", name)
+			}
+		}
+	}
 }

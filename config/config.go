@@ -21,6 +21,10 @@ import (
 type Config struct {
 	DatabaseURL string
 	RedisURL    string
+	// AppRole is the PostgreSQL role pgo migrate creates for pgo serve and pgo
+	// worker: not a superuser, owning nothing, append-only on the audit log.
+	// AppPassword is its password (empty: none, for trust or peer auth).
+	AppRole, AppPassword string
 
 	HTTPAddr  string // HTTPS listener, e.g. ":8443"
 	PlainAddr string // optional plain-HTTP listener behind a TLS-terminating proxy
@@ -67,6 +71,8 @@ type setting struct {
 func (c *Config) settings() []setting {
 	s := []setting{
 		str("PGO_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/pgo?sslmode=disable", "PostgreSQL connection URL", &c.DatabaseURL, checkURL("postgres", "postgresql")),
+		str("PGO_DB_APP_ROLE", "pgo_app", "PostgreSQL role pgo migrate creates and grants for pgo serve and pgo worker (empty: do not)", &c.AppRole, nil),
+		str("PGO_DB_APP_PASSWORD", "", "password pgo migrate sets on PGO_DB_APP_ROLE (empty: none; use PGO_DB_APP_PASSWORD_FILE)", &c.AppPassword, nil),
 		str("PGO_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL for the job queue", &c.RedisURL, checkURL("redis", "rediss")),
 		str("PGO_HTTP_ADDR", ":8443", "HTTPS listen address", &c.HTTPAddr, checkAddr),
 		str("PGO_OPS_ADDR", "127.0.0.1:9464", "plain-HTTP operations listener for /readyz and /metrics; keep it off the public network (off when empty)", &c.OpsAddr, optional(checkAddr)),

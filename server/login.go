@@ -164,7 +164,34 @@ func (s *accountPages) oidcStart(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Where to return after the provider: a local path only (an authorization
+	// request waiting for this login, say), kept in a short-lived host-only
+	// cookie because the provider's redirect carries nothing of ours but state.
+	if next := nextParam(c); next != "" {
+		c.SetCookie(&http.Cookie{Name: oidcNextCookie, Value: url.QueryEscape(next), Path: "/login/oidc/callback",
+			MaxAge: 600, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	}
 	return c.Redirect(http.StatusSeeOther, u)
+}
+
+// oidcNextCookie carries ?next= across the identity provider (its Path limits
+// it to the callback).
+const oidcNextCookie = "__Secure-pgo-oidc-next"
+
+// oidcNext reads and clears the page to return to after an external login;
+// anything that is not a local path gives the account page.
+func oidcNext(c echo.Context) string {
+	ck, err := c.Cookie(oidcNextCookie)
+	if err != nil || ck.Value == "" {
+		return "/account"
+	}
+	c.SetCookie(&http.Cookie{Name: oidcNextCookie, Value: "", Path: "/login/oidc/callback", MaxAge: -1,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	p, err := url.QueryUnescape(ck.Value)
+	if err != nil {
+		return "/account"
+	}
+	return localPath(p)
 }
 
 // oidcCallback finishes the external login (state, PKCE, nonce, acr checked in
@@ -182,7 +209,7 @@ func (s *accountPages) oidcCallback(c echo.Context) error {
 		return err
 	}
 	s.setSession(c, newID, sess)
-	return c.Redirect(http.StatusSeeOther, "/account")
+	return c.Redirect(http.StatusSeeOther, oidcNext(c))
 }
 
 // nextParam is the ?next= page to return to after login, when it is local.

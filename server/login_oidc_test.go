@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"io"
+	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
@@ -73,6 +74,45 @@ func TestOIDCLoginPages(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != tc.status || resp.Request.URL.Path != tc.path || !strings.Contains(string(body), tc.want) {
 			t.Errorf("%s: %d at %s\n%s", tc.user, resp.StatusCode, resp.Request.URL.Path, body)
+		}
+		u, _ := url.Parse(ts.URL)
+		for _, c := range hc.Jar.Cookies(u) {
+			e.secrets = append(e.secrets, c.Value)
+		}
+	}
+	// An external login started for a waiting page (an authorization request
+	// carried as ?next=) returns there; a next that is not local gives the
+	// account page (no open redirect through the provider).
+	for _, tc := range []struct{ next, want string }{
+		{"/oauth/authorize?client_id=zuid.localhost&state=abcdefgh", "/oauth/authorize"},
+		{"https://evil.example/", "/account"},
+		{"//evil.example/", "/account"},
+	} {
+		hc := ts.Client()
+		hc.Jar, _ = cookiejar.New(nil)
+		hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			if req.URL.Host == strings.TrimPrefix(ts.URL, "https://") && req.URL.Path != "/login/oidc/callback" && req.URL.Path != "/login/oidc" {
+				return http.ErrUseLastResponse // stop where we land after the callback
+			}
+			return nil
+		}
+		if _, err := hc.Get(ts.URL + "/login?next=" + url.QueryEscape(tc.next)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := hc.Get(ts.URL + "/login/oidc?next=" + url.QueryEscape(tc.next))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		id := resp.Request.URL.Query().Get("authRequestID")
+		resp, err = hc.PostForm(op.Issuer+"login/username", url.Values{"id": {id}, "username": {accounttest.UserSubstantial}, "password": {accounttest.Password}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusSeeOther || loc == nil || loc.Host != "" || loc.Path != tc.want {
+			t.Errorf("next %q: %d to %q; want %s", tc.next, resp.StatusCode, resp.Header.Get("Location"), tc.want)
 		}
 		u, _ := url.Parse(ts.URL)
 		for _, c := range hc.Jar.Cookies(u) {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -118,6 +119,19 @@ func (a *App) warnClearKeyset() {
 	a.Log.Warn("SECURITY: the keyset file is stored unencrypted; anyone who can read it can decrypt all data at rest. "+
 		"Set PGO_MASTER_KEY (from a secret store, not beside the file) and re-encrypt the keyset",
 		"setting", "PGO_MASTER_KEY", "keyset", a.Config.Vault.KeysetFile)
+}
+
+// warnSuperuser says loudly when the process connects to PostgreSQL as a
+// superuser: such a connection can disable the audit log's append-only triggers
+// and rewrite it (issue 15). pgo migrate creates PGO_DB_APP_ROLE for serve and
+// worker to connect as instead.
+func (a *App) warnSuperuser() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if super, err := a.DB.IsSuperuser(ctx); err == nil && super {
+		a.Log.Warn("SECURITY: connected to PostgreSQL as a superuser, which could rewrite the audit log; "+
+			"connect as the application role that pgo migrate creates", "setting", "PGO_DATABASE_URL", "role", a.Config.AppRole)
+	}
 }
 
 // devHost reports whether a public URL names this machine only (localhost,

@@ -5,12 +5,13 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/pgo-koppelvlak/pgo"
 	"github.com/pgo-koppelvlak/pgo/store"
 )
 
 var migrateCmd = &command{
 	name:    "migrate",
-	summary: "Apply the embedded database migrations (safe to run twice or from two processes at once).",
+	summary: "Apply the embedded database migrations as the owner, then grant the application role (PGO_DB_APP_ROLE) what serve and worker need (safe to run twice or at once).",
 	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 		if err := parse(fs, args); err != nil {
 			return err
@@ -31,6 +32,13 @@ var migrateCmd = &command{
 		} else {
 			fmt.Fprintf(e.stdout, "migrated database from %d to %d\n", from, to)
 		}
+		if cfg.AppRole == "" {
+			return nil
+		}
+		if err := store.GrantAppRole(ctx, cfg.DatabaseURL, cfg.AppRole, cfg.AppPassword); err != nil {
+			return &exitError{code: 1, msg: "pgo migrate: application role " + cfg.AppRole + ": " + pgo.ErrorMessage(err)}
+		}
+		fmt.Fprintf(e.stdout, "application role %s may use the tables (append-only on the audit log): run pgo serve and pgo worker as it\n", cfg.AppRole)
 		return nil
 	},
 }

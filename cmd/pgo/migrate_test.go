@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -107,4 +108,47 @@ func TestHelperPgoProcess(t *testing.T) {
 	}
 	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.LookupEnv}
 	os.Exit(run(context.Background(), e, strings.Fields(args)))
+}
+
+// pgo migrate creates the application role (issue 15) and says so; pgo serve
+// connected as that role does not warn, connected as a superuser it warns.
+func TestMigrateCreatesTheAppRole(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.EmptySchema(t)
+	role := "pgo_app_cli_test"
+	vars := map[string]string{"PGO_DATABASE_URL": url, "PGO_DB_APP_ROLE": role, "PGO_DB_APP_PASSWORD": "not-a-real-secret-1"}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), url)
+		if err == nil {
+			defer c.Close(context.Background())
+			_, _ = c.Exec(context.Background(), "drop owned by "+role)
+			_, _ = c.Exec(context.Background(), "drop role "+role)
+		}
+	})
+	code, out, errOut := runCLI(t, vars, "", "migrate")
+	if code != 0 || !strings.Contains(out, "application role "+role) {
+		t.Fatalf("migrate: exit %d %q %q", code, out, errOut)
+	}
+	appURL := strings.Replace(url, "postgres:postgres@", role+":not-a-real-secret-1@", 1)
+	for _, tc := range []struct {
+		url  string
+		warn bool
+	}{{appURL, false}, {url, true}} {
+		var log bytes.Buffer
+		e := &env{stderr: io.Discard, getenv: func(k string) (string, bool) {
+			if k == "PGO_DATABASE_URL" {
+				return tc.url, true
+			}
+			return "", false
+		}}
+		a, err := openApp(ctx, e, "serve", &log, needDB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.warnSuperuser()
+		a.Close()
+		if got := strings.Contains(log.String(), "as a superuser"); got != tc.warn {
+			t.Errorf("connected as %s: warned %v; want %v", strings.SplitN(strings.TrimPrefix(tc.url, "postgres://"), ":", 2)[0], got, tc.warn)
+		}
+	}
 }

@@ -73,6 +73,7 @@ func (a *App) newServer() (*server.Server, error) {
 	if a.Config.ClientCA == "" {
 		a.Log.Warn("PGO_CLIENT_CA is not set: peer routes (token endpoint, FHIR API) answer 401 to every PGO")
 	}
+	a.warnSuperuser()
 	return srv, nil
 }
 

@@ -35,6 +35,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	if err := a.DB.MigrationsCurrent(ctx); err != nil {
 		return fmt.Errorf("%w (run 'pgo migrate')", err)
 	}
+	a.warnSuperuser()
 	maintain, err := a.auditMaintenance(e)
 	if err != nil {
 		return err
