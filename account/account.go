@@ -51,10 +51,14 @@ type Account struct {
 	TOTPPendingSealed []byte
 	OIDCIssuer        string
 	OIDCSubject       string
-	Failures          int       // consecutive failed attempts since the last success or lock
-	LockedUntil       time.Time // zero: not locked
-	Disabled          bool      // locked by an operator (pgo user lock)
-	CreatedAt         time.Time
+	Failures          int // consecutive second-factor failures since the last success or lock
+	// FailedSinceLogin counts every failed attempt (password or second factor,
+	// from any source) since the last successful login; the next login tells
+	// the owner.
+	FailedSinceLogin int
+	LockedUntil      time.Time // zero: not locked
+	Disabled         bool      // locked by an operator (pgo user lock)
+	CreatedAt        time.Time
 }
 
 // Locked reports whether logins are refused at now.
@@ -79,8 +83,15 @@ type Tx interface {
 	AccountByID(ctx context.Context, id string) (*Account, error)
 	AccountBySubject(ctx context.Context, issuer, subject string) (*Account, error)
 	ListAccounts(ctx context.Context) ([]Account, error)
-	// SaveLoginState writes Failures, LockedUntil, Disabled and TOTPLastStep.
+	// SaveLoginState writes Failures, LockedUntil, Disabled, TOTPLastStep and
+	// FailedSinceLogin.
 	SaveLoginState(ctx context.Context, a *Account) error
+	// SourceFailures returns the wrong passwords for the account from one
+	// source (ipKey) and until when that source must wait (zero: it need not);
+	// the row is locked for the transaction.
+	SourceFailures(ctx context.Context, accountID, source string) (failures int, blockedUntil time.Time, err error)
+	SetSourceFailures(ctx context.Context, accountID, source string, failures int, blockedUntil time.Time) error
+	ClearSourceFailures(ctx context.Context, accountID, source string) error
 	// SaveTOTP writes TOTPSealed, TOTPLastStep and TOTPPendingSealed.
 	SaveTOTP(ctx context.Context, a *Account) error
 	// AddRecoveryCodes adds codes; replace first deletes the account's old ones.
@@ -121,7 +132,10 @@ type Config struct {
 	Argon2          Argon2Params
 	IdleTimeout     time.Duration // ASVS 5.0 V7.3.1; the issue asks 15 minutes
 	AbsoluteTimeout time.Duration // ASVS 5.0 V7.3.2
-	MaxFailures     int           // failed attempts before an account is locked
+	// MaxFailures is how many wrong passwords one source may try per account
+	// before it must wait (growing delays, up to LockoutDuration), and how many
+	// wrong second-factor codes lock the account for LockoutDuration.
+	MaxFailures     int
 	LockoutDuration time.Duration
 	IPLimit         int           // login attempts per IP per IPWindow
 	IPWindow        time.Duration //

@@ -48,6 +48,16 @@ func (s *Service) Password(ctx context.Context, oldID, name, password string, c 
 		if err != nil {
 			return err
 		}
+		src := ipKey(c.IP)
+		srcFailures, blockedUntil, err := tx.SourceFailures(ctx, a.ID, src)
+		if err != nil {
+			return err
+		}
+		if blockedUntil.After(now) { // this source must wait; others need not
+			_, _ = VerifyPassword(s.dummyHash, password) // same cost, same answer
+			fail = ErrLoginFailed
+			return tx.Audit(ctx, s.event(audit.ActLoginFailed, audit.Failure, "source_delayed", a.ID, a.Role, c))
+		}
 		ok, err := VerifyPassword(a.PasswordHash, password)
 		if err != nil {
 			return err
@@ -58,7 +68,10 @@ func (s *Service) Password(ctx context.Context, oldID, name, password string, c 
 		}
 		if !ok {
 			fail = ErrLoginFailed
-			return s.failure(ctx, tx, a, audit.ActLoginFailed, "bad_password", now, c)
+			return s.passwordFailure(ctx, tx, a, src, srcFailures+1, now, c)
+		}
+		if err := tx.ClearSourceFailures(ctx, a.ID, src); err != nil {
+			return err
 		}
 		if err := dropSession(ctx, tx, oldID); err != nil {
 			return err
@@ -120,19 +133,20 @@ func (s *Service) SecondFactor(ctx context.Context, id, code string, c Client) (
 // complete ends a successful two-factor login: the failure count is reset, the
 // half-logged-in session replaced by a new, full one, and the login audited.
 func (s *Service) complete(ctx context.Context, tx Tx, a *Account, old *Session, method string, now time.Time, c Client) (string, *Session, error) {
-	a.Failures = 0
+	failedBefore := a.FailedSinceLogin
+	a.Failures, a.FailedSinceLogin = 0, 0
 	if err := tx.SaveLoginState(ctx, a); err != nil {
 		return "", nil, err
 	}
 	if err := tx.DeleteSession(ctx, old.IDHash); err != nil {
 		return "", nil, err
 	}
-	newID, sess, err := s.newSession(ctx, tx, a, StageFull, now)
+	newID, sess, err := s.newSessionTelling(ctx, tx, a, StageFull, now, failedBefore)
 	if err != nil {
 		return "", nil, err
 	}
 	ev := s.event(audit.ActLogin, audit.Success, "", a.ID, a.Role, c)
-	ev.Details = map[string]string{"method": method}
+	ev.Details = map[string]string{"method": method, "count_failed_before": strconv.Itoa(failedBefore)}
 	return newID, sess, tx.Audit(ctx, ev)
 }
 
@@ -163,8 +177,48 @@ func (s *Service) checkCode(ctx context.Context, tx Tx, a *Account, code string,
 	return "totp", ok, nil
 }
 
-// failure counts a failed attempt and locks the account after MaxFailures.
+// passwordFailure counts a wrong password against the account and the source
+// it came from. After MaxFailures from one source, that source waits before
+// its next try for this account: 30 s, then twice as long after each further
+// failure, at most LockoutDuration. The account itself is never locked by wrong
+// passwords, so a stranger who knows the user name cannot keep the owner out
+// (issue 15, finding 5); the owner, from their own source, logs in as usual and
+// is told of the failed attempts.
+func (s *Service) passwordFailure(ctx context.Context, tx Tx, a *Account, src string, n int, now time.Time, c Client) error {
+	var until time.Time
+	if n >= s.cfg.MaxFailures {
+		until = now.Add(sourceDelay(n-s.cfg.MaxFailures, s.cfg.LockoutDuration))
+	}
+	if err := tx.SetSourceFailures(ctx, a.ID, src, n, until); err != nil {
+		return err
+	}
+	a.FailedSinceLogin++
+	if err := tx.SaveLoginState(ctx, a); err != nil {
+		return err
+	}
+	ev := s.event(audit.ActLoginFailed, audit.Failure, "bad_password", a.ID, a.Role, c)
+	if !until.IsZero() {
+		ev.Details = map[string]string{"source_delayed_until": until.UTC().Format(time.RFC3339)}
+	}
+	return tx.Audit(ctx, ev)
+}
+
+// sourceDelay is the wait after the k-th failure past the limit (k >= 0):
+// 30 s doubling each time, capped.
+func sourceDelay(k int, max time.Duration) time.Duration {
+	d := 30 * time.Second
+	for ; k > 0 && d < max; k-- {
+		d *= 2
+	}
+	return min(d, max)
+}
+
+// failure counts a wrong second factor. Only someone who knew the password can
+// cause one, so after MaxFailures the account itself is locked for
+// LockoutDuration (a TOTP code must not be guessable from many sources) and the
+// owner is told at the next login.
 func (s *Service) failure(ctx context.Context, tx Tx, a *Account, act audit.Action, reason string, now time.Time, c Client) error {
+	a.FailedSinceLogin++
 	a.Failures++
 	locked := a.Failures >= s.cfg.MaxFailures
 	if locked {

@@ -36,6 +36,9 @@ type Session struct {
 	CreatedAt time.Time
 	LastSeen  time.Time
 	ExpiresAt time.Time // absolute end
+	// FailedBefore is how many failed login attempts the account had since its
+	// previous login when this session began: the owner is told (issue 15).
+	FailedBefore int
 }
 
 // ErrNoSession is returned for a missing, expired or unknown session; the caller
@@ -76,11 +79,18 @@ func CheckCSRF(sessionID, token string) bool {
 
 // newSession writes a session row and returns its id (the cookie value).
 func (s *Service) newSession(ctx context.Context, tx Tx, a *Account, stage Stage, now time.Time) (string, *Session, error) {
+	return s.newSessionTelling(ctx, tx, a, stage, now, 0)
+}
+
+// newSessionTelling is newSession for a session that tells its owner of
+// failedBefore failed login attempts since the previous login.
+func (s *Service) newSessionTelling(ctx context.Context, tx Tx, a *Account, stage Stage, now time.Time, failedBefore int) (string, *Session, error) {
 	id, h, err := newSessionID()
 	if err != nil {
 		return "", nil, err
 	}
-	sess := &Session{IDHash: h, Stage: stage, CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(s.cfg.AbsoluteTimeout)}
+	sess := &Session{IDHash: h, Stage: stage, CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(s.cfg.AbsoluteTimeout),
+		FailedBefore: failedBefore}
 	if a != nil {
 		sess.AccountID, sess.Role = a.ID, a.Role
 	}

@@ -20,7 +20,8 @@ func (s *accountPages) accountPage(c echo.Context) error {
 		return err
 	}
 	return s.render(c, http.StatusOK, "account", web.AccountView{Page: s.page(c, web.T(lang(c), "account.title")),
-		CSRF: account.CSRFToken(cur.id), Name: name, Role: string(cur.sess.Role), Password: password})
+		CSRF: account.CSRFToken(cur.id), Name: name, Role: string(cur.sess.Role), Password: password,
+		FailedBefore: cur.sess.FailedBefore})
 }
 
 // enrolPage shows the pending new authenticator (QR code, key, code form) or the

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -367,5 +368,30 @@ func TestLoginPageBoundsVisitorSessions(t *testing.T) {
 	other.ip = "2001:db8:7:8::1"
 	if w := other.get("/login"); w.Code != http.StatusOK {
 		t.Fatalf("another network: %d", w.Code)
+	}
+}
+
+// After a login the owner reads how many attempts failed since the previous
+// one (issue 15), in their language; the next login says nothing.
+func TestAccountPageTellsOfFailedAttempts(t *testing.T) {
+	e := newAccountEnv(t)
+	secret := e.user(t, "jan", account.RolePatient)
+	for i := 0; i < 2; i++ {
+		b := e.browser()
+		b.post("/login", url.Values{"csrf": {b.csrf(t, "/login")}, "name": {"jan"}, "password": {"wrong-password-x"}})
+	}
+	b := e.browser()
+	b.login(t, "jan", secret)
+	for _, l := range web.Langs {
+		body := html.UnescapeString(b.get("/account?lang=" + string(l)).Body.String())
+		if !strings.Contains(body, web.T(l, "account.failed_before", 2)) {
+			t.Errorf("%s: account page does not tell of the 2 failed attempts", l)
+		}
+	}
+	e.clock.add(31 * time.Second) // the next TOTP step
+	b2 := e.browser()
+	b2.login(t, "jan", secret)
+	if body := html.UnescapeString(b2.get("/account").Body.String()); strings.Contains(body, web.T(web.NL, "account.failed_before_help")) {
+		t.Error("the next login tells again")
 	}
 }

@@ -31,6 +31,9 @@ type AccountView struct {
 	Name     string
 	Role     string // "patient" or "auditor"
 	Password bool   // a password account (can set up a new authenticator)
+	// FailedBefore is how many failed login attempts there were since the
+	// previous login (told once per session; issue 15).
+	FailedBefore int
 }
 
 // EnrolView is the page that sets up a new authenticator app.

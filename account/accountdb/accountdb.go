@@ -5,6 +5,7 @@ package accountdb
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -60,13 +61,13 @@ func (t *txn) Audit(ctx context.Context, ev audit.Event) error {
 
 const accountCols = `id::text, name, role, coalesce(password_hash, ''), coalesce(totp_sealed, ''::bytea),
 	totp_last_step, coalesce(totp_pending_sealed, ''::bytea), coalesce(oidc_issuer, ''), coalesce(oidc_subject, ''), failures,
-	coalesce(locked_until, 'epoch'::timestamptz), disabled, created_at`
+	coalesce(locked_until, 'epoch'::timestamptz), disabled, created_at, failed_since_login`
 
 func scanAccount(row pgx.Row) (*account.Account, error) {
 	var a account.Account
 	var role string
 	err := row.Scan(&a.ID, &a.Name, &role, &a.PasswordHash, &a.TOTPSealed, &a.TOTPLastStep, &a.TOTPPendingSealed,
-		&a.OIDCIssuer, &a.OIDCSubject, &a.Failures, &a.LockedUntil, &a.Disabled, &a.CreatedAt)
+		&a.OIDCIssuer, &a.OIDCSubject, &a.Failures, &a.LockedUntil, &a.Disabled, &a.CreatedAt, &a.FailedSinceLogin)
 	if err != nil {
 		return nil, store.Error(err)
 	}
@@ -128,7 +129,39 @@ func (t *txn) SaveLoginState(ctx context.Context, a *account.Account) error {
 		locked = a.LockedUntil
 	}
 	_, err := t.tx.Exec(ctx, `update accounts set failures = $2, locked_until = $3, disabled = $4,
-		totp_last_step = $5 where id = $1::uuid`, a.ID, a.Failures, locked, a.Disabled, a.TOTPLastStep)
+		totp_last_step = $5, failed_since_login = $6 where id = $1::uuid`,
+		a.ID, a.Failures, locked, a.Disabled, a.TOTPLastStep, a.FailedSinceLogin)
+	return store.Error(err)
+}
+
+func (t *txn) SourceFailures(ctx context.Context, accountID, source string) (int, time.Time, error) {
+	var n int
+	var until *time.Time
+	err := t.tx.QueryRow(ctx, `select failures, blocked_until from login_source
+		where account_id = $1::uuid and source = $2 for update`, accountID, source).Scan(&n, &until)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, time.Time{}, nil
+	}
+	if err != nil || until == nil {
+		return n, time.Time{}, store.Error(err)
+	}
+	return n, *until, nil
+}
+
+func (t *txn) SetSourceFailures(ctx context.Context, accountID, source string, failures int, blockedUntil time.Time) error {
+	var until any
+	if !blockedUntil.IsZero() {
+		until = blockedUntil
+	}
+	_, err := t.tx.Exec(ctx, `insert into login_source (account_id, source, failures, blocked_until)
+		values ($1::uuid, $2, $3, $4)
+		on conflict (account_id, source) do update set failures = excluded.failures, blocked_until = excluded.blocked_until`,
+		accountID, source, failures, until)
+	return store.Error(err)
+}
+
+func (t *txn) ClearSourceFailures(ctx context.Context, accountID, source string) error {
+	_, err := t.tx.Exec(ctx, `delete from login_source where account_id = $1::uuid and source = $2`, accountID, source)
 	return store.Error(err)
 }
 

@@ -14,12 +14,12 @@ import (
 )
 
 // Two instances (two pools on one database) share the per-IP throttle and the
-// per-account lockout, because both live in PostgreSQL.
+// per-account, per-source delay, because both live in PostgreSQL.
 func TestInstancesAgreeOnThrottleAndLockout(t *testing.T) {
 	ctx := context.Background()
 	url := storetest.Schema(t)
 	cfg := testCfg
-	cfg.IPLimit = 4
+	cfg.IPLimit = 6
 	var svcs []*account.Service
 	_, v := testVault(t) // one keyset, as every instance of a deployment shares it
 	for i := 0; i < 2; i++ {
@@ -37,23 +37,27 @@ func TestInstancesAgreeOnThrottleAndLockout(t *testing.T) {
 	if _, err := svcs[0].Create(ctx, "jan", account.RolePatient, pw, account.Client{}); err != nil {
 		t.Fatal(err)
 	}
-	// Three wrong passwords, spread over both instances, lock the account on both.
+	// Three wrong passwords from cli's source, spread over both instances, make
+	// that source wait on both; another source is not affected.
 	for i := 0; i < cfg.MaxFailures; i++ {
 		svcs[i%2].Password(ctx, "", "jan", "wrong-password-1", cli)
 	}
 	other := cli
 	other.IP = "198.51.100.7"
 	for _, s := range svcs {
-		if _, err := s.Password(ctx, "", "jan", pw, other); !errors.Is(err, account.ErrLoginFailed) {
-			t.Fatalf("lock not shared: %v", err)
+		if _, err := s.Password(ctx, "", "jan", pw, cli); !errors.Is(err, account.ErrLoginFailed) {
+			t.Fatalf("source delay not shared: %v", err)
+		}
+		if _, err := s.Password(ctx, "", "jan", pw, other); err != nil {
+			t.Fatalf("another source delayed too: %v", err)
 		}
 	}
-	// The fifth attempt from cli's IP, on either instance, is throttled.
+	// The seventh attempt from cli's IP, on either instance, is throttled.
 	if _, err := svcs[1].Password(ctx, "", "nobody", pw, cli); err == nil || errors.Is(err, account.ErrTooManyAttempts) {
-		t.Fatalf("fourth attempt: %v", err)
+		t.Fatalf("sixth attempt: %v", err)
 	}
 	if _, err := svcs[0].Password(ctx, "", "nobody", pw, cli); !errors.Is(err, account.ErrTooManyAttempts) {
-		t.Fatalf("fifth attempt across instances not throttled: %v", err)
+		t.Fatalf("seventh attempt across instances not throttled: %v", err)
 	}
 }
 

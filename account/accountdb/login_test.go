@@ -39,23 +39,30 @@ func (f *fixture) enrol(t *testing.T, name string, role account.Role) ([]byte, [
 // login runs both steps and returns the ids it saw: anon, mfa, full.
 func (f *fixture) login(t *testing.T, name string, secret []byte) (string, string, string) {
 	t.Helper()
+	anon, mfa, full, _ := f.loginFrom(t, name, secret, cli)
+	return anon, mfa, full
+}
+
+// loginFrom logs in with password and TOTP from client c.
+func (f *fixture) loginFrom(t *testing.T, name string, secret []byte, c account.Client) (anon, mfa, full string, sess *account.Session) {
+	t.Helper()
 	ctx := context.Background()
-	anon, err := f.svc.StartAnonymous(ctx, cli)
+	anon, err := f.svc.StartAnonymous(ctx, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mfa, err := f.svc.Password(ctx, anon, name, pw, cli)
+	mfa, err = f.svc.Password(ctx, anon, name, pw, c)
 	if err != nil {
 		t.Fatalf("password step: %v", err)
 	}
-	full, sess, err := f.svc.SecondFactor(ctx, mfa, account.TOTPCode(secret, account.TOTPStep(f.clock.now())), cli)
+	full, sess, err = f.svc.SecondFactor(ctx, mfa, account.TOTPCode(secret, account.TOTPStep(f.clock.now())), c)
 	if err != nil {
 		t.Fatalf("second factor: %v", err)
 	}
 	if sess.Stage != account.StageFull {
 		t.Fatalf("stage %s", sess.Stage)
 	}
-	return anon, mfa, full
+	return anon, mfa, full, sess
 }
 
 func TestLoginRotatesSessionID(t *testing.T) {
@@ -150,28 +157,74 @@ func TestRecoveryCodeSingleUse(t *testing.T) {
 	}
 }
 
-func TestLockoutAndRelease(t *testing.T) {
+// Issue 15, finding 5: wrong passwords from one source slow down that source
+// only, with growing delays; the owner logs in from their own source meanwhile
+// and is told how many attempts failed. Nobody can keep a known account locked.
+func TestWrongPasswordsDelayOnlyTheirSource(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	secret, _ := f.enrol(t, "jan", account.RolePatient)
+	attacker := account.Client{IP: "203.0.113.66", UserAgent: "scanner"}
+	for i := 0; i < testCfg.MaxFailures; i++ {
+		if _, err := f.svc.Password(ctx, "", "jan", "wrong-password-1", attacker); !errors.Is(err, account.ErrLoginFailed) {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	// The attacker's source now waits, even with the right password, and gets
+	// the same answer as for a wrong one.
+	if _, err := f.svc.Password(ctx, "", "jan", pw, attacker); !errors.Is(err, account.ErrLoginFailed) {
+		t.Fatalf("delayed source let in: %v", err)
+	}
+	if got := f.auditActions(t); !slices.Contains(got, "login_failed:source_delayed") || slices.Contains(got, "lockout") {
+		t.Fatalf("audit: %v", got)
+	}
+	// The owner, from their own address, logs in at once and is told.
+	_, _, _, sess := f.loginFrom(t, "jan", secret, cli)
+	if sess.FailedBefore != testCfg.MaxFailures {
+		t.Errorf("owner told of %d failed attempts; want %d", sess.FailedBefore, testCfg.MaxFailures)
+	}
+	// The next login tells nothing new.
+	f.clock.add(31 * time.Second) // the next TOTP step
+	if _, _, _, sess := f.loginFrom(t, "jan", secret, cli); sess.FailedBefore != 0 {
+		t.Errorf("second login told of %d", sess.FailedBefore)
+	}
+	// The attacker's wait grows: after 30 s one more try, which fails, then 60 s.
+	f.clock.add(31 * time.Second)
+	if _, err := f.svc.Password(ctx, "", "jan", "wrong-password-2", attacker); !errors.Is(err, account.ErrLoginFailed) {
+		t.Fatal(err)
+	}
+	f.clock.add(59 * time.Second)
+	if _, err := f.svc.Password(ctx, "", "jan", pw, attacker); !errors.Is(err, account.ErrLoginFailed) {
+		t.Fatalf("wait did not grow: %v", err)
+	}
+	f.clock.add(2 * time.Second)
+	if _, err := f.svc.Password(ctx, "", "jan", pw, attacker); err != nil {
+		t.Fatalf("after the wait the right password: %v", err)
+	}
+}
+
+// Wrong second-factor codes (only someone with the password can send them)
+// still lock the account for LockoutDuration.
+func TestWrongCodesLockTheAccount(t *testing.T) {
 	f := setup(t, testCfg)
 	ctx := context.Background()
 	secret, _ := f.enrol(t, "jan", account.RolePatient)
 	for i := 0; i < testCfg.MaxFailures; i++ {
-		if _, err := f.svc.Password(ctx, "", "jan", "wrong-password-1", cli); !errors.Is(err, account.ErrLoginFailed) {
+		mfa, err := f.svc.Password(ctx, "", "jan", pw, cli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.svc.SecondFactor(ctx, mfa, "000000", cli); !errors.Is(err, account.ErrLoginFailed) {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
 	}
-	// Locked: the right password is refused with the same message.
 	if _, err := f.svc.Password(ctx, "", "jan", pw, cli); !errors.Is(err, account.ErrLoginFailed) {
 		t.Fatalf("locked account let in: %v", err)
 	}
-	got := f.auditActions(t)
-	if !slices.Contains(got, "lockout") || !slices.Contains(got, "login_failed:account_locked") {
+	if got := f.auditActions(t); !slices.Contains(got, "lockout") || !slices.Contains(got, "login_failed:account_locked") {
 		t.Fatalf("audit: %v", got)
 	}
-	f.clock.add(testCfg.LockoutDuration - time.Second)
-	if _, err := f.svc.Password(ctx, "", "jan", pw, cli); !errors.Is(err, account.ErrLoginFailed) {
-		t.Fatalf("lock lifted early: %v", err)
-	}
-	f.clock.add(2 * time.Second)
+	f.clock.add(testCfg.LockoutDuration + time.Second)
 	f.login(t, "jan", secret)
 }
 

@@ -15,9 +15,9 @@ func (t *txn) CreateSession(ctx context.Context, s *account.Session) error {
 	if s.AccountID != "" {
 		acc, role = s.AccountID, string(s.Role)
 	}
-	_, err := t.tx.Exec(ctx, `insert into sessions (id_hash, account_id, stage, role, created_at, last_seen, expires_at)
-		values ($1, $2::uuid, $3, $4, $5, $6, $7)`,
-		s.IDHash, acc, string(s.Stage), role, s.CreatedAt, s.LastSeen, s.ExpiresAt)
+	_, err := t.tx.Exec(ctx, `insert into sessions (id_hash, account_id, stage, role, created_at, last_seen, expires_at, failed_before)
+		values ($1, $2::uuid, $3, $4, $5, $6, $7, $8)`,
+		s.IDHash, acc, string(s.Stage), role, s.CreatedAt, s.LastSeen, s.ExpiresAt, s.FailedBefore)
 	return store.Error(err)
 }
 
@@ -25,8 +25,8 @@ func (t *txn) SessionByHash(ctx context.Context, hash []byte) (*account.Session,
 	var s account.Session
 	var stage, role string
 	err := t.tx.QueryRow(ctx, `select id_hash, coalesce(account_id::text, ''), stage, coalesce(role, ''),
-		created_at, last_seen, expires_at from sessions where id_hash = $1 for update`, hash).
-		Scan(&s.IDHash, &s.AccountID, &stage, &role, &s.CreatedAt, &s.LastSeen, &s.ExpiresAt)
+		created_at, last_seen, expires_at, failed_before from sessions where id_hash = $1 for update`, hash).
+		Scan(&s.IDHash, &s.AccountID, &stage, &role, &s.CreatedAt, &s.LastSeen, &s.ExpiresAt, &s.FailedBefore)
 	if err != nil {
 		return nil, store.Error(err)
 	}

@@ -47,7 +47,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		OutboxPoll:      cfg.OutboxPoll,
 		Log:             log,
-		Periodic:        []worker.Periodic{maintain, a.exportCleanup()},
+		Periodic:        []worker.Periodic{maintain, worker.OutboxPrune(a.DB, cfg.OutboxRetention, time.Hour, nil), a.exportCleanup()},
 	})
 	if err != nil {
 		return err

@@ -14,3 +14,18 @@ do $$
 begin
     execute format('alter function audit_ensure_partition(timestamptz) set search_path = %I, pg_temp', current_schema());
 end $$;
+
+-- Login throttling that an attacker cannot turn into a lock-out of the owner
+-- (issue 15): wrong passwords slow down the source they come from (an IPv4
+-- address or an IPv6 /64), per account, with growing delays; the owner's own
+-- source is not affected. The account counts failed attempts since its last
+-- login, and a new session carries that number so the owner is told.
+create table login_source (
+    account_id    uuid not null references accounts (id) on delete cascade,
+    source        text not null,
+    failures      int not null check (failures > 0),
+    blocked_until timestamptz,
+    primary key (account_id, source)
+);
+alter table accounts add column failed_since_login int not null default 0 check (failed_since_login >= 0);
+alter table sessions add column failed_before int not null default 0 check (failed_before >= 0);
