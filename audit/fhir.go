@@ -166,6 +166,8 @@ var mappings = map[Action]mapping{
 	ActTokenRefused:     {dcmAlert, nil, "E"},
 	ActAccessRefused:    {dcmAlert, nil, "E"},
 	ActAccountUnlocked:  {dcmAlert, nil, "U"},
+	ActFHIRRefused:      {dcmAuth, nil, "E"},
+	ActExportDeleted:    {dcmExport, nil, "D"},
 }
 
 // ToAuditEvent maps a record onto an R4 AuditEvent. outcome is "0" (success) or "4"

@@ -59,6 +59,7 @@ type Config struct {
 	Vault    Vault
 	Account  Account
 	Consent  Consent
+	FHIR     FHIR
 	Transfer Transfer
 }
 
@@ -98,6 +99,7 @@ func (c *Config) settings() []setting {
 	s = append(s, c.Vault.settings()...)
 	s = append(s, c.Account.settings()...)
 	s = append(s, c.Consent.settings()...)
+	s = append(s, c.FHIR.settings()...)
 	s = append(s, c.Transfer.settings()...)
 	return s
 }

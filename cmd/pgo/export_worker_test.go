@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/pgo-koppelvlak/pgo/export"
 	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 	"github.com/pgo-koppelvlak/pgo/vault"
@@ -141,7 +142,7 @@ func checkDocument(t *testing.T, db *store.DB, keyset, id string, want []byte) u
 	if err != nil {
 		t.Fatal(err)
 	}
-	pdf, err := v.Open(id, sealed)
+	pdf, err := export.StreamSeal{V: v}.Open(id, sealed) // sealed as a vault stream since issue 11
 	if err != nil {
 		t.Fatal(err)
 	}

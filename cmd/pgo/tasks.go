@@ -38,7 +38,7 @@ func (a *App) exportJobs() *export.Jobs {
 	return export.NewJobs(export.JobsConfig{
 		Store:   exportdb.New(a.DB, worker.NewRenderTask),
 		Dossier: a.dossiers(),
-		Sealer:  a.Vault,
+		Sealer:  a.exportSealer(), // vault streams, so the FHIR Binary endpoint streams them (serve_fhir.go)
 		Source:  a.Config.InstanceName,
 	})
 }
@@ -62,7 +62,7 @@ func rewrapTargets(db *store.DB, v *vault.Vault) []worker.RewrapTarget {
 		}},
 		{Name: "export_document", Batch: func(ctx context.Context, after string, limit int) (worker.RewrapBatch, error) {
 			// documents are megabytes: smaller batches keep the memory flat
-			r, err := exports.RewrapDocuments(ctx, v, after, max(1, limit/10))
+			r, err := exports.RewrapDocuments(ctx, export.StreamSeal{V: v}, after, max(1, limit/10)) // streams and older objects
 			return worker.RewrapBatch{Next: r.Next, Moved: r.Moved, Raced: r.Raced, Failed: r.Failed}, err
 		}},
 		{Name: "transfer_document", Batch: func(ctx context.Context, after string, limit int) (worker.RewrapBatch, error) {

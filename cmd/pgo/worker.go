@@ -47,7 +47,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		OutboxPoll:      cfg.OutboxPoll,
 		Log:             log,
-		Periodic:        []worker.Periodic{maintain, worker.OutboxPrune(a.DB, cfg.OutboxRetention, time.Hour, nil)},
+		Periodic:        []worker.Periodic{maintain, worker.OutboxPrune(a.DB, cfg.OutboxRetention, time.Hour, nil), a.exportCleanup()},
 	})
 	if err != nil {
 		return err
