@@ -3,6 +3,7 @@ package dossier
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,14 +79,32 @@ func build(res []openRow, sel map[Category]bool, counts map[Category]int) Summar
 		}
 	}
 	for _, o := range res {
-		if o.Type == "Patient" && sum.Patient.Name == "" {
+		if o.Type == "Patient" {
 			sum.Patient = patientOf(o.n)
+			break
 		}
+	}
+	texts := make([][]Text, len(res))
+	for i, o := range res {
+		if sections[o.Category] != nil {
+			texts[i] = collect(o.n)
+			sum.Patient.Aliases = addAliases(sum.Patient.Aliases, o.n)
+		}
+	}
+	cover := &shown{}
+	cover.add(sum.Patient.Name)
+	cover.add(sum.Patient.Aliases...)
+	for i, o := range res {
 		sec := sections[o.Category]
 		if sec == nil {
 			continue
 		}
-		sec.Items = append(sec.Items, Item{ID: o.Type + "/" + o.n.str("id"), Cells: cells(o, r)})
+		c := cells(o, r)
+		it := Item{ID: o.Type + "/" + o.n.str("id"), Cells: c, Extra: extras(texts[i], c, cover)}
+		for _, t := range texts[i] {
+			it.Texts = append(it.Texts, t.Value)
+		}
+		sec.Items = append(sec.Items, it)
 		if o.Type == "DocumentReference" {
 			sum.Documents = append(sum.Documents, documentOf(o.n))
 		}
@@ -96,6 +115,56 @@ func build(res []openRow, sel map[Category]bool, counts map[Category]int) Summar
 		}
 	}
 	return sum
+}
+
+// addAliases adds the display of a resource's reference to its patient (the name
+// the source uses for them) to list, once. Only references to a Patient count: a
+// Specimen's subject can be a contained Device.
+func addAliases(list []string, n node) []string {
+	for _, k := range []string{"subject", "patient"} {
+		ref := n.get(k)
+		d := ref.str("display")
+		if d == "" || !isPatientRef(ref.str("reference")) || slices.Contains(list, d) {
+			continue
+		}
+		list = append(list, d)
+	}
+	return list
+}
+
+// isPatientRef reports whether a literal reference names a Patient ([base/]Patient/id).
+func isPatientRef(ref string) bool {
+	return strings.HasPrefix(ref, "Patient/") || strings.Contains(ref, "/Patient/")
+}
+
+// Preview builds the Summary of an Input without storing anything: the same
+// validation as Import (one patient, FHIR types only) and the same rows as
+// Summary. Tests and tools use it to render a set of FHIR files directly.
+func Preview(in Input, selected []Category) (Summary, error) {
+	sel := map[Category]bool{}
+	for _, c := range selected {
+		if _, ok := columns[c]; !ok {
+			return Summary{}, pgo.Errorf(pgo.EINVALID, "unknown category %q", c)
+		}
+		sel[c] = true
+	}
+	_, res, err := validate(in, "")
+	if err != nil {
+		return Summary{}, err
+	}
+	assignIDs(res)
+	rows := make([]openRow, 0, len(res))
+	counts := map[Category]int{}
+	for _, r := range res {
+		n, err := decode(r.JSON)
+		if err != nil {
+			return Summary{}, invalid(err)
+		}
+		c := Classify(r.Type, r.JSON)
+		counts[c]++
+		rows = append(rows, openRow{Row{Type: r.Type, Category: c}, n})
+	}
+	return build(rows, sel, counts), nil
 }
 
 // cells builds a row whose length always equals the section's column count.

@@ -122,6 +122,29 @@ func (d *doc) wrap(s string, size, width float64) string {
 	return d.g.breakLongWords(d.g.clean(s), size, width-2*cellPad)
 }
 
+// extraValueUnits is the width of an extra field's value; an indent and the
+// label take the rest of the grid.
+const (
+	extraIndentUnits = 4
+	extraLabelUnits  = 26
+	extraValueUnits  = gridUnits - extraIndentUnits - extraLabelUnits
+)
+
+// extraRow is one field of an item that no column shows, indented under the
+// item's row: its label in bold, then the value.
+func (d *doc) extraRow(label, value string) core.Row {
+	lw := contentWidth * extraLabelUnits / gridUnits
+	vw := contentWidth * extraValueUnits / gridUnits
+	p := props.Text{Size: sizeTable, Left: cellPad, Right: cellPad, Top: 0.5, Bottom: 0.5}
+	bold := p
+	bold.Style = fontstyle.Bold
+	return row.New().Add(
+		col.New(extraIndentUnits),
+		col.New(extraLabelUnits).Add(text.New(d.wrap(label, sizeTable, lw), bold)),
+		col.New(extraValueUnits).Add(text.New(d.wrap(value, sizeTable, vw), p)),
+	)
+}
+
 // tableRow is one row of a section table; header rows are bold on a tinted band.
 func (d *doc) tableRow(cells []string, units []int, header bool) core.Row {
 	cols := make([]core.Col, len(cells))

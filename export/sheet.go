@@ -1,6 +1,8 @@
 package export
 
 import (
+	"slices"
+
 	"github.com/johnfercher/maroto/v2/pkg/components/page"
 	"github.com/johnfercher/maroto/v2/pkg/core"
 	"github.com/johnfercher/maroto/v2/pkg/core/entity"
@@ -68,5 +70,31 @@ func (s *sheet) newPage(rows ...core.Row) {
 	s.cur = 0
 	for _, r := range rows {
 		s.cur += s.height(r)
+	}
+}
+
+// keep puts rows on the current page when they all fit there, else on a new page
+// that starts with repeat, so that an item's row and the lines under it stay
+// together. A group taller than a page is added row by row.
+func (s *sheet) keep(rows []core.Row, repeat ...core.Row) {
+	total := 0.0
+	for _, r := range rows {
+		total += s.height(r)
+	}
+	if s.fits(total) {
+		s.m.AddRows(rows...)
+		s.cur += total
+		return
+	}
+	head := 0.0
+	for _, r := range repeat {
+		head += s.height(r)
+	}
+	if total+head <= s.cell.Height {
+		s.newPage(append(slices.Clone(repeat), rows...)...)
+		return
+	}
+	for _, r := range rows {
+		s.add(r, repeat...)
 	}
 }
