@@ -200,8 +200,3 @@ func pdfText(t *testing.T, path string) string {
 	}
 	return string(out)
 }
-
-// squash removes all white space, so that text compares equal however it wrapped.
-func squash(s string) string {
-	return strings.Join(strings.Fields(s), "")
-}

@@ -68,15 +68,18 @@ func orUnknown(s string) string {
 // on every page the table continues on. A section starts on the page where the
 // previous one ended when its heading, header and first item fit there. An empty
 // category gets no section: the cover page lists it as a line.
-func (d *doc) section(sec dossier.Section) error {
+func (d *doc) section(n int, sec dossier.Section) error {
 	if len(sec.Items) == 0 {
 		return nil
 	}
 	heading := d.para(label(sec.Category)+" ("+itemsWord(len(sec.Items))+")", sizeHeading, fontstyle.Bold, 6)
 	units := columnUnits(sec)
 	header := d.tableRow(sec.Columns, units, true)
-	for i, it := range sec.Items {
+	for i := range sec.Items {
+		it := sec.Items[i]
+		m := d.proof.item(n, i, &sec.Items[i])
 		rows := d.itemBlock(it, units)
+		m.end = len(d.proof.pieces)
 		if i == 0 {
 			d.s.keep(append([]core.Row{heading, spacer(3), header}, rows...))
 		} else {

@@ -59,13 +59,15 @@ type doc struct {
 	in    Input
 	g     *glyphs
 	s     *sheet
+	proof *proofLog
 	done  int
 	total int
 	step  int
 }
 
-// layout builds the maroto document for in and returns maroto's (non-PDF/A) bytes.
-func layout(in Input, g *glyphs) ([]byte, error) {
+// layout builds the maroto document for in and returns maroto's (non-PDF/A) bytes
+// and the log of what it wrote, for the completeness proof.
+func layout(in Input, g *glyphs) ([]byte, *proofLog, error) {
 	// The footer repeats the cover page's name on every page; a very long name is
 	// shortened there so the line stays inside the bottom margin.
 	footer := shorten(g.clean(in.Summary.Patient.Name), 60)
@@ -85,35 +87,41 @@ func layout(in Input, g *glyphs) ([]byte, error) {
 		WithCompression(true).
 		Build()
 	m := maroto.New(cfg)
-	d := &doc{in: in, g: g, s: &sheet{m: m, cfg: cfg}, total: countItems(in.Summary)}
+	d := &doc{in: in, g: g, s: &sheet{m: m, cfg: cfg}, proof: &proofLog{g: g}, total: countItems(in.Summary)}
 	d.step = max(1, d.total/100)
 
 	d.cover()
-	for _, sec := range in.Summary.Sections {
-		if err := d.section(sec); err != nil {
-			return nil, err
+	d.proof.coverEnd = len(d.proof.pieces)
+	for i, sec := range in.Summary.Sections {
+		if err := d.section(i, sec); err != nil {
+			return nil, nil, err
 		}
 	}
 	d.documents()
 
 	out, err := m.Generate()
 	if err != nil {
-		return nil, fmt.Errorf("maroto generate: %w", err)
+		return nil, nil, fmt.Errorf("maroto generate: %w", err)
 	}
-	return out.GetBytes(), nil
+	return out.GetBytes(), d.proof, nil
 }
 
 // para is a full-width text row.
 func (d *doc) para(s string, size float64, style fontstyle.Type, top float64) core.Row {
-	return row.New().Add(col.New(gridUnits).Add(text.New(d.g.clean(s),
+	s = d.g.clean(s)
+	d.proof.wrote(s)
+	return row.New().Add(col.New(gridUnits).Add(text.New(s,
 		props.Text{Family: fontFamily, Size: size, Style: style, Top: top})))
 }
 
 // pair is a label/value row of the cover page.
 func (d *doc) pair(label, value string) core.Row {
+	label, value = d.g.clean(label), d.wrap(value, sizeBody, contentWidth*84/gridUnits)
+	d.proof.wrote(label)
+	d.proof.wrote(value)
 	return row.New().Add(
 		col.New(36).Add(text.New(label, props.Text{Size: sizeBody, Style: fontstyle.Bold, Top: 1.5})),
-		col.New(gridUnits-36).Add(text.New(d.wrap(value, sizeBody, contentWidth*84/gridUnits), props.Text{Size: sizeBody, Top: 1.5})),
+		col.New(gridUnits-36).Add(text.New(value, props.Text{Size: sizeBody, Top: 1.5})),
 	)
 }
 
@@ -138,10 +146,13 @@ func (d *doc) extraRow(label, value string) core.Row {
 	p := props.Text{Size: sizeTable, Left: cellPad, Right: cellPad, Top: 0.5, Bottom: 0.5}
 	bold := p
 	bold.Style = fontstyle.Bold
+	label, value = d.wrap(label, sizeTable, lw), d.wrap(value, sizeTable, vw)
+	d.proof.wrote(label)
+	d.proof.wrote(value)
 	return row.New().Add(
 		col.New(extraIndentUnits),
-		col.New(extraLabelUnits).Add(text.New(d.wrap(label, sizeTable, lw), bold)),
-		col.New(extraValueUnits).Add(text.New(d.wrap(value, sizeTable, vw), p)),
+		col.New(extraLabelUnits).Add(text.New(label, bold)),
+		col.New(extraValueUnits).Add(text.New(value, p)),
 	)
 }
 
@@ -154,7 +165,9 @@ func (d *doc) tableRow(cells []string, units []int, header bool) core.Row {
 	}
 	for i, c := range cells {
 		w := contentWidth * float64(units[i]) / gridUnits
-		cols[i] = col.New(units[i]).Add(text.New(d.wrap(c, sizeTable, w), props.Text{
+		c = d.wrap(c, sizeTable, w)
+		d.proof.wrote(c)
+		cols[i] = col.New(units[i]).Add(text.New(c, props.Text{
 			Size: sizeTable, Style: style, Left: cellPad, Right: cellPad, Top: cellPad, Bottom: cellPad}))
 	}
 	r := row.New().Add(cols...)
