@@ -1,6 +1,7 @@
 package export
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgo-koppelvlak/pgo"
 	"github.com/pgo-koppelvlak/pgo/dossier"
 	"github.com/pgo-koppelvlak/pgo/fhir"
 	"github.com/pgo-koppelvlak/pgo/internal/shared"
@@ -80,7 +82,20 @@ func measure(t *testing.T, in dossier.Input) ([]coverage, Result) {
 		t.Fatalf("Preview: %v", err)
 	}
 	pdf, res := render(t, Input{Summary: sum, Source: "PGO Noord", GeneratedAt: genTime})
-	text := squash(pdfText(t, writeTemp(t, "doc.pdf", pdf)))
+	raw := pdfText(t, writeTemp(t, "doc.pdf", pdf))
+	text := squash(raw)
+	// The built-in proof agrees: it found nothing missing, checked every item,
+	// and the text it reads is the text pdftotext reads.
+	if res.Proof.Missing != 0 || res.Proof.Items != countItems(sum) || res.Proof.Strings < countItems(sum) {
+		t.Errorf("proof %+v for %d items", res.Proof, countItems(sum))
+	}
+	own, err := documentText(pdf, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if squash(own) != text {
+		t.Errorf("the proof's text extraction differs from pdftotext's (%d vs %d bytes)", len(squash(own)), len(text))
+	}
 	g, err := loadGlyphs()
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +160,70 @@ func TestCoverageMedMij(t *testing.T) {
 				t.Errorf("%d strings missing from the PDF", total-found)
 			}
 		})
+	}
+}
+
+// TestCoverageGenerated renders generated standard and large dossiers: every
+// readable string of every resource is in pdftotext's text, and the proof agrees.
+func TestCoverageGenerated(t *testing.T) {
+	for _, size := range []dossier.Size{dossier.SizeStandard, dossier.SizeLarge} {
+		t.Run(string(size), func(t *testing.T) {
+			data, err := dossier.Generate(size, 42)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := dossier.ReadInput(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cov, res := measure(t, in)
+			found, total := 0, 0
+			for _, c := range cov {
+				found += c.found
+				total += c.total
+				for _, m := range c.missing {
+					t.Errorf("%s: missing %q", c.file, m)
+				}
+			}
+			t.Logf("%s: %d resources, %d/%d strings (%.1f%%), %d pages, proof %+v", size, len(cov), found, total, pct(found, total), res.Pages, res.Proof)
+		})
+	}
+}
+
+// A rendering that would lose a string is a bug: Render fails (EINTERNAL) and
+// writes nothing. Here an item claims a resource string that nothing shows.
+func TestProofFailsOnLostString(t *testing.T) {
+	in := standardInput(PDFA2B)
+	it := &in.Summary.Sections[1].Items[3]
+	it.Texts = append(it.Texts, "Deze zin staat nergens in het document")
+	var buf bytes.Buffer
+	_, err := Render(&buf, in)
+	if pgo.ErrorCode(err) != pgo.EINTERNAL || !strings.Contains(err.Error(), "1 of") || !strings.Contains(err.Error(), "item 4") {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error(), "nergens") {
+		t.Error("the error repeats the missing text (health data)")
+	}
+	if buf.Len() != 0 {
+		t.Errorf("%d bytes written", buf.Len())
+	}
+	// The proof itself: drop one written string from a document's text.
+	g, _ := loadGlyphs()
+	_, log, err := layout(standardInput(PDFA2B), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flat []byte
+	for _, p := range log.pieces {
+		flat = squashTo(flat, p)
+	}
+	if res, _ := log.verify(flat); res.Missing != 0 {
+		t.Fatalf("complete text: %+v", res)
+	}
+	gone := squash(log.pieces[len(log.pieces)/2])
+	cut := bytes.Replace(flat, []byte(gone), nil, 1)
+	if res, _ := log.verify(cut); res.Missing == 0 {
+		t.Fatalf("text without %q passed: %+v", gone, res)
 	}
 }
 

@@ -2,7 +2,8 @@ package export
 
 import (
 	"bytes"
-	"compress/zlib"
+	"compress/flate"
+	"errors"
 	"fmt"
 	"io"
 	"unicode"
@@ -10,9 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pdfcpu/pdfcpu/pkg/api"
-	"github.com/pdfcpu/pdfcpu/pkg/filter"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
-	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 )
 
 // documentText returns the text of a rendered PDF as a reader's tool extracts it:
@@ -28,29 +27,62 @@ func documentText(pdf []byte, squashed bool) (string, error) {
 	return string(b), err
 }
 
-// extractText is documentText as bytes.
+// extractText is documentText as bytes. It reads the export's own output
+// through its classic xref table (pdfxref.go) and falls back to pdfcpu for any
+// other file.
 func extractText(pdf []byte, squashed bool) ([]byte, error) {
-	conf := model.NewDefaultConfiguration()
-	ctx, err := api.ReadContext(bytes.NewReader(pdf), conf)
+	x := &extractor{squash: squashed, b: make([]byte, 0, 2*len(pdf))}
+	f, err := openXRef(pdf)
+	if err != nil {
+		return x.viaPDFCPU(pdf)
+	}
+	pages, err := f.pages()
+	if err != nil {
+		return nil, err
+	}
+	for p, n := range pages {
+		if n != 0 {
+			raw, flate, err := f.stream(n)
+			if err != nil {
+				return nil, err
+			}
+			if !flate {
+				return x.viaPDFCPU(pdf)
+			}
+			content, err := x.inflate(raw)
+			if err != nil {
+				return nil, fmt.Errorf("page %d content: %w", p+1, err)
+			}
+			x.page(content)
+		}
+		if !squashed {
+			x.b = append(x.b, '\f')
+		}
+	}
+	return x.b, nil
+}
+
+// viaPDFCPU extracts the text of any PDF pdfcpu reads.
+func (x *extractor) viaPDFCPU(pdf []byte) ([]byte, error) {
+	x.b = x.b[:0]
+	ctx, err := api.ReadContext(bytes.NewReader(pdf), model.NewDefaultConfiguration())
 	if err != nil {
 		return nil, fmt.Errorf("read rendered PDF: %w", err)
 	}
 	if err := ctx.EnsurePageCount(); err != nil {
 		return nil, fmt.Errorf("rendered PDF: page count: %w", err)
 	}
-	x := &extractor{squash: squashed}
-	x.b = make([]byte, 0, 2*len(pdf))
 	for p := 1; p <= ctx.PageCount; p++ {
 		d, _, _, err := ctx.PageDict(p, false)
 		if err != nil {
 			return nil, fmt.Errorf("page %d: %w", p, err)
 		}
-		content, err := x.content(ctx, d, p)
-		if err != nil {
+		content, err := ctx.PageContent(d, p)
+		if err != nil && err != model.ErrNoContent {
 			return nil, fmt.Errorf("page %d content: %w", p, err)
 		}
 		x.page(content)
-		if !squashed {
+		if !x.squash {
 			x.b = append(x.b, '\f')
 		}
 	}
@@ -66,27 +98,18 @@ type extractor struct {
 	buf     []byte
 }
 
-// content returns a page's decoded content. A single FlateDecode stream (what
-// gofpdf writes) is inflated here into one reused buffer: the proof's main cost is
-// this inflation, and pdfcpu's general decoder copies through growing buffers.
-// Anything else goes through pdfcpu.
-func (x *extractor) content(ctx *model.Context, d types.Dict, page int) ([]byte, error) {
-	o, _ := d.Find("Contents")
-	sd, _, err := ctx.DereferenceStreamDict(o)
-	if err != nil || sd == nil || len(sd.FilterPipeline) != 1 || sd.FilterPipeline[0].Name != filter.Flate ||
-		sd.FilterPipeline[0].DecodeParms != nil || sd.Raw == nil {
-		c, err := ctx.PageContent(d, page)
-		if err == model.ErrNoContent {
-			err = nil
-		}
-		return c, err
+// inflate decodes a FlateDecode stream (a zlib stream, RFC 1950) into one reused
+// buffer. The proof's main cost is this inflation; the raw DEFLATE data (RFC 1951)
+// is read without the Adler-32 check, because the file was written a moment ago
+// by this process and a corrupt stream would show as missing text anyway.
+func (x *extractor) inflate(raw []byte) ([]byte, error) {
+	if len(raw) < 2 || raw[0]&0x0f != 8 || raw[1]&0x20 != 0 || (uint(raw[0])<<8|uint(raw[1]))%31 != 0 {
+		return nil, errors.New("not a zlib stream without preset dictionary")
 	}
+	src := bytes.NewReader(raw[2:])
 	if x.zr == nil {
-		x.zr, err = zlib.NewReader(bytes.NewReader(sd.Raw))
-	} else {
-		err = x.zr.(zlib.Resetter).Reset(bytes.NewReader(sd.Raw), nil)
-	}
-	if err != nil {
+		x.zr = flate.NewReader(src)
+	} else if err := x.zr.(flate.Resetter).Reset(src, nil); err != nil {
 		return nil, err
 	}
 	x.buf = x.buf[:0]
