@@ -82,7 +82,10 @@ func (j *Jobs) Render(ctx context.Context, id string) error {
 	}
 	ev := j.event(job, audit.ActDocumentRendered)
 	ev.ObjectHashes = map[string]string{"sha256": hexSHA256(res.SHA256), "sha1": res.AttachmentHash()}
-	ev.Details = map[string]string{"pages": fmt.Sprint(res.Pages), "size": fmt.Sprint(res.Size), "attempt": fmt.Sprint(job.Attempts)}
+	ev.Details = map[string]string{"pages": fmt.Sprint(res.Pages), "size": fmt.Sprint(res.Size), "attempt": fmt.Sprint(job.Attempts),
+		// the completeness proof (PGOK-FR022): what was checked against the PDF's text
+		"proof_items": fmt.Sprint(res.Proof.Items), "proof_strings": fmt.Sprint(res.Proof.Strings),
+		"proof_missing": fmt.Sprint(res.Proof.Missing)}
 	_, err = j.store.Finish(ctx, id, res, sealed, ev)
 	return err
 }
