@@ -1,5 +1,7 @@
 package dossier
 
+import "strings"
+
 // columns are the Dutch column headings of each section.
 var columns = map[Category][]string{
 	CatPatient:      {"Soort", "Naam / omschrijving", "Details"},
@@ -32,7 +34,14 @@ var statusNL = map[string]string{
 }
 
 // status shows a status element: a code (STU3) or a CodeableConcept (R4), in Dutch.
+// A Nictiz code-specification extension on the code (`_key`) carries the zib's own
+// value for it (zib AllergyIntolerance: criticality "high" is "Matig" or "fataal"),
+// and that value is what the reader sees: translating the FHIR code would state
+// another meaning than the source's.
 func status(n node, key string) string {
+	if zib := codeSpec(n.get("_" + key)); zib != "" {
+		return zib
+	}
 	if s := n.str(key); s != "" {
 		if nl, ok := statusNL[s]; ok {
 			return nl
@@ -46,6 +55,17 @@ func status(n node, key string) string {
 		}
 	}
 	return concept(c)
+}
+
+// codeSpec returns the concept of a code-specification extension on a primitive's
+// element (its `_name` object), or "".
+func codeSpec(prim node) string {
+	for _, x := range prim.list("extension") {
+		if strings.HasSuffix(x.str("url"), "/code-specification") {
+			return concept(x.get("valueCodeableConcept"))
+		}
+	}
+	return ""
 }
 
 func list(n node, key string, f func(node) string) string {

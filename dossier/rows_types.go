@@ -3,10 +3,12 @@ package dossier
 import (
 	"encoding/base64"
 	"fmt"
+
+	"github.com/pgo-koppelvlak/pgo/fhir"
 )
 
 func patientRow(n node, _ *resolver) []string {
-	bsn := bsnOf(n)
+	bsn := fhir.MaskBSN(bsnOf(n))
 	var born string
 	if b := n.str("birthDate"); b != "" {
 		born = "geboren " + dateNL(b)
@@ -60,10 +62,17 @@ func conditionRow(n node, _ *resolver) []string {
 
 func allergyRow(n node, _ *resolver) []string {
 	var cats []string
+	specs, _ := n["_category"].([]any) // index-aligned with category
 	if c, ok := n["category"].([]any); ok {
-		for _, v := range c {
-			if s, ok := v.(string); ok {
-				cats = append(cats, statusNL[s])
+		for i, v := range c {
+			var spec node
+			if i < len(specs) {
+				spec = asNode(specs[i])
+			}
+			if zib := codeSpec(spec); zib != "" {
+				cats = append(cats, zib)
+			} else if s, ok := v.(string); ok {
+				cats = append(cats, firstOf(statusNL[s], s))
 			}
 		}
 	}

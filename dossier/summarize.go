@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/fhir"
 )
 
 // Summary builds what the PDF/A export renders and the consent screen previews: the
@@ -85,15 +86,17 @@ func build(res []openRow, sel map[Category]bool, counts map[Category]int) Summar
 		}
 	}
 	texts := make([][]Text, len(res))
+	var aliases []string
 	for i, o := range res {
 		if sections[o.Category] != nil {
 			texts[i] = collect(o.n)
-			sum.Patient.Aliases = addAliases(sum.Patient.Aliases, o.n)
+			aliases = addAliases(aliases, o.n)
 		}
 	}
+	sum.Patient.Aliases = strings.Join(aliases, "; ")
 	cover := &shown{}
 	cover.add(sum.Patient.Name)
-	cover.add(sum.Patient.Aliases...)
+	cover.add(aliases...)
 	for i, o := range res {
 		sec := sections[o.Category]
 		if sec == nil {
@@ -153,6 +156,9 @@ func Preview(in Input, selected []Category) (Summary, error) {
 		return Summary{}, err
 	}
 	assignIDs(res)
+	if err := onePatient(res, ""); err != nil {
+		return Summary{}, err
+	}
 	rows := make([]openRow, 0, len(res))
 	counts := map[Category]int{}
 	for _, r := range res {
@@ -173,7 +179,7 @@ func cells(o openRow, r *resolver) []string {
 	if b, ok := builders[o.Type]; ok && (o.Type != "Observation" || o.Category == CatResults) {
 		c = b(o.n, r)
 	} else {
-		c = otherRow(o.Type, o.n)
+		c = otherRow(o.Type, o.n, r)
 	}
 	want := len(columns[o.Category])
 	for len(c) < want {
@@ -187,7 +193,7 @@ func patientOf(n node) Patient {
 		Name:      humanName(n.first("name")),
 		BirthDate: n.str("birthDate"),
 		Gender:    status(n, "gender"),
-		BSN:       bsnOf(n),
+		BSN:       fhir.MaskBSN(bsnOf(n)),
 	}
 }
 
@@ -215,7 +221,7 @@ var typeNL = map[string]string{
 	"Observation": "Observatie", "CarePlan": "Zorgplan", "Goal": "Doel", "Communication": "Bericht",
 }
 
-func otherRow(typ string, n node) []string {
+func otherRow(typ string, n node, r *resolver) []string {
 	kind := typeNL[typ]
 	if kind == "" {
 		kind = typ
@@ -227,7 +233,9 @@ func otherRow(typ string, n node) []string {
 		what = join(": ", what, observationValue(n))
 	}
 	if typ == "DeviceUseStatement" {
-		what = firstOf(what, concept(n.get("device")))
+		// the statement is about its Device (STU3 device, R4 device): name that,
+		// from the reference's display or the Device in the dossier
+		what = firstOf(r.ref(n.get("device")), what)
 	}
 	return []string{kind, what, when(n, "effectiveDateTime", "effectivePeriod", "dateTime", "period", "dateAsserted", "dateTime", "date", "whenUsed")}
 }
@@ -260,12 +268,31 @@ func newResolver(res []openRow) *resolver {
 	return r
 }
 
+// ref shows a Reference: its display, else what the target says it is. A
+// literal reference resolves within the dossier as "Type/id", also when it is
+// absolute ([base]/Type/id), FHIR §2.3.0 (references).
 func (r *resolver) ref(ref node) string {
 	if d := ref.str("display"); d != "" {
 		return d
 	}
-	t := r.byRef[ref.str("reference")]
-	return firstOf(concept(t.get("code")), t.str("name"), humanName(t.first("name")))
+	v := ref.str("reference")
+	t := r.byRef[v]
+	if t == nil {
+		if parts := strings.Split(v, "/"); len(parts) > 2 {
+			t = r.byRef[strings.Join(parts[len(parts)-2:], "/")]
+		}
+	}
+	return describe(t)
+}
+
+// describe says what a resource is, for a reference to it: its code or type, a
+// name (HumanName, string, or a Device's deviceName / udi name).
+func describe(t node) string {
+	if t == nil {
+		return ""
+	}
+	return firstOf(concept(t.get("code")), concept(t.get("type")), t.str("name"), humanName(t.first("name")),
+		t.first("deviceName").str("name"), t.get("udi").str("name"), t.str("description"))
 }
 
 func (r *resolver) medication(ref node) string {

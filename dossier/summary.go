@@ -58,9 +58,10 @@ type Patient struct {
 	BirthDate string // as given, YYYY-MM-DD (or partial)
 	Gender    string // Dutch display
 	BSN       string // display form: masked (never the full number, PGOK-FR042), or "afgeschermd"
-	// Aliases are the other names the sources give the patient (the display of
-	// the references to them), shown once on the cover page instead of on every item.
-	Aliases []string
+	// Aliases are the other names the sources give the patient (the displays of
+	// the references to them, "; " between them), shown once on the cover page
+	// instead of on every item. A string keeps Patient comparable.
+	Aliases string
 }
 
 // Section is one category: a table with column headings and one row per item.

@@ -8,6 +8,7 @@ import (
 	"github.com/johnfercher/maroto/v2/pkg/core"
 
 	"github.com/pgo-koppelvlak/pgo/dossier"
+	"github.com/pgo-koppelvlak/pgo/fhir"
 )
 
 // cover writes the first page: who the dossier is about, where it comes from,
@@ -21,9 +22,9 @@ func (d *doc) cover() {
 	d.s.add(d.pair("Naam", p.Name))
 	d.s.add(d.pair("Geboortedatum", orUnknown(dutchPartialDate(p.BirthDate))))
 	d.s.add(d.pair("Geslacht", orUnknown(p.Gender)))
-	d.s.add(d.pair("BSN", orUnknown(maskBSN(p.BSN))))
-	if len(p.Aliases) > 0 {
-		d.s.add(d.pair("Naam in de bronnen", strings.Join(p.Aliases, "; ")))
+	d.s.add(d.pair("BSN", orUnknown(fhir.MaskBSN(p.BSN))))
+	if p.Aliases != "" {
+		d.s.add(d.pair("Naam in de bronnen", p.Aliases))
 	}
 	d.s.add(d.para("Herkomst", sizeHeading-2, fontstyle.Bold, 6))
 	d.s.add(d.pair("Bron-PGO", d.in.Source))

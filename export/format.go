@@ -3,7 +3,6 @@ package export
 import (
 	"fmt"
 	"regexp"
-	"strings"
 	"time"
 	_ "time/tzdata" // Europe/Amsterdam must resolve on hosts without a zoneinfo database
 )
@@ -74,15 +73,4 @@ func humanSize(n int64) string {
 		}
 	}
 	return s
-}
-
-// maskBSN shows a BSN without the full number (PGOK-FR042, data minimisation):
-// the last four digits after five asterisks, so a reader can check it against
-// their own records without the document carrying the identifier. A BSN the
-// source already withheld ("afgeschermd") and an empty one pass unchanged.
-func maskBSN(s string) string {
-	if len(s) != 9 || strings.Trim(s, "0123456789") != "" {
-		return s
-	}
-	return "*****" + s[5:]
 }
