@@ -85,7 +85,11 @@ type Tx interface {
 	SaveTOTP(ctx context.Context, a *Account) error
 	// AddRecoveryCodes adds codes; replace first deletes the account's old ones.
 	AddRecoveryCodes(ctx context.Context, accountID string, hashes [][]byte, replace bool) error
-	// UseRecoveryCode marks an unused code as used; false when there is none.
+	// UnusedRecoveryCodes returns the stored hashes of the account's unused
+	// recovery codes (at most ten; each is argon2id with its own salt).
+	UnusedRecoveryCodes(ctx context.Context, accountID string) ([][]byte, error)
+	// UseRecoveryCode marks the unused code with this stored hash as used; false
+	// when there is none (used meanwhile).
 	UseRecoveryCode(ctx context.Context, accountID string, hash []byte, at time.Time) (bool, error)
 
 	CreateSession(ctx context.Context, s *Session) error

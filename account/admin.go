@@ -38,6 +38,10 @@ func (s *Service) Create(ctx context.Context, name string, role Role, password s
 	if err != nil {
 		return nil, err
 	}
+	hashes, err := hashRecoveryCodes(codes, s.cfg.Argon2)
+	if err != nil {
+		return nil, err
+	}
 	a := &Account{ID: newUUID(), Name: name, Role: role, PasswordHash: hash, CreatedAt: s.clock()}
 	if a.TOTPSealed, err = s.sealSeed(TOTPObjectID(a.ID), secret); err != nil {
 		return nil, err
@@ -48,10 +52,6 @@ func (s *Service) Create(ctx context.Context, name string, role Role, password s
 				return pgo.Errorf(pgo.ECONFLICT, "name: an account %q already exists", name)
 			}
 			return err
-		}
-		hashes := make([][]byte, len(codes))
-		for i, code := range codes {
-			hashes[i] = HashRecoveryCode(a.ID, code)
 		}
 		if err := tx.AddRecoveryCodes(ctx, a.ID, hashes, false); err != nil {
 			return err

@@ -115,6 +115,10 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, sessionID, code string, 
 	if err != nil {
 		return nil, err
 	}
+	hashes, err := hashRecoveryCodes(codes, s.cfg.Argon2)
+	if err != nil {
+		return nil, err
+	}
 	err = s.withAccount(ctx, sessionID, func(tx Tx, sess *Session, a *Account) error {
 		if len(a.TOTPPendingSealed) == 0 {
 			return ErrNoPendingEnrolment
@@ -134,10 +138,6 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, sessionID, code string, 
 		a.TOTPPendingSealed, a.TOTPLastStep = nil, step
 		if err := tx.SaveTOTP(ctx, a); err != nil {
 			return err
-		}
-		hashes := make([][]byte, len(codes))
-		for i, rc := range codes {
-			hashes[i] = HashRecoveryCode(a.ID, rc)
 		}
 		if err := tx.AddRecoveryCodes(ctx, a.ID, hashes, true); err != nil {
 			return err

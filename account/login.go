@@ -141,7 +141,15 @@ func (s *Service) complete(ctx context.Context, tx Tx, a *Account, old *Session,
 func (s *Service) checkCode(ctx context.Context, tx Tx, a *Account, code string, now time.Time) (string, bool, error) {
 	code = strings.TrimSpace(code)
 	if looksLikeRecoveryCode(code) {
-		ok, err := tx.UseRecoveryCode(ctx, a.ID, HashRecoveryCode(a.ID, code), now)
+		stored, err := tx.UnusedRecoveryCodes(ctx, a.ID)
+		if err != nil {
+			return "recovery_code", false, err
+		}
+		h := matchRecoveryCode(stored, a.ID, code)
+		if h == nil {
+			return "recovery_code", false, nil
+		}
+		ok, err := tx.UseRecoveryCode(ctx, a.ID, h, now)
 		return "recovery_code", ok, err
 	}
 	seed, err := s.openSeed(TOTPObjectID(a.ID), a.TOTPSealed)

@@ -36,11 +36,16 @@ func HashPassword(password string, p Argon2Params) (string, error) {
 	if err := CheckPassword(password); err != nil {
 		return "", err
 	}
+	return hashSecret(password, p)
+}
+
+// hashSecret is argon2id over secret with a fresh salt, as a PHC string.
+func hashSecret(secret string, p Argon2Params) (string, error) {
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", pgo.Wrap(pgo.EINTERNAL, err, "")
 	}
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, keyLen)
+	key := argon2.IDKey([]byte(secret), salt, p.Time, p.MemoryKiB, p.Threads, keyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2Version, p.MemoryKiB, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
@@ -70,6 +75,16 @@ func VerifyPassword(encoded, password string) (bool, error) {
 		return false, nil
 	}
 	got := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// verifySecret checks secret against a PHC string made by hashSecret.
+func verifySecret(encoded, secret string) (bool, error) {
+	p, salt, want, err := parsePHC(encoded)
+	if err != nil {
+		return false, err
+	}
+	got := argon2.IDKey([]byte(secret), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 

@@ -2,6 +2,8 @@ package account
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"image/png"
 	"net/url"
 	"strings"
@@ -136,11 +138,42 @@ func TestRecoveryCodes(t *testing.T) {
 		seen[c] = true
 	}
 	c := codes[0]
-	if !bytes.Equal(HashRecoveryCode("a", c), HashRecoveryCode("a", strings.ToLower(strings.Replace(c, "-", " ", 1)))) {
+	p := Argon2Params{Time: 1, MemoryKiB: 19456, Threads: 1}
+	h1, err := HashRecoveryCode(c, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, _ := HashRecoveryCode(c, p)
+	if bytes.Equal(h1, h2) {
+		t.Error("two hashes of one code are equal: no salt")
+	}
+	other, _ := HashRecoveryCode(codes[1], p)
+	stored := [][]byte{other, h1}
+	if got := matchRecoveryCode(stored, "a", strings.ToLower(strings.Replace(c, "-", " ", 1))); !bytes.Equal(got, h1) {
 		t.Error("normalisation: lower case with a space does not match")
 	}
-	if bytes.Equal(HashRecoveryCode("a", c), HashRecoveryCode("b", c)) {
-		t.Error("hash does not depend on the account")
+	if matchRecoveryCode(stored, "a", codes[2]) != nil {
+		t.Error("a code that was not stored matches")
+	}
+	// Issue 15, finding 2: the stored value is not a plain SHA-256 of the code,
+	// with or without the account id, so a dump does not give the codes away.
+	norm := strings.ReplaceAll(c, "-", "")
+	for _, guess := range []string{norm, "pgo-recovery\x00a\x00" + norm} {
+		sum := sha256.Sum256([]byte(guess))
+		if bytes.Contains(h1, sum[:]) || strings.Contains(string(h1), hex.EncodeToString(sum[:])) {
+			t.Errorf("stored hash holds a plain SHA-256 of the code")
+		}
+	}
+	if !bytes.HasPrefix(h1, []byte("$argon2id$v=19$m=19456,t=1,p=1$")) {
+		t.Errorf("stored hash %q is not argon2id", h1)
+	}
+	// Codes handed out before argon2id keep working.
+	legacy := sha256.Sum256([]byte("pgo-recovery\x00a\x00" + norm))
+	if got := matchRecoveryCode([][]byte{legacy[:]}, "a", c); !bytes.Equal(got, legacy[:]) {
+		t.Error("a legacy SHA-256 hash no longer matches")
+	}
+	if matchRecoveryCode([][]byte{legacy[:]}, "b", c) != nil {
+		t.Error("a legacy hash matches another account")
 	}
 	if looksLikeRecoveryCode("123456") {
 		t.Error("a TOTP code looks like a recovery code")

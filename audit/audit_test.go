@@ -192,3 +192,35 @@ func TestEveryActionMapsToFHIR(t *testing.T) {
 		t.Fatalf("AuditEvent = %+v", ae)
 	}
 }
+
+// A BSN inside a free-text field (a client's User-Agent, a detail's text) is
+// masked before the record is written; digit runs that are not a BSN stay, and a
+// detail that is a BSN as a whole is still refused (a programming error).
+func TestNormalizeMasksBSNsInFreeText(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	tests := []struct{ in, want string }{
+		{"Mozilla/5.0 (bsn 111222333)", "Mozilla/5.0 (bsn *********)"},
+		{"111222333", "*********"},
+		{"a123456782b", "a*********b"},
+		{"1112223330", "1112223330"}, // ten digits: not a BSN
+		{"111222334", "111222334"},   // fails the elfproef
+		{"x 111222333 y 123456782", "x ********* y *********"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		ev := Event{UserAgent: tt.in, Details: map[string]string{"message": "about " + tt.in, "records": "111222333"}}.Normalize(now)
+		if ev.UserAgent != tt.want {
+			t.Errorf("user agent %q: %q; want %q", tt.in, ev.UserAgent, tt.want)
+		}
+		if ev.Details["message"] != "about "+tt.want {
+			t.Errorf("detail %q: %q", tt.in, ev.Details["message"])
+		}
+		if ev.Details["records"] != "111222333" {
+			t.Errorf("counter detail changed: %q", ev.Details["records"])
+		}
+	}
+	ev := Event{Action: ActLogin, Outcome: Success, ActorType: ActorUser, ActorID: "u", Details: map[string]string{"note": "111222333"}}.Normalize(now)
+	if err := ev.Validate(); err == nil || !strings.Contains(err.Error(), "looks like a BSN") {
+		t.Errorf("a detail that is a BSN as a whole: %v; want refused", err)
+	}
+}

@@ -32,14 +32,75 @@ func (ev Event) Normalize(now time.Time) Event {
 		ev.Time = now
 	}
 	ev.Time = ev.Time.UTC().Truncate(time.Microsecond)
-	ev.UserAgent = cleanText(ev.UserAgent, maxUserAgent)
+	ev.UserAgent = MaskBSNs(cleanText(ev.UserAgent, maxUserAgent))
 	if len(ev.ObjectHashes) == 0 {
 		ev.ObjectHashes = nil
 	}
 	if len(ev.Details) == 0 {
 		ev.Details = nil
+	} else {
+		ev.Details = maskDetails(ev.Details)
 	}
 	return ev
+}
+
+// maskDetails masks BSNs inside Details texts (a message quoting input, say).
+// A value that is a BSN as a whole stays as it is, so that Validate refuses
+// it: that is a programming error to surface, not text to repair. Counters are
+// numbers the code wrote, never a BSN.
+func maskDetails(m map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range m {
+		if counterDetail(k) || LooksLikeBSN(v) {
+			continue
+		}
+		if masked := MaskBSNs(v); masked != v {
+			if out == nil {
+				out = make(map[string]string, len(m))
+				for k2, v2 := range m {
+					out[k2] = v2
+				}
+			}
+			out[k] = masked
+		}
+	}
+	if out == nil {
+		return m
+	}
+	return out
+}
+
+// bsnMask replaces a BSN found in free text.
+const bsnMask = "*********"
+
+// MaskBSNs replaces every run of exactly nine digits that passes the elfproef
+// (digits on neither side) by asterisks, so that a BSN a client put into a
+// free-text field (a User-Agent, say) never reaches the append-only log, where
+// it could never be removed again (issue 15; AVG data minimisation). Longer or
+// shorter digit runs are left alone: they are not BSNs.
+func MaskBSNs(s string) string {
+	var b []byte
+	for i := 0; i < len(s); {
+		if s[i] < '0' || s[i] > '9' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		if j-i == 9 && LooksLikeBSN(s[i:j]) {
+			if b == nil {
+				b = []byte(s)
+			}
+			copy(b[i:j], bsnMask)
+		}
+		i = j
+	}
+	if b == nil {
+		return s
+	}
+	return string(b)
 }
 
 // Validate checks an event before it is written. The error is EINVALID and names the

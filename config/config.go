@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"sort"
@@ -23,14 +24,21 @@ type Config struct {
 
 	HTTPAddr  string // HTTPS listener, e.g. ":8443"
 	PlainAddr string // optional plain-HTTP listener behind a TLS-terminating proxy
+	// OpsAddr is the operations listener (/readyz, /metrics); loopback by
+	// default, empty turns it off.
+	OpsAddr string
 	// ProxyClientCertHeader names the header in which a trusted proxy passes the
 	// verified client certificate (URL-encoded PEM). Empty: peer routes on the plain
 	// listener are refused.
 	ProxyClientCertHeader string
-	TLSCert               string
-	TLSKey                string
-	ClientCA              string // PEM bundle of trust anchors for peer client certificates
-	PublicURL             string // https URL under which this instance is reached
+	// TrustedProxies are the addresses (CIDRs) of the TLS-terminating proxies
+	// whose client-certificate header and X-Forwarded-For are believed. Empty:
+	// none, whatever the network.
+	TrustedProxies []netip.Prefix
+	TLSCert        string
+	TLSKey         string
+	ClientCA       string // PEM bundle of trust anchors for peer client certificates
+	PublicURL      string // https URL under which this instance is reached
 
 	InstanceName    string // human name of this PGO, e.g. "PGO Noord"
 	MaxBodyBytes    int64
@@ -60,8 +68,10 @@ func (c *Config) settings() []setting {
 		str("PGO_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/pgo?sslmode=disable", "PostgreSQL connection URL", &c.DatabaseURL, checkURL("postgres", "postgresql")),
 		str("PGO_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL for the job queue", &c.RedisURL, checkURL("redis", "rediss")),
 		str("PGO_HTTP_ADDR", ":8443", "HTTPS listen address", &c.HTTPAddr, checkAddr),
+		str("PGO_OPS_ADDR", "127.0.0.1:9464", "plain-HTTP operations listener for /readyz and /metrics; keep it off the public network (off when empty)", &c.OpsAddr, optional(checkAddr)),
 		str("PGO_PLAIN_HTTP_ADDR", "", "plain-HTTP listen address for a TLS-terminating proxy (off when empty)", &c.PlainAddr, optional(checkAddr)),
 		str("PGO_PROXY_CLIENT_CERT_HEADER", "", "header carrying the proxy-verified client certificate (PEM, URL-encoded)", &c.ProxyClientCertHeader, nil),
+		prefixes("PGO_TRUSTED_PROXIES", "", "comma-separated CIDRs or addresses of the TLS-terminating proxies whose certificate header and X-Forwarded-For are trusted (empty: none)", &c.TrustedProxies),
 		str("PGO_TLS_CERT", "", "server certificate chain (PEM file)", &c.TLSCert, optional(checkFile)),
 		str("PGO_TLS_KEY", "", "server private key (PEM file)", &c.TLSKey, optional(checkFile)),
 		str("PGO_CLIENT_CA", "", "trust anchors for peer client certificates (PEM file)", &c.ClientCA, optional(checkFile)),
@@ -151,6 +161,9 @@ func (c *Config) validate() error {
 	}
 	if c.ProxyClientCertHeader != "" && c.PlainAddr == "" {
 		return fmt.Errorf("PGO_PROXY_CLIENT_CERT_HEADER: only meaningful with PGO_PLAIN_HTTP_ADDR")
+	}
+	if len(c.TrustedProxies) > 0 && c.PlainAddr == "" {
+		return fmt.Errorf("PGO_TRUSTED_PROXIES: only meaningful with PGO_PLAIN_HTTP_ADDR")
 	}
 	return nil
 }
@@ -312,6 +325,30 @@ func oneOf(vals ...string) func(string) error {
 		}
 		return fmt.Errorf("%q is not one of %s", v, strings.Join(vals, ", "))
 	}
+}
+
+// prefixes parses a comma-separated list of CIDRs (or single addresses, taken as
+// /32 or /128).
+func prefixes(name, def, help string, p *[]netip.Prefix) setting {
+	return setting{name, def, help, func(v string) error {
+		*p = nil
+		for _, f := range strings.Split(v, ",") {
+			f = strings.TrimSpace(f)
+			if f == "" {
+				continue
+			}
+			if pf, err := netip.ParsePrefix(f); err == nil {
+				*p = append(*p, pf.Masked())
+				continue
+			}
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return fmt.Errorf("%q is not a CIDR (10.0.0.0/8) or an IP address", f)
+			}
+			*p = append(*p, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+		}
+		return nil
+	}}
 }
 
 func optional(check func(string) error) func(string) error {

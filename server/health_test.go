@@ -63,3 +63,27 @@ func TestHealthz(t *testing.T) {
 		t.Fatalf("healthz must not depend on checkers: %d", w.Code)
 	}
 }
+
+// /metrics and /readyz live on the operations listener only (issue 15, finding
+// 6: they told anyone on the patient-facing port the Go version, per-route
+// counts and which dependency is down); the public port keeps a bare /healthz.
+func TestOpsEndpointsOnlyOnTheOpsListener(t *testing.T) {
+	s, _ := newTestServer(t, nil)
+	for _, path := range []string{"/metrics", "/readyz"} {
+		pub := httptest.NewRecorder()
+		s.Handler().ServeHTTP(pub, httptest.NewRequest(http.MethodGet, path, nil))
+		if pub.Code != http.StatusNotFound {
+			t.Errorf("public %s: %d; want 404", path, pub.Code)
+		}
+		ops := httptest.NewRecorder()
+		s.OpsHandler().ServeHTTP(ops, httptest.NewRequest(http.MethodGet, path, nil))
+		if ops.Code != http.StatusOK {
+			t.Errorf("operations %s: %d; want 200", path, ops.Code)
+		}
+	}
+	pub := httptest.NewRecorder()
+	s.Handler().ServeHTTP(pub, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	if pub.Code != http.StatusOK || strings.TrimSpace(pub.Body.String()) != `{"status":"up"}` {
+		t.Errorf("public /healthz: %d %s", pub.Code, pub.Body)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/pgo-koppelvlak/pgo/config"
 	"github.com/pgo-koppelvlak/pgo/server/reqctx"
 )
@@ -64,9 +65,17 @@ func newTestServer(t *testing.T, edit func(*config.Config), checkers ...Checker)
 }
 
 // do sends req through the server's handler and returns the recorded response.
+// do serves req as the listener of its route would: operations routes
+// (KindOps) on the operations listener, everything else on the public one.
 func do(s *Server, req *http.Request) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
-	s.Handler().ServeHTTP(w, req)
+	h := s.Handler()
+	c := s.ops.NewContext(req, nil)
+	s.ops.Router().Find(req.Method, echo.GetPath(req), c)
+	if p := c.Path(); p != "" && p != "/healthz" && s.kinds[p] == KindOps {
+		h = s.OpsHandler()
+	}
+	h.ServeHTTP(w, req)
 	return w
 }
 

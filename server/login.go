@@ -15,7 +15,6 @@ import (
 // pages (issue 6). Every POST carries the session's CSRF token.
 func (s *accountPages) routes(b *RouteGroup) {
 	login := s.requireLogin()
-	s.echo.Use(s.provideNav) // every page's header shows the session (page.go)
 	b.GET("/login", s.loginPage)
 	b.POST("/login", s.loginPassword, s.checkCSRF)
 	b.GET("/login/code", s.codePage)

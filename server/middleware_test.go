@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -281,14 +282,21 @@ func TestMetricsByRouteTemplate(t *testing.T) {
 }
 
 func TestRemoteIPInLog(t *testing.T) {
+	proxy := []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")}
 	for _, tc := range []struct {
 		name, plain, remote, xff, want string
 	}{
 		{"direct ignores X-Forwarded-For", "", "192.0.2.10:5555", "203.0.113.7", `"remote_ip":"192.0.2.10"`},
-		{"behind proxy uses X-Forwarded-For", "127.0.0.1:8080", "10.0.0.2:5555", "203.0.113.7", `"remote_ip":"203.0.113.7"`},
+		{"behind a listed proxy uses X-Forwarded-For", "127.0.0.1:8080", "10.0.0.2:5555", "203.0.113.7", `"remote_ip":"203.0.113.7"`},
+		{"a proxy's own chain entry is skipped", "127.0.0.1:8080", "10.0.0.2:5555", "203.0.113.7, 10.0.0.2", `"remote_ip":"203.0.113.7"`},
 		{"untrusted proxy address ignored", "127.0.0.1:8080", "198.51.100.1:5555", "203.0.113.7", `"remote_ip":"198.51.100.1"`},
+		// issue 15, finding 3: a network neighbour that is not the listed proxy
+		// cannot forge its address (and so dodge the throttle, or write another
+		// IP into the audit log).
+		{"private neighbour not listed", "127.0.0.1:8080", "10.0.0.3:5555", "203.0.113.7", `"remote_ip":"10.0.0.3"`},
+		{"loopback neighbour not listed", "127.0.0.1:8080", "127.0.0.1:5555", "203.0.113.7", `"remote_ip":"127.0.0.1"`},
 	} {
-		s, logs := newTestServer(t, func(c *config.Config) { c.PlainAddr = tc.plain })
+		s, logs := newTestServer(t, func(c *config.Config) { c.PlainAddr, c.TrustedProxies = tc.plain, proxy })
 		req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
 		req.RemoteAddr = tc.remote
 		req.Header.Set("X-Forwarded-For", tc.xff)

@@ -51,8 +51,8 @@ func (s *Server) page(c echo.Context, title string) web.Page {
 		RequestID:    reqctx.RequestID(c.Request().Context()),
 		Path:         s.pagePath(c),
 	}
-	if n, ok := c.Get(ctxNav).(navigator); ok {
-		p.Nav = n.nav(c)
+	if s.nav != nil {
+		p.Nav = s.nav.nav(c)
 	}
 	return p
 }
@@ -73,22 +73,10 @@ func (s *Server) pagePath(c echo.Context) string {
 	return "/"
 }
 
-// ctxNav holds the navigator of the request: set by middleware when the account
-// pages are mounted, read lazily by page, so that only pages look up the session.
-const ctxNav = "pgo.nav"
-
-// navigator tells the header who is logged in.
+// navigator tells the header who is logged in. It is asked lazily by page, so
+// that only pages look up the session.
 type navigator interface {
 	nav(c echo.Context) web.Nav
-}
-
-// provideNav makes the session visible to every page's header, including the
-// start page and the error pages, which the account pages do not serve.
-func (s *accountPages) provideNav(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		c.Set(ctxNav, navigator(s))
-		return next(c)
-	}
 }
 
 // nav describes the request's session for the header; only a fully logged-in

@@ -54,7 +54,7 @@ func (s *Server) verifiedPeer(r *http.Request) (reqctx.Peer, error) {
 		return reqctx.Peer{}, pgo.Errorf(pgo.EUNAUTHORIZED,
 			"This endpoint requires mutual TLS; it is not available over plain HTTP.")
 	}
-	if !trustedProxy(r.RemoteAddr) {
+	if !s.trustedProxy(r.RemoteAddr) {
 		return reqctx.Peer{}, pgo.Errorf(pgo.EUNAUTHORIZED,
 			"This endpoint accepts a client certificate over plain HTTP only from a trusted proxy address.")
 	}
@@ -71,18 +71,25 @@ func (s *Server) verifiedPeer(r *http.Request) (reqctx.Peer, error) {
 	return reqctx.NewPeer(cert), nil
 }
 
-// trustedProxy reports whether the TCP peer of a plain-HTTP request may be the
-// TLS-terminating proxy: a loopback, private (RFC 1918, RFC 4193) or link-local
-// address, the same proxies remoteIP trusts for X-Forwarded-For. The certificate in
-// the header is public (every TLS handshake shows it), so from anyone else the
-// header proves nothing and would let them pass as that peer.
-func trustedProxy(remoteAddr string) bool {
+// trustedProxy reports whether the TCP peer of a plain-HTTP request is one of
+// the TLS-terminating proxies listed in PGO_TRUSTED_PROXIES (none by default).
+// The certificate in the header is public (every TLS handshake shows it), so from
+// anyone else the header proves nothing and would let them pass as that peer; the
+// same holds for X-Forwarded-For (remoteIP), which also feeds the per-IP login
+// throttle and the audit log. Being on a private or loopback network is no
+// reason to be believed: a neighbour there is not the proxy.
+func (s *Server) trustedProxy(remoteAddr string) bool {
 	ap, err := netip.ParseAddrPort(remoteAddr)
 	if err != nil {
 		return false
 	}
 	a := ap.Addr().Unmap()
-	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // verifyProxyCert parses a URL-encoded PEM chain (leaf first, as nginx's

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -26,6 +27,8 @@ func TestPeerRoutesOnPlainListener(t *testing.T) {
 			c.ClientCA = ca.file
 			c.PlainAddr = "127.0.0.1:0"
 			c.ProxyClientCertHeader = header
+			c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128"),
+				netip.MustParsePrefix("10.1.0.0/16")}
 		}
 	}
 	valid := ca.issue(t, "pgo-zuid.example", x509.ExtKeyUsageClientAuth, time.Now().Add(time.Hour))
@@ -50,7 +53,11 @@ func TestPeerRoutesOnPlainListener(t *testing.T) {
 		// Anyone who reaches the plain listener directly could otherwise replay a
 		// peer's (public) certificate in the header and pass as that peer.
 		{"valid header, but not from a proxy address", withCA(certHeader), url.PathEscape(valid), 401, "trusted proxy", "203.0.113.7:40000"},
-		{"valid header from a private-network proxy", withCA(certHeader), url.PathEscape(valid), 200, "", "10.1.2.3:40000"},
+		{"valid header from a listed private-network proxy", withCA(certHeader), url.PathEscape(valid), 200, "", "10.1.2.3:40000"},
+		// issue 15, finding 3: a neighbour on a private network that is not a
+		// listed proxy cannot pose as a peer PGO by copying its public certificate.
+		{"valid header from an unlisted private neighbour", withCA(certHeader), url.PathEscape(valid), 401, "trusted proxy", "10.2.0.9:40000"},
+		{"valid header from an unlisted link-local neighbour", withCA(certHeader), url.PathEscape(valid), 401, "trusted proxy", "[fe80::1]:40000"},
 		{"valid header from an IPv6 loopback proxy", withCA(certHeader), url.PathEscape(valid), 200, "", "[::1]:40000"},
 	}
 	for _, tt := range tests {
@@ -88,7 +95,7 @@ func TestTLSConfig(t *testing.T) {
 	if _, err := s.TLSConfig(); err == nil || !strings.Contains(err.Error(), "PGO_TLS_CERT") {
 		t.Fatalf("no certificate: err = %v, want one naming PGO_TLS_CERT", err)
 	}
-	if err := s.Serve(context.Background(), nil, nil); err == nil {
+	if err := s.Serve(context.Background(), Listeners{}); err == nil {
 		t.Fatal("Serve without a TLS listener must fail")
 	}
 }

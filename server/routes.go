@@ -24,7 +24,8 @@ const (
 	// application/problem+json (RFC 9457).
 	KindPeer
 	// KindOps routes serve operators and orchestrators (/healthz, /readyz,
-	// /metrics): JSON, problem+json errors.
+	// /metrics) on the operations listener (PGO_OPS_ADDR, loopback by default),
+	// never on the patient-facing port: JSON, problem+json errors.
 	KindOps
 )
 
@@ -34,18 +35,23 @@ const (
 // knows every route's kind.
 type RouteGroup struct {
 	s    *Server
+	e    *echo.Echo // the listener's router: public, or operations for KindOps
 	kind Kind
 	mw   []echo.MiddlewareFunc
 }
 
 func (s *Server) group(k Kind, mw ...echo.MiddlewareFunc) *RouteGroup {
-	return &RouteGroup{s: s, kind: k, mw: mw}
+	e := s.echo
+	if k == KindOps {
+		e = s.ops
+	}
+	return &RouteGroup{s: s, e: e, kind: k, mw: mw}
 }
 
 // With returns a group of the same kind with extra middleware for the routes
 // registered on it (e.g. r.Browser.With(s.requireLogin) for pages behind login).
 func (g *RouteGroup) With(mw ...echo.MiddlewareFunc) *RouteGroup {
-	return &RouteGroup{s: g.s, kind: g.kind, mw: append(append([]echo.MiddlewareFunc{}, g.mw...), mw...)}
+	return &RouteGroup{s: g.s, e: g.e, kind: g.kind, mw: append(append([]echo.MiddlewareFunc{}, g.mw...), mw...)}
 }
 
 // Add registers h for method and path (an echo path template such as
@@ -57,7 +63,7 @@ func (g *RouteGroup) Add(method, path string, h echo.HandlerFunc, m ...echo.Midd
 	}
 	g.s.kinds[path] = g.kind
 	all := append(append([]echo.MiddlewareFunc{}, g.mw...), m...)
-	return g.s.echo.Add(method, path, h, all...)
+	return g.e.Add(method, path, h, all...)
 }
 
 // GET registers a GET route (HEAD is answered by the same handler).
@@ -92,10 +98,11 @@ type Routes struct {
 //     here), thin handlers as methods, and
 //     func (s *Server) MountAREA(d AREADeps) that registers them on
 //     s.groups.Browser, s.groups.Peer or s.groups.Ops;
-//  2. in the area's own file in cmd/pgo, register a serve hook that builds the
-//     deps and mounts them:
-//     func init() { registerServeHook("AREA", func(ctx context.Context, w *serveWiring) error { ...; w.Server.MountAREA(d); return nil }) }
-//     (readiness checks: w.Server.AddChecker).
+//  2. in cmd/pgo, write the area's mount in its own file as a method of the App
+//     (cmd/pgo/app.go) that builds the deps from the App's parts and calls
+//     srv.MountAREA(d) (readiness checks: srv.AddChecker), and add it as one
+//     line to App.mountAreas (cmd/pgo/serve.go), which mounts every area in one
+//     visible order.
 //
 // Middleware for a whole kind (sessions and CSRF for browser routes, say) goes
 // into the s.group(...) calls below; for a subset use s.groups.Browser.With(mw...).
@@ -111,10 +118,13 @@ func (s *Server) routes() {
 	}
 	r := s.groups
 
-	// Operations.
+	// Operations, on their own listener; the public port keeps a bare liveness
+	// answer for load balancers (it names nothing).
 	r.Ops.GET("/healthz", s.healthz)
 	r.Ops.GET("/readyz", s.readyz)
 	r.Ops.GET("/metrics", s.metricsHandler)
+	s.echo.GET("/healthz", s.healthz)
+	s.echo.HEAD("/healthz", s.healthz)
 
 	// Browser: start page and static assets.
 	r.Browser.GET("/", s.home)

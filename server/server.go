@@ -65,9 +65,13 @@ func (t Timeouts) withDefaults() Timeouts {
 
 // Server is the configured HTTP application.
 type Server struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	echo     *echo.Echo
+	cfg  *config.Config
+	log  *slog.Logger
+	echo *echo.Echo // the public listeners: patients and peer PGOs
+	// ops serves the operations listener (PGO_OPS_ADDR): /readyz with the names
+	// of failing dependencies and /metrics, which say too much about this
+	// instance (versions, per-route counts) for the patient-facing port.
+	ops      *echo.Echo
 	web      *web.Renderer
 	checkers []Checker
 	metrics  *httpMetrics
@@ -79,6 +83,9 @@ type Server struct {
 
 	kinds  map[string]Kind // route template -> kind (see routes.go)
 	groups Routes          // the three route groups areas mount on
+	// nav tells every page's header (the start page and error pages too) who is
+	// logged in; set by MountAccount, nil without accounts.
+	nav navigator
 }
 
 // New builds the server: it loads the TLS material named in the configuration,
@@ -102,14 +109,20 @@ func New(d Deps) (*Server, error) {
 	if s.metrics, err = newHTTPMetrics(s.registry); err != nil {
 		return nil, err
 	}
-	s.echo = echo.New()
-	s.echo.HideBanner, s.echo.HidePort = true, true
-	s.echo.Logger.SetOutput(slogWriter{s.log})
-	s.echo.IPExtractor = s.remoteIP()
-	s.echo.HTTPErrorHandler = s.handleError
-	s.echo.Use(s.requestIDs, s.securityHeaders, s.accessLog, s.recoverPanic, s.limitBody)
+	s.echo, s.ops = s.newEcho(), s.newEcho()
 	s.routes()
 	return s, nil
+}
+
+// newEcho is an echo instance with the middleware every request passes.
+func (s *Server) newEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Logger.SetOutput(slogWriter{s.log})
+	e.IPExtractor = s.remoteIP()
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.requestIDs, s.securityHeaders, s.accessLog, s.recoverPanic, s.limitBody)
+	return e
 }
 
 // AddChecker adds readiness checks behind /readyz. Call it while wiring, before
@@ -119,31 +132,47 @@ func (s *Server) AddChecker(c ...Checker) { s.checkers = append(s.checkers, c...
 // Handler returns the application as an http.Handler (for tests and listeners).
 func (s *Server) Handler() http.Handler { return s.echo }
 
+// OpsHandler returns the operations endpoints (/healthz, /readyz, /metrics) as an
+// http.Handler: what the operations listener serves.
+func (s *Server) OpsHandler() http.Handler { return s.ops }
+
+// Listeners are where Serve accepts connections. TLS is required; Plain (behind
+// a TLS-terminating proxy) and Ops (operations, PGO_OPS_ADDR) are optional.
+type Listeners struct {
+	TLS, Plain, Ops net.Listener
+}
+
 // Registry returns the Prometheus registry behind /metrics, so other parts of the
 // process can add their collectors.
 func (s *Server) Registry() *prometheus.Registry { return s.registry }
 
-// Serve runs the HTTPS server on tlsLn and, when plainLn is not nil, the plain-HTTP
-// server for a TLS-terminating proxy. It returns when ctx is done and both servers
-// have shut down gracefully: no new connections, in-flight requests get up to
-// PGO_SHUTDOWN_TIMEOUT to finish. It returns an error when a server fails or the
-// shutdown deadline passes.
-func (s *Server) Serve(ctx context.Context, tlsLn, plainLn net.Listener) error {
-	if tlsLn == nil {
+// Serve runs the HTTPS server on l.TLS and, when set, the plain-HTTP server for a
+// TLS-terminating proxy on l.Plain and the operations server on l.Ops. It
+// returns when ctx is done and every server has shut down gracefully: no new
+// connections, in-flight requests get up to PGO_SHUTDOWN_TIMEOUT to finish. It
+// returns an error when a server fails or the shutdown deadline passes.
+func (s *Server) Serve(ctx context.Context, l Listeners) error {
+	if l.TLS == nil {
 		return errors.New("server: no TLS listener")
 	}
 	tc, err := s.TLSConfig()
 	if err != nil {
 		return err
 	}
-	servers := []*http.Server{s.httpServer(tc)}
-	errc := make(chan error, 2)
+	servers := []*http.Server{s.httpServer(s.echo, tc)}
+	errc := make(chan error, 3)
 	// ServeTLS with the certificate in TLSConfig also offers HTTP/2 via ALPN.
-	go func() { errc <- servers[0].ServeTLS(tlsLn, "", "") }()
-	if plainLn != nil {
-		plain := s.httpServer(nil)
-		servers = append(servers, plain)
-		go func() { errc <- plain.Serve(plainLn) }()
+	go func() { errc <- servers[0].ServeTLS(l.TLS, "", "") }()
+	for _, p := range []struct {
+		ln net.Listener
+		h  http.Handler
+	}{{l.Plain, s.echo}, {l.Ops, s.ops}} {
+		if p.ln == nil {
+			continue
+		}
+		srv := s.httpServer(p.h, nil)
+		servers = append(servers, srv)
+		go func() { errc <- srv.Serve(p.ln) }()
 	}
 	select {
 	case err := <-errc:
@@ -166,9 +195,9 @@ func (s *Server) Serve(ctx context.Context, tlsLn, plainLn net.Listener) error {
 	return errors.Join(errs...)
 }
 
-func (s *Server) httpServer(tc *tls.Config) *http.Server {
+func (s *Server) httpServer(h http.Handler, tc *tls.Config) *http.Server {
 	return &http.Server{
-		Handler:           s.echo,
+		Handler:           h,
 		TLSConfig:         tc,
 		ReadHeaderTimeout: s.timeouts.ReadHeader,
 		ReadTimeout:       s.timeouts.Read,
@@ -180,13 +209,19 @@ func (s *Server) httpServer(tc *tls.Config) *http.Server {
 	}
 }
 
-// remoteIP is the client address for logs: the TCP peer on the HTTPS listener;
-// on the plain listener (only behind a proxy) the X-Forwarded-For entry the
-// proxy appended, trusting only loopback and private proxy addresses.
+// remoteIP is the client address for logs, the login throttle and the audit
+// log: the TCP peer, except on the plain listener when that peer is a trusted
+// proxy (PGO_TRUSTED_PROXIES): then the X-Forwarded-For entry that proxy
+// appended (the right-most address not itself a trusted proxy).
 func (s *Server) remoteIP() echo.IPExtractor {
-	direct, forwarded := echo.ExtractIPDirect(), echo.ExtractIPFromXFFHeader()
+	direct := echo.ExtractIPDirect()
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range s.cfg.TrustedProxies {
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
+	}
+	forwarded := echo.ExtractIPFromXFFHeader(opts...)
 	return func(r *http.Request) string {
-		if r.TLS == nil && s.cfg.PlainAddr != "" {
+		if r.TLS == nil && s.cfg.PlainAddr != "" && s.trustedProxy(r.RemoteAddr) {
 			return forwarded(r)
 		}
 		return direct(r)

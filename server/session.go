@@ -30,6 +30,7 @@ func (s *Server) MountAccount(d AccountDeps) {
 		return
 	}
 	a := &accountPages{Server: s, d: d}
+	s.nav = a // every page's header shows the session (page.go)
 	a.routes(s.group(KindBrowser, s.rememberLang))
 }
 

@@ -23,9 +23,11 @@ var tls12Suites = []uint16{
 	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
 }
 
-// curves are the key-exchange groups, in preference order (NCSC: X25519, P-256,
-// P-384 are "goed").
-var curves = []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384}
+// curves are the key-exchange groups, in preference order: the hybrid
+// post-quantum X25519MLKEM768 first (Go's default; it keeps today's recorded
+// traffic safe from a future quantum computer, and is only offered over TLS
+// 1.3), then the NCSC "goed" groups X25519, P-256 and P-384.
+var curves = []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.CurveP384}
 
 // loadTLS reads the server key pair and the client CA bundle named in the
 // configuration. Both are optional here; Serve refuses to run without a key pair.

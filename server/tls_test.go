@@ -4,10 +4,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
+	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -81,4 +83,66 @@ func newServerErr(edit func(*config.Config)) (*Server, error) {
 		return nil, err
 	}
 	return New(Deps{Config: cfg, Logger: log})
+}
+
+// The hybrid post-quantum key exchange comes first: a client that offers only
+// X25519MLKEM768 gets it, and a client offering it next to X25519 gets it too
+// (the server prefers it). A TLS 1.2 client still gets X25519.
+func TestTLSPrefersHybridPostQuantum(t *testing.T) {
+	cert, key := writeServerKeyPair(t, 0o600)
+	cfg := config.MustDefault()
+	cfg.TLSCert, cfg.TLSKey = cert, key
+	s, err := New(Deps{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := s.TLSConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _ = c.(*tls.Conn).Handshake(); c.Close() }()
+		}
+	}()
+	tests := []struct {
+		name   string
+		max    uint16
+		offer  []tls.CurveID
+		want   tls.CurveID
+		wantOK bool
+	}{
+		{"only hybrid", tls.VersionTLS13, []tls.CurveID{tls.X25519MLKEM768}, tls.X25519MLKEM768, true},
+		{"classical first, hybrid offered", tls.VersionTLS13, []tls.CurveID{tls.X25519, tls.X25519MLKEM768}, tls.X25519MLKEM768, true},
+		{"TLS 1.2", tls.VersionTLS12, []tls.CurveID{tls.X25519MLKEM768, tls.X25519}, tls.X25519, true},
+		{"only P-521 (not offered)", tls.VersionTLS13, []tls.CurveID{tls.CurveP521}, 0, false},
+	}
+	for _, tt := range tests {
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true, //nolint:gosec // test of key exchange only
+			MaxVersion: tt.max, CurvePreferences: tt.offer})
+		if !tt.wantOK {
+			if err == nil {
+				c.Close()
+				t.Errorf("%s: handshake succeeded", tt.name)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if got := c.ConnectionState().CurveID; got != tt.want {
+			t.Errorf("%s: negotiated %v; want %v", tt.name, got, tt.want)
+		}
+		c.Close()
+	}
 }

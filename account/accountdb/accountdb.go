@@ -152,6 +152,16 @@ func (t *txn) AddRecoveryCodes(ctx context.Context, accountID string, hashes [][
 	return nil
 }
 
+func (t *txn) UnusedRecoveryCodes(ctx context.Context, accountID string) ([][]byte, error) {
+	rows, err := t.tx.Query(ctx, `select code_hash from recovery_codes
+		where account_id = $1::uuid and used_at is null for update`, accountID)
+	if err != nil {
+		return nil, store.Error(err)
+	}
+	hashes, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	return hashes, store.Error(err)
+}
+
 func (t *txn) UseRecoveryCode(ctx context.Context, accountID string, hash []byte, at time.Time) (bool, error) {
 	tag, err := t.tx.Exec(ctx, `update recovery_codes set used_at = $3
 		where account_id = $1::uuid and code_hash = $2 and used_at is null`, accountID, hash, at)

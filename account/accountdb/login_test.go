@@ -1,7 +1,9 @@
 package accountdb_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/url"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pgo-koppelvlak/pgo"
 	"github.com/pgo-koppelvlak/pgo/account"
 )
@@ -405,4 +408,39 @@ func TestTOTPReplayRaceOneWins(t *testing.T) {
 func (f *fixture) nextCode(secret []byte) string {
 	f.clock.add(30 * time.Second)
 	return account.TOTPCode(secret, account.TOTPStep(f.clock.now()))
+}
+
+// Issue 15, finding 2: from a database dump, a recovery code cannot be found by
+// hashing candidate codes with plain SHA-256: no stored row equals the SHA-256
+// of any of the shown codes (with or without the account id), and every row is
+// an argon2id hash with its own salt.
+func TestRecoveryCodesStoredWithArgon2id(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	_, codes := f.enrol(t, "anna", account.RolePatient)
+	rows, err := f.db.Pool.Query(ctx, `select r.account_id::text, r.code_hash from recovery_codes r`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		Account string
+		Hash    []byte
+	}
+	stored, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	if err != nil || len(stored) != len(codes) {
+		t.Fatalf("%d rows for %d codes: %v", len(stored), len(codes), err)
+	}
+	for _, r := range stored {
+		if !bytes.HasPrefix(r.Hash, []byte("$argon2id$")) {
+			t.Errorf("row is not argon2id: %q", r.Hash)
+		}
+		for _, c := range codes {
+			n := strings.ReplaceAll(c, "-", "")
+			for _, guess := range []string{n, "pgo-recovery\x00" + r.Account + "\x00" + n} {
+				if sum := sha256.Sum256([]byte(guess)); bytes.Equal(r.Hash, sum[:]) {
+					t.Fatalf("a plain SHA-256 of code %d cracks the dump", len(c))
+				}
+			}
+		}
+	}
 }

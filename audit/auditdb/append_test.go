@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -256,4 +257,25 @@ func TestAppendSerializableNeverForks(t *testing.T) {
 	if res := mustVerify(t, New(db, nil)); res.Checked != ok || ok == 0 {
 		t.Fatalf("%d records in the chain, %d commits", res.Checked, ok)
 	}
+}
+
+// A BSN a client puts into its User-Agent never reaches the append-only table
+// (issue 15, finding 4): the stored row holds the masked text, and the chain
+// over it verifies.
+func TestAppendMasksBSNInUserAgent(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	ev := event(1)
+	ev.UserAgent = "curl/8.0 patient=111222333"
+	if err := Record(ctx, db, ev); err != nil {
+		t.Fatal(err)
+	}
+	var row string
+	if err := db.Pool.QueryRow(ctx, "select a::text from audit_log a").Scan(&row); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(row, "111222333") || !strings.Contains(row, "curl/8.0 patient=*********") {
+		t.Errorf("stored row: %s", row)
+	}
+	mustVerify(t, New(db, nil))
 }

@@ -8,62 +8,35 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
-	"github.com/pgo-koppelvlak/pgo/config"
-	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/vault"
 )
 
 // auditCommands are the `pgo audit SUB` subcommands (NEN 7513 tools for auditors
 // and operators).
-var auditCommands = map[string]*command{
-	"verify": {name: "verify", usage: "[--from T] [--to T] [--checkpoints FILE]", run: runAuditVerify,
+var auditCommands = []*command{
+	{name: "verify", usage: "[--from T] [--to T] [--checkpoints FILE]", run: runAuditVerify,
 		summary: "Walk the hash chain and the signed checkpoints; exit 1 and name the first broken record."},
-	"export": {name: "export", usage: "--format ndjson|fhir [--from T] [--to T] [--correlation-id ID] [--out FILE]", run: runAuditExport,
+	{name: "export", usage: "--format ndjson|fhir [--from T] [--to T] [--correlation-id ID] [--out FILE]", run: runAuditExport,
 		summary: "Export records as FHIR R4 AuditEvents: NDJSON (one per line) or a collection Bundle (fhir)."},
-	"checkpoint": {name: "checkpoint", run: runAuditCheckpoint,
+	{name: "checkpoint", run: runAuditCheckpoint,
 		summary: "Sign the current chain head with PGO_SIGNING_KEY and store it; prints the JWS to archive elsewhere."},
-	"prune": {name: "prune", run: runAuditPrune,
+	{name: "prune", run: runAuditPrune,
 		summary: "Drop month partitions older than PGO_AUDIT_RETENTION and record what was dropped."},
-	"partitions": {name: "partitions", usage: "[--ahead N]", run: runAuditPartitions,
+	{name: "partitions", usage: "[--ahead N]", run: runAuditPartitions,
 		summary: "Create the month partitions for this month and the next N (default 3)."},
 }
 
-func init() {
-	register(&command{
-		name:    "audit",
-		summary: "Audit log (NEN 7513): verify the chain, export FHIR AuditEvents, checkpoint, prune.",
-		usage:   "SUBCOMMAND [flags]",
-		run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-			names := make([]string, 0, len(auditCommands))
-			for n := range auditCommands {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-				fmt.Fprintf(fs.Output(), "usage: pgo audit SUBCOMMAND [flags]\n\nsubcommands:\n")
-				for _, n := range names {
-					fmt.Fprintf(fs.Output(), "  %-10s %s\n", n, auditCommands[n].summary)
-				}
-				if len(args) == 0 {
-					return errUsage
-				}
-				return flag.ErrHelp
-			}
-			c, ok := auditCommands[args[0]]
-			if !ok {
-				return usageError(fs, "unknown subcommand %q (one of %s)", args[0], strings.Join(names, ", "))
-			}
-			sub := newFlagSet(e, &command{name: "audit " + c.name, summary: c.summary, usage: c.usage})
-			return c.run(ctx, e, sub, args[1:])
-		},
-	})
+var auditCmd = &command{
+	name:    "audit",
+	summary: "Audit log (NEN 7513): verify the chain, export FHIR AuditEvents, checkpoint, prune.",
+	usage:   "SUBCOMMAND [flags]",
+	subs:    auditCommands,
 }
 
 // timeFlag parses --from/--to: RFC 3339 or a date (YYYY-MM-DD, midnight UTC).
@@ -86,32 +59,16 @@ func (f *timeFlag) Set(s string) error {
 	return fmt.Errorf("want RFC 3339 (2026-01-31T12:00:00Z) or a date (2026-01-31)")
 }
 
-// auditSetup parses the flags, loads the configuration and opens the database.
-func auditSetup(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (*config.Config, *store.DB, error) {
+// auditSetup parses the flags and opens the App with the database and the
+// signing key (the checkpoints' verifier).
+func auditSetup(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (*App, error) {
 	if err := parse(fs, args); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if fs.NArg() != 0 {
-		return nil, nil, usageError(fs, "takes no arguments")
+		return nil, usageError(fs, "takes no arguments")
 	}
-	cfg, err := loadConfig(e)
-	if err != nil {
-		return nil, nil, err
-	}
-	db, err := store.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return nil, nil, err
-	}
-	return cfg, db, nil
-}
-
-// verifier loads the signing key when one is configured. Without one, verification
-// still walks the chain but fails if checkpoints exist.
-func verifier(cfg *config.Config) (audit.SignatureVerifier, error) {
-	if cfg.Vault.SigningKey == "" {
-		return nil, nil
-	}
-	return vault.LoadSigningKey(cfg.Vault.SigningKey)
+	return openApp(ctx, e, "audit", e.stderr, needDB|needSigner)
 }
 
 func runAuditVerify(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
@@ -119,20 +76,16 @@ func runAuditVerify(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 	fs.Var(&from, "from", "first recorded time to check (RFC 3339 or YYYY-MM-DD)")
 	fs.Var(&to, "to", "check records recorded before this time")
 	cpFile := fs.String("checkpoints", "", "file with checkpoint JWSs kept outside the database (output of 'pgo audit checkpoint')")
-	cfg, db, err := auditSetup(ctx, e, fs, args)
+	a, err := auditSetup(ctx, e, fs, args)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	keys, err := verifier(cfg)
-	if err != nil {
-		return err
-	}
+	defer a.Close()
 	external, err := readCheckpoints(*cpFile)
 	if err != nil {
 		return err
 	}
-	res, err := auditdb.New(db, keys).Verify(ctx, audit.VerifyOptions{From: from.t, To: to.t, External: external})
+	res, err := a.Audit.Verify(ctx, audit.VerifyOptions{From: from.t, To: to.t, External: external})
 	if err != nil {
 		return err
 	}
@@ -163,11 +116,12 @@ func runAuditExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 	if export == nil {
 		return usageError(fs, "--format must be ndjson or fhir")
 	}
-	cfg, db, err := auditSetup(ctx, e, fs, nil)
+	a, err := auditSetup(ctx, e, fs, nil)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer a.Close()
+	cfg, db := a.Config, a.DB
 	w, closeOut, err := openOut(e, *out)
 	if err != nil {
 		return err
@@ -222,11 +176,12 @@ func cliEvent(e *env, a audit.Action) audit.Event {
 }
 
 func runAuditCheckpoint(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	cfg, db, err := auditSetup(ctx, e, fs, args)
+	a, err := auditSetup(ctx, e, fs, args)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer a.Close()
+	cfg, db := a.Config, a.DB
 	key, err := vault.LoadSigningKey(cfg.Vault.SigningKey)
 	if err != nil {
 		return err
@@ -244,11 +199,12 @@ func runAuditCheckpoint(ctx context.Context, e *env, fs *flag.FlagSet, args []st
 }
 
 func runAuditPrune(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	cfg, db, err := auditSetup(ctx, e, fs, args)
+	a, err := auditSetup(ctx, e, fs, args)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer a.Close()
+	cfg, db := a.Config, a.DB
 	res, err := auditdb.Prune(ctx, db, cfg.Audit.Retention, time.Now(), cliEvent(e, audit.ActAuditPruned).ActorID)
 	if err != nil {
 		return err
@@ -263,11 +219,12 @@ func runAuditPrune(ctx context.Context, e *env, fs *flag.FlagSet, args []string)
 
 func runAuditPartitions(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	ahead := fs.Int("ahead", 3, "months ahead to create (0-24)")
-	_, db, err := auditSetup(ctx, e, fs, args)
+	a, err := auditSetup(ctx, e, fs, args)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer a.Close()
+	db := a.DB
 	if *ahead < 0 || *ahead > 24 {
 		return usageError(fs, "--ahead must be 0..24")
 	}

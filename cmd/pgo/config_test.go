@@ -18,6 +18,8 @@ func TestBadConfigurationExitsTwoWithOneLine(t *testing.T) {
 		{"PGO_HTTP_ADDR", "8443"},
 		{"PGO_HTTP_ADDR", ":99999"},
 		{"PGO_PLAIN_HTTP_ADDR", "nope"},
+		{"PGO_TRUSTED_PROXIES", "10.0.0.0/8, proxy.example"},
+		{"PGO_TRUSTED_PROXIES", "10.0.0.1"}, // without a plain listener
 		{"PGO_TLS_CERT", filepath.Join(dir, "missing.pem")},
 		{"PGO_TLS_KEY", dir},
 		{"PGO_CLIENT_CA", filepath.Join(dir, "none.pem")},

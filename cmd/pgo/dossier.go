@@ -6,53 +6,26 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 
 	"github.com/pgo-koppelvlak/pgo"
 	"github.com/pgo-koppelvlak/pgo/dossier"
-	"github.com/pgo-koppelvlak/pgo/dossier/dossierdb"
 	"github.com/pgo-koppelvlak/pgo/fhir"
-	"github.com/pgo-koppelvlak/pgo/store"
 )
 
 // dossierCommands are the `pgo dossier SUB` subcommands.
-var dossierCommands = map[string]*command{
-	"import": {name: "import", usage: "--user ID [--fhir-version stu3|r4] PATH", run: runDossierImport,
+var dossierCommands = []*command{
+	{name: "import", usage: "--user ID [--fhir-version stu3|r4] PATH", run: runDossierImport,
 		summary: "Import a FHIR Bundle (transaction, collection, searchset) or a directory of loose resources into a user's dossier; all or nothing."},
-	"generate": {name: "generate", usage: "--size standard|large --seed N --out FILE", run: runDossierGenerate,
+	{name: "generate", usage: "--size standard|large --seed N --out FILE", run: runDossierGenerate,
 		summary: "Write a synthetic Dutch dossier as a FHIR STU3 zib2017 collection Bundle (deterministic per seed)."},
 }
 
-func init() {
-	register(&command{
-		name:    "dossier",
-		summary: "The patient's dossier: import FHIR data, generate test dossiers.",
-		usage:   "SUBCOMMAND [flags]",
-		run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-			names := make([]string, 0, len(dossierCommands))
-			for n := range dossierCommands {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-				fmt.Fprintf(fs.Output(), "usage: pgo dossier SUBCOMMAND [flags]\n\nsubcommands:\n")
-				for _, n := range names {
-					fmt.Fprintf(fs.Output(), "  %-10s %s\n", n, dossierCommands[n].summary)
-				}
-				if len(args) == 0 {
-					return errUsage
-				}
-				return flag.ErrHelp
-			}
-			c, ok := dossierCommands[args[0]]
-			if !ok {
-				return usageError(fs, "unknown subcommand %q (one of %s)", args[0], strings.Join(names, ", "))
-			}
-			sub := newFlagSet(e, &command{name: "dossier " + c.name, summary: c.summary, usage: c.usage})
-			return c.run(ctx, e, sub, args[1:])
-		},
-	})
+var dossierCmd = &command{
+	name:    "dossier",
+	summary: "The patient's dossier: import FHIR data, generate test dossiers.",
+	usage:   "SUBCOMMAND [flags]",
+	subs:    dossierCommands,
 }
 
 func runDossierImport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
@@ -72,24 +45,16 @@ func runDossierImport(ctx context.Context, e *env, fs *flag.FlagSet, args []stri
 		}
 		opt.Version = v
 	}
-	cfg, err := loadConfig(e)
+	a, err := openApp(ctx, e, "dossier import", e.stderr, needDB|needVault)
 	if err != nil {
 		return err
 	}
+	defer a.Close()
 	in, err := dossier.ReadPath(fs.Arg(0))
 	if err != nil {
 		return importFailed(err)
 	}
-	sealer, err := openVault(cfg)
-	if err != nil {
-		return err
-	}
-	db, err := store.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	res, err := dossier.New(dossierdb.New(db), sealer).Import(ctx, *user, in, opt)
+	res, err := a.dossiers().Import(ctx, *user, in, opt)
 	if err != nil {
 		return importFailed(err)
 	}

@@ -191,6 +191,19 @@ func startPGO(t testing.TB, vars map[string]string, waitFor string, args ...stri
 	return p
 }
 
+// OpsURL is the operations listener's base URL (http://ADDR) from the
+// "operations on" line pgo serve prints before it listens.
+func (p *pgoProcess) OpsURL(t testing.TB) string {
+	t.Helper()
+	for _, line := range strings.Split(p.Stdout.String(), "\n") {
+		if rest, ok := strings.CutPrefix(line, "operations on "); ok {
+			return rest
+		}
+	}
+	t.Fatalf("pgo printed no operations address:\n%s", p.Stdout)
+	return ""
+}
+
 // Signal sends sig and waits up to timeout for the exit; it returns the exit
 // code (-1 when killed by a signal).
 func (p *pgoProcess) Signal(t testing.TB, sig syscall.Signal, timeout time.Duration) int {
@@ -243,6 +256,7 @@ func serveVars(t *testing.T, certDir string) map[string]string {
 		"PGO_DATABASE_URL":   storetest.Schema(t),
 		"PGO_REDIS_URL":      storetest.Redis(t),
 		"PGO_HTTP_ADDR":      "127.0.0.1:0",
+		"PGO_OPS_ADDR":       "127.0.0.1:0",
 		"PGO_TLS_CERT":       filepath.Join(certDir, "localhost.pem"),
 		"PGO_TLS_KEY":        filepath.Join(certDir, "localhost-key.pem"),
 		"PGO_CLIENT_CA":      filepath.Join(certDir, "ca.pem"),

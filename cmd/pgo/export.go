@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -14,48 +13,23 @@ import (
 	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/dossier"
 	"github.com/pgo-koppelvlak/pgo/export"
-	"github.com/pgo-koppelvlak/pgo/store"
 )
 
 // exportCommands are the `pgo export SUB` subcommands.
-var exportCommands = map[string]*command{
-	"render": {name: "render", usage: "--user ID [--category NAME]... --out FILE.pdf [--pdfa 2b|1b]", run: runExportRender,
+var exportCommands = []*command{
+	{name: "render", usage: "--user ID [--category NAME]... --out FILE.pdf [--pdfa 2b|1b]", run: runExportRender,
 		summary: "Render a user's selection as PDF/A now (the task's code path; for operators and support)."},
-	"request": {name: "request", usage: "--user ID [--category NAME]... [--pdfa 2b|1b]", run: runExportRequest,
+	{name: "request", usage: "--user ID [--category NAME]... [--pdfa 2b|1b]", run: runExportRequest,
 		summary: "Queue an export job (through the outbox; pgo worker renders it) and print its id."},
-	"status": {name: "status", usage: "JOB_ID", run: runExportStatus,
+	{name: "status", usage: "JOB_ID", run: runExportStatus,
 		summary: "Show an export job's state, progress, size and hashes."},
 }
 
-func init() {
-	register(&command{
-		name:    "export",
-		summary: "PDF/A exports of a patient's selection: render now, queue, or show a job.",
-		usage:   "SUBCOMMAND [flags]",
-		run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-			names := make([]string, 0, len(exportCommands))
-			for n := range exportCommands {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-				fmt.Fprintf(fs.Output(), "usage: pgo export SUBCOMMAND [flags]\n\nsubcommands:\n")
-				for _, n := range names {
-					fmt.Fprintf(fs.Output(), "  %-10s %s\n", n, exportCommands[n].summary)
-				}
-				if len(args) == 0 {
-					return errUsage
-				}
-				return flag.ErrHelp
-			}
-			c, ok := exportCommands[args[0]]
-			if !ok {
-				return usageError(fs, "unknown subcommand %q (one of %s)", args[0], strings.Join(names, ", "))
-			}
-			sub := newFlagSet(e, &command{name: "export " + c.name, summary: c.summary, usage: c.usage})
-			return c.run(ctx, e, sub, args[1:])
-		},
-	})
+var exportCmd = &command{
+	name:    "export",
+	summary: "PDF/A exports of a patient's selection: render now, queue, or show a job.",
+	usage:   "SUBCOMMAND [flags]",
+	subs:    exportCommands,
 }
 
 // listFlag collects a repeated flag.
@@ -108,12 +82,12 @@ func (s *selection) check(fs *flag.FlagSet) error {
 }
 
 // openExport opens the configuration, vault and database for an export command.
-func openExport(ctx context.Context, e *env) (*export.Jobs, *store.DB, error) {
-	o, err := openSealed(ctx, e, "export")
+func openExport(ctx context.Context, e *env) (*export.Jobs, *App, error) {
+	a, err := openApp(ctx, e, "export", e.stderr, needDB|needVault)
 	if err != nil {
 		return nil, nil, err
 	}
-	return exportJobs(o.cfg, o.db, o.vault), o.db, nil
+	return a.exportJobs(), a, nil
 }
 
 func exportFailed(err error) error {
@@ -136,11 +110,11 @@ func runExportRender(ctx context.Context, e *env, fs *flag.FlagSet, args []strin
 	if err := sel.check(fs); err != nil {
 		return err
 	}
-	jobs, db, err := openExport(ctx, e)
+	jobs, a, err := openExport(ctx, e)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer a.Close()
 	start := time.Now()
 	res, err := writeAtomic(*out, func(f *os.File) (export.Result, error) {
 		return jobs.RenderSelection(ctx, f, *sel.user, sel.parsed, sel.conf, stderrProgress(e))
@@ -200,11 +174,11 @@ func runExportRequest(ctx context.Context, e *env, fs *flag.FlagSet, args []stri
 	if err := sel.check(fs); err != nil {
 		return err
 	}
-	jobs, db, err := openExport(ctx, e)
+	jobs, a, err := openExport(ctx, e)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer a.Close()
 	job, err := jobs.Request(ctx, export.Request{
 		UserID: *sel.user, Categories: sel.parsed, Conformance: sel.conf,
 		ActorType: audit.ActorSystem, ActorID: "cli",
@@ -223,11 +197,11 @@ func runExportStatus(ctx context.Context, e *env, fs *flag.FlagSet, args []strin
 	if fs.NArg() != 1 {
 		return usageError(fs, "needs one JOB_ID")
 	}
-	jobs, db, err := openExport(ctx, e)
+	jobs, a, err := openExport(ctx, e)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer a.Close()
 	j, err := jobs.Job(ctx, fs.Arg(0))
 	if err != nil {
 		return exportFailed(err)

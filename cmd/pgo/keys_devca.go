@@ -20,13 +20,11 @@ import (
 	"time"
 )
 
-func init() {
-	registerKeys(&command{
-		name:    "dev-ca",
-		summary: "DEVELOPMENT ONLY, never production: a local CA plus ECDSA P-256 server and client certificates per host.",
-		usage:   "--out DIR --host NAME [--host NAME...]",
-		run:     runDevCA,
-	})
+var keysDevCaCmd = &command{
+	name:    "dev-ca",
+	summary: "DEVELOPMENT ONLY, never production: a local CA plus ECDSA P-256 server and client certificates per host.",
+	usage:   "--out DIR --host NAME [--host NAME...]",
+	run:     runDevCA,
 }
 
 // hostList collects repeated --host flags.

@@ -8,13 +8,11 @@ import (
 	"github.com/pgo-koppelvlak/pgo/vault"
 )
 
-func init() {
-	registerKeys(&command{
-		name:    "signing-key",
-		summary: "Create the instance's ES256 signing key (audit checkpoints), or print its public JWKS.",
-		usage:   "--out FILE | --jwks",
-		run:     runSigningKey,
-	})
+var keysSigningKeyCmd = &command{
+	name:    "signing-key",
+	summary: "Create the instance's ES256 signing key (audit checkpoints), or print its public JWKS.",
+	usage:   "--out FILE | --jwks",
+	run:     runSigningKey,
 }
 
 // runSigningKey writes a new P-256 key to --out (mode 0600, never over an existing

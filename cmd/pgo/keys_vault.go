@@ -15,25 +15,26 @@ import (
 // The encryption keyset commands: `pgo keys init`, `pgo keys rotate`, `pgo keys info`.
 // They work on the file named by --out/--keyset or PGO_KEYSET_FILE, encrypted with
 // PGO_MASTER_KEY when that is set (see package vault on protecting the keyset).
-func init() {
-	registerKeys(&command{
-		name:    "init",
-		summary: "Create a new encryption keyset file (mode 0600); refuses to overwrite one.",
-		usage:   "[--out FILE]",
-		run:     keysInit,
-	})
-	registerKeys(&command{
-		name:    "rotate",
-		summary: "Add a new primary key to the encryption keyset; old data stays readable.",
-		usage:   "[--keyset FILE] [--stage | --promote ID]",
-		run:     keysRotate,
-	})
-	registerKeys(&command{
-		name:    "info",
-		summary: "List the keys of the encryption keyset (ids, status, primary; no key material).",
-		usage:   "[--keyset FILE] [--json]",
-		run:     keysInfo,
-	})
+
+var keysInitCmd = &command{
+	name:    "init",
+	summary: "Create a new encryption keyset file (mode 0600); refuses to overwrite one.",
+	usage:   "[--out FILE]",
+	run:     keysInit,
+}
+
+var keysRotateCmd = &command{
+	name:    "rotate",
+	summary: "Add a new primary key to the encryption keyset; old data stays readable.",
+	usage:   "[--keyset FILE] [--stage | --promote ID]",
+	run:     keysRotate,
+}
+
+var keysInfoCmd = &command{
+	name:    "info",
+	summary: "List the keys of the encryption keyset (ids, status, primary; no key material).",
+	usage:   "[--keyset FILE] [--json]",
+	run:     keysInfo,
 }
 
 // keysetArgs parses the flags shared by the keyset commands and returns the file and

@@ -1,6 +1,7 @@
 // Command pgo is the PGO-koppelvlak service: one binary that serves both the source
-// and the target role of a MedMij PGO. Each subcommand lives in its own file and
-// registers itself in init, so adding one never touches this file.
+// and the target role of a MedMij PGO. Each subcommand lives in its own file; the
+// command table (commands.go) lists them all in one place, and app.go builds the
+// one App from which every area is constructed and mounted.
 package main
 
 import (
@@ -11,7 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/pgo-koppelvlak/pgo/config"
@@ -25,6 +26,9 @@ type command struct {
 	// run gets its own FlagSet (already named, with usage wired) and the arguments.
 	// It returns errUsage for bad usage (exit 2).
 	run func(ctx context.Context, env *env, fs *flag.FlagSet, args []string) error
+	// subs are the subcommands of a command group (pgo keys init, pgo audit
+	// verify, ...): dispatch runs them; a group has no run of its own.
+	subs []*command
 }
 
 // env is what a command may use of the outside world; tests give their own.
@@ -34,10 +38,6 @@ type env struct {
 	getenv         func(string) (string, bool)
 	configFile     string
 }
-
-var commands = map[string]*command{}
-
-func register(c *command) { commands[c.name] = c }
 
 // errUsage marks bad usage: exit code 2.
 var errUsage = errors.New("usage")
@@ -81,13 +81,12 @@ func run(ctx context.Context, e *env, args []string) int {
 	if name == "help" {
 		return help(e, rest, top)
 	}
-	c, ok := commands[name]
-	if !ok {
+	c := find(commands(), name)
+	if c == nil {
 		fmt.Fprintf(e.stderr, "pgo: unknown command %q (see 'pgo help')\n", name)
 		return 2
 	}
-	fs := newFlagSet(e, c)
-	err := c.run(ctx, e, fs, rest)
+	err := dispatch(ctx, e, c, c.name, rest)
 	var ee *exitError
 	switch {
 	case err == nil:
@@ -107,11 +106,13 @@ func run(ctx context.Context, e *env, args []string) int {
 	}
 }
 
-func newFlagSet(e *env, c *command) *flag.FlagSet {
-	fs := flag.NewFlagSet("pgo "+c.name, flag.ContinueOnError)
+// newFlagSet is the FlagSet of the command at path ("keys init"), with its
+// usage text wired.
+func newFlagSet(e *env, c *command, path string) *flag.FlagSet {
+	fs := flag.NewFlagSet("pgo "+path, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: pgo %s %s\n\n%s\n", c.name, c.usage, c.summary)
+		fmt.Fprintf(e.stderr, "usage: pgo %s %s\n\n%s\n", path, c.usage, c.summary)
 		var hasFlags bool
 		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
 		if hasFlags {
@@ -120,6 +121,56 @@ func newFlagSet(e *env, c *command) *flag.FlagSet {
 		}
 	}
 	return fs
+}
+
+// dispatch runs c (at path, e.g. "keys init") with args: a command runs itself; a
+// group picks its subcommand by the first argument, or prints its subcommands for
+// none (exit 2), -h, --help or help (exit 0). This is the one dispatcher of every
+// command group.
+func dispatch(ctx context.Context, e *env, c *command, path string, args []string) error {
+	if c.subs == nil {
+		return c.run(ctx, e, newFlagSet(e, c, path), args)
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		groupUsage(e.stderr, c, path)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return flag.ErrHelp
+	}
+	sub := find(c.subs, args[0])
+	if sub == nil {
+		fmt.Fprintf(e.stderr, "pgo %s: unknown subcommand %q (one of %s)\n", path, args[0], strings.Join(names(c.subs), ", "))
+		groupUsage(e.stderr, c, path)
+		return errUsage
+	}
+	return dispatch(ctx, e, sub, path+" "+sub.name, args[1:])
+}
+
+func groupUsage(w io.Writer, c *command, path string) {
+	fmt.Fprintf(w, "usage: pgo %s SUBCOMMAND [flags]\n\n%s\n\nsubcommands:\n", path, c.summary)
+	for _, s := range c.subs {
+		fmt.Fprintf(w, "  %-12s %s\n", s.name, s.summary)
+	}
+	fmt.Fprintf(w, "\n'pgo help %s SUBCOMMAND' explains one.\n", path)
+}
+
+// find returns the command named name in cs, nil when there is none.
+func find(cs []*command, name string) *command {
+	for _, c := range cs {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func names(cs []*command) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.name
+	}
+	return out
 }
 
 // parse parses flags and turns a parse failure into errUsage.
@@ -149,37 +200,41 @@ func loadConfig(e *env) (*config.Config, error) {
 	return cfg, nil
 }
 
+// help explains a command or a subcommand (pgo help keys init) on stdout.
 func help(e *env, args []string, top *flag.FlagSet) int {
-	if len(args) == 0 {
+	if len(args) == 0 || (len(args) == 1 && args[0] == "help") {
 		topUsage(e.stdout, top)
 		return 0
 	}
-	if args[0] == "config" {
+	if len(args) == 1 && args[0] == "config" {
 		fmt.Fprintln(e.stdout, "Settings (environment variables, or PGO_*=value lines in the --config file):")
 		config.Help(e.stdout)
 		return 0
 	}
-	c, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(e.stderr, "pgo help: unknown command %q\n", args[0])
-		return 2
+	cs, path := commands(), ""
+	var c *command
+	for _, name := range args {
+		if c = find(cs, name); c == nil {
+			fmt.Fprintf(e.stderr, "pgo help: unknown command %q\n", strings.TrimSpace(path+" "+name))
+			return 2
+		}
+		path, cs = strings.TrimSpace(path+" "+name), c.subs
 	}
-	fs := newFlagSet(&env{stdout: e.stdout, stderr: e.stdout}, c)
+	out := &env{stdin: e.stdin, stdout: e.stdout, stderr: e.stdout, getenv: e.getenv}
+	if c.subs != nil {
+		groupUsage(e.stdout, c, path)
+		return 0
+	}
 	// Define the command's flags by running it with -h into the help writer.
-	_ = c.run(context.Background(), &env{stdin: e.stdin, stdout: e.stdout, stderr: e.stdout, getenv: e.getenv}, fs, []string{"-h"})
+	_ = c.run(context.Background(), out, newFlagSet(out, c, path), []string{"-h"})
 	return 0
 }
 
 func topUsage(w io.Writer, top *flag.FlagSet) {
 	fmt.Fprintln(w, "pgo: the PGO-koppelvlak service (MedMij): move a dossier between PGOs as PDF/A.")
 	fmt.Fprintln(w, "\nusage: pgo [--config FILE] COMMAND [flags] [args]\n\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\n'pgo help COMMAND' explains a command; 'pgo help config' lists the settings.")
 }

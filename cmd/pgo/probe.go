@@ -6,22 +6,17 @@ import (
 	"crypto/x509"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"time"
-
-	"github.com/redis/go-redis/v9"
-
-	"github.com/pgo-koppelvlak/pgo/store"
 )
 
-func init() {
-	register(&command{
-		name:    "probe",
-		summary: "Health check for containers: GET URL (2xx = healthy), or without URL check PostgreSQL, Redis and migrations.",
-		usage:   "[--ca FILE] [URL]",
-		run:     runProbe,
-	})
+var probeCmd = &command{
+	name:    "probe",
+	summary: "Health check for containers: GET URL (2xx = healthy), or without URL check PostgreSQL, Redis and migrations.",
+	usage:   "[--ca FILE] [URL]",
+	run:     runProbe,
 }
 
 func runProbe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
@@ -38,25 +33,15 @@ func runProbe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	if fs.NArg() == 1 {
 		return probeURL(ctx, e, fs.Arg(0), *ca)
 	}
-	cfg, err := loadConfig(e)
+	a, err := openApp(ctx, e, "probe", io.Discard, needDB|needRedis)
 	if err != nil {
-		return err
+		return &exitError{code: 1, msg: "unhealthy: " + err.Error()}
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return &exitError{code: 1, msg: "unhealthy: postgres: " + err.Error()}
-	}
-	defer db.Close()
-	if err := db.MigrationsCurrent(ctx); err != nil {
+	defer a.Close()
+	if err := a.DB.MigrationsCurrent(ctx); err != nil {
 		return &exitError{code: 1, msg: "unhealthy: migrations: " + err.Error()}
 	}
-	opt, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		return &exitError{code: 1, msg: "unhealthy: redis: " + err.Error()}
-	}
-	rc := redis.NewClient(opt)
-	defer rc.Close()
-	if err := rc.Ping(ctx).Err(); err != nil {
+	if err := a.Redis.Ping(ctx).Err(); err != nil {
 		return &exitError{code: 1, msg: "unhealthy: redis: " + err.Error()}
 	}
 	fmt.Fprintln(e.stdout, "healthy")

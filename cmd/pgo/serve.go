@@ -13,59 +13,19 @@ import (
 
 	"github.com/pgo-koppelvlak/pgo/config"
 	"github.com/pgo-koppelvlak/pgo/server"
-	"github.com/pgo-koppelvlak/pgo/server/reqctx"
-	"github.com/pgo-koppelvlak/pgo/store"
 )
 
-func init() {
-	register(&command{
-		name:    "serve",
-		summary: "Run the HTTPS server (web UI for patients, token and FHIR endpoints for peer PGOs).",
-		run:     runServe,
-	})
-	// Login, account and audit pages (issue 6; mountAccount is in user.go).
-	registerServeHook("account", func(ctx context.Context, w *serveWiring) error {
-		return mountAccount(ctx, w.Config, w.DB, w.Server, w.Log)
-	})
+var serveCmd = &command{
+	name:    "serve",
+	summary: "Run the HTTPS server (web UI for patients, token and FHIR endpoints for peer PGOs).",
+	run:     runServe,
 }
 
-// serveWiring is what an area's serve hook gets: the shared resources and the
-// built server, on which it mounts its routes (srv.MountX) and adds readiness
-// checks (srv.AddChecker).
-type serveWiring struct {
-	Config  *config.Config
-	Log     *slog.Logger
-	DB      *store.DB
-	Redis   *redis.Client
-	Server  *server.Server
-	Lists   listsRegistry // the MedMij lists (set by the zal hook)
-	closers []func()
-}
-
-// OnClose registers f to run when pgo serve exits (after the server stopped).
-func (w *serveWiring) OnClose(f func()) { w.closers = append(w.closers, f) }
-
-type serveHook struct {
-	name string
-	wire func(ctx context.Context, w *serveWiring) error
-}
-
-// serveHooks wire the areas (account, consent, export, transfer, zal, ...) into
-// pgo serve. Each area registers its hook from its own file, so adding one never
-// touches this file:
-//
-//	func init() { registerServeHook("account", func(ctx context.Context, w *serveWiring) error { ... }) }
-var serveHooks []serveHook
-
-func registerServeHook(name string, wire func(ctx context.Context, w *serveWiring) error) {
-	serveHooks = append(serveHooks, serveHook{name, wire})
-}
-
-// runServe loads the configuration, connects to PostgreSQL and Redis, builds the
-// server, runs the areas' serve hooks and serves until SIGTERM/SIGINT, then shuts
-// down gracefully within PGO_SHUTDOWN_TIMEOUT. It prints "listening on
-// https://ADDR" (the real port, so PGO_HTTP_ADDR may use port 0) once the
-// listener is open.
+// runServe opens the App (configuration, PostgreSQL, vault, signing key, Redis,
+// MedMij lists), builds the server, mounts every area on it in the order
+// mountAreas shows and serves until SIGTERM/SIGINT, then shuts down gracefully
+// within PGO_SHUTDOWN_TIMEOUT. It prints "listening on https://ADDR" (the real
+// port, so PGO_HTTP_ADDR may use port 0) once the listener is open.
 func runServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
@@ -81,57 +41,58 @@ func runServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		return &exitError{code: 2, msg: "pgo serve: PGO_TLS_CERT: not set; pgo serve only speaks HTTPS " +
 			"(for development: pgo keys dev-ca --out DIR --host localhost)"}
 	}
-	log, err := reqctx.NewLogger(e.stderr, cfg.LogLevel)
+	a, err := openApp(ctx, e, "serve", e.stderr, needDB|needVault|needSigner|needRedis|needLists)
 	if err != nil {
-		return &exitError{code: 2, msg: "pgo: configuration: PGO_LOG_LEVEL: " + err.Error()}
-	}
-	w := &serveWiring{Config: cfg, Log: log}
-	defer func() {
-		for i := len(w.closers) - 1; i >= 0; i-- {
-			w.closers[i]()
-		}
-	}()
-	if err := wireServer(ctx, w); err != nil {
 		return err
 	}
-	return listenAndServe(ctx, e, w.Server, cfg.HTTPAddr, cfg.PlainAddr, log)
+	defer a.Close()
+	srv, err := a.newServer()
+	if err != nil {
+		return err
+	}
+	if err := a.mountAreas(ctx, srv); err != nil {
+		return err
+	}
+	return listenAndServe(ctx, e, srv, cfg, a.Log)
 }
 
-// wireServer opens PostgreSQL and Redis, builds the server with the core
-// readiness checks and runs the serve hooks.
-func wireServer(ctx context.Context, w *serveWiring) error {
-	db, err := store.Open(ctx, w.Config.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("PostgreSQL: %w", err)
-	}
-	w.DB = db
-	w.OnClose(db.Close)
-	if w.Redis, err = openRedis(ctx, w.Config.RedisURL, w.Log); err != nil {
-		return err
-	}
-	w.OnClose(func() { w.Redis.Close() })
-	w.Server, err = server.New(server.Deps{
-		Config: w.Config,
-		Logger: w.Log,
+// newServer builds the HTTP server with the core readiness checks.
+func (a *App) newServer() (*server.Server, error) {
+	srv, err := server.New(server.Deps{
+		Config: a.Config,
+		Logger: a.Log,
 		Checkers: []server.Checker{
-			server.CheckFunc("postgres", db.Ping),
-			server.CheckFunc("redis", func(ctx context.Context) error { return w.Redis.Ping(ctx).Err() }),
-			server.CheckFunc("migrations", db.MigrationsCurrent),
+			server.CheckFunc("postgres", a.DB.Ping),
+			server.CheckFunc("redis", func(ctx context.Context) error { return a.Redis.Ping(ctx).Err() }),
+			server.CheckFunc("migrations", a.DB.MigrationsCurrent),
 		},
 	})
 	if err != nil {
-		return &exitError{code: 2, msg: "pgo serve: " + err.Error()}
+		return nil, &exitError{code: 2, msg: "pgo serve: " + err.Error()}
 	}
-	if w.Config.ClientCA == "" {
-		w.Log.Warn("PGO_CLIENT_CA is not set: peer routes (token endpoint, FHIR API) answer 401 to every PGO")
+	if a.Config.ClientCA == "" {
+		a.Log.Warn("PGO_CLIENT_CA is not set: peer routes (token endpoint, FHIR API) answer 401 to every PGO")
 	}
-	for _, h := range serveHooks {
-		if err := h.wire(ctx, w); err != nil {
+	return srv, nil
+}
+
+// mountAreas constructs every area from the App and mounts it on srv, in this
+// order (an area may use what an earlier one mounted, never the reverse). Adding
+// an area is one line here and a mountX method in its own file.
+func (a *App) mountAreas(ctx context.Context, srv *server.Server) error {
+	for _, m := range []struct {
+		name  string
+		mount func(context.Context, *server.Server) error
+	}{
+		{"medmij-lists", a.mountLists},
+		{"account", a.mountAccount},
+	} {
+		if err := m.mount(ctx, srv); err != nil {
 			var ee *exitError
 			if errors.As(err, &ee) {
 				return err
 			}
-			return fmt.Errorf("%s: %w", h.name, err)
+			return fmt.Errorf("%s: %w", m.name, err)
 		}
 	}
 	return nil
@@ -154,23 +115,40 @@ func openRedis(ctx context.Context, url string, log *slog.Logger) (*redis.Client
 	return rc, nil
 }
 
-func listenAndServe(ctx context.Context, e *env, srv *server.Server, addr, plainAddr string, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("PGO_HTTP_ADDR: %w", err)
-	}
-	var plain net.Listener
-	if plainAddr != "" {
-		if plain, err = net.Listen("tcp", plainAddr); err != nil {
-			ln.Close()
-			return fmt.Errorf("PGO_PLAIN_HTTP_ADDR: %w", err)
+func listenAndServe(ctx context.Context, e *env, srv *server.Server, cfg *config.Config, log *slog.Logger) error {
+	var l server.Listeners
+	closeAll := func() {
+		for _, ln := range []net.Listener{l.TLS, l.Plain, l.Ops} {
+			if ln != nil {
+				ln.Close()
+			}
 		}
-		log.Info("plain HTTP listener for a TLS-terminating proxy", "addr", plain.Addr().String())
-		fmt.Fprintf(e.stdout, "listening on http://%s (behind a TLS-terminating proxy)\n", plain.Addr())
 	}
-	log.Info("listening", "addr", ln.Addr().String())
-	fmt.Fprintf(e.stdout, "listening on https://%s\n", ln.Addr())
-	err = srv.Serve(ctx, ln, plain)
+	for _, x := range []struct {
+		setting, addr string
+		ln            *net.Listener
+	}{{"PGO_OPS_ADDR", cfg.OpsAddr, &l.Ops}, {"PGO_PLAIN_HTTP_ADDR", cfg.PlainAddr, &l.Plain}, {"PGO_HTTP_ADDR", cfg.HTTPAddr, &l.TLS}} {
+		if x.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", x.addr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("%s: %w", x.setting, err)
+		}
+		*x.ln = ln
+	}
+	if l.Ops != nil {
+		log.Info("operations listener (/readyz, /metrics)", "addr", l.Ops.Addr().String())
+		fmt.Fprintf(e.stdout, "operations on http://%s\n", l.Ops.Addr())
+	}
+	if l.Plain != nil {
+		log.Info("plain HTTP listener for a TLS-terminating proxy", "addr", l.Plain.Addr().String())
+		fmt.Fprintf(e.stdout, "listening on http://%s (behind a TLS-terminating proxy)\n", l.Plain.Addr())
+	}
+	log.Info("listening", "addr", l.TLS.Addr().String())
+	fmt.Fprintf(e.stdout, "listening on https://%s\n", l.TLS.Addr())
+	err := srv.Serve(ctx, l)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

@@ -1,11 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,8 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pgo-koppelvlak/pgo/server"
-	"github.com/pgo-koppelvlak/pgo/server/reqctx"
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
 )
 
 var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -58,7 +57,7 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("security headers", func(t *testing.T) {
-		for _, path := range []string{"/", "/no/such/page", "/readyz", "/peer/ping"} {
+		for _, path := range []string{"/", "/no/such/page", "/healthz", "/peer/ping"} {
 			resp, _ := get(t, anon, base+path, map[string]string{"Accept": "text/html"})
 			for k, want := range map[string]string{
 				"Content-Security-Policy":   "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -160,10 +159,14 @@ func TestServeEndToEnd(t *testing.T) {
 			t.Errorf("browser route with client cert: %d", resp.StatusCode)
 		}
 	})
-	t.Run("readyz", func(t *testing.T) {
-		resp, body := get(t, anon, base+"/readyz", nil)
+	ops := &http.Client{Timeout: 10 * time.Second}
+	t.Run("readyz on the operations listener only", func(t *testing.T) {
+		resp, body := get(t, ops, p.OpsURL(t)+"/readyz", nil)
 		if resp.StatusCode != 200 || !strings.Contains(body, "redis") || !strings.Contains(body, "migrations") {
 			t.Errorf("%d %s", resp.StatusCode, body)
+		}
+		if resp, _ := get(t, anon, base+"/readyz", nil); resp.StatusCode != 404 {
+			t.Errorf("public /readyz: %d; want 404", resp.StatusCode)
 		}
 	})
 	t.Run("body over the limit", func(t *testing.T) {
@@ -176,10 +179,13 @@ func TestServeEndToEnd(t *testing.T) {
 			t.Errorf("status %d, want 413", resp.StatusCode)
 		}
 	})
-	t.Run("metrics", func(t *testing.T) {
-		_, body := get(t, anon, base+"/metrics", nil)
+	t.Run("metrics on the operations listener only", func(t *testing.T) {
+		_, body := get(t, ops, p.OpsURL(t)+"/metrics", nil)
 		if !strings.Contains(body, `pgo_http_requests_total{method="GET",route="/healthz",status="200"}`) {
 			t.Errorf("metrics lack the healthz counter:\n%.2000s", body)
+		}
+		if resp, _ := get(t, anon, base+"/metrics", nil); resp.StatusCode != 404 {
+			t.Errorf("public /metrics: %d; want 404", resp.StatusCode)
 		}
 	})
 	t.Run("SIGTERM exits cleanly", func(t *testing.T) {
@@ -203,7 +209,7 @@ func TestServeReadyzNamesRedis(t *testing.T) {
 	vars := serveVars(t, certs)
 	vars["PGO_REDIS_URL"] = "redis://" + closedPort(t) + "/0"
 	p := startPGO(t, vars, "listening on https://", "serve")
-	resp, body := get(t, tlsClient(t, certs, "", nil), "https://"+p.Addr+"/readyz", nil)
+	resp, body := get(t, &http.Client{Timeout: 10 * time.Second}, p.OpsURL(t)+"/readyz", nil)
 	if resp.StatusCode != 503 || !strings.Contains(body, "not ready: redis") || strings.Contains(body, "postgres") {
 		t.Errorf("%d %s", resp.StatusCode, body)
 	}
@@ -318,50 +324,113 @@ func TestKeysDevCABadUsage(t *testing.T) {
 	}
 }
 
-func TestServeHooks(t *testing.T) {
+// pgo serve is one App, opened once, with every area mounted in one visible
+// order: the mounted areas' routes and readiness checks are there, a failing
+// dependency shows in /readyz by name, and Close stops what openApp started.
+func TestAppMountsEveryArea(t *testing.T) {
 	certs := devCerts(t, "localhost")
 	vars := serveVars(t, certs)
-	cfg, err := loadConfig(&env{getenv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }})
+	e := &env{stderr: io.Discard, getenv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
+	ctx := context.Background()
+	if code, _, errOut := runCLI(t, vars, "", "migrate"); code != 0 {
+		t.Fatalf("migrate: exit %d: %s", code, errOut)
+	}
+	a, err := openApp(ctx, e, "serve", io.Discard, needDB|needVault|needSigner|needRedis|needLists)
 	if err != nil {
 		t.Fatal(err)
 	}
-	saved := serveHooks
-	t.Cleanup(func() { serveHooks = saved })
-	closed := false
-	serveHooks = nil
-	registerServeHook("lists", func(_ context.Context, w *serveWiring) error {
-		if w.DB == nil || w.Redis == nil || w.Server == nil {
-			t.Error("hook got an incomplete wiring")
-		}
-		w.Server.AddChecker(server.CheckFunc("zal", func(context.Context) error { return errors.New("lists too old") }))
-		w.OnClose(func() { closed = true })
-		return nil
-	})
-	log, _ := reqctx.NewLogger(io.Discard, "error")
-	w := &serveWiring{Config: cfg, Log: log}
-	if err := wireServer(context.Background(), w); err != nil {
+	if a.DB == nil || a.Vault == nil || a.Redis == nil || a.Lists == nil || a.Audit == nil {
+		t.Fatalf("App incomplete: %+v", a)
+	}
+	srv, err := a.newServer()
+	if err != nil {
 		t.Fatal(err)
 	}
+	if err := a.mountAreas(ctx, srv); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{"/login": 200, "/healthz": 200} {
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != want {
+			t.Errorf("GET %s: %d; want %d (area not mounted?)", path, rec.Code, want)
+		}
+	}
+	// The lists area mounted its readiness check.
 	rec := httptest.NewRecorder()
-	w.Server.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
-	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "not ready: zal") {
-		t.Errorf("hook's checker not used: %d %s", rec.Code, rec.Body)
+	srv.OpsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if !strings.Contains(rec.Body.String(), `"medmij-lists"`) {
+		t.Errorf("/readyz lacks the lists' check: %d %s", rec.Code, rec.Body)
 	}
-	for i := len(w.closers) - 1; i >= 0; i-- {
-		w.closers[i]()
+	a.Close()
+	if err := a.DB.Ping(ctx); err == nil {
+		t.Error("Close left the database pool open")
 	}
-	if !closed {
-		t.Error("OnClose not run")
+}
+
+// Every command and subcommand is in the one table, once, and each one's help
+// names its own usage (pgo help audit verify, pgo help keys init, pgo help help).
+func TestCommandTable(t *testing.T) {
+	seen := map[string]bool{}
+	var walk func(path string, cs []*command)
+	walk = func(path string, cs []*command) {
+		for _, c := range cs {
+			p := strings.TrimSpace(path + " " + c.name)
+			if seen[p] {
+				t.Errorf("command %q twice", p)
+			}
+			seen[p] = true
+			if (c.run == nil) == (c.subs == nil) {
+				t.Errorf("command %q: wants exactly one of run and subs", p)
+			}
+			code, out, _ := runCLI(t, nil, "", append([]string{"help"}, strings.Fields(p)...)...)
+			if code != 0 || !strings.Contains(out, "usage: pgo "+p+" ") {
+				t.Errorf("pgo help %s: exit %d, output lacks its usage:\n%s", p, code, out)
+			}
+			walk(p, c.subs)
+		}
 	}
-	// A failing hook stops start-up with its name.
-	serveHooks = nil
-	registerServeHook("consent", func(context.Context, *serveWiring) error { return errors.New("no OCL") })
-	w = &serveWiring{Config: cfg, Log: log}
-	err = wireServer(context.Background(), w)
-	if err == nil || err.Error() != "consent: no OCL" {
-		t.Errorf("err = %v", err)
+	walk("", commands())
+	for _, p := range []string{"audit verify", "keys init", "zal check", "export render", "dossier import"} {
+		if !seen[p] {
+			t.Errorf("%q is not in the command table", p)
+		}
 	}
-	for _, c := range w.closers {
-		c()
+	if code, out, _ := runCLI(t, nil, "", "help", "help"); code != 0 || !strings.Contains(out, "commands:") {
+		t.Errorf("pgo help help: exit %d\n%s", code, out)
+	}
+	if code, _, errOut := runCLI(t, nil, "", "help", "audit", "nosuch"); code != 2 || !strings.Contains(errOut, `"audit nosuch"`) {
+		t.Errorf("pgo help audit nosuch: exit %d %s", code, errOut)
+	}
+}
+
+// A keyset stored unencrypted is announced loudly outside development (issue
+// 15), and not on a localhost instance.
+func TestClearKeysetWarning(t *testing.T) {
+	for _, tt := range []struct {
+		public, master string
+		warn           bool
+	}{
+		{"https://pgo.example.nl", "", true},
+		{"https://noord.localhost:8443", "", false},
+		{"https://127.0.0.1:8443", "", false},
+		{"https://pgo.example.nl", "yes", false},
+	} {
+		vars := map[string]string{"PGO_KEYSET_FILE": vaulttest.Keyset(t), "PGO_PUBLIC_URL": tt.public}
+		var log bytes.Buffer
+		e := &env{stderr: io.Discard, getenv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
+		a, err := openApp(context.Background(), e, "worker", &log, needVault)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.master != "" { // a master key set: only the check, not a real encrypted keyset
+			a.Config.Vault.MasterKey = tt.master
+			log.Reset()
+			a.warnClearKeyset()
+		}
+		a.Close()
+		if got := strings.Contains(log.String(), "keyset file is stored unencrypted"); got != tt.warn {
+			t.Errorf("%s (master key %q): warned %v; want %v\n%s", tt.public, tt.master, got, tt.warn, log.String())
+		}
 	}
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestServeMedMijLists boots the real server with generated MedMij lists: /readyz
@@ -40,12 +42,12 @@ func TestServeMedMijLists(t *testing.T) {
 		t.Fatalf("generate wrote %v", files)
 	}
 	p := startPGO(t, vars, "listening on https://", "serve")
-	client := tlsClient(t, certs, "", nil)
-	resp, body := get(t, client, "https://"+p.Addr+"/readyz", nil)
+	ops := &http.Client{Timeout: 10 * time.Second}
+	resp, body := get(t, ops, p.OpsURL(t)+"/readyz", nil)
 	if resp.StatusCode != 200 || !strings.Contains(body, "medmij-lists") {
 		t.Fatalf("readyz with valid lists: %d %s", resp.StatusCode, body)
 	}
-	_, metrics := get(t, client, "https://"+p.Addr+"/metrics", nil)
+	_, metrics := get(t, ops, p.OpsURL(t)+"/metrics", nil)
 	if !strings.Contains(metrics, `pgo_medmij_list_volgnummer{list="zal"} 42`) {
 		t.Fatalf("metrics lack the ZAL Volgnummer:\n%s", grepLines(metrics, "medmij"))
 	}
@@ -57,7 +59,7 @@ func TestServeMedMijLists(t *testing.T) {
 	vars2 := serveVars(t, certs)
 	vars2["PGO_ZAL_FILE"] = bad
 	p2 := startPGO(t, vars2, "listening on https://", "serve")
-	resp, body = get(t, client, "https://"+p2.Addr+"/readyz", nil)
+	resp, body = get(t, ops, p2.OpsURL(t)+"/readyz", nil)
 	if resp.StatusCode != 503 || !strings.Contains(body, "medmij-lists") {
 		t.Fatalf("readyz with a broken ZAL: %d %s", resp.StatusCode, body)
 	}

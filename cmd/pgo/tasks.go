@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 
 	"github.com/jackc/pgx/v5"
 
@@ -12,7 +11,6 @@ import (
 
 	"github.com/pgo-koppelvlak/pgo/account/accountdb"
 	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
-	"github.com/pgo-koppelvlak/pgo/config"
 	"github.com/pgo-koppelvlak/pgo/dossier"
 	"github.com/pgo-koppelvlak/pgo/dossier/dossierdb"
 	"github.com/pgo-koppelvlak/pgo/export"
@@ -22,21 +20,24 @@ import (
 	"github.com/pgo-koppelvlak/pgo/worker"
 )
 
-// registerTasks hands the worker the task handlers of every domain. This is the
-// one place that wires concrete stores and services into the handlers.
-func registerTasks(w *worker.Worker, cfg *config.Config, db *store.DB, v *vault.Vault, log *slog.Logger) {
-	w.Handle(worker.TypeExportRender, worker.HandleRenderTask(exportJobs(cfg, db, v)))
-	w.Handle(worker.TypeKeysRewrap, worker.HandleRewrapTask(rewrapTargets(db, v), log))
+// registerTasks hands the worker the task handlers of every domain, built from
+// the App like the areas of pgo serve.
+func (a *App) registerTasks(w *worker.Worker) {
+	w.Handle(worker.TypeExportRender, worker.HandleRenderTask(a.exportJobs()))
+	w.Handle(worker.TypeKeysRewrap, worker.HandleRewrapTask(rewrapTargets(a.DB, a.Vault), a.Log))
 }
 
+// dossiers is the dossier service over PostgreSQL and the vault.
+func (a *App) dossiers() *dossier.Service { return dossier.New(dossierdb.New(a.DB), a.Vault) }
+
 // exportJobs is the export service over PostgreSQL and the vault: the same one for
-// the worker and `pgo export`.
-func exportJobs(cfg *config.Config, db *store.DB, v *vault.Vault) *export.Jobs {
+// the worker, pgo serve and `pgo export`.
+func (a *App) exportJobs() *export.Jobs {
 	return export.NewJobs(export.JobsConfig{
-		Store:   exportdb.New(db, worker.NewRenderTask),
-		Dossier: dossier.New(dossierdb.New(db), v),
-		Sealer:  v,
-		Source:  cfg.InstanceName,
+		Store:   exportdb.New(a.DB, worker.NewRenderTask),
+		Dossier: a.dossiers(),
+		Sealer:  a.Vault,
+		Source:  a.Config.InstanceName,
 	})
 }
 
@@ -65,13 +66,11 @@ func rewrapTargets(db *store.DB, v *vault.Vault) []worker.RewrapTarget {
 	}
 }
 
-func init() {
-	registerKeys(&command{
-		name:    "rewrap",
-		summary: "Move dossier rows, export documents and TOTP seeds sealed under older keys to the primary key (after keys rotate).",
-		usage:   "[--batch N] [--queue]",
-		run:     keysRewrap,
-	})
+var keysRewrapCmd = &command{
+	name:    "rewrap",
+	summary: "Move dossier rows, export documents and TOTP seeds sealed under older keys to the primary key (after keys rotate).",
+	usage:   "[--batch N] [--queue]",
+	run:     keysRewrap,
 }
 
 // keysRewrap runs the keys:rewrap task's work now (or, with --queue, hands it to
@@ -85,12 +84,12 @@ func keysRewrap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	if fs.NArg() != 0 || *batch < 1 {
 		return usageError(fs, "takes no arguments and a --batch of at least 1")
 	}
-	o, err := openSealed(ctx, e, "keys rewrap")
+	a, err := openApp(ctx, e, "keys rewrap", e.stderr, needDB|needVault)
 	if err != nil {
 		return err
 	}
-	defer o.Close()
-	db, v := o.db, o.vault
+	defer a.Close()
+	db, v := a.DB, a.Vault
 	if *queue {
 		return queueRewrap(ctx, e, db, *batch)
 	}

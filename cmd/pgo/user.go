@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -26,13 +25,12 @@ import (
 // shell history). The TOTP seeds are sealed with the vault, so every `pgo user`
 // command needs the keyset (PGO_KEYSET_FILE); each one first seals the seeds that a
 // database from before migration 007 still holds in the clear.
-func init() {
-	register(&command{
-		name:    "user",
-		summary: "Manage login accounts: add (password from stdin), list, lock. Needs PGO_KEYSET_FILE: TOTP seeds are sealed.",
-		usage:   "add NAME [--role patient|auditor] [--qr FILE] < password | list | lock NAME",
-		run:     runUser,
-	})
+
+var userCmd = &command{
+	name:    "user",
+	summary: "Manage login accounts: add (password from stdin), list, lock. Needs PGO_KEYSET_FILE: TOTP seeds are sealed.",
+	usage:   "add NAME [--role patient|auditor] [--qr FILE] < password | list | lock NAME",
+	run:     runUser,
 }
 
 func runUser(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
@@ -82,21 +80,20 @@ func runUser(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 // withAccounts opens the keyset and the database and runs fn with an account
 // service.
 func withAccounts(ctx context.Context, e *env, fn func(*account.Service) error) error {
-	o, err := openSealed(ctx, e, "user")
+	a, err := openApp(ctx, e, "user", e.stderr, needDB|needVault)
 	if err != nil {
 		return err
 	}
-	defer o.Close()
-	cfg, v := o.cfg, o.vault
-	st := accountdb.New(o.db, auditdb.Append)
-	n, err := st.SealClearSeeds(ctx, v)
+	defer a.Close()
+	st := accountdb.New(a.DB, auditdb.Append)
+	n, err := st.SealClearSeeds(ctx, a.Vault)
 	if err != nil {
 		return err
 	}
 	if n > 0 {
 		fmt.Fprintf(e.stderr, "sealed the TOTP seeds of %d accounts that were stored in the clear (migration 007)\n", n)
 	}
-	svc, err := account.New(st, v, account.ConfigFrom(cfg.Account, cfg.InstanceName))
+	svc, err := account.New(st, a.Vault, account.ConfigFrom(a.Config.Account, a.Config.InstanceName))
 	if err != nil {
 		return err
 	}
@@ -191,38 +188,37 @@ func sweepSessions(ctx context.Context, st *accountdb.Store, idle time.Duration)
 	}
 }
 
-// mountAccount builds the account service (and the OIDC login when
-// PGO_OIDC_ISSUER is set) and mounts the login, account and audit pages on srv.
-// pgo serve runs it as the account serve hook (serve.go). The TOTP seeds are sealed
-// with the keyset (PGO_KEYSET_FILE), and seeds still in the clear from before
-// migration 007 are sealed before the first login.
-func mountAccount(ctx context.Context, cfg *config.Config, db *store.DB, srv *server.Server, log *slog.Logger) error {
-	keys, err := verifier(cfg) // cmd/pgo/audit.go: the checkpoint signing key, if configured
+// accounts is the account service over PostgreSQL and the vault: the same one for
+// pgo serve and pgo user. The TOTP seeds are sealed with the keyset
+// (PGO_KEYSET_FILE); seeds still in the clear from before migration 007 are
+// sealed first.
+func (a *App) accounts(ctx context.Context) (*account.Service, *accountdb.Store, error) {
+	st := accountdb.New(a.DB, auditdb.Append)
+	n, err := st.SealClearSeeds(ctx, a.Vault)
 	if err != nil {
-		return err
-	}
-	v, err := openVault(cfg)
-	if err != nil {
-		return err
-	}
-	st := accountdb.New(db, auditdb.Append)
-	n, err := st.SealClearSeeds(ctx, v)
-	if err != nil {
-		return fmt.Errorf("sealing TOTP seeds stored in the clear: %w", err)
+		return nil, nil, fmt.Errorf("sealing TOTP seeds stored in the clear: %w", err)
 	}
 	if n > 0 {
-		log.Info("sealed TOTP seeds stored in the clear (migration 007)", "accounts", n)
+		a.Log.Info("sealed TOTP seeds stored in the clear (migration 007)", "accounts", n)
 	}
-	svc, err := account.New(st, v, account.ConfigFrom(cfg.Account, cfg.InstanceName))
+	svc, err := account.New(st, a.Vault, account.ConfigFrom(a.Config.Account, a.Config.InstanceName))
+	return svc, st, err
+}
+
+// mountAccount mounts the login, account and audit pages (issue 6), with the
+// OIDC login when PGO_OIDC_ISSUER is set, and sweeps expired sessions until ctx
+// ends with pgo serve.
+func (a *App) mountAccount(ctx context.Context, srv *server.Server) error {
+	svc, st, err := a.accounts(ctx)
 	if err != nil {
 		return err
 	}
-	deps := server.AccountDeps{Service: svc, Audit: auditLog{auditdb.New(db, keys), db}}
-	if deps.OIDC, err = oidcLogin(ctx, cfg, svc); err != nil {
+	deps := server.AccountDeps{Service: svc, Audit: auditLog{a.Audit, a.DB}}
+	if deps.OIDC, err = oidcLogin(ctx, a.Config, svc); err != nil {
 		return err
 	}
 	srv.MountAccount(deps)
-	go sweepSessions(ctx, st, cfg.Account.IdleTimeout) // ctx ends with pgo serve
+	go sweepSessions(ctx, st, a.Config.Account.IdleTimeout)
 	return nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/base32"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -20,7 +19,6 @@ import (
 	"github.com/pgo-koppelvlak/pgo/account"
 	"github.com/pgo-koppelvlak/pgo/config"
 	"github.com/pgo-koppelvlak/pgo/server"
-	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 )
 
@@ -45,22 +43,19 @@ func TestMountAccountWiring(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^account_totp +moved 1,`).MatchString(rewrap) || totpKeyID(t, vars, "eva") == oldKey {
 		t.Fatalf("keys rewrap did not move the TOTP seed off key %d:\n%s", oldKey, rewrap)
 	}
-	cfg, err := config.Load("", func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // stops the session sweeper
-	db, err := store.Open(ctx, cfg.DatabaseURL)
+	e := &env{stderr: io.Discard, getenv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
+	a, err := openApp(ctx, e, "serve", io.Discard, needDB|needVault)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	srv, err := server.New(server.Deps{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	defer a.Close()
+	srv, err := server.New(server.Deps{Config: a.Config, Logger: a.Log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := mountAccount(ctx, cfg, db, srv, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if err := a.mountAccount(ctx, srv); err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewTLSServer(srv.Handler())

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -16,43 +15,11 @@ import (
 	"github.com/pgo-koppelvlak/pgo/zal"
 )
 
-// zalCommands are the `pgo zal SUB` subcommands.
-var zalCommands = map[string]*command{}
-
-func init() {
-	for _, c := range []*command{zalCheckCmd, zalShowCmd, zalGenerateCmd} {
-		zalCommands[c.name] = c
-	}
-	register(&command{
-		name:    "zal",
-		summary: "MedMij lists (ZAL, OCL, GNL, Whitelist): check files, show qualified sources, generate lists for local instances.",
-		usage:   "check|show|generate [flags] [args]",
-		run:     runZALCommand,
-	})
-}
-
-func runZALCommand(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	names := make([]string, 0, len(zalCommands))
-	for n := range zalCommands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintf(fs.Output(), "usage: pgo zal SUBCOMMAND [flags]\n\nsubcommands:\n")
-		for _, n := range names {
-			fmt.Fprintf(fs.Output(), "  %-10s %s\n", n, zalCommands[n].summary)
-		}
-		if len(args) == 0 {
-			return errUsage
-		}
-		return flag.ErrHelp
-	}
-	c, ok := zalCommands[args[0]]
-	if !ok {
-		return usageError(fs, "unknown subcommand %q (one of %s)", args[0], strings.Join(names, ", "))
-	}
-	sub := newFlagSet(e, &command{name: "zal " + c.name, summary: c.summary, usage: c.usage})
-	return c.run(ctx, e, sub, args[1:])
+var zalCmd = &command{
+	name:    "zal",
+	summary: "MedMij lists (ZAL, OCL, GNL, Whitelist): check files, show qualified sources, generate lists for local instances.",
+	usage:   "check|show|generate [flags] [args]",
+	subs:    []*command{zalCheckCmd, zalShowCmd, zalGenerateCmd},
 }
 
 var zalCheckCmd = &command{

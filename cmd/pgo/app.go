@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
+	"github.com/pgo-koppelvlak/pgo/config"
+	"github.com/pgo-koppelvlak/pgo/store"
+	"github.com/pgo-koppelvlak/pgo/vault"
+	"github.com/pgo-koppelvlak/pgo/zal"
+	"github.com/pgo-koppelvlak/pgo/zal/zaldb"
+)
+
+// App is what one pgo process is built from, opened once: the configuration, the
+// logger, PostgreSQL, the vault, the signing key, Redis, the MedMij lists and the
+// audit store. Every area (accounts, consent, the FHIR endpoint, transfers, ...)
+// is constructed from it and mounted explicitly, in the one order that
+// mountAreas shows (serve.go), and every subcommand opens the parts it needs
+// through openApp, so there is one place where concrete parts are made.
+type App struct {
+	Config *config.Config
+	Log    *slog.Logger
+	DB     *store.DB
+	// Vault seals data at rest (PGO_KEYSET_FILE); nil unless needVault.
+	Vault *vault.Vault
+	// Signer is the instance signing key (PGO_SIGNING_KEY): audit checkpoints,
+	// access tokens, JWKS. Nil when the setting is empty.
+	Signer *vault.SigningKey
+	// Redis is the queue's Redis; nil unless needRedis.
+	Redis *redis.Client
+	// Lists are the MedMij lists (ZAL, OCL, GNL, Whitelist); nil unless needLists.
+	Lists *zal.Registry
+	// Audit reads and verifies the audit log; writers append with
+	// auditdb.Append in their own transaction.
+	Audit *auditdb.Store
+
+	closers []func()
+}
+
+// need says which parts a command opens beyond the configuration and logger.
+type need uint8
+
+const (
+	needDB need = 1 << iota
+	needVault
+	needRedis
+	needLists  // loads the lists (stored copies first) and refreshes them until Close
+	needSigner // loads PGO_SIGNING_KEY when set
+)
+
+// openApp builds the App for the command cmd ("serve", "user", ...). It checks
+// what needs no connection first (configuration and keyset: a bad one is one line
+// and exit 2; a missing signing key file says how to make it), then connects: an unreachable PostgreSQL is exit 1,
+// named; an unreachable Redis is only logged (see openRedis). logTo receives the
+// JSON log.
+func openApp(ctx context.Context, e *env, cmd string, logTo io.Writer, n need) (*App, error) {
+	cfg, err := loadConfig(e)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Log: newLogger(logTo, cfg.LogLevel)}
+	if n&needVault != 0 {
+		if a.Vault, err = openVault(cfg); err != nil {
+			return nil, err
+		}
+		a.warnClearKeyset()
+	}
+	if n&needSigner != 0 && cfg.Vault.SigningKey != "" {
+		if a.Signer, err = vault.LoadSigningKey(cfg.Vault.SigningKey); err != nil {
+			return nil, err // names PGO_SIGNING_KEY and how to create the file
+		}
+	}
+	if n&(needDB|needLists) != 0 {
+		db, err := store.Open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, &exitError{code: 1, msg: "pgo " + cmd + ": PostgreSQL: " + pgo.ErrorMessage(err)}
+		}
+		a.DB = db
+		a.onClose(db.Close)
+		a.Audit = auditdb.New(db, a.verifier())
+	}
+	if n&needRedis != 0 {
+		if a.Redis, err = openRedis(ctx, cfg.RedisURL, a.Log); err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.onClose(func() { a.Redis.Close() })
+	}
+	if n&needLists != 0 {
+		a.openLists(ctx)
+	}
+	return a, nil
+}
+
+// warnClearKeyset says loudly when the keyset file is stored unencrypted (no
+// PGO_MASTER_KEY) on an instance that is not a local development one: then
+// whoever copies that one file can open every sealed dossier, token and TOTP
+// seed (issue 15). Development instances (a localhost public URL) stay quiet.
+func (a *App) warnClearKeyset() {
+	if a.Config.Vault.MasterKey != "" || devHost(a.Config.PublicURL) {
+		return
+	}
+	a.Log.Warn("SECURITY: the keyset file is stored unencrypted; anyone who can read it can decrypt all data at rest. "+
+		"Set PGO_MASTER_KEY (from a secret store, not beside the file) and re-encrypt the keyset",
+		"setting", "PGO_MASTER_KEY", "keyset", a.Config.Vault.KeysetFile)
+}
+
+// devHost reports whether a public URL names this machine only (localhost,
+// *.localhost or a loopback address): a development or demo instance.
+func devHost(publicURL string) bool {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return false
+	}
+	h := strings.ToLower(u.Hostname())
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.IsLoopback()
+}
+
+// openLists loads the MedMij lists (persisted copies first, so a restart without
+// network still has lists) and refreshes them in the background until Close.
+func (a *App) openLists(ctx context.Context) {
+	a.Lists = zalRegistry(a.Config, zaldb.New(a.DB), a.Log)
+	if err := a.Lists.Load(ctx); err != nil {
+		a.Log.Warn("MedMij lists: not all configured lists are available; /readyz reports them", "err", err)
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Lists.Run(rctx); close(done) }()
+	a.onClose(func() { cancel(); <-done })
+}
+
+// verifier is the signing key as the audit store's checkpoint verifier (nil
+// interface when there is none, so verification still walks the chain).
+func (a *App) verifier() audit.SignatureVerifier {
+	if a.Signer == nil {
+		return nil
+	}
+	return a.Signer
+}
+
+// onClose registers f to run at Close, in reverse order of registration.
+func (a *App) onClose(f func()) { a.closers = append(a.closers, f) }
+
+// Close releases what openApp opened, last opened first.
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
