@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/google/uuid"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,6 +148,27 @@ func TestImportRejectsInvalidBundles(t *testing.T) {
 				t.Fatal("something was stored")
 			}
 		})
+	}
+}
+
+// An import for a user that does not exist is refused (ENOTFOUND, with its
+// translation key) and stores nothing; not a UUID is invalid.
+func TestImportRefusesUnknownUser(t *testing.T) {
+	f := newFixture(t)
+	in, err := dossier.ReadPath(medmijPatient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody := uuid.NewString()
+	_, err = f.svc.Import(context.Background(), nobody, in, dossier.ImportOptions{})
+	if pgo.ErrorCode(err) != pgo.ENOTFOUND || pgo.ErrorReason(err) != "dossier.reason.unknown_user" {
+		t.Fatalf("err = %v", err)
+	}
+	if n := f.count(t, `select count(*) from dossier_resource`); n != 0 || f.count(t, `select count(*) from audit_log where action = 'dossier_imported'`) != 0 {
+		t.Fatalf("%d rows stored for nobody", n)
+	}
+	if _, err := f.svc.Import(context.Background(), f.user, in, dossier.ImportOptions{}); err != nil {
+		t.Fatalf("the existing user: %v", err)
 	}
 }
 
