@@ -68,12 +68,14 @@ type doc struct {
 // layout builds the maroto document for in and returns maroto's (non-PDF/A) bytes
 // and the log of what it wrote, for the completeness proof.
 func layout(in Input, g *glyphs) ([]byte, *proofLog, error) {
-	// The footer repeats the cover page's name on every page; a very long name is
-	// shortened there so the line stays inside the bottom margin.
-	footer := shorten(g.clean(in.Summary.Patient.Name), 60)
+	// The footer says on every page whose dossier it is and where it came from
+	// (the cover page's name and source); long names are shortened there so the
+	// line stays inside the bottom margin.
+	footer := "Dossier van " + shorten(g.clean(in.Summary.Patient.Name), 50)
 	if bd := in.Summary.Patient.BirthDate; bd != "" {
 		footer += " · geboren " + g.clean(dutchPartialDate(bd))
 	}
+	footer += " · bron " + shorten(g.clean(in.Source), 40)
 	cfg := config.NewBuilder().
 		WithPageSize(pagesize.A4).
 		WithLeftMargin(marginSide).WithRightMargin(marginSide).
