@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -224,6 +225,27 @@ func TestProofFailsOnLostString(t *testing.T) {
 	cut := bytes.Replace(flat, []byte(gone), nil, 1)
 	if res, _ := log.verify(cut); res.Missing == 0 {
 		t.Fatalf("text without %q passed: %+v", gone, res)
+	}
+}
+
+// The MedMij test patient as PDF/A-1b passes PDFBox Preflight and the structural
+// checks (subset-tagged fonts with a CIDSet, everything embedded).
+func TestMedMijPDFA1B(t *testing.T) {
+	sum, err := dossier.Preview(medmijInputs(t)["bgz-patA"], allCategories())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdf, _ := render(t, Input{Summary: sum, Source: "PGO Noord", GeneratedAt: genTime, Conformance: PDFA1B})
+	for _, p := range pdfaProblems(t, pdf, 1) {
+		t.Error(p)
+	}
+	path := writeTemp(t, "patA-1b.pdf", pdf)
+	for _, p := range toolProblems(t, path) {
+		t.Error(p)
+	}
+	out, err := exec.Command(shared.Path("tools", "pdfa-preflight"), path).CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("is a valid PDF/A-1b file")) {
+		t.Errorf("preflight: %v\n%s", err, out)
 	}
 }
 
