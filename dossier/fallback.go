@@ -7,7 +7,7 @@ import (
 
 // labelNL names FHIR elements (STU3 and R4) in Dutch for the generic fallback.
 var labelNL = map[string]string{
-	"additionalInstructions": "Aanvullende instructie", "comment": "Toelichting", "note": "Notitie",
+	"additionalInstruction": "Aanvullende instructie", "comment": "Toelichting", "note": "Notitie",
 	"method": "Methode", "bodySite": "Lichaamslocatie", "interpretation": "Interpretatie",
 	"specimen": "Materiaal", "performer": "Uitvoerder", "requester": "Voorschrijver", "prescriber": "Voorschrijver",
 	"participant": "Deelnemer", "individual": "Deelnemer", "location": "Locatie", "serviceProvider": "Zorgaanbieder",
@@ -40,6 +40,8 @@ var labelNL = map[string]string{
 	"role": "Rol", "qualification": "Kwalificatie", "communication": "Taal", "beneficiary": "Verzekerde",
 	"subscriber": "Verzekeringnemer", "grouping": "Groep", "class_": "Klasse", "author": "Auteur",
 	"custodian": "Beheerder", "subjectStatus": "Status", "supportingInformation": "Onderbouwing",
+	"gender": "Geslacht", "country": "Land", "exposureRoute": "Blootstellingsroute", "admitSource": "Herkomst",
+	"parent": "Oorsprong", "detail": "Details", "morphology": "Morfologie",
 }
 
 // genericKeys are elements that only carry a value; a label names what holds them.
@@ -68,11 +70,34 @@ func fieldLabel(path []string) string {
 	return "Gegeven"
 }
 
+// extensionNL names the extensions of the zib2017 / nl-core profiles by the last
+// part of their URL.
+var extensionNL = map[string]string{
+	"Prescriber": "Voorschrijver", "AdditionalInformation": "Aanvullende informatie", "StopType": "Soort stop",
+	"AgreementReason": "Reden afspraak", "ReasonForChangeOrDiscontinuationOfUse": "Reden wijziging of stoppen",
+	"reference": "Zorgverlenerrol", "Morphology": "Morfologie", "Treatment": "Behandeling",
+	"TreatmentPermitted": "Behandeling toegestaan", "Restrictions": "Beperkingen", "VerifiedWith": "Geverifieerd bij",
+	"Comment": "Toelichting", "Disorder": "Aandoening", "Explanation": "Toelichting",
+	"FluidConsistencyType": "Consistentie", "Problem": "Probleem", "Organization": "Organisatie",
+	"Practitioner": "Zorgverlener", "streetName": "Straat", "houseNumber": "Huisnummer",
+	"buildingNumberSuffix": "Toevoeging huisnummer", "additionalLocator": "Aanduiding bij huisnummer",
+	"AddressType": "Soort adres", "TelecomType": "Soort telecom", "Laterality": "Lateraliteit",
+	"Qualifier": "Lateraliteit", "DateOfBirth": "Geboortedatum", "ContactPerson": "Contactpersoon",
+	"MedicalDevice": "Hulpmiddel", "HealthProfessional": "Zorgverlener", "UsageDuration": "Gebruiksduur",
+	"qualifier": "Lateraliteit", "SourceReference": "Bron", "AdvanceDirective": "Wilsverklaring",
+}
+
 // extensionLabel makes a label of an extension's name, e.g.
-// "zib-MedicationUse-Prescriber" -> "Prescriber".
+// "zib-MedicationUse-Prescriber" -> "Voorschrijver".
 func extensionLabel(name string) string {
 	if i := strings.LastIndexByte(name, '-'); i >= 0 && i+1 < len(name) {
 		name = name[i+1:]
+	}
+	if l, ok := extensionNL[name]; ok {
+		return l
+	}
+	if l, ok := labelNL[name]; ok {
+		return l
 	}
 	return words(name)
 }

@@ -8,10 +8,10 @@ var columns = map[Category][]string{
 	CatProblems:     {"Probleem", "Status", "Begindatum", "Einddatum", "Toelichting"},
 	CatAllergies:    {"Allergie / stof", "Categorie", "Ernst", "Status", "Begindatum", "Reactie"},
 	CatMedication:   {"Soort", "Geneesmiddel", "Dosering", "Periode", "Status / toelichting"},
-	CatResults:      {"Onderzoek", "Uitslag", "Referentiewaarde", "Datum", "Interpretatie"},
+	CatResults:      {"Onderzoek", "Uitslag", "Referentiewaarde", "Datum", "Interpretatie / toelichting"},
 	CatImmunization: {"Vaccinatie", "Datum", "Status", "Toelichting"},
 	CatProcedures:   {"Verrichting", "Datum", "Status", "Locatie / toelichting"},
-	CatEncounters:   {"Contact", "Datum", "Status", "Reden / toelichting"},
+	CatEncounters:   {"Contact", "Datum", "Status", "Reden / betrokkenen"},
 	CatDocuments:    {"Document", "Type", "Datum", "Formaat"},
 	CatOther:        {"Soort", "Omschrijving", "Datum"},
 }

@@ -232,6 +232,14 @@ func otherRow(typ string, n node, r *resolver) []string {
 	if typ == "Observation" {
 		what = join(": ", what, observationValue(n))
 	}
+	if typ == "Goal" { // zib TreatmentObjective: the goal's description
+		what = firstOf(concept(n.get("description")), what)
+	}
+	var acts []string
+	for _, a := range n.list("activity") { // zib: a care plan's activities
+		acts = append(acts, firstOf(concept(a.get("detail").get("code")), a.get("detail").str("description"), r.ref(a.get("reference"))))
+	}
+	what = join("; ", what, labelled("activiteiten:", join(", ", acts...)), n.str("comment"), n.notes("note"))
 	if typ == "DeviceUseStatement" {
 		// the statement is about its Device (STU3 device, R4 device): name that,
 		// from the reference's display or the Device in the dossier
