@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -34,13 +36,60 @@ func TestCanonicalEncodingIsStable(t *testing.T) {
 	}
 	empty, none := sample(), sample()
 	empty.Details, none.Details = map[string]string{}, nil
-	if empty.ComputeHash() != none.ComputeHash() {
+	if sha(&empty) != sha(&none) {
 		t.Fatal("an empty and a nil map hash differently")
 	}
 	changed := sample()
 	changed.Seq = 8
-	if changed.ComputeHash() == r.ComputeHash() {
+	if sha(&changed) == sha(&r) {
 		t.Fatal("seq is not covered by the hash")
+	}
+}
+
+// sha is the unkeyed link value of r.
+func sha(r *Record) Hash {
+	h, _ := r.ComputeHash(nil)
+	return h
+}
+
+type testKeys map[uint32][]byte
+
+func (k testKeys) ChainKey(id uint32) ([]byte, error) {
+	if b, ok := k[id]; ok {
+		return b, nil
+	}
+	return nil, errors.New("no such key")
+}
+
+// A keyed record's hash is an HMAC under its key: without the key it cannot be
+// recomputed (a plain SHA-256 does not match), another key gives another value,
+// and a walker without the key (or with another keyset) reports a break.
+func TestKeyedRecordHash(t *testing.T) {
+	keys := testKeys{7: bytes.Repeat([]byte{1}, 32), 8: bytes.Repeat([]byte{2}, 32)}
+	r := sample()
+	r.MACKey = 7
+	if err := r.Seal(keys); err != nil {
+		t.Fatal(err)
+	}
+	plain := r
+	plain.MACKey = 0
+	if sha(&plain) == r.Hash {
+		t.Fatal("keyed hash equals the plain SHA-256")
+	}
+	other := r
+	other.MACKey = 8
+	if h, _ := other.ComputeHash(keys); h == r.Hash {
+		t.Fatal("two keys give one hash")
+	}
+	if _, err := r.ComputeHash(nil); err == nil || !strings.Contains(err.Error(), "no keyset") {
+		t.Errorf("without keys: %v", err)
+	}
+	if _, err := r.ComputeHash(testKeys{}); err == nil || !strings.Contains(err.Error(), "lacks") {
+		t.Errorf("with another keyset: %v", err)
+	}
+	w := NewWalker(nil, nil)
+	if w.Add(&r); w.Break == nil || !strings.Contains(w.Break.Problem, "no keyset") {
+		t.Errorf("walker without keys: %v", w.Break)
 	}
 }
 
@@ -113,7 +162,7 @@ func chain(n int) []Record {
 		r := sample()
 		r.Seq, r.PrevHash = int64(i), prev
 		r.Recorded = r.Recorded.Add(time.Duration(i) * time.Second)
-		r.Seal()
+		r.Seal(nil)
 		prev = r.Hash
 		out = append(out, r)
 	}
@@ -156,7 +205,7 @@ func TestWalker(t *testing.T) {
 	}
 	back := chain(2)
 	back[1].Recorded = back[0].Recorded.Add(-time.Second)
-	back[1].Seal()
+	back[1].Seal(nil)
 	if b := walk(back, &Anchor{}, nil); b == nil || !strings.Contains(b.Problem, "goes back") {
 		t.Fatalf("recorded going back: %v", b)
 	}

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -55,8 +56,19 @@ type Record struct {
 	ID       string // UUID
 	Seq      int64
 	Recorded time.Time // UTC, microseconds
+	// MACKey is the keyset key id whose chain key links this record: Hash is
+	// HMAC-SHA256 under that key (ChainKeys). 0: an unkeyed record (SHA-256),
+	// as written before keyed chains or by a process without a keyset.
+	MACKey   uint32
 	PrevHash Hash
 	Hash     Hash
+}
+
+// ChainKeys are the audit chain's MAC keys by keyset key id (vault.Vault). They
+// live outside the database, so a database user who rewrites records cannot
+// recompute their hashes (NEN 7513 non-repudiation; ASVS 5.0 V16.4.2).
+type ChainKeys interface {
+	ChainKey(id uint32) ([]byte, error)
 }
 
 // canonicalV1 fixes the field order of the canonical encoding. encoding/json writes
@@ -110,8 +122,30 @@ func (r *Record) Canonical() []byte {
 	return b
 }
 
-// ComputeHash is SHA-256 over Canonical.
-func (r *Record) ComputeHash() Hash { return sha256.Sum256(r.Canonical()) }
+// ComputeHash is the record's link value over Canonical: HMAC-SHA256 under the
+// chain key r.MACKey names, or SHA-256 for an unkeyed record (MACKey 0). The
+// error says that keys lacks that key.
+func (r *Record) ComputeHash(keys ChainKeys) (Hash, error) {
+	if r.MACKey == 0 {
+		return sha256.Sum256(r.Canonical()), nil
+	}
+	if keys == nil {
+		return Hash{}, fmt.Errorf("linked with chain key %d, but no keyset is available to check it (PGO_KEYSET_FILE)", r.MACKey)
+	}
+	k, err := keys.ChainKey(r.MACKey)
+	if err != nil {
+		return Hash{}, fmt.Errorf("linked with chain key %d, which this keyset lacks", r.MACKey)
+	}
+	m := hmac.New(sha256.New, k)
+	m.Write(r.Canonical())
+	var h Hash
+	copy(h[:], m.Sum(nil))
+	return h, nil
+}
 
 // Seal sets r.Hash from the other fields (the store calls it once, on append).
-func (r *Record) Seal() { r.Hash = r.ComputeHash() }
+func (r *Record) Seal(keys ChainKeys) error {
+	h, err := r.ComputeHash(keys)
+	r.Hash = h
+	return err
+}

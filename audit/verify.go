@@ -81,6 +81,8 @@ func StartAnchor(firstSeq int64, lastPrune *Record) (Anchor, *Break) {
 // Walker checks records handed to it in seq order, with the checkpoints that fall in
 // the walked range. It keeps only the previous record, so memory stays flat.
 type Walker struct {
+	// Keys check keyed records (nil: a keyed record is a break that says so).
+	Keys        ChainKeys
 	anchor      *Anchor
 	checkpoints []Checkpoint // ascending seq
 	prev        *Record
@@ -105,7 +107,7 @@ func (w *Walker) Add(r *Record) bool {
 		w.Break = b
 		return false
 	}
-	w.prev = &Record{ID: r.ID, Seq: r.Seq, Recorded: r.Recorded, Hash: r.Hash}
+	w.prev = &Record{ID: r.ID, Seq: r.Seq, Recorded: r.Recorded, Hash: r.Hash, MACKey: r.MACKey}
 	return true
 }
 
@@ -113,8 +115,15 @@ func (w *Walker) check(r *Record) *Break {
 	brk := func(format string, args ...any) *Break {
 		return &Break{Seq: r.Seq, ID: r.ID, Problem: fmt.Sprintf(format, args...)}
 	}
-	if got := r.ComputeHash(); got != r.Hash {
+	got, err := r.ComputeHash(w.Keys)
+	if err != nil {
+		return brk("%v", err)
+	}
+	if got != r.Hash {
 		return brk("content does not match its stored hash (stored %s, computed %s): a field was changed after it was written", short(r.Hash), short(got))
+	}
+	if w.prev != nil && w.prev.MACKey != 0 && r.MACKey == 0 {
+		return brk("an unkeyed record follows keyed ones: the chain was rewritten by someone without the chain key")
 	}
 	want, wantID := w.expected()
 	if want != nil {

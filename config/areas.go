@@ -43,13 +43,18 @@ func (z *ZAL) settings() []setting {
 type Audit struct {
 	Retention          time.Duration
 	CheckpointInterval time.Duration
+	// CheckpointSink is where signed checkpoints also go, outside the database:
+	// "stdout", or a file appended to (on storage the database user cannot
+	// reach). Empty: only the audit_checkpoint table.
+	CheckpointSink string
 }
 
 func (a *Audit) settings() []setting {
 	return []setting{
 		// NFR032: at least 5 years; default 5 years + 1 month.
 		duration("PGO_AUDIT_RETENTION", "44568h", "how long audit records are kept (at least 5 years)", &a.Retention, 5*365*24*time.Hour, 100*365*24*time.Hour),
-		duration("PGO_AUDIT_CHECKPOINT_INTERVAL", "1h", "how often the worker signs the audit chain head", &a.CheckpointInterval, time.Second, 7*24*time.Hour),
+		duration("PGO_AUDIT_CHECKPOINT_INTERVAL", "1m", "how often the worker signs the audit chain head (and at shutdown)", &a.CheckpointInterval, time.Second, 7*24*time.Hour),
+		str("PGO_AUDIT_CHECKPOINT_SINK", "", "where signed audit checkpoints also go, outside the database: stdout, or a file to append to (pgo audit verify reads it)", &a.CheckpointSink, nil),
 	}
 }
 

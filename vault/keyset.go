@@ -114,6 +114,9 @@ func Open(path string, opts ...Option) (*Vault, error) {
 	for _, k := range keyInfos(h) {
 		v.known[k.ID] = k.Status == "enabled"
 	}
+	if v.chainKeys, err = deriveChainKeys(h); err != nil {
+		return nil, f.errorf("cannot derive the audit chain keys: %v", err)
+	}
 	return v, nil
 }
 

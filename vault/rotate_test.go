@@ -204,3 +204,42 @@ func streamRoundTrip(v *Vault, id string, plain []byte) error {
 	}
 	return err
 }
+
+// The audit chain keys: one per keyset key, stable across opens, different per
+// key, and after a rotation the old key's chain key is still there (old records
+// keep verifying) while new records use the new primary's.
+func TestChainKeysSurviveRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyset.json")
+	if _, err := CreateKeyset(path); err != nil {
+		t.Fatal(err)
+	}
+	v1, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id1, k1, ok := v1.PrimaryChainKey()
+	if !ok || len(k1) != 32 {
+		t.Fatalf("no primary chain key: %v %d", ok, len(k1))
+	}
+	if _, err := RotateKeyset(path); err != nil {
+		t.Fatal(err)
+	}
+	v2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, k2, _ := v2.PrimaryChainKey()
+	if id2 == id1 || bytes.Equal(k1, k2) {
+		t.Errorf("rotation kept the chain key: %d %d", id1, id2)
+	}
+	old, err := v2.ChainKey(id1)
+	if err != nil || !bytes.Equal(old, k1) {
+		t.Errorf("old chain key after rotation: %v (equal %v)", err, bytes.Equal(old, k1))
+	}
+	if _, err := v2.ChainKey(12345); err == nil {
+		t.Error("a chain key for an unknown key id")
+	}
+	if _, _, ok := New(nil, 7).PrimaryChainKey(); ok {
+		t.Error("a KMS-backed vault claims a chain key")
+	}
+}

@@ -99,6 +99,9 @@ type Vault struct {
 	// known maps the keyset's key ids to "enabled", when known (Open), so that an
 	// object wrapped by a key this process lacks gets a precise error.
 	known map[uint32]bool
+	// chainKeys are the audit chain's HMAC keys per keyset key id (chainkey.go);
+	// empty for a KMS-backed vault.
+	chainKeys map[uint32][]byte
 }
 
 var (

@@ -83,7 +83,13 @@ func appendAt(ctx context.Context, tx pgx.Tx, ev audit.Event, at time.Time) (*au
 		return nil, pgo.Wrap(pgo.EINTERNAL, err, "")
 	}
 	r := &audit.Record{Event: ev.Normalize(now), ID: id.String(), Seq: head.Seq + 1, Recorded: now, PrevHash: head.Hash}
-	r.Seal()
+	keys := chainKeys.Load()
+	if keys != nil {
+		r.MACKey = (*keys).primary
+	}
+	if err := r.Seal(keysOf(keys)); err != nil {
+		return nil, pgo.Wrap(pgo.EINTERNAL, err, "")
+	}
 	if err := insert(ctx, tx, r); err != nil {
 		return nil, err
 	}
@@ -92,8 +98,8 @@ func appendAt(ctx context.Context, tx pgx.Tx, ev audit.Event, at time.Time) (*au
 
 const insertSQL = `insert into audit_log (id, seq, recorded, event_time, action, outcome, reason,
 	person_id, actor_type, actor_id, role, object_type, object_id, object_hashes, source_ip,
-	user_agent, request_id, correlation_id, details, prev_hash, hash)
-	values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)`
+	user_agent, request_id, correlation_id, details, mac_key, prev_hash, hash)
+	values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)`
 
 // insert sends the partition check, the row and the new head in one round trip.
 func insert(ctx context.Context, tx pgx.Tx, r *audit.Record) error {
@@ -102,7 +108,7 @@ func insert(ctx context.Context, tx pgx.Tx, r *audit.Record) error {
 	b.Queue(insertSQL, r.ID, r.Seq, r.Recorded, r.Time, string(r.Action), string(r.Outcome), r.Reason,
 		r.PersonID, string(r.ActorType), r.ActorID, string(r.Role), r.ObjectType, r.ObjectID,
 		jsonMap(r.ObjectHashes), r.SourceIP, r.UserAgent, r.RequestID, r.CorrelationID,
-		jsonMap(r.Details), r.PrevHash[:], r.Hash[:])
+		jsonMap(r.Details), int64(r.MACKey), r.PrevHash[:], r.Hash[:])
 	b.Queue(`update audit_chain_head set seq = $1, hash = $2, recorded = $3 where seq = $4`,
 		r.Seq, r.Hash[:], r.Recorded, r.Seq-1)
 	res := tx.SendBatch(ctx, b)

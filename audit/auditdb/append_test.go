@@ -81,7 +81,7 @@ func TestAppendFollowsTheBusinessTransaction(t *testing.T) {
 		r.Time.IsZero() || r.Time.Nanosecond()%1000 != 0 || r.Time.Location() != time.UTC {
 		t.Fatalf("stored record = %+v", r)
 	}
-	if r.ComputeHash() != r.Hash {
+	if h, _ := r.ComputeHash(nil); h != r.Hash {
 		t.Fatal("stored hash does not match the record read back")
 	}
 	mustVerify(t, New(db, nil))

@@ -95,7 +95,7 @@ func seedBulk(b testing.TB, db *store.DB, n int) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	for i := 1; i <= n; i++ {
 		r := audit.Record{Event: event(i).Normalize(now), ID: fmt.Sprintf("00000000-0000-7000-8000-%012d", i), Seq: int64(i), Recorded: now, PrevHash: prev}
-		r.Seal()
+		r.Seal(nil)
 		prev = r.Hash
 		rows = append(rows, []any{r.ID, r.Seq, r.Recorded, r.Time, string(r.Action), string(r.Outcome), r.Reason,
 			r.PersonID, string(r.ActorType), r.ActorID, string(r.Role), r.ObjectType, r.ObjectID, r.ObjectHashes,

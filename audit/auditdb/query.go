@@ -16,7 +16,7 @@ import (
 
 const columns = `id, seq, recorded, event_time, action, outcome, reason, person_id, actor_type,
 	actor_id, role, object_type, object_id, object_hashes, source_ip, user_agent, request_id,
-	correlation_id, details, prev_hash, hash`
+	correlation_id, details, mac_key, prev_hash, hash`
 
 // querier is a pool or a transaction.
 type querier interface {
@@ -29,13 +29,14 @@ func scanRecord(rows pgx.Rows) (audit.Record, error) {
 	var id [16]byte
 	var action, outcome, actorType, role string
 	var prev, hash []byte
+	var macKey int64
 	err := rows.Scan(&id, &r.Seq, &r.Recorded, &r.Time, &action, &outcome, &r.Reason, &r.PersonID,
 		&actorType, &r.ActorID, &role, &r.ObjectType, &r.ObjectID, &r.ObjectHashes, &r.SourceIP,
-		&r.UserAgent, &r.RequestID, &r.CorrelationID, &r.Details, &prev, &hash)
+		&r.UserAgent, &r.RequestID, &r.CorrelationID, &r.Details, &macKey, &prev, &hash)
 	if err != nil {
 		return r, store.Error(err)
 	}
-	r.ID = formatUUID(id)
+	r.ID, r.MACKey = formatUUID(id), uint32(macKey)
 	r.Action, r.Outcome, r.ActorType, r.Role = audit.Action(action), audit.Outcome(outcome), audit.ActorType(actorType), audit.Role(role)
 	r.Recorded, r.Time = r.Recorded.UTC(), r.Time.UTC()
 	if r.PrevHash, err = audit.HashFromBytes(prev); err == nil {

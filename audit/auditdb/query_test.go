@@ -1,8 +1,10 @@
 package auditdb
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,16 +135,22 @@ func TestMaintain(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.DB(t)
 	key, _ := vault.GenerateSigningKey()
-	if err := Maintain(ctx, db, key); err != nil {
+	var sunk bytes.Buffer
+	m := &Maintenance{DB: db, Signer: key, Sink: audit.NewLineSink(&sunk)}
+	if err := m.Run(ctx); err != nil {
 		t.Fatalf("Maintain on an empty log: %v", err)
 	}
 	if err := Record(ctx, db, event(1)); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {
-		if err := Maintain(ctx, db, key); err != nil {
+		if err := m.Run(ctx); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The one checkpoint went to the sink once, as a JWS line.
+	if lines := strings.Split(strings.TrimSpace(sunk.String()), "\n"); len(lines) != 1 || strings.Count(lines[0], ".") != 2 {
+		t.Fatalf("sink holds %q; want one checkpoint line", sunk.String())
 	}
 	var cps, parts int
 	if err := db.Pool.QueryRow(ctx, "select count(*) from audit_checkpoint").Scan(&cps); err != nil || cps != 1 {

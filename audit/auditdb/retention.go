@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -203,18 +204,37 @@ func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeSt
 // PartitionsAhead is how many months ahead Maintain keeps partitions ready.
 const PartitionsAhead = 3
 
-// Maintain is the worker's periodic audit job (every PGO_AUDIT_CHECKPOINT_INTERVAL):
-// it creates the month partitions for the coming months and signs a checkpoint of
-// the chain head when the head moved since the last one. An empty log is not an
-// error. Retention (Prune) is left to the operator's `pgo audit prune`, so that data
-// is never dropped by a background job nobody watches.
-func Maintain(ctx context.Context, db *store.DB, signer audit.Signer) error {
-	if _, err := EnsurePartitions(ctx, db, PartitionsAhead); err != nil {
+// Maintenance is the worker's periodic audit job (every
+// PGO_AUDIT_CHECKPOINT_INTERVAL, and once at shutdown): Run creates the month
+// partitions for the coming months and signs a checkpoint of the chain head when
+// the head moved since the last one. An empty log is not an error. Retention
+// (Prune) is left to the operator's `pgo audit prune`, so that data is never
+// dropped by a background job nobody watches.
+type Maintenance struct {
+	DB     *store.DB
+	Signer audit.Signer
+	// Sink (optional) receives each new checkpoint outside the database. A
+	// failing sink fails the run; the same checkpoint is written next round.
+	Sink audit.CheckpointSink
+
+	lastSunk atomic.Int64 // seq of the newest checkpoint written to Sink
+}
+
+// Run does one round.
+func (m *Maintenance) Run(ctx context.Context) error {
+	if _, err := EnsurePartitions(ctx, m.DB, PartitionsAhead); err != nil {
 		return err
 	}
-	_, _, err := Checkpoint(ctx, db, signer)
+	cp, _, err := Checkpoint(ctx, m.DB, m.Signer)
 	if pgo.ErrorCode(err) == pgo.ECONFLICT {
 		return nil
 	}
-	return err
+	if err != nil || m.Sink == nil || cp.Seq <= m.lastSunk.Load() {
+		return err
+	}
+	if err := m.Sink.WriteCheckpoint(cp); err != nil {
+		return err
+	}
+	m.lastSunk.Store(cp.Seq)
+	return nil
 }

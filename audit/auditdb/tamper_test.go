@@ -62,7 +62,7 @@ func rewrite(exec func(string, ...any), recs []audit.Record, from int, edit func
 		if i > 0 {
 			recs[i].PrevHash = recs[i-1].Hash
 		}
-		recs[i].Seal()
+		recs[i].Seal(nil)
 		exec("update audit_log set person_id = $1, prev_hash = $2, hash = $3 where seq = $4",
 			recs[i].PersonID, recs[i].PrevHash[:], recs[i].Hash[:], recs[i].Seq)
 	}

@@ -156,6 +156,7 @@ func (s *Store) verify(ctx context.Context, tx pgx.Tx, opts audit.VerifyOptions)
 		}
 	}
 	w := audit.NewWalker(anchor, cps)
+	w.Keys = keysOf(chainKeys.Load())
 	err = Scan(ctx, tx, audit.Filter{From: opts.From, To: opts.To}, func(r *audit.Record) error {
 		if !w.Add(r) {
 			return errStop

@@ -58,21 +58,26 @@ const (
 )
 
 // openApp builds the App for the command cmd ("serve", "user", ...). It checks
-// what needs no connection first (configuration and keyset: a bad one is one line
-// and exit 2; a missing signing key file says how to make it), then connects: an unreachable PostgreSQL is exit 1,
-// named; an unreachable Redis is only logged (see openRedis). logTo receives the
-// JSON log.
+// what needs no connection first (configuration and keyset: a bad one is one
+// line and exit 2; a missing signing key file says how to make it), then
+// connects: an unreachable PostgreSQL is exit 1, named; an unreachable Redis is
+// only logged (see openRedis). logTo receives the JSON log.
 func openApp(ctx context.Context, e *env, cmd string, logTo io.Writer, n need) (*App, error) {
 	cfg, err := loadConfig(e)
 	if err != nil {
 		return nil, err
 	}
 	a := &App{Config: cfg, Log: newLogger(logTo, cfg.LogLevel)}
-	if n&needVault != 0 {
+	// The keyset also holds the audit chain's MAC keys: every process that
+	// touches the database opens it when it is configured, so that no record is
+	// linked without the key (an unkeyed record after keyed ones is a break).
+	if n&needVault != 0 || (n&(needDB|needLists) != 0 && cfg.Vault.KeysetFile != "") {
 		if a.Vault, err = openVault(cfg); err != nil {
 			return nil, err
 		}
 		a.warnClearKeyset()
+		auditdb.UseChainKeys(a.Vault)
+		a.onClose(func() { auditdb.UseChainKeys(nil) })
 	}
 	if n&needSigner != 0 && cfg.Vault.SigningKey != "" {
 		if a.Signer, err = vault.LoadSigningKey(cfg.Vault.SigningKey); err != nil {
@@ -82,6 +87,7 @@ func openApp(ctx context.Context, e *env, cmd string, logTo io.Writer, n need) (
 	if n&(needDB|needLists) != 0 {
 		db, err := store.Open(ctx, cfg.DatabaseURL)
 		if err != nil {
+			a.Close()
 			return nil, &exitError{code: 1, msg: "pgo " + cmd + ": PostgreSQL: " + pgo.ErrorMessage(err)}
 		}
 		a.DB = db

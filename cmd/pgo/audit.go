@@ -85,6 +85,11 @@ func runAuditVerify(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 	if err != nil {
 		return err
 	}
+	sunk, err := sinkCheckpoints(a.Config.Audit.CheckpointSink)
+	if err != nil {
+		return err
+	}
+	external = append(external, sunk...)
 	res, err := a.Audit.Verify(ctx, audit.VerifyOptions{From: from.t, To: to.t, External: external})
 	if err != nil {
 		return err
@@ -239,6 +244,32 @@ func runAuditPartitions(ctx context.Context, e *env, fs *flag.FlagSet, args []st
 // readCheckpoints takes the JWS lines (three base64url parts, JSON header "eyJ...")
 // from a file, so that the output of 'pgo audit checkpoint' can simply be appended
 // to it; other lines are skipped.
+// sinkCheckpoints reads the checkpoints the worker wrote to a file sink
+// (PGO_AUDIT_CHECKPOINT_SINK), so that verify compares the chain with the newest
+// checkpoint kept outside the database without being told. A configured sink
+// file that is missing is an error: the evidence is gone, or the path is wrong.
+func sinkCheckpoints(sink string) ([]string, error) {
+	if sink == "" || sink == "stdout" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(sink)
+	if err != nil {
+		return nil, fmt.Errorf("PGO_AUDIT_CHECKPOINT_SINK: %w", err)
+	}
+	return jwsLines(string(b)), nil
+}
+
+func jwsLines(s string) []string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "eyJ") && strings.Count(line, ".") == 2 {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
 func readCheckpoints(path string) ([]string, error) {
 	if path == "" {
 		return nil, nil
@@ -247,13 +278,7 @@ func readCheckpoints(path string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--checkpoints: %w", err)
 	}
-	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, "eyJ") && strings.Count(line, ".") == 2 {
-			out = append(out, line)
-		}
-	}
+	out := jwsLines(string(b))
 	if len(out) == 0 {
 		return nil, fmt.Errorf("--checkpoints: %s holds no checkpoint JWS lines", path)
 	}

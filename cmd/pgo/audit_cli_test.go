@@ -84,7 +84,7 @@ func rewriteChain(t *testing.T, db *store.DB) {
 	var stmts []string
 	for i := 1; i < len(recs); i++ {
 		recs[i].PrevHash = recs[i-1].Hash
-		recs[i].Seal()
+		recs[i].Seal(nil)
 		stmts = append(stmts, fmt.Sprintf("update audit_log set person_id = '%s', prev_hash = '\\x%s', hash = '\\x%s' where seq = %d",
 			recs[i].PersonID, recs[i].PrevHash, recs[i].Hash, recs[i].Seq))
 	}

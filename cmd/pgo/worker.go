@@ -4,7 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"time"
 
+	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
 	"github.com/pgo-koppelvlak/pgo/worker"
 )
@@ -33,6 +35,10 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	if err := a.DB.MigrationsCurrent(ctx); err != nil {
 		return fmt.Errorf("%w (run 'pgo migrate')", err)
 	}
+	maintain, err := a.auditMaintenance(e)
+	if err != nil {
+		return err
+	}
 	w, err := worker.New(worker.Options{
 		RedisURL:        cfg.RedisURL,
 		DB:              a.DB,
@@ -40,7 +46,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		OutboxPoll:      cfg.OutboxPoll,
 		Log:             log,
-		Periodic:        []worker.Periodic{a.auditMaintenance()},
+		Periodic:        []worker.Periodic{maintain},
 	})
 	if err != nil {
 		return err
@@ -49,18 +55,44 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	log.Info("worker started", "concurrency", cfg.WorkerConcurrency)
 	fmt.Fprintln(e.stdout, "worker running")
 	err = w.Run(ctx)
+	// A last checkpoint at shutdown, so that records written since the last
+	// round are pinned outside the database too.
+	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if ferr := maintain.Run(fctx); ferr != nil {
+		log.Warn("audit checkpoint at shutdown failed", "error", ferr.Error())
+	}
 	log.Info("worker stopped")
 	return err
 }
 
 // auditMaintenance keeps the audit log's month partitions ahead and signs its chain
-// head every PGO_AUDIT_CHECKPOINT_INTERVAL (issue 4). Without PGO_SIGNING_KEY it
-// still creates partitions, and says once that checkpoints are off.
-func (a *App) auditMaintenance() worker.Periodic {
+// head every PGO_AUDIT_CHECKPOINT_INTERVAL (issue 4), writing each checkpoint to
+// PGO_AUDIT_CHECKPOINT_SINK too (issue 15). Without PGO_SIGNING_KEY it still
+// creates partitions, and says once that checkpoints are off.
+func (a *App) auditMaintenance(e *env) (worker.Periodic, error) {
 	db, key := a.DB, a.Signer
 	if key == nil {
 		a.Log.Warn("audit checkpoints are off: no signing key", "setting", "PGO_SIGNING_KEY")
 	}
+	var sink audit.CheckpointSink
+	switch p := a.Config.Audit.CheckpointSink; p {
+	case "":
+		if key != nil {
+			a.Log.Warn("audit checkpoints stay in the database only: a database superuser could remove them with the records",
+				"setting", "PGO_AUDIT_CHECKPOINT_SINK")
+		}
+	case "stdout":
+		sink = audit.NewLineSink(e.stdout)
+	default:
+		s, c, err := audit.OpenFileSink(p)
+		if err != nil {
+			return worker.Periodic{}, &exitError{code: 2, msg: "pgo: configuration: PGO_AUDIT_CHECKPOINT_SINK: " + err.Error()}
+		}
+		sink = s
+		a.onClose(func() { c.Close() })
+	}
+	m := &auditdb.Maintenance{DB: db, Signer: key, Sink: sink}
 	return worker.Periodic{
 		Name:  "audit-maintenance",
 		Every: a.Config.Audit.CheckpointInterval,
@@ -69,7 +101,7 @@ func (a *App) auditMaintenance() worker.Periodic {
 				_, err := auditdb.EnsurePartitions(ctx, db, auditdb.PartitionsAhead)
 				return err
 			}
-			return auditdb.Maintain(ctx, db, key)
+			return m.Run(ctx)
 		},
-	}
+	}, nil
 }

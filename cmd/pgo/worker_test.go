@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
 
 	"github.com/pgo-koppelvlak/pgo/audit"
@@ -40,12 +43,14 @@ func TestWorkerSignsAuditCheckpointsAndStopsCleanly(t *testing.T) {
 		}
 	}
 	record()
+	sink := filepath.Join(t.TempDir(), "checkpoints.jws")
 	p := startPGO(t, map[string]string{
 		"PGO_KEYSET_FILE":               vaulttest.Keyset(t),
 		"PGO_DATABASE_URL":              url,
 		"PGO_REDIS_URL":                 storetest.Redis(t),
 		"PGO_SIGNING_KEY":               key,
 		"PGO_AUDIT_CHECKPOINT_INTERVAL": "1s",
+		"PGO_AUDIT_CHECKPOINT_SINK":     sink,
 	}, "worker running", "worker")
 	waitCheckpoints := func(want int) {
 		t.Helper()
@@ -75,6 +80,38 @@ func TestWorkerSignsAuditCheckpointsAndStopsCleanly(t *testing.T) {
 	}
 	if !strings.Contains(p.Stderr.String(), "worker stopped") {
 		t.Errorf("no orderly stop in the log:\n%s", p.Stderr)
+	}
+	b, err := os.ReadFile(sink)
+	if err != nil || strings.Count(string(b), "\n") < 2 {
+		t.Fatalf("sink %q (%v): want the two checkpoints", b, err)
+	}
+
+	// Issue 15, finding 1: with the database alone, truncate the tail and hide
+	// it (delete the checkpoints, move the head back). The database now looks
+	// whole; the sink outside it does not agree.
+	err = db.WithTx(ctx, func(tx pgx.Tx) error {
+		for _, sql := range []string{
+			"set local session_replication_role = replica",
+			"delete from audit_log where seq = 2",
+			"delete from audit_checkpoint",
+			"update audit_chain_head set seq = 1, hash = (select hash from audit_log where seq = 1)",
+		} {
+			if _, err := tx.Exec(ctx, sql); err != nil {
+				return fmt.Errorf("%s: %w", sql, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"PGO_DATABASE_URL": url, "PGO_SIGNING_KEY": key}
+	if code, out, _ := runPGO(t, vars, "audit", "verify"); code != 0 {
+		t.Fatalf("without the sink the truncation should pass unseen (the attack): exit %d %s", code, out)
+	}
+	vars["PGO_AUDIT_CHECKPOINT_SINK"] = sink
+	if code, out, errOut := runPGO(t, vars, "audit", "verify"); code != 1 || !strings.Contains(out, "BROKEN") || !strings.Contains(out, "checkpoint") {
+		t.Fatalf("verify against the sink: exit %d\n%s%s", code, out, errOut)
 	}
 }
 

@@ -1,0 +1,91 @@
+package auditdb
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/vault"
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
+)
+
+// useTestChainKeys links records with a fresh keyset's chain key for the test.
+func useTestChainKeys(t *testing.T) *vault.Vault {
+	t.Helper()
+	v, err := vault.Open(vaulttest.Keyset(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	UseChainKeys(v)
+	t.Cleanup(func() { UseChainKeys(nil) })
+	return v
+}
+
+// Issue 15, finding 1: a database superuser rewrites the tail of a keyed chain
+// after the last signed checkpoint, recomputing every hash after the changed
+// record (as SHA-256, or as unkeyed records) and moving the head: without the
+// chain key, verify finds the first rewritten record. The untouched keyed chain
+// verifies, also across a key rotation.
+func TestKeyedChainRewriteDetected(t *testing.T) {
+	useTestChainKeys(t)
+	db, key, recs := seedChain(t, 6) // checkpoint at 6
+	ctx := context.Background()
+	for i := 7; i <= 10; i++ { // the tail after the checkpoint
+		if err := Record(ctx, db, event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs = nil
+	if err := Scan(ctx, db.Pool, audit.Filter{}, func(r *audit.Record) error { recs = append(recs, *r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.MACKey == 0 {
+			t.Fatalf("record %d is unkeyed", r.Seq)
+		}
+	}
+	if res, err := New(db, key).Verify(ctx, audit.VerifyOptions{}); err != nil || res.Break != nil || res.Checked != 10 {
+		t.Fatalf("untouched keyed chain: %+v %v", res, err)
+	}
+	for _, tc := range []struct {
+		name   string
+		unkey  bool
+		wanted string
+	}{
+		{"rehashed with SHA-256 under the same key id", false, "does not match its stored hash"},
+		{"rewritten as unkeyed records", true, "unkeyed record follows keyed ones"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stolen := append([]audit.Record(nil), recs...)
+			asSuperuser(t, db, func(exec func(string, ...any)) {
+				stolen[7].PersonID = "user-someone-else"
+				for i := 7; i < len(stolen); i++ {
+					stolen[i].PrevHash = stolen[i-1].Hash
+					keyID := stolen[i].MACKey
+					stolen[i].MACKey = 0 // the attacker has no key: plain SHA-256
+					_ = stolen[i].Seal(nil)
+					if !tc.unkey {
+						stolen[i].MACKey = keyID
+					}
+					exec("update audit_log set person_id = $1, prev_hash = $2, hash = $3, mac_key = $4 where seq = $5",
+						stolen[i].PersonID, stolen[i].PrevHash[:], stolen[i].Hash[:], int64(stolen[i].MACKey), stolen[i].Seq)
+				}
+				exec("update audit_chain_head set hash = $1", stolen[len(stolen)-1].Hash[:])
+			})
+			res, err := New(db, key).Verify(ctx, audit.VerifyOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Break == nil || res.Break.Seq != 8 || !strings.Contains(res.Break.Problem, tc.wanted) {
+				t.Fatalf("break = %v; want seq 8: %s", res.Break, tc.wanted)
+			}
+		})
+	}
+	// Without the keyset, a keyed chain cannot be checked: verify says so.
+	UseChainKeys(nil)
+	res, err := New(db, key).Verify(ctx, audit.VerifyOptions{})
+	if err != nil || res.Break == nil || !strings.Contains(res.Break.Problem, "no keyset") {
+		t.Fatalf("verify without keys: %+v %v", res.Break, err)
+	}
+}
