@@ -63,11 +63,9 @@ func readable(t testing.TB, data []byte) []string {
 
 // coverage is how many of a file's strings the document text holds.
 type coverage struct {
-	file           string
-	found, total   int
-	missing        []string
-	resourceType   string
-	resourceSource string
+	file         string
+	found, total int
+	missing      []string
 }
 
 // measure renders the entries (all categories selected) and checks every
