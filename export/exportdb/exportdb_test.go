@@ -169,9 +169,9 @@ func TestRenderAfterCrashAndDocument(t *testing.T) {
 		where action = 'document_rendered' and object_id = $1`, job.ID).Scan(&hashes, &corr, &items, &strs, &missing); err != nil {
 		t.Fatal(err)
 	}
-	// the completeness proof is on the audit record: the MedMij patient's items, every string found
-	if items < 50 || strs <= items || missing != 0 {
-		t.Fatalf("audit proof: %d items, %d strings, %d missing", items, strs, missing)
+	// the completeness proof is on the audit record and on the job: the MedMij patient's items, every string found
+	if items < 50 || strs <= items || missing != 0 || meta.Proof != (export.Proof{Items: items, Strings: strs}) {
+		t.Fatalf("proof: audit %d items, %d strings, %d missing; job %+v", items, strs, missing, meta.Proof)
 	}
 	if want := sha256.Sum256(pdf); hashes != string(hexOf(want[:])) || corr != job.CorrelationID {
 		t.Fatalf("audit sha256 %s, correlation id %q", hashes, corr)
