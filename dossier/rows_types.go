@@ -16,11 +16,11 @@ func patientRow(n node, _ *resolver) []string {
 	}
 	var addr []string
 	for _, a := range n.list("address") {
-		addr = append(addr, join(" ", a.str("text"), joinLines(a), a.str("postalCode"), a.str("city")))
+		addr = append(addr, address(a))
 	}
 	var tel []string
 	for _, t := range n.list("telecom") {
-		tel = append(tel, t.str("value"))
+		tel = append(tel, contactPoint(t))
 	}
 	var contacts []string
 	for _, c := range n.list("contact") { // zib ContactPerson: name and relationship

@@ -229,6 +229,11 @@ func otherRow(typ string, n node, r *resolver) []string {
 	what := firstOf(concept(n.get("code")), n.str("name"), humanName(n.first("name")), n.str("description"),
 		concept(n.get("type")), n.concepts("category"), concept(n.get("practitioner")),
 		n.get("oralDiet").concepts("type"), address(n.get("address")))
+	switch typ {
+	case "Organization", "Practitioner", "Location", "PractitionerRole":
+		what = join("; ", what, labelled("organisatie", r.ref(n.get("organization"))), n.concepts("specialty"),
+			n.concepts("type"), contactDetails(n))
+	}
 	if typ == "Observation" {
 		what = join(": ", what, observationValue(n))
 	}
@@ -312,9 +317,42 @@ func (r *resolver) medication(ref node) string {
 	return ref.str("display")
 }
 
+// address shows an Address (zib AddressInformation): text or lines, postal code,
+// city, municipality, country (the zib's country name when a code-specification
+// gives one) and the address type (an extension), e.g. "Knolweg 11 A-G 9999ZA
+// Stitswerd, Het Hogeland, Nederland (Werkadres)".
 func address(a node) string {
 	if a == nil {
 		return ""
 	}
-	return join(" ", a.str("text"), joinLines(a), a.str("postalCode"), a.str("city"))
+	country := firstOf(codeSpec(a.get("_country")), a.str("country"))
+	return join(" ", join(", ", join(" ", a.str("text"), joinLines(a), a.str("postalCode"), a.str("city")),
+		a.str("district"), country), paren(extValues(a)))
+}
+
+// contactPoint shows a ContactPoint: the value and its type (an extension, zib
+// TelecomType) or use.
+func contactPoint(c node) string {
+	return join(" ", c.str("value"), paren(firstOf(extValues(c), c.str("use"))))
+}
+
+// extValues joins the coded or string values of an element's extensions.
+func extValues(n node) string {
+	var out []string
+	for _, x := range n.list("extension") {
+		out = append(out, firstOf(concept(x.get("valueCodeableConcept")), concept(x.get("valueCoding")), x.str("valueString")))
+	}
+	return join(", ", out...)
+}
+
+// contactDetails shows the addresses and contact points of a person or organisation.
+func contactDetails(n node) string {
+	var parts []string
+	for _, a := range n.list("address") {
+		parts = append(parts, address(a))
+	}
+	for _, c := range n.list("telecom") {
+		parts = append(parts, contactPoint(c))
+	}
+	return join("; ", parts...)
 }

@@ -173,10 +173,24 @@ func (p *proofLog) check(pdf []byte, in Input) (Proof, error) {
 		cat := in.Summary.Sections[first.section].Category
 		where = fmt.Sprintf("categorie %s, item %d", cat, first.index+1)
 	}
-	// The message names positions, never the missing text: it is health data.
-	return res, pgo.Wrap(pgo.EINTERNAL,
-		fmt.Errorf("export: completeness proof: %d of %d strings missing from the PDF (first in %s)", res.Missing, res.Strings, where),
-		"het dossier is niet volledig opgemaakt en wordt niet verstrekt")
+	return res, pgo.Wrap(pgo.EINTERNAL, &IncompleteError{Proof: res, Where: where}, IncompleteMessage)
+}
+
+// IncompleteMessage is the caller-safe reason of a rendering that failed its proof.
+const IncompleteMessage = "het dossier is niet volledig opgemaakt en wordt niet verstrekt"
+
+// IncompleteError is a rendering that failed its completeness proof: a bug in the
+// layout, which retrying does not fix. It names positions, never the missing
+// text (that is health data). Render returns it wrapped in a *pgo.Error
+// (EINTERNAL); find it with errors.As.
+type IncompleteError struct {
+	Proof Proof
+	Where string // the first item with a missing string, e.g. "categorie problems, item 4"
+}
+
+func (e *IncompleteError) Error() string {
+	return fmt.Sprintf("export: completeness proof: %d of %d strings missing from the PDF (first in %s)",
+		e.Proof.Missing, e.Proof.Strings, e.Where)
 }
 
 // squashTo appends s without its white space to b.
