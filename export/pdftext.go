@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -31,7 +32,7 @@ func documentText(pdf []byte, squashed bool) (string, error) {
 // through its classic xref table (pdfxref.go) and falls back to pdfcpu for any
 // other file.
 func extractText(pdf []byte, squashed bool) ([]byte, error) {
-	x := &extractor{squash: squashed, b: make([]byte, 0, 2*len(pdf))}
+	x := &extractor{squash: squashed, b: make([]byte, 0, len(pdf))}
 	f, err := openXRef(pdf)
 	if err != nil {
 		return x.viaPDFCPU(pdf)
@@ -112,10 +113,14 @@ func (x *extractor) inflate(raw []byte) ([]byte, error) {
 	} else if err := x.zr.(flate.Resetter).Reset(src, nil); err != nil {
 		return nil, err
 	}
+	// content streams deflate about tenfold; grow by doubling past that
 	x.buf = x.buf[:0]
+	if want := 12 * len(raw); cap(x.buf) < want {
+		x.buf = make([]byte, 0, want)
+	}
 	for {
 		if len(x.buf) == cap(x.buf) {
-			x.buf = append(x.buf, 0)[:len(x.buf)]
+			x.buf = slices.Grow(x.buf, cap(x.buf))
 		}
 		n, err := x.zr.Read(x.buf[len(x.buf):cap(x.buf)])
 		x.buf = x.buf[:len(x.buf)+n]

@@ -3,6 +3,7 @@ package pdfa
 import (
 	"crypto/sha256"
 	"fmt"
+	"slices"
 
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
@@ -18,7 +19,15 @@ import (
 func tagSubsets(ctx *model.Context) error {
 	tags := map[string]string{}
 	var descriptors, fonts []types.Dict
-	for _, e := range ctx.XRefTable.Table {
+	// in object-number order: the table is a map, and the CIDSet objects added
+	// below must get the same numbers on every run (the same input gives the same bytes)
+	nums := make([]int, 0, len(ctx.XRefTable.Table))
+	for nr := range ctx.XRefTable.Table {
+		nums = append(nums, nr)
+	}
+	slices.Sort(nums)
+	for _, nr := range nums {
+		e := ctx.XRefTable.Table[nr]
 		if e == nil || e.Free || e.Object == nil {
 			continue
 		}
