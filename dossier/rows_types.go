@@ -73,10 +73,14 @@ func coverageRow(n node, r *resolver) []string {
 		join("; ", concept(n.get("type")), labelled("nummer", n.str("subscriberId")), period(n.get("period")))}
 }
 
+// conditionRow shows a zib Problem: its name and type (category: diagnosis,
+// complaint, ...), statuses, dates, and the body site and notes.
 func conditionRow(n node, _ *resolver) []string {
 	st := join(", ", status(n, "clinicalStatus"), status(n, "verificationStatus"))
-	return []string{concept(n.get("code")), st, when(n, "onsetDateTime", "onsetPeriod", "assertedDate", "recordedDate"),
-		when(n, "abatementDateTime", "abatementPeriod"), n.notes("note")}
+	return []string{join(" ", concept(n.get("code")), paren(n.concepts("category"))), st,
+		when(n, "onsetDateTime", "onsetPeriod", "assertedDate", "recordedDate"),
+		when(n, "abatementDateTime", "abatementPeriod"),
+		join("; ", labelled("lichaamslocatie", n.concepts("bodySite")), n.notes("note"))}
 }
 
 func allergyRow(n node, _ *resolver) []string {

@@ -45,7 +45,8 @@ func TestSummaryRowsMedMij(t *testing.T) {
 		id   string
 		want []string
 	}{
-		{"Condition/zib-Problem-medmij-bgz-test-patA-problem1", []string{"Alcoholische levercirrose", "Active, Confirmed present", "11-11-2012", "", "Heeft vroeger alcohol misbruikt, nu geheelonthouder"}},
+		{"Condition/zib-Problem-medmij-bgz-test-patA-problem1", []string{"Alcoholische levercirrose (Diagnosis)", "Active, Confirmed present", "11-11-2012", "",
+			"lichaamslocatie Gehele lever; Heeft vroeger alcohol misbruikt, nu geheelonthouder"}},
 		{"Observation/boratoryTestResult-Observation-medmij-bgz-test-patA-labresult1-1", []string{"Hemoglobine [mol/volume] in bloed", "7,2 mmol/L", "7,4 - 9,9 mmol/L", "12-05-2019 08:50", "Low; Onder referentiewaarden; methode Dillution; materiaal Bloed"}},
 		{"Observation/zib-BodyHeight-medmij-bgz-test-patA-bodyheight1", []string{"Lichaamslengte [lengte] in ^patiënt", "178 cm", "", "15-10-2022 14:10", "Zonder schoenen, met sokken"}},
 		{"MedicationRequest/zib-MedicationAgreement-medmij-bgz-test-patA-medagr1", []string{"Medicatieafspraak", "Apixaban 2.5mg", "Vanaf 28 november, gedurende 14 dagen, 2 maal per dag 1T, oraal, toedieningsweg Oraal", "28-11-2022 09:00", "Tot 2 weken na plaatsing kunstknie"}},
