@@ -43,12 +43,17 @@ type ImportInfo struct {
 	Correlated string
 }
 
+// ErrUnknownUser refuses an import for a user id that names no account: the data
+// would belong to nobody (and surface on an account created later with that id).
+var ErrUnknownUser = pgo.NewError(pgo.ENOTFOUND, "dossier.reason.unknown_user", "there is no user with this id")
+
 // Store is what the dossier needs from PostgreSQL (implemented by dossierdb).
 type Store interface {
 	// Existing returns the subset of keys that are stored for the user.
 	Existing(ctx context.Context, userID string, keys [][32]byte) (map[[32]byte]bool, error)
 	// Save replaces the user's rows with the same RefKey and inserts rows, and writes
-	// the audit record, in one transaction: all or nothing.
+	// the audit record, in one transaction: all or nothing. ErrUnknownUser when the
+	// user has no account.
 	Save(ctx context.Context, info ImportInfo, rows []Row) error
 	// Counts counts the user's rows per category.
 	Counts(ctx context.Context, userID string) (map[Category]int, error)

@@ -35,6 +35,8 @@ type Result struct {
 // Import validates every resource of in and stores all of them in one transaction,
 // sealed, with an audit record; when any resource is invalid nothing is stored and the
 // error (code invalid) names the entry index or file, the FHIR path and the reason.
+// Invalid are also: a resourceType that FHIR (the detected or given version) does
+// not define, and data of another person than the dossier's patient (onePatient).
 // Re-importing a resource (same type and id) replaces the stored one.
 func (s *Service) Import(ctx context.Context, userID string, in Input, opt ImportOptions) (Result, error) {
 	if err := checkUser(userID); err != nil {
@@ -48,6 +50,13 @@ func (s *Service) Import(ctx context.Context, userID string, in Input, opt Impor
 		return Result{}, err
 	}
 	assignIDs(res)
+	stored, err := s.storedPatient(ctx, userID)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := onePatient(res, stored); err != nil {
+		return Result{}, err
+	}
 	warnings, err := s.checkRefs(ctx, userID, in, res)
 	if err != nil {
 		return Result{}, err

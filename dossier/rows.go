@@ -1,15 +1,17 @@
 package dossier
 
+import "strings"
+
 // columns are the Dutch column headings of each section.
 var columns = map[Category][]string{
 	CatPatient:      {"Soort", "Naam / omschrijving", "Details"},
 	CatProblems:     {"Probleem", "Status", "Begindatum", "Einddatum", "Toelichting"},
 	CatAllergies:    {"Allergie / stof", "Categorie", "Ernst", "Status", "Begindatum", "Reactie"},
 	CatMedication:   {"Soort", "Geneesmiddel", "Dosering", "Periode", "Status / toelichting"},
-	CatResults:      {"Onderzoek", "Uitslag", "Referentiewaarde", "Datum", "Interpretatie"},
+	CatResults:      {"Onderzoek", "Uitslag", "Referentiewaarde", "Datum", "Interpretatie / toelichting"},
 	CatImmunization: {"Vaccinatie", "Datum", "Status", "Toelichting"},
 	CatProcedures:   {"Verrichting", "Datum", "Status", "Locatie / toelichting"},
-	CatEncounters:   {"Contact", "Datum", "Status", "Reden / toelichting"},
+	CatEncounters:   {"Contact", "Datum", "Status", "Reden / betrokkenen"},
 	CatDocuments:    {"Document", "Type", "Datum", "Formaat"},
 	CatOther:        {"Soort", "Omschrijving", "Datum"},
 }
@@ -32,7 +34,14 @@ var statusNL = map[string]string{
 }
 
 // status shows a status element: a code (STU3) or a CodeableConcept (R4), in Dutch.
+// A Nictiz code-specification extension on the code (`_key`) carries the zib's own
+// value for it (zib AllergyIntolerance: criticality "high" is "Matig" or "fataal"),
+// and that value is what the reader sees: translating the FHIR code would state
+// another meaning than the source's.
 func status(n node, key string) string {
+	if zib := codeSpec(n.get("_" + key)); zib != "" {
+		return zib
+	}
 	if s := n.str(key); s != "" {
 		if nl, ok := statusNL[s]; ok {
 			return nl
@@ -46,6 +55,17 @@ func status(n node, key string) string {
 		}
 	}
 	return concept(c)
+}
+
+// codeSpec returns the concept of a code-specification extension on a primitive's
+// element (its `_name` object), or "".
+func codeSpec(prim node) string {
+	for _, x := range prim.list("extension") {
+		if strings.HasSuffix(x.str("url"), "/code-specification") {
+			return concept(x.get("valueCodeableConcept"))
+		}
+	}
+	return ""
 }
 
 func list(n node, key string, f func(node) string) string {

@@ -3,23 +3,36 @@ package dossier
 import (
 	"encoding/base64"
 	"fmt"
+	"strings"
+
+	"github.com/pgo-koppelvlak/pgo/fhir"
 )
 
 func patientRow(n node, _ *resolver) []string {
-	bsn := bsnOf(n)
+	bsn := fhir.MaskBSN(bsnOf(n))
 	var born string
 	if b := n.str("birthDate"); b != "" {
 		born = "geboren " + dateNL(b)
 	}
 	var addr []string
 	for _, a := range n.list("address") {
-		addr = append(addr, join(" ", a.str("text"), joinLines(a), a.str("postalCode"), a.str("city")))
+		addr = append(addr, address(a))
 	}
 	var tel []string
 	for _, t := range n.list("telecom") {
-		tel = append(tel, t.str("value"))
+		tel = append(tel, contactPoint(t))
 	}
-	details := join("; ", born, status(n, "gender"), labelled("BSN", bsn), join(", ", addr...), join(", ", tel...))
+	var contacts []string
+	for _, c := range n.list("contact") { // zib ContactPerson: name and relationship
+		contacts = append(contacts, join(" ", humanName(c.get("name")), paren(c.concepts("relationship"))))
+	}
+	var gps []string
+	for _, gp := range n.list("generalPractitioner") {
+		gps = append(gps, gp.str("display"))
+	}
+	details := join("; ", born, status(n, "gender"), labelled("BSN", bsn), concept(n.get("maritalStatus")),
+		join(", ", addr...), join(", ", tel...), labelled("contactpersoon", join(", ", contacts...)),
+		labelled("huisarts", join(", ", gps...)))
 	return []string{"Patiënt", humanName(n.first("name")), details}
 }
 
@@ -33,6 +46,14 @@ func joinLines(a node) string {
 		}
 	}
 	return join(" ", lines...)
+}
+
+// paren puts v between brackets, or gives "" for an empty v.
+func paren(v string) string {
+	if v == "" {
+		return ""
+	}
+	return "(" + v + ")"
 }
 
 func labelled(label, v string) string {
@@ -52,28 +73,40 @@ func coverageRow(n node, r *resolver) []string {
 		join("; ", concept(n.get("type")), labelled("nummer", n.str("subscriberId")), period(n.get("period")))}
 }
 
+// conditionRow shows a zib Problem: its name and type (category: diagnosis,
+// complaint, ...), statuses, dates, and the body site and notes.
 func conditionRow(n node, _ *resolver) []string {
 	st := join(", ", status(n, "clinicalStatus"), status(n, "verificationStatus"))
-	return []string{concept(n.get("code")), st, when(n, "onsetDateTime", "onsetPeriod", "assertedDate", "recordedDate"),
-		when(n, "abatementDateTime", "abatementPeriod"), n.notes("note")}
+	return []string{join(" ", concept(n.get("code")), paren(n.concepts("category"))), st,
+		when(n, "onsetDateTime", "onsetPeriod", "assertedDate", "recordedDate"),
+		when(n, "abatementDateTime", "abatementPeriod"),
+		join("; ", labelled("lichaamslocatie", n.concepts("bodySite")), n.notes("note"))}
 }
 
 func allergyRow(n node, _ *resolver) []string {
 	var cats []string
+	specs, _ := n["_category"].([]any) // index-aligned with category
 	if c, ok := n["category"].([]any); ok {
-		for _, v := range c {
-			if s, ok := v.(string); ok {
-				cats = append(cats, statusNL[s])
+		for i, v := range c {
+			var spec node
+			if i < len(specs) {
+				spec = asNode(specs[i])
+			}
+			if zib := codeSpec(spec); zib != "" {
+				cats = append(cats, zib)
+			} else if s, ok := v.(string); ok {
+				cats = append(cats, firstOf(statusNL[s], s))
 			}
 		}
 	}
 	var reactions []string
 	for _, re := range n.list("reaction") {
-		reactions = append(reactions, join(" ", concept(re.get("substance")), re.concepts("manifestation"), re.str("description"), status(re, "severity")))
+		reactions = append(reactions, join(", ", concept(re.get("substance")), re.concepts("manifestation"), re.str("description"),
+			labelled("ernst", status(re, "severity")), labelled("blootstelling", concept(re.get("exposureRoute"))), re.notes("note")))
 	}
 	return []string{concept(n.get("code")), join(", ", cats...), status(n, "criticality"),
 		join(", ", status(n, "clinicalStatus"), status(n, "verificationStatus")),
-		when(n, "onsetDateTime", "onsetPeriod", "assertedDate", "recordedDate"), join("; ", reactions...)}
+		when(n, "onsetDateTime", "onsetPeriod", "assertedDate", "recordedDate"), join("; ", join("; ", reactions...), n.notes("note"))}
 }
 
 func medicationRow(kind, dosageKey, dateKey string) rowBuilder {
@@ -97,11 +130,26 @@ func medicationRow(kind, dosageKey, dateKey string) rowBuilder {
 	}
 }
 
-// dosageText shows a Dosage: its text, else dose, frequency and route.
+// dosageText shows a Dosage: its text (else dose, frequency and route), the
+// additional instructions and when it is taken "as needed" (zib
+// InstructionsForUse: AdditionalInstructions, AsNeeded).
 func dosageText(d node) string {
-	if t := d.str("text"); t != "" {
-		return t
+	asNeeded := concept(d.get("asNeededCodeableConcept"))
+	if asNeeded == "" && d.str("asNeededBoolean") == "ja" {
+		asNeeded = "zo nodig"
 	}
+	extra := join(", ", d.concepts("additionalInstruction"), labelled("zo nodig:", asNeeded))
+	if t := d.str("text"); t != "" {
+		route := concept(d.get("route"))
+		if strings.Contains(t, route) {
+			route = "" // the text names it already
+		}
+		return join(", ", t, labelled("toedieningsweg", route), extra)
+	}
+	return join(", ", structuredDose(d), extra)
+}
+
+func structuredDose(d node) string {
 	dose := quantity(d.get("doseQuantity"))
 	if dose == "" {
 		dose = rangeNL(d.get("doseRange"))
@@ -124,7 +172,16 @@ func medicationProductRow(n node, _ *resolver) []string {
 
 func observationRow(n node, r *resolver) []string {
 	return []string{concept(n.get("code")), observationValue(n), list(n, "referenceRange", rangeNL),
-		when(n, "effectiveDateTime", "effectivePeriod", "issued"), n.concepts("interpretation")}
+		when(n, "effectiveDateTime", "effectivePeriod", "issued"), observationNotes(n, r)}
+}
+
+// observationNotes shows what qualifies a result (zib LaboratoryTestResult and the
+// vital signs): interpretation, comment (STU3) or note (R4), method, body site and
+// the specimen.
+func observationNotes(n node, r *resolver) string {
+	return join("; ", n.concepts("interpretation"), n.str("comment"), n.notes("note"),
+		labelled("methode", concept(n.get("method"))), labelled("lichaamslocatie", concept(n.get("bodySite"))),
+		labelled("materiaal", r.ref(n.get("specimen"))))
 }
 
 // observationValue shows value[x] and the components (blood pressure "123/80 mmHg"
@@ -181,8 +238,17 @@ func encounterRow(n node, r *resolver) []string {
 	for _, d := range n.list("diagnosis") {
 		reasons = append(reasons, r.ref(d.get("condition")))
 	}
+	var who, where []string
+	for _, p := range n.list("participant") {
+		who = append(who, join(" ", r.ref(p.get("individual")), paren(p.concepts("type"))))
+	}
+	for _, l := range n.list("location") {
+		where = append(where, r.ref(l.get("location")))
+	}
 	return []string{what, when(n, "period"), status(n, "status"),
-		join("; ", n.concepts("reason"), n.concepts("reasonCode"), join(", ", reasons...))}
+		join("; ", n.concepts("reason"), n.concepts("reasonCode"), join(", ", reasons...),
+			labelled("zorgverlener", join(", ", who...)), labelled("locatie", join(", ", where...)),
+			labelled("zorgaanbieder", r.ref(n.get("serviceProvider"))))}
 }
 
 func appointmentRow(n node, r *resolver) []string {

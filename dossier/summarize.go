@@ -3,10 +3,12 @@ package dossier
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/fhir"
 )
 
 // Summary builds what the PDF/A export renders and the consent screen previews: the
@@ -78,14 +80,34 @@ func build(res []openRow, sel map[Category]bool, counts map[Category]int) Summar
 		}
 	}
 	for _, o := range res {
-		if o.Type == "Patient" && sum.Patient.Name == "" {
+		if o.Type == "Patient" {
 			sum.Patient = patientOf(o.n)
+			break
 		}
+	}
+	texts := make([][]Text, len(res))
+	var aliases []string
+	for i, o := range res {
+		if sections[o.Category] != nil {
+			texts[i] = collect(o.n)
+			aliases = addAliases(aliases, o.n)
+		}
+	}
+	sum.Patient.Aliases = strings.Join(aliases, "; ")
+	cover := &shown{}
+	cover.add(sum.Patient.Name)
+	cover.add(aliases...)
+	for i, o := range res {
 		sec := sections[o.Category]
 		if sec == nil {
 			continue
 		}
-		sec.Items = append(sec.Items, Item{ID: o.Type + "/" + o.n.str("id"), Cells: cells(o, r)})
+		c := cells(o, r)
+		it := Item{ID: o.Type + "/" + o.n.str("id"), Cells: c, Extra: extras(texts[i], c, cover)}
+		for _, t := range texts[i] {
+			it.Texts = append(it.Texts, t.Value)
+		}
+		sec.Items = append(sec.Items, it)
 		if o.Type == "DocumentReference" {
 			sum.Documents = append(sum.Documents, documentOf(o.n))
 		}
@@ -98,13 +120,66 @@ func build(res []openRow, sel map[Category]bool, counts map[Category]int) Summar
 	return sum
 }
 
+// addAliases adds the display of a resource's reference to its patient (the name
+// the source uses for them) to list, once. Only references to a Patient count: a
+// Specimen's subject can be a contained Device.
+func addAliases(list []string, n node) []string {
+	for _, k := range []string{"subject", "patient"} {
+		ref := n.get(k)
+		d := ref.str("display")
+		if d == "" || !isPatientRef(ref.str("reference")) || slices.Contains(list, d) {
+			continue
+		}
+		list = append(list, d)
+	}
+	return list
+}
+
+// isPatientRef reports whether a literal reference names a Patient ([base/]Patient/id).
+func isPatientRef(ref string) bool {
+	return strings.HasPrefix(ref, "Patient/") || strings.Contains(ref, "/Patient/")
+}
+
+// Preview builds the Summary of an Input without storing anything: the same
+// validation as Import (one patient, FHIR types only) and the same rows as
+// Summary. Tests and tools use it to render a set of FHIR files directly.
+func Preview(in Input, selected []Category) (Summary, error) {
+	sel := map[Category]bool{}
+	for _, c := range selected {
+		if _, ok := columns[c]; !ok {
+			return Summary{}, pgo.Errorf(pgo.EINVALID, "unknown category %q", c)
+		}
+		sel[c] = true
+	}
+	_, res, err := validate(in, "")
+	if err != nil {
+		return Summary{}, err
+	}
+	assignIDs(res)
+	if err := onePatient(res, ""); err != nil {
+		return Summary{}, err
+	}
+	rows := make([]openRow, 0, len(res))
+	counts := map[Category]int{}
+	for _, r := range res {
+		n, err := decode(r.JSON)
+		if err != nil {
+			return Summary{}, invalid(err)
+		}
+		c := Classify(r.Type, r.JSON)
+		counts[c]++
+		rows = append(rows, openRow{Row{Type: r.Type, Category: c}, n})
+	}
+	return build(rows, sel, counts), nil
+}
+
 // cells builds a row whose length always equals the section's column count.
 func cells(o openRow, r *resolver) []string {
 	var c []string
 	if b, ok := builders[o.Type]; ok && (o.Type != "Observation" || o.Category == CatResults) {
 		c = b(o.n, r)
 	} else {
-		c = otherRow(o.Type, o.n)
+		c = otherRow(o.Type, o.n, r)
 	}
 	want := len(columns[o.Category])
 	for len(c) < want {
@@ -118,7 +193,7 @@ func patientOf(n node) Patient {
 		Name:      humanName(n.first("name")),
 		BirthDate: n.str("birthDate"),
 		Gender:    status(n, "gender"),
-		BSN:       bsnOf(n),
+		BSN:       fhir.MaskBSN(bsnOf(n)),
 	}
 }
 
@@ -146,7 +221,7 @@ var typeNL = map[string]string{
 	"Observation": "Observatie", "CarePlan": "Zorgplan", "Goal": "Doel", "Communication": "Bericht",
 }
 
-func otherRow(typ string, n node) []string {
+func otherRow(typ string, n node, r *resolver) []string {
 	kind := typeNL[typ]
 	if kind == "" {
 		kind = typ
@@ -154,11 +229,26 @@ func otherRow(typ string, n node) []string {
 	what := firstOf(concept(n.get("code")), n.str("name"), humanName(n.first("name")), n.str("description"),
 		concept(n.get("type")), n.concepts("category"), concept(n.get("practitioner")),
 		n.get("oralDiet").concepts("type"), address(n.get("address")))
+	switch typ {
+	case "Organization", "Practitioner", "Location", "PractitionerRole":
+		what = join("; ", what, labelled("organisatie", r.ref(n.get("organization"))), n.concepts("specialty"),
+			n.concepts("type"), contactDetails(n))
+	}
 	if typ == "Observation" {
 		what = join(": ", what, observationValue(n))
 	}
+	if typ == "Goal" { // zib TreatmentObjective: the goal's description
+		what = firstOf(concept(n.get("description")), what)
+	}
+	var acts []string
+	for _, a := range n.list("activity") { // zib: a care plan's activities
+		acts = append(acts, firstOf(concept(a.get("detail").get("code")), a.get("detail").str("description"), r.ref(a.get("reference"))))
+	}
+	what = join("; ", what, labelled("activiteiten:", join(", ", acts...)), n.str("comment"), n.notes("note"))
 	if typ == "DeviceUseStatement" {
-		what = firstOf(what, concept(n.get("device")))
+		// the statement is about its Device (STU3 device, R4 device): name that,
+		// from the reference's display or the Device in the dossier
+		what = firstOf(r.ref(n.get("device")), what)
 	}
 	return []string{kind, what, when(n, "effectiveDateTime", "effectivePeriod", "dateTime", "period", "dateAsserted", "dateTime", "date", "whenUsed")}
 }
@@ -191,12 +281,31 @@ func newResolver(res []openRow) *resolver {
 	return r
 }
 
+// ref shows a Reference: its display, else what the target says it is. A
+// literal reference resolves within the dossier as "Type/id", also when it is
+// absolute ([base]/Type/id), FHIR §2.3.0 (references).
 func (r *resolver) ref(ref node) string {
 	if d := ref.str("display"); d != "" {
 		return d
 	}
-	t := r.byRef[ref.str("reference")]
-	return firstOf(concept(t.get("code")), t.str("name"), humanName(t.first("name")))
+	v := ref.str("reference")
+	t := r.byRef[v]
+	if t == nil {
+		if parts := strings.Split(v, "/"); len(parts) > 2 {
+			t = r.byRef[strings.Join(parts[len(parts)-2:], "/")]
+		}
+	}
+	return describe(t)
+}
+
+// describe says what a resource is, for a reference to it: its code or type, a
+// name (HumanName, string, or a Device's deviceName / udi name).
+func describe(t node) string {
+	if t == nil {
+		return ""
+	}
+	return firstOf(concept(t.get("code")), concept(t.get("type")), t.str("name"), humanName(t.first("name")),
+		t.first("deviceName").str("name"), t.get("udi").str("name"), t.str("description"))
 }
 
 func (r *resolver) medication(ref node) string {
@@ -208,9 +317,42 @@ func (r *resolver) medication(ref node) string {
 	return ref.str("display")
 }
 
+// address shows an Address (zib AddressInformation): text or lines, postal code,
+// city, municipality, country (the zib's country name when a code-specification
+// gives one) and the address type (an extension), e.g. "Knolweg 11 A-G 9999ZA
+// Stitswerd, Het Hogeland, Nederland (Werkadres)".
 func address(a node) string {
 	if a == nil {
 		return ""
 	}
-	return join(" ", a.str("text"), joinLines(a), a.str("postalCode"), a.str("city"))
+	country := firstOf(codeSpec(a.get("_country")), a.str("country"))
+	return join(" ", join(", ", join(" ", a.str("text"), joinLines(a), a.str("postalCode"), a.str("city")),
+		a.str("district"), country), paren(extValues(a)))
+}
+
+// contactPoint shows a ContactPoint: the value and its type (an extension, zib
+// TelecomType) or use.
+func contactPoint(c node) string {
+	return join(" ", c.str("value"), paren(firstOf(extValues(c), c.str("use"))))
+}
+
+// extValues joins the coded or string values of an element's extensions.
+func extValues(n node) string {
+	var out []string
+	for _, x := range n.list("extension") {
+		out = append(out, firstOf(concept(x.get("valueCodeableConcept")), concept(x.get("valueCoding")), x.str("valueString")))
+	}
+	return join(", ", out...)
+}
+
+// contactDetails shows the addresses and contact points of a person or organisation.
+func contactDetails(n node) string {
+	var parts []string
+	for _, a := range n.list("address") {
+		parts = append(parts, address(a))
+	}
+	for _, c := range n.list("telecom") {
+		parts = append(parts, contactPoint(c))
+	}
+	return join("; ", parts...)
 }

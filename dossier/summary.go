@@ -57,7 +57,11 @@ type Patient struct {
 	Name      string
 	BirthDate string // as given, YYYY-MM-DD (or partial)
 	Gender    string // Dutch display
-	BSN       string // display form: the number, or "afgeschermd" when masked
+	BSN       string // display form: masked (never the full number, PGOK-FR042), or "afgeschermd"
+	// Aliases are the other names the sources give the patient (the displays of
+	// the references to them, "; " between them), shown once on the cover page
+	// instead of on every item. A string keeps Patient comparable.
+	Aliases string
 }
 
 // Section is one category: a table with column headings and one row per item.
@@ -72,6 +76,13 @@ type Section struct {
 type Item struct {
 	ID    string
 	Cells []string
+	// Extra holds what the item's resource says that no column shows (the generic
+	// fallback: label and value), shown under its row.
+	Extra []Field
+	// Texts are the human-readable strings of the resource (displays, texts,
+	// comments, notes, descriptions, string values, also inside extensions): the
+	// export proves that each one is in the rendered document.
+	Texts []string
 }
 
 // Document is a stored document listed at the end of the export.

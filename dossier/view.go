@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"time"
+	_ "time/tzdata" // Europe/Amsterdam on hosts without a zoneinfo database
 )
 
 // node is a decoded JSON object of a FHIR resource, read leniently: the resource was
@@ -97,17 +99,37 @@ func (n node) concepts(key string) string {
 	return join(", ", parts...)
 }
 
-// dateNL shows a FHIR date or dateTime as a Dutch date: dd-mm-jjjj, mm-jjjj or jjjj,
-// with the time (hh:mm, as written) for a dateTime.
+// amsterdam is the zone a Dutch reader reads times in, whatever zone the source
+// wrote them in.
+var amsterdam = func() *time.Location {
+	loc, err := time.LoadLocation("Europe/Amsterdam")
+	if err != nil {
+		panic("dossier: Europe/Amsterdam: " + err.Error()) // time/tzdata is embedded
+	}
+	return loc
+}()
+
+// dateNL shows a FHIR date or dateTime as a Dutch date: dd-mm-jjjj, mm-jjjj or
+// jjjj. A dateTime with a zone (FHIR requires one when a time is given) is shown
+// in Amsterdam time, with hh:mm unless that is midnight (a date sent as a time):
+// "2022-05-14T23:00:00+00:00" is "15-05-2022 01:00". Without a zone the time is
+// shown as written.
 func dateNL(s string) string {
-	d, t, _ := strings.Cut(s, "T")
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		t = t.In(amsterdam)
+		if t.Hour() == 0 && t.Minute() == 0 {
+			return t.Format("02-01-2006")
+		}
+		return t.Format("02-01-2006 15:04")
+	}
+	d, tm, _ := strings.Cut(s, "T")
 	parts := strings.Split(d, "-")
 	for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
 		parts[i], parts[j] = parts[j], parts[i]
 	}
 	out := strings.Join(parts, "-")
-	if len(t) >= 5 && t[:5] != "00:00" {
-		out += " " + t[:5]
+	if len(tm) >= 5 && tm[:5] != "00:00" {
+		out += " " + tm[:5]
 	}
 	return out
 }

@@ -89,6 +89,8 @@ func objectProblems(ctx *model.Context) []string {
 	return probs
 }
 
+var subsetTag = regexp.MustCompile(`^[A-Z]{6}\+\S+$`)
+
 var xmpField = regexp.MustCompile(`<(pdfaid:part|pdfaid:conformance|xmp:CreateDate|xmp:ModifyDate|xmp:CreatorTool|pdf:Producer)>([^<]*)<`)
 
 // catalogProblems checks the XMP packet, the OutputIntent and Info = XMP.
@@ -177,6 +179,10 @@ func toolProblems(t *testing.T, path string) []string {
 		if len(f) < 7 || f[len(f)-5] != "yes" {
 			probs = append(probs, "font not embedded: "+l)
 		}
+		// an embedded subset is named TAG+Name, TAG six upper-case letters (ISO 32000-1 §9.6.4)
+		if len(f) < 7 || !subsetTag.MatchString(f[0]) || f[len(f)-4] != "yes" {
+			probs = append(probs, "font subset without a subset tag: "+l)
+		}
 	}
 	return probs
 }
@@ -199,9 +205,4 @@ func pdfText(t *testing.T, path string) string {
 		t.Fatalf("pdftotext: %v", err)
 	}
 	return string(out)
-}
-
-// squash removes all white space, so that text compares equal however it wrapped.
-func squash(s string) string {
-	return strings.Join(strings.Fields(s), "")
 }

@@ -5,8 +5,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/johnfercher/maroto/v2/pkg/consts/fontstyle"
+	"github.com/johnfercher/maroto/v2/pkg/core"
 
 	"github.com/pgo-koppelvlak/pgo/dossier"
+	"github.com/pgo-koppelvlak/pgo/fhir"
 )
 
 // cover writes the first page: who the dossier is about, where it comes from,
@@ -20,7 +22,10 @@ func (d *doc) cover() {
 	d.s.add(d.pair("Naam", p.Name))
 	d.s.add(d.pair("Geboortedatum", orUnknown(dutchPartialDate(p.BirthDate))))
 	d.s.add(d.pair("Geslacht", orUnknown(p.Gender)))
-	d.s.add(d.pair("BSN", orUnknown(p.BSN)))
+	d.s.add(d.pair("BSN", orUnknown(fhir.MaskBSN(p.BSN))))
+	if p.Aliases != "" {
+		d.s.add(d.pair("Naam in de bronnen", p.Aliases))
+	}
 	d.s.add(d.para("Herkomst", sizeHeading-2, fontstyle.Bold, 6))
 	d.s.add(d.pair("Bron-PGO", d.in.Source))
 	d.s.add(d.pair("Gemaakt op", dutchDateTime(d.in.GeneratedAt)+" (Nederlandse tijd)"))
@@ -31,6 +36,10 @@ func (d *doc) cover() {
 		d.s.add(d.para("Er zijn geen categorieën geselecteerd.", sizeBody, fontstyle.Normal, 1.5))
 	}
 	for _, sec := range s.Sections {
+		if len(sec.Items) == 0 {
+			d.s.add(d.pair(label(sec.Category), "geen gegevens in deze categorie"))
+			continue
+		}
 		d.s.add(d.pair(label(sec.Category), itemsWord(len(sec.Items))))
 	}
 	if len(s.Documents) > 0 {
@@ -56,26 +65,26 @@ func orUnknown(s string) string {
 	return s
 }
 
-// section writes one category on a new page: a heading and a table whose header
-// row is repeated on every page the table continues on.
-func (d *doc) section(sec dossier.Section) error {
-	heading := d.para(label(sec.Category)+" ("+itemsWord(len(sec.Items))+")", sizeHeading, fontstyle.Bold, 0)
+// section writes one category: a heading and a table whose header row is repeated
+// on every page the table continues on. A section starts on the page where the
+// previous one ended when its heading, header and first item fit there. An empty
+// category gets no section: the cover page lists it as a line.
+func (d *doc) section(n int, sec dossier.Section) error {
 	if len(sec.Items) == 0 {
-		d.s.newPage(heading, d.para("Er zijn in deze categorie geen gegevens.", sizeBody, fontstyle.Normal, 3))
 		return nil
 	}
+	heading := d.para(label(sec.Category)+" ("+itemsWord(len(sec.Items))+")", sizeHeading, fontstyle.Bold, 6)
 	units := columnUnits(sec)
 	header := d.tableRow(sec.Columns, units, true)
-	first := true
-	for _, it := range sec.Items {
-		for _, cells := range itemRows(it.Cells, units) {
-			r := d.tableRow(cells, units, false)
-			if first {
-				d.s.newPage(heading, spacer(3), header, r)
-				first = false
-				continue
-			}
-			d.s.add(r, header)
+	for i := range sec.Items {
+		it := sec.Items[i]
+		m := d.proof.item(n, i, &sec.Items[i])
+		rows := d.itemBlock(it, units)
+		m.end = len(d.proof.pieces)
+		if i == 0 {
+			d.s.keep(append([]core.Row{heading, spacer(3), header}, rows...))
+		} else {
+			d.s.keep(rows, header)
 		}
 		if err := d.progress(); err != nil {
 			return err
@@ -84,15 +93,33 @@ func (d *doc) section(sec dossier.Section) error {
 	return nil
 }
 
+// itemBlock is an item's table rows followed by one row per extra field (what
+// its resource holds that no column shows: label and value).
+func (d *doc) itemBlock(it dossier.Item, units []int) []core.Row {
+	var rows []core.Row
+	for _, cells := range itemRows(it.Cells, units) {
+		rows = append(rows, d.tableRow(cells, units, false))
+	}
+	for _, f := range it.Extra {
+		for i, part := range chunk(f.Value, cellRunes(extraValueUnits)) {
+			l := f.Label
+			if i > 0 {
+				l = ""
+			}
+			rows = append(rows, d.extraRow(l, part))
+		}
+	}
+	return rows
+}
+
 // documents writes the closing list of stored documents (DocumentReference
 // metadata; the documents themselves travel as their own Binary resources).
 func (d *doc) documents() {
 	docs := d.in.Summary.Documents
-	heading := d.para("Opgeslagen documenten ("+itemsWord(len(docs))+")", sizeHeading, fontstyle.Bold, 0)
 	if len(docs) == 0 {
-		d.s.newPage(heading, d.para("Er zijn geen opgeslagen documenten opgenomen.", sizeBody, fontstyle.Normal, 3))
 		return
 	}
+	heading := d.para("Opgeslagen documenten ("+itemsWord(len(docs))+")", sizeHeading, fontstyle.Bold, 6)
 	sec := dossier.Section{Columns: []string{"Titel", "Soort", "Grootte", "Datum"}}
 	for _, doc := range docs {
 		date := "onbekend"
@@ -104,13 +131,11 @@ func (d *doc) documents() {
 	units := columnUnits(sec)
 	header := d.tableRow(sec.Columns, units, true)
 	for i, it := range sec.Items {
-		for j, cells := range itemRows(it.Cells, units) {
-			r := d.tableRow(cells, units, false)
-			if i == 0 && j == 0 {
-				d.s.newPage(heading, spacer(3), header, r)
-				continue
-			}
-			d.s.add(r, header)
+		rows := d.itemBlock(it, units)
+		if i == 0 {
+			d.s.keep(append([]core.Row{heading, spacer(3), header}, rows...))
+		} else {
+			d.s.keep(rows, header)
 		}
 	}
 }

@@ -58,6 +58,7 @@ type Result struct {
 	Size   int64
 	SHA256 [sha256.Size]byte
 	SHA1   [sha1.Size]byte
+	Proof  Proof // the completeness proof: items, strings checked, strings missing (always 0 here)
 }
 
 // AttachmentHash is SHA1 in the base64 form of FHIR Attachment.hash.
@@ -75,7 +76,7 @@ func Render(w io.Writer, in Input) (Result, error) {
 	if err != nil {
 		return Result{}, pgo.Wrap(pgo.EINTERNAL, err, "het lettertype kon niet worden geladen")
 	}
-	raw, err := layout(in, g)
+	raw, log, err := layout(in, g)
 	if err != nil {
 		var stop *stopError
 		if errors.As(err, &stop) {
@@ -87,7 +88,11 @@ func Render(w io.Writer, in Input) (Result, error) {
 	if err != nil {
 		return Result{}, pgo.Wrap(pgo.EINTERNAL, err, "het dossier kon niet naar PDF/A worden omgezet")
 	}
-	res := Result{Pages: pages, Size: int64(len(doc)), SHA256: sha256.Sum256(doc), SHA1: sha1.Sum(doc)}
+	proof, err := log.check(doc, in)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Pages: pages, Size: int64(len(doc)), SHA256: sha256.Sum256(doc), SHA1: sha1.Sum(doc), Proof: proof}
 	if _, err := io.Copy(w, bytes.NewReader(doc)); err != nil {
 		return Result{}, fmt.Errorf("export: write PDF: %w", err)
 	}

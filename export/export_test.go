@@ -45,8 +45,8 @@ func TestRenderConforms(t *testing.T) {
 		minPages  int
 		preflight bool
 	}{
-		{"standard PDF/A-2b", standardInput(PDFA2B), 2, 10, false},
-		{"standard PDF/A-1b", standardInput(PDFA1B), 1, 10, true},
+		{"standard PDF/A-2b", standardInput(PDFA2B), 2, 5, false},
+		{"standard PDF/A-1b", standardInput(PDFA1B), 1, 5, true},
 		{"large PDF/A-2b", large, 2, 150, false},
 	}
 	for _, tc := range tests {

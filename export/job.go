@@ -53,6 +53,9 @@ type Job struct {
 	SHA256      [sha256.Size]byte
 	SHA1        [sha1.Size]byte // FHIR Attachment.hash (base64 via AttachmentHash)
 	Failure     string          // why a failed job failed (caller-safe text)
+	// Proof is the completeness proof of the ready document (PGOK-FR022): items
+	// laid out, strings checked against the PDF's text, strings missing (0).
+	Proof Proof
 	// RequestID and CorrelationID (MedMij-Request-ID / X-Correlation-ID of the
 	// request that asked for the export) go onto every audit record of the job.
 	RequestID     string

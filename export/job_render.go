@@ -70,10 +70,13 @@ func (j *Jobs) Render(ctx context.Context, id string) error {
 	}
 	var buf bytes.Buffer
 	res, err := j.RenderSelection(ctx, &buf, job.UserID, job.Categories, job.Conformance, j.recorder(ctx, id))
-	if err != nil {
-		if permanent(err) {
-			return j.fail(ctx, job, err)
-		}
+	var incomplete *IncompleteError
+	switch {
+	case errors.As(err, &incomplete):
+		return j.failIncomplete(ctx, job, err, incomplete.Proof)
+	case err != nil && permanent(err):
+		return j.fail(ctx, job, err)
+	case err != nil:
 		return err
 	}
 	sealed, err := j.sealer.Seal(id, buf.Bytes())
@@ -82,7 +85,10 @@ func (j *Jobs) Render(ctx context.Context, id string) error {
 	}
 	ev := j.event(job, audit.ActDocumentRendered)
 	ev.ObjectHashes = map[string]string{"sha256": hexSHA256(res.SHA256), "sha1": res.AttachmentHash()}
-	ev.Details = map[string]string{"pages": fmt.Sprint(res.Pages), "size": fmt.Sprint(res.Size), "attempt": fmt.Sprint(job.Attempts)}
+	ev.Details = map[string]string{"pages": fmt.Sprint(res.Pages), "size": fmt.Sprint(res.Size), "attempt": fmt.Sprint(job.Attempts),
+		// the completeness proof (PGOK-FR022): what was checked against the PDF's text
+		"proof_items": fmt.Sprint(res.Proof.Items), "proof_strings": fmt.Sprint(res.Proof.Strings),
+		"proof_missing": fmt.Sprint(res.Proof.Missing)}
 	_, err = j.store.Finish(ctx, id, res, sealed, ev)
 	return err
 }
@@ -98,6 +104,20 @@ func (j *Jobs) fail(ctx context.Context, job Job, cause error) error {
 	}
 	if _, err := j.store.Fail(ctx, job.ID, reason, ev); err != nil {
 		return err // not recorded: let the task retry and record it then
+	}
+	return &permanentError{cause}
+}
+
+// failIncomplete records a rendering that failed its completeness proof as a
+// permanent failure (the same data would fail again): status failed, an
+// export_failed record with reason incomplete_document and the proof's counts.
+func (j *Jobs) failIncomplete(ctx context.Context, job Job, cause error, p Proof) error {
+	ev := j.event(job, audit.ActExportFailed)
+	ev.Outcome, ev.Reason = audit.Failure, "incomplete_document"
+	ev.Details = map[string]string{"proof_items": fmt.Sprint(p.Items), "proof_strings": fmt.Sprint(p.Strings),
+		"proof_missing": fmt.Sprint(p.Missing), "attempt": fmt.Sprint(job.Attempts)}
+	if _, err := j.store.Fail(ctx, job.ID, IncompleteMessage, ev); err != nil {
+		return err
 	}
 	return &permanentError{cause}
 }

@@ -59,19 +59,23 @@ type doc struct {
 	in    Input
 	g     *glyphs
 	s     *sheet
+	proof *proofLog
 	done  int
 	total int
 	step  int
 }
 
-// layout builds the maroto document for in and returns maroto's (non-PDF/A) bytes.
-func layout(in Input, g *glyphs) ([]byte, error) {
-	// The footer repeats the cover page's name on every page; a very long name is
-	// shortened there so the line stays inside the bottom margin.
-	footer := shorten(g.clean(in.Summary.Patient.Name), 60)
+// layout builds the maroto document for in and returns maroto's (non-PDF/A) bytes
+// and the log of what it wrote, for the completeness proof.
+func layout(in Input, g *glyphs) ([]byte, *proofLog, error) {
+	// The footer says on every page whose dossier it is and where it came from
+	// (the cover page's name and source); long names are shortened there so the
+	// line stays inside the bottom margin.
+	footer := "Dossier van " + shorten(g.clean(in.Summary.Patient.Name), 50)
 	if bd := in.Summary.Patient.BirthDate; bd != "" {
 		footer += " · geboren " + g.clean(dutchPartialDate(bd))
 	}
+	footer += " · bron " + shorten(g.clean(in.Source), 40)
 	cfg := config.NewBuilder().
 		WithPageSize(pagesize.A4).
 		WithLeftMargin(marginSide).WithRightMargin(marginSide).
@@ -85,41 +89,73 @@ func layout(in Input, g *glyphs) ([]byte, error) {
 		WithCompression(true).
 		Build()
 	m := maroto.New(cfg)
-	d := &doc{in: in, g: g, s: &sheet{m: m, cfg: cfg}, total: countItems(in.Summary)}
+	d := &doc{in: in, g: g, s: &sheet{m: m, cfg: cfg}, proof: &proofLog{g: g}, total: countItems(in.Summary)}
 	d.step = max(1, d.total/100)
 
 	d.cover()
-	for _, sec := range in.Summary.Sections {
-		if err := d.section(sec); err != nil {
-			return nil, err
+	d.proof.coverEnd = len(d.proof.pieces)
+	for i, sec := range in.Summary.Sections {
+		if err := d.section(i, sec); err != nil {
+			return nil, nil, err
 		}
 	}
 	d.documents()
 
 	out, err := m.Generate()
 	if err != nil {
-		return nil, fmt.Errorf("maroto generate: %w", err)
+		return nil, nil, fmt.Errorf("maroto generate: %w", err)
 	}
-	return out.GetBytes(), nil
+	return out.GetBytes(), d.proof, nil
 }
 
 // para is a full-width text row.
 func (d *doc) para(s string, size float64, style fontstyle.Type, top float64) core.Row {
-	return row.New().Add(col.New(gridUnits).Add(text.New(d.g.clean(s),
+	s = d.g.clean(s)
+	d.proof.wrote(s)
+	return row.New().Add(col.New(gridUnits).Add(text.New(s,
 		props.Text{Family: fontFamily, Size: size, Style: style, Top: top})))
 }
 
 // pair is a label/value row of the cover page.
 func (d *doc) pair(label, value string) core.Row {
+	label, value = d.g.clean(label), d.wrap(value, sizeBody, contentWidth*84/gridUnits)
+	d.proof.wrote(label)
+	d.proof.wrote(value)
 	return row.New().Add(
 		col.New(36).Add(text.New(label, props.Text{Size: sizeBody, Style: fontstyle.Bold, Top: 1.5})),
-		col.New(gridUnits-36).Add(text.New(d.wrap(value, sizeBody, contentWidth*84/gridUnits), props.Text{Size: sizeBody, Top: 1.5})),
+		col.New(gridUnits-36).Add(text.New(value, props.Text{Size: sizeBody, Top: 1.5})),
 	)
 }
 
 // wrap cleans s and breaks words too wide for a column of width mm.
 func (d *doc) wrap(s string, size, width float64) string {
 	return d.g.breakLongWords(d.g.clean(s), size, width-2*cellPad)
+}
+
+// extraValueUnits is the width of an extra field's value; an indent and the
+// label take the rest of the grid.
+const (
+	extraIndentUnits = 4
+	extraLabelUnits  = 26
+	extraValueUnits  = gridUnits - extraIndentUnits - extraLabelUnits
+)
+
+// extraRow is one field of an item that no column shows, indented under the
+// item's row: its label in bold, then the value.
+func (d *doc) extraRow(label, value string) core.Row {
+	lw := contentWidth * extraLabelUnits / gridUnits
+	vw := contentWidth * extraValueUnits / gridUnits
+	p := props.Text{Size: sizeTable, Left: cellPad, Right: cellPad, Top: 0.5, Bottom: 0.5}
+	bold := p
+	bold.Style = fontstyle.Bold
+	label, value = d.wrap(label, sizeTable, lw), d.wrap(value, sizeTable, vw)
+	d.proof.wrote(label)
+	d.proof.wrote(value)
+	return row.New().Add(
+		col.New(extraIndentUnits),
+		col.New(extraLabelUnits).Add(text.New(label, bold)),
+		col.New(extraValueUnits).Add(text.New(value, p)),
+	)
 }
 
 // tableRow is one row of a section table; header rows are bold on a tinted band.
@@ -131,7 +167,9 @@ func (d *doc) tableRow(cells []string, units []int, header bool) core.Row {
 	}
 	for i, c := range cells {
 		w := contentWidth * float64(units[i]) / gridUnits
-		cols[i] = col.New(units[i]).Add(text.New(d.wrap(c, sizeTable, w), props.Text{
+		c = d.wrap(c, sizeTable, w)
+		d.proof.wrote(c)
+		cols[i] = col.New(units[i]).Add(text.New(c, props.Text{
 			Size: sizeTable, Style: style, Left: cellPad, Right: cellPad, Top: cellPad, Bottom: cellPad}))
 	}
 	r := row.New().Add(cols...)

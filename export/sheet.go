@@ -1,7 +1,11 @@
 package export
 
 import (
+	"slices"
+
+	"github.com/johnfercher/maroto/v2"
 	"github.com/johnfercher/maroto/v2/pkg/components/page"
+	"github.com/johnfercher/maroto/v2/pkg/components/row"
 	"github.com/johnfercher/maroto/v2/pkg/core"
 	"github.com/johnfercher/maroto/v2/pkg/core/entity"
 )
@@ -12,9 +16,13 @@ import (
 //
 // It mirrors maroto's pagination rule (Maroto.addRow in v2.3.3: a row goes on the
 // current page when its height plus the heights already there fit the content
-// area, otherwise on a new page) using the same row heights, which it gets from
-// maroto's own provider: the first row added is wrapped in a probe that records
-// the provider and the page cell maroto measures with.
+// area, otherwise on a new page) using the same row heights, which it gets from a
+// maroto provider built from the same configuration: a probe row added to a
+// throwaway maroto document records that provider and the page cell it measures
+// with. Measuring sets fonts, and gofpdf writes every font change into its open
+// page: on the real document that put one "BT /F.. Tf ET" per measured row into
+// the first page (7.5 MB of content for a large dossier). Rows cache their
+// height, so maroto does not measure them again on the real provider.
 type sheet struct {
 	m    core.Maroto
 	cfg  *entity.Config
@@ -36,10 +44,12 @@ func (p probe) GetHeight(prov core.Provider, cell *entity.Cell) float64 {
 	return p.Row.GetHeight(prov, cell)
 }
 
-// start adds the first row, which teaches the sheet maroto's measurements.
+// start adds the first row, after a probe on a throwaway document has taught the
+// sheet maroto's measurements.
 func (s *sheet) start(r core.Row) {
-	s.m.AddRows(probe{Row: r, s: s})
+	maroto.New(s.cfg).AddRows(probe{Row: row.New(1), s: s})
 	s.cur = s.height(r)
+	s.m.AddRows(r)
 }
 
 // height is r's height as maroto computes it (rows cache their height).
@@ -68,5 +78,31 @@ func (s *sheet) newPage(rows ...core.Row) {
 	s.cur = 0
 	for _, r := range rows {
 		s.cur += s.height(r)
+	}
+}
+
+// keep puts rows on the current page when they all fit there, else on a new page
+// that starts with repeat, so that an item's row and the lines under it stay
+// together. A group taller than a page is added row by row.
+func (s *sheet) keep(rows []core.Row, repeat ...core.Row) {
+	total := 0.0
+	for _, r := range rows {
+		total += s.height(r)
+	}
+	if s.fits(total) {
+		s.m.AddRows(rows...)
+		s.cur += total
+		return
+	}
+	head := 0.0
+	for _, r := range repeat {
+		head += s.height(r)
+	}
+	if total+head <= s.cell.Height {
+		s.newPage(append(slices.Clone(repeat), rows...)...)
+		return
+	}
+	for _, r := range rows {
+		s.add(r, repeat...)
 	}
 }

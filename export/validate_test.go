@@ -107,7 +107,7 @@ func TestRenderProgressStops(t *testing.T) {
 }
 
 // TestRenderEmptySelection: a patient who selected nothing still gets a cover page
-// that says so, and the closing page.
+// that says so; an empty selection adds no pages.
 func TestRenderEmptySelection(t *testing.T) {
 	var unsel []dossier.Category
 	for _, c := range dossier.Categories {
@@ -115,11 +115,11 @@ func TestRenderEmptySelection(t *testing.T) {
 	}
 	in := Input{Summary: synthSummary(10, 1, unsel...), Source: "PGO Noord", GeneratedAt: genTime}
 	pdf, res := render(t, in)
-	if res.Pages != 2 {
-		t.Errorf("Pages = %d, want cover + closing page", res.Pages)
+	if res.Pages != 1 {
+		t.Errorf("Pages = %d, want the cover page only", res.Pages)
 	}
 	text := pdfText(t, writeTemp(t, "e.pdf", pdf))
-	for _, want := range []string{"Er zijn geen categorieën geselecteerd.", "Er zijn geen opgeslagen documenten opgenomen.", "pagina 2 van 2"} {
+	for _, want := range []string{"Er zijn geen categorieën geselecteerd.", "pagina 1 van 1"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q", want)
 		}

@@ -43,3 +43,19 @@ func CheckBSN(bsn string) error {
 	}
 	return nil
 }
+
+// MaskBSN is the form of a BSN that a document or screen shows (data
+// minimisation, PGO-koppelvlak FR042): five asterisks and the last four digits,
+// enough for a reader to recognise their own number, useless as an identifier.
+// Anything that is not nine digits (Masked, "") is returned as it is.
+func MaskBSN(bsn string) string {
+	if len(bsn) != 9 {
+		return bsn
+	}
+	for i := 0; i < 9; i++ {
+		if bsn[i] < '0' || bsn[i] > '9' {
+			return bsn
+		}
+	}
+	return "*****" + bsn[5:]
+}

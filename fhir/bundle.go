@@ -56,9 +56,10 @@ func IsBundle(data []byte) bool {
 }
 
 // Validate parses every entry strictly as version v and returns the resources. The
-// first invalid entry (lowest index) makes it fail with an *Error. Resource types the
-// FHIR library does not know for v are kept after the structural checks, so nothing is
-// dropped. Entries are parsed on all CPUs: the FHIR library is the cost of an import.
+// first invalid entry (lowest index) makes it fail with an *Error. A resourceType that
+// version v does not define (e.g. "Bogus") is invalid: the data would be shown as
+// FHIR while it is not. Entries are parsed on all CPUs: the FHIR library is the cost
+// of an import.
 func Validate(v Version, entries []Entry) ([]Resource, error) {
 	out := make([]Resource, len(entries))
 	errs := make([]*Error, len(entries))
@@ -91,13 +92,30 @@ func Validate(v Version, entries []Entry) ([]Resource, error) {
 }
 
 func validateOne(v Version, e Entry) (Resource, *Error) {
-	if perr := parseOne(v, e); perr != nil && !unknownType(perr) {
+	if perr := parseOne(v, e); perr != nil {
+		if unknownType(perr) {
+			return Resource{}, notAType(v, e)
+		}
 		return Resource{}, perr
 	}
 	return inspect(e)
 }
 
 func unknownType(e *Error) bool { return strings.HasSuffix(e.Reason, "unknown resource type") }
+
+// notAType is the error for a resourceType the version does not define; the
+// type name is from the specification or a typo of it, never patient data.
+func notAType(v Version, e Entry) *Error {
+	var p struct {
+		ResourceType string `json:"resourceType"`
+	}
+	_ = json.Unmarshal(e.JSON, &p)
+	name := p.ResourceType
+	if !typePattern.MatchString(name) || len(name) > 64 {
+		name = "this"
+	}
+	return at(e, "resourceType", fmt.Sprintf("%q is not a FHIR %s resource type", name, strings.ToUpper(string(v))))
+}
 
 // Detect returns the version in which the entries parse, trying STU3 (what MedMij
 // delivers) first, then R4. It parses the first entry of each resource type (the
@@ -119,7 +137,10 @@ func Detect(entries []Entry) (Version, error) {
 	for _, v := range []Version{STU3, R4} {
 		ok := true
 		for _, e := range sample {
-			if err := parseOne(v, e); err != nil && !unknownType(err) {
+			if err := parseOne(v, e); err != nil {
+				if unknownType(err) {
+					err = notAType(v, e)
+				}
 				ok = false
 				if best == nil || e.Index > best.Entry {
 					best = err

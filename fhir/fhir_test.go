@@ -101,13 +101,21 @@ func TestValidateRejects(t *testing.T) {
 	}
 }
 
-func TestValidateKeepsUnknownTypeAndFindsDuplicates(t *testing.T) {
-	res, err := Validate(STU3, []Entry{{Index: 0, JSON: []byte(`{"resourceType":"Futuristic","id":"f1","subject":{"reference":"Patient/p1"}}`)}})
-	if err != nil || len(res) != 1 || res[0].Type != "Futuristic" || len(res[0].Refs) != 1 {
-		t.Fatalf("unknown type: %v %+v", err, res)
+// A resourceType that FHIR does not define is refused (issue 14: "Bogus" passed),
+// in the given version and in detection; duplicates are found.
+func TestValidateRefusesUnknownTypeAndFindsDuplicates(t *testing.T) {
+	bogus := []Entry{{Index: 0, JSON: []byte(`{"resourceType":"Bogus","id":"f1","subject":{"reference":"Patient/p1"}}`)}}
+	for _, v := range []Version{STU3, R4} {
+		res, err := Validate(v, bogus)
+		if err == nil || len(res) != 0 || !strings.Contains(err.Error(), `entry 0: resourceType: "Bogus" is not a FHIR `+strings.ToUpper(string(v))+` resource type`) {
+			t.Fatalf("%s: unknown type: %v %+v", v, err, res)
+		}
+	}
+	if _, err := Detect(bogus); err == nil || !strings.Contains(err.Error(), "not a FHIR") {
+		t.Fatalf("detect: %v", err)
 	}
 	p := []byte(`{"resourceType":"Patient","id":"p1"}`)
-	_, err = Validate(STU3, []Entry{{Index: 0, JSON: p}, {Index: 1, JSON: p}})
+	_, err := Validate(STU3, []Entry{{Index: 0, JSON: p}, {Index: 1, JSON: p}})
 	if err == nil || !strings.Contains(err.Error(), "entry 1: Patient.id: same resource as entry 0") {
 		t.Fatalf("duplicate: %v", err)
 	}

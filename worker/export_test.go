@@ -84,6 +84,11 @@ func TestRenderThroughWorker(t *testing.T) {
 	dos := dossier.New(dossierdb.New(db), v)
 	jobs := export.NewJobs(export.JobsConfig{Store: exportdb.New(db, worker.NewRenderTask), Dossier: dos, Sealer: v, Source: "PGO Zuid"})
 	user, nobody := uuid.NewString(), uuid.NewString()
+	// dossier imports need an existing account (issue 14)
+	if _, err := db.Pool.Exec(ctx, `insert into accounts (id, name, role, password_hash) values ($1, $2, 'patient', 'not a hash')`,
+		user, "patient-"+user); err != nil {
+		t.Fatal(err)
+	}
 	in, err := dossier.ReadPath(shared.Path("medmij", "bgz-patA"))
 	if err != nil {
 		t.Fatal(err)

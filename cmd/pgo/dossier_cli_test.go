@@ -50,11 +50,24 @@ func TestDossierImportCLI(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	const user = "6b1f0a2e-6c1d-4f3e-9a5b-2c7d8e9f0a1b"
+	// an import for a user that does not exist is refused (exit 1), nothing stored
+	code, _, stderr := auditCLI(t, vars, "dossier", "import", "--user", user, gen)
+	if code != 1 || strings.TrimSpace(stderr) != "pgo dossier import: there is no user with this id; nothing was imported" {
+		t.Fatalf("unknown user: %d %q", code, stderr)
+	}
+	addAccount(t, vars, user)
 	code, stdout, stderr := auditCLI(t, vars, "dossier", "import", "--user", user, "--fhir-version", "stu3", gen)
 	if code != 0 || !strings.Contains(stdout, "(FHIR STU3, bundle:collection)") || !strings.Contains(stdout, "Uitslagen") {
 		t.Fatalf("import: %d %q %q", code, stdout, stderr)
 	}
-	code, stdout, stderr = auditCLI(t, vars, "dossier", "import", "--user", user, shared.Path("medmij", "bgz-patA"))
+	// the MedMij patient is another person: not into the same dossier (issue 14), into another's
+	code, _, stderr = auditCLI(t, vars, "dossier", "import", "--user", user, shared.Path("medmij", "bgz-patA"))
+	if code != 1 || !strings.Contains(stderr, "Patient: another patient than the one this dossier holds") {
+		t.Fatalf("second patient: %d %q", code, stderr)
+	}
+	const other = "7c2f1b3e-7d2e-4a4f-8b6c-3d8e9f0a1b2c"
+	addAccount(t, vars, other)
+	code, stdout, stderr = auditCLI(t, vars, "dossier", "import", "--user", other, shared.Path("medmij", "bgz-patA"))
 	if code != 0 || !strings.Contains(stdout, "imported 55 resources (FHIR STU3, directory)") || !strings.Contains(stderr, "warning: file zib-Encounter") {
 		t.Fatalf("import dir: %d %q %q", code, stdout, stderr)
 	}

@@ -48,6 +48,7 @@ func pdfText(t *testing.T, path string) string {
 // one category selected nothing of another appears.
 func TestExportRenderMedMij(t *testing.T) {
 	vars, dir, user := exportVars(t), t.TempDir(), uuid.NewString()
+	addAccount(t, vars, user)
 	mustCLI(t, vars, "dossier", "import", "--user", user, shared.Path("medmij", "bgz-patA"))
 
 	all := filepath.Join(dir, "all.pdf")
@@ -157,6 +158,7 @@ func TestExportRequestStatusAndRewrapQueue(t *testing.T) {
 func TestExportMedMijPatientComplete(t *testing.T) {
 	vars, user := exportVars(t), uuid.NewString()
 	dir := shared.Path("medmij", "bgz-patA")
+	addAccount(t, vars, user)
 	mustCLI(t, vars, "dossier", "import", "--user", user, dir)
 	out := filepath.Join(t.TempDir(), "all.pdf")
 	mustCLI(t, vars, "export", "render", "--user", user, "--out", out)

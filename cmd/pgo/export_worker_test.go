@@ -74,6 +74,7 @@ func TestExportSurvivesKilledWorker(t *testing.T) {
 	defer db.Close()
 	large := filepath.Join(dir, "large.json")
 	mustCLI(t, vars, "dossier", "generate", "--size", "large", "--seed", "11", "--out", large)
+	addAccount(t, vars, user)
 	mustCLI(t, vars, "dossier", "import", "--user", user, large)
 	out, _ := mustCLI(t, vars, "export", "request", "--user", user)
 	id := strings.TrimSpace(out)

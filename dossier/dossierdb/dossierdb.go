@@ -4,6 +4,7 @@ package dossierdb
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -44,13 +45,24 @@ func (s *Store) Existing(ctx context.Context, userID string, keys [][32]byte) (m
 }
 
 // Save replaces the user's resources with the same keys, copies the new rows in and
-// appends the audit record, all in one transaction.
+// appends the audit record, all in one transaction. The user must have an account:
+// an import for a user that does not exist is refused (dossier.ErrUnknownUser) and
+// stores nothing. The account row is locked (FOR KEY SHARE) until the commit, so it
+// cannot be deleted half-way.
 func (s *Store) Save(ctx context.Context, info dossier.ImportInfo, rows []dossier.Row) error {
 	keys := make([][]byte, len(rows))
 	for i, r := range rows {
 		keys[i] = r.RefKey
 	}
 	return s.db.WithTx(ctx, func(tx pgx.Tx) error {
+		var one int
+		err := tx.QueryRow(ctx, `select 1 from accounts where id = $1 for key share`, info.UserID).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return dossier.ErrUnknownUser
+		}
+		if err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `delete from dossier_resource where user_id = $1 and ref_key = any($2)`, info.UserID, keys); err != nil {
 			return err
 		}

@@ -33,7 +33,19 @@ func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	v, _ := vaulttest.New(t)
 	db := storetest.DB(t)
-	return &fixture{db: db, svc: dossier.New(dossierdb.New(db), v), user: uuid.NewString()}
+	f := &fixture{db: db, svc: dossier.New(dossierdb.New(db), v), user: uuid.NewString()}
+	addAccount(t, db, f.user)
+	return f
+}
+
+// addAccount creates a patient account with the given id: imports are refused for
+// a user that does not exist.
+func addAccount(t testing.TB, db *store.DB, id string) {
+	t.Helper()
+	if _, err := db.Pool.Exec(context.Background(), `insert into accounts (id, name, role, password_hash)
+		values ($1, $2, 'patient', 'not a hash')`, id, "patient-"+id); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (f *fixture) count(t testing.TB, query string, args ...any) int {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/google/uuid"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,7 +61,9 @@ func TestImportMedMijPatient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Patient.BSN != fhir.Masked || sum.Patient.BirthDate != "1985-12-17" || !strings.Contains(sum.Patient.Name, "XXX_Rijn") || sum.Patient.Gender != "vrouw" {
+	if sum.Patient.BSN != fhir.Masked || sum.Patient.BirthDate != "1985-12-17" || !strings.Contains(sum.Patient.Name, "XXX_Rijn") || sum.Patient.Gender != "Female" ||
+		sum.Patient.Aliases != "Anouk A. Anouk van XXX_Rijn de XXX_Vries" {
+		// the gender as the zib states it (code-specification "Female"), not a translation of the FHIR code
 		t.Fatalf("patient %+v", sum.Patient)
 	}
 	items := 0
@@ -104,6 +107,9 @@ const (
 	badBSN   = `{"resourceType":"Patient","id":"p1","identifier":[{"system":"http://fhir.nl/fhir/NamingSystem/bsn","value":"111222334"}]}`
 	noSubj   = `{"resourceType":"Condition","id":"c2","clinicalStatus":"active","verificationStatus":"confirmed","code":{"text":"Astma"}}`
 	wrongRef = `{"resourceType":"Condition","id":"c3","clinicalStatus":"active","verificationStatus":"confirmed","code":{"text":"Astma"},"subject":{"reference":"Patient/p9"}}`
+	patient2 = `{"resourceType":"Patient","id":"p2","name":[{"family":"Jansen"}]}`
+	otherRef = `{"resourceType":"Immunization","id":"i2","status":"completed","notGiven":false,"primarySource":true,"vaccineCode":{"text":"Griep"},"patient":{"reference":"http://elders.example/fhir/Patient/p2"},"date":"2024-10-12"}`
+	bogus    = `{"resourceType":"Bogus","id":"b1","text":"Bij pijn"}`
 )
 
 // Invalid Bundles are rejected with entry index, FHIR path and reason, and leave no
@@ -117,7 +123,12 @@ func TestImportRejectsInvalidBundles(t *testing.T) {
 		{"unknown element", `entry 1: Condition.kode: unknown element "kode" in FHIR STU3`, []byte(strings.Replace(string(bundle(t, "collection", patient, problem)), `"code"`, `"kode"`, 1))},
 		{"missing required element", `entry 2: Condition: missing required field "subject"`, bundle(t, "collection", patient, problem, noSubj)},
 		{"wrong BSN", "entry 0: Patient.identifier[0].value: the BSN fails the elfproef (11-test)", bundle(t, "transaction", badBSN, problem)},
-		{"wrong reference", "entry 2: Condition.subject.reference: reference to a Patient that is neither in the Bundle nor stored", bundle(t, "searchset", patient, problem, wrongRef)},
+		{"wrong reference", "entry 0: Condition.subject.reference: reference to a Patient that is neither in the Bundle nor stored", bundle(t, "searchset", problem, vaccin)},
+		// issue 14: one patient per dossier, FHIR types only
+		{"another patient's subject", "entry 2: Condition.subject: refers to another patient than the dossier's; a dossier holds one person's data", bundle(t, "searchset", patient, problem, wrongRef)},
+		{"another patient's patient", "entry 2: Immunization.patient: refers to another patient than the dossier's; a dossier holds one person's data", bundle(t, "collection", patient, vaccin, otherRef)},
+		{"second patient", "entry 2: Patient: a second patient (the first is entry 0); a dossier holds one person's data", bundle(t, "collection", patient, problem, patient2)},
+		{"not a FHIR type", `entry 1: resourceType: "Bogus" is not a FHIR STU3 resource type`, bundle(t, "collection", patient, bogus)},
 		{"wrong bundle type", `Bundle.type: type "history" is not imported (use transaction, collection or searchset)`, bundle(t, "history", patient)},
 	}
 	for _, tt := range tests {
@@ -137,6 +148,57 @@ func TestImportRejectsInvalidBundles(t *testing.T) {
 				t.Fatal("something was stored")
 			}
 		})
+	}
+}
+
+// An import for a user that does not exist is refused (ENOTFOUND, with its
+// translation key) and stores nothing; not a UUID is invalid.
+func TestImportRefusesUnknownUser(t *testing.T) {
+	f := newFixture(t)
+	in, err := dossier.ReadPath(medmijPatient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody := uuid.NewString()
+	_, err = f.svc.Import(context.Background(), nobody, in, dossier.ImportOptions{})
+	if pgo.ErrorCode(err) != pgo.ENOTFOUND || pgo.ErrorReason(err) != "dossier.reason.unknown_user" {
+		t.Fatalf("err = %v", err)
+	}
+	if n := f.count(t, `select count(*) from dossier_resource`); n != 0 || f.count(t, `select count(*) from audit_log where action = 'dossier_imported'`) != 0 {
+		t.Fatalf("%d rows stored for nobody", n)
+	}
+	if _, err := f.svc.Import(context.Background(), f.user, in, dossier.ImportOptions{}); err != nil {
+		t.Fatalf("the existing user: %v", err)
+	}
+}
+
+// A dossier holds one patient: after patient p1 is stored, an import of another
+// Patient (or of data about one) is refused and stores nothing; p1 again is fine.
+func TestImportRefusesAnotherStoredPatient(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	imp := func(resources ...string) error {
+		in, err := dossier.ReadInput(bundle(t, "collection", resources...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.svc.Import(ctx, f.user, in, dossier.ImportOptions{})
+		return err
+	}
+	if err := imp(patient, problem); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range [][]string{{patient2}, {otherRef}} {
+		err := imp(in...)
+		if pgo.ErrorCode(err) != pgo.EINVALID || !strings.Contains(pgo.ErrorMessage(err), "one person's data") {
+			t.Fatalf("err = %v", err)
+		}
+		if f.rows(t) != 2 || f.audits(t) != 1 {
+			t.Fatalf("rows %d audits %d after a refused import", f.rows(t), f.audits(t))
+		}
+	}
+	if err := imp(patient, vaccin); err != nil {
+		t.Fatalf("the same patient again: %v", err)
 	}
 }
 
@@ -212,11 +274,18 @@ func TestNoPlaintextAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fhir.CheckBSN(sum.Patient.BSN) != nil {
-		t.Fatalf("generated BSN %q fails the elfproef", sum.Patient.BSN)
+	var patient []byte
+	for _, e := range in.Entries {
+		if strings.Contains(string(e.JSON), `"resourceType":"Patient"`) {
+			patient = e.JSON
+		}
+	}
+	bsn := fhir.BSN(patient)
+	if fhir.CheckBSN(bsn) != nil || sum.Patient.BSN != fhir.MaskBSN(bsn) || strings.Contains(sum.Patient.BSN, bsn[:5]) {
+		t.Fatalf("generated BSN fails the elfproef or the summary shows it unmasked (%q)", sum.Patient.BSN)
 	}
 	family := sum.Patient.Name[strings.LastIndexByte(sum.Patient.Name, ' ')+1:]
-	secrets := [][]byte{[]byte(sum.Patient.BSN), []byte(family), []byte("resourceType"), []byte("Ontslagbrief")}
+	secrets := [][]byte{[]byte(bsn), []byte(family), []byte("resourceType"), []byte("Ontslagbrief")}
 	rows, err := f.db.Pool.Query(ctx, `select t::text, sealed from dossier_resource t where user_id = $1`, f.user)
 	if err != nil {
 		t.Fatal(err)

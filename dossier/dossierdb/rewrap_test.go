@@ -19,6 +19,7 @@ func TestRewrapDossierRows(t *testing.T) {
 	ctx := context.Background()
 	v, keyset := vaulttest.New(t)
 	db, user := storetest.DB(t), uuid.NewString()
+	addAccount(t, db, user)
 	st := dossierdb.New(db)
 	in, err := dossier.ReadPath(medmijPatient)
 	if err != nil {

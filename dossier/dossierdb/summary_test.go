@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgo-koppelvlak/pgo"
 	"github.com/pgo-koppelvlak/pgo/dossier"
 	"github.com/pgo-koppelvlak/pgo/fhir"
 )
@@ -22,8 +23,11 @@ func rowOf(t *testing.T, sum dossier.Summary, id string) []string {
 	return nil
 }
 
-// The readable rows of the MedMij patient: Dutch dates, code displays, values with
-// units and decimal commas, resolved medication names.
+// The readable rows of the MedMij patient: Dutch dates (times in Europe/Amsterdam:
+// authoredOn 2022-11-28T10:00:00+02:00 is 09:00 CET), code displays, the zib's own
+// values from code-specification extensions ("Active, Confirmed present" for the
+// condition's statuses), values with units and decimal commas, resolved
+// medication names.
 func TestSummaryRowsMedMij(t *testing.T) {
 	f := newFixture(t)
 	in, err := dossier.ReadPath(medmijPatient)
@@ -41,12 +45,14 @@ func TestSummaryRowsMedMij(t *testing.T) {
 		id   string
 		want []string
 	}{
-		{"Condition/zib-Problem-medmij-bgz-test-patA-problem1", []string{"Alcoholische levercirrose", "actief, bevestigd", "11-11-2012", "", "Heeft vroeger alcohol misbruikt, nu geheelonthouder"}},
-		{"Observation/boratoryTestResult-Observation-medmij-bgz-test-patA-labresult1-1", []string{"Hemoglobine [mol/volume] in bloed", "7,2 mmol/L", "7,4 - 9,9 mmol/L", "12-05-2019 08:50", "Low"}},
-		{"Observation/zib-BodyHeight-medmij-bgz-test-patA-bodyheight1", []string{"Lichaamslengte [lengte] in ^patiënt", "178 cm", "", "15-10-2022 14:10", ""}},
-		{"MedicationRequest/zib-MedicationAgreement-medmij-bgz-test-patA-medagr1", []string{"Medicatieafspraak", "Apixaban 2.5mg", "Vanaf 28 november, gedurende 14 dagen, 2 maal per dag 1T, oraal", "28-11-2022 10:00", "Tot 2 weken na plaatsing kunstknie"}},
+		{"Condition/zib-Problem-medmij-bgz-test-patA-problem1", []string{"Alcoholische levercirrose (Diagnosis)", "Active, Confirmed present", "11-11-2012", "",
+			"lichaamslocatie Gehele lever; Heeft vroeger alcohol misbruikt, nu geheelonthouder"}},
+		{"Observation/boratoryTestResult-Observation-medmij-bgz-test-patA-labresult1-1", []string{"Hemoglobine [mol/volume] in bloed", "7,2 mmol/L", "7,4 - 9,9 mmol/L", "12-05-2019 08:50", "Low; Onder referentiewaarden; methode Dillution; materiaal Bloed"}},
+		{"Observation/zib-BodyHeight-medmij-bgz-test-patA-bodyheight1", []string{"Lichaamslengte [lengte] in ^patiënt", "178 cm", "", "15-10-2022 14:10", "Zonder schoenen, met sokken"}},
+		{"MedicationRequest/zib-MedicationAgreement-medmij-bgz-test-patA-medagr1", []string{"Medicatieafspraak", "Apixaban 2.5mg", "Vanaf 28 november, gedurende 14 dagen, 2 maal per dag 1T, oraal, toedieningsweg Oraal", "28-11-2022 09:00", "Tot 2 weken na plaatsing kunstknie"}},
 		{"Immunization/zib-Vaccination-medmij-bgz-test-patA-vaccin1", []string{"Hepatitis B vaccin", "26-04-2022", "afgerond", "Rondreis door Afrika"}},
-		{"Encounter/zib-Encounter-medmij-bgz-test-patA-encounter2", []string{"Inpatient", "29-11-2022", "afgerond", "Implantatie van gewrichtsprothese in knie"}},
+		{"Encounter/zib-Encounter-medmij-bgz-test-patA-encounter2", []string{"Inpatient", "29-11-2022", "afgerond",
+			"Implantatie van gewrichtsprothese in knie; zorgverlener Olivier Ruben O.R. Olivier de Rijcke (Performer); zorgaanbieder Ziekenhuis het Hogeland"}},
 		{"NutritionOrder/zib-NutritionAdvice-medmij-bgz-test-patA-nutrition1", []string{"Voedingsadvies", "Natriumarm dieet", ""}},
 	}
 	for _, tt := range tests {
@@ -54,7 +60,7 @@ func TestSummaryRowsMedMij(t *testing.T) {
 			t.Errorf("%s:\n got %q\nwant %q", tt.id, got, tt.want)
 		}
 	}
-	if p := rowOf(t, sum, "Patient/medmij-bgz-test-patA"); !strings.Contains(p[2], "geboren 17-12-1985; vrouw; BSN afgeschermd") {
+	if p := rowOf(t, sum, "Patient/medmij-bgz-test-patA"); !strings.Contains(p[2], "geboren 17-12-1985; Female; BSN afgeschermd") {
 		t.Errorf("patient row %q", p)
 	}
 }
@@ -94,7 +100,7 @@ func TestImportR4(t *testing.T) {
 			t.Errorf("%s: got %q want %q", id, got, want)
 		}
 	}
-	if sum.Patient.BSN != "123456782" || sum.Patient.Name != "Hélène de Vries" || len(sum.Documents) != 1 || sum.Documents[0].Size != 5 {
+	if sum.Patient.BSN != "*****6782" || sum.Patient.Name != "Hélène de Vries" || len(sum.Documents) != 1 || sum.Documents[0].Size != 5 {
 		t.Fatalf("%+v %+v", sum.Patient, sum.Documents)
 	}
 	// The same Bundle forced to STU3 is rejected at the first R4-only element.
@@ -117,21 +123,21 @@ func TestDetectionFallsBackToOtherVersion(t *testing.T) {
 	}
 }
 
-// A resource type the FHIR version does not define is kept and listed as "other",
-// not dropped.
-func TestUnknownTypeKeptAsOther(t *testing.T) {
+// A resource type the FHIR version does not define is refused with nothing stored
+// (issue 14): an R5-only type in STU3 data, and a type no FHIR version has.
+func TestUnknownTypeRefused(t *testing.T) {
 	f := newFixture(t)
-	in, _ := dossier.ReadInput(bundle(t, "collection", patient,
-		`{"resourceType":"InventoryItem","id":"x1","code":{"text":"Bloeddrukmeter"},"subject":{"reference":"Patient/p1"}}`))
-	res, err := f.svc.Import(context.Background(), f.user, in, dossier.ImportOptions{Version: fhir.STU3})
-	if err != nil || res.Counts[dossier.CatOther] != 1 || f.rows(t) != 2 {
-		t.Fatalf("%v %+v", err, res)
-	}
-	sum, err := f.svc.Summary(context.Background(), f.user, []dossier.Category{dossier.CatOther})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Join(rowOf(t, sum, "InventoryItem/x1"), "|"); got != "InventoryItem|Bloeddrukmeter|" {
-		t.Fatalf("row %q", got)
+	for _, typ := range []string{"InventoryItem", "Bogus"} {
+		in, _ := dossier.ReadInput(bundle(t, "collection", patient,
+			`{"resourceType":"`+typ+`","id":"x1","code":{"text":"Bloeddrukmeter"},"subject":{"reference":"Patient/p1"}}`))
+		for _, v := range []fhir.Version{fhir.STU3, ""} {
+			_, err := f.svc.Import(context.Background(), f.user, in, dossier.ImportOptions{Version: v})
+			if pgo.ErrorCode(err) != pgo.EINVALID || !strings.Contains(pgo.ErrorMessage(err), `entry 1: resourceType: "`+typ+`" is not a FHIR`) {
+				t.Fatalf("%s (%q): %v", typ, v, err)
+			}
+			if f.rows(t) != 0 || f.audits(t) != 0 {
+				t.Fatalf("%s: something was stored", typ)
+			}
+		}
 	}
 }

@@ -57,7 +57,7 @@ func (s *Store) CreateTx(ctx context.Context, tx pgx.Tx, job export.Job, ev audi
 
 const jobColumns = `id, user_id, categories, conformance, status, items_done, items_total, attempts,
 	coalesce(pages, 0), coalesce(size, 0), sha256, sha1, coalesce(failure, ''), request_id, correlation_id,
-	created_at, started_at, finished_at`
+	created_at, started_at, finished_at, coalesce(proof_items, 0), coalesce(proof_strings, 0), coalesce(proof_missing, 0)`
 
 func scanJob(row pgx.Row) (export.Job, error) {
 	var j export.Job
@@ -67,7 +67,7 @@ func scanJob(row pgx.Row) (export.Job, error) {
 	var started, finished *time.Time
 	err := row.Scan(&j.ID, &j.UserID, &cats, &level, &status, &j.Done, &j.Total, &j.Attempts,
 		&j.Pages, &j.Size, &sha256, &sha1, &j.Failure, &j.RequestID, &j.CorrelationID,
-		&j.Created, &started, &finished)
+		&j.Created, &started, &finished, &j.Proof.Items, &j.Proof.Strings, &j.Proof.Missing)
 	if err != nil {
 		return export.Job{}, err
 	}
@@ -119,14 +119,17 @@ func (s *Store) Progress(ctx context.Context, id string, done, total int) error 
 	return store.Error(err)
 }
 
-// Finish stores the document and moves the job to ready with its audit record, in
-// one transaction, unless another rendering finished (or failed) it first.
+// Finish stores the document and moves the job to ready with the facts of res (size,
+// hashes, completeness proof) and its audit record, in one transaction, unless
+// another rendering finished (or failed) it first.
 func (s *Store) Finish(ctx context.Context, id string, res export.Result, sealed []byte, ev audit.Event) (bool, error) {
 	won := false
 	err := s.db.WithTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `update export_job set status = 'ready', pages = $2, size = $3, sha256 = $4, sha1 = $5,
+			proof_items = $6, proof_strings = $7, proof_missing = $8,
 			items_done = greatest(items_total, items_done), failure = null, finished_at = now(), updated_at = now()
-			where id = $1 and status in ('queued', 'rendering')`, id, res.Pages, res.Size, res.SHA256[:], res.SHA1[:])
+			where id = $1 and status in ('queued', 'rendering')`, id, res.Pages, res.Size, res.SHA256[:], res.SHA1[:],
+			res.Proof.Items, res.Proof.Strings, res.Proof.Missing)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}

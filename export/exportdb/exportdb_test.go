@@ -163,9 +163,15 @@ func TestRenderAfterCrashAndDocument(t *testing.T) {
 		t.Fatalf("meta %+v, %d bytes", meta, len(pdf))
 	}
 	var hashes, corr string
-	if err := f.db.Pool.QueryRow(ctx, `select object_hashes->>'sha256', correlation_id from audit_log
-		where action = 'document_rendered' and object_id = $1`, job.ID).Scan(&hashes, &corr); err != nil {
+	var items, strs, missing int
+	if err := f.db.Pool.QueryRow(ctx, `select object_hashes->>'sha256', correlation_id, (details->>'proof_items')::int,
+		(details->>'proof_strings')::int, (details->>'proof_missing')::int from audit_log
+		where action = 'document_rendered' and object_id = $1`, job.ID).Scan(&hashes, &corr, &items, &strs, &missing); err != nil {
 		t.Fatal(err)
+	}
+	// the completeness proof is on the audit record and on the job: the MedMij patient's items, every string found
+	if items < 50 || strs <= items || missing != 0 || meta.Proof != (export.Proof{Items: items, Strings: strs}) {
+		t.Fatalf("proof: audit %d items, %d strings, %d missing; job %+v", items, strs, missing, meta.Proof)
 	}
 	if want := sha256.Sum256(pdf); hashes != string(hexOf(want[:])) || corr != job.CorrelationID {
 		t.Fatalf("audit sha256 %s, correlation id %q", hashes, corr)

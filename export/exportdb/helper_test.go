@@ -34,6 +34,11 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{db: storetest.DB(t), keyset: vaulttest.Keyset(t), user: uuid.NewString()}
+	// dossier imports need an existing account
+	if _, err := f.db.Pool.Exec(context.Background(), `insert into accounts (id, name, role, password_hash)
+		values ($1, $2, 'patient', 'not a hash')`, f.user, "patient-"+f.user); err != nil {
+		t.Fatal(err)
+	}
 	f.reopen(t)
 	return f
 }

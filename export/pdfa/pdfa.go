@@ -136,6 +136,9 @@ func Convert(raw []byte, m Meta, lvl Level) ([]byte, int, error) {
 	if err := setInfo(ctx, m); err != nil {
 		return nil, 0, err
 	}
+	if err := tagSubsets(ctx); err != nil {
+		return nil, 0, err
+	}
 	var out bytes.Buffer
 	out.Grow(len(raw) + len(raw)/8 + 16<<10)
 	if err := api.WriteContext(ctx, &out); err != nil {
