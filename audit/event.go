@@ -39,6 +39,15 @@ const (
 	ActExportFailed      Action = "export_failed"
 )
 
+// consent (issue 10): the authorization server's refusals and the end of a grant.
+const (
+	ActAuthorizeRefused Action = "authorize_refused"  // an authorization request refused (bad client, redirect_uri, scope, ...)
+	ActConsentWithdrawn Action = "consent_withdrawn"  // the patient withdrew a grant
+	ActClientAuthFailed Action = "client_auth_failed" // a peer failed client authentication (certificate, secret sent)
+	ActTokenRefused     Action = "token_refused"      // a token or revocation request refused (bad code, PKCE, ...)
+	ActAccessRefused    Action = "access_refused"     // an access token refused by the resource server
+)
+
 // Outcome of the action.
 type Outcome string
 
@@ -108,6 +117,7 @@ func AllActions() []Action {
 		ActTransferStarted, ActTransferCompleted, ActTransferFailed,
 		ActAuditViewed, ActAuditExported, ActAuditPruned,
 		ActAccountCreated, ActAccountLocked, ActMFAEnrolled, ActDossierImported, ActExportRequested, ActExportFailed,
+		ActAuthorizeRefused, ActConsentWithdrawn, ActClientAuthFailed, ActTokenRefused, ActAccessRefused,
 	}
 }
 

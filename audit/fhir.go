@@ -159,6 +159,12 @@ var mappings = map[Action]mapping{
 	ActDossierImported:   {dcmImport, nil, "C"},
 	ActExportRequested:   {dcmExport, nil, "E"},
 	ActExportFailed:      {dcmExport, nil, "E"},
+	// consent (issue 10)
+	ActAuthorizeRefused: {dcmAlert, nil, "E"},
+	ActConsentWithdrawn: {dcmRecord, nil, "D"},
+	ActClientAuthFailed: {dcmAuth, nil, "E"},
+	ActTokenRefused:     {dcmAlert, nil, "E"},
+	ActAccessRefused:    {dcmAlert, nil, "E"},
 }
 
 // ToAuditEvent maps a record onto an R4 AuditEvent. outcome is "0" (success) or "4"

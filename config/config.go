@@ -53,6 +53,7 @@ type Config struct {
 	Audit   Audit
 	Vault   Vault
 	Account Account
+	Consent Consent
 }
 
 // setting describes one PGO_* variable: its name, default, help and how to apply it.
@@ -87,6 +88,7 @@ func (c *Config) settings() []setting {
 	s = append(s, c.Audit.settings()...)
 	s = append(s, c.Vault.settings()...)
 	s = append(s, c.Account.settings()...)
+	s = append(s, c.Consent.settings()...)
 	return s
 }
 

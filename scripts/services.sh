@@ -74,6 +74,14 @@ ensure_test_tools() {
     npm install --silent --no-save --no-audit --no-fund --prefix "$axe_dir" axe-core@4.14.1 >/dev/null
   fi
   export PGO_AXE_JS="$axe_dir/node_modules/axe-core/axe.min.js"
+  # openid-client (with undici for its mutual-TLS fetch) for the interop test of
+  # the authorization server (server/oauth_interop_test.go), pinned likewise.
+  local oidc_dir="${XDG_CACHE_HOME:-$HOME/.cache}/pgo-openid-client-6.8.9"
+  if [ ! -f "$oidc_dir/node_modules/openid-client/package.json" ] || [ ! -f "$oidc_dir/node_modules/undici/package.json" ]; then
+    log "installing openid-client 6.8.9 and undici 7.30.2 from npm"
+    npm install --silent --no-save --no-audit --no-fund --prefix "$oidc_dir" openid-client@6.8.9 undici@7.30.2 >/dev/null
+  fi
+  export PGO_OPENID_CLIENT_DIR="$oidc_dir"
 }
 
 export PGO_DATABASE_URL="${PGO_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable}"

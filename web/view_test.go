@@ -141,6 +141,11 @@ func TestEveryPageRendersInBothLanguages(t *testing.T) {
 			"enrol_codes": CodesView{Page: p, Codes: []string{"A"}},
 			"audit":       AuditView{Page: p, Errors: map[string]string{"from": "audit.err.date"}},
 			"mylog":       MyLogView{Page: p},
+			// consent (issue 10)
+			"consent_screen": ConsentView{Page: p, Provider: "PGO Noord", Client: "PGO Zuid", Minutes: 15, Error: "consent.error.no_category",
+				Categories: []ConsentCategory{{Key: "problems", Label: "Problemen", Count: 2}},
+				Preview:    []PreviewSection{{Key: "problems", Label: "Problemen", Columns: []string{"A"}, Rows: [][]string{{"x"}}}}},
+			"consent_grants": GrantsView{Page: p, Grants: []GrantRow{{ID: "g1", Client: "PGO Zuid", State: "active", Active: true}}},
 		}
 		if len(views) != len(r.Pages()) {
 			t.Fatalf("pages %v: a page is not covered here", r.Pages())

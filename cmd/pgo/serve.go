@@ -86,6 +86,7 @@ func (a *App) mountAreas(ctx context.Context, srv *server.Server) error {
 	}{
 		{"medmij-lists", a.mountLists},
 		{"account", a.mountAccount},
+		{"consent", a.mountConsent},
 	} {
 		if err := m.mount(ctx, srv); err != nil {
 			var ee *exitError

@@ -1,0 +1,310 @@
+// Package consentdb stores grants, authorization codes, PKCE challenges and access
+// tokens (package consent) in PostgreSQL. Codes and tokens are stored only as
+// their SHA-256; redemption and every state change are compare-and-set updates. A
+// context that carries a transaction (InTx, Begin) makes every method join it, so
+// that the grant, its code, its export job with the outbox row and the audit
+// records commit together.
+package consentdb
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
+	"github.com/pgo-koppelvlak/pgo/consent"
+	"github.com/pgo-koppelvlak/pgo/dossier"
+	"github.com/pgo-koppelvlak/pgo/export"
+	"github.com/pgo-koppelvlak/pgo/store"
+)
+
+// ExportCreator creates an export job inside a transaction (exportdb.Store).
+type ExportCreator interface {
+	CreateTx(ctx context.Context, tx pgx.Tx, job export.Job, ev audit.Event) error
+}
+
+// Store implements consent.Store.
+type Store struct {
+	db      *store.DB
+	exports ExportCreator
+}
+
+var _ consent.Store = (*Store)(nil)
+
+// New returns the store on db; exports creates the export job of a grant.
+func New(db *store.DB, exports ExportCreator) *Store { return &Store{db: db, exports: exports} }
+
+type txKey struct{}
+
+// nestedKey marks a context whose Begin found a transaction already open: its
+// Commit and Rollback leave that outer transaction to its owner.
+type nestedKey struct{}
+
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func txOf(ctx context.Context) pgx.Tx {
+	tx, _ := ctx.Value(txKey{}).(pgx.Tx)
+	return tx
+}
+
+func (s *Store) q(ctx context.Context) querier {
+	if tx := txOf(ctx); tx != nil {
+		return tx
+	}
+	return s.db.Pool
+}
+
+// InTx runs fn in one transaction (or in the context's, when it has one).
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if txOf(ctx) != nil {
+		return fn(ctx)
+	}
+	return s.db.WithTx(ctx, func(tx pgx.Tx) error { return fn(context.WithValue(ctx, txKey{}, tx)) })
+}
+
+// Begin starts a transaction and returns a context carrying it (fosite's
+// storage.Transactional).
+func (s *Store) Begin(ctx context.Context) (context.Context, error) {
+	if txOf(ctx) != nil {
+		return context.WithValue(ctx, nestedKey{}, true), nil
+	}
+	tx, err := s.db.Pool.Begin(ctx)
+	if err != nil {
+		return ctx, store.Error(err)
+	}
+	return context.WithValue(ctx, txKey{}, tx), nil
+}
+
+// Commit commits the context's transaction.
+func (s *Store) Commit(ctx context.Context) error {
+	if tx := txOf(ctx); tx != nil && ctx.Value(nestedKey{}) == nil {
+		return store.Error(tx.Commit(ctx))
+	}
+	return nil
+}
+
+// Rollback rolls the context's transaction back.
+func (s *Store) Rollback(ctx context.Context) error {
+	if tx := txOf(ctx); tx != nil && ctx.Value(nestedKey{}) == nil {
+		err := tx.Rollback(ctx)
+		if errors.Is(err, pgx.ErrTxClosed) {
+			return nil
+		}
+		return store.Error(err)
+	}
+	return nil
+}
+
+// Audit appends ev in the context's transaction, or in one of its own.
+func (s *Store) Audit(ctx context.Context, ev audit.Event) error {
+	if tx := txOf(ctx); tx != nil {
+		return store.Error(auditdb.Append(ctx, tx, ev))
+	}
+	return auditdb.Record(ctx, s.db, ev)
+}
+
+// CreateExport creates the grant's export job in the context's transaction.
+func (s *Store) CreateExport(ctx context.Context, job export.Job, ev audit.Event) error {
+	return s.InTx(ctx, func(ctx context.Context) error { return s.exports.CreateTx(ctx, txOf(ctx), job, ev) })
+}
+
+const grantColumns = `id, account_id, client_id, client_name, scope, categories, state, coalesce(export_job_id::text, ''),
+	request_id, correlation_id, source_ip, created_at, expires_at, ended_at`
+
+func scanGrant(row pgx.Row) (consent.Grant, error) {
+	var g consent.Grant
+	var cats []string
+	var ended *time.Time
+	err := row.Scan(&g.ID, &g.AccountID, &g.ClientID, &g.ClientName, &g.Scope, &cats, &g.State, &g.ExportJobID,
+		&g.RequestID, &g.CorrelationID, &g.SourceIP, &g.Created, &g.Expires, &ended)
+	if err != nil {
+		return g, store.Error(err)
+	}
+	for _, c := range cats {
+		g.Categories = append(g.Categories, dossier.Category(c))
+	}
+	if ended != nil {
+		g.Ended = *ended
+	}
+	return g, nil
+}
+
+// CreateGrant writes a new grant.
+func (s *Store) CreateGrant(ctx context.Context, g consent.Grant) error {
+	cats := make([]string, 0, len(g.Categories))
+	for _, c := range g.Categories {
+		cats = append(cats, string(c))
+	}
+	var job, ended any
+	if g.ExportJobID != "" {
+		job = g.ExportJobID
+	}
+	if !g.Ended.IsZero() {
+		ended = g.Ended
+	}
+	_, err := s.q(ctx).Exec(ctx, `insert into consent_grant (id, account_id, client_id, client_name, scope, categories,
+		state, export_job_id, request_id, correlation_id, source_ip, created_at, expires_at, ended_at)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		g.ID, g.AccountID, g.ClientID, g.ClientName, g.Scope, cats, string(g.State), job, g.RequestID,
+		g.CorrelationID, g.SourceIP, g.Created, g.Expires, ended)
+	return store.Error(err)
+}
+
+// Grant returns one grant.
+func (s *Store) Grant(ctx context.Context, id string) (consent.Grant, error) {
+	return scanGrant(s.q(ctx).QueryRow(ctx, `select `+grantColumns+` from consent_grant where id = $1`, id))
+}
+
+// Grants lists an account's grants, newest first (at most 200).
+func (s *Store) Grants(ctx context.Context, accountID string) ([]consent.Grant, error) {
+	rows, err := s.q(ctx).Query(ctx, `select `+grantColumns+` from consent_grant where account_id = $1
+		order by created_at desc, id limit 200`, accountID)
+	if err != nil {
+		return nil, store.Error(err)
+	}
+	defer rows.Close()
+	var out []consent.Grant
+	for rows.Next() {
+		g, err := scanGrant(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, store.Error(rows.Err())
+}
+
+// EndGrant moves an active grant to state (compare-and-set).
+func (s *Store) EndGrant(ctx context.Context, id string, to consent.State, t time.Time) (bool, error) {
+	tag, err := s.q(ctx).Exec(ctx, `update consent_grant set state = $2, ended_at = $3
+		where id = $1 and state = 'active'`, id, string(to), t)
+	if err != nil {
+		return false, store.Error(err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// CreateCode stores a code's hash and request.
+func (s *Store) CreateCode(ctx context.Context, c consent.Code) error {
+	_, err := s.q(ctx).Exec(ctx, `insert into oauth_code (signature, request_id, grant_id, request, expires_at)
+		values ($1, $2, $3, $4, $5)`, c.Signature, c.RequestID, c.GrantID, c.Request, c.Expires)
+	return store.Error(err)
+}
+
+// Code returns a code by its hash.
+func (s *Store) Code(ctx context.Context, sig []byte) (consent.Code, error) {
+	var c consent.Code
+	var used *time.Time
+	err := s.q(ctx).QueryRow(ctx, `select signature, request_id, grant_id::text, request, expires_at, used_at
+		from oauth_code where signature = $1`, sig).Scan(&c.Signature, &c.RequestID, &c.GrantID, &c.Request, &c.Expires, &used)
+	if err != nil {
+		return c, store.Error(err)
+	}
+	if used != nil {
+		c.Used = *used
+	}
+	return c, nil
+}
+
+// UseCode redeems a code once: only the update that finds used_at null wins.
+func (s *Store) UseCode(ctx context.Context, sig []byte, t time.Time) (bool, error) {
+	tag, err := s.q(ctx).Exec(ctx, `update oauth_code set used_at = $2 where signature = $1 and used_at is null`, sig, t)
+	if err != nil {
+		return false, store.Error(err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// CreatePKCE stores a code's challenge.
+func (s *Store) CreatePKCE(ctx context.Context, sig, request []byte) error {
+	_, err := s.q(ctx).Exec(ctx, `insert into oauth_pkce (signature, request) values ($1, $2)`, sig, request)
+	return store.Error(err)
+}
+
+// PKCE returns a code's challenge request; ENOTFOUND when the code had none.
+func (s *Store) PKCE(ctx context.Context, sig []byte) ([]byte, error) {
+	var b []byte
+	err := s.q(ctx).QueryRow(ctx, `select request from oauth_pkce where signature = $1`, sig).Scan(&b)
+	return b, store.Error(err)
+}
+
+// CreateToken stores an access token's hash and facts.
+func (s *Store) CreateToken(ctx context.Context, t consent.Token) error {
+	_, err := s.q(ctx).Exec(ctx, `insert into oauth_token (signature, id, request_id, grant_id, client_id, thumbprint,
+		request, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		t.Signature, t.ID, t.RequestID, t.GrantID, t.ClientID, t.Thumbprint, t.Request, t.Expires)
+	return store.Error(err)
+}
+
+const tokenColumns = `signature, id::text, request_id, grant_id::text, client_id, thumbprint, request, expires_at, revoked_at`
+
+func scanToken(row pgx.Row) (consent.Token, error) {
+	var t consent.Token
+	var revoked *time.Time
+	err := row.Scan(&t.Signature, &t.ID, &t.RequestID, &t.GrantID, &t.ClientID, &t.Thumbprint, &t.Request, &t.Expires, &revoked)
+	if err != nil {
+		return t, store.Error(err)
+	}
+	if revoked != nil {
+		t.Revoked = *revoked
+	}
+	return t, nil
+}
+
+// Token returns a token by its hash.
+func (s *Store) Token(ctx context.Context, sig []byte) (consent.Token, error) {
+	return scanToken(s.q(ctx).QueryRow(ctx, `select `+tokenColumns+` from oauth_token where signature = $1`, sig))
+}
+
+// TokenByID returns a token by its jti.
+func (s *Store) TokenByID(ctx context.Context, id string) (consent.Token, error) {
+	if !isUUID(id) {
+		return consent.Token{}, pgo.Errorf(pgo.ENOTFOUND, "no such token")
+	}
+	return scanToken(s.q(ctx).QueryRow(ctx, `select `+tokenColumns+` from oauth_token where id = $1`, id))
+}
+
+// RevokeTokens revokes the live tokens of a request.
+func (s *Store) RevokeTokens(ctx context.Context, requestID string, t time.Time) (int, error) {
+	tag, err := s.q(ctx).Exec(ctx, `update oauth_token set revoked_at = $2 where request_id = $1 and revoked_at is null`, requestID, t)
+	if err != nil {
+		return 0, store.Error(err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// RevokeGrantTokens revokes the live tokens of a grant.
+func (s *Store) RevokeGrantTokens(ctx context.Context, grantID string, t time.Time) (int, error) {
+	tag, err := s.q(ctx).Exec(ctx, `update oauth_token set revoked_at = $2 where grant_id = $1 and revoked_at is null`, grantID, t)
+	if err != nil {
+		return 0, store.Error(err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F':
+		default:
+			return false
+		}
+	}
+	return true
+}

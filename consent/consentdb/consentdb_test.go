@@ -1,0 +1,162 @@
+package consentdb
+
+import (
+	"context"
+	"crypto/sha256"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/consent"
+	"github.com/pgo-koppelvlak/pgo/dossier"
+	"github.com/pgo-koppelvlak/pgo/export/exportdb"
+	"github.com/pgo-koppelvlak/pgo/store"
+	"github.com/pgo-koppelvlak/pgo/store/storetest"
+)
+
+func newStore(t *testing.T) *Store {
+	db := storetest.DB(t)
+	return New(db, exportdb.New(db, func(string) store.Task { return store.Task{Type: "export:render"} }))
+}
+
+func grant(state consent.State) consent.Grant {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	g := consent.Grant{ID: uuid.NewString(), AccountID: uuid.NewString(), ClientID: "zuid.localhost", ClientName: "PGO Zuid",
+		Scope: "noord~51", State: state, Created: now, Expires: now.Add(15 * time.Minute)}
+	if state == consent.StateRefused {
+		g.Ended = now
+	} else {
+		g.Categories, g.ExportJobID = []dossier.Category{dossier.CatProblems}, uuid.NewString()
+	}
+	return g
+}
+
+func sig(s string) []byte { b := sha256.Sum256([]byte(s)); return b[:] }
+
+// A code is redeemed once: of many concurrent compare-and-sets exactly one wins.
+func TestUseCodeOnce(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	g := grant(consent.StateActive)
+	if err := s.CreateGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	c := consent.Code{Signature: sig("code"), RequestID: "req-1", GrantID: g.ID, Request: []byte(`{}`), Expires: time.Now().Add(time.Minute)}
+	if err := s.CreateCode(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	var wins int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := s.UseCode(ctx, c.Signature, time.Now())
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			if ok {
+				wins++
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	got, err := s.Code(ctx, c.Signature)
+	if wins != 1 || err != nil || got.Used.IsZero() {
+		t.Fatalf("wins %d, code %+v, %v", wins, got, err)
+	}
+	if _, err := s.Code(ctx, sig("other")); pgo.ErrorCode(err) != pgo.ENOTFOUND {
+		t.Errorf("unknown code: %v", err)
+	}
+}
+
+// A grant ends once (compare-and-set from active); its tokens are revoked with it;
+// the database refuses an allowed grant without categories or export job.
+func TestGrantLifecycle(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	g := grant(consent.StateActive)
+	if err := s.CreateGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	tok := consent.Token{Signature: sig("token"), ID: uuid.NewString(), RequestID: "req-1", GrantID: g.ID, ClientID: g.ClientID,
+		Thumbprint: "tp", Request: []byte(`{}`), Expires: time.Now().Add(time.Minute)}
+	if err := s.CreateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	ok1, err1 := s.EndGrant(ctx, g.ID, consent.StateWithdrawn, now)
+	ok2, err2 := s.EndGrant(ctx, g.ID, consent.StateUsed, now)
+	if !ok1 || ok2 || err1 != nil || err2 != nil {
+		t.Fatalf("end twice: %v %v %v %v", ok1, ok2, err1, err2)
+	}
+	if n, err := s.RevokeGrantTokens(ctx, g.ID, now); n != 1 || err != nil {
+		t.Fatalf("revoke: %d %v", n, err)
+	}
+	if n, _ := s.RevokeTokens(ctx, "req-1", now); n != 0 {
+		t.Errorf("revoked twice: %d", n)
+	}
+	got, _ := s.TokenByID(ctx, tok.ID)
+	back, _ := s.Grant(ctx, g.ID)
+	if got.Revoked.IsZero() || back.State != consent.StateWithdrawn || back.Ended.IsZero() {
+		t.Errorf("token %+v grant %+v", got, back)
+	}
+	bad := grant(consent.StateActive)
+	bad.Categories = nil
+	if err := s.CreateGrant(ctx, bad); pgo.ErrorCode(err) != pgo.EINVALID {
+		t.Errorf("grant without categories: %v", err)
+	}
+	if err := s.CreateGrant(ctx, grant(consent.StateRefused)); err != nil {
+		t.Errorf("refused grant: %v", err)
+	}
+	if list, _ := s.Grants(ctx, g.AccountID); len(list) != 1 {
+		t.Errorf("grants of the account: %d", len(list))
+	}
+	if _, err := s.TokenByID(ctx, "not-a-uuid"); pgo.ErrorCode(err) != pgo.ENOTFOUND {
+		t.Errorf("bad token id: %v", err)
+	}
+}
+
+// InTx: everything in the function commits together or not at all, audit
+// records included; Begin inside InTx joins the transaction and leaves its
+// commit to the owner.
+func TestInTxAtomic(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	g := grant(consent.StateActive)
+	ev := audit.Event{Action: audit.ActConsentGranted, Outcome: audit.Success, ActorType: audit.ActorUser, ActorID: g.AccountID}
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		if err := s.CreateGrant(ctx, g); err != nil {
+			return err
+		}
+		if err := s.Audit(ctx, ev); err != nil {
+			return err
+		}
+		inner, err := s.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.Commit(inner); err != nil {
+			return err
+		}
+		return pgo.Errorf(pgo.ECONFLICT, "roll back")
+	})
+	if pgo.ErrorCode(err) != pgo.ECONFLICT {
+		t.Fatalf("InTx: %v", err)
+	}
+	if _, err := s.Grant(ctx, g.ID); pgo.ErrorCode(err) != pgo.ENOTFOUND {
+		t.Errorf("the grant survived the rollback: %v", err)
+	}
+	var n int
+	_ = s.db.Pool.QueryRow(ctx, `select count(*) from audit_log where action = 'consent_granted'`).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d audit records survived the rollback", n)
+	}
+}

@@ -1,0 +1,237 @@
+package consent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/pgo-koppelvlak/pgo"
+)
+
+// fositeStore adapts Store to fosite's storage interfaces (fosite's
+// handler/oauth2/storage.go, handler/pkce/storage.go, storage.Transactional).
+type fositeStore struct{ s *Service }
+
+// errCodeUsed: a concurrent redemption won the compare-and-set on the code.
+var errCodeUsed = errors.New("consent: authorization code already redeemed")
+
+// storedRequest is a fosite request as we store it: ids, scopes, the form (the
+// authorization parameters fosite keeps) and our Session.
+type storedRequest struct {
+	ID          string     `json:"id"`
+	RequestedAt time.Time  `json:"requested_at"`
+	ClientID    string     `json:"client_id"`
+	Scopes      []string   `json:"scopes"`
+	Granted     []string   `json:"granted"`
+	Audience    []string   `json:"audience"`
+	GrantedAud  []string   `json:"granted_audience"`
+	Form        url.Values `json:"form"`
+	Session     *Session   `json:"session"`
+}
+
+func marshalRequest(r fosite.Requester) ([]byte, *Session, error) {
+	sess, _ := r.GetSession().(*Session)
+	if sess == nil {
+		return nil, nil, errors.New("consent: request without a consent session")
+	}
+	return mustJSON(storedRequest{ID: r.GetID(), RequestedAt: r.GetRequestedAt(), ClientID: r.GetClient().GetID(),
+		Scopes: r.GetRequestedScopes(), Granted: r.GetGrantedScopes(), Audience: r.GetRequestedAudience(),
+		GrantedAud: r.GetGrantedAudience(), Form: r.GetRequestForm(), Session: sess}), sess, nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // plain strings, times and maps only
+	}
+	return b
+}
+
+// unmarshalRequest rebuilds a request; its client is looked up again, so a client
+// taken off the OCL since the code was issued cannot redeem it.
+func (f *fositeStore) unmarshalRequest(b []byte, into fosite.Session) (*fosite.Request, error) {
+	var sr storedRequest
+	if err := json.Unmarshal(b, &sr); err != nil {
+		return nil, err
+	}
+	c, err := f.s.fositeClient(sr.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	hydrate(into, sr.Session)
+	var sess fosite.Session = sr.Session
+	return &fosite.Request{ID: sr.ID, RequestedAt: sr.RequestedAt, Client: c, RequestedScope: sr.Scopes,
+		GrantedScope: sr.Granted, RequestedAudience: sr.Audience, GrantedAudience: sr.GrantedAud,
+		Form: sr.Form, Session: sess}, nil
+}
+
+// hydrate copies the stored session into the caller's, as fosite expects (its
+// code check reads the expiry from the access request's session). What the token
+// step has already put there (the new token's id, certificate binding and
+// expiry) is kept.
+func hydrate(into fosite.Session, stored *Session) {
+	dst, ok := into.(*Session)
+	if !ok || dst == nil || stored == nil {
+		return
+	}
+	keep := *dst
+	*dst = *stored.Clone().(*Session)
+	if keep.TokenID != "" {
+		dst.TokenID, dst.Thumbprint = keep.TokenID, keep.Thumbprint
+		dst.SetExpiresAt(fosite.AccessToken, keep.GetExpiresAt(fosite.AccessToken))
+	}
+}
+
+func notFound(err error) error {
+	if pgo.ErrorCode(err) == pgo.ENOTFOUND {
+		return fosite.ErrNotFound.WithWrap(err)
+	}
+	return err
+}
+
+// GetClient implements fosite.ClientManager.
+func (f *fositeStore) GetClient(_ context.Context, id string) (fosite.Client, error) {
+	return f.s.fositeClient(id)
+}
+
+// ClientAssertionJWTValid: client assertions are refused before this is reached.
+func (f *fositeStore) ClientAssertionJWTValid(context.Context, string) error { return nil }
+
+// SetClientAssertionJWT: see ClientAssertionJWTValid.
+func (f *fositeStore) SetClientAssertionJWT(context.Context, string, time.Time) error { return nil }
+
+// CreateAuthorizeCodeSession stores the hash of a new code with its request.
+func (f *fositeStore) CreateAuthorizeCodeSession(ctx context.Context, sig string, r fosite.Requester) error {
+	b, sess, err := marshalRequest(r)
+	if err != nil {
+		return err
+	}
+	return f.s.d.Store.CreateCode(ctx, Code{Signature: sigBytes(sig), RequestID: r.GetID(), GrantID: sess.GrantID,
+		Request: b, Expires: sess.GetExpiresAt(fosite.AuthorizeCode)})
+}
+
+// GetAuthorizeCodeSession returns the request of a code; for a used code the
+// request comes with fosite.ErrInvalidatedAuthorizeCode, upon which fosite revokes
+// every token issued from it (RFC 6749 §4.1.2, RFC 9700 §4.5).
+func (f *fositeStore) GetAuthorizeCodeSession(ctx context.Context, sig string, into fosite.Session) (fosite.Requester, error) {
+	c, err := f.s.d.Store.Code(ctx, sigBytes(sig))
+	if err != nil {
+		return nil, notFound(err)
+	}
+	r, err := f.unmarshalRequest(c.Request, into)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Used.IsZero() {
+		f.s.replayed(ctx, c)
+		return r, fosite.ErrInvalidatedAuthorizeCode
+	}
+	return r, nil
+}
+
+// InvalidateAuthorizeCodeSession redeems the code: compare-and-set, so of two
+// concurrent redemptions exactly one wins; the other gets errCodeUsed.
+func (f *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
+	ok, err := f.s.d.Store.UseCode(ctx, sigBytes(sig), f.s.now())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errCodeUsed
+	}
+	return nil
+}
+
+// CreateAccessTokenSession stores the hash of an issued token with its audit
+// records, in the token endpoint's transaction (together with the code's
+// redemption).
+func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
+	b, sess, err := marshalRequest(r)
+	if err != nil {
+		return err
+	}
+	t := Token{Signature: sigBytes(sig), ID: sess.TokenID, RequestID: r.GetID(), GrantID: sess.GrantID,
+		ClientID: r.GetClient().GetID(), Thumbprint: sess.Thumbprint, Request: b,
+		Expires: sess.GetExpiresAt(fosite.AccessToken)}
+	if err := f.s.d.Store.CreateToken(ctx, t); err != nil {
+		return err
+	}
+	return f.s.auditTokenIssued(ctx, sess)
+}
+
+// GetAccessTokenSession returns the request of a live token (for revocation).
+func (f *fositeStore) GetAccessTokenSession(ctx context.Context, sig string, into fosite.Session) (fosite.Requester, error) {
+	t, err := f.s.d.Store.Token(ctx, sigBytes(sig))
+	if err != nil {
+		return nil, notFound(err)
+	}
+	if !t.Revoked.IsZero() {
+		return nil, fosite.ErrInactiveToken
+	}
+	return f.unmarshalRequest(t.Request, into)
+}
+
+// DeleteAccessTokenSession revokes the token's request's tokens.
+func (f *fositeStore) DeleteAccessTokenSession(ctx context.Context, sig string) error {
+	t, err := f.s.d.Store.Token(ctx, sigBytes(sig))
+	if err != nil {
+		return notFound(err)
+	}
+	_, err = f.s.d.Store.RevokeTokens(ctx, t.RequestID, f.s.now())
+	return err
+}
+
+// RevokeAccessToken revokes every access token of a request (RFC 7009 §2.1; also
+// fosite's answer to a replayed code).
+func (f *fositeStore) RevokeAccessToken(ctx context.Context, requestID string) error {
+	_, err := f.s.d.Store.RevokeTokens(ctx, requestID, f.s.now())
+	return err
+}
+
+// Refresh tokens do not exist here.
+func (f *fositeStore) CreateRefreshTokenSession(context.Context, string, string, fosite.Requester) error {
+	return fosite.ErrUnsupportedGrantType
+}
+func (f *fositeStore) GetRefreshTokenSession(context.Context, string, fosite.Session) (fosite.Requester, error) {
+	return nil, fosite.ErrNotFound
+}
+func (f *fositeStore) DeleteRefreshTokenSession(context.Context, string) error  { return nil }
+func (f *fositeStore) RotateRefreshToken(context.Context, string, string) error { return nil }
+func (f *fositeStore) RevokeRefreshToken(context.Context, string) error         { return nil }
+
+// CreatePKCERequestSession stores the code's challenge.
+func (f *fositeStore) CreatePKCERequestSession(ctx context.Context, sig string, r fosite.Requester) error {
+	b, _, err := marshalRequest(r)
+	if err != nil {
+		return err
+	}
+	return f.s.d.Store.CreatePKCE(ctx, sigBytes(sig), b)
+}
+
+// GetPKCERequestSession returns the code's challenge.
+func (f *fositeStore) GetPKCERequestSession(ctx context.Context, sig string, _ fosite.Session) (fosite.Requester, error) {
+	b, err := f.s.d.Store.PKCE(ctx, sigBytes(sig))
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return f.unmarshalRequest(b, nil)
+}
+
+// DeletePKCERequestSession keeps the challenge on purpose. fosite deletes it
+// before comparing the verifier, and treats a code without a stored challenge as
+// one issued without PKCE: a second attempt without code_verifier would then pass
+// when PGO_REQUIRE_PKCE is off (a PKCE downgrade after one wrong guess). The row
+// goes with its code instead.
+func (f *fositeStore) DeletePKCERequestSession(context.Context, string) error { return nil }
+
+// BeginTX, Commit and Rollback make fosite's token step (redeem the code, store
+// the token) one transaction (storage.Transactional).
+func (f *fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
+	return f.s.d.Store.Begin(ctx)
+}
+func (f *fositeStore) Commit(ctx context.Context) error   { return f.s.d.Store.Commit(ctx) }
+func (f *fositeStore) Rollback(ctx context.Context) error { return f.s.d.Store.Rollback(ctx) }

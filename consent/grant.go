@@ -1,0 +1,256 @@
+package consent
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/dossier"
+	"github.com/pgo-koppelvlak/pgo/export"
+	"github.com/pgo-koppelvlak/pgo/server/reqctx"
+)
+
+// Screen is what the consent screen shows (MedMij "Toestemming geven"): who asks
+// (the OCL's name), for which gegevensdienst (the GNL's name), the categories of
+// the patient's dossier with counts, and a preview of their items.
+type Screen struct {
+	Request            *Request
+	GegevensdienstName string
+	Categories         []Category
+	Preview            dossier.Summary // every category with data, for the preview
+	ValidMinutes       int             // how long the consent lasts (15)
+}
+
+// Category is one selectable part of the dossier.
+type Category struct {
+	Key   dossier.Category
+	Count int
+}
+
+// Screen builds the consent screen for a logged-in patient and audits that it was
+// shown.
+func (s *Service) Screen(ctx context.Context, req *Request, who Caller) (Screen, error) {
+	name, err := s.d.Lists.GegevensdienstName(Gegevensdienst)
+	if err != nil {
+		name = "Verzamelen Documenten 3.0 (pdf/a)"
+	}
+	counts, err := s.d.Dossier.Counts(ctx, who.AccountID)
+	if err != nil {
+		return Screen{}, err
+	}
+	sc := Screen{Request: req, GegevensdienstName: name, ValidMinutes: int(s.cfg.ConsentTTL.Minutes())}
+	var keys []dossier.Category
+	for _, ci := range dossier.Categories {
+		if n := counts[ci.Key]; n > 0 {
+			sc.Categories = append(sc.Categories, Category{Key: ci.Key, Count: n})
+			keys = append(keys, ci.Key)
+		}
+	}
+	if len(keys) > 0 {
+		if sc.Preview, err = s.d.Dossier.Summary(ctx, who.AccountID, keys); err != nil {
+			return Screen{}, err
+		}
+	}
+	ctx = reqctx.WithIDs(ctx, reqctx.IDs{Request: req.RequestID, Correlation: req.CorrelationID})
+	ev := s.event(ctx, audit.ActConsentShown, who, req.ClientID)
+	ev.ObjectType = "consent"
+	return sc, s.d.Store.Audit(ctx, ev)
+}
+
+// errNoCategory: allow needs at least one category.
+var errNoCategory = pgo.NewError(pgo.EINVALID, "consent.error.no_category", "Choose at least one part of your dossier.")
+
+// Decide records the patient's choice and returns where the browser goes next:
+// the client's redirect_uri with code, state and iss (allow) or with
+// error=access_denied, state and iss (refuse). Allow writes, in ONE transaction,
+// the grant, the single-use code (its hash), the export job with the outbox row of
+// its render, and the audit records.
+func (s *Service) Decide(ctx context.Context, r *http.Request, who Caller, allow bool, selected []string) (string, error) {
+	req, err := s.Authorize(ctx, r, who)
+	if err != nil {
+		return "", err
+	}
+	ctx = reqctx.WithIDs(ctx, reqctx.IDs{Request: req.RequestID, Correlation: req.CorrelationID})
+	if !allow {
+		return s.refuse(ctx, req, who)
+	}
+	cats, err := s.selection(ctx, who.AccountID, selected)
+	if err != nil {
+		return "", err
+	}
+	now := s.now()
+	g := Grant{ID: uuid.NewString(), AccountID: who.AccountID, ClientID: req.ClientID, ClientName: req.ClientName,
+		Scope: req.Scope, Categories: cats, State: StateActive, RequestID: req.RequestID,
+		CorrelationID: req.CorrelationID, SourceIP: who.IP, Created: now, Expires: now.Add(s.cfg.ConsentTTL)}
+	job, jobEv, err := s.d.Exports.Prepare(export.Request{UserID: who.AccountID, Categories: cats,
+		ActorType: audit.ActorUser, ActorID: who.AccountID, RequestID: req.RequestID, CorrelationID: req.CorrelationID})
+	if err != nil {
+		return "", err
+	}
+	g.ExportJobID = job.ID
+	var code string
+	err = s.d.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.d.Store.CreateGrant(ctx, g); err != nil {
+			return err
+		}
+		var err error
+		if code, err = s.issueCode(ctx, req, g); err != nil {
+			return err
+		}
+		if err := s.d.Store.CreateExport(ctx, job, jobEv); err != nil {
+			return err
+		}
+		return s.auditGrant(ctx, g, who)
+	})
+	if err != nil {
+		return "", err
+	}
+	u := *req.redirect
+	q := u.Query()
+	q.Set("code", code)
+	q.Set("state", req.State)
+	q.Set("iss", s.cfg.Issuer)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// issueCode lets fosite issue the code (and store its PKCE challenge) inside the
+// grant's transaction.
+func (s *Service) issueCode(ctx context.Context, req *Request, g Grant) (string, error) {
+	sess := &Session{Subject: g.AccountID, GrantID: g.ID, ExportJobID: g.ExportJobID, ClientID: g.ClientID,
+		Scope: g.Scope, RequestID: g.RequestID, CorrelationID: g.CorrelationID}
+	req.ar.GrantScope(g.Scope)
+	req.ar.GrantAudience(s.Audience())
+	resp, err := s.oauth.NewAuthorizeResponse(ctx, req.ar, sess)
+	if err != nil {
+		return "", fromFosite(err).Err
+	}
+	return resp.GetCode(), nil
+}
+
+func (s *Service) auditGrant(ctx context.Context, g Grant, who Caller) error {
+	ev := s.event(ctx, audit.ActConsentGranted, who, g.ClientID)
+	ev.ObjectType, ev.ObjectID = "consent", g.ID
+	ev.Details["categories"] = joinCats(g.Categories)
+	ev.Details["export_job_id"] = g.ExportJobID
+	if err := s.d.Store.Audit(ctx, ev); err != nil {
+		return err
+	}
+	ev = s.event(ctx, audit.ActCodeIssued, who, g.ClientID)
+	ev.ObjectType, ev.ObjectID = "consent", g.ID
+	return s.d.Store.Audit(ctx, ev)
+}
+
+// refuse records a refusal (the grant row in state refused and its audit record)
+// and sends error=access_denied back (RFC 6749 §4.1.2.1).
+func (s *Service) refuse(ctx context.Context, req *Request, who Caller) (string, error) {
+	now := s.now()
+	g := Grant{ID: uuid.NewString(), AccountID: who.AccountID, ClientID: req.ClientID, ClientName: req.ClientName,
+		Scope: req.Scope, State: StateRefused, RequestID: req.RequestID, CorrelationID: req.CorrelationID,
+		SourceIP: who.IP, Created: now, Expires: now, Ended: now}
+	err := s.d.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.d.Store.CreateGrant(ctx, g); err != nil {
+			return err
+		}
+		ev := s.event(ctx, audit.ActConsentDenied, who, g.ClientID)
+		ev.ObjectType, ev.ObjectID = "consent", g.ID
+		return s.d.Store.Audit(ctx, ev)
+	})
+	if err != nil {
+		return "", err
+	}
+	oe := &OAuthError{Code: "access_denied", Description: "The patient did not give consent.", State: req.State,
+		Issuer: s.cfg.Issuer, Redirect: req.redirect}
+	u := *oe.Redirect
+	q := u.Query()
+	q.Set("error", oe.Code)
+	q.Set("error_description", oe.Description)
+	q.Set("state", oe.State)
+	q.Set("iss", oe.Issuer)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// selection parses the chosen categories: at least one, each a category of the
+// patient's dossier that holds data.
+func (s *Service) selection(ctx context.Context, accountID string, selected []string) ([]dossier.Category, error) {
+	counts, err := s.d.Dossier.Counts(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	var out []dossier.Category
+	seen := map[dossier.Category]bool{}
+	for _, v := range selected {
+		c, ok := dossier.ParseCategory(v)
+		if !ok || counts[c] == 0 {
+			return nil, pgo.NewError(pgo.EINVALID, "consent.error.category", "Unknown part of the dossier.")
+		}
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errNoCategory
+	}
+	return out, nil
+}
+
+func joinCats(cs []dossier.Category) string {
+	s := ""
+	for i, c := range cs {
+		if i > 0 {
+			s += ","
+		}
+		s += string(c)
+	}
+	return s
+}
+
+// Grants lists a patient's grants, newest first ("Mijn toestemmingen").
+func (s *Service) Grants(ctx context.Context, accountID string) ([]Grant, error) {
+	return s.d.Store.Grants(ctx, accountID)
+}
+
+// Now is the service's clock (for pages that show a grant's state).
+func (s *Service) Now() func() time.Time { return s.now }
+
+// Withdraw ends a patient's active grant at once: the grant, its tokens and the
+// audit record in one transaction. CheckAccess refuses from then on.
+func (s *Service) Withdraw(ctx context.Context, grantID string, who Caller) error {
+	if _, err := uuid.Parse(grantID); err != nil {
+		return errNoGrant
+	}
+	return s.d.Store.InTx(ctx, func(ctx context.Context) error {
+		g, err := s.d.Store.Grant(ctx, grantID)
+		if err != nil || g.AccountID != who.AccountID {
+			return errNoGrant
+		}
+		now := s.now()
+		if !g.Live(now) {
+			return errNotActive
+		}
+		ok, err := s.d.Store.EndGrant(ctx, g.ID, StateWithdrawn, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errNotActive
+		}
+		if _, err := s.d.Store.RevokeGrantTokens(ctx, g.ID, now); err != nil {
+			return err
+		}
+		ctx = reqctx.WithIDs(ctx, reqctx.IDs{Request: reqctx.RequestID(ctx), Correlation: g.CorrelationID})
+		ev := s.event(ctx, audit.ActConsentWithdrawn, who, g.ClientID)
+		ev.ObjectType, ev.ObjectID = "consent", g.ID
+		return s.d.Store.Audit(ctx, ev)
+	})
+}
+
+var errNotActive = pgo.NewError(pgo.ECONFLICT, "consent.error.not_active", "This consent has already ended.")
+
+var errNoGrant = pgo.NewError(pgo.ENOTFOUND, "consent.error.no_grant", "There is no such consent.")

@@ -1,0 +1,282 @@
+package server
+
+import (
+	"context"
+	"html"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/consent"
+	"github.com/pgo-koppelvlak/pgo/web"
+)
+
+// An authorization request whose client or redirect_uri cannot be verified gets
+// an error page here and is never redirected (RFC 9700 §4.1.1, §4.11.2); the
+// refusal is audited with its reason.
+func TestAuthorizeRefusedWithPage(t *testing.T) {
+	e := newConsentEnv(t, consentOpts{})
+	tests := []struct {
+		name, reason, text string
+		edit               func(url.Values)
+	}{
+		{"unknown client", "unknown_client", "consent.error.unknown_client", func(v url.Values) { v.Set("client_id", "nergens.localhost") }},
+		{"no client_id", "unknown_client", "consent.error.unknown_client", func(v url.Values) { v.Del("client_id") }},
+		{"client on the OCL without registered redirect", "client_not_registered", "consent.error.unknown_client", func(v url.Values) { v.Set("client_id", "onbekend.localhost") }},
+		{"client not on the OCL", "client_not_on_ocl", "consent.error.client_not_on_ocl", func(v url.Values) {
+			v.Set("client_id", "weg.localhost")
+			v.Set("redirect_uri", "https://weg.localhost/cb")
+		}},
+		{"redirect_uri missing", "invalid_redirect_uri", "consent.error.redirect_uri", func(v url.Values) { v.Del("redirect_uri") }},
+		{"redirect_uri trailing slash", "invalid_redirect_uri", "consent.error.redirect_uri", func(v url.Values) { v.Set("redirect_uri", zuidCallback+"/") }},
+		{"redirect_uri other case", "invalid_redirect_uri", "consent.error.redirect_uri", func(v url.Values) { v.Set("redirect_uri", "https://zuid.localhost/OAuth/callback") }},
+		{"redirect_uri host case", "invalid_redirect_uri", "consent.error.redirect_uri", func(v url.Values) { v.Set("redirect_uri", "https://ZUID.localhost/oauth/callback") }},
+		{"redirect_uri extra query", "invalid_redirect_uri", "consent.error.redirect_uri", func(v url.Values) { v.Set("redirect_uri", zuidCallback+"?x=1") }},
+		{"redirect_uri other port", "invalid_redirect_uri", "consent.error.redirect_uri", func(v url.Values) { v.Set("redirect_uri", "https://zuid.localhost:8443/oauth/callback") }},
+		{"redirect_uri http", "invalid_redirect_uri", "consent.error.redirect_uri", func(v url.Values) { v.Set("redirect_uri", "http://zuid.localhost/oauth/callback") }},
+		{"redirect_uri fragment", "invalid_redirect_uri", "consent.error.redirect_uri", func(v url.Values) { v.Set("redirect_uri", zuidCallback+"#x") }},
+		{"redirect_uri of another client", "invalid_redirect_uri", "consent.error.redirect_uri", func(v url.Values) { v.Set("redirect_uri", "https://vier.localhost/cb") }},
+	}
+	b := e.browser()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := authParams("state-page-1", "")
+			tt.edit(v)
+			w := b.get("/oauth/authorize?" + v.Encode())
+			if w.Code != http.StatusBadRequest || w.Header().Get("Location") != "" {
+				t.Fatalf("status %d, Location %q: want the 400 error page, no redirect", w.Code, w.Header().Get("Location"))
+			}
+			if !strings.Contains(w.Body.String(), web.T(web.NL, tt.text)) {
+				t.Errorf("page lacks %q", web.T(web.NL, tt.text))
+			}
+			r := e.wantAudit(t, audit.ActAuthorizeRefused, tt.reason)
+			if r.CorrelationID != "c0ffee00-1111-4222-8333-444455556666" || r.RequestID != "7d1c5f6e-0d3b-4a55-9f4e-2f1a3b4c5d6e" || r.SourceIP != "192.0.2.1" {
+				t.Errorf("audit ids %s %s ip %s", r.RequestID, r.CorrelationID, r.SourceIP)
+			}
+		})
+	}
+}
+
+// Other problems go back to the verified redirect_uri with error, state and iss
+// (RFC 6749 §4.1.2.1, RFC 9207), before any login, each audited.
+func TestAuthorizeRefusedWithRedirect(t *testing.T) {
+	e := newConsentEnv(t, consentOpts{requirePKCE: true})
+	ch := s256(verifier)
+	tests := []struct {
+		name, code, reason string
+		edit               func(url.Values)
+	}{
+		{"bad scope", "invalid_scope", "invalid_scope", func(v url.Values) { v.Set("scope", "noord~4") }},
+		{"other provider's scope", "invalid_scope", "invalid_scope", func(v url.Values) { v.Set("scope", "zuid~51") }},
+		{"two scopes", "invalid_scope", "invalid_scope", func(v url.Values) { v.Set("scope", "noord~51 noord~4") }},
+		{"no scope", "invalid_scope", "invalid_scope", func(v url.Values) { v.Del("scope") }},
+		{"client not allowed gegevensdienst 51", "invalid_scope", "invalid_scope", func(v url.Values) {
+			v.Set("client_id", "vier.localhost")
+			v.Set("redirect_uri", "https://vier.localhost/cb")
+		}},
+		{"missing state", "invalid_request", "invalid_request", func(v url.Values) { v.Del("state") }},
+		{"short state", "invalid_request", "invalid_request", func(v url.Values) { v.Set("state", "abc") }},
+		{"response_type token", "invalid_request", "invalid_request", func(v url.Values) { v.Set("response_type", "token") }},
+		{"no PKCE while required", "invalid_request", "invalid_request", func(v url.Values) { v.Del("code_challenge"); v.Del("code_challenge_method") }},
+		{"PKCE plain", "invalid_request", "invalid_request", func(v url.Values) { v.Set("code_challenge_method", "plain") }},
+		{"bad correlation id", "invalid_request", "invalid_request", func(v url.Values) { v.Set("X-Correlation-ID", "bad id") }},
+	}
+	b := e.browser()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := authParams("state-redirect-1", ch)
+			tt.edit(v)
+			w := b.get("/oauth/authorize?" + v.Encode())
+			loc, _ := url.Parse(w.Header().Get("Location"))
+			if w.Code != http.StatusSeeOther || loc == nil {
+				t.Fatalf("status %d: want a redirect", w.Code)
+			}
+			q := loc.Query()
+			back := loc.Scheme + "://" + loc.Host + loc.Path
+			if back != v.Get("redirect_uri") || q.Get("error") != tt.code || q.Get("iss") != testIssuer ||
+				q.Get("state") != v.Get("state") || q.Get("code") != "" {
+				t.Errorf("redirect %s", loc)
+			}
+			e.wantAudit(t, audit.ActAuthorizeRefused, tt.reason)
+		})
+	}
+}
+
+// Before login the request is carried through the login pages as a local
+// ?next= path (no open redirect), and after the two factors the consent screen
+// appears in MedMij's wording with the receiving PGO's name from the OCL (never
+// from the request), the gegevensdienst's name from the GNL, the categories with
+// counts (all ticked), a preview and two equal buttons; its CSP lets the form
+// lead to the client's redirect_uri.
+func TestConsentScreenAfterLogin(t *testing.T) {
+	e := newConsentEnv(t, consentOpts{})
+	b := e.browser()
+	params := authParams("state-login-1", "")
+	w := b.get("/oauth/authorize?" + params.Encode())
+	loc := w.Header().Get("Location")
+	if w.Code != http.StatusSeeOther || !strings.HasPrefix(loc, "/login?next=%2Foauth%2Fauthorize%3F") {
+		t.Fatalf("before login: %d %s", w.Code, loc)
+	}
+	next, _ := url.Parse(loc)
+	b.login(t, patientName, e.seed) // login drops ?next=; walk it explicitly below
+	w = b.get(next.Query().Get("next"))
+	body := w.Body.String()
+	if w.Code != http.StatusOK {
+		t.Fatalf("consent screen %d", w.Code)
+	}
+	for _, want := range []string{web.T(web.NL, "consent.title"), "PGO Zuid", "Verzamelen Documenten 3.0 (pdf/a)",
+		`name="category" value="problems" checked`, `value="allow" class="secondary"`, `value="refuse" class="secondary"`,
+		`name="state" value="state-login-1"`, web.T(web.NL, "consent.preview")} {
+		if !strings.Contains(body, want) {
+			t.Errorf("consent screen lacks %q", want)
+		}
+	}
+	if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' https://zuid.localhost;") {
+		t.Errorf("CSP %q does not allow the redirect to the client", csp)
+	}
+	if strings.Contains(body, "onbepaalde tijd") || strings.Contains(body, "langdurige toestemming") ||
+		strings.Count(body, `type="checkbox"`) != strings.Count(body, `name="category"`) {
+		t.Error("the screen offers lasting consent")
+	}
+	e.wantAudit(t, audit.ActConsentShown, "")
+	en := b.get("/oauth/authorize?" + params.Encode() + "&lang=en").Body.String()
+	if !strings.Contains(en, web.T(web.EN, "consent.allow")) || !strings.Contains(en, "Problems") {
+		t.Error("English consent screen")
+	}
+}
+
+// The login pages carry ?next= through both steps to the consent screen.
+func TestConsentLoginCarriesRequest(t *testing.T) {
+	e := newConsentEnv(t, consentOpts{})
+	b := e.browser()
+	params := authParams("state-carry-1", "")
+	next := "/oauth/authorize?" + params.Encode()
+	login := "/login?next=" + url.QueryEscape(next)
+	w := b.post(login, url.Values{"csrf": {b.csrf(t, login)}, "name": {patientName}, "password": {testPassword}})
+	code := w.Header().Get("Location")
+	if w.Code != http.StatusSeeOther || !strings.HasPrefix(code, "/login/code?next=") {
+		t.Fatalf("password step: %d %s", w.Code, code)
+	}
+	totp := totpNow(e)
+	w = b.post(code, url.Values{"csrf": {b.csrf(t, code)}, "code": {totp}})
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != next {
+		t.Fatalf("code step: %d %s, want back to the authorization request", w.Code, w.Header().Get("Location"))
+	}
+	if w = b.get(next); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "PGO Zuid") {
+		t.Fatalf("consent screen after login: %d", w.Code)
+	}
+}
+
+// Refusing redirects with error=access_denied, state and iss, records a refused
+// grant and its audit record; allow without a category shows the screen again.
+func TestConsentRefuseAndNoCategory(t *testing.T) {
+	e := newConsentEnv(t, consentOpts{})
+	b := e.browser()
+	u := e.consentTo(t, b, authParams("state-refuse-1", ""), "refuse")
+	q := u.Query()
+	if q.Get("error") != "access_denied" || q.Get("state") != "state-refuse-1" || q.Get("iss") != testIssuer || q.Get("code") != "" {
+		t.Errorf("refuse redirect %s", u)
+	}
+	e.wantAudit(t, audit.ActConsentDenied, "")
+	g, _ := e.svc.Grants(context.Background(), e.patient)
+	if len(g) != 1 || g[0].State != consent.StateRefused {
+		t.Errorf("grants %+v", g)
+	}
+	// allow with nothing ticked
+	params := authParams("state-none-1", "")
+	w := b.get("/oauth/authorize?" + params.Encode())
+	form := url.Values{"csrf": {hiddenCSRF.FindStringSubmatch(w.Body.String())[1]}, "decision": {"allow"}}
+	for k, v := range params {
+		form[k] = v
+	}
+	w = b.post("/oauth/authorize", form)
+	if w.Code != http.StatusUnprocessableEntity || !strings.Contains(w.Body.String(), html.EscapeString(web.T(web.NL, "consent.error.no_category"))) {
+		t.Errorf("allow without category: %d", w.Code)
+	}
+	if strings.Contains(w.Body.String(), "checked") {
+		t.Error("the screen shown again ticks categories the patient did not tick")
+	}
+	// a forged category
+	form["category"] = []string{"nonsense"}
+	if w = b.post("/oauth/authorize", form); w.Code != http.StatusBadRequest {
+		t.Errorf("unknown category: %d", w.Code)
+	}
+	// without the CSRF token
+	form.Del("csrf")
+	form["category"] = []string{"problems"}
+	if w = b.post("/oauth/authorize", form); w.Code != http.StatusForbidden {
+		t.Errorf("no CSRF: %d", w.Code)
+	}
+	if n := len(e.auditRecords(t, audit.ActConsentGranted)); n != 0 {
+		t.Errorf("%d consents granted", n)
+	}
+}
+
+// Deselecting a category: only the ticked ones go into the grant and its export.
+func TestConsentSelection(t *testing.T) {
+	e := newConsentEnv(t, consentOpts{})
+	b := e.browser()
+	e.consentTo(t, b, authParams("state-select-1", ""), "allow", "allergies")
+	g, _ := e.svc.Grants(context.Background(), e.patient)
+	if len(g) != 1 || len(g[0].Categories) != 1 || g[0].Categories[0] != "allergies" || g[0].ExportJobID == "" {
+		t.Fatalf("grant %+v", g)
+	}
+	var cats []string
+	if err := e.db.Pool.QueryRow(context.Background(), `select categories from export_job where id = $1`, g[0].ExportJobID).Scan(&cats); err != nil {
+		t.Fatal(err)
+	}
+	var outbox int
+	_ = e.db.Pool.QueryRow(context.Background(), `select count(*) from outbox where task_type = 'export:render'`).Scan(&outbox)
+	if len(cats) != 1 || cats[0] != "allergies" || outbox != 1 {
+		t.Errorf("export job categories %v, outbox rows %d", cats, outbox)
+	}
+}
+
+// "Mijn toestemmingen" lists the grants with their state; withdrawing (POST with
+// CSRF) ends one at once and is audited; another patient cannot withdraw it.
+func TestGrantsPageAndWithdraw(t *testing.T) {
+	e := newConsentEnv(t, consentOpts{})
+	b := e.browser()
+	e.consentTo(t, b, authParams("state-grants-1", ""), "allow", "problems")
+	e.consentTo(t, b, authParams("state-grants-2", ""), "refuse")
+	w := b.get("/toestemmingen")
+	body := w.Body.String()
+	if w.Code != http.StatusOK || !hasAll(body, "PGO Zuid", "Problemen", web.T(web.NL, "consent.state.active"),
+		web.T(web.NL, "consent.state.refused"), "/intrekken") {
+		t.Fatalf("grants page %d\n%s", w.Code, body)
+	}
+	g, _ := e.svc.Grants(context.Background(), e.patient)
+	var active string
+	for _, x := range g {
+		if x.State == consent.StateActive {
+			active = x.ID
+		}
+	}
+	// another patient
+	_, seed := e.createUser(t, "bram", "patient")
+	other := e.browser()
+	other.login(t, "bram", seed)
+	csrf := other.csrf(t, "/toestemmingen")
+	if w := other.post("/toestemmingen/"+active+"/intrekken", url.Values{"csrf": {csrf}}); w.Code != http.StatusNotFound {
+		t.Errorf("another patient's withdraw: %d", w.Code)
+	}
+	if w := b.post("/toestemmingen/"+active+"/intrekken", url.Values{}); w.Code != http.StatusForbidden {
+		t.Errorf("withdraw without CSRF: %d", w.Code)
+	}
+	w = b.post("/toestemmingen/"+active+"/intrekken", url.Values{"csrf": {b.csrf(t, "/toestemmingen")}})
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/toestemmingen?info=withdrawn" {
+		t.Fatalf("withdraw: %d %s", w.Code, w.Header().Get("Location"))
+	}
+	if body := b.get("/toestemmingen?info=withdrawn").Body.String(); !hasAll(body, web.T(web.NL, "grants.withdrawn"), web.T(web.NL, "consent.state.withdrawn")) {
+		t.Error("grants page after withdraw")
+	}
+	if r := e.wantAudit(t, audit.ActConsentWithdrawn, ""); r.PersonID != e.patient || r.ObjectID != active {
+		t.Errorf("withdraw record %+v", r)
+	}
+	w = b.post("/toestemmingen/"+active+"/intrekken", url.Values{"csrf": {b.csrf(t, "/toestemmingen")}})
+	if w.Code != http.StatusConflict {
+		t.Errorf("second withdraw: %d", w.Code)
+	}
+}

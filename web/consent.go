@@ -1,0 +1,67 @@
+package web
+
+// ConsentView is the consent screen "Toestemming geven" (MedMij afsprakenstelsel,
+// Toestemmingsverklaring; PGOK-FR011..FR013): who asks for what, the parts of the
+// dossier to choose from, a preview, and two equal buttons. Params are the
+// authorization request's parameters, carried as hidden fields of the one form.
+type ConsentView struct {
+	Page
+	CSRF           string
+	Provider       string // our name (the PGO the data is in)
+	Client         string // the receiving PGO's name from the OCL
+	Gegevensdienst string // name from the Gegevensdienstnamenlijst
+	Minutes        int
+	Params         []Hidden
+	Categories     []ConsentCategory
+	Preview        []PreviewSection
+	Error          string // translation key, "" when none
+}
+
+// Hidden is one hidden form field.
+type Hidden struct{ Name, Value string }
+
+// ConsentCategory is one selectable part of the dossier.
+type ConsentCategory struct {
+	Key     string
+	Label   string
+	Count   int
+	Checked bool
+}
+
+// PreviewSection lists the items of one category that would be sent.
+type PreviewSection struct {
+	Key     string
+	Label   string
+	Columns []string
+	Rows    [][]string
+}
+
+// Summary is the form's error summary.
+func (v ConsentView) Summary() ErrorSummary {
+	if v.Error == "" || len(v.Categories) == 0 {
+		return one(v.Page, "", v.Error)
+	}
+	return one(v.Page, "cat-"+v.Categories[0].Key, v.Error)
+}
+
+// GrantsView is "Mijn toestemmingen": every consent with its state.
+type GrantsView struct {
+	Page
+	CSRF   string
+	Info   string // translation key of a notice, "" when none
+	Grants []GrantRow
+}
+
+// GrantRow is one consent on the list.
+type GrantRow struct {
+	ID         string
+	Client     string
+	Categories string // labels, comma separated
+	Time       string // display time
+	TimeISO    string
+	State      string // active, used, expired, withdrawn, refused, revoked
+	Active     bool
+}
+
+// StateLabel is a grant state in words.
+func (v GrantsView) StateLabel(s string) string { return v.T("consent.state." + s) }
