@@ -48,6 +48,14 @@ const (
 	ActAccessRefused    Action = "access_refused"     // an access token refused by the resource server
 )
 
+// FHIR endpoint (issue 11): a refused request on the FHIR endpoint of gegevensdienst
+// 51 (bad, expired, revoked or wrongly bound token; a document outside the grant),
+// and the deletion of a rendered export after PGO_EXPORT_GRACE.
+const (
+	ActFHIRRefused   Action = "fhir_refused"
+	ActExportDeleted Action = "export_deleted"
+)
+
 // Outcome of the action.
 type Outcome string
 
@@ -118,6 +126,7 @@ func AllActions() []Action {
 		ActAuditViewed, ActAuditExported, ActAuditPruned,
 		ActAccountCreated, ActAccountLocked, ActMFAEnrolled, ActDossierImported, ActExportRequested, ActExportFailed,
 		ActAuthorizeRefused, ActConsentWithdrawn, ActClientAuthFailed, ActTokenRefused, ActAccessRefused,
+		ActFHIRRefused, ActExportDeleted,
 	}
 }
 

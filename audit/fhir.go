@@ -165,6 +165,8 @@ var mappings = map[Action]mapping{
 	ActClientAuthFailed: {dcmAuth, nil, "E"},
 	ActTokenRefused:     {dcmAlert, nil, "E"},
 	ActAccessRefused:    {dcmAlert, nil, "E"},
+	ActFHIRRefused:      {dcmAuth, nil, "E"},
+	ActExportDeleted:    {dcmExport, nil, "D"},
 }
 
 // ToAuditEvent maps a record onto an R4 AuditEvent. outcome is "0" (success) or "4"

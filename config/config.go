@@ -54,6 +54,7 @@ type Config struct {
 	Vault   Vault
 	Account Account
 	Consent Consent
+	FHIR    FHIR
 }
 
 // setting describes one PGO_* variable: its name, default, help and how to apply it.
@@ -89,6 +90,7 @@ func (c *Config) settings() []setting {
 	s = append(s, c.Vault.settings()...)
 	s = append(s, c.Account.settings()...)
 	s = append(s, c.Consent.settings()...)
+	s = append(s, c.FHIR.settings()...)
 	return s
 }
 

@@ -70,21 +70,26 @@ type DocumentContent struct {
 // DocumentReference is the STU3 DocumentReference with the IHE MHD Minimal profile
 // (http://hl7.org/fhir/STU3/documentreference.html; required: status, type, indexed,
 // content). ResourceType is set by MarshalJSON.
+//
+// Fields are in the STU3 element order, so that the XML form (ToXML) is valid: FHIR
+// XML requires the order of the definition, JSON does not care.
 type DocumentReference struct {
 	ID               string            `json:"id,omitempty"`
 	Meta             *Meta             `json:"meta,omitempty"`
-	Status           string            `json:"status"`
-	Indexed          string            `json:"indexed"`
 	MasterIdentifier *Identifier       `json:"masterIdentifier,omitempty"`
+	Status           string            `json:"status"`
 	Type             CodeableConcept   `json:"type"`
 	Subject          *Ref              `json:"subject,omitempty"`
 	Created          string            `json:"created,omitempty"`
+	Indexed          string            `json:"indexed"`
+	Author           []Ref             `json:"author,omitempty"`
 	Description      string            `json:"description,omitempty"`
 	Content          []DocumentContent `json:"content"`
 }
 
 // Binary is the STU3 Binary: the document base64-encoded in `content` (R4 renamed it
-// `data`), http://hl7.org/fhir/STU3/binary.html.
+// `data`), http://hl7.org/fhir/STU3/binary.html. The FHIR endpoint streams large
+// Binaries itself (server/fhirbinary.go); this struct is for small ones and parsing.
 type Binary struct {
 	ID          string `json:"id,omitempty"`
 	ContentType string `json:"contentType"`

@@ -1,0 +1,210 @@
+package export
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"hash"
+	"io"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/dossier"
+)
+
+// Serving is the export side of the FHIR endpoint of gegevensdienst 51: it waits for
+// a job to be rendered (the hold of a plain Binary read), streams the document out
+// of encrypted storage and describes it as a DocumentReference. It never holds a
+// whole document in memory when the document was sealed as a vault stream
+// (StreamSeal); an older in-memory ciphertext is opened whole.
+type Serving struct {
+	store  DocumentStore
+	opener Opener
+	names  Summarizer
+	source string
+	now    func() time.Time
+	poll   time.Duration
+}
+
+// DocumentStore is what serving needs from PostgreSQL (exportdb.Store).
+type DocumentStore interface {
+	// Job returns a job; ENOTFOUND when there is none.
+	Job(ctx context.Context, id string) (Job, error)
+	// SealedReader reads the sealed document of a job in slices; ENOTFOUND when
+	// there is none (not rendered yet, or deleted after the grace period).
+	SealedReader(ctx context.Context, id string) (io.ReadCloser, error)
+	// Served records that a token valid until `until` used the job: the export is
+	// deleted PGO_EXPORT_GRACE after the latest such time (or after the grant ended).
+	Served(ctx context.Context, id string, until time.Time) error
+	// Record appends one audit record (a list, a download, a refusal).
+	Record(ctx context.Context, ev audit.Event) error
+}
+
+// Opener decrypts sealed documents (vault.Vault).
+type Opener interface {
+	Open(objectID string, ciphertext []byte) ([]byte, error)
+	OpenReader(r io.Reader, objectID string) (io.Reader, error)
+}
+
+// ServingConfig configures Serving.
+type ServingConfig struct {
+	Store  DocumentStore
+	Opener Opener
+	// Names gives the patient's name for the DocumentReference's subject and title
+	// (dossier.Service; only the patient category is read).
+	Names  Summarizer
+	Source string // this PGO's name: the document's author
+	Now    func() time.Time
+	Poll   time.Duration // how often a held request looks at the job; default 200 ms
+}
+
+// NewServing returns Serving over the given parts.
+func NewServing(c ServingConfig) *Serving {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Poll <= 0 {
+		c.Poll = 200 * time.Millisecond
+	}
+	return &Serving{store: c.Store, opener: c.Opener, names: c.Names, source: c.Source, now: c.Now, poll: c.Poll}
+}
+
+// Job returns the job with id (ENOTFOUND when there is none, EINVALID for a bad id).
+func (s *Serving) Job(ctx context.Context, id string) (Job, error) {
+	if err := checkID("document id", id); err != nil {
+		return Job{}, err
+	}
+	return s.store.Job(ctx, id)
+}
+
+// Await returns the job once it is final, or as it is when hold has passed (hold 0:
+// at once). The Binary endpoint holds a plain request this way (MedMij's scripts
+// accept only 200 for a read) and answers 503 + Retry-After when the render takes
+// longer than PGO_HOLD_LIMIT; ctx ending (the peer went away) ends the wait.
+func (s *Serving) Await(ctx context.Context, id string, hold time.Duration) (Job, error) {
+	deadline := s.now().Add(hold)
+	for {
+		job, err := s.Job(ctx, id)
+		if err != nil || job.Status.Final() {
+			return job, err
+		}
+		left := deadline.Sub(s.now())
+		if left <= 0 {
+			return job, nil
+		}
+		t := time.NewTimer(min(left, s.poll))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return job, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// RetryAfter estimates when a job that is still rendering will be ready, from its
+// pace so far: the Retry-After of a 202 or 503 (RFC 9110 §10.2.3), at least 1 s and
+// at most 30 s, so that a peer polls neither hot nor asleep.
+func (s *Serving) RetryAfter(job Job) time.Duration {
+	est := 2 * time.Second
+	if job.Status == StatusRendering && job.Done > 0 && job.Total > job.Done && !job.Started.IsZero() {
+		spent := s.now().Sub(job.Started)
+		est = spent * time.Duration(job.Total-job.Done) / time.Duration(job.Done)
+	}
+	return min(max(est.Round(time.Second), time.Second), 30*time.Second)
+}
+
+// Open returns the plaintext PDF of a ready job as a stream. The stream checks the
+// stored size and SHA-256 at its end and fails instead of reporting EOF when they
+// differ, so a damaged document is never handed out as complete.
+func (s *Serving) Open(ctx context.Context, job Job) (io.ReadCloser, error) {
+	if job.Status != StatusReady {
+		return nil, pgo.Errorf(pgo.ECONFLICT, "the export is %s, not ready", job.Status)
+	}
+	rc, err := s.store.SealedReader(ctx, job.ID)
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(rc, 64<<10)
+	first, err := br.Peek(1)
+	if err != nil {
+		rc.Close()
+		return nil, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("export %s: read sealed document: %w", job.ID, err), "")
+	}
+	var plain io.Reader
+	if first[0] == blobFormat {
+		// An in-memory ciphertext (sealed before StreamSeal): AES-GCM opens only whole.
+		ct, err := io.ReadAll(br)
+		if err == nil {
+			var pt []byte
+			if pt, err = s.opener.Open(job.ID, ct); err == nil {
+				plain = bytes.NewReader(pt)
+			}
+		}
+		if err != nil {
+			rc.Close()
+			return nil, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("open export %s: %w", job.ID, err), "")
+		}
+	} else if plain, err = s.opener.OpenReader(br, job.ID); err != nil {
+		rc.Close()
+		return nil, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("open export %s: %w", job.ID, err), "")
+	}
+	return &checkedReader{r: plain, c: rc, h: sha256.New(), job: job}, nil
+}
+
+// checkedReader hashes what it passes on and compares size and SHA-256 at the end.
+type checkedReader struct {
+	r   io.Reader
+	c   io.Closer
+	h   hash.Hash
+	n   int64
+	job Job
+}
+
+func (c *checkedReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	if err == io.EOF && (c.n != c.job.Size || !bytes.Equal(c.h.Sum(nil), c.job.SHA256[:])) {
+		return n, fmt.Errorf("export %s: %d bytes or their SHA-256 differ from the job's", c.job.ID, c.n)
+	}
+	if c.n > c.job.Size {
+		return n, fmt.Errorf("export %s: longer than the job's %d bytes", c.job.ID, c.job.Size)
+	}
+	return n, err
+}
+
+func (c *checkedReader) Close() error { return c.c.Close() }
+
+// PatientName returns the display name of the patient whose dossier a job holds
+// ("" when the dossier names nobody): the DocumentReference's subject.display.
+func (s *Serving) PatientName(ctx context.Context, userID string) (string, error) {
+	if s.names == nil {
+		return "", nil
+	}
+	sum, err := s.names.Summary(ctx, userID, []dossier.Category{dossier.CatPatient})
+	if err != nil {
+		return "", err
+	}
+	return sum.Patient.Name, nil
+}
+
+// Served records that a token valid until `until` used the job (for deletion after
+// the grace period).
+func (s *Serving) Served(ctx context.Context, id string, until time.Time) error {
+	return s.store.Served(ctx, id, until)
+}
+
+// Record appends an audit record of the FHIR endpoint.
+func (s *Serving) Record(ctx context.Context, ev audit.Event) error {
+	if ev.Time.IsZero() {
+		ev.Time = s.now().UTC()
+	}
+	return s.store.Record(ctx, ev)
+}
+
+// Source is this PGO's name, the author of its documents.
+func (s *Serving) Source() string { return s.source }

@@ -1,0 +1,196 @@
+package server
+
+import (
+	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/pgo-koppelvlak/pgo/audit"
+)
+
+// renderHeld starts rendering job id in the background with the render held at its
+// start (the job is in rendering) and returns the function that lets it finish and
+// waits for it.
+func (f *fhirFixture) renderHeld(t *testing.T, id string) func() {
+	t.Helper()
+	gate := f.slow.hold()
+	done := make(chan error, 1)
+	go func() { done <- f.jobs.Render(context.Background(), id) }()
+	for f.job(t, id).Status != "rendering" {
+		time.Sleep(5 * time.Millisecond) // waiting for a state, not asserting a time
+	}
+	return func() {
+		close(gate)
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// While the document renders: Prefer: respond-async gets 202 + Retry-After +
+// X-Progress, and 200 once it is ready; a plain request is held and gets 200 when
+// the render finishes; a render slower than the hold limit gets 503 + Retry-After;
+// a failed render gets an OperationOutcome that says so. The DocumentReference is
+// listed meanwhile, without size and hash.
+func TestFHIRBinaryWhileRendering(t *testing.T) {
+	f := newFHIRFixture(t, time.Minute)
+	f.importMedMij(t)
+	job := f.request(t, f.user)
+	tok := f.grant(job)
+	path := "/51/fhir/Binary/" + job.ID
+	finish := f.renderHeld(t, job.ID)
+
+	w := f.get(path, tok, "Prefer", "respond-async")
+	<-f.awaits
+	if w.Code != 202 || w.Header().Get("Retry-After") == "" || !strings.HasPrefix(w.Header().Get("X-Progress"), "rendering: ") ||
+		!strings.Contains(w.Body.String(), `"resourceType":"OperationOutcome"`) {
+		t.Fatalf("async: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	validSTU3(t, w.Body.Bytes())
+	if n, err := strconv.Atoi(w.Header().Get("Retry-After")); err != nil || n < 1 || n > 30 {
+		t.Fatalf("Retry-After %q", w.Header().Get("Retry-After"))
+	}
+	list := f.get("/51/fhir/DocumentReference?status=current", tok)
+	validSTU3(t, list.Body.Bytes())
+	walkRules(t, list.Body.Bytes())
+	if s := list.Body.String(); !strings.Contains(s, `"url":"Binary/`+job.ID+`"`) || strings.Contains(s, `"hash"`) || strings.Contains(s, `"size"`) {
+		t.Fatalf("listing while rendering: %s", s)
+	}
+
+	// A plain request: held until the render finishes, then 200 with the PDF.
+	got := make(chan *httptest.ResponseRecorder, 1)
+	go func() { got <- f.get(path, tok) }()
+	<-f.awaits // the handler is holding the request now
+	finish()
+	held := <-got
+	if held.Code != 200 || !strings.HasPrefix(held.Body.String(), "%PDF-") {
+		t.Fatalf("held: %d %s", held.Code, held.Header())
+	}
+	if again := f.get(path, tok, "Prefer", "respond-async"); again.Code != 200 {
+		t.Fatalf("async after ready: %d", again.Code)
+	}
+}
+
+// A render slower than PGO_HOLD_LIMIT: 503 + Retry-After and an OperationOutcome.
+func TestFHIRBinaryHoldLimit(t *testing.T) {
+	f := newFHIRFixture(t, 50*time.Millisecond)
+	f.importMedMij(t)
+	job := f.request(t, f.user)
+	tok := f.grant(job)
+	finish := f.renderHeld(t, job.ID)
+	defer finish()
+	for _, accept := range []string{"application/pdf", "application/fhir+xml"} {
+		w := f.get("/51/fhir/Binary/"+job.ID, tok, "Accept", accept)
+		if w.Code != 503 || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "OperationOutcome") || !strings.Contains(w.Body.String(), "transient") {
+			t.Fatalf("%s: %d %v %s", accept, w.Code, w.Header(), w.Body)
+		}
+	}
+}
+
+// A failed render answers with an OperationOutcome that says what happened.
+func TestFHIRBinaryFailedRender(t *testing.T) {
+	f := newFHIRFixture(t, time.Second)
+	f.importMedMij(t)
+	job := f.request(t, f.user)
+	tok := f.grant(job)
+	ev := audit.Event{Action: audit.ActExportFailed, Outcome: audit.Failure, Reason: "invalid_dossier", PersonID: f.user,
+		ActorType: audit.ActorSystem, ActorID: "worker", Role: audit.RoleSource, ObjectType: "export", ObjectID: job.ID}
+	if ok, err := f.store.Fail(context.Background(), job.ID, "het dossier bevat een ongeldige datum", ev); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	for _, hdr := range [][]string{{"Prefer", "respond-async"}, {"Accept", "application/pdf"}} {
+		w := f.get("/51/fhir/Binary/"+job.ID, tok, hdr...)
+		if w.Code != 500 || !strings.Contains(w.Body.String(), "could not be rendered: het dossier bevat een ongeldige datum") {
+			t.Fatalf("%v: %d %s", hdr, w.Code, w.Body)
+		}
+		validSTU3(t, w.Body.Bytes())
+	}
+}
+
+// A download cut in the middle resumes with Range (If-Range the ETag): 206 with
+// Content-Range, and the joined bytes match the first response's Content-Digest and
+// the hash in the DocumentReference. Ranges outside the document are 416.
+func TestFHIRBinaryRangeResume(t *testing.T) {
+	f := newFHIRFixture(t, time.Second)
+	f.importMedMij(t)
+	job := f.rendered(t)
+	tok := f.grant(job)
+	srv := httptest.NewServer(f.srv.Handler())
+	defer srv.Close()
+	get := func(hdr ...string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/51/fhir/Binary/"+job.ID, nil)
+		req.Header.Set("X-Client-Cert", url.PathEscape(f.cert))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("MedMij-Request-ID", uuid.NewString())
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	first := get()
+	half := job.Size / 2
+	part1 := make([]byte, half)
+	if _, err := io.ReadFull(first.Body, part1); err != nil {
+		t.Fatal(err)
+	}
+	first.Body.Close() // the connection breaks here
+	digest, etag := first.Header.Get("Content-Digest"), first.Header.Get("ETag")
+
+	second := get("Range", "bytes="+strconv.FormatInt(half, 10)+"-", "If-Range", etag)
+	part2, _ := io.ReadAll(second.Body)
+	second.Body.Close()
+	if second.StatusCode != 206 || second.Header.Get("Content-Range") != "bytes "+strconv.FormatInt(half, 10)+"-"+strconv.FormatInt(job.Size-1, 10)+"/"+strconv.FormatInt(job.Size, 10) {
+		t.Fatalf("resume: %d %v", second.StatusCode, second.Header)
+	}
+	whole := append(part1, part2...)
+	sum, s1 := sha256.Sum256(whole), sha1.Sum(whole)
+	if digest != "sha-256=:"+base64.StdEncoding.EncodeToString(sum[:])+":" || second.Header.Get("Repr-Digest") != digest {
+		t.Fatalf("joined bytes do not match Content-Digest %s", digest)
+	}
+	list := f.get("/51/fhir/DocumentReference?status=current", tok)
+	var b struct {
+		Entry []struct {
+			Resource struct {
+				Content []struct{ Attachment struct{ Hash string } }
+			}
+		}
+	}
+	_ = json.Unmarshal(list.Body.Bytes(), &b)
+	if b.Entry[0].Resource.Content[0].Attachment.Hash != base64.StdEncoding.EncodeToString(s1[:]) {
+		t.Fatal("joined bytes do not match the DocumentReference hash")
+	}
+	for _, tt := range []struct {
+		rng, ifRange string
+		status       int
+		length       int64
+	}{
+		{"bytes=0-99", "", 206, 100},
+		{"bytes=-10", "", 206, 10},
+		{"bytes=0-99", `"stale"`, 200, job.Size}, // another version: the whole document
+		{"bytes=0-9,20-29", "", 200, job.Size},   // several ranges: the whole document
+		{"bytes=" + strconv.FormatInt(job.Size, 10) + "-", "", 416, -1},
+	} {
+		resp := get("Range", tt.rng, "If-Range", tt.ifRange)
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || (tt.length >= 0 && n != tt.length) {
+			t.Errorf("%s %s: %d, %d bytes", tt.rng, tt.ifRange, resp.StatusCode, n)
+		}
+	}
+}

@@ -1,0 +1,154 @@
+package server
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// BenchmarkFHIRBinary downloads a stored document of 5 and 20 MB through the real
+// FHIR endpoint over mutual TLS on loopback (token check, audit, PostgreSQL slices,
+// streaming decryption, the PDF representation), beside raw TLS on loopback in the
+// same run (the same bytes from memory over a TLS connection), and reports MB/s of
+// both and the peak heap growth during the downloads (flat whatever the size: the
+// document is never held whole).
+//
+//	go test -run '^$' -bench FHIRBinary -benchtime 5x ./server/
+func BenchmarkFHIRBinary(b *testing.B) {
+	for _, mb := range []int{5, 20} {
+		size := mb << 20
+		b.Run(fmt.Sprintf("endpoint-%dMB", mb), func(b *testing.B) { benchEndpoint(b, size) })
+		b.Run(fmt.Sprintf("raw-tls-%dMB", mb), func(b *testing.B) { benchRawTLS(b, size) })
+	}
+}
+
+func benchEndpoint(b *testing.B, size int) {
+	f := newFHIRFixture(b, time.Second)
+	doc := make([]byte, size)
+	_, _ = rand.Read(doc)
+	copy(doc, "%PDF-1.7\n")
+	job := f.stored(b, doc)
+	doc = nil
+	srvCert := f.ca.leaf(b, "noord.localhost", x509.ExtKeyUsageServerAuth)
+	clientCert := f.ca.leaf(b, "zuid.localhost", x509.ExtKeyUsageClientAuth)
+	ts := httptest.NewUnstartedServer(f.srv.Handler())
+	ts.TLS = &tls.Config{Certificates: []tls.Certificate{srvCert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: f.ca.pool}
+	ts.StartTLS()
+	defer ts.Close()
+	tok := uuid.NewString()
+	thumb := peerThumb(clientCert)
+	acc := f.grant(job)
+	entry := f.access.tokens[acc]
+	entry.thumb = thumb
+	f.access.put(tok, entry)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: f.ca.pool, Certificates: []tls.Certificate{clientCert}, ServerName: "noord.localhost"}}}
+	get := func() int64 {
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+"/51/fhir/Binary/"+job.ID, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		n, err := io.Copy(io.Discard, resp.Body)
+		if err != nil || resp.StatusCode != 200 || n != int64(size) {
+			b.Fatalf("%d, %d bytes, %v", resp.StatusCode, n, err)
+		}
+		return n
+	}
+	get() // warm up: connection, pool, caches
+	measure(b, size, get)
+}
+
+func benchRawTLS(b *testing.B, size int) {
+	ca := newFHIRCA(b)
+	srvCert, clientCert := ca.leaf(b, "noord.localhost", x509.ExtKeyUsageServerAuth), ca.leaf(b, "zuid.localhost", x509.ExtKeyUsageClientAuth)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{srvCert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.pool})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	doc := make([]byte, size)
+	_, _ = rand.Read(doc)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) { defer c.Close(); _, _ = c.Write(doc) }(c)
+		}
+	}()
+	get := func() int64 {
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.pool, Certificates: []tls.Certificate{clientCert}, ServerName: "noord.localhost"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		n, err := io.Copy(io.Discard, c)
+		if err != nil || n != int64(size) {
+			b.Fatalf("%d bytes, %v", n, err)
+		}
+		return n
+	}
+	get()
+	measure(b, size, get)
+}
+
+// measure runs get b.N times and reports MB/s and the peak heap growth over the
+// heap in use before the first download.
+func measure(b *testing.B, size int, get func() int64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var m runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+		}
+	}()
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		get()
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	close(stop)
+	wg.Wait()
+	growth := int64(peak.Load()) - int64(base)
+	b.ReportMetric(float64(size)*float64(b.N)/elapsed.Seconds()/(1<<20), "MB/s")
+	b.ReportMetric(float64(max(growth, 0))/(1<<20), "peak-heap-MB")
+}
+
+func peerThumb(c tls.Certificate) string {
+	return newPeerThumb(c.Leaf)
+}
