@@ -49,12 +49,13 @@ type Config struct {
 	OutboxPoll        time.Duration
 
 	// Areas with their own settings.
-	ZAL     ZAL
-	Audit   Audit
-	Vault   Vault
-	Account Account
-	Consent Consent
-	FHIR    FHIR
+	ZAL      ZAL
+	Audit    Audit
+	Vault    Vault
+	Account  Account
+	Consent  Consent
+	FHIR     FHIR
+	Transfer Transfer
 }
 
 // setting describes one PGO_* variable: its name, default, help and how to apply it.
@@ -91,6 +92,7 @@ func (c *Config) settings() []setting {
 	s = append(s, c.Account.settings()...)
 	s = append(s, c.Consent.settings()...)
 	s = append(s, c.FHIR.settings()...)
+	s = append(s, c.Transfer.settings()...)
 	return s
 }
 
@@ -169,7 +171,7 @@ func (c *Config) validate() error {
 	if len(c.TrustedProxies) > 0 && c.PlainAddr == "" {
 		return fmt.Errorf("PGO_TRUSTED_PROXIES: only meaningful with PGO_PLAIN_HTTP_ADDR")
 	}
-	return nil
+	return c.Transfer.validate()
 }
 
 // readFile reads KEY=VALUE lines; blank lines and lines starting with # are skipped.

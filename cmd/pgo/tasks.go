@@ -16,6 +16,7 @@ import (
 	"github.com/pgo-koppelvlak/pgo/export"
 	"github.com/pgo-koppelvlak/pgo/export/exportdb"
 	"github.com/pgo-koppelvlak/pgo/store"
+	"github.com/pgo-koppelvlak/pgo/transfer/transferdb"
 	"github.com/pgo-koppelvlak/pgo/vault"
 	"github.com/pgo-koppelvlak/pgo/worker"
 )
@@ -25,6 +26,7 @@ import (
 func (a *App) registerTasks(w *worker.Worker) {
 	w.Handle(worker.TypeExportRender, worker.HandleRenderTask(a.exportJobs()))
 	w.Handle(worker.TypeKeysRewrap, worker.HandleRewrapTask(rewrapTargets(a.DB, a.Vault), a.Log))
+	w.Handle(worker.TypeTransferFetch, worker.HandleFetchTask(a.fetcher()))
 }
 
 // dossiers is the dossier service over PostgreSQL and the vault.
@@ -61,6 +63,10 @@ func rewrapTargets(db *store.DB, v *vault.Vault) []worker.RewrapTarget {
 		{Name: "export_document", Batch: func(ctx context.Context, after string, limit int) (worker.RewrapBatch, error) {
 			// documents are megabytes: smaller batches keep the memory flat
 			r, err := exports.RewrapDocuments(ctx, v, after, max(1, limit/10))
+			return worker.RewrapBatch{Next: r.Next, Moved: r.Moved, Raced: r.Raced, Failed: r.Failed}, err
+		}},
+		{Name: "transfer_document", Batch: func(ctx context.Context, after string, limit int) (worker.RewrapBatch, error) {
+			r, err := transferdb.New(db, worker.NewFetchTask).RewrapDocuments(ctx, v, after, max(1, limit/10))
 			return worker.RewrapBatch{Next: r.Next, Moved: r.Moved, Raced: r.Raced, Failed: r.Failed}, err
 		}},
 	}

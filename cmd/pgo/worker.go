@@ -26,7 +26,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	}
 	// The export and rewrap tasks need the vault: a keyset that does not open
 	// stops the worker at start with one line, instead of failing every task.
-	a, err := openApp(ctx, e, "worker", e.stderr, needDB|needVault|needSigner)
+	a, err := openApp(ctx, e, "worker", e.stderr, needDB|needVault|needSigner|needLists)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,239 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/server/reqctx"
+)
+
+// ErrPermanent marks a fetch error that no later attempt of the task can change
+// (the worker wraps it in asynq.SkipRetry).
+var ErrPermanent = errors.New("transfer: permanent")
+
+// Fetch is the worker's part of a transfer (task transfer:fetch): list, download,
+// verify, store, revoke. It is idempotent: a transfer that is done or failed is
+// left alone, one that is stored only needs its token revoked, and one a killed
+// worker left in listing, downloading or verifying starts over from the list
+// (nothing was stored yet). last says that the task will not run again: a
+// passing failure then fails the transfer (with "Opnieuw proberen" using the same
+// token) instead of waiting for the next attempt.
+func (s *Service) Fetch(ctx context.Context, id string, last bool) error {
+	t, err := s.c.Store.Get(ctx, id)
+	if pgo.ErrorCode(err) == pgo.ENOTFOUND {
+		return errors.Join(ErrPermanent, err)
+	}
+	if err != nil {
+		return err
+	}
+	switch t.Status {
+	case StatusDone, StatusFailed, StatusCreated, StatusAuthorizing:
+		return nil
+	case StatusStored:
+		return s.finish(ctx, t)
+	}
+	ctx = reqctx.WithIDs(ctx, reqctx.IDs{Request: reqctx.NewID(), Correlation: t.CorrelationID})
+	ok, err := s.c.Store.Step(ctx, id, []Status{StatusAuthorized, StatusListing, StatusDownloading, StatusVerifying},
+		StatusListing, s.event(t, audit.ActDocumentListed, StatusListing))
+	if err != nil || !ok {
+		return err
+	}
+	t.Status = StatusListing
+	token, err := s.token(ctx, t)
+	if err != nil {
+		return s.ended(ctx, t, fail(ReasonInternal, "the stored token did not open"), true)
+	}
+	got, f := s.fetchAll(ctx, &t, token)
+	if f != nil {
+		return s.ended(ctx, t, f, last)
+	}
+	if f := s.store(ctx, &t, got); f != nil {
+		return s.ended(ctx, t, f, last)
+	}
+	return s.finish(ctx, t)
+}
+
+// fetchAll lists and downloads every document, moving t through listing,
+// downloading and verifying; it returns the verified documents.
+func (s *Service) fetchAll(ctx context.Context, t *Transfer, token string) ([]received, *Failure) {
+	docs, f := s.list(ctx, *t, token)
+	if f != nil {
+		return nil, f
+	}
+	var announced int64
+	for _, d := range docs {
+		announced += d.Size
+	}
+	ev := s.event(*t, audit.ActDocumentListed, StatusDownloading)
+	ev.Details["documents"] = strconv.Itoa(len(docs))
+	if ok, err := s.c.Store.Step(ctx, t.ID, []Status{StatusListing}, StatusDownloading, ev); err != nil || !ok {
+		return nil, storeFailure(err)
+	}
+	t.Status = StatusDownloading
+	p := &progress{s: s, id: t.ID, total: len(docs), bytesTotal: announced}
+	p.write(ctx, true)
+	got := make([]received, 0, len(docs))
+	for _, d := range docs {
+		r, f := s.download(ctx, token, d, func(n int64) { p.add(ctx, n) })
+		if f != nil {
+			return nil, f
+		}
+		got = append(got, r)
+		p.done++
+		p.write(ctx, true)
+	}
+	ev = s.event(*t, audit.ActDocumentFetched, StatusVerifying)
+	if ok, err := s.c.Store.Step(ctx, t.ID, []Status{StatusDownloading}, StatusVerifying, ev); err != nil || !ok {
+		return nil, storeFailure(err)
+	}
+	t.Status = StatusVerifying
+	for _, r := range got {
+		if f := s.verify(r); f != nil {
+			return nil, f
+		}
+	}
+	return got, nil
+}
+
+// store seals every verified document and moves the transfer to stored with them,
+// in one transaction with the audit record that carries their hashes.
+func (s *Service) store(ctx context.Context, t *Transfer, got []received) *Failure {
+	docs := make([]StoredDocument, 0, len(got))
+	hashes := map[string]string{}
+	now := s.c.Now().UTC()
+	for i, r := range got {
+		s1, s256 := sha1.Sum(r.pdf), sha256.Sum256(r.pdf)
+		d := Document{ID: uuid.NewString(), TransferID: t.ID, UserID: t.UserID, RemoteID: r.ref.ID,
+			Source: t.Source, SourceDisplay: t.SourceDisplay, Title: r.ref.Title, ContentType: "application/pdf",
+			Size: int64(len(r.pdf)), SHA1: s1[:], SHA256: s256[:], CorrelationID: t.CorrelationID, Received: now}
+		var buf bytes.Buffer
+		w, err := s.c.Sealer.SealWriter(&buf, d.ID)
+		if err == nil {
+			_, err = w.Write(r.pdf)
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			return fail(ReasonInternal, "sealing the document failed")
+		}
+		docs = append(docs, StoredDocument{Document: d, Sealed: buf.Bytes()})
+		if i < 8 {
+			hashes["sha256."+strconv.Itoa(i)] = hex.EncodeToString(s256[:])
+		}
+	}
+	ev := s.event(*t, audit.ActDocumentFetched, StatusStored)
+	ev.ObjectHashes = hashes
+	ev.Details["documents"] = strconv.Itoa(len(docs))
+	ok, err := s.c.Store.StoreDocuments(ctx, t.ID, docs, ev)
+	if err != nil || !ok {
+		return storeFailure(err)
+	}
+	t.Status = StatusStored
+	return nil
+}
+
+// finish revokes the token at the source (RFC 7009; a failed revocation is
+// recorded, the token dies at its expiry anyway) and moves stored to done.
+func (s *Service) finish(ctx context.Context, t Transfer) error {
+	ctx = reqctx.WithIDs(ctx, reqctx.IDs{Request: reqctx.NewID(), Correlation: t.CorrelationID})
+	revoked := "false"
+	if token, err := s.token(ctx, t); err == nil && token != "" {
+		if err := s.revoke(ctx, t, token); err == nil {
+			revoked = "true"
+		} else {
+			s.c.Logger.WarnContext(ctx, "transfer: revoking the token failed", "transfer", t.ID, "err", err)
+		}
+	}
+	ev := s.event(t, audit.ActTransferCompleted, StatusDone)
+	ev.Details["token_revoked"] = revoked
+	if _, err := s.c.Store.Step(ctx, t.ID, []Status{StatusStored}, StatusDone, ev); err != nil {
+		return err
+	}
+	return s.c.Store.Forget(ctx, t.ID)
+}
+
+// ended handles a failure of the fetch: a passing one is returned for the task to
+// retry unless this is the last attempt; otherwise the transfer fails with its
+// reason, and a token no retry will use is revoked.
+func (s *Service) ended(ctx context.Context, t Transfer, f *Failure, last bool) error {
+	if f.Transient && !last {
+		return f
+	}
+	if RetryFor(f.Reason) != RetrySame {
+		if token, err := s.token(ctx, t); err == nil && token != "" {
+			_ = s.revoke(ctx, t, token) // best effort; the token expires anyway
+		}
+	}
+	if err := s.markFailed(ctx, t, f); err != nil {
+		return err
+	}
+	return errors.Join(ErrPermanent, f)
+}
+
+// GiveUp fails a transfer after its task's last attempt ended in an error that is
+// not a Failure (the database was gone, say).
+func (s *Service) GiveUp(ctx context.Context, id string) error {
+	t, err := s.c.Store.Get(ctx, id)
+	if err != nil || t.Status.Final() {
+		return err
+	}
+	return s.markFailed(ctx, t, fail(ReasonInternal, "the fetch task gave up"))
+}
+
+func (s *Service) token(ctx context.Context, t Transfer) (string, error) {
+	sec, err := s.c.Store.Secrets(ctx, t.ID)
+	if err != nil || sec.TokenSealed == nil {
+		return "", err
+	}
+	b, err := s.c.Sealer.Open(t.ID+"/token", sec.TokenSealed)
+	return string(b), err
+}
+
+// storeFailure turns a lost compare-and-set or a database error into a failure
+// the task retries.
+func storeFailure(err error) *Failure {
+	if err == nil {
+		return transient(ReasonInternal, "the transfer changed meanwhile")
+	}
+	return transient(ReasonInternal, "the database did not take the change")
+}
+
+// progress writes downloaded documents and bytes at most every 250 ms.
+type progress struct {
+	s                 *Service
+	id                string
+	mu                sync.Mutex
+	done, total       int
+	bytes, bytesTotal int64
+	last              time.Time
+}
+
+func (p *progress) add(ctx context.Context, n int64) {
+	p.bytes += n
+	p.write(ctx, false)
+}
+
+func (p *progress) write(ctx context.Context, force bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !force && time.Since(p.last) < 250*time.Millisecond {
+		return
+	}
+	p.last = time.Now()
+	total := max(p.bytesTotal, p.bytes)
+	if err := p.s.c.Store.Progress(ctx, p.id, p.done, p.total, p.bytes, total); err != nil {
+		p.s.c.Logger.WarnContext(ctx, "transfer: progress not written", "transfer", p.id, "err", err)
+	}
+}

@@ -1,0 +1,118 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo"
+)
+
+// Outbound requests to the source. Retries with back-off only where a retry can
+// help: a reset or refused connection, a 5xx, a 503/429 with Retry-After; never a
+// 4xx (RFC 9110 §15.5: the request itself is wrong) or a verification failure.
+
+// do sends req with the bearer token, retrying transient failures on s.c.Backoff.
+// The caller closes the body of a returned response (its status is 2xx). The
+// response context ends with ctx.
+func (s *Service) do(ctx context.Context, method, url, token string, hdr http.Header) (*http.Response, *Failure) {
+	var last *Failure
+	for attempt := 0; ; attempt++ {
+		resp, f := s.once(ctx, method, url, token, hdr)
+		if f == nil {
+			return resp, nil
+		}
+		last = f
+		if !f.Transient || attempt >= len(s.c.Backoff) {
+			return nil, last
+		}
+		wait := s.c.Backoff[attempt]
+		if resp != nil {
+			if ra, ok := retryAfter(resp.Header.Get("Retry-After"), s.c.Now()); ok && ra <= s.c.PollCap {
+				wait = max(wait, ra)
+			}
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return nil, transient(ReasonUnavailable, "stopped while waiting to try again")
+		}
+	}
+}
+
+// once sends one request. A transient failure may come with the response (its
+// body already closed) so that do can read Retry-After.
+func (s *Service) once(ctx context.Context, method, url, token string, hdr http.Header) (*http.Response, *Failure) {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		return nil, fail(ReasonHTTP, "bad request URL")
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := s.c.HTTP.Do(req)
+	if err != nil {
+		return nil, transportFailure(err)
+	}
+	switch c := resp.StatusCode; {
+	case c >= 200 && c < 300:
+		return resp, nil
+	case c == http.StatusUnauthorized:
+		drain(resp)
+		return nil, fail(ReasonTokenExpired, "the source refused the token (401) for %s", method)
+	case c == http.StatusTooManyRequests || c >= 500:
+		drain(resp)
+		return resp, transient(ReasonUnavailable, "the source answered %d", c)
+	default:
+		drain(resp)
+		return nil, fail(ReasonHTTP, "the source answered %d", c)
+	}
+}
+
+// transportFailure classifies a client error: a refused host (not on the
+// Whitelist, not https) is final, anything else on the wire may pass.
+func transportFailure(err error) *Failure {
+	var pe *pgo.Error
+	if errors.As(err, &pe) && pe.Code == pgo.EFORBIDDEN {
+		return fail(ReasonNotWhitelisted, "%s", pe.Message)
+	}
+	if errors.Is(err, context.Canceled) {
+		return transient(ReasonUnavailable, "stopped")
+	}
+	return transient(ReasonUnavailable, "no answer from the source (connection failed or timed out)")
+}
+
+// drain reads a little of an unwanted body so the connection can be reused.
+func drain(resp *http.Response) {
+	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	resp.Body.Close()
+}
+
+// retryAfter parses Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, t.Sub(now)), true
+	}
+	return 0, false
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,163 @@
+// Package transfer is the target role of the PGO-koppelvlak (gegevensdienst 51,
+// PGOK-FR022..FR024, FR051, FR052): a patient picks their old PGO from the ZAL,
+// gives consent there (OAuth2 authorization-code flow with PKCE, RFC 6749 + 7636),
+// and this instance fetches the dossier document over mutual TLS, verifies it,
+// stores it sealed in the patient's dossier and tells the patient, live, how far it is.
+//
+// A transfer is a persisted state machine:
+//
+//	created -> authorizing -> authorized -> listing -> downloading -> verifying
+//	        -> stored -> done
+//	(any state before done) -> failed (reason code, whether a retry helps)
+//
+// Every transition is one compare-and-set in one transaction with its audit record
+// (Store). One X-Correlation-ID (a UUID) belongs to a transfer; it travels on every
+// request to the source and onto every audit row, so both PGOs' logs can be joined.
+package transfer
+
+import (
+	"context"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo/audit"
+)
+
+// Status is where a transfer is.
+type Status string
+
+// The states of a transfer.
+const (
+	StatusCreated     Status = "created"
+	StatusAuthorizing Status = "authorizing"
+	StatusAuthorized  Status = "authorized"
+	StatusListing     Status = "listing"
+	StatusDownloading Status = "downloading"
+	StatusVerifying   Status = "verifying"
+	StatusStored      Status = "stored"
+	StatusDone        Status = "done"
+	StatusFailed      Status = "failed"
+)
+
+// Final reports whether the transfer will not change any more (a failed transfer
+// may still be retried, which moves it back to authorized).
+func (s Status) Final() bool { return s == StatusDone || s == StatusFailed }
+
+// Steps lists the states a successful transfer passes, in order (for the progress page).
+var Steps = []Status{StatusCreated, StatusAuthorizing, StatusAuthorized, StatusListing,
+	StatusDownloading, StatusVerifying, StatusStored, StatusDone}
+
+// Retry says what "Opnieuw proberen" does after a failure.
+type Retry string
+
+const (
+	// RetryNone: trying again cannot help (the source refused, the document is wrong).
+	RetryNone Retry = ""
+	// RetrySame: run the fetch again with the token we hold (the source was down).
+	RetrySame Retry = "same"
+	// RetryConsent: start again with a new consent (the token cannot be used any more).
+	RetryConsent Retry = "consent"
+)
+
+// Transfer is a transfer as the table holds it: no health data, no secrets in clear.
+type Transfer struct {
+	ID            string
+	UserID        string
+	Source        string // Zorgaanbiedernaam, e.g. "noord@medmij"
+	SourceDisplay string
+	AuthorizeURI  string
+	TokenURI      string
+	ResourceURI   string // FHIR base of the source (ZAL ResourceEndpointuri)
+	Issuer        string // expected iss (RFC 9207): origin of AuthorizeURI
+	Status        Status
+	DocsDone      int
+	DocsTotal     int
+	BytesDone     int64
+	BytesTotal    int64
+	Attempts      int
+	Failure       Reason // set when Status is failed
+	FailureDetail string // English, caller-safe, names the check that failed
+	Retry         Retry
+	CorrelationID string
+	RequestID     string
+	TokenExpires  time.Time
+	Created       time.Time
+	Updated       time.Time
+	Finished      time.Time
+}
+
+// Document is a received document with its provenance (no content).
+type Document struct {
+	ID            string
+	TransferID    string
+	UserID        string
+	RemoteID      string // the source's DocumentReference id
+	Source        string
+	SourceDisplay string
+	Title         string
+	ContentType   string
+	Size          int64
+	SHA1          []byte
+	SHA256        []byte
+	CorrelationID string
+	Received      time.Time
+}
+
+// Secrets are the sealed values a transfer keeps between steps.
+type Secrets struct {
+	StateHash      []byte // SHA-256 of the OAuth state
+	SessionHash    []byte // SHA-256 of the browser session id the state is bound to
+	VerifierSealed []byte // PKCE code_verifier, sealed
+	TokenSealed    []byte // access token, sealed
+}
+
+// Store is what transfers need from PostgreSQL (transferdb implements it). Each
+// method that changes the status is one compare-and-set: it changes the row only
+// when its status is one of from, appends ev in the same transaction, and reports
+// false (changing nothing) otherwise.
+type Store interface {
+	// Create inserts a new transfer in status created with its audit record.
+	Create(ctx context.Context, t Transfer, ev audit.Event) error
+	// Get returns a transfer; ENOTFOUND when there is none.
+	Get(ctx context.Context, id string) (Transfer, error)
+	// ByState returns the transfer whose state hash is h; ENOTFOUND when none.
+	ByState(ctx context.Context, h []byte) (Transfer, Secrets, error)
+	// LatestAuthorizing returns the user's newest transfer in authorizing bound to
+	// the session hash; ENOTFOUND when none.
+	LatestAuthorizing(ctx context.Context, userID string, sessionHash []byte) (Transfer, error)
+	// Secrets returns the sealed values of a transfer.
+	Secrets(ctx context.Context, id string) (Secrets, error)
+	// Authorizing moves created|authorizing to authorizing with a new state and verifier.
+	Authorizing(ctx context.Context, id string, s Secrets, ev audit.Event) (bool, error)
+	// Authorized moves authorizing|failed to authorized, stores the sealed token
+	// (when not nil) and enqueues the fetch task through the outbox.
+	Authorized(ctx context.Context, id string, from []Status, tokenSealed []byte, expires time.Time, ev audit.Event) (bool, error)
+	// Step moves from one of from to to (counting an attempt when to is listing).
+	Step(ctx context.Context, id string, from []Status, to Status, ev audit.Event) (bool, error)
+	// Progress records documents and bytes while downloading (no audit record).
+	Progress(ctx context.Context, id string, docsDone, docsTotal int, bytesDone, bytesTotal int64) error
+	// StoreDocuments moves verifying to stored, inserting every document sealed,
+	// in one transaction with ev.
+	StoreDocuments(ctx context.Context, id string, docs []StoredDocument, ev audit.Event) (bool, error)
+	// Fail moves a transfer that is not done or failed to failed.
+	Fail(ctx context.Context, id string, reason Reason, detail string, retry Retry, ev audit.Event) (bool, error)
+	// Forget drops the sealed token and verifier (after revocation or failure).
+	Forget(ctx context.Context, id string) error
+	// ListByUser returns a user's transfers, newest first.
+	ListByUser(ctx context.Context, userID string, limit int) ([]Transfer, error)
+	// Documents returns the documents of a user (all when transferID is empty).
+	Documents(ctx context.Context, userID, transferID string) ([]Document, error)
+	// Document returns one document of a user with its sealed content.
+	Document(ctx context.Context, userID, id string) (Document, []byte, error)
+}
+
+// StoredDocument is a verified document ready to be written.
+type StoredDocument struct {
+	Document
+	Sealed []byte
+}
+
+// Sealer encrypts at rest, bound to an object id (vault.Vault).
+type Sealer interface {
+	Seal(objectID string, plaintext []byte) ([]byte, error)
+	Open(objectID string, ciphertext []byte) ([]byte, error)
+}

@@ -1,0 +1,257 @@
+// Package transferdb stores transfers (package transfer) in PostgreSQL. Every status
+// change is one compare-and-set (update ... where status = any(from)) in one
+// transaction with its audit record (auditdb.Append) and, after the token, the
+// outbox row of the fetch task (store.Enqueue); each change also notifies
+// Channel, so progress pages on any server process see it at once (Hub).
+package transferdb
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
+	"github.com/pgo-koppelvlak/pgo/store"
+	"github.com/pgo-koppelvlak/pgo/transfer"
+)
+
+// Channel is the NOTIFY channel of transfer changes; the payload is the transfer id.
+const Channel = "pgo_transfer"
+
+// Store implements transfer.Store.
+type Store struct {
+	db   *store.DB
+	task func(transferID string) store.Task
+}
+
+var _ transfer.Store = (*Store)(nil)
+
+// New returns the store on db; task builds the outbox task that fetches a transfer
+// (worker.NewFetchTask, handed in by cmd so this package does not import worker).
+func New(db *store.DB, task func(transferID string) store.Task) *Store {
+	return &Store{db: db, task: task}
+}
+
+const columns = `id, user_id, source, source_display, authorize_uri, token_uri, resource_uri, issuer, status,
+	docs_done, docs_total, bytes_done, bytes_total, attempts, coalesce(failure, ''), coalesce(failure_detail, ''),
+	retry, correlation_id::text, request_id, token_expires, created_at, updated_at, finished_at`
+
+func scan(row pgx.Row) (transfer.Transfer, error) {
+	var t transfer.Transfer
+	var status, failure, retry string
+	var expires, finished *time.Time
+	err := row.Scan(&t.ID, &t.UserID, &t.Source, &t.SourceDisplay, &t.AuthorizeURI, &t.TokenURI, &t.ResourceURI,
+		&t.Issuer, &status, &t.DocsDone, &t.DocsTotal, &t.BytesDone, &t.BytesTotal, &t.Attempts, &failure,
+		&t.FailureDetail, &retry, &t.CorrelationID, &t.RequestID, &expires, &t.Created, &t.Updated, &finished)
+	if err != nil {
+		return transfer.Transfer{}, err
+	}
+	t.Status, t.Failure, t.Retry = transfer.Status(status), transfer.Reason(failure), transfer.Retry(retry)
+	if expires != nil {
+		t.TokenExpires = *expires
+	}
+	if finished != nil {
+		t.Finished = *finished
+	}
+	return t, nil
+}
+
+// Create inserts the transfer (status created) with its audit record.
+func (s *Store) Create(ctx context.Context, t transfer.Transfer, ev audit.Event) error {
+	return s.db.WithTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `insert into transfer (id, user_id, source, source_display, authorize_uri, token_uri,
+			resource_uri, issuer, status, correlation_id, request_id, created_at)
+			values ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $10, $11)`,
+			t.ID, t.UserID, t.Source, t.SourceDisplay, t.AuthorizeURI, t.TokenURI, t.ResourceURI, t.Issuer,
+			t.CorrelationID, t.RequestID, t.Created)
+		if err != nil {
+			return err
+		}
+		return finishTx(ctx, tx, t.ID, ev)
+	})
+}
+
+// finishTx appends the audit record and notifies listeners (delivered on commit).
+func finishTx(ctx context.Context, tx pgx.Tx, id string, ev audit.Event) error {
+	if err := auditdb.Append(ctx, tx, ev); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `select pg_notify($1, $2)`, Channel, id)
+	return err
+}
+
+// Get returns one transfer.
+func (s *Store) Get(ctx context.Context, id string) (transfer.Transfer, error) {
+	t, err := scan(s.db.Pool.QueryRow(ctx, `select `+columns+` from transfer where id = $1`, id))
+	return t, notFound(err)
+}
+
+// ByState returns the transfer whose OAuth state hashes to h, with its secrets.
+func (s *Store) ByState(ctx context.Context, h []byte) (transfer.Transfer, transfer.Secrets, error) {
+	var id string
+	err := s.db.Pool.QueryRow(ctx, `select id from transfer where state_hash = $1`, h).Scan(&id)
+	if err != nil {
+		return transfer.Transfer{}, transfer.Secrets{}, notFound(err)
+	}
+	t, err := s.Get(ctx, id)
+	if err != nil {
+		return t, transfer.Secrets{}, err
+	}
+	sec, err := s.Secrets(ctx, id)
+	return t, sec, err
+}
+
+// LatestAuthorizing returns the user's newest transfer waiting for the source's
+// answer in the session with hash h.
+func (s *Store) LatestAuthorizing(ctx context.Context, userID string, h []byte) (transfer.Transfer, error) {
+	t, err := scan(s.db.Pool.QueryRow(ctx, `select `+columns+` from transfer
+		where user_id = $1 and session_hash = $2 and status = 'authorizing' order by created_at desc limit 1`, userID, h))
+	return t, notFound(err)
+}
+
+// Secrets returns the sealed values of a transfer.
+func (s *Store) Secrets(ctx context.Context, id string) (transfer.Secrets, error) {
+	var sec transfer.Secrets
+	err := s.db.Pool.QueryRow(ctx, `select state_hash, session_hash, verifier_sealed, token_sealed
+		from transfer where id = $1`, id).Scan(&sec.StateHash, &sec.SessionHash, &sec.VerifierSealed, &sec.TokenSealed)
+	return sec, notFound(err)
+}
+
+// Authorizing stores a new state and verifier on a created or authorizing transfer.
+func (s *Store) Authorizing(ctx context.Context, id string, sec transfer.Secrets, ev audit.Event) (bool, error) {
+	return s.cas(ctx, id, ev, func(tx pgx.Tx) (bool, error) {
+		return changed(tx.Exec(ctx, `update transfer set status = 'authorizing', state_hash = $2, session_hash = $3,
+			verifier_sealed = $4, updated_at = now() where id = $1 and status in ('created', 'authorizing')`,
+			id, sec.StateHash, sec.SessionHash, sec.VerifierSealed))
+	}, false)
+}
+
+// Authorized moves the transfer to authorized from one of from, stores the sealed
+// token (unless nil: a retry keeps the token it has), forgets the state and
+// verifier, and enqueues the fetch task, all in one transaction.
+func (s *Store) Authorized(ctx context.Context, id string, from []transfer.Status, tokenSealed []byte, expires time.Time, ev audit.Event) (bool, error) {
+	return s.cas(ctx, id, ev, func(tx pgx.Tx) (bool, error) {
+		return changed(tx.Exec(ctx, `update transfer set status = 'authorized', state_hash = null, verifier_sealed = null,
+			token_sealed = coalesce($3, token_sealed), token_expires = coalesce($4, token_expires),
+			failure = null, failure_detail = null, retry = '', finished_at = null, updated_at = now()
+			where id = $1 and status = any($2)`, id, names(from), tokenSealed, nullTime(expires)))
+	}, true)
+}
+
+// Step moves the transfer from one of from to to; entering listing counts an attempt.
+func (s *Store) Step(ctx context.Context, id string, from []transfer.Status, to transfer.Status, ev audit.Event) (bool, error) {
+	return s.cas(ctx, id, ev, func(tx pgx.Tx) (bool, error) {
+		return changed(tx.Exec(ctx, `update transfer set status = $3,
+			attempts = attempts + case when $3 = 'listing' then 1 else 0 end,
+			docs_done = case when $3 = 'listing' then 0 else docs_done end,
+			bytes_done = case when $3 = 'listing' then 0 else bytes_done end,
+			finished_at = case when $3 = 'done' then now() else finished_at end, updated_at = now()
+			where id = $1 and status = any($2)`, id, names(from), string(to)))
+	}, false)
+}
+
+// cas runs one compare-and-set update; when it changed the row, it appends ev,
+// notifies, and (with enqueue) writes the fetch task's outbox row, in the same
+// transaction.
+func (s *Store) cas(ctx context.Context, id string, ev audit.Event, update func(pgx.Tx) (bool, error), enqueue bool) (bool, error) {
+	won := false
+	err := s.db.WithTx(ctx, func(tx pgx.Tx) error {
+		ok, err := update(tx)
+		if err != nil || !ok {
+			return err
+		}
+		if enqueue {
+			if _, err := store.Enqueue(ctx, tx, s.task(id)); err != nil {
+				return err
+			}
+		}
+		won = true
+		return finishTx(ctx, tx, id, ev)
+	})
+	if err != nil {
+		won = false
+	}
+	return won, store.Error(err)
+}
+
+// Progress records documents and bytes of a downloading transfer and notifies.
+func (s *Store) Progress(ctx context.Context, id string, docsDone, docsTotal int, bytesDone, bytesTotal int64) error {
+	return s.db.WithTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `update transfer set docs_done = $2, docs_total = $3, bytes_done = $4, bytes_total = $5,
+			updated_at = now() where id = $1 and status = 'downloading'`, id, docsDone, docsTotal, bytesDone, bytesTotal)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		_, err = tx.Exec(ctx, `select pg_notify($1, $2)`, Channel, id)
+		return err
+	})
+}
+
+// StoreDocuments writes every document and moves verifying to stored, with ev.
+func (s *Store) StoreDocuments(ctx context.Context, id string, docs []transfer.StoredDocument, ev audit.Event) (bool, error) {
+	return s.cas(ctx, id, ev, func(tx pgx.Tx) (bool, error) {
+		ok, err := changed(tx.Exec(ctx, `update transfer set status = 'stored', updated_at = now()
+			where id = $1 and status = 'verifying'`, id))
+		if err != nil || !ok {
+			return false, err
+		}
+		for _, d := range docs {
+			if _, err := tx.Exec(ctx, `insert into transfer_document (id, transfer_id, user_id, remote_id, source,
+				source_display, title, content_type, size, sha1, sha256, correlation_id, received_at, sealed)
+				values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+				d.ID, d.TransferID, d.UserID, d.RemoteID, d.Source, d.SourceDisplay, d.Title, d.ContentType,
+				d.Size, d.SHA1, d.SHA256, d.CorrelationID, d.Received, d.Sealed); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	}, false)
+}
+
+// Fail moves a transfer that is not done or failed to failed.
+func (s *Store) Fail(ctx context.Context, id string, reason transfer.Reason, detail string, retry transfer.Retry, ev audit.Event) (bool, error) {
+	return s.cas(ctx, id, ev, func(tx pgx.Tx) (bool, error) {
+		return changed(tx.Exec(ctx, `update transfer set status = 'failed', failure = $2, failure_detail = $3, retry = $4,
+			state_hash = null, verifier_sealed = null, finished_at = now(), updated_at = now()
+			where id = $1 and status not in ('done', 'failed')`, id, string(reason), detail, string(retry)))
+	}, false)
+}
+
+// Forget drops the sealed token and verifier.
+func (s *Store) Forget(ctx context.Context, id string) error {
+	_, err := s.db.Pool.Exec(ctx, `update transfer set token_sealed = null, verifier_sealed = null, state_hash = null
+		where id = $1`, id)
+	return store.Error(err)
+}
+
+// changed reports whether an update changed a row.
+func changed(tag pgconn.CommandTag, err error) (bool, error) {
+	return err == nil && tag.RowsAffected() > 0, err
+}
+
+func notFound(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return pgo.Wrap(pgo.ENOTFOUND, err, "transfer not found")
+	}
+	return store.Error(err)
+}
+
+func names(ss []transfer.Status) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = string(s)
+	}
+	return out
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

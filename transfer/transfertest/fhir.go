@@ -1,0 +1,173 @@
+package transfertest
+
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// search answers GET [base]/DocumentReference?status=current with a searchset
+// Bundle holding the DocumentReference (attachment size and hash per the faults).
+// Any other search is a 400, as Nictiz's test scripts expect.
+func (s *Source) search(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	if len(q) != 1 || q.Get("status") != "current" {
+		http.Error(w, "only status=current", http.StatusBadRequest)
+		return
+	}
+	f := s.f()
+	if f.BadBundle {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		_, _ = w.Write([]byte(`{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"DocumentReference","status":"bogus"}}]}`))
+		return
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(s.DocRef, &doc); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	att := doc["content"].([]any)[0].(map[string]any)["attachment"].(map[string]any)
+	if f.AnnounceSize {
+		att["size"] = int64(len(s.Doc)) + f.SizeDelta
+	}
+	if f.AnnounceHash {
+		sum := sha1.Sum(s.Doc)
+		if f.WrongHash {
+			sum = sha1.Sum(append([]byte("x"), s.Doc...))
+		}
+		att["hash"] = base64.StdEncoding.EncodeToString(sum[:])
+	}
+	base := "https://" + r.Host + strings.TrimSuffix(r.URL.Path, "/DocumentReference")
+	bundle := map[string]any{"resourceType": "Bundle", "type": "searchset", "total": 1,
+		"link":  []any{map[string]any{"relation": "self", "url": base + "/DocumentReference?status=current"}},
+		"entry": []any{map[string]any{"fullUrl": base + "/DocumentReference/" + doc["id"].(string), "resource": doc, "search": map[string]any{"mode": "match"}}}}
+	w.Header().Set("Content-Type", "application/fhir+json")
+	_ = json.NewEncoder(w).Encode(bundle)
+}
+
+// binary answers GET [base]/Binary/{id}: 202 + Retry-After while "rendering" (only
+// with Prefer: respond-async), then the document raw or as a FHIR Binary, with
+// Range support, Content-Digest and the faults.
+func (s *Source) binary(w http.ResponseWriter, r *http.Request) {
+	f := s.f()
+	if f.ExpireBinary {
+		s.Expire()
+	}
+	if !s.authorized(w, r) {
+		return
+	}
+	if s.accept(f, r) {
+		ra := f.RetryAfter
+		if ra == "" {
+			ra = "1"
+		}
+		w.Header().Set("Retry-After", ra)
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	body, ctype := s.representation(f, r.PathValue("id"))
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("ETag", `"v1"`)
+	w.Header().Set("Accept-Ranges", "bytes")
+	start := 0
+	if rg := r.Header.Get("Range"); rg != "" && !f.BreakAlways && r.Header.Get("If-Range") == `"v1"` {
+		if n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(rg, "bytes="), "-")); err == nil && n < len(body) {
+			start = n
+		}
+	}
+	if f.Digest || f.WrongDigest {
+		sum := sha256.Sum256(body[start:])
+		if f.WrongDigest {
+			sum = sha256.Sum256(append([]byte("x"), body...))
+		}
+		w.Header().Set("Content-Digest", "sha-256=:"+base64.StdEncoding.EncodeToString(sum[:])+":")
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)-start))
+	status := http.StatusOK
+	if start > 0 {
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, len(body)-1, len(body)))
+		status = http.StatusPartialContent
+	}
+	w.WriteHeader(status)
+	if cut := s.cutAt(f, start); cut > 0 && cut < len(body)-start {
+		_, _ = w.Write(body[start : start+cut])
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // the connection breaks mid-body
+	}
+	if f.Trickle > 0 {
+		for rest := body[start:]; len(rest) > 0; rest = rest[min(4096, len(rest)):] {
+			if _, err := w.Write(rest[:min(4096, len(rest))]); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			time.Sleep(f.Trickle)
+		}
+		return
+	}
+	_, _ = w.Write(body[start:])
+}
+
+// accept reports whether this read gets a 202 (counting it).
+func (s *Source) accept(f Faults, r *http.Request) bool {
+	if f.Accepted == 0 || r.Header.Get("Prefer") != "respond-async" {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.Accepted > 0 && s.accepted >= f.Accepted {
+		return false
+	}
+	s.accepted++
+	return true
+}
+
+// cutAt returns after how many bytes this response breaks (0: it does not).
+func (s *Source) cutAt(f Faults, start int) int {
+	if f.BreakAt == 0 {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.BreakAlways {
+		return f.BreakAt
+	}
+	if s.broken || start > 0 {
+		return 0
+	}
+	s.broken = true
+	return f.BreakAt
+}
+
+// representation returns the bytes served for the document and their media type.
+func (s *Source) representation(f Faults, id string) ([]byte, string) {
+	doc := s.Doc
+	if f.Body != nil {
+		doc = f.Body
+	}
+	if f.Truncate {
+		doc = doc[:len(doc)/2]
+	}
+	if f.Extra != nil {
+		doc = append(append([]byte{}, doc...), f.Extra...)
+	}
+	switch f.Mode {
+	case "stu3", "r4":
+		field := "content"
+		if f.Mode == "r4" {
+			field = "data"
+		}
+		b, _ := json.Marshal(map[string]any{"resourceType": "Binary", "id": id, "contentType": "application/pdf",
+			field: base64.StdEncoding.EncodeToString(doc)})
+		return b, "application/fhir+json"
+	}
+	return doc, "application/pdf"
+}

@@ -1,0 +1,131 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+
+	"github.com/pgo-koppelvlak/pgo/internal/shared"
+	"github.com/pgo-koppelvlak/pgo/store/storetest"
+	"github.com/pgo-koppelvlak/pgo/transfer"
+	"github.com/pgo-koppelvlak/pgo/transfer/transferdb"
+	"github.com/pgo-koppelvlak/pgo/transfer/transfertest"
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
+	"github.com/pgo-koppelvlak/pgo/worker"
+	"github.com/pgo-koppelvlak/pgo/zal"
+)
+
+type fetchFunc func(ctx context.Context, id string, last bool) error
+
+func (f fetchFunc) Fetch(ctx context.Context, id string, last bool) error { return f(ctx, id, last) }
+func (f fetchFunc) GiveUp(context.Context, string) error                  { return nil }
+
+func TestHandleFetchTaskErrors(t *testing.T) {
+	id := uuid.NewString()
+	for _, c := range []struct {
+		name, payload string
+		result        error
+		skip, err     bool
+	}{
+		{"ok", `{"transfer_id":"` + id + `"}`, nil, false, false},
+		{"not json", `{`, nil, true, true},
+		{"not a uuid", `{"transfer_id":"x"}`, nil, true, true},
+		{"permanent", `{"transfer_id":"` + id + `"}`, errors.Join(transfer.ErrPermanent, errors.New("failed")), true, true},
+		{"passing", `{"transfer_id":"` + id + `"}`, errors.New("source down"), false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := worker.HandleFetchTask(fetchFunc(func(_ context.Context, got string, _ bool) error {
+				if got != id {
+					t.Errorf("fetched %q", got)
+				}
+				return c.result
+			}))
+			err := h.ProcessTask(context.Background(), asynq.NewTask(worker.TypeTransferFetch, []byte(c.payload)))
+			if (err != nil) != c.err || errors.Is(err, asynq.SkipRetry) != c.skip {
+				t.Fatalf("err %v, want error %v, skip %v", err, c.err, c.skip)
+			}
+		})
+	}
+	var p worker.FetchPayload
+	task := worker.NewFetchTask(id)
+	if err := json.Unmarshal(task.Payload, &p); err != nil || p.TransferID != id || task.Timeout == 0 || task.MaxRetry == 0 {
+		t.Fatalf("task %+v", task)
+	}
+}
+
+// The callback's transaction writes the fetch task into the outbox; the real
+// worker (relay + asynq on Redis) runs it and the transfer completes once.
+func TestTransferThroughWorker(t *testing.T) {
+	ca := transfertest.NewCA(t)
+	raw, _ := os.ReadFile(shared.Path("medmij", "examples", "_port-Binary-XXX-Rijn.json"))
+	docRef, _ := os.ReadFile(shared.Path("medmij", "examples", "_port-DocumentReference-XXX-Rijn.json"))
+	var b struct {
+		Content []byte `json:"content"`
+	}
+	if err := json.Unmarshal(raw, &b); err != nil {
+		t.Fatal(err)
+	}
+	src := transfertest.NewSource(t, ca, b.Content, docRef)
+	src.Redirect = transfertest.TargetURL + transfer.CallbackPath
+	lists := transfertest.Lists(t, src, true)
+	db := storetest.DB(t)
+	v, _ := vaulttest.New(t)
+	st := transferdb.New(db, worker.NewFetchTask)
+	svc, err := transfer.New(transfer.Config{Store: st, Sealer: v, Lists: lists, Issuer: transfertest.TargetURL,
+		HTTP: zal.NewHTTPClient(lists, zal.ClientOptions{TLSConfig: ca.ClientTLS(t, "doel.localhost"), DialContext: zal.DialLocalhost})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := worker.New(worker.Options{RedisURL: storetest.Redis(t), DB: db, Concurrency: 2, ShutdownTimeout: 5 * time.Second, OutboxPoll: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Handle(worker.TypeTransferFetch, worker.HandleFetchTask(svc))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	actor := transfer.Actor{UserID: uuid.NewString(), SessionID: "s1"}
+	tr, err := svc.Start(ctx, actor, "bron@medmij")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := svc.AuthorizeURL(ctx, actor, tr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(link)
+	code := src.IssueCode(u.Query().Get("code_challenge"))
+	if _, err := svc.HandleCallback(ctx, actor, transfer.Callback{State: u.Query().Get("state"), Code: code, Iss: src.URL, HasIss: true}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := st.Get(ctx, tr.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status.Final() {
+			if got.Status != transfer.StatusDone || got.Attempts != 1 {
+				t.Fatalf("%s after %d attempts (%s)", got.Status, got.Attempts, got.FailureDetail)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %s", got.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	docs, err := st.Documents(ctx, actor.UserID, tr.ID)
+	if err != nil || len(docs) != 1 || docs[0].Size != int64(len(b.Content)) {
+		t.Fatalf("documents %+v, %v", docs, err)
+	}
+}
