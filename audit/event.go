@@ -37,6 +37,8 @@ const (
 	ActDossierImported   Action = "dossier_imported"
 	ActExportRequested   Action = "export_requested"
 	ActExportFailed      Action = "export_failed"
+	// ActAccountUnlocked: an operator lifted a lock (pgo user unlock).
+	ActAccountUnlocked Action = "account_unlocked"
 )
 
 // consent (issue 10): the authorization server's refusals and the end of a grant.
@@ -127,6 +129,7 @@ func AllActions() []Action {
 		ActAccountCreated, ActAccountLocked, ActMFAEnrolled, ActDossierImported, ActExportRequested, ActExportFailed,
 		ActAuthorizeRefused, ActConsentWithdrawn, ActClientAuthFailed, ActTokenRefused, ActAccessRefused,
 		ActFHIRRefused, ActExportDeleted,
+		ActAccountUnlocked,
 	}
 }
 

@@ -167,6 +167,7 @@ var mappings = map[Action]mapping{
 	ActAccessRefused:    {dcmAlert, nil, "E"},
 	ActFHIRRefused:      {dcmAuth, nil, "E"},
 	ActExportDeleted:    {dcmExport, nil, "D"},
+	ActAccountUnlocked:  {dcmAlert, nil, "U"},
 }
 
 // ToAuditEvent maps a record onto an R4 AuditEvent. outcome is "0" (success) or "4"

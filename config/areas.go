@@ -72,7 +72,7 @@ func (v *Vault) settings() []setting {
 	return []setting{
 		str("PGO_KEYSET_FILE", "", "encryption keyset file (created by pgo keys init --out FILE, mode 0600)", &v.KeysetFile, nil),
 		str("PGO_MASTER_KEY", "", "base64 of 32 random bytes that encrypt the keyset file (optional)", &v.MasterKey, optional(checkMasterKey)),
-		str("PGO_SIGNING_KEY", "", "signing key PEM file (created by pgo keys init)", &v.SigningKey, nil),
+		str("PGO_SIGNING_KEY", "", "signing key PEM file (created by pgo keys signing-key --out FILE)", &v.SigningKey, nil),
 	}
 }
 

@@ -95,8 +95,13 @@ func (s *accountPages) auditPage(c echo.Context) error {
 	if len(v.Errors) > 0 {
 		return s.renderAudit(c, http.StatusBadRequest, v)
 	}
-	// A view filtered on one person is about that person: it shows in their own log.
-	if err := s.recordView(c, "audit_log", f.PersonID, f); err != nil {
+	// A view filtered on one patient is about that patient: it shows in their own
+	// log. A filter value that names no patient stays in the details only.
+	about, err := s.patientOrNone(c, f.PersonID)
+	if err != nil {
+		return err
+	}
+	if err := s.recordView(c, "audit_log", about, f); err != nil {
 		return err
 	}
 	page, err := s.d.Audit.Query(c.Request().Context(), f)
@@ -113,6 +118,18 @@ func (s *accountPages) auditPage(c echo.Context) error {
 		v.FirstURL = pageURL("/audit", q, "")
 	}
 	return s.renderAudit(c, http.StatusOK, v)
+}
+
+// patientOrNone returns id when it names a patient's account, else "".
+func (s *accountPages) patientOrNone(c echo.Context, id string) (string, error) {
+	if id == "" {
+		return "", nil
+	}
+	patient, err := s.d.Service.IsPatient(c.Request().Context(), id)
+	if err != nil || !patient {
+		return "", err
+	}
+	return id, nil
 }
 
 func (s *accountPages) renderAudit(c echo.Context, status int, v web.AuditView) error {
@@ -202,7 +219,7 @@ func (s *accountPages) myLogRow(p web.Page, r audit.Record, self string) web.MyL
 	case r.ActorType == audit.ActorAuditor:
 		who = p.T("mylog.who.auditor")
 	}
-	return web.MyLogRow{Time: r.Time.In(displayZone).Format("2-1-2006 15:04"), TimeISO: r.Time.UTC().Format(time.RFC3339),
+	return web.MyLogRow{Time: web.DateTime(p.Lang, r.Time.In(displayZone)), TimeISO: r.Time.UTC().Format(time.RFC3339),
 		Who: who, What: p.T("mylog.act." + string(r.Action)), Failed: r.Outcome == audit.Failure}
 }
 

@@ -189,7 +189,7 @@ func TestAuditTableInWords(t *testing.T) {
 	for _, l := range web.Langs {
 		body := html.UnescapeString(f.auditor.get("/audit?lang=" + string(l)).Body.String())
 		for _, want := range []string{
-			"<td>" + web.T(l, "mylog.act.document_fetched") + " (document_fetched)</td>",
+			"<td>" + web.T(l, "audit.act.document_fetched") + " (document_fetched)</td>",
 			"<td>" + web.T(l, "audit.outcome.success") + "</td>",
 			"<td>" + web.T(l, "audit.outcome.failure") + " (bad_code)</td>",
 			web.T(l, "audit.actor.peer") + ": pgo-zuid.example</td>",

@@ -134,7 +134,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 	}
 	if s.wantsHTML(c) {
-		s.errorPage(c, o, reasonKey(err))
+		reason := reasonKey(err)
+		if reason == "" && tooLarge(err) {
+			reason = errBodyTooLarge.Reason
+		}
+		s.errorPage(c, o, reason)
 		return
 	}
 	s.problem(c, o)

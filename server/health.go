@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sort"
 	"strings"
@@ -45,37 +46,53 @@ func (s *Server) healthz(c echo.Context) error {
 
 // readyz runs every checker in parallel and answers 200 when all pass, or 503 as
 // problem+json naming the failing dependencies. Failure details go to the log.
+// A check whose error says NotConfigured() (no MedMij lists, say) does not fail
+// readiness but is reported as "not configured", never as "ok" (issue 13).
 func (s *Server) readyz(c echo.Context) error {
 	ctx := c.Request().Context()
-	failed := s.runChecks(ctx)
+	states := s.runChecks(ctx)
+	var failed []string
+	for name, st := range states {
+		if st == stateFailed {
+			failed = append(failed, name)
+		}
+	}
 	if len(failed) > 0 {
+		sort.Strings(failed)
 		return pgo.Errorf(pgo.EUNAVAILABLE, "not ready: %s", strings.Join(failed, ", "))
 	}
-	names := make([]string, len(s.checkers))
-	for i, ch := range s.checkers {
-		names[i] = ch.Name()
-	}
-	return c.JSON(http.StatusOK, map[string]any{"status": "ready", "checks": names})
+	return c.JSON(http.StatusOK, map[string]any{"status": "ready", "checks": states})
 }
 
-// runChecks returns the sorted names of the checkers that failed.
-func (s *Server) runChecks(ctx context.Context) []string {
+// The states a check ends in on /readyz.
+const (
+	stateOK            = "ok"
+	stateNotConfigured = "not configured"
+	stateFailed        = "failed"
+)
+
+// runChecks returns each checker's state by name.
+func (s *Server) runChecks(ctx context.Context) map[string]string {
 	var mu sync.Mutex
-	var failed []string
+	states := map[string]string{}
 	var wg sync.WaitGroup
 	for _, ch := range s.checkers {
 		wg.Go(func() {
 			cctx, cancel := context.WithTimeout(ctx, checkTimeout)
 			defer cancel()
-			if err := ch.Check(cctx); err != nil {
+			st := stateOK
+			var nc interface{ NotConfigured() bool }
+			if err := ch.Check(cctx); errors.As(err, &nc) && nc.NotConfigured() {
+				st = stateNotConfigured
+			} else if err != nil {
 				s.log.WarnContext(ctx, "readiness check failed", "check", ch.Name(), "error", err.Error())
-				mu.Lock()
-				failed = append(failed, ch.Name())
-				mu.Unlock()
+				st = stateFailed
 			}
+			mu.Lock()
+			states[ch.Name()] = st
+			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	sort.Strings(failed)
-	return failed
+	return states
 }

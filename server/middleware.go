@@ -132,6 +132,11 @@ func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// errBodyTooLarge refuses a body over PGO_MAX_BODY_BYTES with its own reason, so
+// the page says what was too large and what to do (WCAG 2.2 SC 3.3.3).
+var errBodyTooLarge = pgo.NewError(pgo.ETOOLARGE, "error.reason.too_large",
+	"What you sent is larger than this page accepts. Go back, send less (a shorter text or a smaller file) and try again.")
+
 // limitBody refuses bodies over PGO_MAX_BODY_BYTES: at once when Content-Length
 // says so, otherwise when a handler reads past the limit (http.MaxBytesReader);
 // both become ETOOLARGE (413).
@@ -139,7 +144,7 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		if r.ContentLength > s.cfg.MaxBodyBytes {
-			return pgo.Errorf(pgo.ETOOLARGE, "The request body is larger than %d bytes.", s.cfg.MaxBodyBytes)
+			return errBodyTooLarge
 		}
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(c.Response(), r.Body, s.cfg.MaxBodyBytes)

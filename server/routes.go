@@ -130,6 +130,10 @@ func (s *Server) routes() {
 	r.Browser.GET("/", s.home)
 	r.Browser.GET("/static/*", s.static())
 
+	// An HTTP/2 request whose path did not parse (h2path.go); no kind, so the
+	// error format follows the Accept header.
+	s.echo.Any(badPathMarker, s.badPath)
+
 	// Peer: the mutual-TLS self-check.
 	r.Peer.GET("/peer/ping", s.peerPing)
 

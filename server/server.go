@@ -160,8 +160,12 @@ func (s *Server) Serve(ctx context.Context, l Listeners) error {
 		return err
 	}
 	servers := []*http.Server{s.httpServer(s.echo, tc)}
+	if err := serveH2(servers[0]); err != nil {
+		return err
+	}
 	errc := make(chan error, 3)
-	// ServeTLS with the certificate in TLSConfig also offers HTTP/2 via ALPN.
+	// ServeTLS with the certificate in TLSConfig also offers HTTP/2 via ALPN
+	// (through serveH2, so that a malformed path gets our 400 page).
 	go func() { errc <- servers[0].ServeTLS(l.TLS, "", "") }()
 	for _, p := range []struct {
 		ln net.Listener

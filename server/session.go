@@ -152,8 +152,15 @@ var errCSRF = pgo.NewError(pgo.EFORBIDDEN, "error.reason.csrf", "The form has ex
 // checkCSRF guards every POST of the browser pages: the form must carry the
 // token of the session in the cookie (synchronizer token, OWASP CSRF prevention
 // cheat sheet; ASVS 5.0 V3.5.1). SameSite=Lax is a second line, not the defence.
+//
+// The form is parsed first: a body over PGO_MAX_BODY_BYTES (sent without a
+// Content-Length, so limitBody could not refuse it up front) is a 413 that says
+// so, not "the form has expired" (issue 13: a new user got the wrong reason).
 func (s *accountPages) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if _, err := c.FormParams(); err != nil && tooLarge(err) {
+			return errBodyTooLarge
+		}
 		ck, err := c.Cookie(sessionCookie)
 		if err != nil || !account.CheckCSRF(ck.Value, c.FormValue(csrfField)) {
 			return errCSRF

@@ -226,9 +226,12 @@ func (v AuditView) word(prefix, code string) string {
 }
 
 // ActionLabel is an action's plain-language name followed by its code, for the
-// filter's choices (auditors read both); just the code when it has no name yet.
+// filter's choices and the table (auditors read both); just the code when it has
+// no name yet. The names are the auditor's (audit.act.*), describing the event
+// as recorded; the patient's own log words them from the patient's side
+// ("your dossier fetched"), which misled on the auditor page (issue 13).
 func (v AuditView) ActionLabel(a string) string {
-	key := "mylog.act." + a
+	key := "audit.act." + a
 	if name := v.T(key); name != key {
 		return name + " (" + a + ")"
 	}

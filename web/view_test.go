@@ -79,7 +79,7 @@ func TestErrorSummaryInFormOrder(t *testing.T) {
 
 func TestActionLabel(t *testing.T) {
 	v := AuditView{Page: Page{Lang: NL}}
-	if got := v.ActionLabel("document_fetched"); got != "Uw dossier opgehaald (document_fetched)" {
+	if got := v.ActionLabel("document_fetched"); got != "Dossier opgehaald door een andere PGO (document_fetched)" {
 		t.Errorf("known action: %q", got)
 	}
 	if got := v.ActionLabel("not_an_action"); got != "not_an_action" {

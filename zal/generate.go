@@ -13,7 +13,7 @@ import (
 const (
 	AuthorizePath = "/oauth/authorize"
 	TokenPath     = "/oauth/token"
-	FHIRPath      = "/fhir"
+	FHIRPath      = "/51/fhir" // the FHIR base of gegevensdienst 51 (transfer contract: ISSUER/51/fhir)
 )
 
 // Values `pgo zal generate` writes for gegevensdienst 51.

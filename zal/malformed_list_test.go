@@ -35,7 +35,7 @@ func TestMalformedZAL(t *testing.T) {
 			`line 61: <Systeemrolcode>: duplicate Systeemrolcode "LAB-1" (first on line 55)`, ""},
 		badCase{"GegevensdienstId too long", rep(base, "<GegevensdienstId>51<", "<GegevensdienstId>1234567890123456789012345678901<"),
 			`line 14: <GegevensdienstId>: length 31 is outside 1..30`, ""},
-		badCase{"bad MaximaleDuur", rep(base, "P30D", "30 days"), `line 50: <MaximaleDuur>: "30 days" is not an xs:duration`, ""},
+		badCase{"bad MaximaleDuur", rep(base, "P30D", "30 days"), `line 50: <MaximaleDuur>: "30 days" is neither a number of days nor an xs:duration`, ""},
 		badCase{"no providers", truncateAfter(base, "<Zorgaanbieders>\n"),
 			"line 6: <Zorgaanbieders>: file is truncated: element opened on line 5 is not closed", ""},
 		badCase{"empty Zorgaanbieders", append(truncateAfter(base, "<Zorgaanbieders>"), "</Zorgaanbieders>\n</Zorgaanbiederslijst>\n"...),

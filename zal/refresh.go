@@ -222,12 +222,31 @@ func (r *Registry) Stats() []ListStats {
 	return out
 }
 
+// ErrNotConfigured is what Ready returns when no list is configured at all: the
+// instance then cannot take part in a transfer, and /readyz must say "not
+// configured" rather than count the lists as ready (issue 13). Its
+// NotConfigured method lets the server tell it from a failure without importing
+// this package.
+var ErrNotConfigured error = notConfigured{}
+
+type notConfigured struct{}
+
+func (notConfigured) Error() string {
+	return "no MedMij list is configured (PGO_ZAL_FILE/PGO_ZAL_URL, PGO_OCL_*, PGO_GNL_*, PGO_WHITELIST_*)"
+}
+
+// NotConfigured marks the error as "nothing to check" for readiness reports.
+func (notConfigured) NotConfigured() bool { return true }
+
 // Ready reports, for /readyz, whether every configured list is loaded and was
-// confirmed current within maxAge; the error names each list that is not.
+// confirmed current within maxAge; the error names each list that is not. With
+// no list configured at all it returns ErrNotConfigured.
 func (r *Registry) Ready(maxAge time.Duration) error {
 	now := r.opts.Now()
 	var bad []string
+	some := false
 	for _, s := range r.Stats() {
+		some = some || s.Configured || s.Loaded
 		switch {
 		case !s.Configured && !s.Loaded:
 		case !s.Loaded:
@@ -239,6 +258,9 @@ func (r *Registry) Ready(maxAge time.Duration) error {
 	}
 	if len(bad) > 0 {
 		return pgo.Errorf(pgo.EUNAVAILABLE, "%s", joinSemi(bad))
+	}
+	if !some {
+		return ErrNotConfigured
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package zal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -289,9 +290,11 @@ func TestReady(t *testing.T) {
 	if pgo.ErrorCode(r.Ready(time.Hour)) != pgo.EUNAVAILABLE {
 		t.Error("stale is not EUNAVAILABLE")
 	}
-	// Lists not configured and not loaded do not count.
-	if err := New(Options{}).Ready(time.Hour); err != nil {
-		t.Errorf("empty registry: %v", err)
+	// Lists not configured and not loaded do not count; none at all is said plainly.
+	err = New(Options{}).Ready(time.Hour)
+	var nc interface{ NotConfigured() bool }
+	if !errors.Is(err, ErrNotConfigured) || !errors.As(err, &nc) || !nc.NotConfigured() {
+		t.Errorf("empty registry: %v; want ErrNotConfigured", err)
 	}
 }
 

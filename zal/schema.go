@@ -2,6 +2,7 @@ package zal
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -228,9 +229,18 @@ func checkDisplayName(v string) error {
 	return lengthErr(v, 1, 200)
 }
 
-func checkDuration(v string) error {
+// checkMaxDuration accepts MaximaleDuur as published lists write it: a whole
+// number of days ("90", as in MinVWS's release3 example) or an xs:duration ("P30D").
+func checkMaxDuration(v string) error {
+	v = strings.TrimSpace(v)
+	if v != "" && strings.Trim(v, "0123456789") == "" {
+		if n, err := strconv.ParseInt(v, 10, 32); err != nil || n < 1 {
+			return errorf("%q is not a number of days from 1 to %d", v, math.MaxInt32)
+		}
+		return nil
+	}
 	if v == "P" || strings.HasSuffix(v, "T") || !reDuration.MatchString(v) {
-		return errorf("%q is not an xs:duration", v)
+		return errorf("%q is neither a number of days nor an xs:duration", v)
 	}
 	return nil
 }

@@ -160,15 +160,32 @@ func (w *walker) start(t xml.StartElement) error {
 	return nil
 }
 
-// attrs allows exactly one attribute, on the root: the default namespace.
+// xsiNS is the XML Schema instance namespace (XML Schema Part 1, §2.6). Published
+// MedMij lists bind it on the root to point at their XSD with xsi:schemaLocation.
+const xsiNS = "http://www.w3.org/2001/XMLSchema-instance"
+
+// attrs allows, on the root only, the default namespace plus what published lists
+// carry: xmlns:xsi bound to the XML Schema instance namespace and xsi:schemaLocation
+// (namespace/location pairs, XML Schema Part 1 §4.3.2). Nothing else, anywhere.
 func (w *walker) attrs(t xml.StartElement, line int) error {
 	isRoot := w.root == nil
+	xsiBound, schemaLoc := false, false
 	for _, a := range t.Attr {
 		switch {
 		case isRoot && a.Name.Space == "" && a.Name.Local == "xmlns":
 			w.ns = a.Value
+		case isRoot && a.Name.Space == "xmlns" && a.Name.Local == "xsi":
+			if a.Value != xsiNS {
+				return listErr(line, t.Name.Local, "prefix xsi must be bound to %s, not %q", xsiNS, a.Value)
+			}
+			xsiBound = true
 		case a.Name.Space == "xmlns":
 			return listErr(line, t.Name.Local, "namespace prefix declaration xmlns:%s is not allowed (one default namespace)", a.Name.Local)
+		case isRoot && a.Name.Space == "xsi" && a.Name.Local == "schemaLocation":
+			if err := checkSchemaLocation(a.Value); err != nil {
+				return listErr(line, t.Name.Local, "xsi:schemaLocation: %v", err)
+			}
+			schemaLoc = true
 		default:
 			name := a.Name.Local
 			if a.Name.Space != "" {
@@ -177,8 +194,21 @@ func (w *walker) attrs(t xml.StartElement, line int) error {
 			return listErr(line, t.Name.Local, "attribute %q is not allowed", name)
 		}
 	}
+	if schemaLoc && !xsiBound {
+		return listErr(line, t.Name.Local, "xsi:schemaLocation uses the prefix xsi without xmlns:xsi")
+	}
 	if isRoot && w.ns == "" {
 		return listErr(line, t.Name.Local, "missing default namespace (xmlns)")
+	}
+	return nil
+}
+
+// checkSchemaLocation wants what XML Schema Part 1 §4.3.2 defines: a non-empty list
+// of namespace-name / schema-location pairs separated by white space.
+func checkSchemaLocation(v string) error {
+	f := strings.Fields(v)
+	if len(f) == 0 || len(f)%2 != 0 {
+		return errorf("%q is not a list of namespace and location pairs", v)
 	}
 	return nil
 }

@@ -85,7 +85,7 @@ func zalSchema(release3 bool, opts ParseOptions) elem {
 		leaf("GegevensdienstId", checkID),
 		one("AuthorizationEndpoint", leaf("AuthorizationEndpointuri", frontURI(opts.LenientPorts))),
 		one("TokenEndpoint", leaf("TokenEndpointuri", backURI)),
-		opt(one("Abonneren", leaf("MaximaleDuur", checkDuration), leaf("SubscriptionEndpointuri", backURI))),
+		opt(one("Abonneren", leaf("MaximaleDuur", checkMaxDuration), leaf("SubscriptionEndpointuri", backURI))),
 		one("Systeemrollen", many("Systeemrol",
 			leaf("Systeemrolcode", checkID),
 			one("ResourceEndpoint", leaf("ResourceEndpointuri", backURI)))),

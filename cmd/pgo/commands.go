@@ -14,6 +14,7 @@ func commands() []*command {
 		zalCmd,
 		keysCmd,
 		probeCmd,
+		demoCmd,
 		versionCmd,
 	}
 }

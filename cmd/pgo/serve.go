@@ -88,6 +88,7 @@ func (a *App) mountAreas(ctx context.Context, srv *server.Server) error {
 		{"account", a.mountAccount},
 		{"consent", a.mountConsent},
 		{"transfer", a.mountTransfer},
+		{"dossier", a.mountDossier},
 	} {
 		if err := m.mount(ctx, srv); err != nil {
 			var ee *exitError

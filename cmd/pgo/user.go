@@ -20,7 +20,7 @@ import (
 	"github.com/pgo-koppelvlak/pgo/store"
 )
 
-// `pgo user add|list|lock`: operators manage accounts (issue 6). The password is
+// `pgo user add|list|lock|unlock`: operators manage accounts (issue 6). The password is
 // read from standard input, never from an argument (arguments show up in ps and in
 // shell history). The TOTP seeds are sealed with the vault, so every `pgo user`
 // command needs the keyset (PGO_KEYSET_FILE); each one first seals the seeds that a
@@ -28,53 +28,98 @@ import (
 
 var userCmd = &command{
 	name:    "user",
-	summary: "Manage login accounts: add (password from stdin), list, lock. Needs PGO_KEYSET_FILE: TOTP seeds are sealed.",
-	usage:   "add NAME [--role patient|auditor] [--qr FILE] < password | list | lock NAME",
-	run:     runUser,
+	summary: "Manage login accounts: add (password from stdin), list, lock, unlock. Needs PGO_KEYSET_FILE: TOTP seeds are sealed.",
+	usage:   "SUBCOMMAND [flags]",
+	subs:    []*command{userAddCmd, userListCmd, userLockCmd, userUnlockCmd},
 }
 
-func runUser(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	role := fs.String("role", "patient", "role of the new account: patient or auditor (add)")
-	qrFile := fs.String("qr", "", "also write the enrolment QR code as PNG to this file (add)")
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fs.Usage()
-		if len(args) == 0 {
-			return errUsage
-		}
-		return flag.ErrHelp
-	}
-	sub, rest := args[0], args[1:]
-	// Flags may come before or after NAME.
+// Each subcommand has its own usage, so `pgo user list --help` explains list and
+// not add (issue 13).
+var (
+	userAddCmd = &command{name: "add", usage: "NAME [--role patient|auditor] [--qr FILE] < password",
+		summary: "Create an account; the password is read from standard input; prints the TOTP enrolment once.", run: runUserAdd}
+	userListCmd = &command{name: "list", usage: "",
+		summary: "List the accounts with role, login kind and state (a temporary lock with its end time and zone).", run: runUserList}
+	userLockCmd = &command{name: "lock", usage: "NAME",
+		summary: "Lock an account until 'pgo user unlock' and end its sessions.", run: runUserLock}
+	userUnlockCmd = &command{name: "unlock", usage: "NAME",
+		summary: "Lift an account's lock (by an operator or after too many failed logins).", run: runUserUnlock}
+)
+
+// parseNamed parses flags that may come before or after the positional arguments.
+func parseNamed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := parse(fs, rest); err != nil {
-			return err
+		if err := parse(fs, args); err != nil {
+			return nil, err
 		}
 		if fs.NArg() == 0 {
-			break
+			return pos, nil
 		}
 		pos = append(pos, fs.Arg(0))
-		rest = fs.Args()[1:]
+		args = fs.Args()[1:]
 	}
-	switch {
-	case sub == "add" && len(pos) == 1:
-		return withAccounts(ctx, e, func(svc *account.Service) error { return userAdd(ctx, e, svc, pos[0], *role, *qrFile) })
-	case sub == "list" && len(pos) == 0:
-		return withAccounts(ctx, e, func(svc *account.Service) error { return userList(ctx, e, svc) })
-	case sub == "lock" && len(pos) == 1:
-		return withAccounts(ctx, e, func(svc *account.Service) error {
-			if err := svc.Lock(ctx, pos[0], account.Client{}); err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "account %s is locked and its sessions have ended\n", pos[0])
-			return nil
-		})
-	case sub == "add" || sub == "lock":
-		return usageError(fs, "%s takes exactly one NAME", sub)
-	case sub == "list":
-		return usageError(fs, "list takes no arguments")
+}
+
+// oneName parses the flags and the one NAME a subcommand takes.
+func oneName(fs *flag.FlagSet, args []string) (string, error) {
+	pos, err := parseNamed(fs, args)
+	if err != nil {
+		return "", err
 	}
-	return usageError(fs, "unknown subcommand %q (one of add, list, lock)", sub)
+	if len(pos) != 1 {
+		return "", usageError(fs, "takes exactly one NAME")
+	}
+	return pos[0], nil
+}
+
+func runUserAdd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	role := fs.String("role", "patient", "role of the new account: patient or auditor")
+	qrFile := fs.String("qr", "", "also write the enrolment QR code as PNG to this file")
+	name, err := oneName(fs, args)
+	if err != nil {
+		return err
+	}
+	return withAccounts(ctx, e, func(svc *account.Service) error { return userAdd(ctx, e, svc, name, *role, *qrFile) })
+}
+
+func runUserList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	pos, err := parseNamed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageError(fs, "takes no arguments")
+	}
+	return withAccounts(ctx, e, func(svc *account.Service) error { return userList(ctx, e, svc) })
+}
+
+func runUserLock(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	name, err := oneName(fs, args)
+	if err != nil {
+		return err
+	}
+	return withAccounts(ctx, e, func(svc *account.Service) error {
+		if err := svc.Lock(ctx, name, account.Client{}); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "account %s is locked and its sessions have ended ('pgo user unlock %s' lifts it)\n", name, name)
+		return nil
+	})
+}
+
+func runUserUnlock(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	name, err := oneName(fs, args)
+	if err != nil {
+		return err
+	}
+	return withAccounts(ctx, e, func(svc *account.Service) error {
+		if err := svc.Unlock(ctx, name, account.Client{}); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "account %s is unlocked\n", name)
+		return nil
+	})
 }
 
 // withAccounts opens the keyset and the database and runs fn with an account
@@ -165,7 +210,8 @@ func userList(ctx context.Context, e *env, svc *account.Service) error {
 		case a.Disabled:
 			state = "locked"
 		case a.LockedUntil.After(now):
-			state = "locked until " + a.LockedUntil.Local().Format(time.DateTime)
+			// With its zone: a bare time was read as local when it was UTC (issue 13).
+			state = "locked until " + a.LockedUntil.Local().Format(time.DateTime+" MST")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Role, login, state, a.CreatedAt.Local().Format(time.DateOnly))
 	}

@@ -53,7 +53,7 @@ func TestZALGenerateCheckShow(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 4 || !strings.HasPrefix(lines[2], "noord@medmij  noord~51  https://noord.localhost:8443/oauth/authorize") ||
-		!strings.HasPrefix(lines[3], "zuid@medmij") || !strings.Contains(lines[3], "https://zuid.localhost:9443/fhir") {
+		!strings.HasPrefix(lines[3], "zuid@medmij") || !strings.Contains(lines[3], "https://zuid.localhost:9443/51/fhir") {
 		t.Fatalf("show output:\n%s", out)
 	}
 	code, out, _ = runCLI(t, vars, "", "zal", "show", "--search", "zui")
@@ -116,5 +116,28 @@ func TestZALUsage(t *testing.T) {
 		if code != tc.code || !strings.Contains(out+errOut, tc.want) {
 			t.Errorf("%s: exit %d, output:\n%s%s", tc.name, code, out, errOut)
 		}
+	}
+}
+
+// `pgo zal check` accepts a release3 ZAL as MedMij and MinVWS publish it (xsi
+// attributes on the root; MaximaleDuur in days) and still refuses one that breaks
+// the schema, with its line and reason (issue 12).
+func TestZALCheckPublishedShapes(t *testing.T) {
+	xsi := filepath.Join("..", "..", "zal", "testdata", "zal3-xsi.xml")
+	days := filepath.Join("..", "..", "zal", "testdata", "zal3-days.xml")
+	code, out, errOut := runCLI(t, nil, "", "zal", "check", xsi, days)
+	if code != 0 || strings.Count(out, ": ok: ") != 2 || !strings.Contains(out, "Volgnummer 412") || !strings.Contains(out, "Volgnummer 413") {
+		t.Fatalf("check: exit %d\n%s%s", code, out, errOut)
+	}
+	data, err := os.ReadFile(days)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "zal-bad.xml")
+	os.WriteFile(bad, []byte(strings.Replace(string(data), "<MaximaleDuur>90<", "<MaximaleDuur>90 dagen<", 1)), 0o600)
+	code, out, errOut = runCLI(t, nil, "", "zal", "check", xsi, bad)
+	if code != 1 || !strings.Contains(out, `line 22: <MaximaleDuur>: "90 dagen" is neither a number of days nor an xs:duration`) ||
+		!strings.Contains(errOut, "1 of 2 files have errors") {
+		t.Fatalf("bad duration: exit %d\n%s%s", code, out, errOut)
 	}
 }
