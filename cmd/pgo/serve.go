@@ -87,6 +87,7 @@ func (a *App) mountAreas(ctx context.Context, srv *server.Server) error {
 		{"medmij-lists", a.mountLists},
 		{"account", a.mountAccount},
 		{"consent", a.mountConsent},
+		{"fhir", a.mountFHIR},
 		{"transfer", a.mountTransfer},
 		{"dossier", a.mountDossier},
 	} {

@@ -46,7 +46,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		OutboxPoll:      cfg.OutboxPoll,
 		Log:             log,
-		Periodic:        []worker.Periodic{maintain},
+		Periodic:        []worker.Periodic{maintain, a.exportCleanup()},
 	})
 	if err != nil {
 		return err
