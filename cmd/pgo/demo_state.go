@@ -117,7 +117,7 @@ func (st *demoState) instanceVars(dir string, inst *demoInstance) map[string]str
 		"PGO_OPS_ADDR":              "127.0.0.1:0",
 		"PGO_PUBLIC_URL":            inst.issuer(),
 		"PGO_INSTANCE_NAME":         inst.Name,
-		"PGO_PROVIDER_NAME":         inst.Key + "@medmij",
+		"PGO_PROVIDER_NAME":         inst.Key,
 		"PGO_CLIENT_REDIRECTS":      strings.Join(redirects, ","),
 		"PGO_TLS_CERT":              abs(filepath.Join(certs, inst.Host+".pem")),
 		"PGO_TLS_KEY":               abs(filepath.Join(certs, inst.Host+"-key.pem")),
