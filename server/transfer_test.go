@@ -145,7 +145,7 @@ func TestTransferPages(t *testing.T) {
 	if w.Header().Get("Content-Type") != "application/pdf" || !strings.HasPrefix(cd, "attachment;") || strings.ContainsAny(cd, "/\\\r\n") {
 		t.Errorf("download headers: %q, %q", w.Header().Get("Content-Type"), cd)
 	}
-	if docs := b.get("/documenten").Body.String(); !strings.Contains(docs, link[1]) || !strings.Contains(docs, "bron") {
+	if docs := b.get("/documenten").Body.String(); !strings.Contains(docs, link[1]) || !strings.Contains(docs, "PGO Bron") {
 		t.Error("Ontvangen documenten does not list the document with its source")
 	}
 	// Another patient sees none of it.
