@@ -200,6 +200,9 @@ func (d *flowDemo) flow(t *testing.T, ft *flowTab, deny bool) {
 	if radio == "" {
 		t.Fatalf("no source labelled PGO Noord on the choice page:\n%s", ft.text())
 	}
+	if got := ft.eval(`[...document.querySelectorAll("#bron-list label")].map(l => l.textContent.trim()).join("|")`); got != "PGO Noord" {
+		t.Errorf("PGO Zuid offers the sources %q, want only PGO Noord (not itself)", got)
+	}
 	ft.tick("#" + radio)
 	ft.click(`#bron-list ~ p.actions button[type=submit]`)
 	m := transferPath.FindStringSubmatch(ft.location())
