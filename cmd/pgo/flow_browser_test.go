@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,19 +47,21 @@ func TestFlowBrowser(t *testing.T) {
 	}
 	cases := []struct {
 		name, lang string
-		js, deny   bool
+		js         bool
+		mode       string // "": consent at once; "deny": no, then retry; "forged": a failure, then retry
 		shots      string
 	}{
-		{"nl", "nl", true, false, shots},
-		{"en", "en", true, false, shots},
-		{"nl-without-javascript", "nl", false, false, ""},
-		{"no-then-retry", "nl", true, true, shots},
+		{"nl", "nl", true, "", shots},
+		{"en", "en", true, "", shots},
+		{"nl-without-javascript", "nl", false, "", ""},
+		{"no-then-retry", "nl", true, "deny", shots},
+		{"failure-then-retry-without-javascript", "nl", false, "forged", shots},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			start := time.Now()
 			ft := newFlowTab(t, bctx, axe, c.lang, c.js, c.shots)
-			d.flow(t, ft, c.deny)
+			d.flow(t, ft, c.mode)
 			t.Logf("%s: %d pages checked by axe, %s", c.name, ft.checked, time.Since(start).Round(time.Millisecond))
 		})
 	}
@@ -190,7 +193,7 @@ var transferPath = regexp.MustCompile(`/ophalen/([0-9a-f-]{36})$`)
 
 // flow runs one patient's transfer through the pages; with deny the patient
 // first says no and then tries again.
-func (d *flowDemo) flow(t *testing.T, ft *flowTab, deny bool) {
+func (d *flowDemo) flow(t *testing.T, ft *flowTab, mode string) {
 	noordUser, zuidUser := d.patient(t, "p-"+strings.ReplaceAll(t.Name()[len("TestFlowBrowser/"):], "-", ""))
 	ft.open(d.zuid + "/ophalen")
 	d.login(t, ft, "zuid", zuidUser)
@@ -215,8 +218,11 @@ func (d *flowDemo) flow(t *testing.T, ft *flowTab, deny bool) {
 	if !strings.HasPrefix(ft.location(), d.noord+"/login") {
 		t.Fatalf("not at Noord's login: %s", ft.location())
 	}
+	if mode == "forged" {
+		d.forged(t, ft, id)
+	}
 	d.login(t, ft, "noord", noordUser)
-	if deny {
+	if mode == "deny" {
 		d.consentScreen(t, ft)
 		ft.click(`button[name=decision][value=refuse]`)
 		d.denied(t, ft, id)
@@ -245,6 +251,48 @@ func (d *flowDemo) flow(t *testing.T, ft *flowTab, deny bool) {
 	ft.open(d.noord + "/toestemmingen")
 	ft.check("noord-8-my-consents")
 	d.verify(t, id, pdf, selected, left)
+}
+
+// forged: while the patient is at Noord's login, an answer with the transfer's
+// state and Noord's issuer but a code Noord never issued reaches Zuid's
+// redirect_uri (a tampered or replayed link). Noord's token endpoint refuses the
+// code over mutual TLS, the transfer fails plainly with nothing stored, and
+// "Opnieuw proberen" leads to a new transfer and back to Noord's login.
+func (d *flowDemo) forged(t *testing.T, ft *flowTab, id string) {
+	t.Helper()
+	loc, err := url.Parse(ft.location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := url.Parse(loc.Query().Get("next"))
+	if err != nil || next.Query().Get("state") == "" {
+		t.Fatalf("no state in the authorization request: %s", ft.location())
+	}
+	ft.open(d.zuid + "/oauth/callback?" + url.Values{"code": {"forged-code"}, "state": {next.Query().Get("state")},
+		"iss": {d.noord}}.Encode())
+	if !strings.HasSuffix(ft.location(), "/ophalen/"+id) {
+		t.Fatalf("after the forged answer: at %s", ft.location())
+	}
+	ft.check("zuid-5-failed")
+	var status string
+	var docs int
+	if err := d.db(t, "zuid").QueryRow(context.Background(), `select status, (select count(*) from transfer_document where transfer_id = $1)
+		from transfer where id = $1`, id).Scan(&status, &docs); err != nil {
+		t.Fatal(err)
+	}
+	var reason string
+	_ = d.db(t, "zuid").QueryRow(context.Background(), `select coalesce(failure, '') from transfer where id = $1`, id).Scan(&reason)
+	if status != "failed" || reason != "token_refused" || docs != 0 || ft.eval(`String(document.querySelectorAll(".error-summary").length)`) != "1" {
+		t.Errorf("after the forged answer: %s (%s) with %d documents; page:\n%s", status, reason, docs, ft.text())
+	}
+	ft.click(`form[action$="/opnieuw"] button[type=submit]`)
+	if transferPath.FindStringSubmatch(ft.location()) == nil {
+		t.Fatalf("after Opnieuw proberen: at %s", ft.location())
+	}
+	ft.click(`a[href$="/toestemming"]`)
+	if !strings.HasPrefix(ft.location(), d.noord+"/login") {
+		t.Fatalf("retry: not at Noord's login: %s", ft.location())
+	}
 }
 
 // consentScreen checks Noord's consent screen: it names PGO Zuid and offers the
