@@ -195,8 +195,11 @@ var transferPath = regexp.MustCompile(`/ophalen/([0-9a-f-]{36})$`)
 // first says no and then tries again.
 func (d *flowDemo) flow(t *testing.T, ft *flowTab, mode string) {
 	noordUser, zuidUser := d.patient(t, "p-"+strings.ReplaceAll(t.Name()[len("TestFlowBrowser/"):], "-", ""))
-	ft.open(d.zuid + "/ophalen")
+	ft.open(d.zuid + "/") // the address `pgo demo` prints
+	ft.check("zuid-0-home")
+	ft.click(`main a[href="/login"]`)
 	d.login(t, ft, "zuid", zuidUser)
+	ft.click(`nav.menu a[href="/ophalen"]`)
 	ft.check("zuid-3-choose-source")
 	radio := ft.eval(`(() => { const l = [...document.querySelectorAll("#bron-list label")].find(l => l.textContent.trim() === "PGO Noord");
 		return l ? l.htmlFor : ""; })()`)
