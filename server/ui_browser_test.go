@@ -169,11 +169,11 @@ func TestUIHeaderFollowsSession(t *testing.T) {
 
 	u.as(jan)
 	u.open("/?lang=nl", http.StatusOK)
-	if got := u.eval(menu); got != "Mijn account|Wie heeft mijn gegevens ingezien?|Uitloggen" {
+	if got := u.eval(menu); got != "Mijn account|Mijn dossier|Dossier ophalen|Mijn toestemmingen|Wie heeft mijn gegevens ingezien?|Uitloggen" {
 		t.Errorf("patient menu: %q", got)
 	}
-	if got := u.eval(`document.querySelector(".next-step a").getAttribute("href")`); got != "/mijn-log" {
-		t.Errorf("patient's next step: %q", got)
+	if got := u.eval(`[...document.querySelectorAll(".next-step a")].map(a => a.getAttribute("href")).join(" ")`); got != "/mijn-dossier /ophalen /mijn-log" {
+		t.Errorf("patient's next steps: %q", got)
 	}
 	tok := u.eval(`document.querySelector("header form[method=post][action='/logout'] input[name=csrf]").value`)
 	if tok != account.CSRFToken(jan.session()) {

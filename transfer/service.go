@@ -141,6 +141,9 @@ func (s *Service) Sources(query string) ([]SourceChoice, string, error) {
 	}
 	out := make([]SourceChoice, 0, len(list))
 	for _, src := range list {
+		if s.own(src) {
+			continue
+		}
 		out = append(out, SourceChoice{Name: src.Name, Display: s.display(src)})
 	}
 	return out, name, nil
@@ -156,6 +159,14 @@ func (s *Service) display(src zal.Source) string {
 		}
 	}
 	return src.Display
+}
+
+// own reports whether src is this instance itself: a PGO that offers gegevensdienst
+// 51 is on the ZAL too, but a patient cannot move a dossier from the PGO they are
+// in into that same PGO, so it is not offered (its authorization endpoint has
+// our own origin).
+func (s *Service) own(src zal.Source) bool {
+	return strings.EqualFold(origin(src.Authorization), origin(s.c.Issuer))
 }
 
 // Actor is who asks, for the audit log.
@@ -178,6 +189,9 @@ func (s *Service) Start(ctx context.Context, a Actor, provider string) (Transfer
 		return Transfer{}, ErrNoSource
 	}
 	src, err := s.c.Lists.Source(provider, zal.Gegevensdienst51)
+	if err == nil && s.own(src) {
+		return Transfer{}, ErrNoSource
+	}
 	if err != nil {
 		if pgo.ErrorCode(err) == pgo.ENOTFOUND {
 			return Transfer{}, ErrNoSource

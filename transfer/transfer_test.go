@@ -65,7 +65,7 @@ func checkWire(t *testing.T, seen []transfertest.Seen, corr string) {
 			t.Errorf("Binary read without Prefer: respond-async")
 		}
 	}
-	q, ok := transfertest.Query(seen, "/fhir/DocumentReference")
+	q, ok := transfertest.Query(seen, "/51/fhir/DocumentReference")
 	if !ok {
 		t.Fatal("no DocumentReference search")
 	}

@@ -314,8 +314,17 @@ func TestRegistryLookups(t *testing.T) {
 	if s, err := r.Search("51", "alfa"); err != nil || len(s) != 1 {
 		t.Errorf("search %v %v", s, err)
 	}
-	if s, err := r.Source("noord@medmij", "51"); err != nil || s.Display != "noord" {
+	// The ZAL has no display name: a source whose authorization host is on the
+	// OCL is shown by the OCL's organisation name, any other by its ZAL name.
+	if s, err := r.Source("noord@medmij", "51"); err != nil || s.Display != "PGO Noord & Co" {
 		t.Errorf("source %v %v", s, err)
+	}
+	if s, err := r.Search("51", "alfa"); err != nil || len(s) != 1 || s[0].Display != "alfapgo" {
+		t.Errorf("source not on the OCL: %v %v", s, err)
+	}
+	if s, err := r.Sources("51"); err != nil || displayOf(s, "noord@medmij") != "PGO Noord & Co" ||
+		displayOf(r.Snapshot().ZAL.Sources("51"), "noord@medmij") != "noord" {
+		t.Errorf("sources: %v %v (or the ZAL's shared slice was changed)", s, err)
 	}
 	if e, err := r.Endpoints("ziekenhuis@medmij", "51"); err != nil || e.Token != "https://zh.example.nl/token" {
 		t.Errorf("endpoints %v %v", e, err)
@@ -335,4 +344,13 @@ func TestRegistryLookups(t *testing.T) {
 	if err := r.Ready(time.Hour); err != nil {
 		t.Errorf("static ready: %v", err)
 	}
+}
+
+func displayOf(sources []Source, name string) string {
+	for _, s := range sources {
+		if s.Name == name {
+			return s.Display
+		}
+	}
+	return ""
 }

@@ -12,9 +12,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/account"
+	"github.com/pgo-koppelvlak/pgo/account/accountdb"
 	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
 	"github.com/pgo-koppelvlak/pgo/config"
+	"github.com/pgo-koppelvlak/pgo/consent"
 	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/vault"
 	"github.com/pgo-koppelvlak/pgo/zal"
@@ -44,6 +47,13 @@ type App struct {
 	// auditdb.Append in their own transaction.
 	Audit *auditdb.Store
 
+	// built holds the services made from the parts above, each made once per
+	// process however many areas use it (accounts.go, serve_consent.go).
+	built struct {
+		accounts     *account.Service
+		accountStore *accountdb.Store
+		consent      *consent.Service
+	}
 	closers []func()
 }
 

@@ -35,12 +35,15 @@ func (a *App) mountConsent(ctx context.Context, srv *server.Server) error {
 // dossier, the export jobs and the signing key. Its CheckAccess is what the FHIR
 // endpoint asks on every request.
 func (a *App) consent() (*consent.Service, error) {
+	if a.built.consent != nil {
+		return a.built.consent, nil
+	}
 	if a.Signer == nil {
 		return nil, &exitError{code: 2, msg: "pgo serve: PGO_SIGNING_KEY: not set; the token endpoint signs access tokens with it " +
 			"(create one with 'pgo keys signing-key --out FILE'), or leave PGO_PROVIDER_NAME empty"}
 	}
 	c := a.Config.Consent
-	return consent.New(consent.Config{
+	svc, err := consent.New(consent.Config{
 		Issuer: a.Config.PublicURL, ProviderName: c.ProviderName, Redirects: c.Redirects(),
 		RequirePKCE: c.RequirePKCE, CodeTTL: c.CodeTTL, TokenTTL: c.TokenTTL, ConsentTTL: c.ConsentTTL,
 	}, consent.Deps{
@@ -50,4 +53,6 @@ func (a *App) consent() (*consent.Service, error) {
 		Exports: a.exportJobs(),
 		Signer:  a.Signer,
 	})
+	a.built.consent = svc
+	return svc, err
 }

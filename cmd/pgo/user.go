@@ -239,6 +239,9 @@ func sweepSessions(ctx context.Context, st *accountdb.Store, idle time.Duration)
 // (PGO_KEYSET_FILE); seeds still in the clear from before migration 007 are
 // sealed first.
 func (a *App) accounts(ctx context.Context) (*account.Service, *accountdb.Store, error) {
+	if a.built.accounts != nil {
+		return a.built.accounts, a.built.accountStore, nil
+	}
 	st := accountdb.New(a.DB, auditdb.Append)
 	n, err := st.SealClearSeeds(ctx, a.Vault)
 	if err != nil {
@@ -248,7 +251,11 @@ func (a *App) accounts(ctx context.Context) (*account.Service, *accountdb.Store,
 		a.Log.Info("sealed TOTP seeds stored in the clear (migration 007)", "accounts", n)
 	}
 	svc, err := account.New(st, a.Vault, account.ConfigFrom(a.Config.Account, a.Config.InstanceName))
-	return svc, st, err
+	if err != nil {
+		return nil, nil, err
+	}
+	a.built.accounts, a.built.accountStore = svc, st
+	return svc, st, nil
 }
 
 // mountAccount mounts the login, account and audit pages (issue 6), with the
