@@ -183,7 +183,8 @@ func (d *demo) databases(ctx context.Context) error {
 		return &exitError{code: 1, msg: "pgo demo: PostgreSQL (--postgres): " + err.Error()}
 	}
 	defer conn.Close(ctx)
-	for _, inst := range d.st.Instances {
+	for i := range d.st.Instances {
+		inst := &d.st.Instances[i]
 		name := dbName(inst.Database)
 		var n int
 		if err := conn.QueryRow(ctx, `select count(*) from pg_database where datname = $1`, name).Scan(&n); err != nil {
@@ -196,6 +197,12 @@ func (d *demo) databases(ctx context.Context) error {
 		}
 		if _, _, err := store.Migrate(ctx, inst.Database); err != nil {
 			return fmt.Errorf("%s: %w", inst.Name, err)
+		}
+		if inst.AppPassword == "" {
+			inst.AppPassword = demoPassword()
+		}
+		if err := store.GrantAppRole(ctx, inst.Database, inst.appRole(), inst.AppPassword); err != nil {
+			return fmt.Errorf("%s: application role: %w", inst.Name, err)
 		}
 	}
 	return nil
@@ -220,6 +227,9 @@ func (d *demo) reset(ctx context.Context) error {
 		defer conn.Close(ctx)
 		for _, inst := range st.Instances {
 			if _, err := conn.Exec(ctx, "drop database if exists "+pgx.Identifier{dbName(inst.Database)}.Sanitize()+" with (force)"); err != nil {
+				return err
+			}
+			if _, err := conn.Exec(ctx, "drop role if exists "+pgx.Identifier{inst.appRole()}.Sanitize()); err != nil {
 				return err
 			}
 			if opt, err := redis.ParseURL(inst.Redis); err == nil {

@@ -29,9 +29,12 @@ type demoInstance struct {
 	Host     string `json:"host"` // "noord.localhost"
 	Port     int    `json:"port"`
 	OpsPort  int    `json:"ops_port"` // /readyz and /metrics (plain HTTP, loopback)
-	Database string `json:"database"` // PostgreSQL URL
-	Redis    string `json:"redis"`    // Redis URL with the DB number
-	Dossier  string `json:"dossier"`  // what the patient's dossier was seeded with ("" : not yet)
+	Database string `json:"database"` // PostgreSQL URL of the owner (migrations)
+	// AppPassword is the password of the instance's application role (appRole),
+	// as which its pgo serve and pgo worker connect (issue 15).
+	AppPassword string `json:"app_password"`
+	Redis       string `json:"redis"`   // Redis URL with the DB number
+	Dossier     string `json:"dossier"` // what the patient's dossier was seeded with ("" : not yet)
 }
 
 // demoUser is one seeded account.
@@ -41,6 +44,20 @@ type demoUser struct {
 	Instance string `json:"instance"` // instance key
 	Role     string `json:"role"`
 	ID       string `json:"id"`
+}
+
+// appRole is the instance's least-privilege database role: one per database,
+// since a role (and its password) is shared by the whole PostgreSQL cluster.
+func (i demoInstance) appRole() string { return dbName(i.Database) + "_app" }
+
+// appDatabase is the URL of the instance's database as its application role.
+func (i demoInstance) appDatabase() string {
+	u, err := url.Parse(i.Database)
+	if err != nil {
+		return i.Database
+	}
+	u.User = url.UserPassword(i.appRole(), i.AppPassword)
+	return u.String()
 }
 
 func (i demoInstance) issuer() string { return "https://" + i.Host + ":" + strconv.Itoa(i.Port) }
@@ -112,7 +129,7 @@ func (st *demoState) instanceVars(dir string, inst *demoInstance) map[string]str
 	}
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
 	return map[string]string{
-		"PGO_DATABASE_URL":          inst.Database,
+		"PGO_DATABASE_URL":          inst.appDatabase(),
 		"PGO_REDIS_URL":             inst.Redis,
 		"PGO_HTTP_ADDR":             "127.0.0.1:" + strconv.Itoa(inst.Port),
 		"PGO_OPS_ADDR":              "127.0.0.1:" + strconv.Itoa(inst.OpsPort),

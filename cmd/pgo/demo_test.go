@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 )
 
@@ -85,6 +86,19 @@ func TestDemo(t *testing.T) {
 			if w := page("/audit"); !strings.Contains(w, "account_created") {
 				t.Errorf("%s: audit page:\n%.600s", u.Name, w)
 			}
+		}
+	}
+	// Both instances' serve and worker connect as their application role, which
+	// cannot rewrite the audit log (issue 15), not as the superuser.
+	for i := range st.Instances {
+		db, err := store.Open(context.Background(), st.instanceVars(dir, &st.Instances[i])["PGO_DATABASE_URL"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		super, err := db.IsSuperuser(context.Background())
+		db.Close()
+		if err != nil || super {
+			t.Errorf("%s: processes connect as a superuser (%v)", st.Instances[i].Name, err)
 		}
 	}
 	// Both audit logs (seeding by the demo, logins by the servers) verify with
