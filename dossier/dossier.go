@@ -2,7 +2,6 @@ package dossier
 
 import (
 	"context"
-	"crypto/sha256"
 
 	"github.com/google/uuid"
 
@@ -16,6 +15,9 @@ import (
 type Sealer interface {
 	Seal(objectID string, plaintext []byte) ([]byte, error)
 	Open(objectID string, ciphertext []byte) ([]byte, error)
+	// RefKeys returns the HMAC keys of ref keys per keyset key id and the id of
+	// the one new rows are keyed with (vault.Vault.RefKeys).
+	RefKeys() (primary uint32, keys map[uint32][]byte)
 }
 
 // Row is one stored resource as the store sees it: only ciphertext of the resource,
@@ -23,10 +25,12 @@ type Sealer interface {
 type Row struct {
 	ID       string // uuid; the Sealer's object id
 	ImportID string
+	UserID   string // set by StaleRefKeys only
 	Version  fhir.Version
 	Type     string   // FHIR resource type
 	Category Category // consent-screen category
-	RefKey   []byte   // RefKey(user, type, id)
+	RefKey   []byte   // RefKey(key, user, type, id)
+	RefKeyID uint32   // the keyset key id whose ref key RefKey was made with
 	Sealed   []byte   // the resource JSON, sealed
 }
 
@@ -47,14 +51,26 @@ type ImportInfo struct {
 // would belong to nobody (and surface on an account created later with that id).
 var ErrUnknownUser = pgo.NewError(pgo.ENOTFOUND, "dossier.reason.unknown_user", "there is no user with this id")
 
+// Writer is one import's open transaction (Store.Begin).
+type Writer interface {
+	// Write deletes the user's rows whose ref key is one of replace (the rows
+	// being re-imported, under every key they can be stored with) and copies
+	// rows in.
+	Write(ctx context.Context, userID, importID string, rows []Row, replace [][]byte) error
+	// Commit appends the import's audit record and commits.
+	Commit(ctx context.Context, info ImportInfo, total int) error
+	// Rollback ends the transaction without a trace; harmless after Commit.
+	Rollback(ctx context.Context)
+}
+
 // Store is what the dossier needs from PostgreSQL (implemented by dossierdb).
 type Store interface {
 	// Existing returns the subset of keys that are stored for the user.
 	Existing(ctx context.Context, userID string, keys [][32]byte) (map[[32]byte]bool, error)
-	// Save replaces the user's rows with the same RefKey and inserts rows, and writes
-	// the audit record, in one transaction: all or nothing. ErrUnknownUser when the
-	// user has no account.
-	Save(ctx context.Context, info ImportInfo, rows []Row) error
+	// Begin opens the one transaction of an import: the rows written to it and
+	// the audit record are stored all or nothing. ErrUnknownUser when the user
+	// has no account.
+	Begin(ctx context.Context, userID string) (Writer, error)
 	// Counts counts the user's rows per category.
 	Counts(ctx context.Context, userID string) (map[Category]int, error)
 	// Rows returns the user's rows of the given categories, in insertion order.
@@ -69,13 +85,6 @@ type Service struct {
 
 // New returns a Service over store that seals resources with sealer.
 func New(store Store, sealer Sealer) *Service { return &Service{store: store, sealer: sealer} }
-
-// RefKey is the pseudonymous lookup key of a resource: SHA-256 over user id, type and
-// FHIR id (NUL separated). FHIR ids are not secret but can hold names, so they are not
-// stored in the clear; the key still lets a later import resolve "Type/id".
-func RefKey(userID, typ, id string) [32]byte {
-	return sha256.Sum256([]byte(userID + "\x00" + typ + "\x00" + id))
-}
 
 func checkUser(userID string) error {
 	if _, err := uuid.Parse(userID); err != nil {

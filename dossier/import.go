@@ -2,8 +2,10 @@ package dossier
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -38,47 +40,170 @@ type Result struct {
 // Invalid are also: a resourceType that FHIR (the detected or given version) does
 // not define, and data of another person than the dossier's patient (onePatient).
 // Re-importing a resource (same type and id) replaces the stored one.
+//
+// The entries stream (issue 15: an import took 11x its input in memory): a Bundle
+// file is read entry by entry (Input.each), validated, sealed and written in
+// batches inside the one transaction; only each resource's type, id, fullUrl and
+// references stay in memory for the checks that need all of them (one patient,
+// references), which run before the commit.
 func (s *Service) Import(ctx context.Context, userID string, in Input, opt ImportOptions) (Result, error) {
 	if err := checkUser(userID); err != nil {
 		return Result{}, err
 	}
-	if len(in.Entries) == 0 {
+	if in.size() == 0 {
 		return Result{}, pgo.Errorf(pgo.EINVALID, "nothing to import: no resources")
 	}
-	v, res, err := validate(in, opt.Version)
+	keys, err := s.refKeys()
 	if err != nil {
 		return Result{}, err
 	}
-	assignIDs(res)
+	v, err := detect(in, opt.Version)
+	if err != nil {
+		return Result{}, err
+	}
 	stored, err := s.storedPatient(ctx, userID)
+	if err != nil {
+		return Result{}, err
+	}
+	info := ImportInfo{
+		ID: uuid.NewString(), UserID: userID, Version: v, Source: in.Source,
+		ActorType: opt.ActorType, ActorID: opt.ActorID, RequestID: opt.RequestID,
+	}
+	if info.ActorType == "" {
+		info.ActorType, info.ActorID = "system", "system"
+	}
+	res, err := s.attempt(ctx, in, info, keys, stored)
+	var first invalidEntry
+	if !errors.As(err, &first) {
+		return res, err
+	}
+	if opt.Version != "" {
+		return Result{}, invalid(first.err)
+	}
+	// Detection samples one entry per type; when the full check fails, the other
+	// version is tried before the first error is reported.
+	info.ID, info.Version = uuid.NewString(), map[fhir.Version]fhir.Version{fhir.STU3: fhir.R4, fhir.R4: fhir.STU3}[v]
+	res, err = s.attempt(ctx, in, info, keys, stored)
+	if errors.As(err, new(invalidEntry)) {
+		return Result{}, invalid(first.err)
+	}
+	return res, err
+}
+
+// invalidEntry is a validation error of one entry: the import may be tried again
+// as the other FHIR version.
+type invalidEntry struct{ err error }
+
+func (e invalidEntry) Error() string { return e.err.Error() }
+
+// attempt stores in as info.Version in one transaction, or nothing.
+func (s *Service) attempt(ctx context.Context, in Input, info ImportInfo, keys refKeys, stored string) (Result, error) {
+	w, err := s.store.Begin(ctx, info.UserID)
+	if err != nil {
+		return Result{}, err
+	}
+	defer w.Rollback(ctx)
+	info.Counts = map[Category]int{}
+	res, err := s.writeAll(ctx, w, in, &info, keys)
 	if err != nil {
 		return Result{}, err
 	}
 	if err := onePatient(res, stored); err != nil {
 		return Result{}, err
 	}
-	warnings, err := s.checkRefs(ctx, userID, in, res)
+	warnings, err := s.checkRefs(ctx, info.UserID, in, res, keys)
 	if err != nil {
 		return Result{}, err
 	}
-	info := ImportInfo{
-		ID: uuid.NewString(), UserID: userID, Version: v, Source: in.Source,
-		Counts: map[Category]int{}, ActorType: opt.ActorType, ActorID: opt.ActorID, RequestID: opt.RequestID,
-	}
-	if info.ActorType == "" {
-		info.ActorType, info.ActorID = "system", "system"
-	}
-	rows := make([]Row, len(res))
-	for i, r := range res {
-		if rows[i], err = s.row(info, r); err != nil {
-			return Result{}, err
-		}
-		info.Counts[rows[i].Category]++
-	}
-	if err := s.store.Save(ctx, info, rows); err != nil {
+	if err := w.Commit(ctx, info, len(res)); err != nil {
 		return Result{}, err
 	}
-	return Result{ImportID: info.ID, Version: v, Source: in.Source, Total: len(rows), Counts: info.Counts, Warnings: warnings}, nil
+	return Result{ImportID: info.ID, Version: info.Version, Source: in.Source, Total: len(res), Counts: info.Counts, Warnings: warnings}, nil
+}
+
+// batchSize is how many entries are validated (on all CPUs) and written at once.
+const batchSize = 256
+
+// writeAll validates, seals and writes every entry of in, a batch at a time, and
+// returns the resources without their JSON (what the later checks need).
+func (s *Service) writeAll(ctx context.Context, w Writer, in Input, info *ImportInfo, keys refKeys) ([]fhir.Resource, error) {
+	var out []fhir.Resource
+	seen, intern := map[string]int{}, map[string]string{}
+	batch := make([]fhir.Entry, 0, batchSize)
+	flush := func() error {
+		res, err := fhir.Validate(info.Version, batch)
+		if err != nil {
+			return invalidEntry{err}
+		}
+		batch = batch[:0]
+		for _, r := range res {
+			if r.ID == "" {
+				continue
+			}
+			if first, dup := seen[r.Type+"/"+r.ID]; dup {
+				return invalidEntry{&fhir.Error{Entry: r.Index, Source: r.Source, Path: r.Type + ".id", Reason: fmt.Sprintf("same resource as entry %d", first)}}
+			}
+			seen[r.Type+"/"+r.ID] = r.Index
+		}
+		assignIDs(res)
+		rows := make([]Row, len(res))
+		replace := make([][]byte, 0, len(res)*(len(keys.keys)+1))
+		for i, r := range res {
+			if rows[i], err = s.row(*info, r, keys); err != nil {
+				return err
+			}
+			info.Counts[rows[i].Category]++
+			for _, k := range keys.candidates(info.UserID, r.Type, r.ID) {
+				replace = append(replace, k[:])
+			}
+			out = append(out, slim(r, intern))
+		}
+		return w.Write(ctx, info.UserID, info.ID, rows, replace)
+	}
+	err := in.each(func(e fhir.Entry) error {
+		if batch = append(batch, e); len(batch) == batchSize {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil && len(batch) > 0 {
+		err = flush()
+	}
+	return out, err
+}
+
+// slim is what the checks after writing need of r: no JSON, and the reference
+// paths and values shared between resources (most point at the same patient and
+// practitioners), so that a large import keeps a few bytes per resource.
+func slim(r fhir.Resource, intern map[string]string) fhir.Resource {
+	r.JSON = nil
+	r.Type = internString(intern, r.Type)
+	refs := make([]fhir.Reference, len(r.Refs))
+	for i, ref := range r.Refs {
+		refs[i] = fhir.Reference{Path: internString(intern, ref.Path), Value: internString(intern, ref.Value)}
+	}
+	r.Refs = refs
+	return r
+}
+
+func internString(m map[string]string, s string) string {
+	if v, ok := m[s]; ok {
+		return v
+	}
+	m[s] = s
+	return s
+}
+
+// detect returns the given version, or the one the entries' samples parse in.
+func detect(in Input, given fhir.Version) (fhir.Version, error) {
+	if given != "" {
+		return given, nil
+	}
+	v, err := fhir.Detect(in.sample())
+	if err != nil {
+		return "", invalid(fmt.Errorf("%w (neither valid STU3 nor R4)", err))
+	}
+	return v, nil
 }
 
 // validate checks every entry as the given version, or as the detected one. Detection
@@ -104,16 +229,16 @@ func validate(in Input, given fhir.Version) (fhir.Version, []fhir.Resource, erro
 	return "", nil, invalid(err)
 }
 
-func (s *Service) row(info ImportInfo, r fhir.Resource) (Row, error) {
+func (s *Service) row(info ImportInfo, r fhir.Resource, keys refKeys) (Row, error) {
 	id := uuid.NewString()
 	sealed, err := s.sealer.Seal(id, r.JSON)
 	if err != nil {
 		return Row{}, pgo.Wrap(pgo.EINTERNAL, err, "")
 	}
-	key := RefKey(info.UserID, r.Type, r.ID)
+	key := keys.key(info.UserID, r.Type, r.ID)
 	return Row{
 		ID: id, ImportID: info.ID, Version: info.Version, Type: r.Type,
-		Category: Classify(r.Type, r.JSON), RefKey: key[:], Sealed: sealed,
+		Category: Classify(r.Type, r.JSON), RefKey: key[:], RefKeyID: keys.primary, Sealed: sealed,
 	}, nil
 }
 
@@ -148,7 +273,7 @@ func withID(obj []byte, id string) []byte {
 // checkRefs resolves every reference inside the input, then asks the store for the
 // rest. In a Bundle a reference that resolves to nothing is an error (with its entry
 // index and path); for loose resources it becomes a warning.
-func (s *Service) checkRefs(ctx context.Context, userID string, in Input, res []fhir.Resource) ([]string, error) {
+func (s *Service) checkRefs(ctx context.Context, userID string, in Input, res []fhir.Resource, rk refKeys) ([]string, error) {
 	un, ferr := fhir.UnresolvedRefs(res)
 	if ferr != nil {
 		return nil, invalid(ferr)
@@ -156,10 +281,12 @@ func (s *Service) checkRefs(ctx context.Context, userID string, in Input, res []
 	if len(un) == 0 {
 		return nil, nil
 	}
-	keys := make([][32]byte, len(un))
+	cands := make([][][32]byte, len(un))
+	var keys [][32]byte
 	for i, u := range un {
 		typ, id, _ := strings.Cut(u.Target, "/")
-		keys[i] = RefKey(userID, typ, id)
+		cands[i] = rk.candidates(userID, typ, id)
+		keys = append(keys, cands[i]...)
 	}
 	stored, err := s.store.Existing(ctx, userID, keys)
 	if err != nil {
@@ -167,7 +294,7 @@ func (s *Service) checkRefs(ctx context.Context, userID string, in Input, res []
 	}
 	var warnings []string
 	for i, u := range un {
-		if stored[keys[i]] {
+		if slices.ContainsFunc(cands[i], func(k [32]byte) bool { return stored[k] }) {
 			continue
 		}
 		if in.Bundle() {

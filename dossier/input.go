@@ -1,6 +1,8 @@
 package dossier
 
 import (
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,10 +16,68 @@ import (
 const MaxInputBytes = 512 << 20
 
 // Input is what an import reads: the entries of one Bundle, or loose resources.
+// A Bundle file (ReadPath) is not held in memory: Entries is nil and the import
+// reads the file entry by entry.
 type Input struct {
 	Source     string // "bundle:<type>", "directory" or "resource"
 	BundleType string // for a Bundle
 	Entries    []fhir.Entry
+
+	path    string       // a Bundle file streamed by each
+	count   int          // its number of entries
+	samples []fhir.Entry // its first entry of each resource type (version detection)
+}
+
+func (in Input) size() int {
+	if in.path != "" {
+		return in.count
+	}
+	return len(in.Entries)
+}
+
+func (in Input) sample() []fhir.Entry {
+	if in.path != "" {
+		return in.samples
+	}
+	return in.Entries
+}
+
+// each calls fn with every entry in order; an error of fn ends it.
+func (in Input) each(fn func(fhir.Entry) error) error {
+	if in.path == "" {
+		for _, e := range in.Entries {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	f, err := os.Open(in.path)
+	if err != nil {
+		return pgo.Wrap(pgo.EINVALID, err, "cannot read "+in.path)
+	}
+	defer f.Close()
+	_, err = fhir.ScanBundle(f, fn)
+	if errors.Is(err, fhir.ErrNotJSON) || errors.Is(err, fhir.ErrNotBundle) {
+		return pgo.Errorf(pgo.EINVALID, "%s changed while it was imported", filepath.Base(in.path))
+	}
+	if _, ok := err.(*fhir.Error); ok {
+		return invalid(err)
+	}
+	return err
+}
+
+// all returns every entry in memory (Preview).
+func (in Input) all() ([]fhir.Entry, error) {
+	if in.path == "" {
+		return in.Entries, nil
+	}
+	var out []fhir.Entry
+	err := in.each(func(e fhir.Entry) error {
+		out = append(out, e)
+		return nil
+	})
+	return out, err
 }
 
 // Bundle reports whether the input is a Bundle (whose references must all resolve).
@@ -43,6 +103,9 @@ func ReadPath(path string) (Input, error) {
 		return Input{}, pgo.Wrap(pgo.EINVALID, err, "cannot read "+path)
 	}
 	if !st.IsDir() {
+		if in, ok, err := scanFile(path, st.Size()); ok || err != nil {
+			return in, err
+		}
 		data, err := readFile(path)
 		if err != nil {
 			return Input{}, err
@@ -71,6 +134,42 @@ func ReadPath(path string) (Input, error) {
 		in.Entries = append(in.Entries, fhir.Entry{Index: i, Source: name, JSON: data})
 	}
 	return in, nil
+}
+
+// scanFile reads a Bundle file once, entry by entry, to check its envelope and
+// entries' shape, count them and keep one entry per resource type for version
+// detection. ok is false when the file is not a Bundle or not JSON: such a file
+// is read whole, as one resource (which says where its JSON breaks).
+func scanFile(path string, size int64) (in Input, ok bool, err error) {
+	if size > MaxInputBytes {
+		return Input{}, false, pgo.Errorf(pgo.ETOOLARGE, "%s is larger than %d MB", filepath.Base(path), MaxInputBytes>>20)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Input{}, false, pgo.Wrap(pgo.EINVALID, err, "cannot read "+path)
+	}
+	defer f.Close()
+	in.path = path
+	types := map[string]bool{}
+	typ, err := fhir.ScanBundle(f, func(e fhir.Entry) error {
+		in.count++
+		var p struct {
+			ResourceType string `json:"resourceType"`
+		}
+		if json.Unmarshal(e.JSON, &p) != nil || !types[p.ResourceType] {
+			types[p.ResourceType] = true
+			in.samples = append(in.samples, e)
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, fhir.ErrNotJSON) || errors.Is(err, fhir.ErrNotBundle):
+		return Input{}, false, nil
+	case err != nil:
+		return Input{}, false, invalid(err)
+	}
+	in.Source, in.BundleType = "bundle:"+typ, typ
+	return in, true, nil
 }
 
 func readFile(path string) ([]byte, error) {

@@ -151,7 +151,11 @@ func Preview(in Input, selected []Category) (Summary, error) {
 		}
 		sel[c] = true
 	}
-	_, res, err := validate(in, "")
+	entries, err := in.all()
+	if err != nil {
+		return Summary{}, err
+	}
+	_, res, err := validate(Input{Entries: entries}, "")
 	if err != nil {
 		return Summary{}, err
 	}

@@ -15,6 +15,10 @@ import (
 // longer verify.
 const chainKeyInfo = "pgo audit chain hmac-sha256 v1"
 
+// refKeyInfo separates the dossier's ref key HMAC keys (RefKeys) from the chain
+// keys and the data keys. Never change it: stored rows would no longer be found.
+const refKeyInfo = "pgo dossier ref key hmac-sha256 v1"
+
 // ChainKey returns the 32-byte HMAC key of the audit chain that belongs to the
 // keyset key id, derived with HKDF-SHA256 from that key. It lives only in
 // memory and in the keyset file, never in the database, so a database user who
@@ -37,8 +41,25 @@ func (v *Vault) PrimaryChainKey() (id uint32, key []byte, ok bool) {
 	return v.kekID, key, ok
 }
 
+// RefKeys returns the HMAC keys of the dossier's ref keys (dossier.RefKey) per
+// keyset key id, and the id of the primary key, whose key new rows are keyed
+// with. Like the chain keys they are derived with HKDF-SHA256 (RFC 5869) from
+// the keyset's AES keys, with their own info string, and never leave memory: a
+// dump of the database alone cannot recover a FHIR id (a BSN used as an id)
+// from its ref key by enumeration (issue 15). Every key is returned so that rows
+// keyed before a rotation are still found; the rewrap task re-keys them. The
+// map is empty for a KMS-backed vault (New). The caller must not modify it.
+func (v *Vault) RefKeys() (primary uint32, keys map[uint32][]byte) {
+	return v.kekID, v.refKeys
+}
+
 // deriveChainKeys derives a chain key for every AES-GCM key of h.
 func deriveChainKeys(h *keyset.Handle) (map[uint32][]byte, error) {
+	return deriveKeys(h, chainKeyInfo)
+}
+
+// deriveKeys derives a 32-byte key with HKDF info for every AES-GCM key of h.
+func deriveKeys(h *keyset.Handle, info string) (map[uint32][]byte, error) {
 	out := map[uint32][]byte{}
 	for i := 0; i < h.Len(); i++ {
 		e, err := h.Entry(i)
@@ -50,7 +71,7 @@ func deriveChainKeys(h *keyset.Handle) (map[uint32][]byte, error) {
 			continue
 		}
 		secret := k.KeyBytes().Data(insecuresecretdataaccess.Token{})
-		ck, err := hkdf.Key(sha256.New, secret, nil, chainKeyInfo, 32)
+		ck, err := hkdf.Key(sha256.New, secret, nil, info, 32)
 		clear(secret)
 		if err != nil {
 			return nil, err

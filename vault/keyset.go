@@ -117,6 +117,9 @@ func Open(path string, opts ...Option) (*Vault, error) {
 	if v.chainKeys, err = deriveChainKeys(h); err != nil {
 		return nil, f.errorf("cannot derive the audit chain keys: %v", err)
 	}
+	if v.refKeys, err = deriveKeys(h, refKeyInfo); err != nil {
+		return nil, f.errorf("cannot derive the dossier ref keys: %v", err)
+	}
 	return v, nil
 }
 

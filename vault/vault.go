@@ -102,6 +102,8 @@ type Vault struct {
 	// chainKeys are the audit chain's HMAC keys per keyset key id (chainkey.go);
 	// empty for a KMS-backed vault.
 	chainKeys map[uint32][]byte
+	// refKeys are the dossier ref keys' HMAC keys per keyset key id (RefKeys).
+	refKeys map[uint32][]byte
 }
 
 var (

@@ -43,7 +43,8 @@ func (a *App) exportJobs() *export.Jobs {
 	})
 }
 
-// rewrapTargets lists every table of sealed objects that a key rotation must move.
+// rewrapTargets lists every table of sealed objects (and keyed lookup keys) that a
+// key rotation must move.
 func rewrapTargets(db *store.DB, v *vault.Vault) []worker.RewrapTarget {
 	dossiers, exports := dossierdb.New(db), exportdb.New(db, worker.NewRenderTask)
 	accounts := accountdb.New(db, auditdb.Append)
@@ -58,6 +59,11 @@ func rewrapTargets(db *store.DB, v *vault.Vault) []worker.RewrapTarget {
 		}},
 		{Name: "dossier_resource", Batch: func(ctx context.Context, after string, limit int) (worker.RewrapBatch, error) {
 			r, err := dossiers.Rewrap(ctx, v, after, limit)
+			return worker.RewrapBatch{Next: r.Next, Moved: r.Moved, Raced: r.Raced, Failed: r.Failed}, err
+		}},
+		// ref keys made with an older key (or unkeyed, before issue 15) to the primary's
+		{Name: "dossier_ref_key", Batch: func(ctx context.Context, after string, limit int) (worker.RewrapBatch, error) {
+			r, err := dossier.New(dossiers, v).ReKey(ctx, dossiers, after, limit)
 			return worker.RewrapBatch{Next: r.Next, Moved: r.Moved, Raced: r.Raced, Failed: r.Failed}, err
 		}},
 		{Name: "export_document", Batch: func(ctx context.Context, after string, limit int) (worker.RewrapBatch, error) {

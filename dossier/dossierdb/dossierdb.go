@@ -44,39 +44,55 @@ func (s *Store) Existing(ctx context.Context, userID string, keys [][32]byte) (m
 	return out, store.Error(err)
 }
 
-// Save replaces the user's resources with the same keys, copies the new rows in and
-// appends the audit record, all in one transaction. The user must have an account:
-// an import for a user that does not exist is refused (dossier.ErrUnknownUser) and
-// stores nothing. The account row is locked (FOR KEY SHARE) until the commit, so it
+// Begin opens an import's transaction. The user must have an account: an import
+// for a user that does not exist is refused (dossier.ErrUnknownUser) and stores
+// nothing. The account row is locked (FOR KEY SHARE) until the commit, so it
 // cannot be deleted half-way.
-func (s *Store) Save(ctx context.Context, info dossier.ImportInfo, rows []dossier.Row) error {
-	keys := make([][]byte, len(rows))
-	for i, r := range rows {
-		keys[i] = r.RefKey
+func (s *Store) Begin(ctx context.Context, userID string) (dossier.Writer, error) {
+	tx, err := s.db.Pool.Begin(ctx)
+	if err != nil {
+		return nil, store.Error(err)
 	}
-	return s.db.WithTx(ctx, func(tx pgx.Tx) error {
-		var one int
-		err := tx.QueryRow(ctx, `select 1 from accounts where id = $1 for key share`, info.UserID).Scan(&one)
+	var one int
+	err = tx.QueryRow(ctx, `select 1 from accounts where id = $1 for key share`, userID).Scan(&one)
+	if err != nil {
+		tx.Rollback(ctx)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return dossier.ErrUnknownUser
+			return nil, dossier.ErrUnknownUser
 		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `delete from dossier_resource where user_id = $1 and ref_key = any($2)`, info.UserID, keys); err != nil {
-			return err
-		}
-		src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-			r := rows[i]
-			return []any{r.ID, info.UserID, info.ID, string(r.Version), r.Type, string(r.Category), r.RefKey, r.Sealed}, nil
-		})
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"dossier_resource"},
-			[]string{"id", "user_id", "import_id", "fhir_version", "resource_type", "category", "ref_key", "sealed"}, src); err != nil {
-			return err
-		}
-		return auditdb.Append(ctx, tx, importEvent(info, len(rows)))
-	})
+		return nil, store.Error(err)
+	}
+	return &writer{tx: tx}, nil
 }
+
+// writer is one import's transaction: batches of rows, then the audit record.
+type writer struct{ tx pgx.Tx }
+
+var importColumns = []string{"id", "user_id", "import_id", "fhir_version", "resource_type", "category", "ref_key", "ref_key_id", "sealed"}
+
+// Write replaces the user's resources with the same keys and copies rows in.
+func (w *writer) Write(ctx context.Context, userID, importID string, rows []dossier.Row, replace [][]byte) error {
+	if _, err := w.tx.Exec(ctx, `delete from dossier_resource where user_id = $1 and ref_key = any($2)`, userID, replace); err != nil {
+		return store.Error(err)
+	}
+	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+		r := rows[i]
+		return []any{r.ID, userID, importID, string(r.Version), r.Type, string(r.Category), r.RefKey, int64(r.RefKeyID), r.Sealed}, nil
+	})
+	_, err := w.tx.CopyFrom(ctx, pgx.Identifier{"dossier_resource"}, importColumns, src)
+	return store.Error(err)
+}
+
+// Commit appends the audit record and commits.
+func (w *writer) Commit(ctx context.Context, info dossier.ImportInfo, total int) error {
+	if err := auditdb.Append(ctx, w.tx, importEvent(info, total)); err != nil {
+		return store.Error(err)
+	}
+	return store.Error(w.tx.Commit(ctx))
+}
+
+// Rollback ends the transaction; after Commit it does nothing.
+func (w *writer) Rollback(ctx context.Context) { _ = w.tx.Rollback(ctx) }
 
 func importEvent(info dossier.ImportInfo, total int) audit.Event {
 	details := map[string]string{

@@ -22,9 +22,10 @@ var medmijPatient = shared.Path("medmij", "bgz-patA")
 var _ dossier.Sealer = (*vault.Vault)(nil)
 
 type fixture struct {
-	db   *store.DB
-	svc  *dossier.Service
-	user string
+	db    *store.DB
+	svc   *dossier.Service
+	user  string
+	vault *vault.Vault
 }
 
 // newFixture gives a dossier service on a fresh schema, sealing with a real vault
@@ -33,7 +34,7 @@ func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	v, _ := vaulttest.New(t)
 	db := storetest.DB(t)
-	f := &fixture{db: db, svc: dossier.New(dossierdb.New(db), v), user: uuid.NewString()}
+	f := &fixture{db: db, svc: dossier.New(dossierdb.New(db), v), user: uuid.NewString(), vault: v}
 	addAccount(t, db, f.user)
 	return f
 }

@@ -223,6 +223,7 @@ func TestImportResolvesStoredAndReplaces(t *testing.T) {
 	other := newFixture(t)
 	other.db, other.svc = f.db, f.svc
 	other.user = "00000000-0000-4000-8000-000000000001"
+	addAccount(t, f.db, other.user) // an existing account: the refusal is the reference's
 	in, _ := dossier.ReadInput(bundle(t, "collection", problem))
 	if _, err := other.svc.Import(ctx, other.user, in, dossier.ImportOptions{}); pgo.ErrorCode(err) != pgo.EINVALID {
 		t.Fatalf("cross-user reference: %v", err)

@@ -1,0 +1,47 @@
+package dossierdb
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgo-koppelvlak/pgo/dossier"
+	"github.com/pgo-koppelvlak/pgo/store"
+)
+
+var _ dossier.ReKeyStore = (*Store)(nil)
+
+// StaleRefKeys returns rows whose ref key is not the primary key's (dossier.ReKey).
+func (s *Store) StaleRefKeys(ctx context.Context, primary uint32, after string, limit int) ([]dossier.Row, error) {
+	cursor := uuid.Nil
+	if after != "" {
+		var err error
+		if cursor, err = uuid.Parse(after); err != nil {
+			return nil, store.Error(err)
+		}
+	}
+	rows, err := s.db.Pool.Query(ctx, `select id, user_id, resource_type, ref_key, sealed from dossier_resource
+		where id > $1 and ref_key_id is distinct from $2 order by id limit $3`, cursor, int64(primary), limit)
+	if err != nil {
+		return nil, store.Error(err)
+	}
+	var out []dossier.Row
+	var r dossier.Row
+	_, err = pgx.ForEachRow(rows, []any{&r.ID, &r.UserID, &r.Type, &r.RefKey, &r.Sealed}, func() error {
+		out = append(out, r)
+		r = dossier.Row{}
+		return nil
+	})
+	return out, store.Error(err)
+}
+
+// SetRefKey swaps a row's ref key if it still holds old.
+func (s *Store) SetRefKey(ctx context.Context, id string, old, key []byte, keyID uint32) (bool, error) {
+	tag, err := s.db.Pool.Exec(ctx, `update dossier_resource set ref_key = $3, ref_key_id = $4 where id = $1 and ref_key = $2`,
+		id, old, key, int64(keyID))
+	if err != nil {
+		return false, store.Error(err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
