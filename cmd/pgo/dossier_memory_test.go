@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -37,6 +38,7 @@ func TestDossierImportPeakMemory(t *testing.T) {
 	addAccount(t, vars, user)
 	cmd := exec.Command(pgoBinary(t), "dossier", "import", "--user", user, big)
 	cmd.Env = childEnv(vars)
+	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("import: %v\n%s", err, out)
@@ -46,8 +48,8 @@ func TestDossierImportPeakMemory(t *testing.T) {
 	}
 	peak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // Linux: KiB
 	ratio := float64(peak) / float64(st.Size())
-	t.Logf("pgo dossier import: %d resources, input %.1f MB, peak RSS %.1f MB (%.2fx the input)",
-		n, float64(st.Size())/(1<<20), float64(peak)/(1<<20), ratio)
+	t.Logf("pgo dossier import: %d resources, input %.1f MB, peak RSS %.1f MB (%.2fx the input), %s (user CPU %s)",
+		n, float64(st.Size())/(1<<20), float64(peak)/(1<<20), ratio, time.Since(start).Round(time.Millisecond), cmd.ProcessState.UserTime().Round(time.Millisecond))
 	if ratio >= 3 || peak >= 300<<20 {
 		t.Errorf("peak RSS %.1f MB is %.2fx the input; the bound is under 3x and under 300 MB", float64(peak)/(1<<20), ratio)
 	}
