@@ -147,6 +147,9 @@ func TestEveryPageRendersInBothLanguages(t *testing.T) {
 				Preview:    []PreviewSection{{Key: "problems", Label: "Problemen", Columns: []string{"A"}, Rows: [][]string{{"x"}}}}},
 			"consent_grants": GrantsView{Page: p, Grants: []GrantRow{{ID: "g1", Client: "PGO Zuid", State: "active", Active: true}}},
 		}
+		// dossier (issue 13)
+		views["dossier_mine"] = DossierView{Page: p, Total: 1, Sections: []DossierSection{{Key: "problems", Label: "Problemen", Count: 1,
+			Columns: []string{"Soort"}, Rows: [][]string{{"x"}}}}}
 		for name, v := range transferViews(p) {
 			views[name] = v
 		}
