@@ -344,8 +344,8 @@ func (d *flowDemo) denied(t *testing.T, ft *flowTab, id string) {
 	if got := ft.eval(`document.querySelector(".notice h2") ? document.querySelector(".notice h2").textContent : ""`); got != want {
 		t.Errorf("after no: heading %q, want the calm %q\n%s", got, want, ft.text())
 	}
-	if ft.eval(`String(document.querySelectorAll(".error-summary").length)`) != "0" {
-		t.Errorf("after no: an error summary instead of a calm message")
+	if ft.eval(`String(document.querySelectorAll(".error-summary, [role=alert]").length)`) != "0" {
+		t.Errorf("after no: an error summary or alert instead of a calm message")
 	}
 	zuid := d.db(t, "zuid")
 	var docs int
