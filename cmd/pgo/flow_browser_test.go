@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgo-koppelvlak/pgo/account"
@@ -41,6 +44,7 @@ func TestFlowBrowser(t *testing.T) {
 	}
 	d := startFlowDemo(t)
 	bctx := flowBrowser(t, filepath.Join(d.dir, "certs", "noord.localhost.pem"), filepath.Join(d.dir, "certs", "zuid.localhost.pem"))
+	refusesOtherCertificates(t, bctx)
 	axe := flowAxe(t)
 	shots := *flowShots
 	if shots != "" {
@@ -373,4 +377,18 @@ func (d *flowDemo) db(t *testing.T, key string) *pgx.Conn {
 	}
 	t.Cleanup(func() { c.Close(context.Background()) })
 	return c
+}
+
+// refusesOtherCertificates: the browser overlooks certificate errors only for the
+// demo's own server keys; a server with another self-signed certificate is
+// still refused.
+func refusesOtherCertificates(t *testing.T, bctx context.Context) {
+	t.Helper()
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("other")) }))
+	defer other.Close()
+	ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
+	defer cancel()
+	if _, err := chromedp.RunResponse(ctx, chromedp.Navigate(other.URL)); err == nil || !strings.Contains(err.Error(), "ERR_CERT") {
+		t.Fatalf("chromium opened a server with a certificate outside the demo: %v", err)
+	}
 }
