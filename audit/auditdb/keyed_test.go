@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/store/storetest"
 	"github.com/pgo-koppelvlak/pgo/vault"
 	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
 )
@@ -87,5 +88,50 @@ func TestKeyedChainRewriteDetected(t *testing.T) {
 	res, err := New(db, key).Verify(ctx, audit.VerifyOptions{})
 	if err != nil || res.Break == nil || !strings.Contains(res.Break.Problem, "no keyset") {
 		t.Fatalf("verify without keys: %+v %v", res.Break, err)
+	}
+}
+
+// Rotating the keyset keeps old records verifiable (each names its key id),
+// and records after the rotation are linked with the new primary's key.
+func TestKeyedChainAcrossRotation(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	path := vaulttest.Keyset(t)
+	open := func() *vault.Vault {
+		v, err := vault.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	v1 := open()
+	UseChainKeys(v1)
+	t.Cleanup(func() { UseChainKeys(nil) })
+	for i := 1; i <= 3; i++ {
+		if err := Record(ctx, db, event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := vault.RotateKeyset(path); err != nil {
+		t.Fatal(err)
+	}
+	v2 := open()
+	UseChainKeys(v2)
+	for i := 4; i <= 6; i++ {
+		if err := Record(ctx, db, event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := map[uint32]int{}
+	if err := Scan(ctx, db.Pool, audit.Filter{}, func(r *audit.Record) error { keys[r.MACKey]++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	old, _, _ := v1.PrimaryChainKey()
+	cur, _, _ := v2.PrimaryChainKey()
+	if len(keys) != 2 || keys[old] != 3 || keys[cur] != 3 {
+		t.Fatalf("records per chain key: %v (old %d, new %d)", keys, old, cur)
+	}
+	if res := mustVerify(t, New(db, nil)); res.Checked != 6 {
+		t.Fatalf("checked %d", res.Checked)
 	}
 }
