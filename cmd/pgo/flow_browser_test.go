@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -188,8 +187,6 @@ func (d *flowDemo) patient(t *testing.T, name string) (noord, zuid string) {
 	}
 	return name + "@noord", name + "@zuid"
 }
-
-var transferPath = regexp.MustCompile(`/ophalen/([0-9a-f-]{36})$`)
 
 // flow runs one patient's transfer through the pages; with deny the patient
 // first says no and then tries again.
