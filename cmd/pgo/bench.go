@@ -11,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/pgo-koppelvlak/pgo/account"
 	"github.com/pgo-koppelvlak/pgo/dossier"
 )
@@ -79,8 +82,10 @@ type benchRig struct {
 
 // benchVars are settings the bench gives the instances it starts on top of the
 // demo's: one address logs in hundreds of scripted patients, which the per-IP
-// login throttle (30 per window by default) would refuse.
-var benchVars = map[string]string{"PGO_LOGIN_IP_LIMIT": "100000"}
+// login throttle (30 per window by default) would refuse; and the token bench
+// prepares its codes before it times them, which may take longer than the
+// default code lifetime of 60 s.
+var benchVars = map[string]string{"PGO_LOGIN_IP_LIMIT": "100000", "PGO_CODE_LIFETIME": "10m"}
 
 // startRig starts two fresh instances as `pgo demo` does (new databases, flushed
 // Redis DBs, new keys), or attaches to the running ones of --dir. workers false
@@ -100,7 +105,10 @@ func startRig(ctx context.Context, e *env, o benchOptions, workers bool) (*bench
 		}
 		return r, r.openApps(ctx)
 	}
-	do := demoOptions{dir: o.dir, reset: true, dossier: "standard", postgres: o.postgres, dbPrefix: o.dbPrefix,
+	if err := benchReset(ctx, o); err != nil {
+		return nil, err
+	}
+	do := demoOptions{dir: o.dir, dossier: "standard", postgres: o.postgres, dbPrefix: o.dbPrefix,
 		redis: o.redis, portSet: [2]bool{true, true}}
 	fmt.Fprintln(e.stderr, "[pgo bench] preparing two instances (as pgo demo does)")
 	d, err := prepareDemo(ctx, &env{stdout: e.stderr, stderr: io.Discard, getenv: e.getenv}, do)
@@ -149,6 +157,34 @@ func startRig(ctx context.Context, e *env, o benchOptions, workers bool) (*bench
 		}
 	}
 	return r, r.openApps(ctx)
+}
+
+// benchReset starts from nothing whatever is left from an earlier run: both
+// databases of the prefix and their application roles dropped, both Redis DBs
+// flushed, --dir removed.
+func benchReset(ctx context.Context, o benchOptions) error {
+	conn, err := pgx.Connect(ctx, o.postgres)
+	if err != nil {
+		return &exitError{code: 1, msg: "pgo bench: PostgreSQL (--postgres): " + err.Error()}
+	}
+	defer conn.Close(ctx)
+	for _, k := range []string{"noord", "zuid"} {
+		name := o.dbPrefix + "_" + k
+		if _, err := conn.Exec(ctx, "drop database if exists "+pgx.Identifier{name}.Sanitize()+" with (force)"); err != nil {
+			return err
+		}
+		if _, err := conn.Exec(ctx, "drop role if exists "+pgx.Identifier{name + "_app"}.Sanitize()); err != nil {
+			return err
+		}
+	}
+	for _, u := range o.redis {
+		if opt, err := redis.ParseURL(u); err == nil {
+			rc := redis.NewClient(opt)
+			_ = rc.FlushDB(ctx).Err()
+			rc.Close()
+		}
+	}
+	return os.RemoveAll(o.dir)
 }
 
 // openApps opens each instance's App (database and vault) in this process, as
