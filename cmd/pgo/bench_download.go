@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pgo-koppelvlak/pgo/dossier"
+	"github.com/pgo-koppelvlak/pgo/server/reqctx"
 )
 
 var benchDownloadCmd = &command{
@@ -143,8 +145,8 @@ func (r *benchRig) peerDoAccept(ctx context.Context, c *http.Client, u, tok, cor
 	}
 	req.Header.Set("Accept", accept)
 	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("MedMij-Request-ID", newUUID())
-	req.Header.Set("X-Correlation-ID", corr)
+	req.Header.Set(reqctx.HeaderMedMijRequestID, reqctx.NewID())
+	req.Header.Set(reqctx.HeaderCorrelationID, corr)
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, err
@@ -216,7 +218,7 @@ func (r *benchRig) rawTLS(size int64) (*rawServer, error) {
 		return nil, err
 	}
 	doc := make([]byte, size)
-	_, _ = randRead(doc)
+	_, _ = rand.Read(doc)
 	go func() {
 		for {
 			c, err := ln.Accept()

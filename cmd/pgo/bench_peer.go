@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,7 +108,7 @@ func (r *benchRig) redeem(ctx context.Context, c *http.Client, pc peerCode) (str
 func (r *benchRig) peerDo(ctx context.Context, c *http.Client, method, u string, form url.Values, bearer, corr string) (*http.Response, error) {
 	var body io.Reader
 	if form != nil {
-		body = stringsReader(form.Encode())
+		body = strings.NewReader(form.Encode())
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
@@ -215,8 +216,9 @@ func runBenchToken(ctx context.Context, e *env, fs *flag.FlagSet, args []string)
 	return nil
 }
 
-// prepareCodes makes n codes through Noord's consent screen: n/conc... patients
-// (one per concurrent lane), each logged in once and consenting again and again.
+// prepareCodes makes n codes through Noord's consent screen: one patient per
+// concurrent lane, each logged in once and consenting again and again (each
+// consent is a grant with its export job, as always).
 func (r *benchRig) prepareCodes(ctx context.Context, e *env, n, conc int) ([]peerCode, error) {
 	lanes := min(conc, n)
 	ps, err := r.patients(ctx, lanes, dossier.SizeStandard)

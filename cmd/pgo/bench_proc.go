@@ -1,9 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"github.com/pgo-koppelvlak/pgo/server/reqctx"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -41,9 +38,3 @@ func readProc(pid int) (cpu, peakMB float64) {
 // auditKeys makes a's keyset the one that links audit records in this process
 // (the chain keys are process-wide; the bench holds an App of both instances).
 func auditKeys(a *App) { auditdb.UseChainKeys(a.Vault) }
-
-func stringsReader(s string) io.Reader { return strings.NewReader(s) }
-
-func newUUID() string { return reqctx.NewID() }
-
-func randRead(b []byte) (int, error) { return rand.Read(b) }
