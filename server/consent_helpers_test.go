@@ -88,6 +88,7 @@ type consentEnv struct {
 	// so a test may add one, e.g. on the browser test's port).
 	redirects map[string][]string
 	jobs      *export.Jobs
+	sealer    *vault.Vault // seals the patient's dossier
 }
 
 type consentOpts struct {
@@ -111,7 +112,7 @@ func newConsentEnv(t *testing.T, o consentOpts) *consentEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.jobs = jobs
+	e.jobs, e.sealer = jobs, sealer
 	e.redirects = map[string][]string{
 		zuid: {zuidCallback}, "vier.localhost": {"https://vier.localhost/cb"}, "weg.localhost": {"https://weg.localhost/cb"},
 	}

@@ -71,6 +71,12 @@ func newFHIRFixture(tb testing.TB, hold time.Duration) *fhirFixture {
 		tb.Fatal(err)
 	}
 	f.vault = v
+	// The patient's account: an import for a user that does not exist is
+	// refused (issue 14).
+	if _, err := f.db.Pool.Exec(context.Background(), `insert into accounts (id, name, role, password_hash)
+		values ($1, $2, 'patient', 'not a hash')`, f.user, "fhir-"+f.user[:8]); err != nil {
+		tb.Fatal(err)
+	}
 	f.store = exportdb.New(f.db, worker.NewRenderTask)
 	f.dos = dossier.New(dossierdb.New(f.db), v)
 	f.slow = &slowSummarizer{next: f.dos}

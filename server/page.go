@@ -86,8 +86,9 @@ func (s *accountPages) nav(c echo.Context) web.Nav {
 	if cur.sess == nil || cur.sess.Stage != account.StageFull {
 		return web.Nav{}
 	}
+	mounted := func(path string) bool { return s.kinds[path] == KindBrowser }
 	return web.Nav{LoggedIn: true, Role: string(cur.sess.Role), CSRF: account.CSRFToken(cur.id),
-		Dossier: s.kinds["/mijn-dossier"] == KindBrowser}
+		Dossier: mounted("/mijn-dossier"), Transfer: mounted("/ophalen"), Grants: mounted("/toestemmingen")}
 }
 
 // render writes a browser page. Templates render into a buffer first, so a

@@ -26,9 +26,10 @@ type Nav struct {
 	LoggedIn bool
 	Role     string // "patient" or "auditor" when LoggedIn
 	CSRF     string // the logout form's token when LoggedIn
-	// Dossier: "Mijn dossier" is mounted, so the menu and home page offer it
-	// (they offer only what works).
-	Dossier bool
+	// Dossier, Transfer and Grants say that "Mijn dossier", "Dossier ophalen"
+	// and "Mijn toestemmingen" are mounted, so the menu and home page offer them
+	// (they offer only what works: without PGO_PROVIDER_NAME there are no grants).
+	Dossier, Transfer, Grants bool
 }
 
 // LangLink is one entry of the language switch.

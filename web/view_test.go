@@ -149,6 +149,9 @@ func TestEveryPageRendersInBothLanguages(t *testing.T) {
 			"dossier_mine": DossierView{Page: p, Total: 1, Sections: []DossierSection{{Key: "problems", Label: "Problemen", Count: 1,
 				Columns: []string{"Probleem"}, Rows: [][]string{{"Astma"}}}}},
 		}
+		// dossier (issue 13)
+		views["dossier_mine"] = DossierView{Page: p, Total: 1, Sections: []DossierSection{{Key: "problems", Label: "Problemen", Count: 1,
+			Columns: []string{"Soort"}, Rows: [][]string{{"x"}}}}}
 		for name, v := range transferViews(p) {
 			views[name] = v
 		}

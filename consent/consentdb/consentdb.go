@@ -113,8 +113,21 @@ func (s *Store) Audit(ctx context.Context, ev audit.Event) error {
 }
 
 // CreateExport creates the grant's export job in the context's transaction.
+//
+// The export may be deleted PGO_EXPORT_GRACE after its grant's end even when no
+// target ever redeems the code (issue 11), so serve_until starts at the grant's
+// expiry (the grant is written first, in the same transaction); a token that
+// uses the export moves it later, and an ended grant sets grant_ended_at
+// (EndGrant).
 func (s *Store) CreateExport(ctx context.Context, job export.Job, ev audit.Event) error {
-	return s.InTx(ctx, func(ctx context.Context) error { return s.exports.CreateTx(ctx, txOf(ctx), job, ev) })
+	return s.InTx(ctx, func(ctx context.Context) error {
+		if err := s.exports.CreateTx(ctx, txOf(ctx), job, ev); err != nil {
+			return err
+		}
+		_, err := txOf(ctx).Exec(ctx, `update export_job set serve_until = (select max(expires_at) from consent_grant
+			where export_job_id = $1) where id = $1`, job.ID)
+		return store.Error(err)
+	})
 }
 
 const grantColumns = `id, account_id, client_id, client_name, scope, categories, state, coalesce(export_job_id::text, ''),
@@ -183,14 +196,21 @@ func (s *Store) Grants(ctx context.Context, accountID string) ([]consent.Grant, 
 	return out, store.Error(rows.Err())
 }
 
-// EndGrant moves an active grant to state (compare-and-set).
+// EndGrant moves an active grant to state (compare-and-set) and, in the same
+// statement, marks its export's grant as ended, so the rendered document is
+// deleted PGO_EXPORT_GRACE later (issue 11; exportdb.Store.DeleteExpired).
 func (s *Store) EndGrant(ctx context.Context, id string, to consent.State, t time.Time) (bool, error) {
-	tag, err := s.q(ctx).Exec(ctx, `update consent_grant set state = $2, ended_at = $3
-		where id = $1 and state = 'active'`, id, string(to), t)
+	var n int
+	err := s.q(ctx).QueryRow(ctx, `with g as (
+			update consent_grant set state = $2, ended_at = $3
+			where id = $1 and state = 'active' returning export_job_id),
+		e as (update export_job set grant_ended_at = coalesce(grant_ended_at, $3)
+			where id in (select export_job_id from g) returning 1)
+		select count(*) from g`, id, string(to), t).Scan(&n)
 	if err != nil {
 		return false, store.Error(err)
 	}
-	return tag.RowsAffected() == 1, nil
+	return n == 1, nil
 }
 
 // CreateCode stores a code's hash and request.

@@ -13,6 +13,7 @@ import (
 	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/consent"
 	"github.com/pgo-koppelvlak/pgo/dossier"
+	"github.com/pgo-koppelvlak/pgo/export"
 	"github.com/pgo-koppelvlak/pgo/export/exportdb"
 	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
@@ -20,7 +21,7 @@ import (
 
 func newStore(t *testing.T) *Store {
 	db := storetest.DB(t)
-	return New(db, exportdb.New(db, func(string) store.Task { return store.Task{Type: "export:render"} }))
+	return New(db, exportdb.New(db, func(string) store.Task { return store.Task{Type: "export:render", Payload: []byte(`{}`)} }))
 }
 
 func grant(state consent.State) consent.Grant {
@@ -158,5 +159,48 @@ func TestInTxAtomic(t *testing.T) {
 	_ = s.db.Pool.QueryRow(ctx, `select count(*) from audit_log where action = 'consent_granted'`).Scan(&n)
 	if n != 0 {
 		t.Errorf("%d audit records survived the rollback", n)
+	}
+}
+
+// Issue 11: a rendered export is deleted PGO_EXPORT_GRACE after its grant ends.
+// Its deletion time starts at the grant's expiry (so an export nobody fetched
+// goes too), and ending the grant marks the export in the same statement.
+func TestGrantEndMarksItsExport(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	g := grant(consent.StateActive)
+	jobs := export.NewJobs(export.JobsConfig{})
+	job, ev, err := jobs.Prepare(export.Request{UserID: g.AccountID, Categories: g.Categories, ActorType: audit.ActorUser, ActorID: g.AccountID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.ExportJobID = job.ID
+	err = s.InTx(ctx, func(ctx context.Context) error {
+		if err := s.CreateGrant(ctx, g); err != nil {
+			return err
+		}
+		return s.CreateExport(ctx, job, ev)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serveUntil, ended *time.Time
+	read := func() {
+		t.Helper()
+		if err := s.db.Pool.QueryRow(ctx, `select serve_until, grant_ended_at from export_job where id = $1`, job.ID).Scan(&serveUntil, &ended); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read()
+	if serveUntil == nil || !serveUntil.Equal(g.Expires) || ended != nil {
+		t.Fatalf("after allow: serve_until %v (want %v), grant_ended_at %v", serveUntil, g.Expires, ended)
+	}
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	if ok, err := s.EndGrant(ctx, g.ID, consent.StateUsed, at); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	read()
+	if ended == nil || !ended.Equal(at) {
+		t.Fatalf("after the grant ended: grant_ended_at %v; want %v", ended, at)
 	}
 }
