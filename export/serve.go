@@ -58,7 +58,7 @@ type ServingConfig struct {
 	Names  Summarizer
 	Source string // this PGO's name: the document's author
 	Now    func() time.Time
-	Poll   time.Duration // how often a held request looks at the job; default 200 ms
+	Poll   time.Duration // how often a held request looks at the job; default 50 ms
 }
 
 // NewServing returns Serving over the given parts.
@@ -67,7 +67,10 @@ func NewServing(c ServingConfig) *Serving {
 		c.Now = time.Now
 	}
 	if c.Poll <= 0 {
-		c.Poll = 200 * time.Millisecond
+		// 50 ms: one small primary-key read 20 times a second per held request,
+		// against a render of a few hundred ms that a 200 ms poll missed by 100
+		// ms on average (issue 16, BENCHMARKS.md).
+		c.Poll = 50 * time.Millisecond
 	}
 	return &Serving{store: c.Store, opener: c.Opener, names: c.Names, source: c.Source, now: c.Now, poll: c.Poll}
 }

@@ -15,6 +15,7 @@ func commands() []*command {
 		keysCmd,
 		probeCmd,
 		demoCmd,
+		benchCmd,
 		versionCmd,
 	}
 }

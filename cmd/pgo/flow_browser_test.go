@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -196,8 +195,6 @@ func (d *flowDemo) patient(t *testing.T, name string) (noord, zuid string) {
 	}
 	return name + "@noord", name + "@zuid"
 }
-
-var transferPath = regexp.MustCompile(`/ophalen/([0-9a-f-]{36})$`)
 
 // flow runs one patient's transfer through the pages; with deny the patient
 // first says no and then tries again.

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgo-koppelvlak/pgo/store/storetest"
+)
+
+// TestBenchCommands runs `pgo bench transfer`, `token` and `download` with small
+// counts on two instances of their own (so the commands cannot rot): each must
+// exit 0, print JSON that parses, and report zero failures with every stage of
+// the transfer found in the audit records. The figures themselves are read from
+// a full run (BENCHMARKS.md), never asserted here.
+func TestBenchCommands(t *testing.T) {
+	cases := []struct {
+		name  string
+		args  []string
+		check func(t *testing.T, out []byte)
+	}{
+		{"transfer", []string{"transfer", "--count", "3", "--concurrency", "2"}, checkTransferJSON},
+		{"token", []string{"token", "--count", "20", "--concurrency", "2"}, func(t *testing.T, out []byte) {
+			var rep tokenReport
+			if err := json.Unmarshal(out, &rep); err != nil || rep.Requests != 19 || rep.Failures != 0 || rep.PerSecond <= 0 {
+				t.Errorf("token report %+v (%v):\n%s", rep, err, out)
+			}
+		}},
+		{"download", []string{"download", "--count", "3"}, func(t *testing.T, out []byte) {
+			var rep downloadReport
+			if err := json.Unmarshal(out, &rep); err != nil || rep.Downloads != 3 || rep.Failures != 0 || rep.Bytes < 1000 || rep.MBps <= 0 || rep.RawMBps <= 0 {
+				t.Errorf("download report %+v (%v):\n%s", rep, err, out)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			prefix := fmt.Sprintf("pgo_benchtest_%d", time.Now().UnixNano()%1e9)
+			t.Cleanup(func() { dropBenchDatabases(t, prefix) })
+			dir := filepath.Join(t.TempDir(), "bench")
+			args := append([]string{"bench"}, c.args...)
+			args = append(args, "--json", "--dir", dir, "--db-prefix", prefix, "--postgres", storetest.BaseURL(),
+				"--noord-redis", storetest.Redis(t), "--zuid-redis", storetest.Redis(t))
+			code, stdout, stderr := runPGO(t, nil, args...)
+			if code != 0 {
+				t.Fatalf("pgo %v: exit %d\n%s\n%s", args, code, stdout, stderr)
+			}
+			c.check(t, []byte(stdout))
+		})
+	}
+}
+
+func checkTransferJSON(t *testing.T, out []byte) {
+	t.Helper()
+	var rep transferReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if rep.Transfers != 3 || rep.Failures != 0 || rep.P50 <= 0 || rep.RenderMS <= 0 || rep.Overhead <= 0 || rep.PerSecond <= 0 {
+		t.Errorf("transfer report:\n%s", out)
+	}
+	for _, k := range []string{"consent", "token", "queue_fetch", "list", "verify_store", "revoke_finish", "render"} {
+		if rep.Stages[k] <= 0 {
+			t.Errorf("stage %s not found in the audit records: %v", k, rep.Stages)
+		}
+	}
+	for _, p := range []string{"PGO Noord serve", "PGO Noord worker", "PGO Zuid serve", "PGO Zuid worker"} {
+		if rep.RSS[p] <= 0 {
+			t.Errorf("no peak RSS of %s: %v", p, rep.RSS)
+		}
+	}
+}
+
+// dropBenchDatabases drops what a bench run made in PostgreSQL: both databases
+// and their application roles.
+func dropBenchDatabases(t *testing.T, prefix string) {
+	dropDemoDatabases(t, prefix)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, storetest.BaseURL())
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer conn.Close(ctx)
+	for _, k := range []string{"noord", "zuid"} {
+		if _, err := conn.Exec(ctx, "drop role if exists "+pgx.Identifier{prefix + "_" + k + "_app"}.Sanitize()); err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo/dossier"
+	"github.com/pgo-koppelvlak/pgo/server/reqctx"
+)
+
+// The peer side of the bench: the bench process acts as PGO Zuid's client
+// (Zuid's client certificate, client_id zuid.localhost, Zuid's redirect_uri)
+// towards PGO Noord. Codes come from the real consent path: a logged-in patient
+// at Noord opens the authorization request and clicks "allow"; the bench stops at
+// the redirect to Zuid and keeps the code.
+
+// peerCode is one authorization code with its PKCE verifier.
+type peerCode struct{ code, verifier, corr string }
+
+// clientCert is Zuid's client certificate from the demo state.
+func (r *benchRig) clientCert() (*tls.Certificate, error) {
+	certs := filepath.Join(r.dir, "certs")
+	c, err := tls.LoadX509KeyPair(filepath.Join(certs, "zuid.localhost-client.pem"), filepath.Join(certs, "zuid.localhost-client-key.pem"))
+	return &c, err
+}
+
+// consentCode runs one authorization request at Noord for Zuid, consents, and
+// returns the code from the redirect to Zuid's callback (not followed).
+func (b *benchBrowser) consentCode() (peerCode, error) {
+	v := make([]byte, 32)
+	_, _ = rand.Read(v)
+	pc := peerCode{verifier: base64.RawURLEncoding.EncodeToString(v), corr: reqctx.NewID()}
+	sum := sha256.Sum256([]byte(pc.verifier))
+	q := url.Values{"response_type": {"code"}, "client_id": {"zuid.localhost"}, "redirect_uri": {b.r.issuer("zuid") + "/oauth/callback"},
+		"scope": {"noord~51"}, "state": {reqctx.NewID()}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])},
+		"code_challenge_method": {"S256"}, reqctx.HeaderMedMijRequestID: {reqctx.NewID()}, reqctx.HeaderCorrelationID: {pc.corr}}
+	p, err := b.do(http.MethodGet, b.r.issuer("noord")+"/oauth/authorize?"+q.Encode(), nil)
+	if err != nil {
+		return pc, err
+	}
+	var loc *url.URL
+	b.c.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		if req.URL.Path == "/oauth/callback" {
+			loc = req.URL
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	defer func() { b.c.CheckRedirect = nil }()
+	if _, err := b.submit(p, "/oauth/authorize", url.Values{"decision": {"allow"}}); err != nil {
+		return pc, err
+	}
+	if loc == nil || loc.Query().Get("code") == "" {
+		return pc, errors.New("consent did not redirect to Zuid's callback with a code")
+	}
+	pc.code = loc.Query().Get("code")
+	return pc, nil
+}
+
+// peer is Zuid's mutual-TLS client towards Noord, conns kept-alive connections.
+func (r *benchRig) peer(conns int) (*http.Client, error) {
+	cert, err := r.clientCert()
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.transport(cert, conns)
+	if err != nil {
+		return nil, err
+	}
+	t.MaxConnsPerHost = conns
+	return &http.Client{Transport: t, Timeout: 60 * time.Second}, nil
+}
+
+// redeem is one token request (RFC 6749 §4.1.3) and returns the access token.
+func (r *benchRig) redeem(ctx context.Context, c *http.Client, pc peerCode) (string, error) {
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {pc.code}, "redirect_uri": {r.issuer("zuid") + "/oauth/callback"},
+		"client_id": {"zuid.localhost"}, "code_verifier": {pc.verifier}}
+	resp, err := r.peerDo(ctx, c, http.MethodPost, r.issuer("noord")+"/oauth/token", form, "", pc.corr)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		return "", fmt.Errorf("token response without access_token (%v)", err)
+	}
+	return tok.AccessToken, nil
+}
+
+// peerDo sends one peer request with the MedMij-Request-ID and X-Correlation-ID
+// headers; a status other than 200 is an error.
+func (r *benchRig) peerDo(ctx context.Context, c *http.Client, method, u string, form url.Values, bearer, corr string) (*http.Response, error) {
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	req.Header.Set(reqctx.HeaderMedMijRequestID, reqctx.NewID())
+	req.Header.Set(reqctx.HeaderCorrelationID, corr)
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s %s: status %d", method, req.URL.Path, resp.StatusCode)
+	}
+	return resp, nil
+}
+
+var benchTokenCmd = &command{
+	name:    "token",
+	summary: "Token requests per second over kept-alive mutual-TLS connections, codes made through the real consent path.",
+	usage:   "[--count M] [--concurrency N] [--json] [--noord URL --zuid URL --dir DIR]",
+	run:     runBenchToken,
+}
+
+// tokenReport is what `pgo bench token` prints.
+type tokenReport struct {
+	Requests    int     `json:"requests"`
+	Failures    int     `json:"failures"`
+	Concurrency int     `json:"concurrency"`
+	PerSecond   float64 `json:"per_second"`
+	P50         float64 `json:"p50_ms"`
+	P95         float64 `json:"p95_ms"`
+	RSS         float64 `json:"serve_rss_mb"`
+}
+
+func runBenchToken(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	var o benchOptions
+	o.flags(fs, 1000, 8)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := o.check(fs); err != nil {
+		return err
+	}
+	// Only `pgo serve` runs: the renders the consents enqueue wait in the outbox
+	// instead of competing with the token endpoint for the CPU.
+	r, err := startRig(ctx, e, o, false)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	codes, err := r.prepareCodes(ctx, e, o.count, o.concurrency)
+	if err != nil {
+		return err
+	}
+	c, err := r.peer(o.concurrency)
+	if err != nil {
+		return err
+	}
+	if _, err := r.redeem(ctx, c, codes[0]); err != nil { // warm up: one connection's handshake
+		return fmt.Errorf("first token request: %w", err)
+	}
+	codes = codes[1:]
+	lat := make([]float64, len(codes))
+	var mu sync.Mutex
+	fails := 0
+	start := time.Now()
+	_ = parallel(ctx, len(codes), o.concurrency, func(i int) error {
+		t := time.Now()
+		_, err := r.redeem(ctx, c, codes[i])
+		lat[i] = ms(time.Since(t))
+		if err != nil {
+			mu.Lock()
+			fails++
+			mu.Unlock()
+			fmt.Fprintf(e.stderr, "[pgo bench] token request: %v\n", err)
+		}
+		return nil
+	})
+	wall := time.Since(start)
+	rep := tokenReport{Requests: len(codes), Failures: fails, Concurrency: o.concurrency,
+		PerSecond: round1(float64(len(codes)-fails) / wall.Seconds()), P50: pct(lat, 50), P95: pct(lat, 95)}
+	for _, p := range r.procStats() {
+		if p.Name == "PGO Noord serve" {
+			rep.RSS = round1(p.PeakMB)
+		}
+	}
+	if o.json {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		fmt.Fprintln(e.stdout, string(b))
+	} else {
+		fmt.Fprintf(e.stdout, "pgo bench token: %d token requests over %d kept-alive mutual-TLS connections, %d failures\n", rep.Requests, rep.Concurrency, rep.Failures)
+		fmt.Fprintf(e.stdout, "%.1f requests/s  latency p50 %.1f ms  p95 %.1f ms  Noord serve peak RSS %.1f MB\n", rep.PerSecond, rep.P50, rep.P95, rep.RSS)
+	}
+	if fails > 0 {
+		return &exitError{code: 1, msg: fmt.Sprintf("pgo bench token: %d token requests failed", fails)}
+	}
+	return nil
+}
+
+// prepareCodes makes n codes through Noord's consent screen: one patient per
+// concurrent lane, each logged in once and consenting again and again (each
+// consent is a grant with its export job, as always).
+func (r *benchRig) prepareCodes(ctx context.Context, e *env, n, conc int) ([]peerCode, error) {
+	lanes := min(conc, n)
+	ps, err := r.patients(ctx, lanes, dossier.SizeStandard)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.transport(nil, lanes)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(e.stderr, "[pgo bench] preparing %d codes through the consent screen (not timed)\n", n)
+	codes := make([]peerCode, n)
+	err = parallel(ctx, lanes, lanes, func(l int) error {
+		b := r.browser(ctx, t)
+		if err := b.loginAt("noord", ps[l].noord, ps[l].password); err != nil {
+			return err
+		}
+		for i := l; i < n; i += lanes {
+			var err error
+			if codes[i], err = b.consentCode(); err != nil {
+				return fmt.Errorf("code %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+	return codes, err
+}

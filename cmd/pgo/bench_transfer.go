@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo/dossier"
+)
+
+// transferPath finds the transfer id in the path of Zuid's progress page.
+var transferPath = regexp.MustCompile(`/ophalen/([0-9a-f-]{36})$`)
+
+var benchTransferCmd = &command{
+	name:    "transfer",
+	summary: "Drive complete transfers (patient login, consent, fetch, store) and print latency, stages, CPU and RSS.",
+	usage:   "[--concurrency N] [--count M] [--dossier standard|large] [--json] [--noord URL --zuid URL --dir DIR]",
+	run:     runBenchTransfer,
+}
+
+// transferRun is one scripted transfer's outcome.
+type transferRun struct {
+	id             string
+	click, clicked time.Time // before the consent POST; after Zuid's progress page came back
+	status, reason string
+	err            error
+}
+
+func runBenchTransfer(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	var o benchOptions
+	o.flags(fs, 10, 1)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := o.check(fs); err != nil {
+		return err
+	}
+	r, err := startRig(ctx, e, o, true)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	fmt.Fprintf(e.stderr, "[pgo bench] seeding %d patients with a %s dossier\n", o.count, o.dossier)
+	ps, err := r.patients(ctx, o.count, dossier.Size(o.dossier))
+	if err != nil {
+		return err
+	}
+	t, err := r.transport(nil, 2*o.concurrency)
+	if err != nil {
+		return err
+	}
+	bs := make([]*benchBrowser, len(ps))
+	fmt.Fprintln(e.stderr, "[pgo bench] logging every patient in at both instances (not timed)")
+	err = parallel(ctx, len(ps), o.concurrency, func(i int) error {
+		bs[i] = r.browser(ctx, t)
+		if err := bs[i].loginAt("zuid", ps[i].zuid, ps[i].password); err != nil {
+			return fmt.Errorf("login at Zuid: %w", err)
+		}
+		return bs[i].loginAt("noord", ps[i].noord, ps[i].password)
+	})
+	if err != nil {
+		return err
+	}
+	before := r.procStats()
+	fmt.Fprintf(e.stderr, "[pgo bench] %d transfers, %d at a time\n", o.count, o.concurrency)
+	runs := make([]transferRun, len(ps))
+	start := time.Now()
+	_ = parallel(ctx, len(ps), o.concurrency, func(i int) error {
+		runs[i] = bs[i].transfer()
+		return nil
+	})
+	wall := time.Since(start)
+	rep := r.transferReport(ctx, o, runs, wall, before)
+	rep.RenderMS = r.pureRender(ctx, ps[0].noordID, runs)
+	rep.finish()
+	if o.json {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		fmt.Fprintln(e.stdout, string(b))
+	} else {
+		rep.print(e.stdout)
+	}
+	for _, run := range runs {
+		if run.err != nil {
+			fmt.Fprintf(e.stderr, "[pgo bench] transfer %s failed: %v\n", run.id, run.err)
+		}
+	}
+	if rep.Failures > 0 {
+		return &exitError{code: 1, msg: fmt.Sprintf("pgo bench transfer: %d of %d transfers failed (logs: %s/*/*.log)", rep.Failures, rep.Transfers, r.dir)}
+	}
+	return nil
+}
+
+// transfer is the patient's part, already logged in at both: choose PGO Noord
+// at Zuid, follow the link to Noord's consent screen, consent with the
+// categories ticked as offered, come back to Zuid, and wait for the outcome.
+func (b *benchBrowser) transfer() (run transferRun) {
+	zuid := b.r.issuer("zuid")
+	p, err := b.do(http.MethodGet, zuid+"/ophalen", nil)
+	if err != nil {
+		return transferRun{err: err}
+	}
+	f, ok := findForm(p.body, "/ophalen")
+	if !ok || len(f.radios["bron"]) == 0 {
+		return transferRun{err: errors.New("no source to choose at Zuid's /ophalen")}
+	}
+	bron := f.radios["bron"][0]
+	for _, v := range f.radios["bron"] {
+		if strings.Contains(v, "noord") {
+			bron = v
+		}
+	}
+	if p, err = b.submit(p, "/ophalen", url.Values{"bron": {bron}}); err != nil {
+		return transferRun{err: err}
+	}
+	m := transferPath.FindStringSubmatch(p.url.Path)
+	if m == nil {
+		return transferRun{err: fmt.Errorf("after choosing the source: at %s", p.url.Path)}
+	}
+	run.id = m[1]
+	if p, err = b.do(http.MethodGet, zuid+"/ophalen/"+run.id+"/toestemming", nil); err != nil {
+		run.err = err
+		return run
+	}
+	if p.url.Path != "/oauth/authorize" {
+		run.err = fmt.Errorf("not at Noord's consent screen but at %s", p.url)
+		return run
+	}
+	run.click = time.Now()
+	p, err = b.submit(p, "/oauth/authorize", url.Values{"decision": {"allow"}})
+	run.clicked = time.Now()
+	if err != nil {
+		run.err = err
+		return run
+	}
+	if !strings.HasSuffix(p.url.Path, "/ophalen/"+run.id) {
+		run.err = fmt.Errorf("after consenting: at %s", p.url.Path)
+		return run
+	}
+	run.status, run.reason, run.err = b.r.waitTransfer(b.ctx, run.id, 5*time.Minute)
+	return run
+}
+
+// waitTransfer polls Zuid's transfer row (every 20 ms) until it is done or failed.
+// The latency figures come from the audit records' times, not from this poll.
+func (r *benchRig) waitTransfer(ctx context.Context, id string, timeout time.Duration) (status, reason string, err error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		err = r.apps["zuid"].DB.Pool.QueryRow(ctx, `select status, coalesce(failure, '') from transfer where id = $1`, id).Scan(&status, &reason)
+		if err != nil {
+			return status, reason, err
+		}
+		switch {
+		case status == "done":
+			return status, reason, nil
+		case status == "failed":
+			return status, reason, fmt.Errorf("transfer failed: %s", reason)
+		case time.Now().After(deadline):
+			return status, reason, fmt.Errorf("transfer still %s after %s", status, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return status, reason, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// pureRender renders the first transfer's selection of the same dossier in this
+// process (Noord's dossier read, layout, PDF/A conversion: what the render task
+// does before sealing) three times and returns the median in ms.
+func (r *benchRig) pureRender(ctx context.Context, userID string, runs []transferRun) float64 {
+	a := r.apps["noord"]
+	var cats []dossier.Category
+	var corr string
+	for _, run := range runs {
+		if run.id != "" {
+			_ = r.apps["zuid"].DB.Pool.QueryRow(ctx, `select correlation_id::text from transfer where id = $1`, run.id).Scan(&corr)
+			break
+		}
+	}
+	var raw []string
+	if err := a.DB.Pool.QueryRow(ctx, `select categories from export_job where correlation_id = $1`, corr).Scan(&raw); err != nil {
+		for _, c := range dossier.Categories {
+			raw = append(raw, string(c.Key))
+		}
+	}
+	for _, c := range raw {
+		cats = append(cats, dossier.Category(c))
+	}
+	var ms []float64
+	for range 3 {
+		t := time.Now()
+		if _, err := a.exportJobs().RenderSelection(ctx, io.Discard, userID, cats, 0, nil); err != nil {
+			return 0
+		}
+		ms = append(ms, float64(time.Since(t).Microseconds())/1000)
+	}
+	sort.Float64s(ms)
+	return ms[1]
+}
+
+// nproc is the number of CPUs this process may use.
+func nproc() int { return runtime.NumCPU() }
