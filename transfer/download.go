@@ -146,11 +146,14 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return k, err
 }
 
-// rangeStart returns the first byte position of a Content-Range "bytes a-b/n".
+// rangeStart returns the first byte position of a Content-Range "bytes a-b/n"
+// (RFC 9110 §14.4), -1 when the field is not that or the range is invalid: a
+// negative start or an end before the start (Sscanf's %d reads "-5", found by
+// FuzzRangeStart).
 func rangeStart(v string) int64 {
 	var a, b int64
 	var total string
-	if _, err := fmt.Sscanf(v, "bytes %d-%d/%s", &a, &b, &total); err != nil {
+	if _, err := fmt.Sscanf(v, "bytes %d-%d/%s", &a, &b, &total); err != nil || a < 0 || b < a {
 		return -1
 	}
 	return a

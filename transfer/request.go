@@ -124,13 +124,19 @@ func drain(resp *http.Response) {
 	resp.Body.Close()
 }
 
+// maxRetryAfter bounds a delay-seconds value so that it cannot overflow a
+// time.Duration (callers cap the wait far below this anyway).
+const maxRetryAfter = 24 * time.Hour
+
 // retryAfter parses Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
+// Delays above a day count as a day: time.Duration(n)*time.Second wraps to a
+// negative wait for n >= 9223372037 (found by FuzzRetryAfter).
 func retryAfter(v string, now time.Time) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
 	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second, true
+		return time.Duration(min(n, int(maxRetryAfter/time.Second))) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return max(0, t.Sub(now)), true
