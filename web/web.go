@@ -39,7 +39,8 @@ type Renderer struct {
 // NewRenderer parses the layout and every page once. An error here is a bug in a
 // template, caught by the tests.
 func NewRenderer() (*Renderer, error) {
-	base, err := template.New("layout.html").ParseFS(files, "templates/layout.html")
+	// The layout and the partials (blocks several pages use) are in every page.
+	base, err := template.New("layout.html").ParseFS(files, "templates/layout.html", "templates/partials/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: layout: %w", err)
 	}
