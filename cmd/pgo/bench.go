@@ -90,6 +90,22 @@ var benchVars = map[string]string{"PGO_LOGIN_IP_LIMIT": "100000", "PGO_CODE_LIFE
 // startRig starts two fresh instances as `pgo demo` does (new databases, flushed
 // Redis DBs, new keys), or attaches to the running ones of --dir. workers false
 // starts only `pgo serve` (the token bench: no render competes for the CPU).
+// openBench parses a bench command's flags (with its default count and
+// concurrency) and starts its rig: the one preamble of every `pgo bench`
+// command. The caller closes the rig.
+func openBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string, count, concurrency int, workers bool) (*benchRig, benchOptions, error) {
+	var o benchOptions
+	o.flags(fs, count, concurrency)
+	if err := parse(fs, args); err != nil {
+		return nil, o, err
+	}
+	if err := o.check(fs); err != nil {
+		return nil, o, err
+	}
+	r, err := startRig(ctx, e, o, workers)
+	return r, o, err
+}
+
 func startRig(ctx context.Context, e *env, o benchOptions, workers bool) (*benchRig, error) {
 	r := &benchRig{dir: o.dir, apps: map[string]*App{}, accts: map[string]*account.Service{}, stop: func() {}, log: e.stderr}
 	if o.noordURL != "" {

@@ -39,15 +39,7 @@ type downloadReport struct {
 }
 
 func runBenchDownload(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	var o benchOptions
-	o.flags(fs, 20, 1)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := o.check(fs); err != nil {
-		return err
-	}
-	r, err := startRig(ctx, e, o, true)
+	r, o, err := openBench(ctx, e, fs, args, 20, 1, true)
 	if err != nil {
 		return err
 	}

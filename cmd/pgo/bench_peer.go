@@ -152,17 +152,9 @@ type tokenReport struct {
 }
 
 func runBenchToken(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	var o benchOptions
-	o.flags(fs, 1000, 8)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := o.check(fs); err != nil {
-		return err
-	}
 	// Only `pgo serve` runs: the renders the consents enqueue wait in the outbox
 	// instead of competing with the token endpoint for the CPU.
-	r, err := startRig(ctx, e, o, false)
+	r, o, err := openBench(ctx, e, fs, args, 1000, 8, false)
 	if err != nil {
 		return err
 	}

@@ -37,15 +37,7 @@ type transferRun struct {
 }
 
 func runBenchTransfer(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	var o benchOptions
-	o.flags(fs, 10, 1)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := o.check(fs); err != nil {
-		return err
-	}
-	r, err := startRig(ctx, e, o, true)
+	r, o, err := openBench(ctx, e, fs, args, 10, 1, true)
 	if err != nil {
 		return err
 	}
