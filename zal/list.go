@@ -194,15 +194,15 @@ func children(n *node, name string) []*node {
 	return out
 }
 
-// text returns the text of n's first child called name ("" when absent). A path
-// "A/B" descends.
-func text(n *node, path string) string {
-	for _, p := range strings.Split(path, "/") {
+// text returns the text of n's first child called name ("" when absent); more
+// names descend.
+func text(n *node, path ...string) string {
+	for _, p := range path {
 		if n = child(n, p); n == nil {
 			return ""
 		}
 	}
-	return n.text.String()
+	return n.text
 }
 
 // duplicate returns the error for a value that must be unique in its scope.

@@ -125,7 +125,7 @@ func buildWhitelist(h Header, root *node) (*Whitelist, error) {
 	w := &Whitelist{Header: h, set: map[string]bool{}}
 	lines := map[string]int{}
 	for _, hn := range children(child(root, "MedMijNodes"), "MedMijNode") {
-		host := hn.text.String()
+		host := hn.text
 		if first, dup := lines[host]; dup {
 			return nil, duplicate(hn, "MedMijNode", host, first)
 		}

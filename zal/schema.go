@@ -32,7 +32,7 @@ func validate(n *node, s elem) error {
 		if len(n.kids) > 0 {
 			return listErr(n.kids[0].line, n.kids[0].name, "unexpected element inside <%s> (text expected)", n.name)
 		}
-		if err := s.check(n.text.String()); err != nil {
+		if err := s.check(n.text); err != nil {
 			return listErr(n.line, n.name, "%v", err)
 		}
 		return nil
@@ -103,11 +103,7 @@ func order(s elem) string {
 // GNL). Each returns an error that says what is wrong with the value.
 
 var (
-	reProviderName = regexp.MustCompile(`^[a-z]+@medmij$`)
-	reHost         = regexp.MustCompile(`^(([a-z0-9])([a-z0-9-])*(\.))+([a-z0-9])([a-z0-9-])*([a-z0-9])?$`)
-	reFrontURI     = regexp.MustCompile(`^https://(([a-z0-9])([a-z0-9-])*(\.))+([a-z0-9])([a-z0-9-])*([a-z0-9])?(/[^?#/]+)*$`)
-	reBackURI      = regexp.MustCompile(`^https://(([a-z0-9])([a-z0-9-])*(\.))+([a-z0-9])([a-z0-9-])*([a-z0-9])?(:[0-9]{1,5})?(/[^?#/]+)*$`)
-	reDuration     = regexp.MustCompile(`^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$`)
+	reDuration = regexp.MustCompile(`^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$`)
 )
 
 func lengthErr(v string, lo, hi int) error {
@@ -158,7 +154,7 @@ func checkProviderName(v string) error {
 	if err := lengthErr(v, 10, 57); err != nil {
 		return err
 	}
-	if !reProviderName.MatchString(v) {
+	if !matchProviderName(v) {
 		return errorf("%q does not match the pattern [a-z]+@medmij", v)
 	}
 	return nil
@@ -181,7 +177,7 @@ func frontURI(lenient bool) func(string) error {
 		if lenient {
 			return backURI(v)
 		}
-		if !reFrontURI.MatchString(v) {
+		if !matchURI(v, false) {
 			return errorf("%q is not a front-channel URI (https://host/path, no port, query or fragment)", v)
 		}
 		return nil
@@ -191,7 +187,7 @@ func frontURI(lenient bool) func(string) error {
 // backURI checks a back-channel URI (token, resource, subscription): as frontURI
 // but with an optional port.
 func backURI(v string) error {
-	if !reBackURI.MatchString(v) {
+	if !matchURI(v, true) {
 		return errorf("%q is not a back-channel URI (https://host[:port]/path, no query or fragment)", v)
 	}
 	if p := portOf(v); p != "" {
@@ -214,7 +210,7 @@ func portOf(uri string) string {
 }
 
 func checkHost(v string) error {
-	if len(v) > 253 || !reHost.MatchString(v) {
+	if len(v) > 253 || !matchHost(v) {
 		return errorf("%q is not a host name (lower-case labels with at least one dot)", v)
 	}
 	return nil

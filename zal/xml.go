@@ -19,12 +19,14 @@ const MaxListSize = 16 << 20
 const maxDepth = 12
 
 // node is one element of a parsed list: name, the line it starts on, its text (for
-// leaves) and its children in document order.
+// leaves: an element that has children keeps none, only whether any of it was not
+// white space, which is the mixed-content error) and its children in document order.
 type node struct {
 	name    string
 	line    int
 	endLine int
-	text    strings.Builder
+	text    string
+	hasText bool // some text that is not white space
 	kids    []*node
 }
 
@@ -68,6 +70,15 @@ func parseTree(data []byte) (*node, string, error) {
 	if err := checkDeclaration(data); err != nil {
 		return nil, "", err
 	}
+	if root, ns, ok := scanTree(data); ok {
+		return root, ns, nil
+	}
+	return walkTree(data)
+}
+
+// walkTree is parseTree on encoding/xml's tokenizer: the reference for what the
+// lists may contain, and the path that words every refusal.
+func walkTree(data []byte) (*node, string, error) {
 	w := &walker{d: xml.NewDecoder(bytes.NewReader(data))}
 	w.d.Strict = true
 	for {
@@ -86,6 +97,7 @@ func parseTree(data []byte) (*node, string, error) {
 
 type walker struct {
 	d      *xml.Decoder
+	buf    []byte // text of the top element while it has no children
 	stack  []*node
 	root   *node
 	ns     string
@@ -132,7 +144,11 @@ func (w *walker) charData(t xml.CharData) error {
 		}
 		return nil
 	}
-	w.stack[len(w.stack)-1].text.Write(t)
+	top := w.stack[len(w.stack)-1]
+	top.hasText = top.hasText || len(bytes.TrimSpace(t)) != 0
+	if len(top.kids) == 0 {
+		w.buf = append(w.buf, t...)
+	}
 	return nil
 }
 
@@ -147,15 +163,17 @@ func (w *walker) start(t xml.StartElement) error {
 	if len(w.stack) >= maxDepth {
 		return listErr(line, t.Name.Local, "nested deeper than %d levels", maxDepth)
 	}
-	if err := w.attrs(t, line); err != nil {
+	ns, err := checkAttrs(t, line, w.root == nil)
+	if err != nil {
 		return err
 	}
 	n := &node{name: t.Name.Local, line: line}
 	if len(w.stack) == 0 {
-		w.root = n
+		w.root, w.ns = n, ns
 	} else {
 		w.stack[len(w.stack)-1].kids = append(w.stack[len(w.stack)-1].kids, n)
 	}
+	w.buf = w.buf[:0] // the parent's text, if any, is only white space or an error
 	w.stack = append(w.stack, n)
 	return nil
 }
@@ -164,26 +182,26 @@ func (w *walker) start(t xml.StartElement) error {
 // MedMij lists bind it on the root to point at their XSD with xsi:schemaLocation.
 const xsiNS = "http://www.w3.org/2001/XMLSchema-instance"
 
-// attrs allows, on the root only, the default namespace plus what published lists
-// carry: xmlns:xsi bound to the XML Schema instance namespace and xsi:schemaLocation
-// (namespace/location pairs, XML Schema Part 1 §4.3.2). Nothing else, anywhere.
-func (w *walker) attrs(t xml.StartElement, line int) error {
-	isRoot := w.root == nil
+// checkAttrs allows, on the root only, the default namespace (which it returns)
+// plus what published lists carry: xmlns:xsi bound to the XML Schema instance
+// namespace and xsi:schemaLocation (namespace/location pairs, XML Schema Part 1
+// §4.3.2). Nothing else, anywhere.
+func checkAttrs(t xml.StartElement, line int, isRoot bool) (ns string, err error) {
 	xsiBound, schemaLoc := false, false
 	for _, a := range t.Attr {
 		switch {
 		case isRoot && a.Name.Space == "" && a.Name.Local == "xmlns":
-			w.ns = a.Value
+			ns = a.Value
 		case isRoot && a.Name.Space == "xmlns" && a.Name.Local == "xsi":
 			if a.Value != xsiNS {
-				return listErr(line, t.Name.Local, "prefix xsi must be bound to %s, not %q", xsiNS, a.Value)
+				return "", listErr(line, t.Name.Local, "prefix xsi must be bound to %s, not %q", xsiNS, a.Value)
 			}
 			xsiBound = true
 		case a.Name.Space == "xmlns":
-			return listErr(line, t.Name.Local, "namespace prefix declaration xmlns:%s is not allowed (one default namespace)", a.Name.Local)
+			return "", listErr(line, t.Name.Local, "namespace prefix declaration xmlns:%s is not allowed (one default namespace)", a.Name.Local)
 		case isRoot && a.Name.Space == "xsi" && a.Name.Local == "schemaLocation":
 			if err := checkSchemaLocation(a.Value); err != nil {
-				return listErr(line, t.Name.Local, "xsi:schemaLocation: %v", err)
+				return "", listErr(line, t.Name.Local, "xsi:schemaLocation: %v", err)
 			}
 			schemaLoc = true
 		default:
@@ -191,16 +209,16 @@ func (w *walker) attrs(t xml.StartElement, line int) error {
 			if a.Name.Space != "" {
 				name = a.Name.Space + ":" + name
 			}
-			return listErr(line, t.Name.Local, "attribute %q is not allowed", name)
+			return "", listErr(line, t.Name.Local, "attribute %q is not allowed", name)
 		}
 	}
 	if schemaLoc && !xsiBound {
-		return listErr(line, t.Name.Local, "xsi:schemaLocation uses the prefix xsi without xmlns:xsi")
+		return "", listErr(line, t.Name.Local, "xsi:schemaLocation uses the prefix xsi without xmlns:xsi")
 	}
-	if isRoot && w.ns == "" {
-		return listErr(line, t.Name.Local, "missing default namespace (xmlns)")
+	if isRoot && ns == "" {
+		return "", listErr(line, t.Name.Local, "missing default namespace (xmlns)")
 	}
-	return nil
+	return ns, nil
 }
 
 // checkSchemaLocation wants what XML Schema Part 1 §4.3.2 defines: a non-empty list
@@ -222,7 +240,11 @@ func (w *walker) end(t xml.EndElement) error {
 		return listErr(w.line(), t.Name.Local, "closing tag does not match <%s> opened on line %d", top.name, top.line)
 	}
 	top.endLine = w.line()
-	if len(top.kids) > 0 && strings.TrimSpace(top.text.String()) != "" {
+	if len(top.kids) == 0 {
+		top.text = string(w.buf)
+		w.buf = w.buf[:0]
+	}
+	if len(top.kids) > 0 && top.hasText {
 		return listErr(top.line, top.name, "mixed text and elements are not allowed")
 	}
 	w.stack = w.stack[:len(w.stack)-1]

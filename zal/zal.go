@@ -141,8 +141,8 @@ func buildVersion(vn *node) (InterfaceVersion, error) {
 	for _, sn := range children(child(vn, "Gegevensdiensten"), "Gegevensdienst") {
 		s := Service{
 			ID:               text(sn, "GegevensdienstId"),
-			AuthorizationURI: text(sn, "AuthorizationEndpoint/AuthorizationEndpointuri"),
-			TokenURI:         text(sn, "TokenEndpoint/TokenEndpointuri"),
+			AuthorizationURI: text(sn, "AuthorizationEndpoint", "AuthorizationEndpointuri"),
+			TokenURI:         text(sn, "TokenEndpoint", "TokenEndpointuri"),
 		}
 		if first, dup := ids[s.ID]; dup {
 			return v, duplicate(child(sn, "GegevensdienstId"), "GegevensdienstId", s.ID, first)
@@ -153,7 +153,7 @@ func buildVersion(vn *node) (InterfaceVersion, error) {
 		}
 		codes := map[string]int{}
 		for _, rn := range children(child(sn, "Systeemrollen"), "Systeemrol") {
-			r := SystemRole{Code: text(rn, "Systeemrolcode"), ResourceURI: text(rn, "ResourceEndpoint/ResourceEndpointuri")}
+			r := SystemRole{Code: text(rn, "Systeemrolcode"), ResourceURI: text(rn, "ResourceEndpoint", "ResourceEndpointuri")}
 			if first, dup := codes[r.Code]; dup {
 				return v, duplicate(child(rn, "Systeemrolcode"), "Systeemrolcode", r.Code, first)
 			}
