@@ -55,6 +55,7 @@ type scanner struct {
 	slab    []node
 	arena   []*node
 	names   map[string]string
+	recent  [64]string // cache of names, see internName
 	texts   map[string]string
 }
 
@@ -389,12 +390,19 @@ func isXMLChar(r rune) bool {
 	return r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
 }
 
+// internName returns the one copy of an element name. A list uses a few dozen
+// names, so a small direct-mapped cache in front of the map answers nearly all.
 func (s *scanner) internName(b []byte) string {
-	if n, ok := s.names[string(b)]; ok {
+	h := (len(b)*31 + int(b[0]) + int(b[len(b)-1])*7) & (len(s.recent) - 1)
+	if n := s.recent[h]; n == string(b) {
 		return n
 	}
-	n := string(b)
-	s.names[n] = n
+	n, ok := s.names[string(b)]
+	if !ok {
+		n = string(b)
+		s.names[n] = n
+	}
+	s.recent[h] = n
 	return n
 }
 

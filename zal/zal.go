@@ -1,6 +1,7 @@
 package zal
 
 import (
+	"slices"
 	"sort"
 	"strings"
 )
@@ -103,35 +104,50 @@ func zalSchema(release3 bool, opts ParseOptions) elem {
 }
 
 func buildZAL(h Header, root *node) (*ZAL, error) {
-	z := &ZAL{Header: h, byName: map[string]int{}}
-	lines := map[string]int{}
-	for _, pn := range children(child(root, "Zorgaanbieders"), "Zorgaanbieder") {
+	pns := children(child(root, "Zorgaanbieders"), "Zorgaanbieder")
+	z := &ZAL{Header: h, byName: make(map[string]int, len(pns)), Providers: make([]Provider, 0, len(pns))}
+	for _, pn := range pns {
 		p := Provider{Name: text(pn, "Zorgaanbiedernaam"), Type: text(pn, "Aanbiedertype")}
-		if first, dup := lines[p.Name]; dup {
-			return nil, duplicate(child(pn, "Zorgaanbiedernaam"), "Zorgaanbiedernaam", p.Name, first)
+		if first, dup := z.byName[p.Name]; dup {
+			return nil, duplicate(child(pn, "Zorgaanbiedernaam"), "Zorgaanbiedernaam", p.Name, child(pns[first], "Zorgaanbiedernaam").line)
 		}
-		lines[p.Name] = child(pn, "Zorgaanbiedernaam").line
 		versions := children(child(pn, "Interfaceversies"), "Interfaceversie")
 		if versions == nil { // release2: the Gegevensdiensten sit directly in the provider
 			versions = []*node{pn}
 		}
-		seen := map[string]int{}
-		for _, vn := range versions {
-			v, err := buildVersion(vn)
-			if err != nil {
-				return nil, err
-			}
-			if first, dup := seen[v.ID]; dup && vn != pn {
-				return nil, duplicate(child(vn, "InterfaceversieId"), "InterfaceversieId", v.ID, first)
-			}
-			seen[v.ID] = lineOf(vn, "InterfaceversieId")
-			p.Versions = append(p.Versions, v)
+		var err error
+		if p.Versions, err = buildVersions(versions, pn); err != nil {
+			return nil, err
 		}
 		z.byName[p.Name] = len(z.Providers)
 		z.Providers = append(z.Providers, p)
 	}
 	z.index()
 	return z, nil
+}
+
+// buildVersions builds a provider's Interfaceversies (pn itself in release2)
+// and refuses a repeated InterfaceversieId.
+func buildVersions(versions []*node, pn *node) ([]InterfaceVersion, error) {
+	out := make([]InterfaceVersion, 0, len(versions))
+	var seen map[string]int // only needed with more than one version
+	if len(versions) > 1 {
+		seen = make(map[string]int, len(versions))
+	}
+	for _, vn := range versions {
+		v, err := buildVersion(vn)
+		if err != nil {
+			return nil, err
+		}
+		if first, dup := seen[v.ID]; dup && vn != pn {
+			return nil, duplicate(child(vn, "InterfaceversieId"), "InterfaceversieId", v.ID, first)
+		}
+		if seen != nil {
+			seen[v.ID] = lineOf(vn, "InterfaceversieId")
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // children of a nil node are nil: child() returns nil for absent elements.
@@ -171,19 +187,29 @@ func (z *ZAL) index() {
 		if p.Type != TypeAPD {
 			continue
 		}
-		done := map[string]bool{}
+		// Ids are unique within a version (buildVersion), so only several
+		// versions can offer one gegevensdienst twice: the first one counts.
+		var done map[string]bool
+		if len(p.Versions) > 1 {
+			done = map[string]bool{}
+		}
 		for _, v := range p.Versions {
 			for _, s := range v.Services {
 				if done[s.ID] {
 					continue
 				}
-				done[s.ID] = true
+				if done != nil {
+					done[s.ID] = true
+				}
 				z.sources[s.ID] = append(z.sources[s.ID], Source{Name: p.Name, Display: DisplayName(p.Name), Endpoints: endpoints(p, v, s)})
 			}
 		}
 	}
+	byName := func(a, b Source) int { return strings.Compare(a.Name, b.Name) }
 	for _, list := range z.sources {
-		sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+		if !slices.IsSortedFunc(list, byName) {
+			slices.SortFunc(list, byName)
+		}
 	}
 }
 
