@@ -49,9 +49,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 
-	WorkerConcurrency int
-	OutboxPoll        time.Duration
-	OutboxRetention   time.Duration // relayed outbox rows older than this are deleted
+	WorkerConcurrency      int // CPU-bound tasks: renders, rewraps
+	WorkerFetchConcurrency int // I/O-bound tasks: transfer fetches waiting on their sources
+	OutboxPoll             time.Duration
+	OutboxRetention        time.Duration // relayed outbox rows older than this are deleted
 
 	// Areas with their own settings.
 	ZAL      ZAL
@@ -90,7 +91,8 @@ func (c *Config) settings() []setting {
 		integer("PGO_MAX_BODY_BYTES", "1048576", "largest request body accepted", &c.MaxBodyBytes, 1024, 1<<30),
 		duration("PGO_SHUTDOWN_TIMEOUT", "20s", "how long graceful shutdown waits for in-flight work", &c.ShutdownTimeout, time.Second, time.Hour),
 		str("PGO_LOG_LEVEL", "info", "debug, info, warn or error", &c.LogLevel, oneOf("debug", "info", "warn", "error")),
-		intSetting("PGO_WORKER_CONCURRENCY", "4", "parallel jobs per worker process", &c.WorkerConcurrency, 1, 256),
+		intSetting("PGO_WORKER_CONCURRENCY", "4", "parallel CPU-bound jobs (renders, rewraps) per worker process; about the number of CPUs", &c.WorkerConcurrency, 1, 256),
+		intSetting("PGO_WORKER_FETCH_CONCURRENCY", "16", "parallel transfer fetches per worker process, beside PGO_WORKER_CONCURRENCY (they wait on sources; each holds its document, up to PGO_MAX_DOCUMENT_BYTES, in memory)", &c.WorkerFetchConcurrency, 1, 1024),
 		duration("PGO_OUTBOX_RETENTION", "168h", "how long relayed outbox rows are kept before the worker deletes them", &c.OutboxRetention, time.Hour, 365*24*time.Hour),
 		duration("PGO_OUTBOX_POLL", "5s", "outbox relay polling fallback interval", &c.OutboxPoll, 100*time.Millisecond, time.Hour),
 	}

@@ -38,7 +38,7 @@ type FetchPayload struct {
 // NewFetchTask is the outbox task that fetches transfer id (transferdb.New takes it).
 func NewFetchTask(id string) store.Task {
 	b, _ := json.Marshal(FetchPayload{TransferID: id}) // cannot fail for a string field
-	return store.Task{Type: TypeTransferFetch, Payload: b, Queue: "critical", MaxRetry: FetchMaxRetry, Timeout: FetchTimeout}
+	return store.Task{Type: TypeTransferFetch, Payload: b, Queue: QueueFetch, MaxRetry: FetchMaxRetry, Timeout: FetchTimeout}
 }
 
 // Fetcher runs transfers (transfer.Service).

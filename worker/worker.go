@@ -7,6 +7,7 @@ package worker
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -17,11 +18,16 @@ import (
 
 // Options configure a Worker.
 type Options struct {
-	RedisURL        string
-	DB              *store.DB
-	Concurrency     int
-	ShutdownTimeout time.Duration
-	OutboxPoll      time.Duration
+	RedisURL    string
+	DB          *store.DB
+	Concurrency int // slots for the CPU-bound queues (renders, rewraps)
+	// FetchConcurrency is the number of slots of the QueueFetch queue; zero means
+	// DefaultFetchConcurrency. A transfer fetch spends its time waiting on the
+	// network and on the source's render, so it gets slots of its own instead of
+	// queueing behind renders and other fetches (issue 16).
+	FetchConcurrency int
+	ShutdownTimeout  time.Duration
+	OutboxPoll       time.Duration
 	// TaskCheckInterval is how long asynq sleeps (jittered between half and one
 	// and a half times it) when every queue is empty before it looks again; zero
 	// means DefaultTaskCheckInterval. asynq's own default of 1 s was, on average,
@@ -36,7 +42,22 @@ type Options struct {
 // to be picked up; measured before/after with pgo bench transfer (BENCHMARKS.md).
 const DefaultTaskCheckInterval = 50 * time.Millisecond
 
-// Worker is the asynq server plus the outbox relay.
+// QueueFetch is the asynq queue of the I/O-bound tasks (transfer fetches), served
+// by a second asynq server with FetchConcurrency slots. The outbox row names the
+// queue, so the relay's TaskID (unique per queue in asynq) keeps a task in one
+// queue whatever happens.
+const QueueFetch = "fetch"
+
+// DefaultFetchConcurrency is PGO_WORKER_FETCH_CONCURRENCY's default: 16 transfers
+// may wait on their sources at once per worker process. A fetch holds its
+// document in memory while it verifies it (at most PGO_MAX_DOCUMENT_BYTES).
+const DefaultFetchConcurrency = 16
+
+// cpuQueues are the queues of the main server, with their priorities. "critical"
+// also drains fetch tasks enqueued there by an older version.
+var cpuQueues = map[string]int{"critical": 6, "default": 3, "low": 1}
+
+// Worker is the asynq servers plus the outbox relay.
 type Worker struct {
 	opts   Options
 	redis  asynq.RedisConnOpt
@@ -56,6 +77,9 @@ func New(o Options) (*Worker, error) {
 	if o.TaskCheckInterval <= 0 {
 		o.TaskCheckInterval = DefaultTaskCheckInterval
 	}
+	if o.FetchConcurrency <= 0 {
+		o.FetchConcurrency = DefaultFetchConcurrency
+	}
 	return &Worker{opts: o, redis: ro, mux: asynq.NewServeMux(), client: asynq.NewClient(ro)}, nil
 }
 
@@ -65,20 +89,17 @@ func (w *Worker) Handle(taskType string, h asynq.Handler) { w.mux.Handle(taskTyp
 // Run processes tasks and relays the outbox until ctx ends, then shuts down
 // gracefully: no new tasks are fetched and running ones get ShutdownTimeout to end
 // (unfinished ones go back to the queue and run again: handlers are idempotent).
+// Two asynq servers share the mux: one for the CPU-bound queues with Concurrency
+// slots, one for QueueFetch with FetchConcurrency slots; both stop together.
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.client.Close()
-	srv := asynq.NewServer(w.redis, asynq.Config{
-		Concurrency:       w.opts.Concurrency,
-		ShutdownTimeout:   w.opts.ShutdownTimeout,
-		TaskCheckInterval: w.opts.TaskCheckInterval,
-		Logger:            asynqLogger{w.opts.Log},
-		Queues:            map[string]int{"critical": 6, "default": 3, "low": 1},
-		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
-			id, _ := asynq.GetTaskID(ctx)
-			w.opts.Log.Warn("task failed", "type", t.Type(), "task_id", id, "err", err)
-		}),
-	})
-	if err := srv.Start(w.mux); err != nil {
+	cpu := w.server(w.opts.Concurrency, cpuQueues)
+	if err := cpu.Start(w.mux); err != nil {
+		return err
+	}
+	fetch := w.server(w.opts.FetchConcurrency, map[string]int{QueueFetch: 1})
+	if err := fetch.Start(w.mux); err != nil {
+		cpu.Shutdown()
 		return err
 	}
 	relay := &Relay{DB: w.opts.DB, Client: w.client, Poll: w.opts.OutboxPoll, Log: w.opts.Log}
@@ -88,8 +109,25 @@ func (w *Worker) Run(ctx context.Context) error {
 		g.Go(func() error { runPeriodic(gctx, w.opts.DB.Pool, p, w.opts.Log); return nil })
 	}
 	<-gctx.Done()
-	srv.Shutdown()
+	var stop sync.WaitGroup // in parallel: the whole shutdown stays within ShutdownTimeout
+	stop.Go(cpu.Shutdown)
+	stop.Go(fetch.Shutdown)
+	stop.Wait()
 	return g.Wait()
+}
+
+func (w *Worker) server(concurrency int, queues map[string]int) *asynq.Server {
+	return asynq.NewServer(w.redis, asynq.Config{
+		Concurrency:       concurrency,
+		ShutdownTimeout:   w.opts.ShutdownTimeout,
+		TaskCheckInterval: w.opts.TaskCheckInterval,
+		Logger:            asynqLogger{w.opts.Log},
+		Queues:            queues,
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			id, _ := asynq.GetTaskID(ctx)
+			w.opts.Log.Warn("task failed", "type", t.Type(), "task_id", id, "err", err)
+		}),
+	})
 }
 
 // asynqLogger routes asynq's own log lines through slog.

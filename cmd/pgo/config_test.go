@@ -30,6 +30,8 @@ func TestBadConfigurationExitsTwoWithOneLine(t *testing.T) {
 		{"PGO_SHUTDOWN_TIMEOUT", "soon"},
 		{"PGO_LOG_LEVEL", "verbose"},
 		{"PGO_WORKER_CONCURRENCY", "0"},
+		{"PGO_WORKER_FETCH_CONCURRENCY", "0"},
+		{"PGO_WORKER_FETCH_CONCURRENCY", "5000"},
 		{"PGO_OUTBOX_POLL", "1ms"},
 		{"PGO_LISTS_REFRESH", "-1h"},
 		{"PGO_AUDIT_RETENTION", "8760h"}, // 1 year: below NFR032's 5 years

@@ -41,19 +41,20 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		return err
 	}
 	w, err := worker.New(worker.Options{
-		RedisURL:        cfg.RedisURL,
-		DB:              a.DB,
-		Concurrency:     cfg.WorkerConcurrency,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		OutboxPoll:      cfg.OutboxPoll,
-		Log:             log,
-		Periodic:        []worker.Periodic{maintain, worker.OutboxPrune(a.DB, cfg.OutboxRetention, time.Hour, nil), a.exportCleanup()},
+		RedisURL:         cfg.RedisURL,
+		DB:               a.DB,
+		Concurrency:      cfg.WorkerConcurrency,
+		FetchConcurrency: cfg.WorkerFetchConcurrency,
+		ShutdownTimeout:  cfg.ShutdownTimeout,
+		OutboxPoll:       cfg.OutboxPoll,
+		Log:              log,
+		Periodic:         []worker.Periodic{maintain, worker.OutboxPrune(a.DB, cfg.OutboxRetention, time.Hour, nil), a.exportCleanup()},
 	})
 	if err != nil {
 		return err
 	}
 	a.registerTasks(w)
-	log.Info("worker started", "concurrency", cfg.WorkerConcurrency)
+	log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "fetch_concurrency", cfg.WorkerFetchConcurrency)
 	fmt.Fprintln(e.stdout, "worker running")
 	err = w.Run(ctx)
 	// A last checkpoint at shutdown, so that records written since the last
