@@ -1,0 +1,176 @@
+package auditdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/store"
+)
+
+// linkBatch is how many records one linking query reads and updates.
+const linkBatch = 500
+
+// Link chains the committed records that are not linked yet, lowest seq first,
+// in a transaction of its own, and returns how many it linked. The lock it takes
+// is the chain head row, which only linkers (and Prune) lock now that Append does
+// not: with several processes only one links at a time, and busy reports that
+// another one held it (then Link did nothing; that one, or the next round, links
+// what is left). Records committed while it runs are linked by the next round.
+func Link(ctx context.Context, db *store.DB) (n int, busy bool, err error) {
+	err = db.WithTx(ctx, func(tx pgx.Tx) error {
+		head, ok, err := lockHead(ctx, tx, true)
+		if err != nil || !ok {
+			busy = !ok
+			return err
+		}
+		n, err = linkPending(ctx, tx, head)
+		return err
+	})
+	return n, busy, store.Error(err)
+}
+
+// lockHead locks the chain head row and returns it; with skip, ok is false when
+// another transaction holds it.
+func lockHead(ctx context.Context, tx pgx.Tx, skip bool) (head audit.Anchor, ok bool, err error) {
+	q := `select seq, hash from audit_chain_head for update`
+	if skip {
+		q += ` skip locked`
+	}
+	var h []byte
+	err = tx.QueryRow(ctx, q).Scan(&head.Seq, &h)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return head, false, nil
+	}
+	if err != nil {
+		return head, false, store.Error(err)
+	}
+	head.Hash, err = audit.HashFromBytes(h)
+	return head, err == nil, err
+}
+
+// linkPending links every unlinked record visible to tx after head; tx holds the
+// head lock. The append-only trigger checks each update against the head and
+// moves the head with it.
+func linkPending(ctx context.Context, tx pgx.Tx, head audit.Anchor) (int, error) {
+	keys := keysOf(chainKeys.Load())
+	total := 0
+	for {
+		rows, err := tx.Query(ctx, `select `+columns+` from audit_log where hash is null order by seq limit `+fmt.Sprint(linkBatch))
+		if err != nil {
+			return total, store.Error(err)
+		}
+		recs, err := collect(rows)
+		if err != nil || len(recs) == 0 {
+			return total, err
+		}
+		b := &pgx.Batch{}
+		for i := range recs {
+			r := &recs[i]
+			if err := r.SealLink(keys, head.Seq+1, head.Hash); err != nil {
+				return total, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("linking audit record %s: %w", r.ID, err), "")
+			}
+			head = audit.Anchor{Seq: r.Link, Hash: r.Hash}
+			b.Queue(`update audit_log set link = $1, prev_hash = $2, hash = $3 where seq = $4 and recorded = $5 and hash is null`,
+				r.Link, r.PrevHash[:], r.Hash[:], r.Seq, r.Recorded)
+		}
+		if err := sendLinks(ctx, tx, b, len(recs)); err != nil {
+			return total, err
+		}
+		total += len(recs)
+		if len(recs) < linkBatch {
+			return total, nil
+		}
+	}
+}
+
+func sendLinks(ctx context.Context, tx pgx.Tx, b *pgx.Batch, n int) error {
+	res := tx.SendBatch(ctx, b)
+	defer res.Close()
+	for i := 0; i < n; i++ {
+		tag, err := res.Exec()
+		if err != nil {
+			return store.Error(err)
+		}
+		if tag.RowsAffected() != 1 {
+			return pgo.Wrap(pgo.ECONFLICT, fmt.Errorf("audit record linked under the linker"), "")
+		}
+	}
+	return store.Error(res.Close())
+}
+
+// nudges wakes this process's Linker when Append wrote a record. Append cannot
+// know when its caller commits; the Linker waits linkSettle before it looks.
+var nudges = make(chan struct{}, 1)
+
+func nudge() {
+	select {
+	case nudges <- struct{}{}:
+	default:
+	}
+}
+
+// linkSettle is how long the Linker waits after a nudge (for the appending
+// transaction to commit); linkRetry how long when another linker was busy.
+const (
+	linkSettle = 10 * time.Millisecond
+	linkRetry  = 50 * time.Millisecond
+)
+
+// Linker links committed records in the background (pgo serve and pgo worker
+// each run one; the head lock makes them take turns). It is woken by this
+// process's appends, and every Interval (PGO_AUDIT_LINK_INTERVAL) for records
+// that other processes wrote or that committed after the round their nudge
+// started. Without a running linker, records stay unlinked (still sealed by their
+// own MAC) and `pgo audit verify` reports them once older than UnlinkedBound.
+//
+// It does not use LISTEN/NOTIFY: a NOTIFY inside the appending transaction takes
+// a database-wide lock from its commit until the commit is flushed, which would
+// serialize the auditing transactions again (BenchmarkAppend's chain+notify case).
+type Linker struct {
+	DB       *store.DB
+	Interval time.Duration
+	Log      *slog.Logger
+}
+
+// Run links until ctx ends, then does one last round (records committed just
+// before shutdown) with a short deadline of its own.
+func (l *Linker) Run(ctx context.Context) {
+	tick := time.NewTicker(l.Interval)
+	defer tick.Stop()
+	soon := time.After(0)
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			l.round(fctx)
+			return
+		case <-nudges:
+			if soon == nil {
+				soon = time.After(linkSettle)
+			}
+			continue
+		case <-tick.C:
+		case <-soon:
+			soon = nil
+		}
+		if busy := l.round(ctx); busy && soon == nil {
+			soon = time.After(linkRetry)
+		}
+	}
+}
+
+func (l *Linker) round(ctx context.Context) (busy bool) {
+	_, busy, err := Link(ctx, l.DB)
+	if err != nil && ctx.Err() == nil && l.Log != nil {
+		l.Log.Warn("audit linker: round failed; the next one retries", "error", err.Error())
+	}
+	return busy
+}
