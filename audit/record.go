@@ -177,12 +177,13 @@ func (r *Record) Seal(keys ChainKeys) error {
 	return err
 }
 
-// canonicalV2 is the content of a format 2 record: canonicalV1 without the link
-// (prev_hash), which is not known when the record is written. Never change it.
+// canonicalV2 is the content of a format 2 record: canonicalV1 without what the
+// store assigns when the row is written (seq) or linked (prev_hash); CanonicalLink
+// covers those. The record is sealed before its insert, so that appending is one
+// statement. Never change it.
 type canonicalV2 struct {
 	V             int               `json:"v"`
 	ID            string            `json:"id"`
-	Seq           int64             `json:"seq"`
 	Recorded      string            `json:"recorded"`
 	Time          string            `json:"time"`
 	Action        Action            `json:"action"`
@@ -202,8 +203,9 @@ type canonicalV2 struct {
 	Details       map[string]string `json:"details,omitempty"`
 }
 
-// canonicalLink is what a format 2 record's Hash covers: its place in the chain
-// and its MAC (which covers the content), so the chain holds the content too.
+// canonicalLink is what a format 2 record's Hash covers: its seq, its place in
+// the chain and its MAC (which covers the content), so the chain holds the
+// content too.
 type canonicalLink struct {
 	V        int    `json:"v"`
 	ID       string `json:"id"`
@@ -216,7 +218,7 @@ type canonicalLink struct {
 // CanonicalContent returns the bytes a format 2 record's own MAC covers.
 func (r *Record) CanonicalContent() []byte {
 	return mustJSON(canonicalV2{
-		V: 2, ID: r.ID, Seq: r.Seq,
+		V: 2, ID: r.ID,
 		Recorded: r.Recorded.UTC().Format(TimeFormat), Time: r.Time.UTC().Format(TimeFormat),
 		Action: r.Action, Outcome: r.Outcome, Reason: r.Reason, PersonID: r.PersonID,
 		ActorType: r.ActorType, ActorID: r.ActorID, Role: r.Role,

@@ -45,15 +45,14 @@ begin
 end $$;
 
 -- audit_append_only keeps the log append-only with one exception, the linker's
--- UPDATE: the link fields of an unlinked record go from null to values that follow
--- the chain head exactly (link = head + 1, prev_hash = head hash), every other
--- column stays as it was, and the head moves to the record in the same statement
--- (so the head always names the newest linked record). A linked record is never
--- changed again; DELETE is refused as before.
+-- UPDATE of an unlinked record: its link fields go from null to values, every
+-- other column stays as it was (listed here: a later migration that adds a column
+-- must add it to this list). A linked record is never changed again; DELETE is
+-- refused as before. Whether the new links follow the chain head is checked once
+-- per statement, over all rows it linked (audit_link_follows), so that the
+-- linker can link a batch in one statement.
 create function audit_append_only() returns trigger
 language plpgsql as $$
-declare
-    h audit_chain_head;
 begin
     if tg_op <> 'UPDATE' then
         raise exception 'audit log is append-only: % on % is not allowed', tg_op, tg_table_name
@@ -64,19 +63,54 @@ begin
             using errcode = 'insufficient_privilege';
     end if;
     if new.link is null or new.prev_hash is null or new.hash is null
-        or (to_jsonb(new) - '{link,prev_hash,hash}'::text[]) <> (to_jsonb(old) - '{link,prev_hash,hash}'::text[]) then
+        or (new.id, new.seq, new.recorded, new.event_time, new.action, new.outcome, new.reason,
+            new.person_id, new.actor_type, new.actor_id, new.role, new.object_type, new.object_id,
+            new.object_hashes, new.source_ip, new.user_agent, new.request_id, new.correlation_id,
+            new.details, new.mac_key, new.mac)
+        is distinct from
+           (old.id, old.seq, old.recorded, old.event_time, old.action, old.outcome, old.reason,
+            old.person_id, old.actor_type, old.actor_id, old.role, old.object_type, old.object_id,
+            old.object_hashes, old.source_ip, old.user_agent, old.request_id, old.correlation_id,
+            old.details, old.mac_key, old.mac) then
         raise exception 'audit record seq %: only linking (setting link, prev_hash and hash) is allowed', old.seq
             using errcode = 'insufficient_privilege';
     end if;
-    select * into h from audit_chain_head for update;
-    if new.link <> h.seq + 1 or new.prev_hash <> h.hash then
-        raise exception 'audit record seq % linked at % does not follow the chain head (%)', old.seq, new.link, h.seq
-            using errcode = 'integrity_constraint_violation';
-    end if;
-    update audit_chain_head set seq = new.link, hash = new.hash, recorded = new.recorded;
     return new;
 end $$;
 
 drop trigger audit_log_append_only on audit_log;
 create trigger audit_log_append_only before update or delete on audit_log
     for each row execute function audit_append_only();
+
+-- audit_link_follows checks, after each UPDATE statement, that the records it
+-- linked continue the chain head exactly: in link order, positions head + 1,
+-- head + 2, ... without a gap, each prev_hash the hash before it (the first: the
+-- head's), and moves the head to the last one. It locks the head row, so two
+-- linkers can never both follow the same head (the second fails). The app role
+-- can update only through audit_log (it has no rights on the partitions).
+create function audit_link_follows() returns trigger
+language plpgsql as $$
+declare
+    h    audit_chain_head;
+    bad  bigint;
+    last record;
+begin
+    select * into h from audit_chain_head for update;
+    select count(*) filter (where link <> h.seq + n or prev_hash <> coalesce(before, h.hash))
+    into bad
+    from (select link, prev_hash, row_number() over w as n, lag(hash) over w as before
+          from linked window w as (order by link)) x;
+    if bad > 0 then
+        raise exception 'audit records linked after the chain head (seq %) do not follow it exactly', h.seq
+            using errcode = 'integrity_constraint_violation';
+    end if;
+    select link, hash, recorded into last from linked order by link desc limit 1;
+    if found then
+        update audit_chain_head set seq = last.link, hash = last.hash, recorded = last.recorded;
+    end if;
+    return null;
+end $$;
+
+create trigger audit_log_link_follows after update on audit_log
+    referencing new table as linked
+    for each statement execute function audit_link_follows();

@@ -17,10 +17,10 @@ import (
 // Append writes ev as a new record inside the caller's transaction: the state
 // change and its audit record commit together or not at all. It fills ev.Time
 // (UTC, microseconds) when zero, validates the event (closed action list, outcome
-// with reason, actor; audit.Event.Validate), gives the record the next seq of the
-// sequence audit_log_seq and seals it with its own MAC over its content
-// (audit.Record.SealContent, keyed with the chain key), so that the record is
-// tamper-evident from the moment it commits.
+// with reason, actor; audit.Event.Validate), seals the record with its own MAC
+// over its content (audit.Record.SealContent, keyed with the chain key), so that
+// it is tamper-evident from the moment it commits, and inserts it; the record's
+// seq comes from the sequence audit_log_seq (the link hash covers it).
 //
 // Append takes no shared lock (issue 16): it does not link the record into the
 // chain. A Linker does that shortly after commit, in commit order, in a
@@ -58,10 +58,6 @@ func appendAt(ctx context.Context, tx pgx.Tx, ev audit.Event, at time.Time) (*au
 		return nil, pgo.Wrap(pgo.EINTERNAL, err, "")
 	}
 	r := &audit.Record{Event: ev.Normalize(now), ID: id.String(), Recorded: now}
-	// One round trip for the seq and the partition check.
-	if err := tx.QueryRow(ctx, `select nextval('audit_log_seq'), audit_ensure_partition($1)`, now).Scan(&r.Seq, nil); err != nil {
-		return nil, store.Error(err)
-	}
 	keys := chainKeys.Load()
 	if keys != nil {
 		r.MACKey = (*keys).primary
@@ -69,12 +65,8 @@ func appendAt(ctx context.Context, tx pgx.Tx, ev audit.Event, at time.Time) (*au
 	if err := r.SealContent(keysOf(keys)); err != nil {
 		return nil, pgo.Wrap(pgo.EINTERNAL, err, "")
 	}
-	_, err = tx.Exec(ctx, insertSQL, r.ID, r.Seq, r.Recorded, r.Time, string(r.Action), string(r.Outcome), r.Reason,
-		r.PersonID, string(r.ActorType), r.ActorID, string(r.Role), r.ObjectType, r.ObjectID,
-		jsonMap(r.ObjectHashes), r.SourceIP, r.UserAgent, r.RequestID, r.CorrelationID,
-		jsonMap(r.Details), int64(r.MACKey), r.MAC[:])
-	if err != nil {
-		return nil, store.Error(err)
+	if err := insert(ctx, tx, r); err != nil {
+		return nil, err
 	}
 	nudge()
 	return r, nil
@@ -83,7 +75,27 @@ func appendAt(ctx context.Context, tx pgx.Tx, ev audit.Event, at time.Time) (*au
 const insertSQL = `insert into audit_log (id, seq, recorded, event_time, action, outcome, reason,
 	person_id, actor_type, actor_id, role, object_type, object_id, object_hashes, source_ip,
 	user_agent, request_id, correlation_id, details, mac_key, mac)
-	values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)`
+	values ($1,nextval('audit_log_seq'),$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)
+	returning seq`
+
+// insert sends the partition check and the row in one round trip.
+func insert(ctx context.Context, tx pgx.Tx, r *audit.Record) error {
+	b := &pgx.Batch{}
+	b.Queue(`select audit_ensure_partition($1)`, r.Recorded)
+	b.Queue(insertSQL, r.ID, r.Recorded, r.Time, string(r.Action), string(r.Outcome), r.Reason,
+		r.PersonID, string(r.ActorType), r.ActorID, string(r.Role), r.ObjectType, r.ObjectID,
+		jsonMap(r.ObjectHashes), r.SourceIP, r.UserAgent, r.RequestID, r.CorrelationID,
+		jsonMap(r.Details), int64(r.MACKey), r.MAC[:])
+	res := tx.SendBatch(ctx, b)
+	defer res.Close()
+	if _, err := res.Exec(); err != nil {
+		return store.Error(err)
+	}
+	if err := res.QueryRow().Scan(&r.Seq); err != nil {
+		return store.Error(err)
+	}
+	return store.Error(res.Close())
+}
 
 // jsonMap stores an empty map as SQL NULL, so that nil and empty read back alike.
 func jsonMap(m map[string]string) any {

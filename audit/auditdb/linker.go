@@ -25,6 +25,13 @@ const linkBatch = 500
 // what is left). Records committed while it runs are linked by the next round.
 func Link(ctx context.Context, db *store.DB) (n int, busy bool, err error) {
 	err = db.WithTx(ctx, func(tx pgx.Tx) error {
+		// The link commit need not wait for its WAL flush: lost in a crash, the
+		// records are simply unlinked again and the next round links them (the
+		// head moves back with them: one transaction). A checkpoint of the head
+		// is a synchronous commit later in the WAL, which flushes this one first.
+		if _, err := tx.Exec(ctx, `set local synchronous_commit = off`); err != nil {
+			return err
+		}
 		head, ok, err := lockHead(ctx, tx, true)
 		if err != nil || !ok {
 			busy = !ok
@@ -56,8 +63,7 @@ func lockHead(ctx context.Context, tx pgx.Tx, skip bool) (head audit.Anchor, ok 
 }
 
 // linkPending links every unlinked record visible to tx after head; tx holds the
-// head lock. The append-only trigger checks each update against the head and
-// moves the head with it.
+// head lock. The triggers check each batch against the head and move the head.
 func linkPending(ctx context.Context, tx pgx.Tx, head audit.Anchor) (int, error) {
 	keys := keysOf(chainKeys.Load())
 	total := 0
@@ -70,18 +76,21 @@ func linkPending(ctx context.Context, tx pgx.Tx, head audit.Anchor) (int, error)
 		if err != nil || len(recs) == 0 {
 			return total, err
 		}
-		b := &pgx.Batch{}
+		var l links
 		for i := range recs {
 			r := &recs[i]
 			if err := r.SealLink(keys, head.Seq+1, head.Hash); err != nil {
 				return total, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("linking audit record %s: %w", r.ID, err), "")
 			}
 			head = audit.Anchor{Seq: r.Link, Hash: r.Hash}
-			b.Queue(`update audit_log set link = $1, prev_hash = $2, hash = $3 where seq = $4 and recorded = $5 and hash is null`,
-				r.Link, r.PrevHash[:], r.Hash[:], r.Seq, r.Recorded)
+			l.add(r)
 		}
-		if err := sendLinks(ctx, tx, b, len(recs)); err != nil {
-			return total, err
+		tag, err := tx.Exec(ctx, linkSQL, l.seq, l.recorded, l.link, l.prev, l.hash)
+		if err != nil {
+			return total, store.Error(err)
+		}
+		if tag.RowsAffected() != int64(len(recs)) {
+			return total, pgo.Wrap(pgo.ECONFLICT, fmt.Errorf("audit records were linked under the linker"), "")
 		}
 		total += len(recs)
 		if len(recs) < linkBatch {
@@ -90,19 +99,21 @@ func linkPending(ctx context.Context, tx pgx.Tx, head audit.Anchor) (int, error)
 	}
 }
 
-func sendLinks(ctx context.Context, tx pgx.Tx, b *pgx.Batch, n int) error {
-	res := tx.SendBatch(ctx, b)
-	defer res.Close()
-	for i := 0; i < n; i++ {
-		tag, err := res.Exec()
-		if err != nil {
-			return store.Error(err)
-		}
-		if tag.RowsAffected() != 1 {
-			return pgo.Wrap(pgo.ECONFLICT, fmt.Errorf("audit record linked under the linker"), "")
-		}
-	}
-	return store.Error(res.Close())
+// linkSQL links a batch in one statement; the triggers check it (migration 014).
+const linkSQL = `update audit_log a set link = v.link, prev_hash = v.prev, hash = v.hash
+	from unnest($1::bigint[], $2::timestamptz[], $3::bigint[], $4::bytea[], $5::bytea[]) as v(seq, recorded, link, prev, hash)
+	where a.seq = v.seq and a.recorded = v.recorded and a.hash is null`
+
+// links are the columns of linkSQL.
+type links struct {
+	seq, link  []int64
+	recorded   []time.Time
+	prev, hash [][]byte
+}
+
+func (l *links) add(r *audit.Record) {
+	l.seq, l.recorded, l.link = append(l.seq, r.Seq), append(l.recorded, r.Recorded), append(l.link, r.Link)
+	l.prev, l.hash = append(l.prev, r.PrevHash[:]), append(l.hash, r.Hash[:])
 }
 
 // nudges wakes this process's Linker when Append wrote a record. Append cannot
@@ -117,9 +128,11 @@ func nudge() {
 }
 
 // linkSettle is how long the Linker waits after a nudge (for the appending
-// transaction to commit); linkRetry how long when another linker was busy.
+// transaction to commit, and to gather the appends of that while into one round:
+// a round per append would add a commit per append); linkRetry how long when
+// another linker was busy.
 const (
-	linkSettle = 10 * time.Millisecond
+	linkSettle = 50 * time.Millisecond
 	linkRetry  = 50 * time.Millisecond
 )
 
