@@ -68,11 +68,7 @@ func linkPending(ctx context.Context, tx pgx.Tx, head audit.Anchor) (int, error)
 	keys := keysOf(chainKeys.Load())
 	total := 0
 	for {
-		rows, err := tx.Query(ctx, `select `+columns+` from audit_log where hash is null order by seq limit `+fmt.Sprint(linkBatch))
-		if err != nil {
-			return total, store.Error(err)
-		}
-		recs, err := collect(rows)
+		recs, err := unlinked(ctx, tx)
 		if err != nil || len(recs) == 0 {
 			return total, err
 		}
@@ -97,6 +93,32 @@ func linkPending(ctx context.Context, tx pgx.Tx, head audit.Anchor) (int, error)
 			return total, nil
 		}
 	}
+}
+
+// unlinked reads the next batch to link: only what the link hash covers besides
+// the MAC (which covers the content), not the whole row.
+func unlinked(ctx context.Context, tx pgx.Tx) ([]audit.Record, error) {
+	rows, err := tx.Query(ctx, `select id, seq, recorded, mac_key, mac from audit_log where hash is null order by seq limit `+fmt.Sprint(linkBatch))
+	if err != nil {
+		return nil, store.Error(err)
+	}
+	defer rows.Close()
+	var out []audit.Record
+	for rows.Next() {
+		var r audit.Record
+		var id [16]byte
+		var macKey int64
+		var mac []byte
+		if err := rows.Scan(&id, &r.Seq, &r.Recorded, &macKey, &mac); err != nil {
+			return nil, store.Error(err)
+		}
+		r.ID, r.MACKey = formatUUID(id), uint32(macKey)
+		if r.MAC, err = audit.HashFromBytes(mac); err != nil {
+			return nil, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("audit record %s: mac: %w", r.ID, err), "")
+		}
+		out = append(out, r)
+	}
+	return out, store.Error(rows.Err())
 }
 
 // linkSQL links a batch in one statement; the triggers check it (migration 014).
