@@ -67,23 +67,21 @@ const (
 // before. A kept record before that position was linked after a dropped one
 // (its transaction committed late at a month's end); only its content is checked.
 func StartAnchor(firstSeq int64, lastPrune *Record) (Anchor, *Break) {
+	if lastPrune != nil {
+		seq, err1 := strconv.ParseInt(lastPrune.Details[DetailKeptFromSeq], 10, 64)
+		h, err2 := ParseHash(lastPrune.Details[DetailKeptFromPrevHash])
+		if err1 == nil && err2 == nil && seq >= firstSeq && seq > 1 {
+			return Anchor{Seq: seq - 1, Hash: h}, nil
+		}
+	}
 	if firstSeq == 1 {
 		return Anchor{}, nil
 	}
-	missing := &Break{Seq: 1, Problem: fmt.Sprintf("records 1..%d are missing and no audit_pruned record accounts for them", firstSeq-1)}
-	if lastPrune == nil {
-		return Anchor{}, missing
-	}
-	seq, err1 := strconv.ParseInt(lastPrune.Details[DetailKeptFromSeq], 10, 64)
-	h, err2 := ParseHash(lastPrune.Details[DetailKeptFromPrevHash])
-	if err1 != nil || err2 != nil || seq < firstSeq {
-		return Anchor{}, missing
-	}
-	return Anchor{Seq: seq - 1, Hash: h}, nil
+	return Anchor{}, &Break{Seq: 1, Problem: fmt.Sprintf("records 1..%d are missing and no audit_pruned record accounts for them", firstSeq-1)}
 }
 
-// Walker checks linked records handed to it in chain position order (Record.Pos), with the checkpoints that fall in
-// the walked range. It keeps only the previous record, so memory stays flat.
+// Walker checks linked records handed to it in chain position order
+// (Record.Pos), with the checkpoints that fall in the walked range. It keeps only the previous record, so memory stays flat.
 type Walker struct {
 	// Keys check keyed records (nil: a keyed record is a break that says so).
 	Keys        ChainKeys

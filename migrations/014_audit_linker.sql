@@ -32,55 +32,60 @@ alter table audit_log add constraint audit_log_format check (
 create index audit_log_unlinked on audit_log (seq) where hash is null;
 create index audit_log_chain on audit_log ((coalesce(link, seq)), seq) where hash is not null;
 
+-- The row rules are trigger WHEN conditions: evaluated without calling a
+-- function, which is called only to refuse (so appending and linking do not pay
+-- for a PL/pgSQL call per row).
+--
 -- A new record must come unlinked, with its own MAC: only the linker places it.
 -- (This replaces the check that a record follows the head on insert.)
 create or replace function audit_link_check() returns trigger
 language plpgsql as $$
 begin
-    if new.mac is null or new.link is not null or new.prev_hash is not null or new.hash is not null then
-        raise exception 'audit record seq % must be appended unlinked, with its own MAC', new.seq
-            using errcode = 'integrity_constraint_violation';
-    end if;
-    return new;
+    raise exception 'audit record seq % must be appended unlinked, with its own MAC', new.seq
+        using errcode = 'integrity_constraint_violation';
 end $$;
 
--- audit_append_only keeps the log append-only with one exception, the linker's
--- UPDATE of an unlinked record: its link fields go from null to values, every
--- other column stays as it was (listed here: a later migration that adds a column
--- must add it to this list). A linked record is never changed again; DELETE is
--- refused as before. Whether the new links follow the chain head is checked once
--- per statement, over all rows it linked (audit_link_follows), so that the
--- linker can link a batch in one statement.
-create function audit_append_only() returns trigger
+drop trigger audit_log_link on audit_log;
+create trigger audit_log_link before insert on audit_log
+    for each row
+    when (new.mac is null or new.link is not null or new.prev_hash is not null or new.hash is not null)
+    execute function audit_link_check();
+
+-- The log stays append-only with one exception, the linker's UPDATE of an
+-- unlinked record: its link fields go from null to values, every other column
+-- stays as it was (listed here: a later migration that adds a column must add it
+-- to this list). A linked record is never changed again; DELETE is refused as
+-- before. Whether the new links follow the chain head is checked once per
+-- statement, over all rows it linked (audit_link_follows), so that the linker
+-- can link a batch in one statement.
+create function audit_refuse_update() returns trigger
 language plpgsql as $$
 begin
-    if tg_op <> 'UPDATE' then
-        raise exception 'audit log is append-only: % on % is not allowed', tg_op, tg_table_name
-            using errcode = 'insufficient_privilege';
-    end if;
     if old.hash is not null or old.mac is null then
         raise exception 'audit record seq % is already linked: it cannot be changed', old.seq
             using errcode = 'insufficient_privilege';
     end if;
-    if new.link is null or new.prev_hash is null or new.hash is null
-        or (new.id, new.seq, new.recorded, new.event_time, new.action, new.outcome, new.reason,
-            new.person_id, new.actor_type, new.actor_id, new.role, new.object_type, new.object_id,
-            new.object_hashes, new.source_ip, new.user_agent, new.request_id, new.correlation_id,
-            new.details, new.mac_key, new.mac)
-        is distinct from
-           (old.id, old.seq, old.recorded, old.event_time, old.action, old.outcome, old.reason,
-            old.person_id, old.actor_type, old.actor_id, old.role, old.object_type, old.object_id,
-            old.object_hashes, old.source_ip, old.user_agent, old.request_id, old.correlation_id,
-            old.details, old.mac_key, old.mac) then
-        raise exception 'audit record seq %: only linking (setting link, prev_hash and hash) is allowed', old.seq
-            using errcode = 'insufficient_privilege';
-    end if;
-    return new;
+    raise exception 'audit record seq %: only linking (setting link, prev_hash and hash) is allowed', old.seq
+        using errcode = 'insufficient_privilege';
 end $$;
 
 drop trigger audit_log_append_only on audit_log;
-create trigger audit_log_append_only before update or delete on audit_log
-    for each row execute function audit_append_only();
+create trigger audit_log_append_only before update on audit_log
+    for each row
+    when (old.hash is not null or old.mac is null
+          or new.link is null or new.prev_hash is null or new.hash is null
+          or (new.id, new.seq, new.recorded, new.event_time, new.action, new.outcome, new.reason,
+              new.person_id, new.actor_type, new.actor_id, new.role, new.object_type, new.object_id,
+              new.object_hashes, new.source_ip, new.user_agent, new.request_id, new.correlation_id,
+              new.details, new.mac_key, new.mac)
+             is distinct from
+             (old.id, old.seq, old.recorded, old.event_time, old.action, old.outcome, old.reason,
+              old.person_id, old.actor_type, old.actor_id, old.role, old.object_type, old.object_id,
+              old.object_hashes, old.source_ip, old.user_agent, old.request_id, old.correlation_id,
+              old.details, old.mac_key, old.mac))
+    execute function audit_refuse_update();
+create trigger audit_log_no_delete before delete on audit_log
+    for each row execute function audit_reject_change();
 
 -- audit_link_follows checks, after each UPDATE statement, that the records it
 -- linked continue the chain head exactly: in link order, positions head + 1,

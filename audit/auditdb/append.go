@@ -4,6 +4,7 @@ package auditdb
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -78,23 +79,42 @@ const insertSQL = `insert into audit_log (id, seq, recorded, event_time, action,
 	values ($1,nextval('audit_log_seq'),$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)
 	returning seq`
 
-// insert sends the partition check and the row in one round trip.
+// partitionsSeen remembers, per database (connection string) and month, that
+// audit_ensure_partition found or made the month's partition, so that the
+// following appends of the month skip that call. Partitions are only dropped
+// when five years old (Prune); one dropped by hand makes the next append of its
+// month fail once, and forgets it here.
+var partitionsSeen sync.Map
+
+// insert sends the partition check (the first time per month) and the row in
+// one round trip.
 func insert(ctx context.Context, tx pgx.Tx, r *audit.Record) error {
+	key := tx.Conn().Config().ConnString() + "|" + r.Recorded.Format("200601")
+	_, seen := partitionsSeen.Load(key)
 	b := &pgx.Batch{}
-	b.Queue(`select audit_ensure_partition($1)`, r.Recorded)
+	if !seen {
+		b.Queue(`select audit_ensure_partition($1)`, r.Recorded)
+	}
 	b.Queue(insertSQL, r.ID, r.Recorded, r.Time, string(r.Action), string(r.Outcome), r.Reason,
 		r.PersonID, string(r.ActorType), r.ActorID, string(r.Role), r.ObjectType, r.ObjectID,
 		jsonMap(r.ObjectHashes), r.SourceIP, r.UserAgent, r.RequestID, r.CorrelationID,
 		jsonMap(r.Details), int64(r.MACKey), r.MAC[:])
 	res := tx.SendBatch(ctx, b)
 	defer res.Close()
-	if _, err := res.Exec(); err != nil {
-		return store.Error(err)
+	if !seen {
+		if _, err := res.Exec(); err != nil {
+			return store.Error(err)
+		}
 	}
 	if err := res.QueryRow().Scan(&r.Seq); err != nil {
+		partitionsSeen.Delete(key)
 		return store.Error(err)
 	}
-	return store.Error(res.Close())
+	if err := res.Close(); err != nil {
+		return store.Error(err)
+	}
+	partitionsSeen.Store(key, true)
+	return nil
 }
 
 // jsonMap stores an empty map as SQL NULL, so that nil and empty read back alike.

@@ -314,19 +314,19 @@ func start(ctx context.Context, tx pgx.Tx) (*audit.Anchor, *audit.Break, error) 
 	if err != nil {
 		return nil, nil, store.Error(err)
 	}
+	// The newest prune record says where the chain starts, also when kept records
+	// lie before that (linked before a dropped one).
+	rows, err := tx.Query(ctx, `select `+columns+` from audit_log where action = $1 order by seq desc limit 1`, string(audit.ActAuditPruned))
+	if err != nil {
+		return nil, nil, store.Error(err)
+	}
+	recs, err := collect(rows)
+	if err != nil {
+		return nil, nil, err
+	}
 	var prune *audit.Record
-	if first != 1 {
-		rows, err := tx.Query(ctx, `select `+columns+` from audit_log where action = $1 order by seq desc limit 1`, string(audit.ActAuditPruned))
-		if err != nil {
-			return nil, nil, store.Error(err)
-		}
-		recs, err := collect(rows)
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(recs) == 1 {
-			prune = &recs[0]
-		}
+	if len(recs) == 1 {
+		prune = &recs[0]
 	}
 	a, brk := audit.StartAnchor(first, prune)
 	return &a, brk, nil
