@@ -71,7 +71,7 @@ func BenchmarkAppend(b *testing.B) {
 	for _, w := range []string{"1", "16"} {
 		chain, base := rates["chain/writers="+w], rates["baseline/writers="+w]
 		if base > 0 {
-			fmt.Printf("BenchmarkAppend writers=%s: chain %.0f/s, baseline %.0f/s, ratio %.0f%%\n", w, chain, base, 100*chain/base)
+			fmt.Printf("append ratio, writers=%s: chain %.0f/s, baseline %.0f/s, ratio %.0f%%\n", w, chain, base, 100*chain/base)
 		}
 	}
 }
