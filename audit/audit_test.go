@@ -226,6 +226,11 @@ func TestStartAnchor(t *testing.T) {
 	if _, b := StartAnchor(6, prune); b == nil {
 		t.Fatal("a prune record naming another start was accepted")
 	}
+	// Kept records before the named start (linked before a dropped one): the
+	// chain starts at the named position all the same.
+	if a, b := StartAnchor(3, prune); b != nil || a.Seq != 4 || a.Hash != h {
+		t.Fatalf("prune record after the first kept record: %v %v", a, b)
+	}
 }
 
 func TestEveryActionMapsToFHIR(t *testing.T) {

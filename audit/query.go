@@ -30,7 +30,7 @@ type Page struct {
 
 // ChainStatus is what the auditor view shows above the records.
 type ChainStatus struct {
-	HeadSeq        int64
+	HeadSeq        int64 // chain position of the newest linked record
 	HeadHash       Hash
 	HeadRecorded   time.Time
 	LastCheckpoint *Checkpoint // nil when none was signed yet
@@ -52,9 +52,14 @@ type VerifyOptions struct {
 
 // VerifyResult is the outcome of a verification. Break is nil when the chain holds.
 type VerifyResult struct {
-	Checked     int64 // records checked
+	Checked     int64 // linked records checked
 	Checkpoints int   // signed checkpoints checked against the chain
-	Break       *Break
+	// Unlinked is how many committed records the linker has not chained yet
+	// (each checked against its own MAC); OldestUnlinked is the age of the oldest.
+	// One older than the store's bound is a Break: the linker is not running.
+	Unlinked       int64
+	OldestUnlinked time.Duration
+	Break          *Break
 }
 
 // OK reports whether nothing was found broken.

@@ -26,7 +26,7 @@ func (b *Break) String() string {
 // rewrote the whole chain with database access.
 type Checkpoint struct {
 	Type     string    `json:"typ"` // CheckpointType
-	Seq      int64     `json:"seq"`
+	Seq      int64     `json:"seq"` // chain position of the head (Record.Pos)
 	Hash     Hash      `json:"hash"`
 	Recorded time.Time `json:"recorded"` // Recorded of the record at Seq
 	SignedAt time.Time `json:"signed_at"`
@@ -47,7 +47,8 @@ type SignatureVerifier interface {
 	Verify(jws string) ([]byte, error)
 }
 
-// Anchor is what the first walked record must follow: its seq - 1 and prev hash.
+// Anchor is what the first walked record must follow: its chain position - 1 and
+// prev hash (for the chain head: the newest linked record's position and hash).
 type Anchor struct {
 	Seq  int64
 	Hash Hash
@@ -59,27 +60,28 @@ const (
 	DetailKeptFromPrevHash = "kept_from_prev_hash"
 )
 
-// StartAnchor says what the first stored record must follow. Record 1 follows the
-// genesis (seq 0, zero hash). A later first record is only acceptable when the newest
-// audit_pruned record names it (seq and prev hash): retention dropped what was before.
+// StartAnchor says what the first stored linked record (at chain position
+// firstSeq) must follow. Position 1 follows the genesis (0, zero hash). A later
+// first record is only acceptable when the newest audit_pruned record names a
+// position at or after it, with the prev hash there: retention dropped what was
+// before. A kept record before that position was linked after a dropped one
+// (its transaction committed late at a month's end); only its content is checked.
 func StartAnchor(firstSeq int64, lastPrune *Record) (Anchor, *Break) {
+	if lastPrune != nil {
+		seq, err1 := strconv.ParseInt(lastPrune.Details[DetailKeptFromSeq], 10, 64)
+		h, err2 := ParseHash(lastPrune.Details[DetailKeptFromPrevHash])
+		if err1 == nil && err2 == nil && seq >= firstSeq && seq > 1 {
+			return Anchor{Seq: seq - 1, Hash: h}, nil
+		}
+	}
 	if firstSeq == 1 {
 		return Anchor{}, nil
 	}
-	missing := &Break{Seq: 1, Problem: fmt.Sprintf("records 1..%d are missing and no audit_pruned record accounts for them", firstSeq-1)}
-	if lastPrune == nil {
-		return Anchor{}, missing
-	}
-	seq, err1 := strconv.ParseInt(lastPrune.Details[DetailKeptFromSeq], 10, 64)
-	h, err2 := ParseHash(lastPrune.Details[DetailKeptFromPrevHash])
-	if err1 != nil || err2 != nil || seq != firstSeq {
-		return Anchor{}, missing
-	}
-	return Anchor{Seq: seq - 1, Hash: h}, nil
+	return Anchor{}, &Break{Seq: 1, Problem: fmt.Sprintf("records 1..%d are missing and no audit_pruned record accounts for them", firstSeq-1)}
 }
 
-// Walker checks records handed to it in seq order, with the checkpoints that fall in
-// the walked range. It keeps only the previous record, so memory stays flat.
+// Walker checks linked records handed to it in chain position order
+// (Record.Pos), with the checkpoints that fall in the walked range. It keeps only the previous record, so memory stays flat.
 type Walker struct {
 	// Keys check keyed records (nil: a keyed record is a break that says so).
 	Keys        ChainKeys
@@ -87,7 +89,8 @@ type Walker struct {
 	checkpoints []Checkpoint // ascending seq
 	prev        *Record
 	Checked     int64
-	Matched     int // checkpoints compared with the chain
+	Unlinked    int64 // format 2 records not linked yet (AddUnlinked)
+	Matched     int   // checkpoints compared with the chain
 	Break       *Break
 }
 
@@ -97,53 +100,103 @@ func NewWalker(anchor *Anchor, checkpoints []Checkpoint) *Walker {
 	return &Walker{anchor: anchor, checkpoints: checkpoints}
 }
 
-// Add checks the next record and returns false once a break is found.
+// Add checks the next linked record (in chain position order, Record.Pos) and
+// returns false once a break is found. Records before the anchor (a retention cut
+// that dropped records linked after them, see StartAnchor) have no checkable link
+// any more: only their own content is checked.
 func (w *Walker) Add(r *Record) bool {
 	if w.Break != nil {
 		return false
 	}
 	w.Checked++
+	if w.prev == nil && w.anchor != nil && r.Pos() <= w.anchor.Seq {
+		w.Break = w.content(r)
+		return w.Break == nil
+	}
 	if b := w.check(r); b != nil {
 		w.Break = b
 		return false
 	}
-	w.prev = &Record{ID: r.ID, Seq: r.Seq, Recorded: r.Recorded, Hash: r.Hash, MACKey: r.MACKey}
+	w.prev = &Record{ID: r.ID, Seq: r.Pos(), Recorded: r.Recorded, Hash: r.Hash, MACKey: r.MACKey, MAC: r.MAC}
 	return true
+}
+
+// AddUnlinked checks a format 2 record that is not linked yet: its own MAC must
+// hold, so that a change before linking is found too. It does not end the walk.
+func (w *Walker) AddUnlinked(r *Record) *Break {
+	w.Unlinked++
+	if !r.Format2() {
+		return &Break{Seq: r.Seq, ID: r.ID, Problem: "has neither its own MAC nor a link: its MAC was removed"}
+	}
+	if r.Link != 0 || r.PrevHash != (Hash{}) {
+		return &Break{Seq: r.Seq, ID: r.ID, Problem: "carries link fields without a link hash: the link was changed"}
+	}
+	return w.content(r)
+}
+
+// content checks a record's content against its own MAC (format 2) or hash
+// (format 1), and for a linked format 2 record its link hash.
+func (w *Walker) content(r *Record) *Break {
+	brk := func(format string, args ...any) *Break {
+		return &Break{Seq: r.Seq, ID: r.ID, Problem: fmt.Sprintf(format, args...)}
+	}
+	stored, got, err := r.Hash, Hash{}, error(nil)
+	if r.Format2() {
+		stored = r.MAC
+		got, err = r.ComputeMAC(w.Keys)
+	} else {
+		got, err = r.ComputeHash(w.Keys)
+	}
+	if err != nil {
+		return brk("%v", err)
+	}
+	if got != stored {
+		return brk("content does not match its stored hash (stored %s, computed %s): a field was changed after it was written", short(stored), short(got))
+	}
+	if !r.Format2() || r.Link == 0 {
+		return nil
+	}
+	if got, err = r.ComputeLinkHash(w.Keys); err != nil {
+		return brk("%v", err)
+	}
+	if got != r.Hash {
+		return brk("link %d does not match its stored link hash (stored %s, computed %s): its place in the chain was changed", r.Link, short(r.Hash), short(got))
+	}
+	return nil
 }
 
 func (w *Walker) check(r *Record) *Break {
 	brk := func(format string, args ...any) *Break {
 		return &Break{Seq: r.Seq, ID: r.ID, Problem: fmt.Sprintf(format, args...)}
 	}
-	got, err := r.ComputeHash(w.Keys)
-	if err != nil {
-		return brk("%v", err)
-	}
-	if got != r.Hash {
-		return brk("content does not match its stored hash (stored %s, computed %s): a field was changed after it was written", short(r.Hash), short(got))
+	if b := w.content(r); b != nil {
+		return b
 	}
 	if w.prev != nil && w.prev.MACKey != 0 && r.MACKey == 0 {
 		return brk("an unkeyed record follows keyed ones: the chain was rewritten by someone without the chain key")
 	}
+	pos := r.Pos()
 	want, wantID := w.expected()
 	if want != nil {
-		if r.Seq != want.Seq+1 {
-			if r.Seq > want.Seq+1 {
-				return brk("records %d..%d before it are missing (the chain jumps from seq %d)", want.Seq+1, r.Seq-1, want.Seq)
+		if pos != want.Seq+1 {
+			if pos > want.Seq+1 {
+				return brk("records %d..%d before it are missing (the chain jumps from position %d)", want.Seq+1, pos-1, want.Seq)
 			}
-			return brk("seq %d does not follow seq %d: records are out of order or duplicated", r.Seq, want.Seq)
+			return brk("position %d does not follow position %d: records are out of order or duplicated", pos, want.Seq)
 		}
 		if r.PrevHash != want.Hash {
 			return brk("prev_hash %s does not equal the hash %s of the record before it%s: one of the two was changed or they were reordered", short(r.PrevHash), short(want.Hash), wantID)
 		}
 	}
-	if w.prev != nil && r.Recorded.Before(w.prev.Recorded) {
+	// Format 1 records were linked on append, in recorded order; format 2 records
+	// are linked in commit order, which a long transaction may put out of it.
+	if w.prev != nil && !r.Format2() && w.prev.MAC == (Hash{}) && r.Recorded.Before(w.prev.Recorded) {
 		return brk("recorded time goes back from %s", w.prev.Recorded.Format(TimeFormat))
 	}
-	for len(w.checkpoints) > 0 && w.checkpoints[0].Seq <= r.Seq {
+	for len(w.checkpoints) > 0 && w.checkpoints[0].Seq <= pos {
 		cp := w.checkpoints[0]
 		w.checkpoints = w.checkpoints[1:]
-		if cp.Seq < r.Seq {
+		if cp.Seq < pos {
 			continue // before the walked range
 		}
 		w.Matched++

@@ -47,6 +47,10 @@ type Audit struct {
 	// "stdout", or a file appended to (on storage the database user cannot
 	// reach). Empty: only the audit_checkpoint table.
 	CheckpointSink string
+	// LinkInterval is the audit linker's fallback round (issue 16): pgo serve
+	// and pgo worker link their own appends at once, and every LinkInterval
+	// whatever other processes left.
+	LinkInterval time.Duration
 }
 
 func (a *Audit) settings() []setting {
@@ -54,6 +58,7 @@ func (a *Audit) settings() []setting {
 		// NFR032: at least 5 years; default 5 years + 1 month.
 		duration("PGO_AUDIT_RETENTION", "44568h", "how long audit records are kept (at least 5 years)", &a.Retention, 5*365*24*time.Hour, 100*365*24*time.Hour),
 		duration("PGO_AUDIT_CHECKPOINT_INTERVAL", "1m", "how often the worker signs the audit chain head (and at shutdown)", &a.CheckpointInterval, time.Second, 7*24*time.Hour),
+		duration("PGO_AUDIT_LINK_INTERVAL", "1s", "how often pgo serve and pgo worker link committed audit records into the chain at the latest", &a.LinkInterval, 10*time.Millisecond, time.Minute),
 		str("PGO_AUDIT_CHECKPOINT_SINK", "", "where signed audit checkpoints also go, outside the database: stdout, or a file to append to (pgo audit verify reads it)", &a.CheckpointSink, nil),
 	}
 }

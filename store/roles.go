@@ -15,12 +15,14 @@ import (
 var roleName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // auditGrants are the audit tables' privileges for the application role: append
-// and read only (NEN 7513: records are never changed or removed), plus moving the
-// chain head. Without UPDATE, DELETE or TRUNCATE, and owning nothing, the role
+// and read only (NEN 7513: records are never changed or removed), plus linking
+// (issue 16: UPDATE of the three link columns only, which the append-only
+// trigger allows once per record, from null to the values after the head) and
+// moving the chain head. Without UPDATE, DELETE or TRUNCATE, and owning nothing, the role
 // cannot disable the append-only triggers either (that needs the owner), nor set
 // session_replication_role (that needs a superuser).
 var auditGrants = map[string]string{
-	"audit_log":        "select, insert",
+	"audit_log":        "select, insert, update (link, prev_hash, hash)",
 	"audit_chain_head": "select, update",
 	"audit_checkpoint": "select, insert",
 	versionTable:       "select",

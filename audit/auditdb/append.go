@@ -4,7 +4,7 @@ package auditdb
 
 import (
 	"context"
-	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,33 +15,23 @@ import (
 	"github.com/pgo-koppelvlak/pgo/store"
 )
 
-// Append writes ev as the next record of the chain, inside the caller's transaction:
-// the state change and its audit record commit together or not at all. It fills
-// ev.Time (UTC, microseconds) when zero, validates the event (closed action list,
-// outcome with reason, actor; audit.Event.Validate), and links the record to the
-// chain: seq = head + 1, prev hash = head hash, hash = SHA-256 of the canonical
-// encoding (audit.Record.Canonical).
+// Append writes ev as a new record inside the caller's transaction: the state
+// change and its audit record commit together or not at all. It fills ev.Time
+// (UTC, microseconds) when zero, validates the event (closed action list, outcome
+// with reason, actor; audit.Event.Validate), seals the record with its own MAC
+// over its content (audit.Record.SealContent, keyed with the chain key), so that
+// it is tamper-evident from the moment it commits, and inserts it; the record's
+// seq comes from the sequence audit_log_seq (the link hash covers it).
 //
-// Concurrency: Append locks the single row of audit_chain_head (SELECT ... FOR
-// UPDATE) and that lock is held until the caller's transaction ends. That is what
-// keeps the chain one line under any number of writers — two transactions can never
-// both follow the same head — and a rolled-back transaction leaves neither a record
-// nor a gap. The cost: appends are serialized, so every transaction that has
-// appended blocks the next appender until it commits. Append last, just before
-// commit, and keep the rest of the transaction short; do not take other locks after
-// Append (that order could deadlock with a transaction that holds them and waits
-// here). BenchmarkAppend on the shared 2-core development machine (fsync on, runs
-// vary with disk load): 200-1000 appends/s with one writer and 330-800/s with 16,
-// against 360-2700/s and 2400-3600/s for the same transactions without the chain.
-// More writers add waiting, not throughput: it is capped near one commit latency per
-// append, ample for a PGO's human-paced transfers. If that ever binds,
-// the way out is sealing the chain after commit (a sealer that links committed rows
-// in order), at the price of a window in which the newest records are not chained.
-// Under REPEATABLE READ or SERIALIZABLE a head changed since the snapshot makes the
-// lock fail with a serialization error (never a fork). WithSerializableTx retries
-// it, but with 10 concurrent serializable appenders about half still end in
-// ECONFLICT after three attempts (TestAppendSerializableNeverForks): audit from
-// READ COMMITTED transactions (store.DB.WithTx), where the lock simply waits.
+// Append takes no shared lock (issue 16): it does not link the record into the
+// chain. A Linker does that shortly after commit, in commit order, in a
+// transaction of its own (see linker.go). Before, Append locked the one chain head
+// row until the caller committed, so every auditing transaction waited for the one
+// before it to commit (BenchmarkAppend: 16 writers reached 7-13% of the same
+// transactions without the chain). A rolled-back transaction leaves no record
+// (its seq is a gap, which is normal); a late commit is linked late. Append
+// nudges this process's linker (the record is usually committed by the time the
+// linker looks; if not, the next nudge or tick links it).
 func Append(ctx context.Context, tx pgx.Tx, ev audit.Event) error {
 	_, err := appendAt(ctx, tx, ev, time.Time{})
 	return err
@@ -59,74 +49,72 @@ func appendAt(ctx context.Context, tx pgx.Tx, ev audit.Event, at time.Time) (*au
 	if err := ev.Normalize(time.Now()).Validate(); err != nil {
 		return nil, err
 	}
-	var head audit.Anchor
-	var headHash []byte
-	var headRecorded time.Time
-	err := tx.QueryRow(ctx, `select seq, hash, recorded from audit_chain_head for update`).
-		Scan(&head.Seq, &headHash, &headRecorded)
-	if err != nil {
-		return nil, store.Error(err)
-	}
-	if head.Hash, err = audit.HashFromBytes(headHash); err != nil {
-		return nil, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("audit chain head: %w", err), "")
-	}
 	now := at
 	if now.IsZero() {
 		now = time.Now()
 	}
 	now = now.UTC().Truncate(time.Microsecond)
-	if now.Before(headRecorded) { // clocks of several instances may differ a little
-		now = headRecorded.UTC()
-	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, pgo.Wrap(pgo.EINTERNAL, err, "")
 	}
-	r := &audit.Record{Event: ev.Normalize(now), ID: id.String(), Seq: head.Seq + 1, Recorded: now, PrevHash: head.Hash}
+	r := &audit.Record{Event: ev.Normalize(now), ID: id.String(), Recorded: now}
 	keys := chainKeys.Load()
 	if keys != nil {
 		r.MACKey = (*keys).primary
 	}
-	if err := r.Seal(keysOf(keys)); err != nil {
+	if err := r.SealContent(keysOf(keys)); err != nil {
 		return nil, pgo.Wrap(pgo.EINTERNAL, err, "")
 	}
 	if err := insert(ctx, tx, r); err != nil {
 		return nil, err
 	}
+	nudge()
 	return r, nil
 }
 
 const insertSQL = `insert into audit_log (id, seq, recorded, event_time, action, outcome, reason,
 	person_id, actor_type, actor_id, role, object_type, object_id, object_hashes, source_ip,
-	user_agent, request_id, correlation_id, details, mac_key, prev_hash, hash)
-	values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)`
+	user_agent, request_id, correlation_id, details, mac_key, mac)
+	values ($1,nextval('audit_log_seq'),$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)
+	returning seq`
 
-// insert sends the partition check, the row and the new head in one round trip.
+// partitionsSeen remembers, per database (connection string) and month, that
+// audit_ensure_partition found or made the month's partition, so that the
+// following appends of the month skip that call. Partitions are only dropped
+// when five years old (Prune); one dropped by hand makes the next append of its
+// month fail once, and forgets it here.
+var partitionsSeen sync.Map
+
+// insert sends the partition check (the first time per month) and the row in
+// one round trip.
 func insert(ctx context.Context, tx pgx.Tx, r *audit.Record) error {
+	key := tx.Conn().Config().ConnString() + "|" + r.Recorded.Format("200601")
+	_, seen := partitionsSeen.Load(key)
 	b := &pgx.Batch{}
-	b.Queue(`select audit_ensure_partition($1)`, r.Recorded)
-	b.Queue(insertSQL, r.ID, r.Seq, r.Recorded, r.Time, string(r.Action), string(r.Outcome), r.Reason,
+	if !seen {
+		b.Queue(`select audit_ensure_partition($1)`, r.Recorded)
+	}
+	b.Queue(insertSQL, r.ID, r.Recorded, r.Time, string(r.Action), string(r.Outcome), r.Reason,
 		r.PersonID, string(r.ActorType), r.ActorID, string(r.Role), r.ObjectType, r.ObjectID,
 		jsonMap(r.ObjectHashes), r.SourceIP, r.UserAgent, r.RequestID, r.CorrelationID,
-		jsonMap(r.Details), int64(r.MACKey), r.PrevHash[:], r.Hash[:])
-	b.Queue(`update audit_chain_head set seq = $1, hash = $2, recorded = $3 where seq = $4`,
-		r.Seq, r.Hash[:], r.Recorded, r.Seq-1)
+		jsonMap(r.Details), int64(r.MACKey), r.MAC[:])
 	res := tx.SendBatch(ctx, b)
 	defer res.Close()
-	if _, err := res.Exec(); err != nil {
+	if !seen {
+		if _, err := res.Exec(); err != nil {
+			return store.Error(err)
+		}
+	}
+	if err := res.QueryRow().Scan(&r.Seq); err != nil {
+		partitionsSeen.Delete(key)
 		return store.Error(err)
 	}
-	if _, err := res.Exec(); err != nil {
+	if err := res.Close(); err != nil {
 		return store.Error(err)
 	}
-	tag, err := res.Exec()
-	if err != nil {
-		return store.Error(err)
-	}
-	if tag.RowsAffected() != 1 {
-		return pgo.Wrap(pgo.ECONFLICT, fmt.Errorf("audit chain head moved under seq %d", r.Seq), "A concurrent change interfered; please try again.")
-	}
-	return res.Close()
+	partitionsSeen.Store(key, true)
+	return nil
 }
 
 // jsonMap stores an empty map as SQL NULL, so that nil and empty read back alike.

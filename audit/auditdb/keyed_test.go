@@ -37,6 +37,7 @@ func TestKeyedChainRewriteDetected(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	linkAll(t, db)
 	recs = nil
 	if err := Scan(ctx, db.Pool, audit.Filter{}, func(r *audit.Record) error { recs = append(recs, *r); return nil }); err != nil {
 		t.Fatal(err)
@@ -62,15 +63,14 @@ func TestKeyedChainRewriteDetected(t *testing.T) {
 			asSuperuser(t, db, func(exec func(string, ...any)) {
 				stolen[7].PersonID = "user-someone-else"
 				for i := 7; i < len(stolen); i++ {
-					stolen[i].PrevHash = stolen[i-1].Hash
 					keyID := stolen[i].MACKey
 					stolen[i].MACKey = 0 // the attacker has no key: plain SHA-256
-					_ = stolen[i].Seal(nil)
+					reseal(&stolen[i], stolen[i-1].Hash)
 					if !tc.unkey {
 						stolen[i].MACKey = keyID
 					}
-					exec("update audit_log set person_id = $1, prev_hash = $2, hash = $3, mac_key = $4 where seq = $5",
-						stolen[i].PersonID, stolen[i].PrevHash[:], stolen[i].Hash[:], int64(stolen[i].MACKey), stolen[i].Seq)
+					exec("update audit_log set person_id = $1, mac = $2, prev_hash = $3, hash = $4, mac_key = $5 where seq = $6",
+						stolen[i].PersonID, stolen[i].MAC[:], stolen[i].PrevHash[:], stolen[i].Hash[:], int64(stolen[i].MACKey), stolen[i].Seq)
 				}
 				exec("update audit_chain_head set hash = $1", stolen[len(stolen)-1].Hash[:])
 			})
@@ -131,6 +131,7 @@ func TestKeyedChainAcrossRotation(t *testing.T) {
 	if len(keys) != 2 || keys[old] != 3 || keys[cur] != 3 {
 		t.Fatalf("records per chain key: %v (old %d, new %d)", keys, old, cur)
 	}
+	linkAll(t, db)
 	if res := mustVerify(t, New(db, nil)); res.Checked != 6 {
 		t.Fatalf("checked %d", res.Checked)
 	}

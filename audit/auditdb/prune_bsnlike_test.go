@@ -27,10 +27,11 @@ func TestPruneWhenTheKeptSeqLooksLikeABSN(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// Jump the head as if 123 million records had been written since.
-	if _, err := db.Pool.Exec(ctx, `update audit_chain_head set seq = 123456781`); err != nil {
+	// Jump the head as if 123 million records had been written before it.
+	if _, err := db.Pool.Exec(ctx, `update audit_chain_head set seq = 123456780`); err != nil {
 		t.Fatal(err)
 	}
+	linkAll(t, db)                                    // at 123456781
 	if err := Record(ctx, db, event(2)); err != nil { // seq 123456782: passes the elfproef
 		t.Fatal(err)
 	}

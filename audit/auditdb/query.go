@@ -16,7 +16,7 @@ import (
 
 const columns = `id, seq, recorded, event_time, action, outcome, reason, person_id, actor_type,
 	actor_id, role, object_type, object_id, object_hashes, source_ip, user_agent, request_id,
-	correlation_id, details, mac_key, prev_hash, hash`
+	correlation_id, details, mac_key, prev_hash, hash, mac, link`
 
 // querier is a pool or a transaction.
 type querier interface {
@@ -28,21 +28,33 @@ func scanRecord(rows pgx.Rows) (audit.Record, error) {
 	var r audit.Record
 	var id [16]byte
 	var action, outcome, actorType, role string
-	var prev, hash []byte
+	var prev, hash, mac []byte
 	var macKey int64
+	var link *int64
 	err := rows.Scan(&id, &r.Seq, &r.Recorded, &r.Time, &action, &outcome, &r.Reason, &r.PersonID,
 		&actorType, &r.ActorID, &role, &r.ObjectType, &r.ObjectID, &r.ObjectHashes, &r.SourceIP,
-		&r.UserAgent, &r.RequestID, &r.CorrelationID, &r.Details, &macKey, &prev, &hash)
+		&r.UserAgent, &r.RequestID, &r.CorrelationID, &r.Details, &macKey, &prev, &hash, &mac, &link)
 	if err != nil {
 		return r, store.Error(err)
 	}
 	r.ID, r.MACKey = formatUUID(id), uint32(macKey)
 	r.Action, r.Outcome, r.ActorType, r.Role = audit.Action(action), audit.Outcome(outcome), audit.ActorType(actorType), audit.Role(role)
 	r.Recorded, r.Time = r.Recorded.UTC(), r.Time.UTC()
-	if r.PrevHash, err = audit.HashFromBytes(prev); err == nil {
-		r.Hash, err = audit.HashFromBytes(hash)
+	if link != nil {
+		r.Link = *link
 	}
-	return r, err
+	for _, f := range []struct {
+		dst *audit.Hash
+		b   []byte
+	}{{&r.PrevHash, prev}, {&r.Hash, hash}, {&r.MAC, mac}} {
+		if f.b == nil { // not linked yet, or a format 1 record's mac
+			continue
+		}
+		if *f.dst, err = audit.HashFromBytes(f.b); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
 }
 
 func formatUUID(b [16]byte) string {
@@ -158,9 +170,9 @@ func collect(rows pgx.Rows) ([]audit.Record, error) {
 // scanBatch is how many records Scan reads per query.
 const scanBatch = 1000
 
-// Scan streams the records matching f, oldest first, to fn. It reads in keyset
-// batches (seq > last order by seq limit 1000) and stops at the head as it was when
-// Scan started, so memory stays flat, no transaction stays open for a whole export
+// Scan streams the records matching f (linked or not), oldest first, to fn. It
+// reads in keyset batches (seq > last order by seq limit 1000) and stops at the
+// newest seq handed out when Scan started, so memory stays flat, no transaction stays open for a whole export
 // (which would hold off partition maintenance), and records appended meanwhile do not
 // make the output grow under the reader. The head bound is checked here rather than
 // in SQL: a "seq <= head" range lets the planner sort the whole range when a new
@@ -169,9 +181,9 @@ func Scan(ctx context.Context, q querier, f audit.Filter, fn func(*audit.Record)
 	if err := checkFilter(f); err != nil {
 		return err
 	}
-	var maxSeq int64
-	if err := q.QueryRow(ctx, `select seq from audit_chain_head`).Scan(&maxSeq); err != nil {
-		return store.Error(err)
+	maxSeq, err := lastSeq(ctx, q)
+	if err != nil {
+		return err
 	}
 	cond, args := where(f)
 	args = append(args, int64(0))
@@ -211,7 +223,16 @@ func each(rows pgx.Rows, maxSeq int64, fn func(*audit.Record) error) (last int64
 	return last, count, store.Error(rows.Err())
 }
 
-// Head returns the chain head (seq 0 and the zero hash before the first record).
+// lastSeq is the newest seq handed out (committed or not): records appended
+// later have a higher one.
+func lastSeq(ctx context.Context, q querier) (int64, error) {
+	var n int64
+	err := q.QueryRow(ctx, `select last_value from audit_log_seq`).Scan(&n)
+	return n, store.Error(err)
+}
+
+// Head returns the chain head: the newest linked record's chain position and
+// hash (0 and the zero hash before the first record is linked).
 func Head(ctx context.Context, q querier) (audit.Anchor, time.Time, error) {
 	var a audit.Anchor
 	var h []byte

@@ -22,9 +22,15 @@ import (
 // MinRetention is NFR032's floor: audit records are kept at least five years.
 const MinRetention = 5 * 365 * 24 * time.Hour
 
-// Checkpoint signs the current chain head (seq, hash, recorded time) and stores the
-// JWS. A second call without new records returns the stored one (created false).
+// Checkpoint signs the current chain head (the newest linked record's chain
+// position, hash and recorded time) and stores the JWS; records not linked yet
+// are in a later checkpoint. A second call without new records returns the stored one (created false).
 func Checkpoint(ctx context.Context, db *store.DB, signer audit.Signer) (cp audit.Checkpoint, created bool, err error) {
+	// Link what is committed first (unless a linker is at it), so the checkpoint
+	// covers it.
+	if _, _, err := Link(ctx, db); err != nil {
+		return cp, false, err
+	}
 	head, rec, err := Head(ctx, db.Pool)
 	if err != nil {
 		return cp, false, err
@@ -107,8 +113,12 @@ type PruneResult struct {
 // the same transaction appends an audit_pruned record naming them, how many records
 // they held and where the chain now starts (audit.StartAnchor uses that to tell a
 // retention cut from a deletion). It refuses a retention under five years (NFR032).
-// Appends wait while it runs (it holds the chain head lock). With nothing to drop it
-// writes nothing.
+// It holds the chain head lock, so no linker runs meanwhile, and links what is
+// committed first, so that the cut is a point in the chain. Records are linked in
+// commit order, so a kept record may have been linked after a dropped one (a
+// transaction that committed late at a month's end): the chain then starts after
+// the last dropped position, and such a kept record has only its own MAC checked.
+// With nothing to drop it writes nothing.
 func Prune(ctx context.Context, db *store.DB, retention time.Duration, now time.Time, actor string) (PruneResult, error) {
 	var res PruneResult
 	if retention < MinRetention {
@@ -122,25 +132,25 @@ func Prune(ctx context.Context, db *store.DB, retention time.Duration, now time.
 		if _, err := tx.Exec(ctx, `set local lock_timeout = '10s'`); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `select 1 from audit_chain_head for update`); err != nil {
+		head, _, err := lockHead(ctx, tx, false)
+		if err != nil {
 			return err
 		}
 		old, err := partitionsBefore(ctx, tx, cutoff)
 		if err != nil || len(old) == 0 {
 			return err
 		}
+		if _, err := linkPending(ctx, tx, head); err != nil {
+			return err
+		}
+		var last cut
 		for _, p := range old {
-			var n int64
-			if err := tx.QueryRow(ctx, "select count(*) from "+pgx.Identifier{p}.Sanitize()).Scan(&n); err != nil {
+			if err := dropPartition(ctx, tx, p, &res, &last); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, "drop table "+pgx.Identifier{p}.Sanitize()); err != nil {
-				return err
-			}
-			res.Records += n
 		}
 		res.Dropped = old
-		return appendPruned(ctx, tx, &res, retention, actor)
+		return appendPruned(ctx, tx, &res, last, retention, actor)
 	})
 	return res, store.Error(err)
 }
@@ -170,12 +180,43 @@ func partitionsBefore(ctx context.Context, tx pgx.Tx, cutoff time.Time) ([]strin
 	return old, nil
 }
 
-func appendPruned(ctx context.Context, tx pgx.Tx, res *PruneResult, retention time.Duration, actor string) error {
-	var keptSeq int64
-	var keptPrev []byte
-	err := tx.QueryRow(ctx, `select seq, prev_hash from audit_log order by seq limit 1`).Scan(&keptSeq, &keptPrev)
-	if errors.Is(err, pgx.ErrNoRows) { // everything dropped: the prune record itself comes next
-		err = tx.QueryRow(ctx, `select seq + 1, hash from audit_chain_head`).Scan(&keptSeq, &keptPrev)
+// cut is the last chain position among the dropped records and its hash.
+type cut struct {
+	pos  int64
+	hash []byte
+}
+
+// dropPartition counts the records of partition p, notes its last chain position
+// in last when that is the latest so far, and drops it.
+func dropPartition(ctx context.Context, tx pgx.Tx, p string, res *PruneResult, last *cut) error {
+	id := pgx.Identifier{p}.Sanitize()
+	var n int64
+	if err := tx.QueryRow(ctx, "select count(*) from "+id).Scan(&n); err != nil {
+		return err
+	}
+	var c cut
+	err := tx.QueryRow(ctx, `select `+pos+`, hash from `+id+` where hash is not null order by `+pos+` desc limit 1`).Scan(&c.pos, &c.hash)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	if c.pos > last.pos {
+		*last = c
+	}
+	if _, err := tx.Exec(ctx, "drop table "+id); err != nil {
+		return err
+	}
+	res.Records += n
+	return nil
+}
+
+func appendPruned(ctx context.Context, tx pgx.Tx, res *PruneResult, last cut, retention time.Duration, actor string) error {
+	keptSeq, keptPrev := last.pos+1, last.hash
+	var err error
+	if last.pos == 0 { // nothing linked was dropped: the chain starts where it did
+		err = tx.QueryRow(ctx, `select `+pos+`, prev_hash from audit_log where hash is not null order by `+pos+` limit 1`).Scan(&keptSeq, &keptPrev)
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = tx.QueryRow(ctx, `select seq + 1, hash from audit_chain_head`).Scan(&keptSeq, &keptPrev)
+		}
 	}
 	if err != nil {
 		return err

@@ -26,7 +26,7 @@ func seedChain(t *testing.T, n int) (*store.DB, *vault.SigningKey, []audit.Recor
 			t.Fatal(err)
 		}
 	}
-	if _, created, err := Checkpoint(ctx, db, key); err != nil || !created {
+	if _, created, err := Checkpoint(ctx, db, key); err != nil || !created { // links them first
 		t.Fatalf("Checkpoint = %v, %v", created, err)
 	}
 	var recs []audit.Record
@@ -36,7 +36,7 @@ func seedChain(t *testing.T, n int) (*store.DB, *vault.SigningKey, []audit.Recor
 	return db, key, recs
 }
 
-// asSuperuser runs SQL with the append-only trigger disabled, as an attacker with
+// asSuperuser runs SQL with the audit log's triggers disabled, as an attacker with
 // database superuser rights would.
 func asSuperuser(t *testing.T, db *store.DB, fn func(exec func(sql string, args ...any))) {
 	t.Helper()
@@ -47,27 +47,34 @@ func asSuperuser(t *testing.T, db *store.DB, fn func(exec func(sql string, args 
 			t.Fatalf("%s: %v", sql, err)
 		}
 	}
-	exec("alter table audit_log disable trigger audit_log_append_only")
-	exec("alter table audit_log disable trigger audit_log_link")
+	exec("alter table audit_log disable trigger user")
 	fn(exec)
-	exec("alter table audit_log enable trigger audit_log_append_only")
-	exec("alter table audit_log enable trigger audit_log_link")
+	exec("alter table audit_log enable trigger user")
 }
 
-// rewrite recomputes the hashes of recs[from:] after edit changed recs[from], stores
-// them and moves the head: a consistent chain that only a checkpoint can expose.
+// rewrite recomputes the MACs and link hashes of recs[from:] (linked, in chain
+// order) after edit changed recs[from], stores them and moves the head: a
+// consistent chain that only a checkpoint can expose.
 func rewrite(exec func(string, ...any), recs []audit.Record, from int, edit func(*audit.Record)) {
 	edit(&recs[from])
 	for i := from; i < len(recs); i++ {
+		prev := recs[i].PrevHash
 		if i > 0 {
-			recs[i].PrevHash = recs[i-1].Hash
+			prev = recs[i-1].Hash
 		}
-		recs[i].Seal(nil)
-		exec("update audit_log set person_id = $1, prev_hash = $2, hash = $3 where seq = $4",
-			recs[i].PersonID, recs[i].PrevHash[:], recs[i].Hash[:], recs[i].Seq)
+		reseal(&recs[i], prev)
+		exec("update audit_log set person_id = $1, mac = $2, prev_hash = $3, hash = $4, mac_key = $5 where seq = $6",
+			recs[i].PersonID, recs[i].MAC[:], recs[i].PrevHash[:], recs[i].Hash[:], int64(recs[i].MACKey), recs[i].Seq)
 	}
 	last := recs[len(recs)-1]
 	exec("update audit_chain_head set hash = $1", last.Hash[:])
+}
+
+// reseal recomputes r's MAC and link hash (after prev) without a key, as an
+// attacker without the chain key could.
+func reseal(r *audit.Record, prev audit.Hash) {
+	_ = r.SealContent(nil)
+	_ = r.SealLink(nil, r.Link, prev)
 }
 
 func TestVerifyFindsTampering(t *testing.T) {
@@ -92,7 +99,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 			exec("update audit_log set seq = 1000 where seq = 3")
 			exec("update audit_log set seq = 3 where seq = 4")
 			exec("update audit_log set seq = 4 where seq = 1000")
-		}, 3, func(r []audit.Record) string { return r[3].ID }, "does not match its stored hash"},
+		}, 4, func(r []audit.Record) string { return r[2].ID }, "does not match its stored link hash"}, // walked in link order; seq is under the link hash
 		{"chain rewritten before checkpoint", func(_ *testing.T, _ *store.DB, recs []audit.Record, exec func(string, ...any)) {
 			rewrite(exec, recs, 2, func(r *audit.Record) { r.PersonID = "user-someone-else" })
 		}, 10, func(r []audit.Record) string { return r[9].ID }, "differs from the checkpoint"},
@@ -190,6 +197,7 @@ func TestPruneDropsOnlyExpiredMonths(t *testing.T) {
 	if err != nil || len(p.Records) != 1 || p.Records[0].Details["dropped_records"] != "2" {
 		t.Fatalf("prune record: %+v, %v", p, err)
 	}
+	linkAll(t, db) // the prune record
 	v, err := New(db, key).Verify(ctx, audit.VerifyOptions{})
 	if err != nil || v.Break != nil || v.Checked != 4 {
 		t.Fatalf("verify after prune = %+v, %v; want 4 records, no break", v, err)

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -110,13 +112,21 @@ func (s *Store) checkpoints(ctx context.Context, tx pgx.Tx) ([]audit.Checkpoint,
 	return out, nil, store.Error(rows.Err())
 }
 
-var errStop = errors.New("stop")
+// UnlinkedBound is how old a committed record may be before Verify reports that
+// it is still not linked: the linker runs with every pgo serve and pgo worker and
+// links within about a second (PGO_AUDIT_LINK_INTERVAL), so a record left for
+// minutes means no linker is running, or it fails. Until linked, a record is
+// sealed only by its own MAC: removing it whole would go unnoticed.
+const UnlinkedBound = 5 * time.Minute
 
-// Verify implements audit.Reader: it walks the records of the period (or the whole
-// chain) in one consistent snapshot, checks every hash and link, every checkpoint's
-// signature and that the chain still matches each checkpoint, and, when the walk
-// reaches the end, that the chain head equals the last record. It reports the first
-// break; an error means the walk itself could not be done.
+// Verify implements audit.Reader: it walks the linked records of the period (or
+// the whole chain) in chain order in one consistent snapshot, checks every hash
+// and link, every checkpoint's signature and that the chain still matches each
+// checkpoint, and, when the walk reaches the end, that the chain head equals the
+// last record. Then it checks each record not linked yet against its own MAC and
+// reports their number and the age of the oldest; one older than UnlinkedBound
+// is a finding. It reports the first break; an error means the walk itself could
+// not be done. It links nothing.
 func (s *Store) Verify(ctx context.Context, opts audit.VerifyOptions) (audit.VerifyResult, error) {
 	var res audit.VerifyResult
 	err := pgx.BeginTxFunc(ctx, s.db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
@@ -129,22 +139,10 @@ func (s *Store) Verify(ctx context.Context, opts audit.VerifyOptions) (audit.Ver
 
 func (s *Store) verify(ctx context.Context, tx pgx.Tx, opts audit.VerifyOptions) (audit.VerifyResult, error) {
 	var res audit.VerifyResult
-	cps, brk, err := s.checkpoints(ctx, tx)
-	if err != nil || brk != nil {
-		res.Break = brk
+	cps, err := s.allCheckpoints(ctx, tx, opts, &res)
+	if err != nil || res.Break != nil {
 		return res, err
 	}
-	for i, jws := range opts.External {
-		cp, err := s.parseCheckpoint(jws)
-		if pgo.ErrorCode(err) == pgo.EINVALID {
-			return res, err
-		}
-		if err != nil {
-			return res, pgo.Errorf(pgo.EINVALID, "external checkpoint %d: %v", i+1, err)
-		}
-		cps = append(cps, cp)
-	}
-	sort.SliceStable(cps, func(i, j int) bool { return cps[i].Seq < cps[j].Seq })
 	head, _, err := Head(ctx, tx)
 	if err != nil {
 		return res, err
@@ -155,49 +153,180 @@ func (s *Store) verify(ctx context.Context, tx pgx.Tx, opts audit.VerifyOptions)
 			return res, err
 		}
 	}
+	open := opts.To.IsZero() || opts.To.After(time.Now())
+	lo, hi, err := chainRange(ctx, tx, opts, open)
+	if err != nil {
+		return res, err
+	}
 	w := audit.NewWalker(anchor, cps)
 	w.Keys = keysOf(chainKeys.Load())
-	err = Scan(ctx, tx, audit.Filter{From: opts.From, To: opts.To}, func(r *audit.Record) error {
-		if !w.Add(r) {
-			return errStop
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
+	if err := walkChain(ctx, tx, lo, hi, w.Add); err != nil {
 		return res, err
 	}
 	var end *audit.Anchor
-	if opts.To.IsZero() || opts.To.After(time.Now()) {
+	if open {
 		end = &head
 	}
 	res.Break = w.Finish(end)
 	res.Checked, res.Checkpoints = w.Checked, w.Matched
-	return res, nil
+	brk, err := checkUnlinked(ctx, tx, w, opts, &res)
+	if res.Break == nil {
+		res.Break = brk
+	}
+	return res, err
 }
 
-// start finds what the first stored record must follow (audit.StartAnchor).
+// allCheckpoints loads the stored and the external checkpoints, ascending.
+func (s *Store) allCheckpoints(ctx context.Context, tx pgx.Tx, opts audit.VerifyOptions, res *audit.VerifyResult) ([]audit.Checkpoint, error) {
+	cps, brk, err := s.checkpoints(ctx, tx)
+	if err != nil || brk != nil {
+		res.Break = brk
+		return nil, err
+	}
+	for i, jws := range opts.External {
+		cp, err := s.parseCheckpoint(jws)
+		if pgo.ErrorCode(err) == pgo.EINVALID {
+			return nil, err
+		}
+		if err != nil {
+			return nil, pgo.Errorf(pgo.EINVALID, "external checkpoint %d: %v", i+1, err)
+		}
+		cps = append(cps, cp)
+	}
+	sort.SliceStable(cps, func(i, j int) bool { return cps[i].Seq < cps[j].Seq })
+	return cps, nil
+}
+
+// pos is a record's chain position in SQL (audit.Record.Pos); the partial index
+// audit_log_chain holds it for linked records.
+const pos = `coalesce(link, seq)`
+
+// chainRange is the range of chain positions to walk: for a period, from the
+// first position linked among its records (a record linked late may sit among
+// records of the period without being recorded in it); up to the end of the
+// chain when the period is open, else to the last position among its records.
+func chainRange(ctx context.Context, tx pgx.Tx, opts audit.VerifyOptions, open bool) (lo, hi int64, err error) {
+	cond, args := where(audit.Filter{From: opts.From, To: opts.To})
+	var min, max *int64
+	err = tx.QueryRow(ctx, `select min(`+pos+`), max(`+pos+`) from audit_log where hash is not null and `+cond, args...).Scan(&min, &max)
+	if err != nil {
+		return 0, 0, store.Error(err)
+	}
+	lo, hi = 1, math.MaxInt64
+	if !opts.From.IsZero() {
+		lo = math.MaxInt64
+		if min != nil {
+			lo = *min
+		}
+	}
+	if !open {
+		hi = 0
+		if max != nil {
+			hi = *max
+		}
+	}
+	return lo, hi, nil
+}
+
+// walkChain hands the linked records with positions lo..hi to fn in chain order,
+// in keyset batches on (position, seq) so that a duplicated position is seen too.
+func walkChain(ctx context.Context, tx pgx.Tx, lo, hi int64, fn func(*audit.Record) bool) error {
+	sql := `select ` + columns + ` from audit_log where hash is not null and (` + pos + `, seq) > ($1, $2) and ` + pos +
+		` <= $3 order by ` + pos + `, seq limit ` + strconv.Itoa(scanBatch)
+	lastPos, lastSeq := lo-1, int64(math.MaxInt64)
+	for {
+		rows, err := tx.Query(ctx, sql, lastPos, lastSeq, hi)
+		if err != nil {
+			return store.Error(err)
+		}
+		recs, err := collect(rows)
+		if err != nil {
+			return err
+		}
+		for i := range recs {
+			if !fn(&recs[i]) {
+				return nil
+			}
+			lastPos, lastSeq = recs[i].Pos(), recs[i].Seq
+		}
+		if len(recs) < scanBatch {
+			return nil
+		}
+	}
+}
+
+// checkUnlinked checks every record of the period that is not linked yet against
+// its own MAC, counts them and finds the oldest; past UnlinkedBound that is the
+// returned finding unless a record was changed.
+func checkUnlinked(ctx context.Context, tx pgx.Tx, w *audit.Walker, opts audit.VerifyOptions, res *audit.VerifyResult) (*audit.Break, error) {
+	cond, args := where(audit.Filter{From: opts.From, To: opts.To})
+	var first, stale *audit.Break
+	now := time.Now()
+	err := walkUnlinked(ctx, tx, cond, args, func(r *audit.Record) {
+		if b := w.AddUnlinked(r); b != nil && first == nil {
+			first = b
+		}
+		if age := now.Sub(r.Recorded); age > res.OldestUnlinked {
+			res.OldestUnlinked = age
+			if age > UnlinkedBound && stale == nil {
+				stale = &audit.Break{Seq: r.Seq, ID: r.ID, Problem: fmt.Sprintf(
+					"not linked into the chain %s after it was recorded (bound %s): no audit linker is running (pgo serve, pgo worker) or it fails",
+					age.Truncate(time.Second), UnlinkedBound)}
+			}
+		}
+	})
+	res.Unlinked = w.Unlinked
+	if first == nil {
+		first = stale
+	}
+	return first, err
+}
+
+func walkUnlinked(ctx context.Context, tx pgx.Tx, cond string, args []any, fn func(*audit.Record)) error {
+	args = append(args, int64(0))
+	sql := fmt.Sprintf(`select %s from audit_log where hash is null and %s and seq > $%d order by seq limit %d`, columns, cond, len(args), scanBatch)
+	for {
+		rows, err := tx.Query(ctx, sql, args...)
+		if err != nil {
+			return store.Error(err)
+		}
+		recs, err := collect(rows)
+		if err != nil {
+			return err
+		}
+		for i := range recs {
+			fn(&recs[i])
+			args[len(args)-1] = recs[i].Seq
+		}
+		if len(recs) < scanBatch {
+			return nil
+		}
+	}
+}
+
+// start finds what the first linked record must follow (audit.StartAnchor).
 func start(ctx context.Context, tx pgx.Tx) (*audit.Anchor, *audit.Break, error) {
 	var first int64
-	err := tx.QueryRow(ctx, `select seq from audit_log order by seq limit 1`).Scan(&first)
+	err := tx.QueryRow(ctx, `select `+pos+` from audit_log where hash is not null order by `+pos+` limit 1`).Scan(&first)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return &audit.Anchor{}, nil, nil // empty: the head must still be the genesis
+		return &audit.Anchor{}, nil, nil // nothing linked: the head must still be the genesis
 	}
 	if err != nil {
 		return nil, nil, store.Error(err)
 	}
+	// The newest prune record says where the chain starts, also when kept records
+	// lie before that (linked before a dropped one).
+	rows, err := tx.Query(ctx, `select `+columns+` from audit_log where action = $1 order by seq desc limit 1`, string(audit.ActAuditPruned))
+	if err != nil {
+		return nil, nil, store.Error(err)
+	}
+	recs, err := collect(rows)
+	if err != nil {
+		return nil, nil, err
+	}
 	var prune *audit.Record
-	if first != 1 {
-		rows, err := tx.Query(ctx, `select `+columns+` from audit_log where action = $1 order by seq desc limit 1`, string(audit.ActAuditPruned))
-		if err != nil {
-			return nil, nil, store.Error(err)
-		}
-		recs, err := collect(rows)
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(recs) == 1 {
-			prune = &recs[0]
-		}
+	if len(recs) == 1 {
+		prune = &recs[0]
 	}
 	a, brk := audit.StartAnchor(first, prune)
 	return &a, brk, nil

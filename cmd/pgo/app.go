@@ -144,6 +144,21 @@ func (a *App) warnSuperuser() {
 	}
 }
 
+// startAuditLinker runs the audit linker (issue 16) until the returned stop is
+// called: appends are linked into the chain by it, shortly after they commit.
+// pgo serve and pgo worker each run one; the chain head lock makes them take
+// turns. stop cancels it and waits for its last round, before the DB closes.
+func (a *App) startAuditLinker(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	l := &auditdb.Linker{DB: a.DB, Interval: a.Config.Audit.LinkInterval, Log: a.Log}
+	go func() {
+		defer close(done)
+		l.Run(ctx)
+	}()
+	return func() { cancel(); <-done }
+}
+
 // devHost reports whether a public URL names this machine only (localhost,
 // *.localhost or a loopback address): a development or demo instance.
 func devHost(publicURL string) bool {

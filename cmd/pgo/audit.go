@@ -98,7 +98,8 @@ func runAuditVerify(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 		fmt.Fprintf(e.stdout, "audit chain BROKEN after %d records checked\nfirst broken: %s\n", res.Checked, res.Break)
 		return &exitError{code: 1}
 	}
-	fmt.Fprintf(e.stdout, "audit chain OK: %d records checked, %d signed checkpoints matched\n", res.Checked, res.Checkpoints)
+	fmt.Fprintf(e.stdout, "audit chain OK: %d records checked, %d signed checkpoints matched, %d not linked yet (oldest %s)\n",
+		res.Checked, res.Checkpoints, res.Unlinked, res.OldestUnlinked.Truncate(time.Millisecond))
 	return nil
 }
 

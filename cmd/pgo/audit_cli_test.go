@@ -82,11 +82,11 @@ func rewriteChain(t *testing.T, db *store.DB) {
 	}
 	recs[1].PersonID = "u-rewritten"
 	var stmts []string
-	for i := 1; i < len(recs); i++ {
-		recs[i].PrevHash = recs[i-1].Hash
-		recs[i].Seal(nil)
-		stmts = append(stmts, fmt.Sprintf("update audit_log set person_id = '%s', prev_hash = '\\x%s', hash = '\\x%s' where seq = %d",
-			recs[i].PersonID, recs[i].PrevHash, recs[i].Hash, recs[i].Seq))
+	for i := 1; i < len(recs); i++ { // recomputed without the chain key, as the records are unkeyed here
+		_ = recs[i].SealContent(nil)
+		_ = recs[i].SealLink(nil, recs[i].Link, recs[i-1].Hash)
+		stmts = append(stmts, fmt.Sprintf("update audit_log set person_id = '%s', mac = '\\x%s', prev_hash = '\\x%s', hash = '\\x%s' where seq = %d",
+			recs[i].PersonID, recs[i].MAC, recs[i].PrevHash, recs[i].Hash, recs[i].Seq))
 	}
 	stmts = append(stmts, fmt.Sprintf("update audit_chain_head set hash = '\\x%s'", recs[len(recs)-1].Hash))
 	tamperSQL(t, db, stmts...)
@@ -107,10 +107,10 @@ func TestAuditVerifyExitCodes(t *testing.T) {
 		{"deleted record", func(t *testing.T, db *store.DB) {
 			tamperSQL(t, db, "delete from audit_log where seq = 3")
 		}, 1, 4, "missing"},
-		{"swapped records", func(t *testing.T, db *store.DB) {
+		{"swapped records", func(t *testing.T, db *store.DB) { // walked in link order; seq is under the link hash
 			tamperSQL(t, db, "update audit_log set seq = 100 where seq = 2", "update audit_log set seq = 2 where seq = 3",
 				"update audit_log set seq = 3 where seq = 100")
-		}, 1, 2, "does not match its stored hash"},
+		}, 1, 3, "does not match its stored link hash"},
 		{"chain rewritten after checkpoint", rewriteChain, 1, 6, "differs from the checkpoint"},
 	}
 	for _, c := range cases {

@@ -53,6 +53,7 @@ func runServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	if err := a.mountAreas(ctx, srv); err != nil {
 		return err
 	}
+	defer a.startAuditLinker(ctx)() // issue 16: links this process's audit appends
 	return listenAndServe(ctx, e, srv, cfg, a.Log)
 }
 

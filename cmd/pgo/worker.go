@@ -54,6 +54,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		return err
 	}
 	a.registerTasks(w)
+	defer a.startAuditLinker(ctx)() // issue 16: links this process's audit appends
 	log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "fetch_concurrency", cfg.WorkerFetchConcurrency)
 	fmt.Fprintln(e.stdout, "worker running")
 	err = w.Run(ctx)

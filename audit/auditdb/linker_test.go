@@ -1,0 +1,348 @@
+package auditdb
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/store"
+	"github.com/pgo-koppelvlak/pgo/store/storetest"
+)
+
+// chainShape returns the number of linked records, of distinct link positions
+// and the highest position.
+func chainShape(t *testing.T, db *store.DB) (linked, distinct, top int64) {
+	t.Helper()
+	err := db.Pool.QueryRow(context.Background(),
+		`select count(link), count(distinct link), coalesce(max(link), 0) from audit_log`).Scan(&linked, &distinct, &top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return linked, distinct, top
+}
+
+// Two linkers (each with its own pool, as two processes) link while 16 writers
+// append: one chain, every record linked exactly once, positions 1..n.
+func TestTwoLinkersMakeOneChain(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.Schema(t)
+	var dbs []*store.DB
+	for i := 0; i < 3; i++ {
+		db, err := store.Open(ctx, url+"&pool_max_conns=20")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(db.Close)
+		dbs = append(dbs, db)
+	}
+	const writers, each = 16, 15
+	stop := make(chan struct{})
+	var linkers sync.WaitGroup
+	busy := make([]int, 2)
+	for i := 0; i < 2; i++ {
+		linkers.Add(1)
+		go func(i int) {
+			defer linkers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_, b, err := Link(ctx, dbs[i])
+				if err != nil {
+					t.Errorf("linker %d: %v", i, err)
+					return
+				}
+				if b {
+					busy[i]++
+				}
+			}
+		}(i)
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if err := Record(ctx, dbs[2], event(w*100+i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(stop)
+	linkers.Wait()
+	linkAll(t, dbs[0])
+	t.Logf("rounds skipped because the other linker held the head: %v", busy)
+	linked, distinct, top := chainShape(t, dbs[0])
+	if linked != writers*each || distinct != linked || top != linked {
+		t.Fatalf("%d linked, %d distinct positions, top %d; want %d each", linked, distinct, top, writers*each)
+	}
+	if res := mustVerify(t, New(dbs[0], nil)); res.Checked != writers*each || res.Unlinked != 0 {
+		t.Fatalf("verify: %+v", res)
+	}
+}
+
+// A transaction that appended first but commits last is linked after the
+// records that committed before it: the chain is in commit order, seq in
+// append order.
+func TestLateCommitIsLinkedLater(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	late, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Rollback(ctx)
+	lr, err := appendAt(ctx, late, event(1), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 2; i <= 3; i++ {
+		if err := Record(ctx, db, event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := linkAll(t, db); n != 2 {
+		t.Fatalf("linked %d before the late commit, want 2", n)
+	}
+	if err := late.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := linkAll(t, db); n != 1 {
+		t.Fatalf("linked %d after the late commit, want 1", n)
+	}
+	p, err := Query(ctx, db.Pool, audit.Filter{PersonID: "user-1"})
+	if err != nil || len(p.Records) != 1 {
+		t.Fatal(p, err)
+	}
+	r := p.Records[0]
+	if r.ID != lr.ID || r.Seq != 1 || r.Link != 3 {
+		t.Fatalf("late record: seq %d link %d, want seq 1 link 3", r.Seq, r.Link)
+	}
+	if res := mustVerify(t, New(db, nil)); res.Checked != 3 {
+		t.Fatalf("checked %d", res.Checked)
+	}
+}
+
+// A change to a record that is not linked yet is found by its own MAC.
+func TestVerifyFindsTamperedUnlinkedRecord(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	for i := 1; i <= 3; i++ {
+		if err := Record(ctx, db, event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	linkAll(t, db)
+	if err := Record(ctx, db, event(4)); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	if err := db.Pool.QueryRow(ctx, "select id::text from audit_log where hash is null").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	asSuperuser(t, db, func(exec func(string, ...any)) {
+		exec("update audit_log set object_id = 'doc-other' where hash is null")
+	})
+	res, err := New(db, nil).Verify(ctx, audit.VerifyOptions{})
+	if err != nil || res.Break == nil || res.Break.ID != id || !strings.Contains(res.Break.Problem, "does not match its stored hash") {
+		t.Fatalf("verify = %+v, %v; want the unlinked record %s named", res, err, id)
+	}
+	if res.Checked != 3 || res.Unlinked != 1 {
+		t.Fatalf("checked %d, unlinked %d", res.Checked, res.Unlinked)
+	}
+}
+
+// Deleting a linked record, or a record after it was linked (the newest), is
+// found by the chain.
+func TestVerifyFindsDeletedLinkedRecords(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name, where, want string
+	}{
+		{"in the middle", "link = 3", "records 3..3 before it are missing"},
+		{"the newest, linked after the others", "link = 6", "records at the end were removed"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db := storetest.DB(t)
+			for i := 1; i <= 5; i++ {
+				if err := Record(ctx, db, event(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			linkAll(t, db)
+			if err := Record(ctx, db, event(6)); err != nil {
+				t.Fatal(err)
+			}
+			linkAll(t, db)
+			asSuperuser(t, db, func(exec func(string, ...any)) { exec("delete from audit_log where " + c.where) })
+			res, err := New(db, nil).Verify(ctx, audit.VerifyOptions{})
+			if err != nil || res.Break == nil || !strings.Contains(res.Break.Problem, c.want) {
+				t.Fatalf("verify = %+v, %v; want %q", res, err, c.want)
+			}
+		})
+	}
+}
+
+// The triggers allow exactly one UPDATE per record, the linker's: link fields
+// from null to values after the head, nothing else changed. For the owner and
+// for the application role (which links, so it may update the link columns).
+func TestTriggerAllowsOnlyLinking(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		open func(t *testing.T) *store.DB
+	}{{"owner", func(t *testing.T) *store.DB { return storetest.DB(t) }}, {"app role", appRoleDB}} {
+		t.Run(c.name, func(t *testing.T) {
+			db := c.open(t)
+			for i := 1; i <= 3; i++ {
+				if err := Record(ctx, db, event(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := linkAll(t, db); n != 3 { // the app role can link
+				t.Fatalf("linked %d", n)
+			}
+			if err := Record(ctx, db, event(4)); err != nil {
+				t.Fatal(err)
+			}
+			var head []byte
+			if err := db.Pool.QueryRow(ctx, "select hash from audit_chain_head").Scan(&head); err != nil {
+				t.Fatal(err)
+			}
+			fake := strings.Repeat("ab", 32)
+			for _, attack := range []string{
+				"update audit_log set person_id = 'someone-else' where seq = 4",
+				"update audit_log set person_id = 'someone-else', link = 4, prev_hash = $1, hash = '\\x" + fake + "' where seq = 4",
+				"update audit_log set link = 2, prev_hash = $1, hash = '\\x" + fake + "' where seq = 2",
+				"update audit_log set link = 9, prev_hash = $1, hash = '\\x" + fake + "' where seq = 4",
+				"update audit_log set link = 4, prev_hash = '\\x" + fake + "', hash = '\\x" + fake + "' where seq = 4",
+				"delete from audit_log where seq = 4",
+				"delete from audit_log where seq = 1",
+			} {
+				args := []any{}
+				if strings.Contains(attack, "$1") {
+					args = append(args, head)
+				}
+				_, err := db.Pool.Exec(ctx, attack, args...)
+				if err == nil {
+					t.Errorf("%s: allowed", attack)
+					continue
+				}
+				t.Logf("%.50s...: %v", attack, err)
+			}
+			// A correct link by hand (as the linker does) is allowed and moves the head.
+			if _, err := db.Pool.Exec(ctx, "update audit_log set link = 4, prev_hash = $1, hash = '\\x"+fake+"' where seq = 4", head); err != nil {
+				t.Fatalf("linking after the head: %v", err)
+			}
+			var top int64
+			if err := db.Pool.QueryRow(ctx, "select seq from audit_chain_head").Scan(&top); err != nil || top != 4 {
+				t.Fatalf("head %d (%v), want 4", top, err)
+			}
+		})
+	}
+}
+
+// A record left unlinked past UnlinkedBound is a finding (no linker runs); a
+// fresh one is not.
+func TestVerifyReportsStaleUnlinkedRecords(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	if err := Record(ctx, db, event(1)); err != nil {
+		t.Fatal(err)
+	}
+	res := mustVerify(t, New(db, nil))
+	if res.Unlinked != 1 || res.OldestUnlinked <= 0 || res.OldestUnlinked > UnlinkedBound {
+		t.Fatalf("fresh: %+v", res)
+	}
+	err := db.WithTx(ctx, func(tx pgx.Tx) error {
+		_, err := appendAt(ctx, tx, event(2), time.Now().Add(-UnlinkedBound-time.Minute))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = New(db, nil).Verify(ctx, audit.VerifyOptions{})
+	if err != nil || res.Break == nil || !strings.Contains(res.Break.Problem, "no audit linker is running") ||
+		res.Unlinked != 2 || res.OldestUnlinked < UnlinkedBound {
+		t.Fatalf("stale: %+v %v", res, err)
+	}
+	linkAll(t, db)
+	if res := mustVerify(t, New(db, nil)); res.Checked != 2 || res.Unlinked != 0 {
+		t.Fatalf("after linking: %+v", res)
+	}
+}
+
+// The background Linker links what this process appends and stops with its
+// context.
+func TestLinkerRunLinksAppends(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	db := storetest.DB(t)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		(&Linker{DB: db, Interval: time.Hour}).Run(ctx) // only nudges wake it
+	}()
+	for i := 1; i <= 5; i++ {
+		if err := Record(ctx, db, event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if linked, _, _ := chainShape(t, db); linked == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the linker did not link the appends")
+		}
+	}
+	cancel()
+	<-done
+}
+
+// Records are linked in commit order, so a kept record can sit before a dropped
+// one in the chain (here: a record of now linked before one recorded in 2019).
+// Prune starts the chain after the last dropped position; the kept record before
+// it has only its own content checked, and the chain verifies.
+func TestPruneAfterInterleavedLinks(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	if err := Record(ctx, db, event(1)); err != nil {
+		t.Fatal(err)
+	}
+	linkAll(t, db) // position 1, recorded now
+	err := db.WithTx(ctx, func(tx pgx.Tx) error {
+		_, err := appendAt(ctx, tx, event(2), time.Date(2019, 1, 15, 10, 0, 0, 0, time.UTC))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	linkAll(t, db) // position 2, recorded in 2019
+	res, err := Prune(ctx, db, 44568*time.Hour, time.Now(), "test")
+	if err != nil || res.Records != 1 || res.KeptFromSeq != 3 {
+		t.Fatalf("Prune = %+v, %v; want 1 record dropped, chain kept from 3", res, err)
+	}
+	linkAll(t, db) // the prune record: position 3
+	if v := mustVerify(t, New(db, nil)); v.Checked != 2 {
+		t.Fatalf("checked %d, want 2", v.Checked)
+	}
+	// The kept record before the cut is still checked against its own MAC.
+	asSuperuser(t, db, func(exec func(string, ...any)) {
+		exec("update audit_log set object_id = 'doc-other' where link = 1")
+	})
+	v, err := New(db, nil).Verify(ctx, audit.VerifyOptions{})
+	if err != nil || v.Break == nil || !strings.Contains(v.Break.Problem, "does not match its stored hash") {
+		t.Fatalf("verify after changing the kept record = %+v, %v", v, err)
+	}
+}
