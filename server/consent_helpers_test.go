@@ -93,6 +93,11 @@ type consentEnv struct {
 
 type consentOpts struct {
 	requirePKCE bool
+	// realTime runs the authorization server on time.Now instead of the test
+	// clock: fosite stamps a code's expiry with time.Now, so a suite that moves
+	// the test clock by more than the code's 60 s (one TOTP step per login)
+	// would see every code as expired.
+	realTime bool
 }
 
 func newConsentEnv(t *testing.T, o consentOpts) *consentEnv {
@@ -113,12 +118,16 @@ func newConsentEnv(t *testing.T, o consentOpts) *consentEnv {
 		t.Fatal(err)
 	}
 	e.jobs, e.sealer = jobs, sealer
+	now := e.clock.now
+	if o.realTime {
+		now = time.Now
+	}
 	e.redirects = map[string][]string{
 		zuid: {zuidCallback}, "vier.localhost": {"https://vier.localhost/cb"}, "weg.localhost": {"https://weg.localhost/cb"},
 	}
 	e.svc, err = consent.New(consent.Config{Issuer: testIssuer + "/", ProviderName: "noord", RequirePKCE: o.requirePKCE,
 		Redirects: e.redirects}, consent.Deps{Store: consentdb.New(e.db, exportdb.New(e.db, worker.NewRenderTask)), Lists: lists,
-		Dossier: dos, Exports: jobs, Signer: key, Now: e.clock.now})
+		Dossier: dos, Exports: jobs, Signer: key, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
