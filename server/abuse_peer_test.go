@@ -325,3 +325,71 @@ func abuseWithdrawOtherPatient(t *testing.T, e *abuseEnv) {
 		}
 	}
 }
+
+// The target's redirect_uri fed another session's answer (RFC 6749 §10.12, the
+// client-side CSRF): an attacker's own state and code, loaded in a victim's
+// browser, are refused (the state belongs to the attacker's transfer and
+// session), nothing changes; the owner's callback, loaded a second time
+// (replay), is refused and queues no second fetch. Control: the owner's own
+// callback goes on to the transfer.
+func abuseTargetCallback(t *testing.T, e *abuseEnv) {
+	attacker := e.loggedIn(t, "teun", account.RolePatient)
+	id, cb := e.tgt.consentThroughPages(t, attacker, nil)
+	victim := e.loggedIn(t, "tess", account.RolePatient)
+	before := dbState(t, e.accountEnv)
+	w := victim.get(transfer.CallbackPath + "?" + cb.Encode())
+	if w.Code != http.StatusBadRequest || w.Header().Get("Location") != "" {
+		t.Errorf("the attacker's callback in the victim's browser: %d %q, want 400", w.Code, w.Header().Get("Location"))
+	}
+	unchanged(t, e.accountEnv, before, "the attacker's callback in the victim's browser")
+	if w := attacker.get(transfer.CallbackPath + "?" + cb.Encode()); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/ophalen/"+id {
+		t.Fatalf("control: the owner's callback: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	before = dbState(t, e.accountEnv)
+	if w := attacker.get(transfer.CallbackPath + "?" + cb.Encode()); w.Code != http.StatusBadRequest {
+		t.Errorf("the owner's callback replayed: %d, want 400", w.Code)
+	}
+	for _, tbl := range []string{"transfer", "outbox", "transfer_document"} {
+		if dbState(t, e.accountEnv)[tbl] != before[tbl] {
+			t.Errorf("the replayed callback changed %s", tbl)
+		}
+	}
+}
+
+// Authorization response tampering: a response_mode (form_post, fragment, ...)
+// or a response_type other than code (the implicit "token") is sent back to the
+// verified redirect_uri as invalid_request, from the screen and from the posted
+// decision, with no code or token in the query or a fragment, and no grant.
+func abuseResponseTampering(t *testing.T, e *abuseEnv) {
+	b := e.loggedIn(t, patientName, account.RolePatient)
+	before := dbState(t, e.accountEnv)
+	for _, p := range [][2]string{{"response_mode", "form_post"}, {"response_mode", "fragment"}, {"response_mode", "query"},
+		{"response_type", "token"}, {"response_type", "code token"}, {"response_type", "code id_token"}} {
+		v := authParams("state-rt-0001", "")
+		v.Set(p[0], p[1])
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			w := b.get("/oauth/authorize?" + v.Encode())
+			if m == http.MethodPost {
+				f := url.Values{}
+				for k, x := range v {
+					f[k] = x
+				}
+				f.Set("decision", "allow")
+				f.Set("category", "problems")
+				f.Set(csrfField, account.CSRFToken(b.session()))
+				w = b.post("/oauth/authorize", f)
+			}
+			loc := w.Header().Get("Location")
+			u, _ := url.Parse(loc)
+			if w.Code != http.StatusSeeOther || u == nil || u.Scheme+"://"+u.Host+u.Path != zuidCallback || u.Fragment != "" ||
+				u.Query().Get("error") != "invalid_request" || u.Query().Get("code") != "" || u.Query().Get("access_token") != "" {
+				t.Errorf("%s %s=%s: %d %q, want invalid_request to the client", m, p[0], p[1], w.Code, loc)
+			}
+		}
+	}
+	for _, tbl := range []string{"oauth_code", "oauth_token", "consent_grant", "export_job"} {
+		if dbState(t, e.accountEnv)[tbl] != before[tbl] {
+			t.Errorf("a tampered authorization request changed %s", tbl)
+		}
+	}
+}

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -50,11 +49,13 @@ func TestAbuse(t *testing.T) {
 		{"roles", abuseRoles},
 		{"code-replay", abuseCodeReplay},
 		{"pkce-downgrade", abusePKCEDowngrade},
+		{"authorize-response-mode-or-type-tampering", abuseResponseTampering},
 		{"token-redirect-uri-variant", abuseTokenRedirectURI},
 		{"token-of-another-client", abuseTokenOtherClient},
 		{"token-with-another-certificate", abuseTokenOtherCert},
 		{"fhir-another-patients-documents", abuseFHIROtherPatient},
 		{"target-another-patients-documents", abuseTargetOtherPatient},
+		{"target-callback-of-another-session", abuseTargetCallback},
 		{"source-another-patients-grant", abuseWithdrawOtherPatient},
 	} {
 		t.Run(a.name, func(t *testing.T) { a.run(t, e) })
@@ -161,5 +162,3 @@ func htmlText(s string) string {
 
 // form is url.Values from pairs.
 func form(kv ...string) url.Values { return url.Values(formOf(kv...)) }
-
-var _ = http.MethodPost
