@@ -28,8 +28,9 @@ import (
 // refusal and that nothing changed, and where it proves the check is what
 // refuses, the same request done right succeeds.
 //
-// The subtests live in abuse_browser_test.go (session, CSRF, framing,
-// redirects, roles) and abuse_peer_test.go (codes, PKCE, tokens, documents).
+// The subtests live in abuse_browser_test.go (TOTP, sessions),
+// abuse_forms_test.go (CSRF, framing, roles), abuse_redirect_test.go (open
+// redirects) and abuse_peer_test.go (codes, PKCE, tokens, documents).
 func TestAbuse(t *testing.T) {
 	e := newAbuseEnv(t)
 	for _, a := range []struct {
