@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -391,5 +392,42 @@ func abuseResponseTampering(t *testing.T, e *abuseEnv) {
 		if dbState(t, e.accountEnv)[tbl] != before[tbl] {
 			t.Errorf("a tampered authorization request changed %s", tbl)
 		}
+	}
+}
+
+// Code replay, racing: one code redeemed by several requests at once yields
+// exactly one token (the code is used atomically in PostgreSQL); the rest are
+// invalid_grant, and because they are replays the one token is revoked too.
+func abuseCodeReplayConcurrent(t *testing.T, e *abuseEnv) {
+	code := e.codeFor(t, e.browser(), "state-race-"+uuid.NewString()[:8], "")
+	const n = 6
+	toks, errs := make([]string, n), make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := e.exchange(t, code, "")
+			if err == nil {
+				toks[i] = tok.AccessToken
+			}
+			errs[i] = oauthCode(err)
+		}()
+	}
+	wg.Wait()
+	won := ""
+	for i := range n {
+		switch {
+		case errs[i] == "" && won == "":
+			won = toks[i]
+		case errs[i] != "invalid_grant":
+			t.Errorf("racing redemptions: outcomes %q, want one token and %d invalid_grant", errs, n-1)
+		}
+	}
+	if won == "" {
+		t.Fatalf("control: no racing redemption got the token: %q", errs)
+	}
+	if a := e.fhirGet(t, search, won, e.cert); a.status != http.StatusUnauthorized {
+		t.Errorf("the one token after the racing replays: %d, want 401", a.status)
 	}
 }

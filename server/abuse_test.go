@@ -49,6 +49,7 @@ func TestAbuse(t *testing.T) {
 		{"open-redirect-decide-redirect-uri", abuseDecideRedirectURI},
 		{"roles", abuseRoles},
 		{"code-replay", abuseCodeReplay},
+		{"code-replay-concurrent", abuseCodeReplayConcurrent},
 		{"pkce-downgrade", abusePKCEDowngrade},
 		{"authorize-response-mode-or-type-tampering", abuseResponseTampering},
 		{"token-redirect-uri-variant", abuseTokenRedirectURI},
