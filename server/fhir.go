@@ -182,7 +182,13 @@ func (a *fhirAPI) grantedJob(c echo.Context, typ string) (export.Job, bool, erro
 	}
 	job, err := a.d.Exports.Job(ctx, id)
 	switch {
-	case pgo.ErrorCode(err) == pgo.ENOTFOUND || (err == nil && job.UserID != acc.AccountID):
+	case pgo.ErrorCode(err) == pgo.ENOTFOUND:
+		return export.Job{}, false, notFound()
+	case err == nil && job.UserID != acc.AccountID:
+		// Another patient's document: the same 404 as an unknown id (the peer
+		// learns nothing), but audited, on the log of the patient whose
+		// document was asked for (NEN 7513; ASVS V16: access control failures).
+		a.refuse(c, reqctx.Peer{Name: acc.ClientID}, audit.Event{Reason: "other_patient", PersonID: job.UserID, ObjectType: "export", ObjectID: id})
 		return export.Job{}, false, notFound()
 	case err != nil:
 		return export.Job{}, false, a.internal(c, err)

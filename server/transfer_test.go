@@ -32,7 +32,13 @@ type transferEnv struct {
 
 func newTransferEnv(t *testing.T) *transferEnv {
 	t.Helper()
-	e := newAccountEnv(t)
+	return attachTransfer(t, newAccountEnv(t))
+}
+
+// attachTransfer mounts the transfer pages on e's server (the abuse suite mounts
+// them beside the source role, as cmd/pgo does).
+func attachTransfer(t *testing.T, e *accountEnv) *transferEnv {
+	t.Helper()
 	ca := transfertest.NewCA(t)
 	raw, err := os.ReadFile(shared.Path("medmij", "examples", "_port-Binary-XXX-Rijn.json"))
 	if err != nil {
