@@ -18,9 +18,10 @@ import (
 // shared by all patients (kept-alive TLS connections, as a browser keeps them),
 // trusting the demo CA and resolving *.localhost to loopback.
 type benchBrowser struct {
-	c   *http.Client
-	r   *benchRig
-	ctx context.Context
+	c     *http.Client
+	watch *http.Client // the same cookies through another serve process (nil: only one)
+	r     *benchRig
+	ctx   context.Context
 }
 
 func (r *benchRig) transport(cert *tls.Certificate, conns int) (*http.Transport, error) {
