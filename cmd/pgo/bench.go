@@ -26,8 +26,8 @@ import (
 var benchCmd = &command{
 	name:    "bench",
 	summary: "DEVELOPMENT ONLY: measure whole transfers, the token endpoint and downloads on two real PGOs.",
-	usage:   "transfer|token|download [flags]",
-	subs:    []*command{benchTransferCmd, benchTokenCmd, benchDownloadCmd},
+	usage:   "transfer|token|download|soak [flags]",
+	subs:    []*command{benchTransferCmd, benchTokenCmd, benchDownloadCmd, benchSoakCmd},
 }
 
 // benchOptions are the flags every bench command shares.
@@ -93,15 +93,17 @@ var benchVars = map[string]string{"PGO_LOGIN_IP_LIMIT": "100000", "PGO_CODE_LIFE
 
 // openBench parses a bench command's flags (with its default count and
 // concurrency) and starts its rig: the one preamble of every `pgo bench`
-// command. The caller closes the rig.
-func openBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string, count, concurrency int, workers bool) (*benchRig, benchOptions, error) {
+// command (checks: the command's own flag checks). The caller closes the rig.
+func openBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string, count, concurrency int, workers bool, checks ...func(*flag.FlagSet) error) (*benchRig, benchOptions, error) {
 	var o benchOptions
 	o.flags(fs, count, concurrency)
 	if err := parse(fs, args); err != nil {
 		return nil, o, err
 	}
-	if err := o.check(fs); err != nil {
-		return nil, o, err
+	for _, check := range append([]func(*flag.FlagSet) error{o.check}, checks...) {
+		if err := check(fs); err != nil {
+			return nil, o, err
+		}
 	}
 	if !workers {
 		o.workers = 0

@@ -142,21 +142,33 @@ func (r *benchRig) pinned(t *http.Transport, pin int) *http.Transport {
 	return c
 }
 
-// scriptedBrowsers makes n patients' browsers over transports derived from t:
-// patient i is pinned to serve process i mod S of each instance and watches
-// from process i+1 mod S (with one serve process, both are the same one).
-func (r *benchRig) scriptedBrowsers(ctx context.Context, t *http.Transport, n int) []*benchBrowser {
-	s := r.servesOf()
-	ts := make([]*http.Transport, s)
+// pinnedTransports derives from t one transport per serve process of an
+// instance (pinned: connections to the public port go to that process).
+func (r *benchRig) pinnedTransports(t *http.Transport) []*http.Transport {
+	ts := make([]*http.Transport, r.servesOf())
 	for i := range ts {
 		ts[i] = r.pinned(t, i)
 	}
+	return ts
+}
+
+// pinnedBrowser is patient i's browser (a fresh cookie jar) over ts[i mod S];
+// with more than one serve process it watches progress through ts[i+1 mod S].
+func (r *benchRig) pinnedBrowser(ctx context.Context, ts []*http.Transport, i int) *benchBrowser {
+	b := r.browser(ctx, ts[i%len(ts)])
+	if len(ts) > 1 {
+		b.watch = &http.Client{Transport: ts[(i+1)%len(ts)], Jar: b.c.Jar}
+	}
+	return b
+}
+
+// scriptedBrowsers makes n patients' browsers (pinnedBrowser) over transports
+// derived from t.
+func (r *benchRig) scriptedBrowsers(ctx context.Context, t *http.Transport, n int) []*benchBrowser {
+	ts := r.pinnedTransports(t)
 	bs := make([]*benchBrowser, n)
 	for i := range bs {
-		bs[i] = r.browser(ctx, ts[i%s])
-		if s > 1 {
-			bs[i].watch = &http.Client{Transport: ts[(i+1)%s], Jar: bs[i].c.Jar}
-		}
+		bs[i] = r.pinnedBrowser(ctx, ts, i)
 	}
 	return bs
 }
