@@ -53,3 +53,61 @@ func TestBenchSoak(t *testing.T) {
 		t.Errorf("no line for the last interval on stderr:\n%s", stderr)
 	}
 }
+
+// TestSoakVerdict: growth beyond the tolerance (and its slack) between the
+// first and the last interval fails the verdict; staying within passes; a
+// run without samples is not called flat.
+func TestSoakVerdict(t *testing.T) {
+	win := func(goroutines, fds int, rss float64, conns int) soakWindow {
+		return soakWindow{Procs: []procSample{{Name: "PGO Noord serve", Goroutines: goroutines, FDs: fds, RSSMB: rss},
+			{Name: "PGO Noord worker", Goroutines: -1, FDs: fds, RSSMB: rss}}, DBConns: map[string]int{"noord": conns}}
+	}
+	cases := []struct {
+		name        string
+		first, last soakWindow
+		flat        bool
+		grew        string // the metric that grew
+	}{
+		{"same", win(30, 20, 100, 10), win(30, 20, 100, 10), true, ""},
+		{"within tolerance", win(30, 20, 100, 10), win(57, 41, 149, 16), true, ""},
+		{"goroutines grew", win(30, 20, 100, 10), win(58, 20, 100, 10), false, "goroutines"},
+		{"fds grew", win(30, 20, 100, 10), win(30, 42, 100, 10), false, "open_fds"},
+		{"rss grew", win(30, 20, 100, 10), win(30, 20, 150, 10), false, "rss_mb"},
+		{"connections grew", win(30, 20, 100, 10), win(30, 20, 100, 17), false, "db_connections"},
+		{"no samples", soakWindow{}, soakWindow{}, false, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := &soak{o: soakOptions{patients: 1, duration: 2 * time.Minute, interval: time.Minute, tolerance: 25},
+				windows: []soakWindow{c.first, c.last}}
+			rep := s.report()
+			if rep.Flat != c.flat {
+				t.Fatalf("flat %v, want %v: %+v", rep.Flat, c.flat, rep.Verdict)
+			}
+			for _, v := range rep.Verdict {
+				if v.Flat == (v.Metric == c.grew) {
+					t.Errorf("%s %s: flat %v (%v -> %v, limit %v); want only %q grown", v.Process, v.Metric, v.Flat, v.First, v.Last, v.Limit, c.grew)
+				}
+				if v.Process == "PGO Noord worker" && v.Metric == "goroutines" {
+					t.Error("judged the worker's goroutines, which it does not export")
+				}
+			}
+		})
+	}
+}
+
+// TestSoakFlags: the soak refuses settings it cannot give a verdict for.
+func TestSoakFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--patients", "0"},
+		{"--duration", "1m", "--interval", "1m"},
+		{"--interval", "1s", "--duration", "10s"},
+		{"--tolerance", "-1"},
+		{"--duration", "25h"},
+	} {
+		code, _, stderr := runPGO(t, nil, append([]string{"bench", "soak"}, args...)...)
+		if code != 2 || !strings.Contains(stderr, "--") {
+			t.Errorf("pgo bench soak %v: exit %d, want 2 with the flag named:\n%s", args, code, stderr)
+		}
+	}
+}
