@@ -72,9 +72,19 @@ func (b *benchBrowser) do(method, u string, form url.Values) (page, error) {
 		return page{}, err
 	}
 	if resp.StatusCode >= 400 {
-		return page{}, fmt.Errorf("%s %s: status %d", method, resp.Request.URL.Path, resp.StatusCode)
+		return page{}, &statusError{method: method, path: resp.Request.URL.Path, status: resp.StatusCode}
 	}
 	return page{url: resp.Request.URL, body: string(raw)}, nil
+}
+
+// statusError is an HTTP answer of 400 or more to a scripted patient.
+type statusError struct {
+	method, path string
+	status       int
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("%s %s: status %d", e.method, e.path, e.status)
 }
 
 // submit posts the page's form whose action path starts with action, with its

@@ -58,6 +58,7 @@ type soakReport struct {
 	Errors       int           `json:"errors"`
 	Logins       int           `json:"logins"`     // fresh logins at both PGOs (with a logout before, after the first)
 	CodeWaits    int           `json:"code_waits"` // logins that waited for the next 30 s code step
+	LoginBusy    int           `json:"login_busy"` // logins answered "very busy" (429, password-check slots) and tried again
 	Intervals    []soakWindow  `json:"intervals"`
 	Verdict      []soakVerdict `json:"verdict"`
 	Flat         bool          `json:"flat"`
@@ -236,7 +237,7 @@ func (s *soak) report() *soakReport {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rep := &soakReport{Patients: s.o.patients, DurationS: s.o.duration.Seconds(), IntervalS: s.o.interval.Seconds(),
-		TolerancePct: s.o.tolerance, Logins: s.logins, CodeWaits: s.waits, Intervals: s.windows, ErrorSamples: s.samples, Flat: true,
+		TolerancePct: s.o.tolerance, Logins: s.logins, CodeWaits: s.waits, LoginBusy: s.busy, Intervals: s.windows, ErrorSamples: s.samples, Flat: true,
 		Slack: "goroutines +20, open fds +16, RSS +24 MB, database connections +4 on top of the percentage"}
 	for _, w := range s.windows {
 		rep.Transfers += w.Transfers
@@ -271,8 +272,8 @@ func (rep *soakReport) judge(proc, metric string, first, last float64) {
 }
 
 func (rep *soakReport) printVerdict(w io.Writer) {
-	fmt.Fprintf(w, "\npgo bench soak: %d patients, %.0f s: %d transfers, %d errors, %d logins at both PGOs (%d waited for the next code)\n",
-		rep.Patients, rep.DurationS, rep.Transfers, rep.Errors, rep.Logins, rep.CodeWaits)
+	fmt.Fprintf(w, "\npgo bench soak: %d patients, %.0f s: %d transfers, %d errors, %d logins at both PGOs (%d waited for the next code, %d answered busy and tried again)\n",
+		rep.Patients, rep.DurationS, rep.Transfers, rep.Errors, rep.Logins, rep.CodeWaits, rep.LoginBusy)
 	fmt.Fprintf(w, "first interval -> last (flat: last <= first + %.0f%%; %s)\n", rep.TolerancePct, rep.Slack)
 	for _, v := range rep.Verdict {
 		mark := "flat"
