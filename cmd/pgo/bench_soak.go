@@ -26,15 +26,15 @@ import (
 var benchSoakCmd = &command{
 	name:    "soak",
 	summary: "N patients loop through login, consent and transfer for a while; per minute transfers, errors, goroutines, fds, RSS; fails on errors or growth.",
-	usage:   "[--patients N] [--duration D] [--interval I] [--tolerance PCT] [--serve N --workers M] [--json]",
+	usage:   "[--patients N] [--duration D] [--interval I] [--warmup W] [--tolerance PCT] [--serve N --workers M] [--json]",
 	run:     runBenchSoak,
 }
 
 // soakOptions are the soak's own flags (the rig's come from benchOptions).
 type soakOptions struct {
-	patients           int
-	duration, interval time.Duration
-	tolerance          float64
+	patients                   int
+	duration, interval, warmup time.Duration
+	tolerance                  float64
 }
 
 func (so *soakOptions) check(fs *flag.FlagSet) error {
@@ -47,6 +47,8 @@ func (so *soakOptions) check(fs *flag.FlagSet) error {
 		return usageError(fs, "--duration must be at least two intervals (the verdict compares the first with the last)")
 	case so.duration > 24*time.Hour:
 		return usageError(fs, "--duration is at most 24h")
+	case so.warmup < 0 || so.warmup > time.Hour:
+		return usageError(fs, "--warmup must be between 0 and 1h")
 	case so.tolerance < 0:
 		return usageError(fs, "--tolerance must not be negative")
 	}
@@ -58,6 +60,7 @@ func runBenchSoak(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 	fs.IntVar(&so.patients, "patients", 10, "scripted patients looping at the same time")
 	fs.DurationVar(&so.duration, "duration", time.Minute, "how long patients start new rounds (running rounds then finish)")
 	fs.DurationVar(&so.interval, "interval", time.Minute, "length of one reported interval")
+	fs.DurationVar(&so.warmup, "warmup", 0, "rounds run this long before the first interval (not sampled; their transfers count in the first)")
 	fs.Float64Var(&so.tolerance, "tolerance", 25, "allowed growth first interval -> last, percent (plus a small absolute slack per metric)")
 	r, o, err := openBench(ctx, e, fs, args, 1, 1, true, so.check)
 	if err != nil {
@@ -126,7 +129,8 @@ func newSoak(r *benchRig, o soakOptions, ps []benchPatient) (*soak, error) {
 // run drives the lanes and the sampler for the duration, lets running rounds
 // finish, and returns the report.
 func (s *soak) run(ctx context.Context, out io.Writer) *soakReport {
-	s.start = time.Now()
+	begin := time.Now()
+	s.start = begin.Add(s.o.warmup) // the first interval starts after the warm-up
 	stop := s.start.Add(s.o.duration)
 	var wg sync.WaitGroup
 	// The patients arrive over the first quarter interval (at most 15 s), not
@@ -141,7 +145,7 @@ func (s *soak) run(ctx context.Context, out io.Writer) *soakReport {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(time.Duration(i) * spread):
+			case <-time.After(time.Until(begin.Add(time.Duration(i) * spread))):
 			}
 			s.lane(ctx, i, stop)
 		}()
@@ -277,9 +281,9 @@ func (s *soak) codeFree(ctx context.Context, key, user string) error {
 }
 
 // count books one round's outcome in the interval it ended in (rounds that end
-// after the duration in the last one).
+// in the warm-up in the first, after the duration in the last one).
 func (s *soak) count(err error) {
-	w := min(int(time.Since(s.start)/s.o.interval), len(s.windows)-1)
+	w := min(max(0, int(time.Since(s.start)/s.o.interval)), len(s.windows)-1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err == nil {

@@ -50,6 +50,7 @@ type soakVerdict struct {
 // soakReport is what `pgo bench soak --json` prints.
 type soakReport struct {
 	Patients     int           `json:"patients"`
+	WarmupS      float64       `json:"warmup_s"`
 	DurationS    float64       `json:"duration_s"`
 	IntervalS    float64       `json:"interval_s"`
 	TolerancePct float64       `json:"tolerance_pct"`
@@ -82,6 +83,9 @@ func (s *soak) sample(ctx context.Context, stop time.Time, out io.Writer) {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
+			if now.Before(s.start) {
+				continue // warm-up: not sampled
+			}
 			w := int(now.Sub(s.start) / s.o.interval)
 			for ; cur < w && cur < len(s.windows); cur++ {
 				s.closeWindow(cur, out)
@@ -236,7 +240,7 @@ func median(v []float64) float64 {
 func (s *soak) report() *soakReport {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rep := &soakReport{Patients: s.o.patients, DurationS: s.o.duration.Seconds(), IntervalS: s.o.interval.Seconds(),
+	rep := &soakReport{Patients: s.o.patients, WarmupS: s.o.warmup.Seconds(), DurationS: s.o.duration.Seconds(), IntervalS: s.o.interval.Seconds(),
 		TolerancePct: s.o.tolerance, Logins: s.logins, CodeWaits: s.waits, LoginBusy: s.busy, Intervals: s.windows, ErrorSamples: s.samples, Flat: true,
 		Slack: "goroutines +20, open fds +16, RSS +24 MB, database connections +4 on top of the percentage"}
 	for _, w := range s.windows {

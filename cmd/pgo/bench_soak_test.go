@@ -12,14 +12,15 @@ import (
 )
 
 // TestBenchSoak is the short soak of issue 17: 10 patients loop through login,
-// consent and transfer for 30 s (three 10 s intervals). The command's own exit
+// consent and transfer for 30 s (three 10 s intervals, after 10 s of warm-up
+// in which the first logins and renders grow the heaps to their working size). The command's own exit
 // status and JSON are the verdict: no errors, transfers done in every
 // interval, and every process's goroutines (where exported), fds and RSS flat
 // between the first and the last interval within the command's tolerance.
 func TestBenchSoak(t *testing.T) {
 	prefix := fmt.Sprintf("pgo_soaktest_%d", time.Now().UnixNano()%1e9)
 	t.Cleanup(func() { dropBenchDatabases(t, prefix) })
-	args := []string{"bench", "soak", "--patients", "10", "--duration", "30s", "--interval", "10s", "--json",
+	args := []string{"bench", "soak", "--patients", "10", "--warmup", "10s", "--duration", "30s", "--interval", "10s", "--json",
 		"--dir", filepath.Join(t.TempDir(), "bench"), "--db-prefix", prefix, "--postgres", storetest.BaseURL(),
 		"--noord-redis", storetest.Redis(t), "--zuid-redis", storetest.Redis(t)}
 	code, stdout, stderr := runPGO(t, nil, args...)
@@ -34,9 +35,15 @@ func TestBenchSoak(t *testing.T) {
 		t.Errorf("soak: %d errors, flat %v, %d patients, %d intervals, %d logins; want 0, true, 10, 3, >= 10:\n%s",
 			rep.Errors, rep.Flat, rep.Patients, len(rep.Intervals), rep.Logins, stdout)
 	}
+	// Every patient's last round ends after the duration (it would start
+	// another otherwise) and counts in the last interval; without errors that
+	// is a transfer per patient there, whatever the machine's load.
+	if last := rep.Intervals[len(rep.Intervals)-1]; last.Transfers < 10 || rep.Transfers < 10 {
+		t.Errorf("%d transfers, %d in the last interval; want >= 10 in each", rep.Transfers, last.Transfers)
+	}
 	for _, w := range rep.Intervals {
-		if w.Transfers == 0 || len(w.Procs) != 5 || len(w.DBConns) != 2 {
-			t.Errorf("interval %d: %d transfers, %d processes sampled, %d databases; want > 0, 5, 2", w.Interval, w.Transfers, len(w.Procs), len(w.DBConns))
+		if len(w.Procs) != 5 || len(w.DBConns) != 2 {
+			t.Errorf("interval %d: %d processes sampled, %d databases; want 5, 2", w.Interval, len(w.Procs), len(w.DBConns))
 		}
 	}
 	judged := map[string]bool{}
@@ -103,6 +110,7 @@ func TestSoakFlags(t *testing.T) {
 		{"--duration", "1m", "--interval", "1m"},
 		{"--interval", "1s", "--duration", "10s"},
 		{"--tolerance", "-1"},
+		{"--warmup", "-1s"},
 		{"--duration", "25h"},
 	} {
 		code, _, stderr := runPGO(t, nil, append([]string{"bench", "soak"}, args...)...)
