@@ -26,8 +26,8 @@ import (
 var benchCmd = &command{
 	name:    "bench",
 	summary: "DEVELOPMENT ONLY: measure whole transfers, the token endpoint and downloads on two real PGOs.",
-	usage:   "transfer|token|download [flags]",
-	subs:    []*command{benchTransferCmd, benchTokenCmd, benchDownloadCmd},
+	usage:   "transfer|token|download|soak [flags]",
+	subs:    []*command{benchTransferCmd, benchTokenCmd, benchDownloadCmd, benchSoakCmd},
 }
 
 // benchOptions are the flags every bench command shares.
@@ -35,6 +35,7 @@ type benchOptions struct {
 	dir, postgres, dbPrefix, noordURL, zuidURL, dossier string
 	redis                                               [2]string
 	count, concurrency                                  int
+	serves, workers                                     int // processes per instance (issue 17: scale-out)
 	json                                                bool
 }
 
@@ -49,6 +50,8 @@ func (o *benchOptions) flags(fs *flag.FlagSet, count, concurrency int) {
 	fs.StringVar(&o.dossier, "dossier", "standard", "the patients' dossier: standard (~300 resources) or large (~10,000)")
 	fs.IntVar(&o.count, "count", count, "how many")
 	fs.IntVar(&o.concurrency, "concurrency", concurrency, "how many at a time")
+	fs.IntVar(&o.serves, "serve", 1, "pgo serve processes per instance (each its own port; the first is the public URL)")
+	fs.IntVar(&o.workers, "workers", 1, "pgo worker processes per instance")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of the table")
 }
 
@@ -59,8 +62,8 @@ func (o *benchOptions) check(fs *flag.FlagSet) error {
 	if o.dossier != string(dossier.SizeStandard) && o.dossier != string(dossier.SizeLarge) {
 		return usageError(fs, "--dossier: want standard or large")
 	}
-	if o.count < 1 || o.concurrency < 1 {
-		return usageError(fs, "--count and --concurrency must be at least 1")
+	if o.count < 1 || o.concurrency < 1 || o.serves < 1 || o.workers < 1 {
+		return usageError(fs, "--count, --concurrency, --serve and --workers must be at least 1")
 	}
 	if (o.noordURL == "") != (o.zuidURL == "") {
 		return usageError(fs, "--noord and --zuid go together")
@@ -71,13 +74,14 @@ func (o *benchOptions) check(fs *flag.FlagSet) error {
 // benchRig is the two instances under test: their state, the child processes
 // (when the bench started them) and an App of each for seeding and login codes.
 type benchRig struct {
-	dir   string
-	st    *demoState
-	procs []*demoProc
-	apps  map[string]*App
-	accts map[string]*account.Service
-	stop  func()
-	log   io.Writer
+	dir    string
+	st     *demoState
+	procs  []*demoProc
+	serves []benchServe // every pgo serve process, by instance in order
+	apps   map[string]*App
+	accts  map[string]*account.Service
+	stop   func()
+	log    io.Writer
 }
 
 // benchVars are settings the bench gives the instances it starts on top of the
@@ -87,26 +91,32 @@ type benchRig struct {
 // default code lifetime of 60 s.
 var benchVars = map[string]string{"PGO_LOGIN_IP_LIMIT": "100000", "PGO_CODE_LIFETIME": "10m"}
 
-// startRig starts two fresh instances as `pgo demo` does (new databases, flushed
-// Redis DBs, new keys), or attaches to the running ones of --dir. workers false
-// starts only `pgo serve` (the token bench: no render competes for the CPU).
 // openBench parses a bench command's flags (with its default count and
 // concurrency) and starts its rig: the one preamble of every `pgo bench`
-// command. The caller closes the rig.
-func openBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string, count, concurrency int, workers bool) (*benchRig, benchOptions, error) {
+// command (checks: the command's own flag checks). The caller closes the rig.
+func openBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string, count, concurrency int, workers bool, checks ...func(*flag.FlagSet) error) (*benchRig, benchOptions, error) {
 	var o benchOptions
 	o.flags(fs, count, concurrency)
 	if err := parse(fs, args); err != nil {
 		return nil, o, err
 	}
-	if err := o.check(fs); err != nil {
-		return nil, o, err
+	for _, check := range append([]func(*flag.FlagSet) error{o.check}, checks...) {
+		if err := check(fs); err != nil {
+			return nil, o, err
+		}
 	}
-	r, err := startRig(ctx, e, o, workers)
+	if !workers {
+		o.workers = 0
+	}
+	r, err := startRig(ctx, e, o)
 	return r, o, err
 }
 
-func startRig(ctx context.Context, e *env, o benchOptions, workers bool) (*benchRig, error) {
+// startRig starts two fresh instances as `pgo demo` does (new databases, flushed
+// Redis DBs, new keys), or attaches to the running ones of --dir: o.workers
+// worker (0: only `pgo serve`, for the token bench, so no render competes for
+// the CPU) and o.serves serve processes per instance.
+func startRig(ctx context.Context, e *env, o benchOptions) (*benchRig, error) {
 	r := &benchRig{dir: o.dir, apps: map[string]*App{}, accts: map[string]*account.Service{}, stop: func() {}, log: e.stderr}
 	if o.noordURL != "" {
 		st, err := loadDemoState(o.dir)
@@ -138,39 +148,9 @@ func startRig(ctx context.Context, e *env, o benchOptions, workers bool) (*bench
 	}
 	release := claimRedisDBs(ctx, e.stderr, urls)
 	r.stop = func() { stopProcs(r.procs, 30*time.Second); release() }
-	for i := range d.st.Instances {
-		inst := &d.st.Instances[i]
-		vars := d.st.instanceVars(d.dir, inst)
-		for k, v := range benchVars {
-			vars[k] = v
-		}
-		subs := []struct{ cmd, ready string }{{"worker", "worker running"}, {"serve", "listening on https://"}}
-		if !workers {
-			subs = subs[1:]
-		}
-		for _, sub := range subs {
-			p, err := startProc(inst.Name+" "+sub.cmd, filepath.Join(d.dir, inst.Key, sub.cmd+".log"), vars, sub.ready, sub.cmd)
-			if err != nil {
-				r.Close()
-				return nil, err
-			}
-			r.procs = append(r.procs, p)
-		}
-	}
-	if err := waitReady(ctx, r.procs, 60*time.Second); err != nil {
+	if err := r.startInstances(ctx, d, o); err != nil {
 		r.Close()
 		return nil, err
-	}
-	client, err := demoClient(d.caFile())
-	if err != nil {
-		r.Close()
-		return nil, err
-	}
-	for _, inst := range d.st.Instances {
-		if err := waitHealthy(ctx, client, inst.issuer()+"/healthz", 30*time.Second); err != nil {
-			r.Close()
-			return nil, &exitError{code: 1, msg: fmt.Sprintf("pgo bench: %s does not answer /healthz: %v", inst.Name, err)}
-		}
 	}
 	return r, r.openApps(ctx)
 }

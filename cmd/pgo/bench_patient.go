@@ -18,9 +18,10 @@ import (
 // shared by all patients (kept-alive TLS connections, as a browser keeps them),
 // trusting the demo CA and resolving *.localhost to loopback.
 type benchBrowser struct {
-	c   *http.Client
-	r   *benchRig
-	ctx context.Context
+	c     *http.Client
+	watch *http.Client // the same cookies through another serve process (nil: only one)
+	r     *benchRig
+	ctx   context.Context
 }
 
 func (r *benchRig) transport(cert *tls.Certificate, conns int) (*http.Transport, error) {
@@ -71,9 +72,19 @@ func (b *benchBrowser) do(method, u string, form url.Values) (page, error) {
 		return page{}, err
 	}
 	if resp.StatusCode >= 400 {
-		return page{}, fmt.Errorf("%s %s: status %d", method, resp.Request.URL.Path, resp.StatusCode)
+		return page{}, &statusError{method: method, path: resp.Request.URL.Path, status: resp.StatusCode}
 	}
 	return page{url: resp.Request.URL, body: string(raw)}, nil
+}
+
+// statusError is an HTTP answer of 400 or more to a scripted patient.
+type statusError struct {
+	method, path string
+	status       int
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("%s %s: status %d", e.method, e.path, e.status)
 }
 
 // submit posts the page's form whose action path starts with action, with its

@@ -15,6 +15,9 @@ type transferReport struct {
 	Concurrency int                `json:"concurrency"`
 	Transfers   int                `json:"transfers"`
 	Failures    int                `json:"failures"`
+	Serves      int                `json:"serve_processes"`     // per instance
+	Workers     int                `json:"worker_processes"`    // per instance
+	Watched     int                `json:"watched_other_serve"` // progress followed to done from another serve process
 	P50         float64            `json:"p50_ms"`
 	P95         float64            `json:"p95_ms"`
 	P99         float64            `json:"p99_ms"`
@@ -60,7 +63,7 @@ var stageText = map[string]string{
 // transfer's correlation id (plus Noord's export_job started_at for the render
 // hop). Both instances run on this machine, so their clocks are one clock.
 func (r *benchRig) transferReport(ctx context.Context, o benchOptions, runs []transferRun, wall time.Duration, before []procStat) *transferReport {
-	rep := &transferReport{Dossier: o.dossier, Concurrency: o.concurrency, Transfers: len(runs), WallS: wall.Seconds(),
+	rep := &transferReport{Dossier: o.dossier, Concurrency: o.concurrency, Serves: o.serves, Workers: o.workers, Transfers: len(runs), WallS: wall.Seconds(),
 		Stages: map[string]float64{}, StagesP50: map[string]float64{}, RSS: map[string]float64{}, CPU: map[string]float64{}, NProc: nproc(),
 		StageSource: "audit records' event_time at both instances (correlation id) and Noord's export_job.started_at; end = Zuid's transfer_completed record"}
 	per := map[string][]float64{}
@@ -68,6 +71,9 @@ func (r *benchRig) transferReport(ctx context.Context, o benchOptions, runs []tr
 		if run.err != nil {
 			rep.Failures++
 			continue
+		}
+		if run.watched {
+			rep.Watched++
 		}
 		st, err := r.stages(ctx, run)
 		if err != nil {

@@ -33,6 +33,7 @@ type transferRun struct {
 	id             string
 	click, clicked time.Time // before the consent POST; after Zuid's progress page came back
 	status, reason string
+	watched        bool // its progress followed to done from another serve process
 	err            error
 }
 
@@ -51,10 +52,9 @@ func runBenchTransfer(ctx context.Context, e *env, fs *flag.FlagSet, args []stri
 	if err != nil {
 		return err
 	}
-	bs := make([]*benchBrowser, len(ps))
+	bs := r.scriptedBrowsers(ctx, t, len(ps))
 	fmt.Fprintln(e.stderr, "[pgo bench] logging every patient in at both instances (not timed)")
 	err = parallel(ctx, len(ps), o.concurrency, func(i int) error {
-		bs[i] = r.browser(ctx, t)
 		if err := bs[i].loginAt("zuid", ps[i].zuid, ps[i].password); err != nil {
 			return fmt.Errorf("login at Zuid: %w", err)
 		}
@@ -119,6 +119,7 @@ func (b *benchBrowser) transfer() (run transferRun) {
 		return transferRun{err: fmt.Errorf("after choosing the source: at %s", p.url.Path)}
 	}
 	run.id = m[1]
+	watch := b.watchProgress(run.id, 5*time.Minute) // before the consent: every change must come by NOTIFY
 	if p, err = b.do(http.MethodGet, zuid+"/ophalen/"+run.id+"/toestemming", nil); err != nil {
 		run.err = err
 		return run
@@ -139,6 +140,10 @@ func (b *benchBrowser) transfer() (run transferRun) {
 		return run
 	}
 	run.status, run.reason, run.err = b.r.waitTransfer(b.ctx, run.id, 5*time.Minute)
+	if watch != nil && run.err == nil {
+		run.err = watch.result(30 * time.Second)
+		run.watched = run.err == nil
+	}
 	return run
 }
 
