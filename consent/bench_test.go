@@ -67,7 +67,10 @@ type benchEnv struct {
 	who  consent.Caller
 }
 
-func newBenchEnv(b *testing.B) *benchEnv {
+func newBenchEnv(b testing.TB) *benchEnv { return newBenchEnvWrap(b, nil) }
+
+// newBenchEnvWrap is newBenchEnv with the store wrapped by wrap (when not nil).
+func newBenchEnvWrap(b testing.TB, wrap func(*consentdb.Store) consent.Store) *benchEnv {
 	cfg, err := pgxpool.ParseConfig(storetest.Schema(b))
 	if err != nil {
 		b.Fatal(err)
@@ -83,7 +86,11 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	exp := exportdb.New(db, worker.NewRenderTask)
 	e := &benchEnv{rt: rt, who: consent.Caller{AccountID: uuid.NewString(), IP: "192.0.2.1"},
 		peer: reqctx.Peer{Name: fuzzClient, DNSNames: []string{fuzzClient}, Thumbprint: "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}}
-	e.svc = newService(b, consentdb.New(db, exp), oneCategory{}, export.NewJobs(export.JobsConfig{Store: exp}))
+	var st consent.Store = consentdb.New(db, exp)
+	if wrap != nil {
+		st = wrap(consentdb.New(db, exp))
+	}
+	e.svc = newService(b, st, oneCategory{}, export.NewJobs(export.JobsConfig{Store: exp}))
 	return e
 }
 
@@ -98,7 +105,7 @@ func (oneCategory) Counts(context.Context, string) (map[dossier.Category]int, er
 type issued struct{ code, verifier string }
 
 // issue runs one consent decision ("allow") and returns its code.
-func (e *benchEnv) issue(b *testing.B) issued {
+func (e *benchEnv) issue(b testing.TB) issued {
 	v := make([]byte, 32)
 	_, _ = rand.Read(v)
 	is := issued{verifier: base64.RawURLEncoding.EncodeToString(v)}
@@ -121,17 +128,21 @@ func (e *benchEnv) issue(b *testing.B) issued {
 }
 
 // redeem is one token request over "mutual TLS" (the verified peer in ctx).
-func (e *benchEnv) redeem(b *testing.B, is issued) string {
+func (e *benchEnv) redeem(b testing.TB, is issued) string {
+	resp, err := e.token(is)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return resp.AccessToken
+}
+
+func (e *benchEnv) token(is issued) (consent.TokenResponse, error) {
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {is.code}, "redirect_uri": {fuzzCallback},
 		"client_id": {fuzzClient}, "code_verifier": {is.verifier}}
 	r := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(form.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	ctx := consent.WithIP(reqctx.WithPeer(context.Background(), e.peer), "192.0.2.1")
-	resp, err := e.svc.Token(ctx, r.WithContext(ctx))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return resp.AccessToken
+	return e.svc.Token(ctx, r.WithContext(ctx))
 }
 
 // BenchmarkCodeIssue: the consent decision (authorization request checks, then

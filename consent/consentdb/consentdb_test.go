@@ -204,3 +204,61 @@ func TestGrantEndMarksItsExport(t *testing.T) {
 		t.Fatalf("after the grant ended: grant_ended_at %v; want %v", ended, at)
 	}
 }
+
+// A token request reads its code, challenge and grant in one statement, and
+// redeems the code and stores the token in another: the code is used once, and
+// no token is stored for a grant that is not the code's or no longer active.
+func TestRedemptionAndRedeemCode(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	g := grant(consent.StateActive)
+	if err := s.CreateGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	newCode := func(name string, pkce bool) consent.Code {
+		c := consent.Code{Signature: sig(name), RequestID: "req-" + name, GrantID: g.ID, Request: []byte(`{"c":1}`), Expires: time.Now().Add(time.Minute)}
+		if err := s.CreateCode(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if pkce {
+			if err := s.CreatePKCE(ctx, c.Signature, []byte(`{"p":1}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return c
+	}
+	c := newCode("code", true)
+	r, err := s.Redemption(ctx, c.Signature)
+	if err != nil || r.Code.GrantID != g.ID || r.Code.RequestID != c.RequestID || !r.Code.Used.IsZero() ||
+		string(r.PKCE) != `{"p": 1}` || r.Grant.ID != g.ID || r.Grant.State != consent.StateActive || len(r.Grant.Categories) != 1 {
+		t.Fatalf("redemption %+v, %v", r, err)
+	}
+	if r, err := s.Redemption(ctx, newCode("plain", false).Signature); err != nil || r.PKCE != nil || r.Grant.ID != g.ID {
+		t.Fatalf("redemption without a challenge: %+v, %v", r, err)
+	}
+	if _, err := s.Redemption(ctx, sig("other")); pgo.ErrorCode(err) != pgo.ENOTFOUND {
+		t.Fatalf("unknown code: %v", err)
+	}
+	tok := func(name, grantID string) consent.Token {
+		return consent.Token{Signature: sig(name), ID: uuid.NewString(), RequestID: c.RequestID, GrantID: grantID,
+			ClientID: g.ClientID, Thumbprint: "x5t", Request: []byte(`{}`), Expires: time.Now().Add(time.Minute)}
+	}
+	redeem := func(code consent.Code, tk consent.Token, want consent.RedeemOutcome) {
+		t.Helper()
+		out, err := s.RedeemCode(ctx, code.Signature, time.Now(), tk)
+		if err != nil || out != want {
+			t.Fatalf("redeem: %v, %v; want %v", out, err, want)
+		}
+		_, err = s.Token(ctx, tk.Signature)
+		if stored := err == nil; stored != (want == consent.Redeemed) {
+			t.Fatalf("outcome %v but token stored %v (%v)", want, stored, err)
+		}
+	}
+	redeem(c, tok("t1", g.ID), consent.Redeemed)
+	redeem(c, tok("t2", g.ID), consent.CodeUsed)
+	redeem(newCode("wrong-grant", false), tok("t3", uuid.NewString()), consent.GrantEnded)
+	if _, err := s.EndGrant(ctx, g.ID, consent.StateWithdrawn, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	redeem(newCode("ended", false), tok("t4", g.ID), consent.GrantEnded)
+}
