@@ -151,7 +151,8 @@ type Store interface {
 
 	CreateToken(ctx context.Context, t Token) error
 	Token(ctx context.Context, signature []byte) (Token, error)
-	TokenByID(ctx context.Context, id string) (Token, error)
+	// TokenGrant returns a token by its jti with its grant, in one round trip.
+	TokenGrant(ctx context.Context, id string) (Token, Grant, error)
 	// RevokeTokens revokes every token of a request at t; it returns how many.
 	RevokeTokens(ctx context.Context, requestID string, t time.Time) (int, error)
 	RevokeGrantTokens(ctx context.Context, grantID string, t time.Time) (int, error)

@@ -104,10 +104,9 @@ func TestGrantLifecycle(t *testing.T) {
 	if n, _ := s.RevokeTokens(ctx, "req-1", now); n != 0 {
 		t.Errorf("revoked twice: %d", n)
 	}
-	got, _ := s.TokenByID(ctx, tok.ID)
-	back, _ := s.Grant(ctx, g.ID)
-	if got.Revoked.IsZero() || back.State != consent.StateWithdrawn || back.Ended.IsZero() {
-		t.Errorf("token %+v grant %+v", got, back)
+	got, back, err := s.TokenGrant(ctx, tok.ID)
+	if err != nil || got.ID != tok.ID || got.Revoked.IsZero() || back.ID != g.ID || back.State != consent.StateWithdrawn || back.Ended.IsZero() {
+		t.Errorf("token %+v grant %+v: %v", got, back, err)
 	}
 	bad := grant(consent.StateActive)
 	bad.Categories = nil
@@ -120,8 +119,11 @@ func TestGrantLifecycle(t *testing.T) {
 	if list, _ := s.Grants(ctx, g.AccountID); len(list) != 1 {
 		t.Errorf("grants of the account: %d", len(list))
 	}
-	if _, err := s.TokenByID(ctx, "not-a-uuid"); pgo.ErrorCode(err) != pgo.ENOTFOUND {
+	if _, _, err := s.TokenGrant(ctx, "not-a-uuid"); pgo.ErrorCode(err) != pgo.ENOTFOUND {
 		t.Errorf("bad token id: %v", err)
+	}
+	if _, _, err := s.TokenGrant(ctx, uuid.NewString()); pgo.ErrorCode(err) != pgo.ENOTFOUND {
+		t.Errorf("unknown token id: %v", err)
 	}
 }
 
