@@ -138,7 +138,7 @@ func (s *Service) checkAccess(ctx context.Context, bearer, thumbprint string) (A
 	if p, ok := reqctx.PeerFromContext(ctx); ok && !p.HasName(c.ClientID) {
 		return a, denied("certificate_mismatch")
 	}
-	t, err := s.d.Store.TokenByID(ctx, c.ID)
+	t, g, err := s.d.Store.TokenGrant(ctx, c.ID)
 	if pgo.ErrorCode(err) == pgo.ENOTFOUND {
 		return a, denied("unknown_token")
 	} else if err != nil {
@@ -146,10 +146,6 @@ func (s *Service) checkAccess(ctx context.Context, bearer, thumbprint string) (A
 	}
 	if !t.Revoked.IsZero() {
 		return a, denied("revoked")
-	}
-	g, err := s.d.Store.Grant(ctx, t.GrantID)
-	if err != nil {
-		return a, err
 	}
 	a.CorrelationID, a.ExportJobID = g.CorrelationID, g.ExportJobID
 	if st := g.StateAt(s.now()); st != StateActive {

@@ -101,6 +101,24 @@ type Token struct {
 	Revoked    time.Time
 }
 
+// Redemption is a code with its PKCE challenge and its grant, as one token
+// request reads them.
+type Redemption struct {
+	Code  Code
+	PKCE  []byte // the challenge's stored request; nil when the code has none
+	Grant Grant
+}
+
+// RedeemOutcome is what RedeemCode did.
+type RedeemOutcome int
+
+// The outcomes of RedeemCode.
+const (
+	Redeemed   RedeemOutcome = iota + 1 // code used, token stored
+	CodeUsed                            // a concurrent or earlier redemption won: nothing stored
+	GrantEnded                          // the grant is no longer active: nothing to commit
+)
+
 // Store is what consent needs from PostgreSQL (consentdb implements it). A
 // context returned by Begin, or passed to the function of InTx, carries the
 // transaction: every method called with it joins that transaction.
@@ -124,9 +142,17 @@ type Store interface {
 	CreatePKCE(ctx context.Context, signature []byte, request []byte) error
 	PKCE(ctx context.Context, signature []byte) ([]byte, error)
 
+	// Redemption reads, in one round trip, what a token request needs of its
+	// code: the code, its PKCE challenge (nil when none) and its grant.
+	Redemption(ctx context.Context, signature []byte) (Redemption, error)
+	// RedeemCode uses the code at t (compare-and-set) and stores tok in one
+	// statement, only while tok's grant is active and unexpired at t.
+	RedeemCode(ctx context.Context, signature []byte, t time.Time, tok Token) (RedeemOutcome, error)
+
 	CreateToken(ctx context.Context, t Token) error
 	Token(ctx context.Context, signature []byte) (Token, error)
-	TokenByID(ctx context.Context, id string) (Token, error)
+	// TokenGrant returns a token by its jti with its grant, in one round trip.
+	TokenGrant(ctx context.Context, id string) (Token, Grant, error)
 	// RevokeTokens revokes every token of a request at t; it returns how many.
 	RevokeTokens(ctx context.Context, requestID string, t time.Time) (int, error)
 	RevokeGrantTokens(ctx context.Context, grantID string, t time.Time) (int, error)

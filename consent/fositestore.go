@@ -118,7 +118,7 @@ func (f *fositeStore) CreateAuthorizeCodeSession(ctx context.Context, sig string
 // request comes with fosite.ErrInvalidatedAuthorizeCode, upon which fosite revokes
 // every token issued from it (RFC 6749 §4.1.2, RFC 9700 §4.5).
 func (f *fositeStore) GetAuthorizeCodeSession(ctx context.Context, sig string, into fosite.Session) (fosite.Requester, error) {
-	c, err := f.s.d.Store.Code(ctx, sigBytes(sig))
+	c, err := f.code(ctx, sigBytes(sig))
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -134,9 +134,20 @@ func (f *fositeStore) GetAuthorizeCodeSession(ctx context.Context, sig string, i
 }
 
 // InvalidateAuthorizeCodeSession redeems the code: compare-and-set, so of two
-// concurrent redemptions exactly one wins; the other gets errCodeUsed.
+// concurrent redemptions exactly one wins; the other gets errCodeUsed. In a
+// token request (Token) the compare-and-set is deferred to the statement that
+// stores the token (CreateAccessTokenSession), one round trip instead of two;
+// Commit runs it should nothing have.
 func (f *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
-	ok, err := f.s.d.Store.UseCode(ctx, sigBytes(sig), f.s.now())
+	if rd := redemptionOf(ctx); rd != nil && rd.is(sigBytes(sig)) {
+		rd.pending = true
+		return nil
+	}
+	return f.useCode(ctx, sigBytes(sig))
+}
+
+func (f *fositeStore) useCode(ctx context.Context, sig []byte) error {
+	ok, err := f.s.d.Store.UseCode(ctx, sig, f.s.now())
 	if err != nil {
 		return err
 	}
@@ -147,8 +158,10 @@ func (f *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, sig st
 }
 
 // CreateAccessTokenSession stores the hash of an issued token with its audit
-// records, in the token endpoint's transaction (together with the code's
-// redemption).
+// records, in the token endpoint's transaction, in the same statement as the
+// code's redemption when that is pending (RedeemCode: the token is stored only
+// while its grant is live, closing the window between Token's grant check and
+// the commit).
 func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
 	b, sess, err := marshalRequest(r)
 	if err != nil {
@@ -157,7 +170,18 @@ func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, 
 	t := Token{Signature: sigBytes(sig), ID: sess.TokenID, RequestID: r.GetID(), GrantID: sess.GrantID,
 		ClientID: r.GetClient().GetID(), Thumbprint: sess.Thumbprint, Request: b,
 		Expires: sess.GetExpiresAt(fosite.AccessToken)}
-	if err := f.s.d.Store.CreateToken(ctx, t); err != nil {
+	if rd := redemptionOf(ctx); rd != nil && rd.pending {
+		out, err := f.s.d.Store.RedeemCode(ctx, rd.sig, f.s.now(), t)
+		switch {
+		case err != nil:
+			return err
+		case out == CodeUsed:
+			return errCodeUsed
+		case out == GrantEnded:
+			return errGrantEnded
+		}
+		rd.pending = false
+	} else if err := f.s.d.Store.CreateToken(ctx, t); err != nil {
 		return err
 	}
 	return f.s.auditTokenIssued(ctx, sess)
@@ -212,9 +236,18 @@ func (f *fositeStore) CreatePKCERequestSession(ctx context.Context, sig string, 
 	return f.s.d.Store.CreatePKCE(ctx, sigBytes(sig), b)
 }
 
-// GetPKCERequestSession returns the code's challenge.
+// GetPKCERequestSession returns the code's challenge (read with the code in a
+// token request).
 func (f *fositeStore) GetPKCERequestSession(ctx context.Context, sig string, _ fosite.Session) (fosite.Requester, error) {
-	b, err := f.s.d.Store.PKCE(ctx, sigBytes(sig))
+	var b []byte
+	var err error
+	if rd := redemptionOf(ctx); rd != nil && rd.loaded && rd.is(sigBytes(sig)) {
+		if b = rd.row.PKCE; b == nil {
+			err = pgo.Errorf(pgo.ENOTFOUND, "no PKCE challenge for this code")
+		}
+	} else {
+		b, err = f.s.d.Store.PKCE(ctx, sigBytes(sig))
+	}
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -233,5 +266,13 @@ func (f *fositeStore) DeletePKCERequestSession(context.Context, string) error { 
 func (f *fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
 	return f.s.d.Store.Begin(ctx)
 }
-func (f *fositeStore) Commit(ctx context.Context) error   { return f.s.d.Store.Commit(ctx) }
+func (f *fositeStore) Commit(ctx context.Context) error {
+	if rd := redemptionOf(ctx); rd != nil && rd.pending { // never commit a token step without the code's compare-and-set
+		if err := f.useCode(ctx, rd.sig); err != nil {
+			return err
+		}
+		rd.pending = false
+	}
+	return f.s.d.Store.Commit(ctx)
+}
 func (f *fositeStore) Rollback(ctx context.Context) error { return f.s.d.Store.Rollback(ctx) }

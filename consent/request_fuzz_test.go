@@ -35,25 +35,31 @@ var registered = map[string]bool{"invalid_request": true, "unauthorized_client":
 	"invalid_client": true, "invalid_grant": true, "unsupported_grant_type": true}
 
 func fuzzService(f *testing.F) *consent.Service {
+	db := storetest.DB(f)
+	return newService(f, consentdb.New(db, exportdb.New(db, worker.NewRenderTask)), noDossier{}, noExports{})
+}
+
+// newService is the authorization server "zuid.example.nl" on st, with the OCL
+// and GNL the zal tests use (noord.example.nl may ask for gegevensdienst 51) and
+// a fresh signing key.
+func newService(tb testing.TB, st consent.Store, d consent.Dossier, ex consent.Exports) *consent.Service {
 	var lists []zal.List
 	for _, p := range []string{"../zal/testdata/ocl.xml", "../zal/testdata/gnl.xml"} {
 		l, err := zal.ParseFile(p, zal.ParseOptions{})
 		if err != nil {
-			f.Fatal(err)
+			tb.Fatal(err)
 		}
 		lists = append(lists, l)
 	}
 	key, err := vault.GenerateSigningKey()
 	if err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
-	db := storetest.DB(f)
 	svc, err := consent.New(consent.Config{Issuer: "https://zuid.example.nl", ProviderName: "zuid", RequirePKCE: true,
 		Redirects: map[string][]string{fuzzClient: {fuzzCallback}, "zuid.example.nl": {"https://zuid.example.nl/cb"}}},
-		consent.Deps{Store: consentdb.New(db, exportdb.New(db, worker.NewRenderTask)), Lists: zal.NewStatic(lists...),
-			Dossier: noDossier{}, Exports: noExports{}, Signer: key})
+		consent.Deps{Store: st, Lists: zal.NewStatic(lists...), Dossier: d, Exports: ex, Signer: key})
 	if err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
 	return svc
 }

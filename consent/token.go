@@ -30,6 +30,7 @@ type TokenResponse struct {
 // each audited.
 func (s *Service) Token(ctx context.Context, r *http.Request) (TokenResponse, error) {
 	peer, _ := reqctx.PeerFromContext(ctx)
+	ctx = withRedemption(ctx)
 	if gt := r.PostFormValue("grant_type"); gt != "" && gt != "authorization_code" {
 		return TokenResponse{}, s.refuseToken(ctx, r, fosite.ErrUnsupportedGrantType, nil)
 	}
@@ -42,7 +43,7 @@ func (s *Service) Token(ctx context.Context, r *http.Request) (TokenResponse, er
 		return TokenResponse{}, s.refuseToken(ctx, r, errors.New("consent: request without a consent session"), nil)
 	}
 	ctx = reqctx.WithIDs(ctx, reqctx.IDs{Request: reqctx.RequestID(ctx), Correlation: sess.CorrelationID})
-	g, err := s.d.Store.Grant(ctx, sess.GrantID)
+	g, err := s.grantOf(ctx, sess.GrantID)
 	now := s.now()
 	if err != nil || !g.Live(now) {
 		return TokenResponse{}, s.refuseToken(ctx, r, fosite.ErrInvalidGrant.WithHint("The consent for this code has ended."), sess)
@@ -59,6 +60,8 @@ func (s *Service) Token(ctx context.Context, r *http.Request) (TokenResponse, er
 	}
 	if errors.Is(err, errCodeUsed) || errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
 		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
+	} else if errors.Is(err, errGrantEnded) {
+		err = fosite.ErrInvalidGrant.WithHint("The consent for this code has ended.")
 	}
 	if err != nil {
 		return TokenResponse{}, s.refuseToken(ctx, r, err, sess)

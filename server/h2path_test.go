@@ -29,6 +29,14 @@ import (
 // ca and returns the base URL; the server stops when the test ends.
 func serveTLS(t *testing.T, ca *testCA) string {
 	t.Helper()
+	base, _ := serveListeners(t, ca, false)
+	return base
+}
+
+// serveListeners is serveTLS with, when ops is set, the operations listener on a
+// second loopback port as well; it returns both base URLs.
+func serveListeners(t *testing.T, ca *testCA, ops bool) (string, string) {
+	t.Helper()
 	dir := t.TempDir()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "localhost"},
@@ -47,16 +55,23 @@ func serveTLS(t *testing.T, ca *testCA) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	l, opsBase := Listeners{TLS: ln}, ""
+	if ops {
+		if l.Ops, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		opsBase = "http://" + l.Ops.Addr().String()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, Listeners{TLS: ln}) }()
+	go func() { done <- s.Serve(ctx, l) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return "https://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
+	return "https://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:"), opsBase
 }
 
 func h2Client(ca *testCA) *http.Client {

@@ -123,6 +123,7 @@ func (s *Server) routes() {
 	r.Ops.GET("/healthz", s.healthz)
 	r.Ops.GET("/readyz", s.readyz)
 	r.Ops.GET("/metrics", s.metricsHandler)
+	s.pprofRoutes(r.Ops)
 	s.echo.GET("/healthz", s.healthz)
 	s.echo.HEAD("/healthz", s.healthz)
 

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -136,7 +137,7 @@ func (r *benchRig) peerDo(ctx context.Context, c *http.Client, method, u string,
 var benchTokenCmd = &command{
 	name:    "token",
 	summary: "Token requests per second over kept-alive mutual-TLS connections, codes made through the real consent path.",
-	usage:   "[--count M] [--concurrency N] [--json] [--noord URL --zuid URL --dir DIR]",
+	usage:   "[--count M] [--concurrency N] [--json] [--cpuprofile FILE [--profile-seconds S]] [--noord URL --zuid URL --dir DIR]",
 	run:     runBenchToken,
 }
 
@@ -154,6 +155,8 @@ type tokenReport struct {
 func runBenchToken(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	// Only `pgo serve` runs: the renders the consents enqueue wait in the outbox
 	// instead of competing with the token endpoint for the CPU.
+	prof := fs.String("cpuprofile", "", "write a CPU profile of Noord's `pgo serve` (its /debug/pprof on the operations listener) taken while the requests run to FILE")
+	profSec := fs.Int("profile-seconds", 10, "length of the --cpuprofile profile (give enough --count to keep the endpoint busy that long)")
 	r, o, err := openBench(ctx, e, fs, args, 1000, 8, false)
 	if err != nil {
 		return err
@@ -174,6 +177,7 @@ func runBenchToken(ctx context.Context, e *env, fs *flag.FlagSet, args []string)
 	lat := make([]float64, len(codes))
 	var mu sync.Mutex
 	fails := 0
+	profDone := r.cpuProfile(ctx, "noord", *prof, *profSec)
 	start := time.Now()
 	_ = parallel(ctx, len(codes), o.concurrency, func(i int) error {
 		t := time.Now()
@@ -188,6 +192,9 @@ func runBenchToken(ctx context.Context, e *env, fs *flag.FlagSet, args []string)
 		return nil
 	})
 	wall := time.Since(start)
+	if err := <-profDone; err != nil {
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
 	rep := tokenReport{Requests: len(codes), Failures: fails, Concurrency: o.concurrency,
 		PerSecond: round1(float64(len(codes)-fails) / wall.Seconds()), P50: pct(lat, 50), P95: pct(lat, 95)}
 	for _, p := range r.procStats() {
@@ -237,4 +244,39 @@ func (r *benchRig) prepareCodes(ctx context.Context, e *env, n, conc int) ([]pee
 		return nil
 	})
 	return codes, err
+}
+
+// cpuProfile fetches a CPU profile of seconds from the `pgo serve` of instance
+// key (its operations listener, loopback) into file, in the background; the
+// channel yields the outcome. Without file it yields nil at once.
+func (r *benchRig) cpuProfile(ctx context.Context, key, file string, seconds int) <-chan error {
+	done := make(chan error, 1)
+	if file == "" {
+		done <- nil
+		return done
+	}
+	u := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", r.st.instance(key).OpsPort, seconds)
+	go func() {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			done <- err
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			done <- fmt.Errorf("GET %s: status %d", u, resp.StatusCode)
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = os.WriteFile(file, b, 0o600)
+		}
+		done <- err
+	}()
+	return done
 }

@@ -104,10 +104,9 @@ func TestGrantLifecycle(t *testing.T) {
 	if n, _ := s.RevokeTokens(ctx, "req-1", now); n != 0 {
 		t.Errorf("revoked twice: %d", n)
 	}
-	got, _ := s.TokenByID(ctx, tok.ID)
-	back, _ := s.Grant(ctx, g.ID)
-	if got.Revoked.IsZero() || back.State != consent.StateWithdrawn || back.Ended.IsZero() {
-		t.Errorf("token %+v grant %+v", got, back)
+	got, back, err := s.TokenGrant(ctx, tok.ID)
+	if err != nil || got.ID != tok.ID || got.Revoked.IsZero() || back.ID != g.ID || back.State != consent.StateWithdrawn || back.Ended.IsZero() {
+		t.Errorf("token %+v grant %+v: %v", got, back, err)
 	}
 	bad := grant(consent.StateActive)
 	bad.Categories = nil
@@ -120,8 +119,11 @@ func TestGrantLifecycle(t *testing.T) {
 	if list, _ := s.Grants(ctx, g.AccountID); len(list) != 1 {
 		t.Errorf("grants of the account: %d", len(list))
 	}
-	if _, err := s.TokenByID(ctx, "not-a-uuid"); pgo.ErrorCode(err) != pgo.ENOTFOUND {
+	if _, _, err := s.TokenGrant(ctx, "not-a-uuid"); pgo.ErrorCode(err) != pgo.ENOTFOUND {
 		t.Errorf("bad token id: %v", err)
+	}
+	if _, _, err := s.TokenGrant(ctx, uuid.NewString()); pgo.ErrorCode(err) != pgo.ENOTFOUND {
+		t.Errorf("unknown token id: %v", err)
 	}
 }
 
@@ -203,4 +205,62 @@ func TestGrantEndMarksItsExport(t *testing.T) {
 	if ended == nil || !ended.Equal(at) {
 		t.Fatalf("after the grant ended: grant_ended_at %v; want %v", ended, at)
 	}
+}
+
+// A token request reads its code, challenge and grant in one statement, and
+// redeems the code and stores the token in another: the code is used once, and
+// no token is stored for a grant that is not the code's or no longer active.
+func TestRedemptionAndRedeemCode(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	g := grant(consent.StateActive)
+	if err := s.CreateGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	newCode := func(name string, pkce bool) consent.Code {
+		c := consent.Code{Signature: sig(name), RequestID: "req-" + name, GrantID: g.ID, Request: []byte(`{"c":1}`), Expires: time.Now().Add(time.Minute)}
+		if err := s.CreateCode(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if pkce {
+			if err := s.CreatePKCE(ctx, c.Signature, []byte(`{"p":1}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return c
+	}
+	c := newCode("code", true)
+	r, err := s.Redemption(ctx, c.Signature)
+	if err != nil || r.Code.GrantID != g.ID || r.Code.RequestID != c.RequestID || !r.Code.Used.IsZero() ||
+		string(r.PKCE) != `{"p": 1}` || r.Grant.ID != g.ID || r.Grant.State != consent.StateActive || len(r.Grant.Categories) != 1 {
+		t.Fatalf("redemption %+v, %v", r, err)
+	}
+	if r, err := s.Redemption(ctx, newCode("plain", false).Signature); err != nil || r.PKCE != nil || r.Grant.ID != g.ID {
+		t.Fatalf("redemption without a challenge: %+v, %v", r, err)
+	}
+	if _, err := s.Redemption(ctx, sig("other")); pgo.ErrorCode(err) != pgo.ENOTFOUND {
+		t.Fatalf("unknown code: %v", err)
+	}
+	tok := func(name, grantID string) consent.Token {
+		return consent.Token{Signature: sig(name), ID: uuid.NewString(), RequestID: c.RequestID, GrantID: grantID,
+			ClientID: g.ClientID, Thumbprint: "x5t", Request: []byte(`{}`), Expires: time.Now().Add(time.Minute)}
+	}
+	redeem := func(code consent.Code, tk consent.Token, want consent.RedeemOutcome) {
+		t.Helper()
+		out, err := s.RedeemCode(ctx, code.Signature, time.Now(), tk)
+		if err != nil || out != want {
+			t.Fatalf("redeem: %v, %v; want %v", out, err, want)
+		}
+		_, err = s.Token(ctx, tk.Signature)
+		if stored := err == nil; stored != (want == consent.Redeemed) {
+			t.Fatalf("outcome %v but token stored %v (%v)", want, stored, err)
+		}
+	}
+	redeem(c, tok("t1", g.ID), consent.Redeemed)
+	redeem(c, tok("t2", g.ID), consent.CodeUsed)
+	redeem(newCode("wrong-grant", false), tok("t3", uuid.NewString()), consent.GrantEnded)
+	if _, err := s.EndGrant(ctx, g.ID, consent.StateWithdrawn, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	redeem(newCode("ended", false), tok("t4", g.ID), consent.GrantEnded)
 }

@@ -1,0 +1,70 @@
+package consent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+)
+
+// A token request reads its code, the code's PKCE challenge and its grant in one
+// round trip (Store.Redemption) and keeps them for the request: fosite asks for
+// the code twice (once to check the request, once to issue the token), for the
+// challenge once, and Token for the grant. Re-reading the code adds nothing:
+// the redemption itself is the compare-and-set in RedeemCode, inside the token's
+// transaction, which a concurrent redemption cannot pass twice.
+
+// redemption is one token request's code as read, and whether its
+// compare-and-set is still to run.
+type redemption struct {
+	sig     []byte
+	row     Redemption
+	loaded  bool
+	pending bool // InvalidateAuthorizeCodeSession was called; RedeemCode or Commit runs it
+}
+
+type redemptionKey struct{}
+
+// errGrantEnded: the grant ended between Token's check and the redemption.
+var errGrantEnded = errors.New("consent: the grant of this code has ended")
+
+// withRedemption returns ctx with an empty redemption for the token request.
+func withRedemption(ctx context.Context) context.Context {
+	return context.WithValue(ctx, redemptionKey{}, &redemption{})
+}
+
+func redemptionOf(ctx context.Context) *redemption {
+	rd, _ := ctx.Value(redemptionKey{}).(*redemption)
+	return rd
+}
+
+// is reports whether the redemption is of the code with this signature.
+func (rd *redemption) is(sig []byte) bool { return rd.loaded && bytes.Equal(rd.sig, sig) }
+
+// code returns the code of sig: in a token request read once with its challenge
+// and grant, elsewhere (revocation, the consent screen) as before.
+func (f *fositeStore) code(ctx context.Context, sig []byte) (Code, error) {
+	rd := redemptionOf(ctx)
+	if rd == nil {
+		return f.s.d.Store.Code(ctx, sig)
+	}
+	if !rd.is(sig) {
+		if rd.pending {
+			return Code{}, errors.New("consent: a second code in one token request")
+		}
+		row, err := f.s.d.Store.Redemption(ctx, sig)
+		if err != nil {
+			return Code{}, err
+		}
+		*rd = redemption{sig: sig, row: row, loaded: true}
+	}
+	return rd.row.Code, nil
+}
+
+// grantOf is the grant of the token request's code when it was read with it,
+// else read now.
+func (s *Service) grantOf(ctx context.Context, id string) (Grant, error) {
+	if rd := redemptionOf(ctx); rd != nil && rd.loaded && rd.row.Grant.ID == id {
+		return rd.row.Grant, nil
+	}
+	return s.d.Store.Grant(ctx, id)
+}

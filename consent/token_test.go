@@ -1,0 +1,44 @@
+package consent_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/pgo-koppelvlak/pgo/consent"
+	"github.com/pgo-koppelvlak/pgo/consent/consentdb"
+)
+
+// withdrawFirst is the real store, except that the consent is withdrawn just
+// before the code is redeemed: after Token has found the grant live, as a
+// patient's withdrawal racing the token request would.
+type withdrawFirst struct{ *consentdb.Store }
+
+func (w withdrawFirst) RedeemCode(ctx context.Context, sig []byte, t time.Time, tok consent.Token) (consent.RedeemOutcome, error) {
+	// Its own transaction, committed before the redemption's statement runs.
+	if _, err := w.Store.EndGrant(context.Background(), tok.GrantID, consent.StateWithdrawn, t); err != nil {
+		return 0, err
+	}
+	return w.Store.RedeemCode(ctx, sig, t, tok)
+}
+
+// A grant that ends between the token request's grant check and the redemption
+// gets no token: invalid_grant, nothing stored, and the code is not used (the
+// transaction rolled back).
+func TestTokenRefusedWhenGrantEndsDuringRedemption(t *testing.T) {
+	var st *consentdb.Store
+	e := newBenchEnvWrap(t, func(s *consentdb.Store) consent.Store { st = s; return withdrawFirst{s} })
+	is := e.issue(t)
+	_, err := e.token(is)
+	var oe *consent.OAuthError
+	if !errors.As(err, &oe) || oe.Code != "invalid_grant" || !oe.JSON {
+		t.Fatalf("token for a grant withdrawn during the request: %v; want invalid_grant", err)
+	}
+	sum := sha256.Sum256([]byte(is.code))
+	r, err := st.Redemption(context.Background(), sum[:])
+	if err != nil || !r.Code.Used.IsZero() || r.Grant.State != consent.StateWithdrawn {
+		t.Fatalf("after the refusal: code used %v, grant %s, %v", r.Code.Used, r.Grant.State, err)
+	}
+}
