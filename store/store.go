@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,11 +24,21 @@ type DB struct {
 	url  string
 }
 
+// DefaultMaxConns is the pool size when PGO_DATABASE_URL sets no pool_max_conns.
+// Keep processes x this under PostgreSQL's max_connections (100 by default).
+const DefaultMaxConns = 8
+
 // Open connects to PostgreSQL and checks the connection once.
 func Open(ctx context.Context, url string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, pgo.Wrap(pgo.EINVALID, err, "PGO_DATABASE_URL is not a valid PostgreSQL URL")
+	}
+	// pgxpool's default, max(4, CPUs), is 4 here: too few for a server whose
+	// requests mostly wait on PostgreSQL round trips (the token bench's eight
+	// connections queued for four). pool_max_conns in the URL still wins.
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = max(cfg.MaxConns, DefaultMaxConns)
 	}
 	cfg.MaxConnLifetime = 30 * time.Minute
 	cfg.HealthCheckPeriod = 30 * time.Second
