@@ -52,6 +52,9 @@ type Config struct {
 	WorkerConcurrency int
 	OutboxPoll        time.Duration
 	OutboxRetention   time.Duration // relayed outbox rows older than this are deleted
+	// WorkerRetryDelay, when set, is the wait before a failed task's first retry
+	// (n times it before the n-th); 0 keeps asynq's growing default (15-45 s first).
+	WorkerRetryDelay time.Duration
 
 	// Areas with their own settings.
 	ZAL      ZAL
@@ -91,6 +94,7 @@ func (c *Config) settings() []setting {
 		duration("PGO_SHUTDOWN_TIMEOUT", "20s", "how long graceful shutdown waits for in-flight work", &c.ShutdownTimeout, time.Second, time.Hour),
 		str("PGO_LOG_LEVEL", "info", "debug, info, warn or error", &c.LogLevel, oneOf("debug", "info", "warn", "error")),
 		intSetting("PGO_WORKER_CONCURRENCY", "4", "parallel jobs per worker process", &c.WorkerConcurrency, 1, 256),
+		duration("PGO_WORKER_RETRY_DELAY", "0s", "wait before a failed job's n-th retry is n times this (0: the queue's growing default, 15-45 s first)", &c.WorkerRetryDelay, 0, time.Hour),
 		duration("PGO_OUTBOX_RETENTION", "168h", "how long relayed outbox rows are kept before the worker deletes them", &c.OutboxRetention, time.Hour, 365*24*time.Hour),
 		duration("PGO_OUTBOX_POLL", "5s", "outbox relay polling fallback interval", &c.OutboxPoll, 100*time.Millisecond, time.Hour),
 	}

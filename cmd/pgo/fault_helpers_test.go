@@ -20,6 +20,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
 	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 	"github.com/pgo-koppelvlak/pgo/transfer"
@@ -78,6 +79,10 @@ func newFaultRig(t *testing.T, redisURL string) *faultRig {
 		t.Fatal(err)
 	}
 	r.st = transferdb.New(r.db, worker.NewFetchTask)
+	// The in-process consent appends audit records as pgo serve would: keyed
+	// with the keyset's chain key, so that pgo audit verify reads one chain.
+	auditdb.UseChainKeys(r.v)
+	t.Cleanup(func() { auditdb.UseChainKeys(nil) })
 	return r
 }
 

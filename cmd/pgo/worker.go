@@ -46,6 +46,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		Concurrency:     cfg.WorkerConcurrency,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		OutboxPoll:      cfg.OutboxPoll,
+		RetryDelay:      cfg.WorkerRetryDelay,
 		Log:             log,
 		Periodic:        []worker.Periodic{maintain, worker.OutboxPrune(a.DB, cfg.OutboxRetention, time.Hour, nil), a.exportCleanup()},
 	})
