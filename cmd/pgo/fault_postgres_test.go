@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -18,15 +17,18 @@ import (
 
 // PostgreSQL connections of `pgo worker` and `pgo serve` are killed with
 // pg_terminate_backend while transfers run: twice all of them (pool, LISTEN
-// connections of the outbox relay and the progress hub), and then each backend
-// caught inside a transaction, up to a bound. The processes' connections carry an
-// application_name of this test only, so no other test's connection is touched.
-// Work in flight fails cleanly (rolled back, the task retried after
-// PGO_WORKER_RETRY_DELAY); every transfer still completes exactly once (one
-// document, one transfer_completed record), the pools reconnect (/readyz is
-// ready again, a later transfer needs one attempt) and `pgo audit verify`
-// accepts the chain.
+// connections of the outbox relay and the progress hub) while they download, and
+// then every worker transaction that stores a transfer's document, caught
+// mid-transaction: the test holds a SHARE lock on transfer_document, so the
+// insert waits inside its transaction (status already set to stored) until it is
+// killed. Only connections with this test's application_name are touched.
+// Work in flight fails cleanly (rolled back: no document, status still
+// verifying) and the task is retried after PGO_WORKER_RETRY_DELAY; every
+// transfer completes exactly once (one document, one transfer_completed record),
+// the pools reconnect (/readyz ready, a later transfer needs one attempt) and
+// `pgo audit verify` accepts the chain.
 func TestPostgresConnectionsKilled(t *testing.T) {
+	ctx := context.Background()
 	rig := newFaultRig(t, storetest.Redis(t))
 	app := "pgo-fault-" + uuid.NewString()[:8]
 	rig.vars["PGO_DATABASE_URL"] = withParam(t, rig.vars["PGO_DATABASE_URL"], "application_name", app)
@@ -35,41 +37,40 @@ func TestPostgresConnectionsKilled(t *testing.T) {
 	ops := srv.OpsURL(t)
 	w := startPGO(t, rig.vars, "worker running", "worker")
 
-	rig.src.Set(transfertest.Faults{Trickle: 50 * time.Millisecond, AnnounceSize: true, AnnounceHash: true})
+	hold, err := rig.db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Rollback(ctx)
+	if _, err := hold.Exec(ctx, `lock table transfer_document in share mode`); err != nil {
+		t.Fatal(err)
+	}
+	rig.src.Set(transfertest.Faults{Trickle: 30 * time.Millisecond, AnnounceSize: true, AnnounceHash: true})
 	ids := []string{rig.consent(t), rig.consent(t), rig.consent(t)}
 	waitTransfer(t, rig.st, ids[0], 30*time.Second, func(tr transfer.Transfer) bool {
 		return tr.Status == transfer.StatusDownloading && tr.BytesDone > 0 || tr.Status.Final()
 	})
-	all := terminate(t, rig, app, false) + terminate(t, rig, app, false)
-	var inTx atomic.Int64
-	stop := make(chan struct{})
-	hunted := make(chan struct{})
-	go func() { // kill backends caught inside a transaction, at most 6
-		defer close(hunted)
-		for inTx.Load() < 6 {
-			select {
-			case <-stop:
-				return
-			case <-time.After(3 * time.Millisecond):
-			}
-			inTx.Add(int64(terminate(t, rig, app, true)))
+	all := terminate(t, rig, app, "") + terminate(t, rig, app, "")
+	var stores int
+	for deadline := time.Now().Add(60 * time.Second); stores < len(ids); time.Sleep(5 * time.Millisecond) {
+		stores += terminate(t, rig, app, "insert into transfer_document")
+		if time.Now().After(deadline) {
+			t.Fatalf("caught %d of %d document stores", stores, len(ids))
 		}
-	}()
-	for _, id := range ids {
-		waitTransfer(t, rig.st, id, 90*time.Second, func(tr transfer.Transfer) bool { return tr.Status.Final() })
 	}
-	close(stop)
-	<-hunted
-	t.Logf("terminated %d backends in two rounds and %d inside a transaction", all, inTx.Load())
-	if all == 0 || inTx.Load() == 0 {
-		t.Errorf("the faults did not happen: %d backends, %d inside a transaction", all, inTx.Load())
+	if err := hold.Rollback(ctx); err != nil {
+		t.Fatal(err)
 	}
+	attempts := 0
 	for _, id := range ids {
+		tr := waitTransfer(t, rig.st, id, 60*time.Second, func(tr transfer.Transfer) bool { return tr.Status.Final() })
 		rig.checkOnce(t, id, 0)
-		tr, _ := rig.st.Get(context.Background(), id)
-		t.Logf("transfer %s: %s after %d attempts", id, tr.Status, tr.Attempts)
+		attempts += tr.Attempts
 	}
-	t.Logf("%d task failures in the worker's log", strings.Count(w.Stderr.String(), `"task failed"`))
+	t.Logf("terminated %d backends in two rounds and %d document stores mid-transaction; %d attempts in all", all, stores, attempts)
+	if all == 0 || attempts < len(ids)+stores {
+		t.Errorf("%d backends terminated; %d attempts, want at least one more per killed store (%d)", all, attempts, len(ids)+stores)
+	}
 
 	waitReadyz(t, ops, 200)
 	rig.src.Set(transfertest.Faults{AnnounceSize: true, AnnounceHash: true})
@@ -82,17 +83,19 @@ func TestPostgresConnectionsKilled(t *testing.T) {
 	}
 }
 
-// terminate ends the backends of application app (only those inside a
-// transaction when inTx) and returns how many.
-func terminate(t *testing.T, rig *faultRig, app string, inTx bool) int {
+// terminate ends the backends of application app (only those waiting for a lock
+// inside a statement starting with stmt, when stmt is not "") and returns how many.
+func terminate(t *testing.T, rig *faultRig, app, stmt string) int {
 	t.Helper()
 	q := `select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity
 		where application_name = $1 and pid <> pg_backend_pid()`
-	if inTx {
-		q += ` and xact_start is not null and state <> 'idle'`
+	args := []any{app}
+	if stmt != "" {
+		q += ` and wait_event_type = 'Lock' and xact_start is not null and ltrim(query) like $2`
+		args = append(args, stmt+"%")
 	}
 	var n int
-	if err := rig.db.Pool.QueryRow(context.Background(), q, app).Scan(&n); err != nil {
+	if err := rig.db.Pool.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
 		t.Errorf("terminate: %v", err)
 	}
 	return n
