@@ -227,3 +227,37 @@ func getPlain(t *testing.T, url string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// watchProgress follows a transfer the way its progress page does (the SSE
+// stream wakes on transferdb.Hub, LISTEN/NOTIFY, and reads the transfer); the
+// returned function stops and gives every state read, in order.
+func watchProgress(t *testing.T, st *transferdb.Store, dbURL, id string) func() []transfer.Transfer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	hub := transferdb.NewHub(dbURL, nil)
+	go hub.Run(ctx)
+	wake, unsubscribe := hub.Subscribe(id)
+	var seen []transfer.Transfer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-wake:
+				if tr, err := st.Get(ctx, id); err == nil {
+					seen = append(seen, tr)
+				}
+			}
+		}
+	}()
+	stop := func() []transfer.Transfer {
+		cancel()
+		<-done
+		unsubscribe()
+		return seen
+	}
+	t.Cleanup(func() { cancel() })
+	return stop
+}
