@@ -68,6 +68,26 @@ func TestMisbehavingPeer(t *testing.T) {
 	}
 }
 
+// A source whose TLS certificate names another host is refused already at the
+// token endpoint: the callback fails with peer_certificate and its detail, the
+// code is never sent, nothing is kept.
+func TestMisbehavingPeerAtTokenEndpoint(t *testing.T) {
+	e := newEnv(t, true, nil)
+	_, q := e.authorize(t)
+	code := e.src.IssueCode(q.Get("code_challenge"))
+	e.src.Set(transfertest.Faults{WrongHostCert: true})
+	e.src.Server.CloseClientConnections()
+	tr, err := e.svc.HandleCallback(context.Background(), e.actor, transfer.Callback{State: q.Get("state"), Code: code, Iss: e.src.URL, HasIss: true})
+	expectFailed(t, e, tr, err, transfer.ReasonCertificate)
+	if !strings.Contains(tr.FailureDetail, "not valid for bron.localhost (it names andere.localhost)") {
+		t.Errorf("detail %q", tr.FailureDetail)
+	}
+	if len(e.src.Seen()) != 0 {
+		t.Errorf("the source received %d requests", len(e.src.Seen()))
+	}
+	checkFailedAudit(t, e, tr.ID, transfer.ReasonCertificate)
+}
+
 func runPeerCase(t *testing.T, c peerCase) {
 	ctx := context.Background()
 	e := newEnv(t, true, c.tune)
