@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -108,6 +109,11 @@ func (s *Service) readBody(ctx context.Context, token, target string, resp *http
 		}
 		if err == nil {
 			return buf.Bytes(), nil
+		}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// A slow drip: resuming on this request's spent deadline cannot help.
+			return nil, transient(ReasonTooSlow, "the source sent %d bytes of the document within %s (PGO_TRANSFER_REQUEST_TIMEOUT) and was cut off",
+				buf.Len(), s.c.RequestTimeout)
 		}
 		if resumes >= s.c.Resumes || validator == "" && resp.Header.Get("Accept-Ranges") != "bytes" {
 			return nil, transient(ReasonTruncated, "the connection broke after %d bytes and could not be resumed", buf.Len())

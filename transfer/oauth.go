@@ -156,6 +156,9 @@ func (s *Service) redeem(ctx context.Context, t Transfer, sec Secrets, code stri
 		case pgo.ErrorCode(err) == pgo.EFORBIDDEN:
 			return nil, fail(ReasonNotWhitelisted, "the token endpoint's host is not on the MedMij Whitelist")
 		}
+		if f := certificateFailure(err); f != nil {
+			return nil, f
+		}
 		return nil, fail(ReasonUnavailable, "the token endpoint did not answer")
 	}
 	if tok.AccessToken == "" || !tok.Valid() || !equalFold(tok.TokenType, "bearer") {

@@ -21,20 +21,22 @@ const (
 	ReasonTokenRefused   Reason = "token_refused"   // the token endpoint refused the code
 	ReasonNotWhitelisted Reason = "not_whitelisted" // an endpoint host is not on the Whitelist
 	ReasonUnavailable    Reason = "source_unavailable"
-	ReasonRenderTimeout  Reason = "render_timeout"  // 202 + Retry-After for longer than allowed
-	ReasonTokenExpired   Reason = "token_expired"   // 401 from the resource server
-	ReasonBadBundle      Reason = "bad_bundle"      // the DocumentReference search result is not valid FHIR
-	ReasonNoDocuments    Reason = "no_documents"    // no PDF to fetch
-	ReasonBadBinary      Reason = "bad_binary"      // the Binary is not valid FHIR
-	ReasonHashMismatch   Reason = "hash_mismatch"   // SHA-1 differs from attachment.hash
-	ReasonDigestMismatch Reason = "digest_mismatch" // SHA-256 differs from Content-Digest
-	ReasonTruncated      Reason = "truncated"       // fewer bytes than announced
-	ReasonTooLong        Reason = "too_long"        // more bytes than announced
-	ReasonTooLarge       Reason = "too_large"       // over PGO_MAX_DOCUMENT_BYTES
-	ReasonNotPDF         Reason = "not_pdf"         // the bytes are not a PDF
-	ReasonHTTP           Reason = "http_error"      // an unexpected status from the source
-	ReasonInterrupted    Reason = "interrupted"     // the connection broke and could not be resumed
-	ReasonInternal       Reason = "internal"        // our own failure
+	ReasonRenderTimeout  Reason = "render_timeout"   // 202 + Retry-After for longer than allowed
+	ReasonTokenExpired   Reason = "token_expired"    // 401 from the resource server
+	ReasonBadBundle      Reason = "bad_bundle"       // the DocumentReference search result is not valid FHIR
+	ReasonNoDocuments    Reason = "no_documents"     // no PDF to fetch
+	ReasonBadBinary      Reason = "bad_binary"       // the Binary is not valid FHIR
+	ReasonHashMismatch   Reason = "hash_mismatch"    // SHA-1 differs from attachment.hash
+	ReasonDigestMismatch Reason = "digest_mismatch"  // SHA-256 differs from Content-Digest
+	ReasonTruncated      Reason = "truncated"        // fewer bytes than announced
+	ReasonTooLong        Reason = "too_long"         // more bytes than announced
+	ReasonTooLarge       Reason = "too_large"        // over PGO_MAX_DOCUMENT_BYTES
+	ReasonNotPDF         Reason = "not_pdf"          // the bytes are not a PDF
+	ReasonHTTP           Reason = "http_error"       // an unexpected status from the source
+	ReasonInterrupted    Reason = "interrupted"      // the connection broke and could not be resumed
+	ReasonTooSlow        Reason = "too_slow"         // the body did not arrive within PGO_TRANSFER_REQUEST_TIMEOUT
+	ReasonCertificate    Reason = "peer_certificate" // the source's TLS certificate was refused
+	ReasonInternal       Reason = "internal"         // our own failure
 )
 
 // reasonRetry says what a retry does per reason.
@@ -46,6 +48,9 @@ var reasonRetry = map[Reason]Retry{
 	ReasonHashMismatch: RetryNone, ReasonDigestMismatch: RetryNone, ReasonTruncated: RetrySame,
 	ReasonTooLong: RetryNone, ReasonTooLarge: RetryNone, ReasonNotPDF: RetryNone,
 	ReasonHTTP: RetryNone, ReasonInterrupted: RetrySame, ReasonInternal: RetrySame,
+	// A slow network may pass; a certificate the source's operator may fix is
+	// not retried by the task, but the patient may try again later.
+	ReasonTooSlow: RetrySame, ReasonCertificate: RetrySame,
 }
 
 // Reasons lists every reason (tests check each has both translations).

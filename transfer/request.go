@@ -2,11 +2,14 @@ package transfer
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pgo-koppelvlak/pgo"
@@ -106,16 +109,36 @@ func (c cancelOnClose) Close() error {
 }
 
 // transportFailure classifies a client error: a refused host (not on the
-// Whitelist, not https) is final, anything else on the wire may pass.
+// Whitelist, not https) and a refused server certificate are final for the task
+// (no attempt within minutes changes them), anything else on the wire may pass.
 func transportFailure(err error) *Failure {
 	var pe *pgo.Error
 	if errors.As(err, &pe) && pe.Code == pgo.EFORBIDDEN {
 		return fail(ReasonNotWhitelisted, "%s", pe.Message)
 	}
+	if f := certificateFailure(err); f != nil {
+		return f
+	}
 	if errors.Is(err, context.Canceled) {
 		return transient(ReasonUnavailable, "stopped")
 	}
 	return transient(ReasonUnavailable, "no answer from the source (connection failed or timed out)")
+}
+
+// certificateFailure names why the source's server certificate was refused
+// (RFC 8705 needs a verified server; a wrong name may be a misdirected or
+// intercepted connection), or returns nil for any other error.
+func certificateFailure(err error) *Failure {
+	var cv *tls.CertificateVerificationError
+	if !errors.As(err, &cv) {
+		return nil
+	}
+	var host x509.HostnameError
+	if errors.As(cv.Err, &host) && host.Certificate != nil {
+		return fail(ReasonCertificate, "the source's TLS certificate is not valid for %s (it names %s)",
+			host.Host, strings.Join(host.Certificate.DNSNames, ", "))
+	}
+	return fail(ReasonCertificate, "the source's TLS certificate was refused: %v", cv.Err)
 }
 
 // drain reads a little of an unwanted body so the connection can be reused.

@@ -33,8 +33,11 @@ type Options struct {
 	// means DefaultTaskCheckInterval. asynq's own default of 1 s was, on average,
 	// about half a second added to every hop of a transfer (issue 16).
 	TaskCheckInterval time.Duration
-	Log               *slog.Logger
-	Periodic          []Periodic // maintenance run by one worker of the fleet at a time
+	// RetryDelay, when set, makes the n-th retry of a failed task wait n times
+	// it; zero keeps asynq's default (n^4 + 15 s plus jitter).
+	RetryDelay time.Duration
+	Log        *slog.Logger
+	Periodic   []Periodic // maintenance run by one worker of the fleet at a time
 }
 
 // DefaultTaskCheckInterval keeps an idle worker's queue check to about 20 small
@@ -123,11 +126,21 @@ func (w *Worker) server(concurrency int, queues map[string]int) *asynq.Server {
 		TaskCheckInterval: w.opts.TaskCheckInterval,
 		Logger:            asynqLogger{w.opts.Log},
 		Queues:            queues,
+		RetryDelayFunc:    w.retryDelay(),
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
 			w.opts.Log.Warn("task failed", "type", t.Type(), "task_id", id, "err", err)
 		}),
 	})
+}
+
+// retryDelay is asynq's default unless Options.RetryDelay is set.
+func (w *Worker) retryDelay() asynq.RetryDelayFunc {
+	d := w.opts.RetryDelay
+	if d <= 0 {
+		return asynq.DefaultRetryDelayFunc
+	}
+	return func(n int, _ error, _ *asynq.Task) time.Duration { return time.Duration(n+1) * d }
 }
 
 // asynqLogger routes asynq's own log lines through slog.

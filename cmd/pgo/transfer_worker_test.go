@@ -9,12 +9,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
 	"github.com/pgo-koppelvlak/pgo/internal/shared"
 	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
@@ -31,8 +33,13 @@ import (
 // slow source: nothing is stored; after a restart asynq recovers the task and the
 // transfer completes once, with one document that decrypts to the source's bytes.
 //
-// Slow by nature (1.5-3 minutes): asynq recovers a task only after its lease
-// (30 s) expired, on a one-minute tick.
+// The progress stream (what the patient's page follows: LISTEN/NOTIFY through
+// transferdb.Hub) goes on after the restart to done with every byte counted, and
+// `pgo audit verify` accepts the chain (issue 17, fault injection).
+//
+// Slow by nature (1-2 minutes): asynq recovers a task only after its lease
+// (30 s) expired 30 s ago, on a one-minute tick; PGO_WORKER_RETRY_DELAY cuts
+// the retry's own wait to a second.
 func TestTransferSurvivesKilledWorker(t *testing.T) {
 	dir := t.TempDir()
 	certDir := devCerts(t, "doel.localhost")
@@ -54,8 +61,9 @@ func TestTransferSurvivesKilledWorker(t *testing.T) {
 	for k, v := range map[string]string{
 		"PGO_DATABASE_URL": storetest.Schema(t), "PGO_KEYSET_FILE": vaulttest.Keyset(t), "PGO_REDIS_URL": storetest.Redis(t),
 		"PGO_OUTBOX_POLL": "200ms", "PGO_PUBLIC_URL": transfertest.TargetURL, "PGO_PEER_ROOTS": roots,
-		"PGO_CLIENT_CERT": filepath.Join(certDir, "doel.localhost-client.pem"),
-		"PGO_CLIENT_KEY":  filepath.Join(certDir, "doel.localhost-client-key.pem"),
+		"PGO_WORKER_RETRY_DELAY": "1s",
+		"PGO_CLIENT_CERT":        filepath.Join(certDir, "doel.localhost-client.pem"),
+		"PGO_CLIENT_KEY":         filepath.Join(certDir, "doel.localhost-client-key.pem"),
 	} {
 		vars[k] = v
 	}
@@ -69,6 +77,8 @@ func TestTransferSurvivesKilledWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := transferdb.New(db, worker.NewFetchTask)
+	auditdb.UseChainKeys(v) // the in-process consent appends as pgo serve does
+	defer auditdb.UseChainKeys(nil)
 	id := consentInProcess(t, st, v, src, vars)
 
 	src.Set(transfertest.Faults{Trickle: 40 * time.Millisecond, AnnounceSize: true, AnnounceHash: true})
@@ -85,9 +95,19 @@ func TestTransferSurvivesKilledWorker(t *testing.T) {
 	}
 	t.Logf("killed the worker at %d of %d bytes", tr.BytesDone, tr.BytesTotal)
 
+	progress := watchProgress(t, st, vars["PGO_DATABASE_URL"], id)
 	w2 := startPGO(t, vars, "worker running", "worker")
 	tr = waitTransfer(t, st, id, 4*time.Minute, func(tr transfer.Transfer) bool { return tr.Status.Final() })
 	w2.Signal(t, syscall.SIGTERM, 30*time.Second)
+	time.Sleep(100 * time.Millisecond) // the last NOTIFY on its way to the hub
+	seen := progress()
+	if n := len(seen); n < 2 || seen[n-1].Status != transfer.StatusDone || seen[n-1].BytesDone != seen[n-1].BytesTotal ||
+		seen[n-1].DocsDone != 1 || seen[0].Status == transfer.StatusDone {
+		t.Errorf("the progress stream after the restart: %d states, last %+v", n, seen[max(0, n-1):])
+	}
+	if code, out, errOut := runPGO(t, vars, "audit", "verify"); code != 0 || !strings.Contains(out, "audit chain OK") {
+		t.Errorf("pgo audit verify: exit %d\n%s%s", code, out, errOut)
+	}
 	if tr.Status != transfer.StatusDone || tr.Attempts != 2 {
 		t.Fatalf("%s after %d attempts (%s)\n%s", tr.Status, tr.Attempts, tr.FailureDetail, w2.Stderr)
 	}

@@ -47,6 +47,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		FetchConcurrency: cfg.WorkerFetchConcurrency,
 		ShutdownTimeout:  cfg.ShutdownTimeout,
 		OutboxPoll:       cfg.OutboxPoll,
+		RetryDelay:       cfg.WorkerRetryDelay,
 		Log:              log,
 		Periodic:         []worker.Periodic{maintain, worker.OutboxPrune(a.DB, cfg.OutboxRetention, time.Hour, nil), a.exportCleanup()},
 	})

@@ -65,6 +65,9 @@ func (s *Source) binary(w http.ResponseWriter, r *http.Request) {
 	if !s.authorized(w, r) {
 		return
 	}
+	if s.misdirect(f, w, r) {
+		return
+	}
 	if s.accept(f, r) {
 		ra := f.RetryAfter
 		if ra == "" {
@@ -91,6 +94,10 @@ func (s *Source) binary(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Digest", "sha-256=:"+base64.StdEncoding.EncodeToString(sum[:])+":")
 	}
+	if f.LengthDelta != 0 {
+		rawResponse(w, ctype, body, len(body)+f.LengthDelta)
+		return
+	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)-start))
 	status := http.StatusOK
 	if start > 0 {
@@ -114,6 +121,40 @@ func (s *Source) binary(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write(body[start:])
+}
+
+// misdirect answers the faults that replace the document: a 503 (counted) or a
+// redirect. It reports whether it answered.
+func (s *Source) misdirect(f Faults, w http.ResponseWriter, r *http.Request) bool {
+	if f.RedirectTo != "" {
+		http.Redirect(w, r, f.RedirectTo, http.StatusFound)
+		return true
+	}
+	s.mu.Lock()
+	fail := s.failed < f.Fail5xx
+	if fail {
+		s.failed++
+	}
+	s.mu.Unlock()
+	if fail {
+		w.Header().Set("Retry-After", "0")
+		http.Error(w, "try again", http.StatusServiceUnavailable)
+	}
+	return fail
+}
+
+// rawResponse writes a 200 with the given Content-Length straight onto the
+// connection and closes it: a source whose framing lies about the body.
+func rawResponse(w http.ResponseWriter, ctype string, body []byte, length int) {
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer conn.Close()
+	fmt.Fprintf(rw, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", ctype, length)
+	_, _ = rw.Write(body)
+	_ = rw.Flush()
 }
 
 // accept reports whether this read gets a 202 (counting it).

@@ -42,6 +42,16 @@ type Faults struct {
 	// HoldHeaders keeps every FHIR request waiting this long (or until the client
 	// gives up) before anything is answered.
 	HoldHeaders time.Duration
+	// Fail5xx answers the Binary read 503 this many times before serving it.
+	Fail5xx int
+	// RedirectTo answers the Binary read with 302 Found to this URL.
+	RedirectTo string
+	// LengthDelta serves the Binary over the raw connection with a Content-Length
+	// of the body's length plus this (net/http would not send a wrong one).
+	LengthDelta int
+	// WrongHostCert presents a server certificate (from the same CA) for
+	// another host name than bron.localhost.
+	WrongHostCert bool
 }
 
 // Seen is one request the source received.
@@ -66,7 +76,9 @@ type Source struct {
 	revoked  []string
 	seen     []Seen
 	accepted int
+	failed   int
 	broken   bool
+	other    tls.Certificate // the certificate for another host (WrongHostCert)
 }
 
 // NewSource starts a source named bron.localhost with a server certificate from
@@ -91,9 +103,16 @@ func NewSourceTrusting(t testing.TB, ca *CA, clientCAs *x509.CertPool, doc, docR
 		mux.HandleFunc("GET "+base+"/Binary/{id}", s.binary)
 	}
 	srv := httptest.NewUnstartedServer(s.record(mux))
+	s.other = ca.Issue(t, "andere.localhost", x509.ExtKeyUsageServerAuth)
 	srv.TLS = &tls.Config{
 		MinVersion: tls.VersionTLS12, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCAs,
 		Certificates: []tls.Certificate{ca.Issue(t, "bron.localhost", x509.ExtKeyUsageServerAuth)},
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if s.f().WrongHostCert {
+				return &s.other, nil
+			}
+			return nil, nil // the bron.localhost certificate
+		},
 	}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
@@ -106,7 +125,7 @@ func NewSourceTrusting(t testing.TB, ca *CA, clientCAs *x509.CertPool, doc, docR
 func (s *Source) Set(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults, s.accepted, s.broken = f, 0, false
+	s.faults, s.accepted, s.failed, s.broken = f, 0, 0, false
 }
 
 // IssueCode registers a one-time code for a PKCE challenge, as the consent step would.
