@@ -39,6 +39,15 @@ func (s *Service) verify(r received) *Failure {
 	case r.ref.Size > 0 && n > r.ref.Size:
 		return fail(ReasonTooLong, "document %s has %d bytes, attachment.size announced %d", r.ref.ID, n, r.ref.Size)
 	}
+	if f := checkHashes(r); f != nil {
+		return f
+	}
+	return checkPDF(r.ref.ID, r.pdf)
+}
+
+// checkHashes compares the SHA-1 with attachment.hash and the SHA-256 of the
+// response content with Content-Digest.
+func checkHashes(r received) *Failure {
 	if len(r.ref.Hash) > 0 {
 		sum := sha1.Sum(r.pdf)
 		if !bytes.Equal(sum[:], r.ref.Hash) {
@@ -51,7 +60,7 @@ func (s *Service) verify(r received) *Failure {
 			return fail(ReasonDigestMismatch, "SHA-256 of the response for document %s differs from Content-Digest", r.ref.ID)
 		}
 	}
-	return checkPDF(r.ref.ID, r.pdf)
+	return nil
 }
 
 // checkPDF wants the PDF header at the start, the end-of-file marker in the last
