@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,77 +22,147 @@ var _ export.DocumentStore = (*Store)(nil)
 // stream segment (1 MiB), so memory per download stays flat whatever the size.
 const SliceSize = 1 << 20
 
+// slicePool holds the slice buffers of downloads: two per download in flight
+// (the slice being decrypted and the one being read ahead), reused across
+// downloads instead of allocated per request.
+var slicePool = sync.Pool{New: func() any { b := make([]byte, SliceSize); return &b }}
+
 // SealedReader reads a job's sealed document in SliceSize slices, one query each
 // (substring on an EXTERNAL bytea fetches only the TOAST chunks of the slice,
 // migration 009), so no connection is held between reads and a slow peer holds no
-// database resources. A rewrap between two slices is harmless: it keeps the data key
-// and the segments, only the key-wrapping header changes (same length).
+// database resources. The first query also returns the size (one round trip
+// before the first byte), and while one slice is consumed the next is read
+// ahead (two slices at most per download, so memory stays flat). A rewrap
+// between two slices is harmless: it keeps the data key and the segments, only
+// the key-wrapping header changes (same length).
 func (s *Store) SealedReader(ctx context.Context, id string) (io.ReadCloser, error) {
-	var size int64
-	err := s.db.Pool.QueryRow(ctx, `select octet_length(sealed) from export_document where job_id = $1`, id).Scan(&size)
+	ctx, cancel := context.WithCancel(ctx)
+	r := &sliceReader{ctx: ctx, cancel: cancel, s: s, id: id}
+	r.bufs[0], r.bufs[1] = slicePool.Get().(*[]byte), slicePool.Get().(*[]byte)
+	first, err := r.query(`select octet_length(sealed), substring(sealed from 1 for $2) from export_document where job_id = $1`,
+		[]any{id, SliceSize}, *r.bufs[0], true)
 	if err != nil {
-		return nil, notFound(err, "export document")
+		r.Close()
+		return nil, err
 	}
-	return &sliceReader{ctx: ctx, s: s, id: id, size: size}, nil
+	r.cur, r.off = first, int64(len(first))
+	r.ahead()
+	return r, nil
 }
 
 type sliceReader struct {
-	ctx  context.Context
-	s    *Store
-	id   string
-	off  int64
-	size int64
-	buf  []byte // unread part of own
-	own  []byte // the slice buffer, reused
+	ctx     context.Context
+	cancel  context.CancelFunc
+	s       *Store
+	id      string
+	off     int64 // sealed bytes asked for so far
+	size    int64
+	cur     []byte // unread part of the current slice (in bufs[which])
+	bufs    [2]*[]byte
+	which   int
+	pending chan sliceResult // the read-ahead in flight, nil when none
+}
+
+type sliceResult struct {
+	b   []byte
+	err error
 }
 
 func (r *sliceReader) Read(p []byte) (int, error) {
-	if len(r.buf) == 0 {
-		if r.off >= r.size {
+	if len(r.cur) == 0 {
+		if r.pending == nil {
 			return 0, io.EOF
 		}
-		n := min(int64(SliceSize), r.size-r.off)
-		if err := r.slice(n); err != nil {
-			return 0, err
+		res := <-r.pending
+		r.pending = nil
+		if res.err != nil {
+			return 0, res.err
 		}
-		r.off += n
+		r.cur, r.which = res.b, 1-r.which
+		r.ahead()
 	}
-	n := copy(p, r.buf)
-	r.buf = r.buf[n:]
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
 	return n, nil
 }
 
-// slice reads the next n sealed bytes into the reader's own buffer: the row's bytes
-// are copied out of pgx's read buffer (DriverBytes, no allocation per slice), so a
-// download allocates one slice buffer, not one per MiB.
-func (r *sliceReader) slice(n int64) error {
-	rows, err := r.s.db.Pool.Query(r.ctx, `select substring(sealed from $2 for $3) from export_document where job_id = $1`,
-		r.id, r.off+1, n)
+// ahead starts reading the next slice into the buffer not in use, if any is left.
+func (r *sliceReader) ahead() {
+	if r.off >= r.size {
+		return
+	}
+	n := min(int64(SliceSize), r.size-r.off)
+	off, buf := r.off, *r.bufs[1-r.which]
+	r.off += n
+	r.pending = make(chan sliceResult, 1)
+	go func(ch chan<- sliceResult) {
+		b, err := r.query(`select $3::int8, substring(sealed from $2::int for $3::int) from export_document where job_id = $1`,
+			[]any{r.id, off + 1, n}, buf, false)
+		if err == nil && int64(len(b)) != n {
+			err = fmt.Errorf("export document %s: slice at %d has %d bytes, want %d", r.id, off, len(b), n)
+		}
+		ch <- sliceResult{b, err}
+	}(r.pending)
+}
+
+// query runs a slice query (size, bytes) and copies the bytes out of pgx's read
+// buffer (DriverBytes) into buf, so a download allocates no slice per MiB.
+// withSize sets r.size from the first column.
+func (r *sliceReader) query(sql string, args []any, buf []byte, withSize bool) ([]byte, error) {
+	rows, err := r.s.db.Pool.Query(r.ctx, sql, args...)
 	if err != nil {
-		return store.Error(err)
+		return nil, store.Error(err)
 	}
 	defer rows.Close()
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
-			return store.Error(err)
+			return nil, store.Error(err)
 		}
-		return notFound(pgx.ErrNoRows, "export document")
+		return nil, notFound(pgx.ErrNoRows, "export document")
 	}
+	var size int64
 	var b pgtype.DriverBytes
-	if err := rows.Scan(&b); err != nil {
-		return store.Error(err)
+	if err := rows.Scan(&size, &b); err != nil {
+		return nil, store.Error(err)
 	}
-	if int64(len(b)) != n {
-		return fmt.Errorf("export document %s: slice at %d has %d bytes, want %d", r.id, r.off, len(b), n)
+	if withSize {
+		r.size = size
 	}
-	if cap(r.own) < len(b) {
-		r.own = make([]byte, SliceSize)
+	if len(b) > len(buf) {
+		return nil, fmt.Errorf("export document %s: slice of %d bytes", r.id, len(b))
 	}
-	r.buf = append(r.own[:0], b...)
+	return buf[:copy(buf, b)], nil
+}
+
+// Close stops a read-ahead in flight and gives the slice buffers back.
+func (r *sliceReader) Close() error {
+	r.cancel()
+	if r.pending != nil {
+		<-r.pending
+		r.pending = nil
+	}
+	for i, b := range r.bufs {
+		if b != nil {
+			slicePool.Put(b)
+			r.bufs[i] = nil
+		}
+	}
+	r.cur = nil
 	return nil
 }
 
-func (r *sliceReader) Close() error { r.buf, r.own = nil, nil; return nil }
+// RecordServed appends an audit record (a download) and moves the job's
+// serve_until to until when that is later (Served), in one transaction: one
+// commit per download instead of two. A repeated download with the same token
+// leaves the job row alone.
+func (s *Store) RecordServed(ctx context.Context, ev audit.Event, id string, until time.Time) error {
+	return store.Error(s.db.WithTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `update export_job set serve_until = $2 where id = $1 and (serve_until is null or serve_until < $2)`, id, until); err != nil {
+			return err
+		}
+		return auditdb.Append(ctx, tx, ev)
+	}))
+}
 
 // Served moves the job's serve_until to until when that is later: the export is
 // deleted PGO_EXPORT_GRACE after the last token that used it expired.
