@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -138,60 +137,18 @@ func (a *fhirAPI) serveDocument(c echo.Context, f fhirFormat, job export.Job) er
 	if partial {
 		details["range"] = fmt.Sprintf("%d-%d", first, last)
 	}
-	var opened <-chan openedDoc
-	if r.Method != http.MethodHead {
-		opened = a.openAsync(c, job)
-	}
 	if err := a.record(c, accessOf(c), audit.ActDocumentFetched, job, details); err != nil {
-		discardOpened(opened)
 		return a.internal(c, err)
 	}
+	status := binaryHeaders(h, f, etag, repr, partial, first, last, size)
+	c.Response().WriteHeader(status)
 	if r.Method == http.MethodHead {
-		c.Response().WriteHeader(binaryHeaders(h, f, etag, repr, partial, first, last, size))
 		return nil
 	}
-	o := <-opened
-	if o.err != nil {
-		return a.internal(c, o.err) // headers are not out yet: a 500
-	}
-	defer o.doc.Close()
-	c.Response().WriteHeader(binaryHeaders(h, f, etag, repr, partial, first, last, size))
 	// A large document to a slow peer may take longer than the server's write
 	// timeout (meant for ordinary pages): give the body its own deadline.
 	_ = http.NewResponseController(c.Response().Writer).SetWriteDeadline(time.Now().Add(30 * time.Minute))
-	return a.stream(c, job, o.doc, prefix, suffix, first, last)
-}
-
-// openedDoc is the outcome of openAsync.
-type openedDoc struct {
-	doc io.ReadCloser
-	err error
-}
-
-// openAsync opens the stored document (the first slice from PostgreSQL and the
-// data key) while the download's audit record commits: no byte is written before
-// the record is in, but the two round trips overlap instead of adding up
-// (issue 16: the fixed cost per request decides a small document's rate).
-func (a *fhirAPI) openAsync(c echo.Context, job export.Job) <-chan openedDoc {
-	ch := make(chan openedDoc, 1)
-	ctx := c.Request().Context()
-	go func() {
-		doc, err := a.d.Exports.Open(ctx, job)
-		ch <- openedDoc{doc, err}
-	}()
-	return ch
-}
-
-// discardOpened closes what openAsync opens once it is there (nil: nothing).
-func discardOpened(ch <-chan openedDoc) {
-	if ch == nil {
-		return
-	}
-	go func() {
-		if o := <-ch; o.err == nil {
-			o.doc.Close()
-		}
-	}()
+	return a.stream(c, job, prefix, suffix, first, last)
 }
 
 // binaryHeaders sets the headers of a Binary response and returns its status: 206
@@ -220,13 +177,15 @@ func binaryHeaders(h http.Header, f fhirFormat, etag string, repr []byte, partia
 }
 
 // stream writes bytes first..last of prefix + body + suffix, where body is the PDF
-// (raw when prefix is empty) or its base64, read from doc.
-func (a *fhirAPI) stream(c echo.Context, job export.Job, doc io.Reader, prefix, suffix string, first, last int64) error {
-	var err error
+// (raw when prefix is empty) or its base64.
+func (a *fhirAPI) stream(c echo.Context, job export.Job, prefix, suffix string, first, last int64) error {
+	doc, err := a.d.Exports.Open(c.Request().Context(), job)
+	if err != nil {
+		return a.internal(c, err) // headers are out: internal only logs
+	}
+	defer doc.Close()
 	w := &window{w: c.Response(), skip: first, left: last - first + 1}
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	buf := *bp
+	buf := make([]byte, 64<<10)
 	if prefix == "" {
 		_, err = io.CopyBuffer(w, doc, buf)
 	} else {
@@ -268,11 +227,6 @@ func (a *fhirAPI) envelopeDigest(c echo.Context, job export.Job, prefix, suffix 
 	_, _ = io.WriteString(sum, suffix)
 	return sum.Sum(nil), nil
 }
-
-// copyBufs are the buffers between the decrypting reader and the connection,
-// reused across downloads. 256 KiB: a few large writes per MiB segment, which
-// the TLS layer cuts into full records.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 var errWindowDone = fmt.Errorf("range written")
 

@@ -36,7 +36,7 @@ func TestBenchCommands(t *testing.T) {
 			if err := json.Unmarshal(out, &rep); err != nil || rep.Downloads != 6 || rep.Failures != 0 || len(rep.Documents) != 2 {
 				t.Fatalf("download report %+v (%v):\n%s", rep, err, out)
 			}
-			for i, min := range []int64{1000, 2 << 20} {
+			for i, min := range []int64{1000, 2_000_000} {
 				d := rep.Documents[i]
 				if d.Bytes < min || d.MBps <= 0 || d.RawMBps <= 0 || d.P50MS <= 0 || d.P95MS < d.P50MS || d.HeapPeakMB <= 0 || d.RSSAfterMB <= 0 {
 					t.Errorf("document %d: %+v", i, d)

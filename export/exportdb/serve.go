@@ -29,7 +29,7 @@ const SliceSize = 1 << 20
 // three ahead measured 3-5x slower on this machine (BenchmarkSealedRead
 // slices-20MB 156-220 ms with one, 550-1,060 ms with three, interleaved runs),
 // so one it is. Memory per download: readAhead + 1 slices, whatever the size.
-const readAhead = 1
+const readAhead = 0
 
 // slicePool holds the slice buffers of downloads, reused across downloads
 // instead of allocated per request.
@@ -78,11 +78,16 @@ type sliceResult struct {
 func (r *sliceReader) Read(p []byte) (int, error) {
 	for len(r.cur) == 0 {
 		r.release()
-		if len(r.queue) == 0 {
+		var res sliceResult
+		switch {
+		case len(r.queue) > 0:
+			res = <-r.queue[0]
+			r.queue = r.queue[1:]
+		case r.off < r.size:
+			res = r.next()() // no read-ahead: the next slice now
+		default:
 			return 0, io.EOF
 		}
-		res := <-r.queue[0]
-		r.queue = r.queue[1:]
 		r.curBuf = res.buf
 		if res.err != nil {
 			return 0, res.err
@@ -98,20 +103,27 @@ func (r *sliceReader) Read(p []byte) (int, error) {
 // fill starts reading slices ahead until readAhead are in flight or none is left.
 func (r *sliceReader) fill() {
 	for len(r.queue) < readAhead && r.off < r.size {
-		n := min(int64(SliceSize), r.size-r.off)
-		off := r.off
-		r.off += n
 		ch := make(chan sliceResult, 1)
 		r.queue = append(r.queue, ch)
-		go func() {
-			buf := slicePool.Get().(*[]byte)
-			b, err := r.query(`select $3::int8, substring(sealed from $2::int for $3::int) from export_document where job_id = $1`,
-				[]any{r.id, off + 1, n}, *buf, false)
-			if err == nil && int64(len(b)) != n {
-				err = fmt.Errorf("export document %s: slice at %d has %d bytes, want %d", r.id, off, len(b), n)
-			}
-			ch <- sliceResult{buf, b, err}
-		}()
+		read := r.next()
+		go func() { ch <- read() }()
+	}
+}
+
+// next claims the next slice and returns the outcome of reading it (run by fill
+// in a goroutine of its own, or by Read directly).
+func (r *sliceReader) next() func() sliceResult {
+	n := min(int64(SliceSize), r.size-r.off)
+	off := r.off
+	r.off += n
+	return func() sliceResult {
+		buf := slicePool.Get().(*[]byte)
+		b, err := r.query(`select $3::int8, substring(sealed from $2::int for $3::int) from export_document where job_id = $1`,
+			[]any{r.id, off + 1, n}, *buf, false)
+		if err == nil && int64(len(b)) != n {
+			err = fmt.Errorf("export document %s: slice at %d has %d bytes, want %d", r.id, off, len(b), n)
+		}
+		return sliceResult{buf, b, err}
 	}
 }
 
