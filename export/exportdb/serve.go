@@ -23,12 +23,13 @@ var _ export.DocumentStore = (*Store)(nil)
 const SliceSize = 1 << 20
 
 // readAhead is how many slices a download reads ahead of the one being consumed,
-// each on a connection of its own. One slice costs PostgreSQL about 525 TOAST
-// chunk lookups (~5 ms per MiB on an idle 2-core machine, far more under load).
-// One ahead overlaps the query with the decryption and TLS of the slice before;
-// three ahead measured 3-5x slower on this machine (BenchmarkSealedRead
-// slices-20MB 156-220 ms with one, 550-1,060 ms with three, interleaved runs),
-// so one it is. Memory per download: readAhead + 1 slices, whatever the size.
+// each on a connection of its own (0: each slice when it is needed). One slice
+// costs PostgreSQL about 525 TOAST chunk lookups. Reading ahead measured slower
+// on this loaded 2-core machine, not faster: BenchmarkSealedRead slices-20MB
+// 156-220 ms with one ahead against 550-1,060 ms with three (interleaved runs),
+// and BenchmarkFHIRBinary endpoint-20MB 3-5x slower with one ahead than one
+// after another, the read-ahead's query competing with the decryption and TLS
+// for the two cores. Memory per download: readAhead + 1 slices.
 const readAhead = 0
 
 // slicePool holds the slice buffers of downloads, reused across downloads
