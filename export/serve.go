@@ -41,6 +41,9 @@ type DocumentStore interface {
 	Served(ctx context.Context, id string, until time.Time) error
 	// Record appends one audit record (a list, a download, a refusal).
 	Record(ctx context.Context, ev audit.Event) error
+	// RecordServed is Record and Served in one transaction (a list or a
+	// download: one commit per request).
+	RecordServed(ctx context.Context, ev audit.Event, id string, until time.Time) error
 }
 
 // Opener decrypts sealed documents (vault.Vault).
@@ -131,7 +134,7 @@ func (s *Serving) Open(ctx context.Context, job Job) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReaderSize(rc, 64<<10)
+	br := bufio.NewReaderSize(rc, 16) // only for the Peek: larger reads pass it by
 	first, err := br.Peek(1)
 	if err != nil {
 		rc.Close()
@@ -207,6 +210,15 @@ func (s *Serving) Record(ctx context.Context, ev audit.Event) error {
 		ev.Time = s.now().UTC()
 	}
 	return s.store.Record(ctx, ev)
+}
+
+// RecordServed appends the audit record of a list or download of job id and
+// records that a token valid until `until` used it, in one transaction.
+func (s *Serving) RecordServed(ctx context.Context, ev audit.Event, id string, until time.Time) error {
+	if ev.Time.IsZero() {
+		ev.Time = s.now().UTC()
+	}
+	return s.store.RecordServed(ctx, ev, id, until)
 }
 
 // Source is this PGO's name, the author of its documents.

@@ -32,7 +32,7 @@ type FHIRExports interface {
 	Open(ctx context.Context, job export.Job) (io.ReadCloser, error)
 	PatientName(ctx context.Context, userID string) (string, error)
 	DocumentReference(job export.Job, patientName string) fhir.DocumentReference
-	Served(ctx context.Context, id string, until time.Time) error
+	RecordServed(ctx context.Context, ev audit.Event, id string, until time.Time) error
 	Record(ctx context.Context, ev audit.Event) error
 	Source() string
 }
@@ -154,11 +154,7 @@ func (a *fhirAPI) record(c echo.Context, acc FHIRAccess, action audit.Action, jo
 		ev.CorrelationID = acc.CorrelationID
 	}
 	ev.Details["grant_id"], ev.Details["token_id"] = acc.GrantID, acc.TokenID
-	ctx := c.Request().Context()
-	if err := a.d.Exports.Record(ctx, ev); err != nil {
-		return err
-	}
-	return a.d.Exports.Served(ctx, job.ID, acc.ExpiresAt)
+	return a.d.Exports.RecordServed(c.Request().Context(), ev, job.ID, acc.ExpiresAt)
 }
 
 // idPattern is the FHIR id datatype (STU3 datatypes.html#id).

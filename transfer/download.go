@@ -79,30 +79,42 @@ func (s *Service) readDocument(ctx context.Context, token, target string, d remo
 		drain(resp)
 		return received{}, fail(ReasonNotPDF, "document %s came as %q, not a PDF or a FHIR Binary", d.ID, mt)
 	}
-	body, f := s.readBody(ctx, token, target, resp, limit, progress)
+	expect := d.Size
+	if isJSON {
+		expect = 0 // base64 in JSON: Content-Length alone tells
+	}
+	h := newHasher()
+	body, f := s.readBody(ctx, token, target, resp, limit, expect, h, progress)
 	if f != nil {
 		return received{}, f
 	}
-	r := received{ref: d, pdf: body, digest: digest, digested: body}
+	r := received{ref: d, pdf: body, digest: digest, sums: h.sums()}
+	r.contentSHA256 = r.sums.sha256
 	if isJSON {
 		if r.pdf, f = binaryContent(d.ID, body); f != nil {
 			return received{}, f
 		}
+		r.sums = sumsOf(r.pdf)
 	}
 	return r, nil
 }
 
-// readBody reads the whole body, at most limit bytes (more is too_large). When the
-// connection breaks it asks for the rest with Range (and If-Range on the
+// readBody reads the whole body, at most limit bytes (more is too_large), into
+// one buffer sized up front (Content-Length, else expect, the announced size),
+// and writes every byte to h on the way, so the hashes are taken in the same pass.
+// When the connection breaks it asks for the rest with Range (and If-Range on the
 // validator) up to s.c.Resumes times; a 200 instead of a 206 starts over.
-func (s *Service) readBody(ctx context.Context, token, target string, resp *http.Response, limit int64, progress func(int64)) ([]byte, *Failure) {
+func (s *Service) readBody(ctx context.Context, token, target string, resp *http.Response, limit, expect int64, h *hasher, progress func(int64)) ([]byte, *Failure) {
 	var buf bytes.Buffer
+	if n := max(resp.ContentLength, expect); n > 0 && n <= limit {
+		buf.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead free before it sees EOF
+	}
 	validator := resp.Header.Get("ETag")
 	if validator == "" {
 		validator = resp.Header.Get("Last-Modified")
 	}
 	for resumes := 0; ; resumes++ {
-		_, err := io.Copy(&buf, &countingReader{r: io.LimitReader(resp.Body, limit+1-int64(buf.Len())), n: progress})
+		_, err := buf.ReadFrom(io.TeeReader(&countingReader{r: io.LimitReader(resp.Body, limit+1-int64(buf.Len())), n: progress}, h))
 		resp.Body.Close()
 		if int64(buf.Len()) > limit {
 			return nil, fail(ReasonTooLarge, "the document is larger than %d bytes", s.c.MaxDocumentBytes)
@@ -130,6 +142,7 @@ func (s *Service) readBody(ctx context.Context, token, target string, resp *http
 		case next.StatusCode == http.StatusPartialContent && rangeStart(next.Header.Get("Content-Range")) == int64(buf.Len()):
 		case next.StatusCode == http.StatusOK:
 			buf.Reset()
+			h.Reset()
 		default:
 			drain(next)
 			return nil, fail(ReasonTruncated, "the source did not resume the download (status %d)", next.StatusCode)

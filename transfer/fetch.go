@@ -3,8 +3,6 @@ package transfer
 import (
 	"bytes"
 	"context"
-	"crypto/sha1"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"strconv"
@@ -113,24 +111,13 @@ func (s *Service) store(ctx context.Context, t *Transfer, got []received) *Failu
 	hashes := map[string]string{}
 	now := s.c.Now().UTC()
 	for i, r := range got {
-		s1, s256 := sha1.Sum(r.pdf), sha256.Sum256(r.pdf)
-		d := Document{ID: uuid.NewString(), TransferID: t.ID, UserID: t.UserID, RemoteID: r.ref.ID,
-			Source: t.Source, SourceDisplay: t.SourceDisplay, Title: r.ref.Title, ContentType: "application/pdf",
-			Size: int64(len(r.pdf)), SHA1: s1[:], SHA256: s256[:], CorrelationID: t.CorrelationID, Received: now}
-		var buf bytes.Buffer
-		w, err := s.c.Sealer.SealWriter(&buf, d.ID)
-		if err == nil {
-			_, err = w.Write(r.pdf)
-			if cerr := w.Close(); err == nil {
-				err = cerr
-			}
+		d, f := s.seal(*t, r, now)
+		if f != nil {
+			return f
 		}
-		if err != nil {
-			return fail(ReasonInternal, "sealing the document failed")
-		}
-		docs = append(docs, StoredDocument{Document: d, Sealed: buf.Bytes()})
+		docs = append(docs, d)
 		if i < 8 {
-			hashes["sha256."+strconv.Itoa(i)] = hex.EncodeToString(s256[:])
+			hashes["sha256."+strconv.Itoa(i)] = hex.EncodeToString(d.SHA256)
 		}
 	}
 	ev := s.event(*t, audit.ActDocumentFetched, StatusStored)
@@ -151,6 +138,31 @@ func (s *Service) store(ctx context.Context, t *Transfer, got []received) *Failu
 	t.Status = StatusStored
 	return nil
 }
+
+// seal encrypts one verified document as a vault stream under a new document id.
+func (s *Service) seal(t Transfer, r received, now time.Time) (StoredDocument, *Failure) {
+	s1, s256 := r.sums.sha1, r.sums.sha256 // taken while the bytes came in
+	d := Document{ID: uuid.NewString(), TransferID: t.ID, UserID: t.UserID, RemoteID: r.ref.ID,
+		Source: t.Source, SourceDisplay: t.SourceDisplay, Title: r.ref.Title, ContentType: "application/pdf",
+		Size: int64(len(r.pdf)), SHA1: s1[:], SHA256: s256[:], CorrelationID: t.CorrelationID, Received: now}
+	var buf bytes.Buffer
+	buf.Grow(sealedSize(len(r.pdf)))
+	w, err := s.c.Sealer.SealWriter(&buf, d.ID)
+	if err == nil {
+		_, err = w.Write(r.pdf)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return StoredDocument{}, fail(ReasonInternal, "sealing the document failed")
+	}
+	return StoredDocument{Document: d, Sealed: buf.Bytes()}, nil
+}
+
+// sealedSize is room for a vault stream of n plaintext bytes: header, a 16-byte
+// tag per 1 MiB segment, and slack, so the buffer is allocated once, not grown.
+func sealedSize(n int) int { return n + (n/(1<<20)+2)*16 + 1024 }
 
 // finish revokes the token at the source (RFC 7009; a failed revocation is
 // recorded, the token dies at its expiry anyway) and moves stored to done.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
+	stdhash "hash"
 	"strings"
 
 	"github.com/pdfcpu/pdfcpu/pkg/api"
@@ -16,12 +17,50 @@ func init() {
 	model.ConfigPath = "disable"
 }
 
-// received is one downloaded document with what the source announced about it.
+// received is one downloaded document with what the source announced about it
+// and the hashes taken once, while the bytes came in (verify checks them, the
+// store records them).
 type received struct {
-	ref      remoteDoc
-	pdf      []byte
-	digest   []byte // SHA-256 from Content-Digest (RFC 9530), nil when absent
-	digested []byte // the bytes the digest covers (the response content)
+	ref    remoteDoc
+	pdf    []byte
+	digest []byte // SHA-256 from Content-Digest (RFC 9530), nil when absent
+	sums   sums   // of the PDF
+	// contentSHA256 is the SHA-256 of the response content, which Content-Digest
+	// covers: the PDF's own for a raw PDF, the FHIR Binary's for JSON.
+	contentSHA256 [sha256.Size]byte
+}
+
+// sums are the SHA-1 (attachment.hash, FHIR STU3) and SHA-256 of a document.
+type sums struct {
+	sha1   [sha1.Size]byte
+	sha256 [sha256.Size]byte
+}
+
+// hasher takes both hashes of what is written to it in one pass.
+type hasher struct{ h1, h256 stdhash.Hash }
+
+func newHasher() *hasher { return &hasher{h1: sha1.New(), h256: sha256.New()} }
+
+func (h *hasher) Write(p []byte) (int, error) {
+	h.h1.Write(p)
+	h.h256.Write(p)
+	return len(p), nil
+}
+
+func (h *hasher) Reset() { h.h1.Reset(); h.h256.Reset() }
+
+func (h *hasher) sums() sums {
+	var s sums
+	h.h1.Sum(s.sha1[:0])
+	h.h256.Sum(s.sha256[:0])
+	return s
+}
+
+// sumsOf hashes b whole (the PDF inside a FHIR Binary, decoded after the read).
+func sumsOf(b []byte) sums {
+	h := newHasher()
+	h.Write(b)
+	return h.sums()
 }
 
 // verify checks a received document before anything is stored: the size against
@@ -39,19 +78,26 @@ func (s *Service) verify(r received) *Failure {
 	case r.ref.Size > 0 && n > r.ref.Size:
 		return fail(ReasonTooLong, "document %s has %d bytes, attachment.size announced %d", r.ref.ID, n, r.ref.Size)
 	}
+	if f := checkHashes(r); f != nil {
+		return f
+	}
+	return checkPDF(r.ref.ID, r.pdf)
+}
+
+// checkHashes compares the SHA-1 with attachment.hash and the SHA-256 of the
+// response content with Content-Digest (both taken while the bytes came in).
+func checkHashes(r received) *Failure {
 	if len(r.ref.Hash) > 0 {
-		sum := sha1.Sum(r.pdf)
-		if !bytes.Equal(sum[:], r.ref.Hash) {
+		if !bytes.Equal(r.sums.sha1[:], r.ref.Hash) {
 			return fail(ReasonHashMismatch, "SHA-1 of document %s differs from attachment.hash", r.ref.ID)
 		}
 	}
 	if r.digest != nil {
-		sum := sha256.Sum256(r.digested)
-		if !bytes.Equal(sum[:], r.digest) {
+		if !bytes.Equal(r.contentSHA256[:], r.digest) {
 			return fail(ReasonDigestMismatch, "SHA-256 of the response for document %s differs from Content-Digest", r.ref.ID)
 		}
 	}
-	return checkPDF(r.ref.ID, r.pdf)
+	return nil
 }
 
 // checkPDF wants the PDF header at the start, the end-of-file marker in the last

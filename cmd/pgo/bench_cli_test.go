@@ -31,10 +31,16 @@ func TestBenchCommands(t *testing.T) {
 				t.Errorf("token report %+v (%v):\n%s", rep, err, out)
 			}
 		}},
-		{"download", []string{"download", "--count", "3"}, func(t *testing.T, out []byte) {
+		{"download", []string{"download", "--count", "3", "--sizes", "standard,2MB"}, func(t *testing.T, out []byte) {
 			var rep downloadReport
-			if err := json.Unmarshal(out, &rep); err != nil || rep.Downloads != 3 || rep.Failures != 0 || rep.Bytes < 1000 || rep.MBps <= 0 || rep.RawMBps <= 0 {
-				t.Errorf("download report %+v (%v):\n%s", rep, err, out)
+			if err := json.Unmarshal(out, &rep); err != nil || rep.Downloads != 6 || rep.Failures != 0 || len(rep.Documents) != 2 {
+				t.Fatalf("download report %+v (%v):\n%s", rep, err, out)
+			}
+			for i, min := range []int64{1000, 2_000_000} {
+				d := rep.Documents[i]
+				if d.Bytes < min || d.MBps <= 0 || d.RawMBps <= 0 || d.P50MS <= 0 || d.P95MS < d.P50MS || d.HeapPeakMB <= 0 || d.RSSAfterMB <= 0 {
+					t.Errorf("document %d: %+v", i, d)
+				}
 			}
 		}},
 	}

@@ -199,3 +199,22 @@ func levelName(l export.Conformance) string {
 	}
 	return "2b"
 }
+
+// ReplaceDocument puts another sealed document (and its facts) under a ready job,
+// for `pgo bench download`: a document of any size served through the same
+// storage and streaming path as a rendered one. DEVELOPMENT ONLY; it bypasses
+// the render and writes no audit record.
+func (s *Store) ReplaceDocument(ctx context.Context, id string, res export.Result, sealed []byte) error {
+	return store.Error(s.db.WithTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `update export_job set size = $2, sha256 = $3, sha1 = $4 where id = $1 and status = 'ready'`,
+			id, res.Size, res.SHA256[:], res.SHA1[:])
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return pgo.Errorf(pgo.ECONFLICT, "export %s is not ready", id)
+		}
+		_, err = tx.Exec(ctx, `update export_document set sealed = $2 where job_id = $1`, id, sealed)
+		return err
+	}))
+}

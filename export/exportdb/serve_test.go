@@ -22,7 +22,7 @@ import (
 
 // storeDoc stores doc as the ready document of a new job of f.user, sealed with
 // StreamSeal as the render task seals it.
-func storeDoc(t *testing.T, f *fixture, doc []byte) export.Job {
+func storeDoc(t testing.TB, f *fixture, doc []byte) export.Job {
 	t.Helper()
 	job := f.request(t)
 	if _, err := f.store.Start(context.Background(), job.ID); err != nil {
