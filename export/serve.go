@@ -113,9 +113,12 @@ func (s *Serving) Await(ctx context.Context, id string, hold time.Duration) (Job
 
 // RetryAfter estimates when a job that is still rendering will be ready, from its
 // pace so far: the Retry-After of a 202 or 503 (RFC 9110 §10.2.3), at least 1 s and
-// at most 30 s, so that a peer polls neither hot nor asleep.
+// at most 30 s, so that a peer polls neither hot nor asleep. A job still queued or
+// without progress gets 1 s: its render waits for a slot of unknown length, and a
+// peer asked to come back after 2 s (on top of the 1 s async hold) made that wait
+// the p95 of 20 concurrent transfers (issue 16: 4.0 s with the fetch queue of its own).
 func (s *Serving) RetryAfter(job Job) time.Duration {
-	est := 2 * time.Second
+	est := time.Second
 	if job.Status == StatusRendering && job.Done > 0 && job.Total > job.Done && !job.Started.IsZero() {
 		spent := s.now().Sub(job.Started)
 		est = spent * time.Duration(job.Total-job.Done) / time.Duration(job.Done)

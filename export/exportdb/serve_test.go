@@ -112,7 +112,7 @@ func TestServingAwait(t *testing.T) {
 	if d := serving.RetryAfter(export.Job{Status: export.StatusRendering, Done: 1, Total: 1000, Started: time.Now().Add(-time.Second)}); d != 30*time.Second {
 		t.Fatalf("slow render: Retry-After %v", d)
 	}
-	if d := serving.RetryAfter(export.Job{Status: export.StatusQueued}); d != 2*time.Second {
+	if d := serving.RetryAfter(export.Job{Status: export.StatusQueued}); d != time.Second {
 		t.Fatalf("queued: Retry-After %v", d)
 	}
 }
