@@ -31,8 +31,9 @@ func New(db *store.DB, appendAudit AuditFunc) *Store {
 
 // InTx runs fn in one transaction (store.DB.WithTx: retried on serialization
 // failures, errors mapped). Audit events fn records are appended after fn, just
-// before commit: auditdb.Append holds the chain head until commit, so taking row
-// locks after it could deadlock with another appender.
+// before commit, in the same transaction (auditdb.Append takes no shared lock
+// since the audit linker; appending last keeps the record's time after the
+// state change it records).
 func (s *Store) InTx(ctx context.Context, fn func(tx account.Tx) error) error {
 	return s.db.WithTx(ctx, func(tx pgx.Tx) error {
 		t := &txn{tx: tx}
