@@ -22,32 +22,47 @@ var _ export.DocumentStore = (*Store)(nil)
 // stream segment (1 MiB), so memory per download stays flat whatever the size.
 const SliceSize = 1 << 20
 
+// pieceSize is how many sealed bytes one row of a slice query carries: a slice
+// comes back as SliceSize/pieceSize rows of substring(sealed ...), one per piece.
+// One 1 MiB value per row made each query ~5x slower in the PostgreSQL backend:
+// every value over glibc's mmap threshold (128 KiB) is a fresh mmap, so the
+// backend page-faulted on each of the slice's copies (perf: 35 % of its time in
+// page faults) and a 20 MB document took ~220 ms; 32 KiB rows keep every
+// allocation on the heap (~46 ms; 16 and 64 KiB measured the same).
+const pieceSize = 32 << 10
+
 // readAhead is how many slices a download reads ahead of the one being consumed,
-// each on a connection of its own (0: each slice when it is needed). One slice
-// costs PostgreSQL about 525 TOAST chunk lookups. Reading ahead measured slower
-// on this loaded 2-core machine, not faster: BenchmarkSealedRead slices-20MB
-// 156-220 ms with one ahead against 550-1,060 ms with three (interleaved runs),
-// and BenchmarkFHIRBinary endpoint-20MB 3-5x slower with one ahead than one
-// after another, the read-ahead's query competing with the decryption and TLS
-// for the two cores. Memory per download: readAhead + 1 slices.
+// each on a connection of its own (0: each slice when it is needed). Reading
+// ahead measured slower on this loaded 2-core machine, not faster:
+// BenchmarkSealedRead slices-20MB 156-220 ms with one ahead against 550-1,060 ms
+// with three (interleaved runs), and BenchmarkFHIRBinary endpoint-20MB 3-5x
+// slower with one ahead than one after another, the read-ahead's query competing
+// with the decryption and TLS for the two cores. Memory per download: readAhead
+// + 1 slices.
 const readAhead = 0
 
 // slicePool holds the slice buffers of downloads, reused across downloads
 // instead of allocated per request.
 var slicePool = sync.Pool{New: func() any { b := make([]byte, SliceSize); return &b }}
 
+// sliceSQL reads the sealed bytes [$2, $2+$3) (1-based) of job $1 as pieces:
+// one row per pieceSize bytes (g, the piece's index, and its bytes), with the
+// document's size. substring on an EXTERNAL bytea fetches only the TOAST chunks
+// of the piece (migration 009). The pieces stop at the document's end.
+const sliceSQL = `select octet_length(d.sealed), g, substring(d.sealed from $2::int + g * $4::int for $4::int)
+	from export_document d, generate_series(0, (least($3::int, octet_length(d.sealed) - $2::int + 1) - 1) / $4::int) g
+	where d.job_id = $1`
+
 // SealedReader reads a job's sealed document in SliceSize slices, one query each
-// (substring on an EXTERNAL bytea fetches only the TOAST chunks of the slice,
-// migration 009), so no connection is held between reads and a slow peer holds no
-// database resources. The first query also returns the size (one round trip
-// before the first byte), and while one slice is consumed the next readAhead
-// are read. A rewrap between two slices is harmless: it keeps the data key and
-// the segments, only the key-wrapping header changes (same length).
+// (as pieceSize rows), so no connection is held between reads and a slow peer
+// holds no database resources. The first query also returns the size (one round
+// trip before the first byte), and while one slice is consumed the next
+// readAhead are read. A rewrap between two slices is harmless: it keeps the data
+// key and the segments, only the key-wrapping header changes (same length).
 func (s *Store) SealedReader(ctx context.Context, id string) (io.ReadCloser, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &sliceReader{ctx: ctx, cancel: cancel, s: s, id: id, curBuf: slicePool.Get().(*[]byte)}
-	first, err := r.query(`select octet_length(sealed), substring(sealed from 1 for $2) from export_document where job_id = $1`,
-		[]any{id, SliceSize}, *r.curBuf, true)
+	first, err := r.query(0, SliceSize, *r.curBuf, true)
 	if err != nil {
 		r.Close()
 		return nil, err
@@ -119,8 +134,7 @@ func (r *sliceReader) next() func() sliceResult {
 	r.off += n
 	return func() sliceResult {
 		buf := slicePool.Get().(*[]byte)
-		b, err := r.query(`select $3::int8, substring(sealed from $2::int for $3::int) from export_document where job_id = $1`,
-			[]any{r.id, off + 1, n}, *buf, false)
+		b, err := r.query(off, n, *buf, false)
 		if err == nil && int64(len(b)) != n {
 			err = fmt.Errorf("export document %s: slice at %d has %d bytes, want %d", r.id, off, len(b), n)
 		}
@@ -136,33 +150,50 @@ func (r *sliceReader) release() {
 	r.cur = nil
 }
 
-// query runs a slice query (size, bytes) and copies the bytes out of pgx's read
-// buffer (DriverBytes) into buf, so a download allocates no slice per MiB.
-// withSize sets r.size from the first column.
-func (r *sliceReader) query(sql string, args []any, buf []byte, withSize bool) ([]byte, error) {
-	rows, err := r.s.db.Pool.Query(r.ctx, sql, args...)
+// query reads the n sealed bytes at off (0-based) into buf, each piece copied
+// out of pgx's read buffer (DriverBytes) to its place, so a download allocates
+// no slice per MiB. It checks that every piece came exactly once with its full
+// length, and returns the bytes read (fewer than n only at the document's end).
+// first sets r.size from the rows.
+func (r *sliceReader) query(off, n int64, buf []byte, first bool) ([]byte, error) {
+	rows, err := r.s.db.Pool.Query(r.ctx, sliceSQL, r.id, off+1, n, pieceSize)
 	if err != nil {
 		return nil, store.Error(err)
 	}
 	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
+	var (
+		size, g int64
+		b       pgtype.DriverBytes
+		seen    uint64 // bit g: piece g arrived (SliceSize/pieceSize = 32 pieces)
+		got     int64
+		found   bool
+	)
+	for rows.Next() {
+		if err := rows.Scan(&size, &g, &b); err != nil {
 			return nil, store.Error(err)
 		}
-		return nil, notFound(pgx.ErrNoRows, "export document")
+		found = true
+		at := g * pieceSize
+		if g < 0 || at >= n || seen&(1<<g) != 0 || at+int64(len(b)) > int64(len(buf)) {
+			return nil, fmt.Errorf("export document %s: unexpected piece %d of the slice at %d", r.id, g, off)
+		}
+		seen |= 1 << g
+		got += int64(copy(buf[at:], b))
 	}
-	var size int64
-	var b pgtype.DriverBytes
-	if err := rows.Scan(&size, &b); err != nil {
+	if err := rows.Err(); err != nil {
 		return nil, store.Error(err)
 	}
-	if withSize {
+	if !found {
+		return nil, notFound(pgx.ErrNoRows, "export document")
+	}
+	if first {
 		r.size = size
 	}
-	if len(b) > len(buf) {
-		return nil, fmt.Errorf("export document %s: slice of %d bytes", r.id, len(b))
+	want := max(min(n, size-off), 0)
+	if got != want || (want > 0 && seen != 1<<((want+pieceSize-1)/pieceSize)-1) {
+		return nil, fmt.Errorf("export document %s: slice at %d has %d bytes in pieces %b, want %d", r.id, off, got, seen, want)
 	}
-	return buf[:copy(buf, b)], nil
+	return buf[:got], nil
 }
 
 // Close stops the read-aheads in flight and gives the slice buffers back.
