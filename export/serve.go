@@ -128,7 +128,9 @@ func (s *Serving) RetryAfter(job Job) time.Duration {
 
 // Open returns the plaintext PDF of a ready job as a stream. The stream checks the
 // stored size and SHA-256 at its end and fails instead of reporting EOF when they
-// differ, so a damaged document is never handed out as complete.
+// differ, so a damaged document is never handed out as complete. It is read
+// ahead of its consumer (aheadReader): the slices, decryption and hashing of the
+// next bytes overlap the network write of these.
 func (s *Serving) Open(ctx context.Context, job Job) (io.ReadCloser, error) {
 	if job.Status != StatusReady {
 		return nil, pgo.Errorf(pgo.ECONFLICT, "the export is %s, not ready", job.Status)
@@ -161,7 +163,7 @@ func (s *Serving) Open(ctx context.Context, job Job) (io.ReadCloser, error) {
 		rc.Close()
 		return nil, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("open export %s: %w", job.ID, err), "")
 	}
-	return &checkedReader{r: plain, c: rc, h: sha256.New(), job: job}, nil
+	return newAheadReader(&checkedReader{r: plain, c: rc, h: sha256.New(), job: job}), nil
 }
 
 // checkedReader hashes what it passes on and compares size and SHA-256 at the end.

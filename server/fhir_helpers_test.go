@@ -81,7 +81,9 @@ func newFHIRFixture(tb testing.TB, hold time.Duration) *fhirFixture {
 	f.dos = dossier.New(dossierdb.New(f.db), v)
 	f.slow = &slowSummarizer{next: f.dos}
 	f.jobs = export.NewJobs(export.JobsConfig{Store: f.store, Dossier: f.slow, Sealer: export.StreamSeal{V: v}, Source: "PGO Noord"})
-	f.serving = export.NewServing(export.ServingConfig{Store: f.store, Opener: export.StreamSeal{V: v}, Names: f.dos, Source: "PGO Noord", Poll: 10 * time.Millisecond})
+	// served through a pool of its own, as `pgo serve` reads what the worker stored
+	reader := exportdb.New(storetest.Reopen(tb, f.db), worker.NewRenderTask)
+	f.serving = export.NewServing(export.ServingConfig{Store: reader, Opener: export.StreamSeal{V: v}, Names: f.dos, Source: "PGO Noord", Poll: 10 * time.Millisecond})
 	f.ca = newFHIRCA(tb)
 	f.cert, f.thumb = f.ca.client(tb, "zuid.localhost")
 	cfg := config.MustDefault()

@@ -129,19 +129,8 @@ func (f *fixture) job(t testing.TB, id string) export.Job {
 
 // otherProcess returns a Store on a pool of its own over f's schema: reads through
 // backends that did not write the documents, as `pgo serve` reads what the worker
-// stored. (A PostgreSQL backend that wrote a large value reads it several times
-// faster than any other: its malloc no longer maps fresh memory per large copy.)
+// stored (storetest.Reopen).
 func (f *fixture) otherProcess(t testing.TB) *exportdb.Store {
 	t.Helper()
-	ctx := context.Background()
-	var schema string
-	if err := f.db.Pool.QueryRow(ctx, `select current_schema()`).Scan(&schema); err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(ctx, storetest.WithSearchPath(storetest.BaseURL(), schema))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	return exportdb.New(db, worker.NewRenderTask)
+	return exportdb.New(storetest.Reopen(t, f.db), worker.NewRenderTask)
 }

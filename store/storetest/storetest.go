@@ -175,3 +175,23 @@ func redactURL(s string) string {
 	u.User = url.User(u.User.Username())
 	return u.String()
 }
+
+// Reopen opens another pool on db's schema, closed at cleanup. Its connections
+// are other PostgreSQL backends, as another process's would be: `pgo serve`
+// reads what the worker wrote. (A backend that wrote a large value reads it
+// several times faster than any other, so a benchmark that reads through the
+// writer's pool measures a case production never has.)
+func Reopen(t testing.TB, db *store.DB) *store.DB {
+	t.Helper()
+	ctx := context.Background()
+	var schema string
+	if err := db.Pool.QueryRow(ctx, `select current_schema()`).Scan(&schema); err != nil {
+		t.Fatalf("storetest: reopen: %v", err)
+	}
+	other, err := store.Open(ctx, WithSearchPath(BaseURL(), schema))
+	if err != nil {
+		t.Fatalf("storetest: reopen: %v", err)
+	}
+	t.Cleanup(other.Close)
+	return other
+}
