@@ -29,7 +29,7 @@ import (
 // `pgo audit verify` accepts the chain.
 func TestPostgresConnectionsKilled(t *testing.T) {
 	ctx := context.Background()
-	rig := newFaultRig(t, storetest.Redis(t))
+	rig := newTransferRig(t, storetest.Redis(t))
 	app := "pgo-fault-" + uuid.NewString()[:8]
 	rig.vars["PGO_DATABASE_URL"] = withParam(t, rig.vars["PGO_DATABASE_URL"], "application_name", app)
 	rig.vars["PGO_WORKER_RETRY_DELAY"] = "1s"
@@ -85,7 +85,7 @@ func TestPostgresConnectionsKilled(t *testing.T) {
 
 // terminate ends the backends of application app (only those waiting for a lock
 // inside a statement starting with stmt, when stmt is not "") and returns how many.
-func terminate(t *testing.T, rig *faultRig, app, stmt string) int {
+func terminate(t *testing.T, rig *transferRig, app, stmt string) int {
 	t.Helper()
 	q := `select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity
 		where application_name = $1 and pid <> pg_backend_pid()`
