@@ -39,8 +39,9 @@ func TestRedisOutageLosesNoTransfer(t *testing.T) {
 		return tr.Status == transfer.StatusDownloading && tr.BytesDone > 0 || tr.Status.Final()
 	})
 	queued := rig.consent(t)
-	waitFor(t, 10*time.Second, 20*time.Millisecond, func() int { return rig.unsent(t) }, func(n int) bool { return n == 0 },
-		func(n int) string { return fmt.Sprintf("the queued transfer's task was not relayed (%d outbox rows unsent)", n) })
+	relayed := func(n int) bool { return n == 0 }
+	waitFor(t, 10*time.Second, 20*time.Millisecond, func() int { return rig.unsent(t) }, relayed,
+		func(n int) string { return fmt.Sprintf("the queued task not relayed (%d outbox rows unsent)", n) })
 	if tr, _ := rig.st.Get(context.Background(), running); tr.Status != transfer.StatusDownloading {
 		t.Fatalf("the running transfer is %s before the outage; the source must drip slower", tr.Status)
 	}
