@@ -50,9 +50,11 @@ const (
 	ActAccessRefused    Action = "access_refused"     // an access token refused by the resource server
 )
 
-// FHIR endpoint (issue 11): a refused request on the FHIR endpoint of gegevensdienst
-// 51 (bad, expired, revoked or wrongly bound token; a document outside the grant),
-// and the deletion of a rendered export after PGO_EXPORT_GRACE.
+// FHIR endpoint (issue 11): a request the FHIR endpoint of gegevensdienst 51
+// refuses itself (no token; a document outside the grant or of another patient;
+// a bad, expired, revoked or wrongly bound token is the authorization server's
+// one access_refused record), and the deletion of a rendered export after
+// PGO_EXPORT_GRACE.
 const (
 	ActFHIRRefused   Action = "fhir_refused"
 	ActExportDeleted Action = "export_deleted"

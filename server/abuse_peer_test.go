@@ -235,6 +235,7 @@ func abuseFHIROtherPatient(t *testing.T, e *abuseEnv) {
 	}
 	for _, p := range []string{"/DocumentReference/" + jobB, "/Binary/" + jobB} {
 		refused := countAudit(t, e.accountEnv, audit.ActFHIRRefused, "", "")
+		mark := auditMark(t, e.db)
 		a := e.fhirGet(t, p, tokA, e.cert)
 		if a.status != http.StatusNotFound || !strings.Contains(a.body, `"code":"not-found"`) {
 			t.Errorf("anouk's token, GET %s: %d %.200s", p, a.status, a.body)
@@ -244,6 +245,9 @@ func abuseFHIROtherPatient(t *testing.T, e *abuseEnv) {
 		}
 		if countAudit(t, e.accountEnv, audit.ActFHIRRefused, "", "") != refused+1 {
 			t.Errorf("GET %s of another patient's document is not audited", p)
+		}
+		if got := auditAfter(t, e.db, mark); len(got) != 1 || got[0] != "fhir_refused/other_patient" {
+			t.Errorf("GET %s: audit records %q, want exactly one fhir_refused/other_patient", p, got)
 		}
 	}
 	for _, q := range []string{search, search + "&_id=" + jobB, "/DocumentReference?_id=" + jobB} {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pgo-koppelvlak/pgo/consent"
 	"github.com/pgo-koppelvlak/pgo/dossier"
+	"github.com/pgo-koppelvlak/pgo/internal/browsertest"
 	"github.com/pgo-koppelvlak/pgo/web"
 )
 
@@ -43,18 +44,12 @@ func newConsentUI(t *testing.T) *consentUI {
 // step loads or submits with JavaScript on or off as the run asks.
 func (c *consentUI) step(what string, status int, steps ...chromedp.Action[chromedp.Void]) {
 	c.t.Helper()
-	if err := chromedp.Do(c.ctx, scripts(c.js)); err != nil {
-		c.t.Fatal(err)
-	}
-	resp, err := chromedp.RunResponse(c.ctx, steps...)
+	resp, err := browsertest.Load(c.ctx, c.js, steps...)
 	if err != nil {
 		c.t.Fatalf("%s: %v", what, err)
 	}
 	if int(resp.Status) != status {
 		c.t.Errorf("%s (js %v): status %d, want %d", what, c.js, resp.Status, status)
-	}
-	if err := chromedp.Do(c.ctx, scripts(true)); err != nil {
-		c.t.Fatal(err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pgo-koppelvlak/pgo"
 	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/consent"
 	"github.com/pgo-koppelvlak/pgo/export"
 	"github.com/pgo-koppelvlak/pgo/fhir"
 	"github.com/pgo-koppelvlak/pgo/server/reqctx"
@@ -80,7 +81,9 @@ func (s *Server) MountFHIR(d FHIRDeps) {
 // authorize checks the bearer token through the AccessChecker with the thumbprint of
 // the verified client certificate. A refusal is 401 with WWW-Authenticate (RFC 6750
 // §3: error="invalid_token" when a token was presented; no error code when none was,
-// §3.1) and an OperationOutcome, and is audited.
+// §3.1) and an OperationOutcome, and is audited once: a missing token here
+// (fhir_refused), a refused token by the checker, which alone knows why
+// (access_refused with the precise reason; see AccessChecker).
 func (a *fhirAPI) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
@@ -92,13 +95,14 @@ func (a *fhirAPI) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="`+a.base+`"`)
 			return writeOutcome(c, http.StatusUnauthorized, "login", "An access token is required (Authorization: Bearer).")
 		}
-		acc, err := a.d.Access.CheckAccess(ctx, token, peer.Thumbprint)
+		acc, err := a.d.Access.CheckAccess(consent.WithIP(ctx, c.RealIP()), token, peer.Thumbprint)
 		if err != nil {
 			if pgo.ErrorCode(err) != pgo.EUNAUTHORIZED {
 				a.s.log.ErrorContext(ctx, "fhir: check access", "error", err.Error())
 				return writeOutcome(c, http.StatusInternalServerError, "exception", internalText)
 			}
-			a.refuse(c, peer, audit.Event{Reason: "invalid_token"})
+			// Audited by the checker already: a second record would count one
+			// refusal twice, and with a vaguer reason.
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="`+a.base+`", error="invalid_token"`)
 			return writeOutcome(c, http.StatusUnauthorized, "security", "The access token is not valid: expired, revoked, or issued for another client certificate.")
 		}

@@ -9,11 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/consent"
 	"github.com/pgo-koppelvlak/pgo/dossier"
 	"github.com/pgo-koppelvlak/pgo/dossier/dossierdb"
 	"github.com/pgo-koppelvlak/pgo/export"
 	"github.com/pgo-koppelvlak/pgo/export/exportdb"
+	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/worker"
 )
 
@@ -30,7 +34,9 @@ func (r realAccess) CheckAccess(ctx context.Context, bearer, thumbprint string) 
 // DocumentReference search; no token, a token shown with another client
 // certificate, another grant's document, a revoked token, a token after the
 // patient withdrew, and an expired token are each refused with the right status,
-// WWW-Authenticate and an OperationOutcome.
+// WWW-Authenticate and an OperationOutcome, and each is exactly one audit
+// record with its precise reason (the authorization server's access_refused for
+// a token it refuses, the endpoint's fhir_refused for what it refuses itself).
 func TestFHIRWithRealTokens(t *testing.T) {
 	e := newConsentEnv(t, consentOpts{})
 	e.s.MountFHIR(FHIRDeps{Access: realAccess{e.svc}, Exports: export.NewServing(export.ServingConfig{
@@ -80,6 +86,15 @@ func TestFHIRWithRealTokens(t *testing.T) {
 	if resp, body := get(search, t1, peer); resp.StatusCode != 200 || !strings.Contains(body, job1) {
 		t.Fatalf("valid token: %d %.300s", resp.StatusCode, body)
 	}
+	// Each refusal is on the audit log exactly once, with its precise reason.
+	var mark int64
+	since := func() { mark = auditMark(t, e.db) }
+	audited := func(name string, action audit.Action, reason string) {
+		t.Helper()
+		if got, want := auditAfter(t, e.db, mark), string(action)+"/"+reason; len(got) != 1 || got[0] != want {
+			t.Errorf("%s: audit records %q, want exactly [%s]", name, got, want)
+		}
+	}
 	refused := func(name string, resp *http.Response, body string, status int, invalidToken bool) {
 		t.Helper()
 		wa := resp.Header.Get("WWW-Authenticate")
@@ -88,18 +103,34 @@ func TestFHIRWithRealTokens(t *testing.T) {
 			t.Errorf("%s: %d, WWW-Authenticate %q, %.200s", name, resp.StatusCode, wa, body)
 		}
 	}
+	since()
 	resp, body := get(search, "", peer)
 	refused("no token", resp, body, 401, false)
+	audited("no token", audit.ActFHIRRefused, "no_token")
+	since()
+	resp, body = get(search, t1+"x", peer)
+	refused("tampered token", resp, body, 401, true)
+	audited("tampered token", audit.ActAccessRefused, "bad_signature")
+	since()
+	resp, body = get(search, "not-a-token", peer)
+	refused("not a token", resp, body, 401, true)
+	audited("not a token", audit.ActAccessRefused, "malformed")
+	since()
 	resp, body = get(search, t1, other)
 	refused("another client certificate", resp, body, 401, true)
+	audited("another client certificate", audit.ActAccessRefused, "certificate_mismatch")
+	since()
 	resp, body = get("/Binary/"+job1, t2, peer)
 	refused("another grant's document", resp, body, 403, false)
+	audited("another grant's document", audit.ActFHIRRefused, "outside_grant")
 	// RFC 7009: the target revokes token 1; the patient withdraws grant 2.
 	if r := e.postForm(t, "/oauth/revoke", url.Values{"token": {t1}, "client_id": {zuid}}, e.cert); r.StatusCode != 200 {
 		t.Fatalf("revoke: %d", r.StatusCode)
 	}
+	since()
 	resp, body = get(search, t1, peer)
 	refused("revoked token", resp, body, 401, true)
+	audited("revoked token", audit.ActAccessRefused, "revoked")
 	grants, _ := e.svc.Grants(context.Background(), e.patient)
 	for _, g := range grants {
 		if g.State == consent.StateActive {
@@ -108,10 +139,41 @@ func TestFHIRWithRealTokens(t *testing.T) {
 			}
 		}
 	}
+	since()
 	resp, body = get(search, t2, peer)
 	refused("after withdrawal", resp, body, 401, true)
+	audited("after withdrawal", audit.ActAccessRefused, "revoked")
 	t3, _ := token("state-fhir-3")
 	e.clock.add(15*time.Minute + time.Second)
+	since()
 	resp, body = get(search, t3, peer)
 	refused("expired token", resp, body, 401, true)
+	audited("expired token", audit.ActAccessRefused, "expired")
+}
+
+// auditMark is the newest audit record's seq, for auditAfter.
+func auditMark(t *testing.T, db *store.DB) int64 {
+	t.Helper()
+	var mark int64
+	if err := db.Pool.QueryRow(context.Background(), `select coalesce(max(seq), 0) from audit_log`).Scan(&mark); err != nil {
+		t.Fatal(err)
+	}
+	return mark
+}
+
+// auditAfter lists the audit records after mark as action/reason, with
+// " without source IP" added where the record has none.
+func auditAfter(t *testing.T, db *store.DB, mark int64) []string {
+	t.Helper()
+	rows, err := db.Pool.Query(context.Background(), `select action || '/' || reason ||
+		case when source_ip = '' then ' without source IP' else '' end
+		from audit_log where seq > $1 order by seq`, mark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }

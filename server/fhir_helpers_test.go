@@ -196,6 +196,9 @@ func (f *fhirFixture) get(path, token string, hdr ...string) *httptest.ResponseR
 type tableAccess struct {
 	mu     sync.Mutex
 	tokens map[string]tokenEntry
+	// refused counts its refusals: the real checker audits each (AccessChecker),
+	// so the endpoint must not.
+	refused int
 }
 
 type tokenEntry struct {
@@ -220,6 +223,7 @@ func (a *tableAccess) CheckAccess(_ context.Context, bearer, thumbprint string) 
 	defer a.mu.Unlock()
 	e, ok := a.tokens[bearer]
 	if !ok || e.thumb != thumbprint || !time.Now().Before(e.acc.ExpiresAt) {
+		a.refused++
 		return FHIRAccess{}, pgo.Errorf(pgo.EUNAUTHORIZED, "token refused")
 	}
 	return e.acc, nil

@@ -20,6 +20,8 @@ type FHIRAccess struct {
 type AccessChecker interface {
 	// CheckAccess verifies the bearer token (signature, iss, aud, exp, cnf equal to
 	// thumbprint) and that its grant is still live in PostgreSQL. Refusals are
-	// *pgo.Error with code EUNAUTHORIZED.
+	// *pgo.Error with code EUNAUTHORIZED, and the checker has audited each one
+	// with its precise reason (consent: access_refused, with the client IP that
+	// consent.WithIP puts in ctx); the endpoint does not audit them again.
 	CheckAccess(ctx context.Context, bearer, thumbprint string) (FHIRAccess, error)
 }

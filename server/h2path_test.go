@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/pgo-koppelvlak/pgo/config"
+	"github.com/pgo-koppelvlak/pgo/internal/browsertest"
 	"github.com/pgo-koppelvlak/pgo/web"
 )
 
@@ -138,7 +139,7 @@ func TestHTTP2InvalidPathGets400Page(t *testing.T) {
 func TestUIInvalidPathPage(t *testing.T) {
 	ca := newTestCA(t, "h2 CA")
 	base := serveTLS(t, ca)
-	u := &uiRun{t: t, base: base, ctx: uiBrowser(t), axe: axeSource(t), shots: os.Getenv("PGO_UI_SCREENSHOTS")}
+	u := &uiRun{t: t, base: base, ctx: uiBrowser(t), axe: browsertest.Axe(t), shots: os.Getenv("PGO_UI_SCREENSHOTS")}
 	for _, l := range web.Langs {
 		u.page("bad-path", "/%zz", http.StatusBadRequest, l)
 		if got := u.eval(`document.querySelector("main").textContent`); !strings.Contains(got, web.T(l, "error.reason.bad_path")) {

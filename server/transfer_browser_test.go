@@ -8,6 +8,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/pgo-koppelvlak/pgo/internal/browsertest"
 	"github.com/pgo-koppelvlak/pgo/transfer"
 	"github.com/pgo-koppelvlak/pgo/transfer/transfertest"
 	"github.com/pgo-koppelvlak/pgo/web"
@@ -63,7 +64,7 @@ func TestUITransferProgressLive(t *testing.T) {
 	b.get(transfer.CallbackPath + "?" + cb.Encode())
 	u := newUIRun(t, e.accountEnv)
 	u.as(b)
-	if err := chromedp.Do(u.ctx, scripts(true), chromedp.Navigate(u.base+"/ophalen/"+id)); err != nil {
+	if err := chromedp.Do(u.ctx, browsertest.Scripts(true), chromedp.Navigate(u.base+"/ophalen/"+id)); err != nil {
 		t.Fatal(err)
 	}
 	if err := chromedp.Do(u.ctx, chromedp.WaitReady("#transfer-live")); err != nil {

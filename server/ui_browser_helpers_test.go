@@ -19,12 +19,9 @@ import (
 	"github.com/pgo-koppelvlak/pgo/account"
 	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
+	"github.com/pgo-koppelvlak/pgo/internal/browsertest"
 	"github.com/pgo-koppelvlak/pgo/web"
 )
-
-// axeTags are the rule sets every page must pass: WCAG 2.0, 2.1 and 2.2, levels A
-// and AA.
-const axeTags = `["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]`
 
 // uiRun drives one chromium through the pages of an account env. Set
 // PGO_UI_SCREENSHOTS to a directory to keep a PNG of every page checked.
@@ -45,7 +42,7 @@ func newUIRun(t *testing.T, e *accountEnv) *uiRun {
 	})
 	ts := httptest.NewTLSServer(e.s.Handler())
 	t.Cleanup(ts.Close)
-	u := &uiRun{t: t, e: e, base: ts.URL, ctx: uiBrowser(t), axe: axeSource(t), shots: os.Getenv("PGO_UI_SCREENSHOTS")}
+	u := &uiRun{t: t, e: e, base: ts.URL, ctx: uiBrowser(t), axe: browsertest.Axe(t), shots: os.Getenv("PGO_UI_SCREENSHOTS")}
 	if u.shots != "" {
 		if err := os.MkdirAll(u.shots, 0o755); err != nil {
 			t.Fatal(err)
@@ -54,19 +51,11 @@ func newUIRun(t *testing.T, e *accountEnv) *uiRun {
 	return u
 }
 
-// uiBrowser is browserContext with room for the many pages of these tests.
+// uiBrowser is one chromium with room for the many pages of these tests; it
+// accepts the test servers' certificates.
 func uiBrowser(t *testing.T) context.Context {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath("/usr/bin/chromium"),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("ignore-certificate-errors", true), chromedp.WindowSize(1280, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 5*time.Minute)
-	t.Cleanup(cancel3)
-	return ctx
+	return browsertest.Start(t, 5*time.Minute, chromedp.Flag("ignore-certificate-errors", true))
 }
 
 // as makes the browser carry b's session cookie (nil: no cookies at all).
@@ -104,18 +93,12 @@ func (u *uiRun) open(path string, status int) {
 
 func (u *uiRun) load(what string, status int, steps ...chromedp.Action[chromedp.Void]) {
 	u.t.Helper()
-	if err := chromedp.Do(u.ctx, scripts(false)); err != nil {
-		u.t.Fatal(err)
-	}
-	resp, err := chromedp.RunResponse(u.ctx, steps...)
+	resp, err := browsertest.Load(u.ctx, false, steps...)
 	if err != nil {
 		u.t.Fatalf("%s: %v", what, err)
 	}
 	if int(resp.Status) != status {
 		u.t.Errorf("%s: status %d, want %d", what, resp.Status, status)
-	}
-	if err := chromedp.Do(u.ctx, scripts(true)); err != nil {
-		u.t.Fatal(err)
 	}
 }
 
@@ -135,30 +118,18 @@ func (u *uiRun) check(name string, l web.Lang) {
 		u.t.Errorf("%s: lang %q, title %q, %s inline styles/scripts, %q", name, facts[0], facts[1], facts[2], facts[3])
 	}
 	u.screenshot(name)
-	passes, violations := u.axeRun(name)
-	if passes == "0" {
-		u.t.Errorf("%s: axe ran no passing rule; the check proves nothing", name)
-	}
-	if violations != "" {
-		u.t.Errorf("%s: axe: %s", name, violations)
-	}
-	u.t.Logf("axe %-28s %s rules passed, violations: %q", name, passes, violations)
+	passes, violations := browsertest.CheckAxe(u.t, u.ctx, u.axe, name)
+	u.t.Logf("axe %-28s %d rules passed, violations: %q", name, passes, violations)
 }
 
-// axeRun injects axe-core into the page shown and runs the WCAG 2.2 A/AA rules;
-// it returns how many rules passed and the violations ("" when none).
-func (u *uiRun) axeRun(name string) (passes, violations string) {
+// axeRun runs axe-core's WCAG 2.2 A/AA rules on the page shown and returns the
+// violations ("" when none), without judging them.
+func (u *uiRun) axeRun(name string) (passes int, violations string) {
 	u.t.Helper()
-	if _, err := chromedp.Run(u.ctx, chromedp.Evaluate[any](u.axe, chromedp.EvalIgnoreExceptions)); err != nil {
-		u.t.Fatalf("%s: loading axe: %v", name, err)
-	}
-	res, err := chromedp.Run(u.ctx, chromedp.Evaluate[string](`axe.run(document, {runOnly: {type: "tag", values: `+axeTags+`}})
-		.then(r => r.passes.length + "|" + r.violations.map(v => v.id + " (" + v.nodes.map(n => n.target.join(" ")).join(", ") + ")").join("; "))`,
-		chromedp.EvalAwaitPromise))
+	passes, violations, err := browsertest.RunAxe(u.ctx, u.axe)
 	if err != nil {
-		u.t.Fatalf("%s: axe: %v", name, err)
+		u.t.Fatalf("%s: %v", name, err)
 	}
-	passes, violations, _ = strings.Cut(res, "|")
 	return passes, violations
 }
 
@@ -166,12 +137,8 @@ func (u *uiRun) screenshot(name string) {
 	if u.shots == "" {
 		return
 	}
-	png, err := chromedp.Run(u.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		u.t.Fatalf("%s: screenshot: %v", name, err)
-	}
-	if err := os.WriteFile(filepath.Join(u.shots, name+".png"), png, 0o644); err != nil {
-		u.t.Fatal(err)
+	if err := browsertest.Screenshot(u.ctx, filepath.Join(u.shots, name+".png"), 100); err != nil {
+		u.t.Fatalf("%s: %v", name, err)
 	}
 }
 
@@ -210,11 +177,7 @@ func (u *uiRun) wantLocation(path string, l web.Lang) {
 
 func (u *uiRun) eval(js string) string {
 	u.t.Helper()
-	s, err := chromedp.Run(u.ctx, chromedp.Evaluate[string](js))
-	if err != nil {
-		u.t.Fatalf("%s: %v", js, err)
-	}
-	return s
+	return browsertest.Eval(u.t, u.ctx, js)
 }
 
 // uiFixture: an auditor, a patient with events in their log, and enough events

@@ -88,8 +88,7 @@ func (s *Service) fetchAll(ctx context.Context, t *Transfer, token string) ([]re
 			return nil, f
 		}
 		got = append(got, r)
-		p.done++
-		p.write(ctx, true)
+		p.write(ctx, true) // bytes only: a document counts as done once verified and stored
 	}
 	ev = s.event(*t, audit.ActDocumentFetched, StatusVerifying)
 	if ok, err := s.c.Store.Step(ctx, t.ID, []Status{StatusDownloading}, StatusVerifying, ev); err != nil || !ok {
@@ -239,12 +238,15 @@ func storeFailure(err error) *Failure {
 	return transient(ReasonInternal, "the database did not take the change")
 }
 
-// progress writes downloaded documents and bytes at most every 250 ms.
+// progress writes the downloaded bytes at most every 250 ms. Documents done stay
+// 0 while downloading: StoreDocuments counts them, with the verified documents, in
+// the transaction that stores them, so a document failing verification never
+// shows as done.
 type progress struct {
 	s                 *Service
 	id                string
 	mu                sync.Mutex
-	done, total       int
+	total             int
 	bytes, bytesTotal int64
 	last              time.Time
 }
@@ -262,7 +264,7 @@ func (p *progress) write(ctx context.Context, force bool) {
 	}
 	p.last = time.Now()
 	total := max(p.bytesTotal, p.bytes)
-	if err := p.s.c.Store.Progress(ctx, p.id, p.done, p.total, p.bytes, total); err != nil {
+	if err := p.s.c.Store.Progress(ctx, p.id, p.total, p.bytes, total); err != nil {
 		p.s.c.Logger.WarnContext(ctx, "transfer: progress not written", "transfer", p.id, "err", err)
 	}
 }

@@ -136,6 +136,9 @@ func runPeerCase(t *testing.T, e *env, c peerCase) {
 	if !strings.Contains(got.FailureDetail, c.detail) {
 		t.Errorf("detail %q, want it to say %q", got.FailureDetail, c.detail)
 	}
+	if got.DocsDone != 0 {
+		t.Errorf("failed with %d of %d documents done", got.DocsDone, got.DocsTotal)
+	}
 	checkNothingStored(t, e, tr.ID)
 	checkFailedAudit(t, e, tr.ID, c.reason)
 }

@@ -133,10 +133,11 @@ type Store interface {
 	Authorized(ctx context.Context, id string, from []Status, tokenSealed []byte, expires time.Time, ev audit.Event) (bool, error)
 	// Step moves from one of from to to (counting an attempt when to is listing).
 	Step(ctx context.Context, id string, from []Status, to Status, ev audit.Event) (bool, error)
-	// Progress records documents and bytes while downloading (no audit record).
-	Progress(ctx context.Context, id string, docsDone, docsTotal int, bytesDone, bytesTotal int64) error
-	// StoreDocuments moves verifying to stored, inserting every document sealed,
-	// in one transaction with ev.
+	// Progress records the documents listed and the bytes received while
+	// downloading (no audit record); documents done are left alone.
+	Progress(ctx context.Context, id string, docsTotal int, bytesDone, bytesTotal int64) error
+	// StoreDocuments moves verifying to stored, inserting every document sealed
+	// and counting them as the documents done, in one transaction with ev.
 	StoreDocuments(ctx context.Context, id string, docs []StoredDocument, ev audit.Event) (bool, error)
 	// Fail moves a transfer that is not stored, done or failed to failed.
 	Fail(ctx context.Context, id string, reason Reason, detail string, retry Retry, ev audit.Event) (bool, error)

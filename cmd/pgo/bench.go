@@ -39,12 +39,21 @@ type benchOptions struct {
 	json                                                bool
 }
 
+// The Redis DBs of the bench's two instances by default (flushed), beside the
+// demo's 14 and 15: outside the DBs the tests claim and flush
+// (storetest.RedisFirstDB to RedisLastDB, 1..11), so neither flushes the other
+// (TestRedisDefaultsOutsideTestDBs).
+const (
+	benchNoordRedisDB = 12
+	benchZuidRedisDB  = 13
+)
+
 func (o *benchOptions) flags(fs *flag.FlagSet, count, concurrency int) {
 	fs.StringVar(&o.dir, "dir", ".bench", "state directory of the two instances (as pgo demo --dir); with --noord/--zuid: the running demo's --dir")
 	fs.StringVar(&o.postgres, "postgres", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL server URL for the two databases")
 	fs.StringVar(&o.dbPrefix, "db-prefix", "pgo_bench", "database names: PREFIX_noord and PREFIX_zuid (dropped and made again)")
-	fs.StringVar(&o.redis[0], "noord-redis", "redis://127.0.0.1:6379/12", "Redis URL (with DB number) of PGO Noord (flushed)")
-	fs.StringVar(&o.redis[1], "zuid-redis", "redis://127.0.0.1:6379/13", "Redis URL (with DB number) of PGO Zuid (flushed)")
+	fs.StringVar(&o.redis[0], "noord-redis", fmt.Sprintf("redis://127.0.0.1:6379/%d", benchNoordRedisDB), "Redis URL (with DB number) of PGO Noord (flushed)")
+	fs.StringVar(&o.redis[1], "zuid-redis", fmt.Sprintf("redis://127.0.0.1:6379/%d", benchZuidRedisDB), "Redis URL (with DB number) of PGO Zuid (flushed)")
 	fs.StringVar(&o.noordURL, "noord", "", "use the running PGO Noord at this URL (pgo demo --dir DIR) instead of starting one")
 	fs.StringVar(&o.zuidURL, "zuid", "", "use the running PGO Zuid at this URL (with --noord)")
 	fs.StringVar(&o.dossier, "dossier", "standard", "the patients' dossier: standard (~300 resources) or large (~10,000)")

@@ -43,11 +43,16 @@ type demoOptions struct {
 	reset                                     bool
 }
 
-func runDemo(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	if len(args) > 0 && args[0] == "totp" {
-		return dispatch(ctx, e, demoTotpCmd, "demo totp", args[1:])
-	}
-	o := demoOptions{}
+// The Redis DBs of the demo's two instances by default, beside the bench's 12 and
+// 13: outside the DBs the tests claim and flush (storetest.RedisFirstDB to
+// RedisLastDB, 1..11), so a test run never flushes a running demo's queue
+// (TestRedisDefaultsOutsideTestDBs).
+const (
+	demoNoordRedisDB = 14
+	demoZuidRedisDB  = 15
+)
+
+func (o *demoOptions) flags(e *env, fs *flag.FlagSet) {
 	fs.StringVar(&o.dir, "dir", ".demo", "state directory (certificates, keys, lists, passwords, logs)")
 	fs.BoolVar(&o.reset, "reset", false, "start from nothing: drop both databases, flush both Redis DBs, remove --dir")
 	fs.StringVar(&o.jsonOut, "json-out", "", "also write the URLs, CA file and logins as JSON to this file")
@@ -55,10 +60,18 @@ func runDemo(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	fs.StringVar(&o.postgres, "postgres", envOr(e, "PGO_DEMO_POSTGRES_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		"PostgreSQL server URL used to create the two databases")
 	fs.StringVar(&o.dbPrefix, "db-prefix", "pgo_demo", "database names: PREFIX_noord and PREFIX_zuid")
-	fs.StringVar(&o.redis[0], "noord-redis", "redis://127.0.0.1:6379/14", "Redis URL (with DB number) of PGO Noord")
-	fs.StringVar(&o.redis[1], "zuid-redis", "redis://127.0.0.1:6379/15", "Redis URL (with DB number) of PGO Zuid")
+	fs.StringVar(&o.redis[0], "noord-redis", fmt.Sprintf("redis://127.0.0.1:6379/%d", demoNoordRedisDB), "Redis URL (with DB number) of PGO Noord")
+	fs.StringVar(&o.redis[1], "zuid-redis", fmt.Sprintf("redis://127.0.0.1:6379/%d", demoZuidRedisDB), "Redis URL (with DB number) of PGO Zuid")
 	fs.IntVar(&o.ports[0], "noord-port", 8443, "HTTPS port of PGO Noord (0: a free one)")
 	fs.IntVar(&o.ports[1], "zuid-port", 9443, "HTTPS port of PGO Zuid (0: a free one)")
+}
+
+func runDemo(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if len(args) > 0 && args[0] == "totp" {
+		return dispatch(ctx, e, demoTotpCmd, "demo totp", args[1:])
+	}
+	o := demoOptions{}
+	o.flags(e, fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/pgo-koppelvlak/pgo/internal/browsertest"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 )
 
@@ -77,18 +77,10 @@ type demoBrowser struct {
 
 func newDemoBrowser(t *testing.T) *demoBrowser {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath("/usr/bin/chromium"),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-background-networking", true),
-		// The demo CA is not in Chromium's store here; a person trusts it or
-		// accepts the warning once.
-		chromedp.Flag("ignore-certificate-errors", true), chromedp.WindowSize(1280, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 5*time.Minute)
-	t.Cleanup(cancel3)
-	b := &demoBrowser{t: t, ctx: ctx, axe: demoAxe(t), shots: os.Getenv("PGO_DEMO_SCREENSHOTS")}
+	// The demo CA is not in Chromium's store here; a person trusts it or
+	// accepts the warning once.
+	ctx := browsertest.Start(t, 5*time.Minute, chromedp.Flag("ignore-certificate-errors", true))
+	b := &demoBrowser{t: t, ctx: ctx, axe: browsertest.Axe(t), shots: os.Getenv("PGO_DEMO_SCREENSHOTS")}
 	if b.shots != "" {
 		if err := os.MkdirAll(b.shots, 0o755); err != nil {
 			t.Fatal(err)
@@ -128,62 +120,16 @@ func (b *demoBrowser) visit(url, name string) {
 // check runs axe-core on the page shown (no violation allowed) and keeps a screenshot.
 func (b *demoBrowser) check(name string) {
 	b.t.Helper()
-	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[any](b.axe, chromedp.EvalIgnoreExceptions)); err != nil {
-		b.t.Fatalf("%s: loading axe: %v", name, err)
-	}
-	res, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]}})
-		.then(r => r.passes.length + "|" + r.violations.map(v => v.id + " (" + v.nodes.map(n => n.target.join(" ")).join(", ") + ")").join("; "))`,
-		chromedp.EvalAwaitPromise))
-	if err != nil {
-		b.t.Fatalf("%s: axe: %v", name, err)
-	}
-	passes, violations, _ := strings.Cut(res, "|")
-	if passes == "0" || violations != "" {
-		b.t.Errorf("%s: axe: %s rules passed, violations: %s", name, passes, violations)
-	}
+	browsertest.CheckAxe(b.t, b.ctx, b.axe, name)
 	if b.shots == "" {
 		return
 	}
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(80))
-	if err != nil {
-		b.t.Fatalf("%s: screenshot: %v", name, err)
-	}
-	if err := os.WriteFile(filepath.Join(b.shots, name+".jpg"), png, 0o644); err != nil {
-		b.t.Fatal(err)
+	if err := browsertest.Screenshot(b.ctx, filepath.Join(b.shots, name+".jpg"), 80); err != nil {
+		b.t.Fatalf("%s: %v", name, err)
 	}
 }
 
 func (b *demoBrowser) eval(js string) string {
 	b.t.Helper()
-	s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](js))
-	if err != nil {
-		b.t.Fatalf("%s: %v", js, err)
-	}
-	return s
-}
-
-// demoAxe reads axe-core (PGO_AXE_JS, as scripts/test sets it, or the copy the
-// server tests install under the user cache).
-func demoAxe(t *testing.T) string {
-	t.Helper()
-	path := os.Getenv("PGO_AXE_JS")
-	if path == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir := filepath.Join(cache, "pgo-axe")
-		path = filepath.Join(dir, "node_modules", "axe-core", "axe.min.js")
-		if _, err := os.Stat(path); err != nil {
-			out, err := exec.Command("npm", "install", "--no-save", "--no-audit", "--no-fund", "--prefix", dir, "axe-core@4").CombinedOutput()
-			if err != nil {
-				t.Fatalf("installing axe-core with npm (or set PGO_AXE_JS): %v\n%s", err, out)
-			}
-		}
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return browsertest.Eval(b.t, b.ctx, js)
 }

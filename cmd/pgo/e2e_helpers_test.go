@@ -3,18 +3,24 @@ package main
 // Helpers for end-to-end tests that run the real `pgo` binary as a child process
 // (the way WTF Dial's cmd/wtfd/main_test.go does). Other tests in this package may
 // reuse them: pgoBinary, runPGO, devCerts, startPGO, tlsClient, serveVars, get,
-// closedPort, readCert.
+// closedPort, readCert; waitFor and its uses (waitTransfer, waitReadyz,
+// waitLog); and for the target role's process tests (killed worker, faults) a
+// transferRig with consentInProcess and watchProgress.
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,8 +30,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
+	"github.com/pgo-koppelvlak/pgo/internal/shared"
+	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
+	"github.com/pgo-koppelvlak/pgo/transfer"
+	"github.com/pgo-koppelvlak/pgo/transfer/transferdb"
+	"github.com/pgo-koppelvlak/pgo/transfer/transfertest"
+	"github.com/pgo-koppelvlak/pgo/vault"
 	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
+	"github.com/pgo-koppelvlak/pgo/worker"
+	"github.com/pgo-koppelvlak/pgo/zal"
 )
 
 var built struct {
@@ -306,4 +323,262 @@ func readCert(t *testing.T, file string) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// transferRig is a target PGO's database, keyset and settings for `pgo worker`
+// (and `pgo serve`), and the source its transfers fetch from over mTLS (the
+// killed-worker and fault-injection tests).
+type transferRig struct {
+	vars    map[string]string // for pgo worker
+	certDir string            // dev CA with localhost and doel.localhost
+	src     *transfertest.Source
+	pdf     []byte
+	db      *store.DB
+	st      *transferdb.Store
+	v       *vault.Vault
+}
+
+func newTransferRig(t *testing.T, redisURL string) *transferRig {
+	t.Helper()
+	dir := t.TempDir()
+	r := &transferRig{certDir: devCerts(t, "doel.localhost", "localhost")}
+	ca := transfertest.NewCA(t)
+	devCA, err := os.ReadFile(filepath.Join(r.certDir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCAs := x509.NewCertPool()
+	clientCAs.AppendCertsFromPEM(devCA)
+	pdf, docRef := exampleTransferDocs(t)
+	r.pdf = pdf
+	r.src = transfertest.NewSourceTrusting(t, ca, clientCAs, pdf, docRef)
+	r.src.Redirect = transfertest.TargetURL + transfer.CallbackPath
+	roots := filepath.Join(dir, "peer-roots.pem")
+	if err := os.WriteFile(roots, ca.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.vars = transfertest.ListFiles(t, r.src, dir)
+	for k, v := range map[string]string{
+		"PGO_DATABASE_URL": storetest.Schema(t), "PGO_KEYSET_FILE": vaulttest.Keyset(t), "PGO_REDIS_URL": redisURL,
+		"PGO_OUTBOX_POLL": "200ms", "PGO_PUBLIC_URL": transfertest.TargetURL, "PGO_PEER_ROOTS": roots,
+		"PGO_CLIENT_CERT": filepath.Join(r.certDir, "doel.localhost-client.pem"),
+		"PGO_CLIENT_KEY":  filepath.Join(r.certDir, "doel.localhost-client-key.pem"),
+	} {
+		r.vars[k] = v
+	}
+	if r.db, err = store.Open(context.Background(), r.vars["PGO_DATABASE_URL"]); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.db.Close)
+	if r.v, err = vault.Open(r.vars["PGO_KEYSET_FILE"]); err != nil {
+		t.Fatal(err)
+	}
+	r.st = transferdb.New(r.db, worker.NewFetchTask)
+	// The in-process consent appends audit records as pgo serve would: keyed
+	// with the keyset's chain key, so that pgo audit verify reads one chain.
+	auditdb.UseChainKeys(r.v)
+	t.Cleanup(func() { auditdb.UseChainKeys(nil) })
+	return r
+}
+
+// serveVars is the environment for `pgo serve` on the rig's database and Redis.
+func (r *transferRig) serveVars(t *testing.T) map[string]string {
+	vars := serveVars(t, r.certDir)
+	for _, k := range []string{"PGO_DATABASE_URL", "PGO_KEYSET_FILE", "PGO_REDIS_URL"} {
+		vars[k] = r.vars[k]
+	}
+	return vars
+}
+
+// consent runs a new transfer up to authorized: its fetch task is in the outbox.
+func (r *transferRig) consent(t *testing.T) string {
+	return consentInProcess(t, r.st, r.v, r.src, r.vars)
+}
+
+// checkOnce wants the transfer done after one attempt (or attempts, when not 0),
+// with one document, one transfer_completed record and its outbox row sent.
+func (r *transferRig) checkOnce(t *testing.T, id string, attempts int) {
+	t.Helper()
+	ctx := context.Background()
+	tr, err := r.st.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := r.st.Documents(ctx, tr.UserID, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var completed, unsent int
+	_ = r.db.Pool.QueryRow(ctx, `select count(*) from audit_log where action = 'transfer_completed' and object_id = $1`, id).Scan(&completed)
+	_ = r.db.Pool.QueryRow(ctx, `select count(*) from outbox where sent_at is null and position($1 in convert_from(payload, 'UTF8')) > 0`, id).Scan(&unsent)
+	if tr.Status != transfer.StatusDone || len(docs) != 1 || completed != 1 || unsent != 0 || attempts != 0 && tr.Attempts != attempts {
+		t.Errorf("transfer %s: %s after %d attempts (%s), %d documents, %d transfer_completed, %d outbox rows unsent",
+			id, tr.Status, tr.Attempts, tr.FailureDetail, len(docs), completed, unsent)
+	}
+}
+
+// unsent counts the outbox rows not yet relayed into the queue.
+func (r *transferRig) unsent(t *testing.T) int {
+	t.Helper()
+	var n int
+	if err := r.db.Pool.QueryRow(context.Background(), `select count(*) from outbox where sent_at is null`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// consentInProcess runs the browser part against the source with an in-process
+// service on the same database and keyset: the callback's transaction writes the
+// transfer:fetch task into the outbox for the worker.
+func consentInProcess(t *testing.T, st *transferdb.Store, v *vault.Vault, src *transfertest.Source, vars map[string]string) string {
+	t.Helper()
+	tlsCfg, err := transfer.ClientTLS(vars["PGO_CLIENT_CERT"], vars["PGO_CLIENT_KEY"], vars["PGO_PEER_ROOTS"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists := transfertest.Lists(t, src, true)
+	svc, err := transfer.New(transfer.Config{Store: st, Sealer: v, Lists: lists, Issuer: transfertest.TargetURL,
+		HTTP: zal.NewHTTPClient(lists, zal.ClientOptions{TLSConfig: tlsCfg, DialContext: zal.DialLocalhost})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	actor := transfer.Actor{UserID: uuid.NewString(), SessionID: "browser-1"}
+	tr, err := svc.Start(ctx, actor, "bron@medmij")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := svc.AuthorizeURL(ctx, actor, tr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(link)
+	code := src.IssueCode(u.Query().Get("code_challenge"))
+	got, err := svc.HandleCallback(ctx, actor, transfer.Callback{State: u.Query().Get("state"), Code: code, Iss: src.URL, HasIss: true})
+	if err != nil || got.Status != transfer.StatusAuthorized {
+		t.Fatalf("callback: %v, %s (%s)", err, got.Status, got.FailureDetail)
+	}
+	return tr.ID
+}
+
+// waitTransfer polls the transfer until ok or the timeout.
+func waitTransfer(t *testing.T, st *transferdb.Store, id string, timeout time.Duration, ok func(transfer.Transfer) bool) transfer.Transfer {
+	t.Helper()
+	return waitFor(t, timeout, 10*time.Millisecond, func() transfer.Transfer {
+		tr, err := st.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}, ok, func(tr transfer.Transfer) string { return fmt.Sprintf("transfer %s: still %s", id, tr.Status) })
+}
+
+// waitFor calls read every interval until ok holds for what it returned, and
+// returns that; after timeout it fails the test with describe(last read) and
+// the time waited.
+func waitFor[T any](t testing.TB, timeout, interval time.Duration, read func() T, ok func(T) bool, describe func(T) string) T {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		v := read()
+		if ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s after %s", describe(v), timeout)
+		}
+		time.Sleep(interval)
+	}
+}
+
+// exampleTransferDocs is the MedMij portability example: the PDF inside the STU3
+// Binary and the DocumentReference that lists it.
+func exampleTransferDocs(t *testing.T) (pdf, docRef []byte) {
+	t.Helper()
+	raw, err := os.ReadFile(shared.Path("medmij", "examples", "_port-Binary-XXX-Rijn.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b struct {
+		Content []byte `json:"content"`
+	}
+	if err := json.Unmarshal(raw, &b); err != nil {
+		t.Fatal(err)
+	}
+	docRef, err = os.ReadFile(shared.Path("medmij", "examples", "_port-DocumentReference-XXX-Rijn.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Content, docRef
+}
+
+// waitReadyz polls /readyz on the ops listener until it answers want and returns
+// the body.
+func waitReadyz(t *testing.T, opsURL string, want int) string {
+	t.Helper()
+	type answer struct {
+		code int
+		body string
+	}
+	a := waitFor(t, 20*time.Second, 50*time.Millisecond, func() answer {
+		code, body := getPlain(t, opsURL+"/readyz")
+		return answer{code, body}
+	}, func(a answer) bool { return a.code == want }, func(a answer) string {
+		return fmt.Sprintf("/readyz: %d %s, want %d", a.code, a.body, want)
+	})
+	return a.body
+}
+
+// waitLog waits until the process's stderr holds s.
+func waitLog(t *testing.T, p *pgoProcess, s string, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, timeout, 20*time.Millisecond, p.Stderr.String, func(log string) bool { return strings.Contains(log, s) },
+		func(log string) string { return fmt.Sprintf("no %q in the log:\n%s", s, log) })
+}
+
+// getPlain GETs an operations URL (plain HTTP on loopback): status and body.
+func getPlain(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// watchProgress follows a transfer the way its progress page does (the SSE
+// stream wakes on transferdb.Hub, LISTEN/NOTIFY, and reads the transfer); the
+// returned function stops and gives every state read, in order.
+func watchProgress(t *testing.T, st *transferdb.Store, dbURL, id string) func() []transfer.Transfer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	hub := transferdb.NewHub(dbURL, nil)
+	go hub.Run(ctx)
+	wake, unsubscribe := hub.Subscribe(id)
+	var seen []transfer.Transfer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-wake:
+				if tr, err := st.Get(ctx, id); err == nil {
+					seen = append(seen, tr)
+				}
+			}
+		}
+	}()
+	stop := func() []transfer.Transfer {
+		cancel()
+		<-done
+		unsubscribe()
+		return seen
+	}
+	t.Cleanup(func() { cancel() })
+	return stop
 }

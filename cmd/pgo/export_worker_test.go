@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -41,17 +42,8 @@ func readJob(t *testing.T, db *store.DB, id string) jobRow {
 // waitJob polls the job until ok or the timeout.
 func waitJob(t *testing.T, db *store.DB, id string, timeout time.Duration, ok func(jobRow) bool) jobRow {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		j := readJob(t, db, id)
-		if ok(j) {
-			return j
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s: still %+v after %s", id, j, timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return waitFor(t, timeout, 10*time.Millisecond, func() jobRow { return readJob(t, db, id) }, ok,
+		func(j jobRow) string { return fmt.Sprintf("job %s: still %+v", id, j) })
 }
 
 // The real `pgo worker` is killed (SIGKILL) while it renders a large generated

@@ -29,7 +29,7 @@ import (
 // `pgo audit verify` accepts the chain.
 func TestPostgresConnectionsKilled(t *testing.T) {
 	ctx := context.Background()
-	rig := newFaultRig(t, storetest.Redis(t))
+	rig := newTransferRig(t, storetest.Redis(t))
 	app := "pgo-fault-" + uuid.NewString()[:8]
 	rig.vars["PGO_DATABASE_URL"] = withParam(t, rig.vars["PGO_DATABASE_URL"], "application_name", app)
 	rig.vars["PGO_WORKER_RETRY_DELAY"] = "1s"
@@ -85,9 +85,13 @@ func TestPostgresConnectionsKilled(t *testing.T) {
 
 // terminate ends the backends of application app (only those waiting for a lock
 // inside a statement starting with stmt, when stmt is not "") and returns how many.
-func terminate(t *testing.T, rig *faultRig, app, stmt string) int {
+// It waits for each to be gone (up to 5 s): a backend that has the signal but has
+// not exited yet still shows in pg_stat_activity, waiting for the same lock, and
+// the next call 5 ms later would count the one kill twice (seen on a loaded
+// machine: 3 stores counted, 2 killed, so 5 attempts where 6 were wanted).
+func terminate(t *testing.T, rig *transferRig, app, stmt string) int {
 	t.Helper()
-	q := `select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity
+	q := `select count(*) filter (where pg_terminate_backend(pid, 5000)) from pg_stat_activity
 		where application_name = $1 and pid <> pg_backend_pid()`
 	args := []any{app}
 	if stmt != "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,7 +26,7 @@ import (
 // fails, so a load balancer with other instances sends traffic elsewhere.
 func TestRedisOutageLosesNoTransfer(t *testing.T) {
 	rds := startOwnRedis(t)
-	rig := newFaultRig(t, rds.URL())
+	rig := newTransferRig(t, rds.URL())
 	rig.vars["PGO_WORKER_CONCURRENCY"] = "1" // so that a task waits in Redis behind the running one
 	srv := startPGO(t, rig.serveVars(t), "listening on https://", "serve")
 	ops := srv.OpsURL(t)
@@ -38,11 +39,9 @@ func TestRedisOutageLosesNoTransfer(t *testing.T) {
 		return tr.Status == transfer.StatusDownloading && tr.BytesDone > 0 || tr.Status.Final()
 	})
 	queued := rig.consent(t)
-	for deadline := time.Now().Add(10 * time.Second); rig.unsent(t) != 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the queued transfer's task was not relayed")
-		}
-	}
+	relayed := func(n int) bool { return n == 0 }
+	waitFor(t, 10*time.Second, 20*time.Millisecond, func() int { return rig.unsent(t) }, relayed,
+		func(n int) string { return fmt.Sprintf("the queued task not relayed (%d outbox rows unsent)", n) })
 	if tr, _ := rig.st.Get(context.Background(), running); tr.Status != transfer.StatusDownloading {
 		t.Fatalf("the running transfer is %s before the outage; the source must drip slower", tr.Status)
 	}

@@ -16,7 +16,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,45 +23,16 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/pgo-koppelvlak/pgo/internal/browsertest"
 )
 
 // flowShots, when set, is where TestFlowBrowser keeps a PNG of every page of the
 // Dutch and English flows (the README's "What you will see" links
 // docs/screenshots, made with -flow.shots=../../docs/screenshots).
 var flowShots = flag.String("flow.shots", "", "directory for the flow's screenshots (e.g. ../../docs/screenshots)")
-
-// flowAxeTags are the axe-core rule sets every page must pass: WCAG 2.0, 2.1 and
-// 2.2, levels A and AA.
-const flowAxeTags = `["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]`
-
-// flowAxe returns axe-core's axe.min.js: from PGO_AXE_JS, or installed once with
-// npm into the user cache (as server's browser tests do).
-func flowAxe(t *testing.T) string {
-	t.Helper()
-	path := os.Getenv("PGO_AXE_JS")
-	if path == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir := filepath.Join(cache, "pgo-axe")
-		path = filepath.Join(dir, "node_modules", "axe-core", "axe.min.js")
-		if _, err := os.Stat(path); err != nil {
-			out, err := exec.Command("npm", "install", "--no-save", "--no-audit", "--no-fund", "--prefix", dir, "axe-core@4").CombinedOutput()
-			if err != nil {
-				t.Fatalf("installing axe-core with npm (or set PGO_AXE_JS): %v\n%s", err, out)
-			}
-		}
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
 
 // spkiHashes are the base64 SHA-256 hashes of the SubjectPublicKeyInfo of the
 // demo's two server certificates: what chromium's
@@ -97,17 +67,7 @@ func spkiHashes(t *testing.T, certFiles ...string) string {
 // chromium itself (RFC 6761 §6.3).
 func flowBrowser(t *testing.T, serverCerts ...string) context.Context {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath("/usr/bin/chromium"),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("ignore-certificate-errors-spki-list", spkiHashes(t, serverCerts...)), chromedp.WindowSize(1280, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	bctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return bctx
+	return browsertest.Start(t, 0, chromedp.Flag("ignore-certificate-errors-spki-list", spkiHashes(t, serverCerts...)))
 }
 
 // flowTab is one variant's browser context (its own cookies and downloads).
@@ -149,29 +109,16 @@ func newFlowTab(t *testing.T, bctx context.Context, axe, lang string, js bool, s
 	return ft
 }
 
-func (ft *flowTab) scripts(on bool) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: !on})
-		return err
-	})
-}
-
 // load runs steps that navigate (a link, a form) with the variant's JavaScript
 // setting, waits for the new page and fails on an HTTP error status.
 func (ft *flowTab) load(what string, steps ...chromedp.Action[chromedp.Void]) {
 	ft.t.Helper()
-	if err := chromedp.Do(ft.ctx, ft.scripts(ft.js)); err != nil {
-		ft.t.Fatal(err)
-	}
-	resp, err := chromedp.RunResponse(ft.ctx, steps...)
+	resp, err := browsertest.Load(ft.ctx, ft.js, steps...)
 	if err != nil {
 		ft.t.Fatalf("%s: %v", what, err)
 	}
 	if resp.Status >= 400 {
 		ft.t.Fatalf("%s: status %d at %s", what, resp.Status, resp.URL)
-	}
-	if err := chromedp.Do(ft.ctx, ft.scripts(true)); err != nil {
-		ft.t.Fatal(err)
 	}
 }
 
@@ -203,11 +150,7 @@ func (ft *flowTab) fill(id, value string) {
 
 func (ft *flowTab) eval(js string) string {
 	ft.t.Helper()
-	s, err := chromedp.Run(ft.ctx, chromedp.Evaluate[string](js))
-	if err != nil {
-		ft.t.Fatalf("%s: %v", js, err)
-	}
-	return s
+	return browsertest.Eval(ft.t, ft.ctx, js)
 }
 
 func (ft *flowTab) location() string {
@@ -239,22 +182,7 @@ func (ft *flowTab) check(name string) {
 		return a.width > 32 || b.left < a.right || b.left - a.right > 24; }).map(i => i.id).join(" ")`); apart != "" {
 		ft.t.Errorf("%s: inputs not beside their label: %s", name, apart)
 	}
-	if _, err := chromedp.Run(ft.ctx, chromedp.Evaluate[any](ft.axe, chromedp.EvalIgnoreExceptions)); err != nil {
-		ft.t.Fatalf("%s: loading axe: %v", name, err)
-	}
-	res, err := chromedp.Run(ft.ctx, chromedp.Evaluate[string](`axe.run(document, {runOnly: {type: "tag", values: `+flowAxeTags+`}})
-		.then(r => r.passes.length + "|" + r.violations.map(v => v.id + " (" + v.nodes.map(n => n.target.join(" ")).join(", ") + ")").join("; "))`,
-		chromedp.EvalAwaitPromise))
-	if err != nil {
-		ft.t.Fatalf("%s: axe: %v", name, err)
-	}
-	passes, violations, _ := strings.Cut(res, "|")
-	if passes == "0" {
-		ft.t.Errorf("%s: axe ran no passing rule; the check proves nothing", name)
-	}
-	if violations != "" {
-		ft.t.Errorf("%s (%s): axe WCAG 2.2 AA violations: %s", name, ft.location(), violations)
-	}
+	browsertest.CheckAxe(ft.t, ft.ctx, ft.axe, name+" ("+ft.location()+")")
 	ft.checked++
 	ft.screenshot(name)
 }
@@ -264,12 +192,8 @@ func (ft *flowTab) screenshot(name string) {
 	if ft.shots == "" {
 		return
 	}
-	png, err := chromedp.Run(ft.ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
-	if err != nil {
-		ft.t.Fatalf("%s: screenshot: %v", name, err)
-	}
-	if err := os.WriteFile(filepath.Join(ft.shots, name+"-"+ft.lang+".png"), png, 0o644); err != nil {
-		ft.t.Fatal(err)
+	if err := browsertest.Screenshot(ft.ctx, filepath.Join(ft.shots, name+"-"+ft.lang+".png"), 100); err != nil {
+		ft.t.Fatalf("%s: %v", name, err)
 	}
 }
 
@@ -277,9 +201,7 @@ func (ft *flowTab) screenshot(name string) {
 // with JavaScript the page changes by itself, without it the page reloads itself.
 func (ft *flowTab) waitFor(sel string, timeout time.Duration) {
 	ft.t.Helper()
-	ctx, cancel := context.WithTimeout(ft.ctx, timeout)
-	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS(sel))); err != nil {
+	if err := browsertest.WaitReady(ft.ctx, sel, timeout); err != nil {
 		ft.t.Fatalf("%s did not appear within %s at %s: %v\n%.1500s", sel, timeout, ft.location(), err, ft.text())
 	}
 }
@@ -287,7 +209,7 @@ func (ft *flowTab) waitFor(sel string, timeout time.Duration) {
 // download clicks a link whose answer is an attachment and returns the saved file.
 func (ft *flowTab) download(sel string, timeout time.Duration) string {
 	ft.t.Helper()
-	if err := chromedp.Do(ft.ctx, ft.scripts(ft.js), chromedp.Click(chromedp.CSS(sel)), ft.scripts(true)); err != nil {
+	if err := chromedp.Do(ft.ctx, browsertest.Scripts(ft.js), chromedp.Click(chromedp.CSS(sel)), browsertest.Scripts(true)); err != nil {
 		ft.t.Fatalf("click %s: %v", sel, err)
 	}
 	deadline := time.Now().Add(timeout)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pgo-koppelvlak/pgo/account"
 	"github.com/pgo-koppelvlak/pgo/dossier"
+	"github.com/pgo-koppelvlak/pgo/internal/browsertest"
 	"github.com/pgo-koppelvlak/pgo/internal/shared"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 	"github.com/pgo-koppelvlak/pgo/web"
@@ -44,7 +45,7 @@ func TestFlowBrowser(t *testing.T) {
 	d := startFlowDemo(t)
 	bctx := flowBrowser(t, filepath.Join(d.dir, "certs", "noord.localhost.pem"), filepath.Join(d.dir, "certs", "zuid.localhost.pem"))
 	refusesOtherCertificates(t, bctx)
-	axe := flowAxe(t)
+	axe := browsertest.Axe(t)
 	shots := *flowShots
 	if shots != "" {
 		if err := os.MkdirAll(shots, 0o755); err != nil {

@@ -97,9 +97,20 @@ func WithSearchPath(base, schema string) string {
 	return u.String()
 }
 
-// Redis claims a Redis database number (1..15) that no other running test uses,
-// flushes it, and returns its URL; the claim is released at cleanup. Claims live in
-// DB 0 with an expiry, so a crashed test run frees them by itself.
+// The Redis database numbers Redis hands out: RedisFirstDB..RedisLastDB. DB 0
+// holds the claims; DBs 12..15 are left to the commands a developer runs beside
+// the tests on the same Redis, whose defaults are `pgo bench` 12 and 13 and
+// `pgo demo` 14 and 15 (cmd/pgo/bench.go and demo.go): a test flushes the DB it
+// claims, and must never flush a running demo's queue.
+const (
+	RedisFirstDB = 1
+	RedisLastDB  = 11
+)
+
+// Redis claims a Redis database number (RedisFirstDB..RedisLastDB) that no other
+// running test uses, flushes it, and returns its URL; the claim is released at
+// cleanup. Claims live in DB 0 with an expiry, so a crashed test run frees them
+// by itself.
 func Redis(t testing.TB) string {
 	t.Helper()
 	ctx := context.Background()
@@ -112,7 +123,7 @@ func Redis(t testing.TB) string {
 	token := randHex(8)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		for n := 1; n <= 15; n++ {
+		for n := RedisFirstDB; n <= RedisLastDB; n++ {
 			key := fmt.Sprintf("pgo-test:redis-db:%d", n)
 			ok, err := ctl.SetNX(ctx, key, token, 30*time.Minute).Result()
 			if err != nil {

@@ -179,11 +179,12 @@ func (s *Store) cas(ctx context.Context, id string, ev audit.Event, update func(
 	return won, store.Error(err)
 }
 
-// Progress records documents and bytes of a downloading transfer and notifies.
-func (s *Store) Progress(ctx context.Context, id string, docsDone, docsTotal int, bytesDone, bytesTotal int64) error {
+// Progress records the documents listed and the bytes received of a downloading
+// transfer and notifies. docs_done is not touched: StoreDocuments sets it.
+func (s *Store) Progress(ctx context.Context, id string, docsTotal int, bytesDone, bytesTotal int64) error {
 	return s.db.WithTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `update transfer set docs_done = $2, docs_total = $3, bytes_done = $4, bytes_total = $5,
-			updated_at = now() where id = $1 and status = 'downloading'`, id, docsDone, docsTotal, bytesDone, bytesTotal)
+		tag, err := tx.Exec(ctx, `update transfer set docs_total = $2, bytes_done = $3, bytes_total = $4,
+			updated_at = now() where id = $1 and status = 'downloading'`, id, docsTotal, bytesDone, bytesTotal)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
@@ -192,11 +193,12 @@ func (s *Store) Progress(ctx context.Context, id string, docsDone, docsTotal int
 	})
 }
 
-// StoreDocuments writes every document and moves verifying to stored, with ev.
+// StoreDocuments writes every document and moves verifying to stored, with ev;
+// only here do the documents count as done (verified and stored).
 func (s *Store) StoreDocuments(ctx context.Context, id string, docs []transfer.StoredDocument, ev audit.Event) (bool, error) {
 	return s.cas(ctx, id, ev, func(tx pgx.Tx) (bool, error) {
-		ok, err := changed(tx.Exec(ctx, `update transfer set status = 'stored', updated_at = now()
-			where id = $1 and status = 'verifying'`, id))
+		ok, err := changed(tx.Exec(ctx, `update transfer set status = 'stored', docs_done = $2, updated_at = now()
+			where id = $1 and status = 'verifying'`, id, len(docs)))
 		if err != nil || !ok {
 			return false, err
 		}
