@@ -122,7 +122,7 @@ func (e *transferEnv) consentThroughPages(t *testing.T, b *browser, extra url.Va
 
 // The whole target side through the pages: choose bron from the ZAL, go there,
 // come back on the redirect_uri, the worker's part, "Uw dossier is overgenomen"
-// with an open button, and the download decrypts to exactly the source's bytes
+// with a download button, and the download decrypts to exactly the source's bytes
 // with a safe file name. No code, state or session id reaches a log line.
 func TestTransferPages(t *testing.T) {
 	e := newTransferEnv(t)
@@ -143,6 +143,11 @@ func TestTransferPages(t *testing.T) {
 	link := documentLinkRE.FindStringSubmatch(page)
 	if !strings.Contains(page, "Uw dossier is overgenomen") || link == nil {
 		t.Fatalf("done page:\n%s", page)
+	}
+	// The document comes as an attachment (untrusted content is never shown in
+	// this origin), so the button says what it does: download, not open.
+	if !strings.Contains(page, `href="`+link[1]+`" download>Downloaden<`) {
+		t.Errorf("the document's button does not say Downloaden or lacks the download attribute:\n%s", page)
 	}
 	w = b.get(link[1])
 	if w.Code != http.StatusOK || w.Body.String() != string(e.pdf) {
