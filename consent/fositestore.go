@@ -158,10 +158,11 @@ func (f *fositeStore) useCode(ctx context.Context, sig []byte) error {
 }
 
 // CreateAccessTokenSession stores the hash of an issued token with its audit
-// records, in the token endpoint's transaction, in the same statement as the
-// code's redemption when that is pending (RedeemCode: the token is stored only
-// while its grant is live, closing the window between Token's grant check and
-// the commit).
+// records. In a token request it does so in the same statement as the code's
+// redemption (RedeemCode: the token is stored only while its grant is live,
+// closing the window between Token's grant check and the commit), with the audit
+// records in the same round trip, in a transaction of RedeemCode's own (BeginTX
+// opens none for a token request).
 func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
 	b, sess, err := marshalRequest(r)
 	if err != nil {
@@ -170,8 +171,9 @@ func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, 
 	t := Token{Signature: sigBytes(sig), ID: sess.TokenID, RequestID: r.GetID(), GrantID: sess.GrantID,
 		ClientID: r.GetClient().GetID(), Thumbprint: sess.Thumbprint, Request: b,
 		Expires: sess.GetExpiresAt(fosite.AccessToken)}
+	evs := f.s.tokenIssuedEvents(ctx, sess)
 	if rd := redemptionOf(ctx); rd != nil && rd.pending {
-		out, err := f.s.d.Store.RedeemCode(ctx, rd.sig, f.s.now(), t)
+		out, err := f.s.d.Store.RedeemCode(ctx, rd.sig, f.s.now(), t, evs...)
 		switch {
 		case err != nil:
 			return err
@@ -181,10 +183,19 @@ func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, 
 			return errGrantEnded
 		}
 		rd.pending = false
-	} else if err := f.s.d.Store.CreateToken(ctx, t); err != nil {
-		return err
+		return nil
 	}
-	return f.s.auditTokenIssued(ctx, sess)
+	return f.s.d.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := f.s.d.Store.CreateToken(ctx, t); err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if err := f.s.d.Store.Audit(ctx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // GetAccessTokenSession returns the request of a live token (for revocation).
@@ -262,8 +273,14 @@ func (f *fositeStore) GetPKCERequestSession(ctx context.Context, sig string, _ f
 func (f *fositeStore) DeletePKCERequestSession(context.Context, string) error { return nil }
 
 // BeginTX, Commit and Rollback make fosite's token step (redeem the code, store
-// the token) one transaction (storage.Transactional).
+// the token) one transaction (storage.Transactional). In a token request
+// (Token) that step's only write is RedeemCode, which runs its own transaction
+// (begin, the statement and the audit records in one round trip, then commit or
+// rollback): BeginTX opens none there, and Commit and Rollback find none.
 func (f *fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
+	if rd := redemptionOf(ctx); rd != nil {
+		return ctx, nil
+	}
 	return f.s.d.Store.Begin(ctx)
 }
 func (f *fositeStore) Commit(ctx context.Context) error {
