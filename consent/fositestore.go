@@ -52,18 +52,24 @@ func mustJSON(v any) []byte {
 }
 
 // unmarshalRequest rebuilds a request; its client is looked up again, so a client
-// taken off the OCL since the code was issued cannot redeem it.
-func (f *fositeStore) unmarshalRequest(b []byte, into fosite.Session) (*fosite.Request, error) {
-	var sr storedRequest
-	if err := json.Unmarshal(b, &sr); err != nil {
+// taken off the OCL since the code was issued cannot redeem it. In a token
+// request each stored request is decoded once (redemption.decode); each call
+// still gets a request and a session of its own, as fosite changes the session.
+func (f *fositeStore) unmarshalRequest(ctx context.Context, b []byte, into fosite.Session) (*fosite.Request, error) {
+	sr, err := redemptionOf(ctx).decode(b)
+	if err != nil {
 		return nil, err
 	}
 	c, err := f.s.fositeClient(sr.ClientID)
 	if err != nil {
 		return nil, err
 	}
-	hydrate(into, sr.Session)
-	var sess fosite.Session = sr.Session
+	var stored *Session
+	if sr.Session != nil {
+		stored = sr.Session.Clone().(*Session)
+	}
+	hydrate(into, stored)
+	var sess fosite.Session = stored
 	return &fosite.Request{ID: sr.ID, RequestedAt: sr.RequestedAt, Client: c, RequestedScope: sr.Scopes,
 		GrantedScope: sr.Granted, RequestedAudience: sr.Audience, GrantedAudience: sr.GrantedAud,
 		Form: sr.Form, Session: sess}, nil
@@ -122,7 +128,7 @@ func (f *fositeStore) GetAuthorizeCodeSession(ctx context.Context, sig string, i
 	if err != nil {
 		return nil, notFound(err)
 	}
-	r, err := f.unmarshalRequest(c.Request, into)
+	r, err := f.unmarshalRequest(ctx, c.Request, into)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +213,7 @@ func (f *fositeStore) GetAccessTokenSession(ctx context.Context, sig string, int
 	if !t.Revoked.IsZero() {
 		return nil, fosite.ErrInactiveToken
 	}
-	return f.unmarshalRequest(t.Request, into)
+	return f.unmarshalRequest(ctx, t.Request, into)
 }
 
 // DeleteAccessTokenSession revokes the token's request's tokens.
@@ -262,7 +268,7 @@ func (f *fositeStore) GetPKCERequestSession(ctx context.Context, sig string, _ f
 	if err != nil {
 		return nil, notFound(err)
 	}
-	return f.unmarshalRequest(b, nil)
+	return f.unmarshalRequest(ctx, b, nil)
 }
 
 // DeletePKCERequestSession keeps the challenge on purpose. fosite deletes it
