@@ -146,8 +146,10 @@ type Store interface {
 	// code: the code, its PKCE challenge (nil when none) and its grant.
 	Redemption(ctx context.Context, signature []byte) (Redemption, error)
 	// RedeemCode uses the code at t (compare-and-set) and stores tok in one
-	// statement, only while tok's grant is active and unexpired at t.
-	RedeemCode(ctx context.Context, signature []byte, t time.Time, tok Token) (RedeemOutcome, error)
+	// statement, only while tok's grant is active and unexpired at t, and appends
+	// evs in the same transaction: the context's, or one of its own that commits
+	// only on Redeemed.
+	RedeemCode(ctx context.Context, signature []byte, t time.Time, tok Token, evs ...audit.Event) (RedeemOutcome, error)
 
 	CreateToken(ctx context.Context, t Token) error
 	Token(ctx context.Context, signature []byte) (Token, error)

@@ -52,18 +52,24 @@ func mustJSON(v any) []byte {
 }
 
 // unmarshalRequest rebuilds a request; its client is looked up again, so a client
-// taken off the OCL since the code was issued cannot redeem it.
-func (f *fositeStore) unmarshalRequest(b []byte, into fosite.Session) (*fosite.Request, error) {
-	var sr storedRequest
-	if err := json.Unmarshal(b, &sr); err != nil {
+// taken off the OCL since the code was issued cannot redeem it. In a token
+// request each stored request is decoded once (redemption.decode); each call
+// still gets a request and a session of its own, as fosite changes the session.
+func (f *fositeStore) unmarshalRequest(ctx context.Context, b []byte, into fosite.Session) (*fosite.Request, error) {
+	sr, err := redemptionOf(ctx).decode(b)
+	if err != nil {
 		return nil, err
 	}
 	c, err := f.s.fositeClient(sr.ClientID)
 	if err != nil {
 		return nil, err
 	}
-	hydrate(into, sr.Session)
-	var sess fosite.Session = sr.Session
+	var stored *Session
+	if sr.Session != nil {
+		stored = sr.Session.Clone().(*Session)
+	}
+	hydrate(into, stored)
+	var sess fosite.Session = stored
 	return &fosite.Request{ID: sr.ID, RequestedAt: sr.RequestedAt, Client: c, RequestedScope: sr.Scopes,
 		GrantedScope: sr.Granted, RequestedAudience: sr.Audience, GrantedAudience: sr.GrantedAud,
 		Form: sr.Form, Session: sess}, nil
@@ -122,7 +128,7 @@ func (f *fositeStore) GetAuthorizeCodeSession(ctx context.Context, sig string, i
 	if err != nil {
 		return nil, notFound(err)
 	}
-	r, err := f.unmarshalRequest(c.Request, into)
+	r, err := f.unmarshalRequest(ctx, c.Request, into)
 	if err != nil {
 		return nil, err
 	}
@@ -158,10 +164,11 @@ func (f *fositeStore) useCode(ctx context.Context, sig []byte) error {
 }
 
 // CreateAccessTokenSession stores the hash of an issued token with its audit
-// records, in the token endpoint's transaction, in the same statement as the
-// code's redemption when that is pending (RedeemCode: the token is stored only
-// while its grant is live, closing the window between Token's grant check and
-// the commit).
+// records. In a token request it does so in the same statement as the code's
+// redemption (RedeemCode: the token is stored only while its grant is live,
+// closing the window between Token's grant check and the commit), with the audit
+// records in the same round trip, in a transaction of RedeemCode's own (BeginTX
+// opens none for a token request).
 func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
 	b, sess, err := marshalRequest(r)
 	if err != nil {
@@ -170,8 +177,9 @@ func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, 
 	t := Token{Signature: sigBytes(sig), ID: sess.TokenID, RequestID: r.GetID(), GrantID: sess.GrantID,
 		ClientID: r.GetClient().GetID(), Thumbprint: sess.Thumbprint, Request: b,
 		Expires: sess.GetExpiresAt(fosite.AccessToken)}
+	evs := f.s.tokenIssuedEvents(ctx, sess)
 	if rd := redemptionOf(ctx); rd != nil && rd.pending {
-		out, err := f.s.d.Store.RedeemCode(ctx, rd.sig, f.s.now(), t)
+		out, err := f.s.d.Store.RedeemCode(ctx, rd.sig, f.s.now(), t, evs...)
 		switch {
 		case err != nil:
 			return err
@@ -181,10 +189,19 @@ func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, 
 			return errGrantEnded
 		}
 		rd.pending = false
-	} else if err := f.s.d.Store.CreateToken(ctx, t); err != nil {
-		return err
+		return nil
 	}
-	return f.s.auditTokenIssued(ctx, sess)
+	return f.s.d.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := f.s.d.Store.CreateToken(ctx, t); err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if err := f.s.d.Store.Audit(ctx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // GetAccessTokenSession returns the request of a live token (for revocation).
@@ -196,7 +213,7 @@ func (f *fositeStore) GetAccessTokenSession(ctx context.Context, sig string, int
 	if !t.Revoked.IsZero() {
 		return nil, fosite.ErrInactiveToken
 	}
-	return f.unmarshalRequest(t.Request, into)
+	return f.unmarshalRequest(ctx, t.Request, into)
 }
 
 // DeleteAccessTokenSession revokes the token's request's tokens.
@@ -251,7 +268,7 @@ func (f *fositeStore) GetPKCERequestSession(ctx context.Context, sig string, _ f
 	if err != nil {
 		return nil, notFound(err)
 	}
-	return f.unmarshalRequest(b, nil)
+	return f.unmarshalRequest(ctx, b, nil)
 }
 
 // DeletePKCERequestSession keeps the challenge on purpose. fosite deletes it
@@ -262,8 +279,14 @@ func (f *fositeStore) GetPKCERequestSession(ctx context.Context, sig string, _ f
 func (f *fositeStore) DeletePKCERequestSession(context.Context, string) error { return nil }
 
 // BeginTX, Commit and Rollback make fosite's token step (redeem the code, store
-// the token) one transaction (storage.Transactional).
+// the token) one transaction (storage.Transactional). In a token request
+// (Token) that step's only write is RedeemCode, which runs its own transaction
+// (begin, the statement and the audit records in one round trip, then commit or
+// rollback): BeginTX opens none there, and Commit and Rollback find none.
 func (f *fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
+	if rd := redemptionOf(ctx); rd != nil {
+		return ctx, nil
+	}
 	return f.s.d.Store.Begin(ctx)
 }
 func (f *fositeStore) Commit(ctx context.Context) error {

@@ -3,6 +3,7 @@ package consent
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 )
 
@@ -20,6 +21,16 @@ type redemption struct {
 	row     Redemption
 	loaded  bool
 	pending bool // InvalidateAuthorizeCodeSession was called; RedeemCode or Commit runs it
+
+	// The stored requests of the code and of its PKCE challenge (fosite stores
+	// a sanitised and a full copy), each decoded once: fosite asks for the
+	// code's twice.
+	decoded [2]decodedRequest
+}
+
+type decodedRequest struct {
+	b  []byte
+	sr *storedRequest
 }
 
 type redemptionKey struct{}
@@ -67,4 +78,29 @@ func (s *Service) grantOf(ctx context.Context, id string) (Grant, error) {
 		return rd.row.Grant, nil
 	}
 	return s.d.Store.Grant(ctx, id)
+}
+
+// decode returns the stored request of b: in a token request decoded once and
+// kept for the request, elsewhere decoded each time.
+func (rd *redemption) decode(b []byte) (*storedRequest, error) {
+	if rd != nil {
+		for _, d := range rd.decoded {
+			if d.sr != nil && bytes.Equal(d.b, b) {
+				return d.sr, nil
+			}
+		}
+	}
+	sr := &storedRequest{}
+	if err := json.Unmarshal(b, sr); err != nil {
+		return nil, err
+	}
+	if rd != nil {
+		for i := range rd.decoded {
+			if rd.decoded[i].sr == nil {
+				rd.decoded[i] = decodedRequest{b: b, sr: sr}
+				break
+			}
+		}
+	}
+	return sr, nil
 }

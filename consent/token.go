@@ -116,20 +116,19 @@ func WithIP(ctx context.Context, ip string) context.Context {
 	return context.WithValue(ctx, ipKey{}, ip)
 }
 
-// auditTokenIssued writes code_redeemed and token_issued in the token's
-// transaction.
-func (s *Service) auditTokenIssued(ctx context.Context, sess *Session) error {
+// tokenIssuedEvents are the audit records of an issued token, code_redeemed and
+// token_issued, written in the token's transaction.
+func (s *Service) tokenIssuedEvents(ctx context.Context, sess *Session) []audit.Event {
+	evs := make([]audit.Event, 0, 2)
 	for _, a := range []audit.Action{audit.ActCodeRedeemed, audit.ActTokenIssued} {
 		ev := s.peerEvent(ctx, a, sess.ClientID)
 		ev.PersonID, ev.ObjectType, ev.ObjectID = sess.Subject, "consent", sess.GrantID
 		if a == audit.ActTokenIssued {
 			ev.Details["jti"] = sess.TokenID
 		}
-		if err := s.d.Store.Audit(ctx, ev); err != nil {
-			return err
-		}
+		evs = append(evs, ev)
 	}
-	return nil
+	return evs
 }
 
 // replayed handles a code presented again (found used): every token issued from

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/consent"
 	"github.com/pgo-koppelvlak/pgo/consent/consentdb"
 )
@@ -16,12 +17,12 @@ import (
 // patient's withdrawal racing the token request would.
 type withdrawFirst struct{ *consentdb.Store }
 
-func (w withdrawFirst) RedeemCode(ctx context.Context, sig []byte, t time.Time, tok consent.Token) (consent.RedeemOutcome, error) {
+func (w withdrawFirst) RedeemCode(ctx context.Context, sig []byte, t time.Time, tok consent.Token, evs ...audit.Event) (consent.RedeemOutcome, error) {
 	// Its own transaction, committed before the redemption's statement runs.
 	if _, err := w.Store.EndGrant(context.Background(), tok.GrantID, consent.StateWithdrawn, t); err != nil {
 		return 0, err
 	}
-	return w.Store.RedeemCode(ctx, sig, t, tok)
+	return w.Store.RedeemCode(ctx, sig, t, tok, evs...)
 }
 
 // A grant that ends between the token request's grant check and the redemption
@@ -40,5 +41,20 @@ func TestTokenRefusedWhenGrantEndsDuringRedemption(t *testing.T) {
 	r, err := st.Redemption(context.Background(), sum[:])
 	if err != nil || !r.Code.Used.IsZero() || r.Grant.State != consent.StateWithdrawn {
 		t.Fatalf("after the refusal: code used %v, grant %s, %v", r.Code.Used, r.Grant.State, err)
+	}
+}
+
+// A token request costs three database round trips (issue 16): the code with its
+// challenge and grant; begin with the redemption, the token row and both audit
+// records; commit. It was six: begin, each audit record and commit were one
+// each.
+func TestTokenRoundTrips(t *testing.T) {
+	e := newBenchEnv(t)
+	e.redeem(t, e.issue(t)) // prepares the statements on a connection
+	is := e.issue(t)
+	start := e.rt.n.Load()
+	e.redeem(t, is)
+	if n := e.rt.n.Load() - start; n != 3 {
+		t.Fatalf("a token request took %d round trips; want 3", n)
 	}
 }

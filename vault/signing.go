@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sync"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -23,8 +24,9 @@ import (
 // private key. The key id is the RFC 7638 JWK thumbprint (SHA-256, base64url), so it
 // is derived from the key itself and the same everywhere.
 type SigningKey struct {
-	priv *ecdsa.PrivateKey
-	kid  string
+	priv    *ecdsa.PrivateKey
+	kid     string
+	headers sync.Map // typ -> encoded JWS header (jwt.go)
 }
 
 // GenerateSigningKey creates a new P-256 key.

@@ -4,6 +4,7 @@ package auditdb
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,6 +47,19 @@ func Record(ctx context.Context, db *store.DB, ev audit.Event) error {
 // appendAt is Append with the store clock replaced by at when not zero (tests write
 // records "in the past" to exercise retention).
 func appendAt(ctx context.Context, tx pgx.Tx, ev audit.Event, at time.Time) (*audit.Record, error) {
+	r, err := seal(ev, at)
+	if err != nil {
+		return nil, err
+	}
+	if err := insert(ctx, tx, r); err != nil {
+		return nil, err
+	}
+	nudge()
+	return r, nil
+}
+
+// seal makes ev a new record at at (now when zero) with its own MAC.
+func seal(ev audit.Event, at time.Time) (*audit.Record, error) {
 	if err := ev.Normalize(time.Now()).Validate(); err != nil {
 		return nil, err
 	}
@@ -66,10 +80,6 @@ func appendAt(ctx context.Context, tx pgx.Tx, ev audit.Event, at time.Time) (*au
 	if err := r.SealContent(keysOf(keys)); err != nil {
 		return nil, pgo.Wrap(pgo.EINTERNAL, err, "")
 	}
-	if err := insert(ctx, tx, r); err != nil {
-		return nil, err
-	}
-	nudge()
 	return r, nil
 }
 
@@ -89,31 +99,82 @@ var partitionsSeen sync.Map
 // insert sends the partition check (the first time per month) and the row in
 // one round trip.
 func insert(ctx context.Context, tx pgx.Tx, r *audit.Record) error {
-	key := tx.Conn().Config().ConnString() + "|" + r.Recorded.Format("200601")
-	_, seen := partitionsSeen.Load(key)
 	b := &pgx.Batch{}
-	if !seen {
-		b.Queue(`select audit_ensure_partition($1)`, r.Recorded)
-	}
-	b.Queue(insertSQL, r.ID, r.Recorded, r.Time, string(r.Action), string(r.Outcome), r.Reason,
-		r.PersonID, string(r.ActorType), r.ActorID, string(r.Role), r.ObjectType, r.ObjectID,
-		jsonMap(r.ObjectHashes), r.SourceIP, r.UserAgent, r.RequestID, r.CorrelationID,
-		jsonMap(r.Details), int64(r.MACKey), r.MAC[:])
+	q := queue(b, tx.Conn(), []*audit.Record{r})
 	res := tx.SendBatch(ctx, b)
 	defer res.Close()
-	if !seen {
+	if err := q.Read(res); err != nil {
+		return err
+	}
+	return store.Error(res.Close())
+}
+
+// Queued is audit records queued into a pgx batch by Queue, to be read back
+// (Read) from the batch's results in the order they were queued.
+type Queued struct {
+	keys    []string // partition check queued for these database|month keys
+	months  []string // the database|month keys of the records
+	records []*audit.Record
+}
+
+// Queue seals evs as new records and queues their inserts (with the partition
+// check the first time per month) into b, which the caller sends on conn inside
+// the transaction that makes the state change they record, together with that
+// change: one round trip for the change and its records. The caller reads the
+// records' results with Read after its own statements queued before them, and
+// before those queued after them.
+func Queue(b *pgx.Batch, conn *pgx.Conn, evs ...audit.Event) (*Queued, error) {
+	rs := make([]*audit.Record, 0, len(evs))
+	for _, ev := range evs {
+		r, err := seal(ev, time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, r)
+	}
+	return queue(b, conn, rs), nil
+}
+
+func queue(b *pgx.Batch, conn *pgx.Conn, rs []*audit.Record) *Queued {
+	q := &Queued{records: rs}
+	cs := conn.Config().ConnString()
+	for _, r := range rs {
+		key := cs + "|" + r.Recorded.Format("200601")
+		q.months = append(q.months, key)
+		if _, seen := partitionsSeen.Load(key); !seen && !slices.Contains(q.keys, key) {
+			q.keys = append(q.keys, key)
+			b.Queue(`select audit_ensure_partition($1)`, r.Recorded)
+		}
+	}
+	for _, r := range rs {
+		b.Queue(insertSQL, r.ID, r.Recorded, r.Time, string(r.Action), string(r.Outcome), r.Reason,
+			r.PersonID, string(r.ActorType), r.ActorID, string(r.Role), r.ObjectType, r.ObjectID,
+			jsonMap(r.ObjectHashes), r.SourceIP, r.UserAgent, r.RequestID, r.CorrelationID,
+			jsonMap(r.Details), int64(r.MACKey), r.MAC[:])
+	}
+	return q
+}
+
+// Read reads the results of the queued records (the partition checks, then each
+// insert) and nudges the linker.
+func (q *Queued) Read(res pgx.BatchResults) error {
+	for range q.keys {
 		if _, err := res.Exec(); err != nil {
 			return store.Error(err)
 		}
 	}
-	if err := res.QueryRow().Scan(&r.Seq); err != nil {
-		partitionsSeen.Delete(key)
-		return store.Error(err)
+	for _, r := range q.records {
+		if err := res.QueryRow().Scan(&r.Seq); err != nil {
+			for _, k := range q.months {
+				partitionsSeen.Delete(k)
+			}
+			return store.Error(err)
+		}
 	}
-	if err := res.Close(); err != nil {
-		return store.Error(err)
+	for _, k := range q.keys {
+		partitionsSeen.Store(k, true)
 	}
-	partitionsSeen.Store(key, true)
+	nudge()
 	return nil
 }
 

@@ -270,30 +270,102 @@ func (s *Store) Redemption(ctx context.Context, sig []byte) (consent.Redemption,
 	return r, nil
 }
 
-// RedeemCode uses the code and stores the token in one statement: the code's
-// compare-and-set (only the update that finds used_at null wins), then the
-// token row, written only when its grant is the code's and is active and
-// unexpired at t. What the statement did comes back as the outcome.
-func (s *Store) RedeemCode(ctx context.Context, sig []byte, t time.Time, tok consent.Token) (consent.RedeemOutcome, error) {
-	var used, stored int
-	err := s.q(ctx).QueryRow(ctx, `with u as (
-			update oauth_code set used_at = $2 where signature = $1 and used_at is null returning grant_id),
-		g as (select g.id from consent_grant g join u on g.id = u.grant_id
-			where g.id = $5 and g.state = 'active' and g.expires_at > $2),
-		t as (insert into oauth_token (signature, id, request_id, grant_id, client_id, thumbprint, request, expires_at)
-			select $3, $4, $6, g.id, $7, $8, $9, $10 from g returning 1)
-		select (select count(*) from u), (select count(*) from t)`,
-		sig, t, tok.Signature, tok.ID, tok.GrantID, tok.RequestID, tok.ClientID, tok.Thumbprint, tok.Request, tok.Expires).
-		Scan(&used, &stored)
-	switch {
-	case err != nil:
-		return 0, store.Error(err)
-	case used == 0:
-		return consent.CodeUsed, nil
-	case stored == 0:
-		return consent.GrantEnded, nil
+// redeemSQL uses the code and stores the token in one statement: the code's
+// compare-and-set (only the update that finds used_at null wins), then the token
+// row, written only when its grant is the code's and is active and unexpired at
+// t. It returns how many codes it used and tokens it stored.
+const redeemSQL = `with u as (
+		update oauth_code set used_at = $2 where signature = $1 and used_at is null returning grant_id),
+	g as (select g.id from consent_grant g join u on g.id = u.grant_id
+		where g.id = $5 and g.state = 'active' and g.expires_at > $2),
+	t as (insert into oauth_token (signature, id, request_id, grant_id, client_id, thumbprint, request, expires_at)
+		select $3, $4, $6, g.id, $7, $8, $9, $10 from g returning 1)
+	select (select count(*) from u), (select count(*) from t)`
+
+// RedeemCode uses the code, stores the token and appends evs (the token's audit
+// records) in one transaction: the context's, or else one of its own that
+// commits only when the code was redeemed and the token stored. What the
+// statement did comes back as the outcome; on any outcome but Redeemed the
+// caller rolls its transaction back.
+//
+// In a transaction of its own it costs two round trips: begin, the statement
+// and the audit records in one batch, then commit or rollback (issue 16: before,
+// begin, the statement, each record and commit were a round trip each).
+func (s *Store) RedeemCode(ctx context.Context, sig []byte, t time.Time, tok consent.Token, evs ...audit.Event) (consent.RedeemOutcome, error) {
+	if tx := txOf(ctx); tx != nil {
+		b := &pgx.Batch{}
+		out, err := s.queueRedeem(b, tx.Conn(), sig, t, tok, evs)
+		if err != nil {
+			return 0, err
+		}
+		res := tx.SendBatch(ctx, b)
+		defer res.Close()
+		return out(res)
 	}
-	return consent.Redeemed, nil
+	conn, err := s.db.Pool.Acquire(ctx)
+	if err != nil {
+		return 0, store.Error(err)
+	}
+	// A connection released inside a transaction (an error before commit or
+	// rollback) is closed by the pool, never reused.
+	defer conn.Release()
+	b := &pgx.Batch{}
+	b.Queue(`begin`)
+	out, err := s.queueRedeem(b, conn.Conn(), sig, t, tok, evs)
+	if err != nil {
+		return 0, err
+	}
+	res := conn.SendBatch(ctx, b)
+	o, err := func() (consent.RedeemOutcome, error) {
+		defer res.Close()
+		if _, err := res.Exec(); err != nil {
+			return 0, store.Error(err)
+		}
+		return out(res)
+	}()
+	end := `rollback`
+	if err == nil && o == consent.Redeemed {
+		end = `commit`
+	}
+	if _, cerr := conn.Exec(ctx, end); cerr != nil && err == nil {
+		return 0, store.Error(cerr)
+	}
+	return o, err
+}
+
+// queueRedeem queues the redemption statement and the audit records into b and
+// returns the function that reads their results.
+func (s *Store) queueRedeem(b *pgx.Batch, conn *pgx.Conn, sig []byte, t time.Time, tok consent.Token,
+	evs []audit.Event) (func(pgx.BatchResults) (consent.RedeemOutcome, error), error) {
+	b.Queue(redeemSQL, sig, t, tok.Signature, tok.ID, tok.GrantID, tok.RequestID, tok.ClientID, tok.Thumbprint, tok.Request, tok.Expires)
+	var q *auditdb.Queued
+	if len(evs) > 0 {
+		var err error
+		if q, err = auditdb.Queue(b, conn, evs...); err != nil {
+			return nil, err
+		}
+	}
+	return func(res pgx.BatchResults) (consent.RedeemOutcome, error) {
+		var used, stored int
+		if err := res.QueryRow().Scan(&used, &stored); err != nil {
+			return 0, store.Error(err)
+		}
+		if q != nil {
+			if err := q.Read(res); err != nil {
+				return 0, err
+			}
+		}
+		if err := res.Close(); err != nil {
+			return 0, store.Error(err)
+		}
+		switch {
+		case used == 0:
+			return consent.CodeUsed, nil
+		case stored == 0:
+			return consent.GrantEnded, nil
+		}
+		return consent.Redeemed, nil
+	}, nil
 }
 
 // CreatePKCE stores a code's challenge.

@@ -245,15 +245,36 @@ func TestRedemptionAndRedeemCode(t *testing.T) {
 		return consent.Token{Signature: sig(name), ID: uuid.NewString(), RequestID: c.RequestID, GrantID: grantID,
 			ClientID: g.ClientID, Thumbprint: "x5t", Request: []byte(`{}`), Expires: time.Now().Add(time.Minute)}
 	}
+	// The token's audit records come in the same transaction: written with the
+	// token, and not at all (the code left unused) when no token is stored.
+	records := func(tk consent.Token) int {
+		var n int
+		if err := s.db.Pool.QueryRow(ctx, `select count(*) from audit_log where details->>'jti' = $1`, tk.ID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
 	redeem := func(code consent.Code, tk consent.Token, want consent.RedeemOutcome) {
 		t.Helper()
-		out, err := s.RedeemCode(ctx, code.Signature, time.Now(), tk)
+		evs := []audit.Event{
+			{Action: audit.ActCodeRedeemed, Outcome: audit.Success, ActorType: audit.ActorPeer, ActorID: g.ClientID, Details: map[string]string{"jti": tk.ID}},
+			{Action: audit.ActTokenIssued, Outcome: audit.Success, ActorType: audit.ActorPeer, ActorID: g.ClientID, Details: map[string]string{"jti": tk.ID}},
+		}
+		out, err := s.RedeemCode(ctx, code.Signature, time.Now(), tk, evs...)
 		if err != nil || out != want {
 			t.Fatalf("redeem: %v, %v; want %v", out, err, want)
 		}
 		_, err = s.Token(ctx, tk.Signature)
 		if stored := err == nil; stored != (want == consent.Redeemed) {
 			t.Fatalf("outcome %v but token stored %v (%v)", want, stored, err)
+		}
+		if n, wantN := records(tk), map[bool]int{true: 2, false: 0}[want == consent.Redeemed]; n != wantN {
+			t.Fatalf("outcome %v with %d audit records; want %d", want, n, wantN)
+		}
+		if want == consent.GrantEnded {
+			if c, err := s.Code(ctx, code.Signature); err != nil || !c.Used.IsZero() {
+				t.Fatalf("a code without a token was left used (%v, %v): the redemption did not roll back", c.Used, err)
+			}
 		}
 	}
 	redeem(c, tok("t1", g.ID), consent.Redeemed)
@@ -263,4 +284,29 @@ func TestRedemptionAndRedeemCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	redeem(newCode("ended", false), tok("t4", g.ID), consent.GrantEnded)
+
+	// In the context's transaction it joins it: the caller's rollback takes the
+	// token and its records back.
+	g2 := grant(consent.StateActive)
+	if err := s.CreateGrant(ctx, g2); err != nil {
+		t.Fatal(err)
+	}
+	c2 := consent.Code{Signature: sig("in-tx"), RequestID: "req-in-tx", GrantID: g2.ID, Request: []byte(`{}`), Expires: time.Now().Add(time.Minute)}
+	if err := s.CreateCode(ctx, c2); err != nil {
+		t.Fatal(err)
+	}
+	tk := tok("t5", g2.ID)
+	err = s.InTx(ctx, func(ctx context.Context) error {
+		ev := audit.Event{Action: audit.ActTokenIssued, Outcome: audit.Success, ActorType: audit.ActorPeer, ActorID: g2.ClientID, Details: map[string]string{"jti": tk.ID}}
+		if out, err := s.RedeemCode(ctx, c2.Signature, time.Now(), tk, ev); err != nil || out != consent.Redeemed {
+			t.Fatalf("redeem in a transaction: %v, %v", out, err)
+		}
+		return pgo.Errorf(pgo.ECONFLICT, "roll back")
+	})
+	if pgo.ErrorCode(err) != pgo.ECONFLICT {
+		t.Fatal(err)
+	}
+	if c, err := s.Code(ctx, c2.Signature); err != nil || !c.Used.IsZero() || records(tk) != 0 {
+		t.Fatalf("after the caller's rollback: code used %v (%v), %d records", c.Used, err, records(tk))
+	}
 }
