@@ -13,6 +13,9 @@ import (
 type node map[string]any
 
 func decode(b []byte) (node, error) {
+	if n, ok := scanObject(b); ok {
+		return n, nil
+	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber() // keep "7.20" as written: FHIR decimals carry their precision
 	var n node

@@ -35,6 +35,7 @@ func BenchmarkRender(b *testing.B) {
 				b.Fatal(err)
 			}
 			runtime.GC()
+			cpu0 := processCPU(b)
 			peak, stop := watchHeap()
 			var layoutT, convertT, proofT time.Duration
 			var pages, bytes int
@@ -61,10 +62,12 @@ func BenchmarkRender(b *testing.B) {
 				_, _ = io.Discard.Write(out)
 			}
 			b.StopTimer()
+			cpu := processCPU(b) - cpu0
 			stop()
 			total := layoutT + convertT + proofT
 			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
 			b.ReportMetric(ms(total), "ms/doc")
+			b.ReportMetric(ms(cpu), "cpu-ms/doc")
 			b.ReportMetric(ms(layoutT), "layout-ms/doc")
 			b.ReportMetric(ms(convertT), "pdfa-ms/doc")
 			b.ReportMetric(ms(proofT), "proof-ms/doc")

@@ -86,7 +86,9 @@ func layout(in Input, g *glyphs) ([]byte, *proofLog, error) {
 		WithPageNumber(props.PageNumber{Pattern: footer + " · pagina {current} van {total}",
 			Place: props.Bottom, Family: fontFamily, Size: 7}).
 		WithCreationDate(in.GeneratedAt).
-		WithCompression(true).
+		// pages uncompressed: pdfa.Convert compresses them with pooled compressors
+		// (gofpdf makes a new ~1 MB one per page)
+		WithCompression(false).
 		Build()
 	m := maroto.New(cfg)
 	d := &doc{in: in, g: g, s: &sheet{m: m, cfg: cfg}, proof: &proofLog{g: g}, total: countItems(in.Summary)}

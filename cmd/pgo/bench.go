@@ -16,6 +16,7 @@ import (
 
 	"github.com/pgo-koppelvlak/pgo/account"
 	"github.com/pgo-koppelvlak/pgo/dossier"
+	"github.com/pgo-koppelvlak/pgo/transfer/transferdb"
 )
 
 // `pgo bench` (issue 16): whole transfers, token requests and downloads driven
@@ -91,6 +92,10 @@ type benchRig struct {
 	accts  map[string]*account.Service
 	stop   func()
 	log    io.Writer
+	// hub, when started (startHub), wakes waitTransfer on Zuid's transfer
+	// NOTIFYs instead of a poll every 20 ms; stopHub ends it.
+	hub     *transferdb.Hub
+	stopHub func()
 }
 
 // benchVars are settings the bench gives the instances it starts on top of the
@@ -213,6 +218,10 @@ func (r *benchRig) openApps(ctx context.Context) error {
 }
 
 func (r *benchRig) Close() {
+	if r.stopHub != nil {
+		r.stopHub()
+		r.stopHub = nil
+	}
 	for _, a := range r.apps {
 		a.Close()
 	}

@@ -129,6 +129,9 @@ func Convert(raw []byte, m Meta, lvl Level) ([]byte, int, error) {
 	if ctx.Encrypt != nil {
 		return nil, 0, errors.New("pdfa: input is encrypted (ISO 19005-2 §6.1.3)")
 	}
+	if err := compressContents(ctx); err != nil {
+		return nil, 0, err
+	}
 	producer := "pdfcpu " + model.VersionStr
 	if err := addCatalogEntries(ctx, m, lvl, producer); err != nil {
 		return nil, 0, err
