@@ -107,21 +107,31 @@ func (s *scanner) object(depth int) (map[string]any, bool) {
 			return nil, false
 		}
 		m[k] = v
-		s.space()
-		if s.i >= len(s.b) {
+		if more, ok := s.separator('}'); !ok {
 			return nil, false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.space()
-		case '}':
-			s.i++
+		} else if !more {
 			return m, true
-		default:
-			return nil, false
 		}
 	}
+}
+
+// separator reads what follows a member or element: a comma (more follow) or
+// end, the closing bracket (none follow); anything else is not the plain subset.
+func (s *scanner) separator(end byte) (more, ok bool) {
+	s.space()
+	if s.i >= len(s.b) {
+		return false, false
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		s.space()
+		return true, true
+	case end:
+		s.i++
+		return false, true
+	}
+	return false, false
 }
 
 func (s *scanner) array(depth int) ([]any, bool) {
@@ -141,19 +151,10 @@ func (s *scanner) array(depth int) ([]any, bool) {
 			return nil, false
 		}
 		a = append(a, v)
-		s.space()
-		if s.i >= len(s.b) {
+		if more, ok := s.separator(']'); !ok {
 			return nil, false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.space()
-		case ']':
-			s.i++
+		} else if !more {
 			return a, true
-		default:
-			return nil, false
 		}
 	}
 }
