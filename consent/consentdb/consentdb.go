@@ -273,14 +273,22 @@ func (s *Store) Redemption(ctx context.Context, sig []byte) (consent.Redemption,
 // redeemSQL uses the code and stores the token in one statement: the code's
 // compare-and-set (only the update that finds used_at null wins), then the token
 // row, written only when its grant is the code's and is active and unexpired at
-// t. It returns how many codes it used and tokens it stored.
+// t. It ends with oauth_redeem_check (migration 015), which raises
+// refusedCodeUsed when no code was used and refusedGrantEnded when no token was
+// stored, so a refusal aborts the transaction on the server.
 const redeemSQL = `with u as (
 		update oauth_code set used_at = $2 where signature = $1 and used_at is null returning grant_id),
 	g as (select g.id from consent_grant g join u on g.id = u.grant_id
 		where g.id = $5 and g.state = 'active' and g.expires_at > $2),
 	t as (insert into oauth_token (signature, id, request_id, grant_id, client_id, thumbprint, request, expires_at)
 		select $3, $4, $6, g.id, $7, $8, $9, $10 from g returning 1)
-	select (select count(*) from u), (select count(*) from t)`
+	select oauth_redeem_check((select count(*) from u), (select count(*) from t))`
+
+// The SQLSTATEs oauth_redeem_check raises.
+const (
+	refusedCodeUsed   = "PGO01"
+	refusedGrantEnded = "PGO02"
+)
 
 // RedeemCode uses the code, stores the token and appends evs (the token's audit
 // records) in one transaction: the context's, or else one of its own that
@@ -288,9 +296,12 @@ const redeemSQL = `with u as (
 // statement did comes back as the outcome; on any outcome but Redeemed the
 // caller rolls its transaction back.
 //
-// In a transaction of its own it costs two round trips: begin, the statement
-// and the audit records in one batch, then commit or rollback (issue 16: before,
-// begin, the statement, each record and commit were a round trip each).
+// In a transaction of its own it costs one round trip: begin, the statement,
+// the audit records and commit in one batch. A refusal aborts the transaction
+// on the server, which then skips the rest of the batch, commit included; the
+// rollback that ends it is a second round trip, on the refusal path only.
+// (Issue 16: begin, the statement, each record and commit were a round trip
+// each, then two.)
 func (s *Store) RedeemCode(ctx context.Context, sig []byte, t time.Time, tok consent.Token, evs ...audit.Event) (consent.RedeemOutcome, error) {
 	if tx := txOf(ctx); tx != nil {
 		b := &pgx.Batch{}
@@ -299,8 +310,11 @@ func (s *Store) RedeemCode(ctx context.Context, sig []byte, t time.Time, tok con
 			return 0, err
 		}
 		res := tx.SendBatch(ctx, b)
-		defer res.Close()
-		return out(res)
+		o, err := out(res)
+		if cerr := res.Close(); cerr != nil && err == nil && o == consent.Redeemed {
+			return 0, store.Error(cerr)
+		}
+		return o, err
 	}
 	conn, err := s.db.Pool.Acquire(ctx)
 	if err != nil {
@@ -315,26 +329,35 @@ func (s *Store) RedeemCode(ctx context.Context, sig []byte, t time.Time, tok con
 	if err != nil {
 		return 0, err
 	}
+	b.Queue(`commit`)
 	res := conn.SendBatch(ctx, b)
 	o, err := func() (consent.RedeemOutcome, error) {
 		defer res.Close()
 		if _, err := res.Exec(); err != nil {
 			return 0, store.Error(err)
 		}
-		return out(res)
+		o, err := out(res)
+		if err != nil || o != consent.Redeemed {
+			return o, err
+		}
+		if _, err := res.Exec(); err != nil {
+			return 0, store.Error(err)
+		}
+		return o, nil
 	}()
-	end := `rollback`
-	if err == nil && o == consent.Redeemed {
-		end = `commit`
-	}
-	if _, cerr := conn.Exec(ctx, end); cerr != nil && err == nil {
-		return 0, store.Error(cerr)
+	// Anything but a committed redemption leaves the transaction open (failed,
+	// or never reaching its commit): end it here.
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		if _, rerr := conn.Exec(ctx, `rollback`); rerr != nil && err == nil {
+			return 0, store.Error(rerr)
+		}
 	}
 	return o, err
 }
 
 // queueRedeem queues the redemption statement and the audit records into b and
-// returns the function that reads their results.
+// returns the function that reads their results: Redeemed, or the refusal
+// oauth_redeem_check raised.
 func (s *Store) queueRedeem(b *pgx.Batch, conn *pgx.Conn, sig []byte, t time.Time, tok consent.Token,
 	evs []audit.Event) (func(pgx.BatchResults) (consent.RedeemOutcome, error), error) {
 	b.Queue(redeemSQL, sig, t, tok.Signature, tok.ID, tok.GrantID, tok.RequestID, tok.ClientID, tok.Thumbprint, tok.Request, tok.Expires)
@@ -346,23 +369,23 @@ func (s *Store) queueRedeem(b *pgx.Batch, conn *pgx.Conn, sig []byte, t time.Tim
 		}
 	}
 	return func(res pgx.BatchResults) (consent.RedeemOutcome, error) {
-		var used, stored int
-		if err := res.QueryRow().Scan(&used, &stored); err != nil {
+		var ok bool
+		if err := res.QueryRow().Scan(&ok); err != nil {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) {
+				switch pe.Code {
+				case refusedCodeUsed:
+					return consent.CodeUsed, nil
+				case refusedGrantEnded:
+					return consent.GrantEnded, nil
+				}
+			}
 			return 0, store.Error(err)
 		}
 		if q != nil {
 			if err := q.Read(res); err != nil {
 				return 0, err
 			}
-		}
-		if err := res.Close(); err != nil {
-			return 0, store.Error(err)
-		}
-		switch {
-		case used == 0:
-			return consent.CodeUsed, nil
-		case stored == 0:
-			return consent.GrantEnded, nil
 		}
 		return consent.Redeemed, nil
 	}, nil

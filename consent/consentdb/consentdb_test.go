@@ -310,3 +310,45 @@ func TestRedemptionAndRedeemCode(t *testing.T) {
 		t.Fatalf("after the caller's rollback: code used %v (%v), %d records", c.Used, err, records(tk))
 	}
 }
+
+// A refused redemption aborts its batch's transaction on the server; RedeemCode
+// ends it, so the connection goes back to the pool idle, not closed (the pool
+// closes a connection released inside a transaction). One connection, so the
+// backend before and after must be the same.
+func TestRefusedRedemptionKeepsItsConnection(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, storetest.Schema(t)+"&pool_max_conns=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	s := New(db, exportdb.New(db, func(string) store.Task { return store.Task{Type: "export:render", Payload: []byte(`{}`)} }))
+	g := grant(consent.StateActive)
+	if err := s.CreateGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	c := consent.Code{Signature: sig("once"), RequestID: "req-once", GrantID: g.ID, Request: []byte(`{}`), Expires: time.Now().Add(time.Minute)}
+	if err := s.CreateCode(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	backend := func() int32 {
+		var pid int32
+		if err := db.Pool.QueryRow(ctx, `select pg_backend_pid()`).Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		return pid
+	}
+	tok := consent.Token{Signature: sig("tok"), ID: uuid.NewString(), RequestID: c.RequestID, GrantID: g.ID,
+		ClientID: g.ClientID, Thumbprint: "x5t", Request: []byte(`{}`), Expires: time.Now().Add(time.Minute)}
+	if out, err := s.RedeemCode(ctx, c.Signature, time.Now(), tok); err != nil || out != consent.Redeemed {
+		t.Fatalf("first redemption: %v, %v", out, err)
+	}
+	before := backend()
+	tok.Signature, tok.ID = sig("tok2"), uuid.NewString()
+	if out, err := s.RedeemCode(ctx, c.Signature, time.Now(), tok); err != nil || out != consent.CodeUsed {
+		t.Fatalf("second redemption: %v, %v; want CodeUsed", out, err)
+	}
+	if after := backend(); after != before {
+		t.Fatalf("the refusal closed its connection (backend %d, then %d): its transaction was left open", before, after)
+	}
+}
