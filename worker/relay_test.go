@@ -139,7 +139,8 @@ func TestRelayKilledBetweenEnqueueAndMark(t *testing.T) {
 	f := newFixture(t)
 	ids := f.enqueue(t, 1)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCrashingRelay$")
-	cmd.Env = append(os.Environ(), "PGO_CRASH_RELAY=1", "PGO_CRASH_DB="+f.db.URL(), "PGO_CRASH_REDIS="+f.redisURL)
+	app := "pgo_crash_relay_" + uuid.NewString()[:8]
+	cmd.Env = append(os.Environ(), "PGO_CRASH_RELAY=1", "PGO_CRASH_DB="+f.db.URL()+"&application_name="+app, "PGO_CRASH_REDIS="+f.redisURL)
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
 		t.Fatalf("crashing relay: want exit 3, got %v\n%s", err, out)
@@ -149,6 +150,24 @@ func TestRelayKilledBetweenEnqueueAndMark(t *testing.T) {
 	}
 	if q := f.queued(t); q[ids[0].String()] != 1 {
 		t.Fatalf("after the crash the task is queued %d times; want 1", q[ids[0].String()])
+	}
+	// The crashed process's backend still holds the row lock until PostgreSQL
+	// reads the closed socket and rolls its transaction back; until then the
+	// next relay skips the locked row (SKIP LOCKED), as it should. Wait for
+	// that backend to end (a loaded machine took longer than the Drain).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		if err := f.db.Pool.QueryRow(context.Background(), `select count(*) from pg_stat_activity where application_name = $1`, app).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the crashed relay's backend is still there after 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	relay := &Relay{DB: f.db, Client: f.client}
 	if n, err := relay.Drain(context.Background()); err != nil || n != 1 {
