@@ -155,11 +155,7 @@ func (ft *flowTab) eval(js string) string {
 
 func (ft *flowTab) location() string {
 	ft.t.Helper()
-	loc, err := chromedp.Run(ft.ctx, chromedp.Location())
-	if err != nil {
-		ft.t.Fatal(err)
-	}
-	return loc
+	return browsertest.Location(ft.t, ft.ctx)
 }
 
 // text is the visible text of the page's main element.

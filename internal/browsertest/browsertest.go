@@ -145,14 +145,49 @@ func Load(ctx context.Context, js bool, steps ...chromedp.Action[chromedp.Void])
 	return resp, chromedp.Do(ctx, Scripts(true))
 }
 
-// Eval evaluates js in the page and returns its string result.
+// Eval evaluates js in the page and returns its string result. A page that
+// navigates while js runs (the progress page reloads itself when the transfer
+// is done) is asked again, on the new page.
 func Eval(t testing.TB, ctx context.Context, js string) string {
 	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+	s, err := probe(ctx, chromedp.Evaluate[string](js))
 	if err != nil {
 		t.Fatalf("%s: %v", js, err)
 	}
 	return s
+}
+
+// Location is the page's address, asked again as Eval is when the page
+// navigates meanwhile.
+func Location(t testing.TB, ctx context.Context) string {
+	t.Helper()
+	loc, err := probe(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+// probe runs a read-only action, again (up to 5 s) while the browser answers
+// that the page navigated under it: that is the page loading its successor,
+// not a failure of what is tested.
+func probe[T any](ctx context.Context, a chromedp.Action[T]) (T, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v, err := chromedp.Run(ctx, a)
+		if err == nil || !navigated(err) || time.Now().After(deadline) {
+			return v, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// navigated reports whether err is the DevTools protocol's answer to a probe
+// whose page (or its JavaScript context) went away because it navigated.
+func navigated(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "navigated or closed") || strings.Contains(s, "Execution context was destroyed") ||
+		strings.Contains(s, "Cannot find context with specified id")
 }
 
 // WaitReady waits up to timeout until an element matching the CSS selector sel
