@@ -75,6 +75,9 @@ func checkTransferJSON(t *testing.T, out []byte) {
 			t.Errorf("stage %s not found in the audit records: %v", k, rep.Stages)
 		}
 	}
+	if rep.Slowest["e2e"] != rep.Max || rep.Slowest["token"] <= 0 {
+		t.Errorf("the slowest transfer's stages (e2e %v, max %v): %v", rep.Slowest["e2e"], rep.Max, rep.Slowest)
+	}
 	for _, p := range []string{"PGO Noord serve", "PGO Noord worker", "PGO Zuid serve", "PGO Zuid worker"} {
 		if rep.RSS[p] <= 0 {
 			t.Errorf("no peak RSS of %s: %v", p, rep.RSS)

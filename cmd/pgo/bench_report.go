@@ -32,6 +32,7 @@ type transferReport struct {
 	CPUPerXfer  float64            `json:"cpu_s_per_transfer"`
 	Stages      map[string]float64 `json:"stages"`     // p95 per stage, ms
 	StagesP50   map[string]float64 `json:"stages_p50"` // p50 per stage, ms
+	Slowest     map[string]float64 `json:"slowest"`    // the stages of the transfer with the largest end-to-end time, ms
 	RSS         map[string]float64 `json:"rss_mb"`     // peak RSS per process
 	CPU         map[string]float64 `json:"cpu_s"`      // CPU seconds per process during the timed transfers
 	StageSource string             `json:"stage_source"`
@@ -83,6 +84,12 @@ func (r *benchRig) transferReport(ctx context.Context, o benchOptions, runs []tr
 		for k, v := range st {
 			per[k] = append(per[k], v)
 		}
+		if rep.Slowest == nil || st["e2e"] > rep.Slowest["e2e"] {
+			rep.Slowest = st
+		}
+	}
+	for k, v := range rep.Slowest {
+		rep.Slowest[k] = round1(v)
 	}
 	rep.e2e, rep.stored = per["e2e"], per["stored"]
 	for _, k := range stageOrder {
@@ -212,9 +219,11 @@ func (rep *transferReport) print(w io.Writer) {
 	fmt.Fprintf(w, "end-to-end p50 / pure render        %.2f\n", rep.Overhead)
 	fmt.Fprintf(w, "render-bound limit (CPUs / render)  %.2f transfers/s; reached %.1f%%\n", rep.RenderBound, rep.BoundPct)
 	fmt.Fprintf(w, "CPU per transfer (all processes)    %.3f s\n\n", rep.CPUPerXfer)
-	fmt.Fprintf(w, "%-14s %9s %9s  %s\n", "stage", "p50 ms", "p95 ms", "")
+	// slowest: the one transfer with the largest end-to-end time, to tell where
+	// a tail comes from (a p95 of each stage can come from different transfers).
+	fmt.Fprintf(w, "%-14s %9s %9s %9s  %s\n", "stage", "p50 ms", "p95 ms", "slowest", "")
 	for _, k := range stageOrder {
-		fmt.Fprintf(w, "%-14s %9.1f %9.1f  %s\n", k, rep.StagesP50[k], rep.Stages[k], stageText[k])
+		fmt.Fprintf(w, "%-14s %9.1f %9.1f %9.1f  %s\n", k, rep.StagesP50[k], rep.Stages[k], rep.Slowest[k], stageText[k])
 	}
 	fmt.Fprintf(w, "(stage times: %s)\n\n", rep.StageSource)
 	names := make([]string, 0, len(rep.RSS))
