@@ -111,19 +111,29 @@ func (s *Serving) Await(ctx context.Context, id string, hold time.Duration) (Job
 	}
 }
 
-// RetryAfter estimates when a job that is still rendering will be ready, from its
-// pace so far: the Retry-After of a 202 or 503 (RFC 9110 §10.2.3), at least 1 s and
-// at most 30 s, so that a peer polls neither hot nor asleep. A job still queued or
-// without progress gets 1 s: its render waits for a slot of unknown length, and a
-// peer asked to come back after 2 s (on top of the 1 s async hold) made that wait
-// the p95 of 20 concurrent transfers (issue 16: 4.0 s with the fetch queue of its own).
-func (s *Serving) RetryAfter(job Job) time.Duration {
-	est := time.Second
+// RetryAfter is the Retry-After (RFC 9110 §10.2.3) of a 202 or 503 for a job
+// still rendering, answered after the request was held for held: the estimated
+// time left, from the job's pace so far, less held, in whole seconds rounded
+// down, from 0 to 30 s. The next request is held as long again, so it ends when
+// the render does instead of the peer sleeping past it; a job still queued or
+// without progress (time left unknown) gets 0. 0 does not make a peer poll hot:
+// every request that finds the job unfinished was held, so one waiting peer asks
+// at most once per hold. An answer held less than 1 s (PGO_HOLD_LIMIT=0) says at
+// least 1 s instead.
+//
+// Issue 16: with at least 1 s always, a render that finished while the peer
+// slept cost the transfer up to that second (or the whole pace estimate, up to
+// 30 s): the tail of 20 concurrent transfers.
+func (s *Serving) RetryAfter(job Job, held time.Duration) time.Duration {
+	var low, left time.Duration
+	if held < time.Second {
+		low = time.Second
+	}
 	if job.Status == StatusRendering && job.Done > 0 && job.Total > job.Done && !job.Started.IsZero() {
 		spent := s.now().Sub(job.Started)
-		est = spent * time.Duration(job.Total-job.Done) / time.Duration(job.Done)
+		left = spent*time.Duration(job.Total-job.Done)/time.Duration(job.Done) - held
 	}
-	return min(max(est.Round(time.Second), time.Second), 30*time.Second)
+	return min(max(left.Truncate(time.Second), low), 30*time.Second)
 }
 
 // Open returns the plaintext PDF of a ready job as a stream. The stream checks the

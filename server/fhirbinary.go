@@ -54,7 +54,7 @@ func (a *fhirAPI) binary(c echo.Context) error {
 		return writeOutcome(c, http.StatusInternalServerError, "exception",
 			"The document could not be rendered: "+job.Failure+". Ask the patient to give consent again.")
 	}
-	retry := a.d.Exports.RetryAfter(job)
+	retry := a.d.Exports.RetryAfter(job, hold)
 	h := c.Response().Header()
 	h.Set("Retry-After", strconv.Itoa(int(retry/time.Second)))
 	if async {
@@ -67,11 +67,11 @@ func (a *fhirAPI) binary(c echo.Context) error {
 
 // asyncHold is how long a `Prefer: respond-async` read still waits for the render
 // before it gets 202. respond-async is a preference the server may answer
-// synchronously (RFC 7240 §4.1), and Retry-After counts whole seconds with at
-// least 1 (RetryAfter), so a peer told 202 waits at least 1 s anyway: answering
-// 200 within that second is never later for it, and a render of a few hundred
-// ms no longer costs a transfer a whole Retry-After round (issue 16: about 1 s of
-// a standard transfer's 1.6 s).
+// synchronously (RFC 7240 §4.1): answering 200 within that second is never
+// later for the peer, and a render of a few hundred ms no longer costs a
+// transfer a Retry-After round (issue 16). It is also the pace of a waiting
+// peer's polls and of X-Progress: the 202's Retry-After is the estimated time
+// left less this hold (Serving.RetryAfter), 0 while that is under a second.
 const asyncHold = time.Second
 
 // preferAsync reports whether a Prefer header (RFC 7240) asks for respond-async.
