@@ -147,12 +147,17 @@ func queue(b *pgx.Batch, conn *pgx.Conn, rs []*audit.Record) *Queued {
 		}
 	}
 	for _, r := range rs {
-		b.Queue(insertSQL, r.ID, r.Recorded, r.Time, string(r.Action), string(r.Outcome), r.Reason,
-			r.PersonID, string(r.ActorType), r.ActorID, string(r.Role), r.ObjectType, r.ObjectID,
-			jsonMap(r.ObjectHashes), r.SourceIP, r.UserAgent, r.RequestID, r.CorrelationID,
-			jsonMap(r.Details), int64(r.MACKey), r.MAC[:])
+		b.Queue(insertSQL, insertArgs(r)...)
 	}
 	return q
+}
+
+// insertArgs are insertSQL's parameters for r.
+func insertArgs(r *audit.Record) []any {
+	return []any{r.ID, r.Recorded, r.Time, string(r.Action), string(r.Outcome), r.Reason,
+		r.PersonID, string(r.ActorType), r.ActorID, string(r.Role), r.ObjectType, r.ObjectID,
+		jsonMap(r.ObjectHashes), r.SourceIP, r.UserAgent, r.RequestID, r.CorrelationID,
+		jsonMap(r.Details), int64(r.MACKey), r.MAC[:]}
 }
 
 // Read reads the results of the queued records (the partition checks, then each

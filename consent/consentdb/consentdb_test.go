@@ -19,9 +19,26 @@ import (
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 )
 
-func newStore(t *testing.T) *Store {
-	db := storetest.DB(t)
+func newStore(t *testing.T) *Store { return storeOn(storetest.DB(t)) }
+
+// storeOn is the consent store on db, with the export store it enqueues renders through.
+func storeOn(db *store.DB) *Store {
 	return New(db, exportdb.New(db, func(string) store.Task { return store.Task{Type: "export:render", Payload: []byte(`{}`)} }))
+}
+
+// activeCode stores an active grant and one unused code (named name) for it.
+func activeCode(t *testing.T, s *Store, name string) (consent.Grant, consent.Code) {
+	t.Helper()
+	ctx := context.Background()
+	g := grant(consent.StateActive)
+	if err := s.CreateGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	c := consent.Code{Signature: sig(name), RequestID: "req-" + name, GrantID: g.ID, Request: []byte(`{}`), Expires: time.Now().Add(time.Minute)}
+	if err := s.CreateCode(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	return g, c
 }
 
 func grant(state consent.State) consent.Grant {
@@ -42,14 +59,7 @@ func sig(s string) []byte { b := sha256.Sum256([]byte(s)); return b[:] }
 func TestUseCodeOnce(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	g := grant(consent.StateActive)
-	if err := s.CreateGrant(ctx, g); err != nil {
-		t.Fatal(err)
-	}
-	c := consent.Code{Signature: sig("code"), RequestID: "req-1", GrantID: g.ID, Request: []byte(`{}`), Expires: time.Now().Add(time.Minute)}
-	if err := s.CreateCode(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	_, c := activeCode(t, s, "code")
 	var wins int
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -322,15 +332,8 @@ func TestRefusedRedemptionKeepsItsConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	s := New(db, exportdb.New(db, func(string) store.Task { return store.Task{Type: "export:render", Payload: []byte(`{}`)} }))
-	g := grant(consent.StateActive)
-	if err := s.CreateGrant(ctx, g); err != nil {
-		t.Fatal(err)
-	}
-	c := consent.Code{Signature: sig("once"), RequestID: "req-once", GrantID: g.ID, Request: []byte(`{}`), Expires: time.Now().Add(time.Minute)}
-	if err := s.CreateCode(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	s := storeOn(db)
+	g, c := activeCode(t, s, "once")
 	backend := func() int32 {
 		var pid int32
 		if err := db.Pool.QueryRow(ctx, `select pg_backend_pid()`).Scan(&pid); err != nil {
