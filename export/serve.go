@@ -27,6 +27,15 @@ type Serving struct {
 	source string
 	now    func() time.Time
 	poll   time.Duration
+	wake   Waker
+}
+
+// Waker wakes a held read when its job may have become final (store.Hub on
+// exportdb.Channel: the NOTIFY of the render's commit).
+type Waker interface {
+	// Subscribe returns a channel that receives a value after each notification
+	// for the job, and the function that ends the subscription.
+	Subscribe(jobID string) (<-chan struct{}, func())
 }
 
 // DocumentStore is what serving needs from PostgreSQL (exportdb.Store).
@@ -61,7 +70,11 @@ type ServingConfig struct {
 	Names  Summarizer
 	Source string // this PGO's name: the document's author
 	Now    func() time.Time
-	Poll   time.Duration // how often a held request looks at the job; default 50 ms
+	// Wake, when set, wakes a held request when its job becomes final; it then
+	// reads the job once per wake-up and every Poll as a safety net (default 1 s).
+	// Without it a held request reads the job every Poll (default 50 ms).
+	Wake Waker
+	Poll time.Duration
 }
 
 // NewServing returns Serving over the given parts.
@@ -69,13 +82,18 @@ func NewServing(c ServingConfig) *Serving {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.Poll <= 0 {
+	if c.Poll <= 0 && c.Wake != nil {
+		// Woken by the render's NOTIFY: the read every second only covers a
+		// notification lost with the hub's connection (its reconnection wakes
+		// every waiter as well).
+		c.Poll = time.Second
+	} else if c.Poll <= 0 {
 		// 50 ms: one small primary-key read 20 times a second per held request,
 		// against a render of a few hundred ms that a 200 ms poll missed by 100
 		// ms on average (issue 16, BENCHMARKS.md).
 		c.Poll = 50 * time.Millisecond
 	}
-	return &Serving{store: c.Store, opener: c.Opener, names: c.Names, source: c.Source, now: c.Now, poll: c.Poll}
+	return &Serving{store: c.Store, opener: c.Opener, names: c.Names, source: c.Source, now: c.Now, poll: c.Poll, wake: c.Wake}
 }
 
 // Job returns the job with id (ENOTFOUND when there is none, EINVALID for a bad id).
@@ -90,10 +108,23 @@ func (s *Serving) Job(ctx context.Context, id string) (Job, error) {
 // at once). The Binary endpoint holds a plain request this way (MedMij's scripts
 // accept only 200 for a read) and answers 503 + Retry-After when the render takes
 // longer than PGO_HOLD_LIMIT; ctx ending (the peer went away) ends the wait.
+//
+// With a Waker it subscribes before the first read, so a render that commits
+// between that read and the wait still wakes it; under 20 concurrent transfers
+// this removed 20 job reads a second per held request (issue 16, BENCHMARKS.md).
 func (s *Serving) Await(ctx context.Context, id string, hold time.Duration) (Job, error) {
+	if err := checkID("document id", id); err != nil {
+		return Job{}, err
+	}
 	deadline := s.now().Add(hold)
+	var woken <-chan struct{}
+	if s.wake != nil && hold > 0 {
+		ch, done := s.wake.Subscribe(id)
+		defer done()
+		woken = ch
+	}
 	for {
-		job, err := s.Job(ctx, id)
+		job, err := s.store.Job(ctx, id)
 		if err != nil || job.Status.Final() {
 			return job, err
 		}
@@ -106,6 +137,8 @@ func (s *Serving) Await(ctx context.Context, id string, hold time.Duration) (Job
 		case <-ctx.Done():
 			t.Stop()
 			return job, ctx.Err()
+		case <-woken:
+			t.Stop()
 		case <-t.C:
 		}
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/pgo-koppelvlak/pgo/account"
 	"github.com/pgo-koppelvlak/pgo/dossier"
-	"github.com/pgo-koppelvlak/pgo/transfer/transferdb"
+	"github.com/pgo-koppelvlak/pgo/store"
 )
 
 // `pgo bench` (issue 16): whole transfers, token requests and downloads driven
@@ -94,7 +94,7 @@ type benchRig struct {
 	log    io.Writer
 	// hub, when started (startHub), wakes waitTransfer on Zuid's transfer
 	// NOTIFYs instead of a poll every 20 ms; stopHub ends it.
-	hub     *transferdb.Hub
+	hub     *store.Hub
 	stopHub func()
 }
 

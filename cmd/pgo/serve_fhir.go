@@ -8,6 +8,7 @@ import (
 	"github.com/pgo-koppelvlak/pgo/export"
 	"github.com/pgo-koppelvlak/pgo/export/exportdb"
 	"github.com/pgo-koppelvlak/pgo/server"
+	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/worker"
 )
 
@@ -16,7 +17,7 @@ import (
 // Every request's bearer token is checked by the authorization server
 // (consent.Service.CheckAccess), so it is off with the source role (no
 // PGO_PROVIDER_NAME).
-func (a *App) mountFHIR(_ context.Context, srv *server.Server) error {
+func (a *App) mountFHIR(ctx context.Context, srv *server.Server) error {
 	if a.Config.Consent.ProviderName == "" {
 		return nil
 	}
@@ -24,7 +25,7 @@ func (a *App) mountFHIR(_ context.Context, srv *server.Server) error {
 	if err != nil {
 		return err
 	}
-	srv.MountFHIR(server.FHIRDeps{Access: consentAccess{svc}, Exports: a.exportServing(), HoldLimit: a.Config.FHIR.HoldLimit})
+	srv.MountFHIR(server.FHIRDeps{Access: consentAccess{svc}, Exports: a.exportServing(ctx), HoldLimit: a.Config.FHIR.HoldLimit})
 	return nil
 }
 
@@ -48,13 +49,18 @@ func (f consentAccess) CheckAccess(ctx context.Context, bearer, thumbprint strin
 // The render task (exportJobs) and the export_document rewrap must both use it.
 func (a *App) exportSealer() export.StreamSeal { return export.StreamSeal{V: a.Vault} }
 
-// exportServing serves rendered exports to the FHIR endpoint.
-func (a *App) exportServing() *export.Serving {
+// exportServing serves rendered exports to the FHIR endpoint. Its held Binary
+// reads are woken by the render's NOTIFY (one LISTEN connection per process,
+// running until ctx ends).
+func (a *App) exportServing(ctx context.Context) *export.Serving {
+	hub := store.NewHub(a.DB.URL(), exportdb.Channel, a.Log)
+	go hub.Run(ctx)
 	return export.NewServing(export.ServingConfig{
 		Store:  exportdb.New(a.DB, worker.NewRenderTask),
 		Opener: a.exportSealer(),
 		Names:  a.dossiers(),
 		Source: a.Config.InstanceName,
+		Wake:   hub,
 	})
 }
 

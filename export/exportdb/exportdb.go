@@ -19,6 +19,14 @@ import (
 	"github.com/pgo-koppelvlak/pgo/store"
 )
 
+// Channel is the NOTIFY channel of export jobs that became final (ready or
+// failed); the payload is the job id. Finish and Fail send it in their
+// transaction, so a held Binary read on any server process (export.Serving with a
+// store.Hub on this channel) wakes when the job's commit is visible, instead of
+// reading the job row again and again. One notification per render: NOTIFY's
+// commit-time lock is no cost at that rate.
+const Channel = "pgo_export"
+
 // Store implements export.JobStore.
 type Store struct {
 	db   *store.DB
@@ -137,7 +145,7 @@ func (s *Store) Finish(ctx context.Context, id string, res export.Result, sealed
 			return err
 		}
 		won = true
-		return auditdb.Append(ctx, tx, ev)
+		return final(ctx, tx, id, ev)
 	})
 	if err != nil {
 		won = false
@@ -155,12 +163,32 @@ func (s *Store) Fail(ctx context.Context, id string, reason string, ev audit.Eve
 			return err
 		}
 		won = true
-		return auditdb.Append(ctx, tx, ev)
+		return final(ctx, tx, id, ev)
 	})
 	if err != nil {
 		won = false
 	}
 	return won, store.Error(err)
+}
+
+// final appends the audit record of a job that became final and notifies
+// Channel, in tx and in one round trip.
+func final(ctx context.Context, tx pgx.Tx, id string, ev audit.Event) error {
+	b := &pgx.Batch{}
+	q, err := auditdb.Queue(b, tx.Conn(), ev)
+	if err != nil {
+		return err
+	}
+	b.Queue(`select pg_notify($1, $2)`, Channel, id)
+	res := tx.SendBatch(ctx, b)
+	defer res.Close()
+	if err := q.Read(res); err != nil {
+		return err
+	}
+	if _, err := res.Exec(); err != nil {
+		return err
+	}
+	return res.Close()
 }
 
 // Document returns a ready job with its sealed document; ECONFLICT naming the
