@@ -145,28 +145,23 @@ func (s *Serving) Await(ctx context.Context, id string, hold time.Duration) (Job
 }
 
 // RetryAfter is the Retry-After (RFC 9110 §10.2.3) of a 202 or 503 for a job
-// still rendering, answered after the request was held for held: the estimated
-// time left, from the job's pace so far, less held, in whole seconds rounded
-// down, from 0 to 30 s. The next request is held as long again, so it ends when
-// the render does instead of the peer sleeping past it; a job still queued or
-// without progress (time left unknown) gets 0. 0 does not make a peer poll hot:
-// every request that finds the job unfinished was held, so one waiting peer asks
-// at most once per hold. An answer held less than 1 s (PGO_HOLD_LIMIT=0) says at
-// least 1 s instead.
+// still rendering, answered after the request was held for held: 0 when it was
+// held at least a second, else 1 s. 0 does not make a peer poll hot: every
+// request that finds the job unfinished is held (and woken when the render
+// commits), so one waiting peer asks at most once per hold, and its next request
+// ends when the render does.
 //
-// Issue 16: with at least 1 s always, a render that finished while the peer
-// slept cost the transfer up to that second (or the whole pace estimate, up to
-// 30 s): the tail of 20 concurrent transfers.
-func (s *Serving) RetryAfter(job Job, held time.Duration) time.Duration {
-	var low, left time.Duration
+// Issue 16: Retry-After used to be the time left estimated from the job's pace
+// so far, less the hold. Early in a render on a busy machine that pace is mostly
+// the dossier's loading, so the estimate overshot: a peer slept 4 s past a
+// render that finished at once (20 concurrent transfers, the slowest one's
+// download stage 3.9 s; BENCHMARKS.md round 5). Before that it was at least 1 s,
+// which cost up to that second per transfer.
+func (s *Serving) RetryAfter(held time.Duration) time.Duration {
 	if held < time.Second {
-		low = time.Second
+		return time.Second
 	}
-	if job.Status == StatusRendering && job.Done > 0 && job.Total > job.Done && !job.Started.IsZero() {
-		spent := s.now().Sub(job.Started)
-		left = spent*time.Duration(job.Total-job.Done)/time.Duration(job.Done) - held
-	}
-	return min(max(left.Truncate(time.Second), low), 30*time.Second)
+	return 0
 }
 
 // Open returns the plaintext PDF of a ready job as a stream. The stream checks the

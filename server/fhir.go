@@ -29,7 +29,7 @@ const FHIRBasePath = "/51/fhir"
 type FHIRExports interface {
 	Job(ctx context.Context, id string) (export.Job, error)
 	Await(ctx context.Context, id string, hold time.Duration) (export.Job, error)
-	RetryAfter(job export.Job, held time.Duration) time.Duration
+	RetryAfter(held time.Duration) time.Duration
 	Open(ctx context.Context, job export.Job) (io.ReadCloser, error)
 	PatientName(ctx context.Context, userID string) (string, error)
 	DocumentReference(job export.Job, patientName string) fhir.DocumentReference

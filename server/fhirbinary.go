@@ -54,7 +54,7 @@ func (a *fhirAPI) binary(c echo.Context) error {
 		return writeOutcome(c, http.StatusInternalServerError, "exception",
 			"The document could not be rendered: "+job.Failure+". Ask the patient to give consent again.")
 	}
-	retry := a.d.Exports.RetryAfter(job, hold)
+	retry := a.d.Exports.RetryAfter(hold)
 	h := c.Response().Header()
 	h.Set("Retry-After", strconv.Itoa(int(retry/time.Second)))
 	if async {
@@ -70,8 +70,8 @@ func (a *fhirAPI) binary(c echo.Context) error {
 // synchronously (RFC 7240 §4.1): answering 200 within that second is never
 // later for the peer, and a render of a few hundred ms no longer costs a
 // transfer a Retry-After round (issue 16). It is also the pace of a waiting
-// peer's polls and of X-Progress: the 202's Retry-After is the estimated time
-// left less this hold (Serving.RetryAfter), 0 while that is under a second.
+// peer's polls and of X-Progress: the 202's Retry-After is 0
+// (Serving.RetryAfter), since the next request is held again.
 const asyncHold = time.Second
 
 // preferAsync reports whether a Prefer header (RFC 7240) asks for respond-async.

@@ -109,26 +109,17 @@ func TestServingAwait(t *testing.T) {
 	if _, err := serving.Await(context.Background(), "nope", 0); pgo.ErrorCode(err) != pgo.EINVALID {
 		t.Fatalf("bad id: %v", err)
 	}
-	// Retry-After after a request held for held: the time left by the pace so far
-	// less held, whole seconds rounded down, 0 to 30 s; at least 1 s when the
-	// answer was not held (the peer would otherwise ask again at once).
-	started := time.Now().Add(-2 * time.Second)
+	// Retry-After after a request held for held: 0 (the next request is held
+	// again and woken by the render's commit), whatever the pace so far; 1 s when
+	// the answer was not held (the peer would otherwise ask again at once).
 	for _, c := range []struct {
-		name string
-		job  export.Job
 		held time.Duration
 		want time.Duration
 	}{
-		{"slow render", export.Job{Status: export.StatusRendering, Done: 1, Total: 1000, Started: started}, time.Second, 30 * time.Second},
-		{"4 s left, held 1 s", export.Job{Status: export.StatusRendering, Done: 1, Total: 3, Started: started}, time.Second, 3 * time.Second},
-		{"under a second left after the hold", export.Job{Status: export.StatusRendering, Done: 2, Total: 3, Started: started}, time.Second, 0},
-		{"queued, held 1 s", export.Job{Status: export.StatusQueued}, time.Second, 0},
-		{"queued, held 20 s", export.Job{Status: export.StatusQueued}, 20 * time.Second, 0},
-		{"queued, not held", export.Job{Status: export.StatusQueued}, 0, time.Second},
-		{"no progress yet, not held", export.Job{Status: export.StatusRendering, Total: 10, Started: started}, 0, time.Second},
+		{time.Second, 0}, {20 * time.Second, 0}, {0, time.Second}, {500 * time.Millisecond, time.Second},
 	} {
-		if d := serving.RetryAfter(c.job, c.held); d != c.want {
-			t.Errorf("%s: Retry-After %v; want %v", c.name, d, c.want)
+		if d := serving.RetryAfter(c.held); d != c.want {
+			t.Errorf("held %s: Retry-After %v; want %v", c.held, d, c.want)
 		}
 	}
 }
