@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 )
@@ -47,7 +44,7 @@ func TestBenchCommands(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			prefix := fmt.Sprintf("pgo_benchtest_%d", time.Now().UnixNano()%1e9)
-			t.Cleanup(func() { dropBenchDatabases(t, prefix) })
+			t.Cleanup(func() { dropDemoDatabases(t, prefix) })
 			dir := filepath.Join(t.TempDir(), "bench")
 			args := append([]string{"bench"}, c.args...)
 			args = append(args, "--json", "--dir", dir, "--db-prefix", prefix, "--postgres", storetest.BaseURL(),
@@ -81,24 +78,6 @@ func checkTransferJSON(t *testing.T, out []byte) {
 	for _, p := range []string{"PGO Noord serve", "PGO Noord worker", "PGO Zuid serve", "PGO Zuid worker"} {
 		if rep.RSS[p] <= 0 {
 			t.Errorf("no peak RSS of %s: %v", p, rep.RSS)
-		}
-	}
-}
-
-// dropBenchDatabases drops what a bench run made in PostgreSQL: both databases
-// and their application roles.
-func dropBenchDatabases(t *testing.T, prefix string) {
-	dropDemoDatabases(t, prefix)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, storetest.BaseURL())
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer conn.Close(ctx)
-	for _, k := range []string{"noord", "zuid"} {
-		if _, err := conn.Exec(ctx, "drop role if exists "+pgx.Identifier{prefix + "_" + k + "_app"}.Sanitize()); err != nil {
-			t.Error(err)
 		}
 	}
 }

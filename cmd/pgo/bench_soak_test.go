@@ -19,7 +19,7 @@ import (
 // between the first and the last interval within the command's tolerance.
 func TestBenchSoak(t *testing.T) {
 	prefix := fmt.Sprintf("pgo_soaktest_%d", time.Now().UnixNano()%1e9)
-	t.Cleanup(func() { dropBenchDatabases(t, prefix) })
+	t.Cleanup(func() { dropDemoDatabases(t, prefix) })
 	args := []string{"bench", "soak", "--patients", "10", "--warmup", "10s", "--duration", "30s", "--interval", "10s", "--json",
 		"--dir", filepath.Join(t.TempDir(), "bench"), "--db-prefix", prefix, "--postgres", storetest.BaseURL(),
 		"--noord-redis", storetest.Redis(t), "--zuid-redis", storetest.Redis(t)}

@@ -240,6 +240,9 @@ func stopDemo(t *testing.T, p *pgoProcess, j demoJSON) {
 	}
 }
 
+// dropDemoDatabases drops what a demo (or bench) run made in PostgreSQL: both
+// databases, then their app roles (roles belong to the cluster, not to a
+// database, so dropping the databases leaves them behind).
 func dropDemoDatabases(t *testing.T, prefix string) {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, storetest.BaseURL())
@@ -250,6 +253,9 @@ func dropDemoDatabases(t *testing.T, prefix string) {
 	defer conn.Close(ctx)
 	for _, k := range []string{"noord", "zuid"} {
 		if _, err := conn.Exec(ctx, "drop database if exists "+pgx.Identifier{prefix + "_" + k}.Sanitize()+" with (force)"); err != nil {
+			t.Error(err)
+		}
+		if _, err := conn.Exec(ctx, "drop role if exists "+pgx.Identifier{prefix + "_" + k + "_app"}.Sanitize()); err != nil {
 			t.Error(err)
 		}
 	}

@@ -25,7 +25,7 @@ import (
 func TestScaleOut(t *testing.T) {
 	const n = 50
 	prefix := fmt.Sprintf("pgo_scaletest_%d", time.Now().UnixNano()%1e9)
-	t.Cleanup(func() { dropBenchDatabases(t, prefix) })
+	t.Cleanup(func() { dropDemoDatabases(t, prefix) })
 	dir := filepath.Join(t.TempDir(), "bench")
 	args := []string{"bench", "transfer", "--count", fmt.Sprint(n), "--concurrency", "10", "--serve", "2", "--workers", "2",
 		"--json", "--dir", dir, "--db-prefix", prefix, "--postgres", storetest.BaseURL(),
