@@ -31,6 +31,10 @@ type Config struct {
 	// OpsAddr is the operations listener (/readyz, /metrics); loopback by
 	// default, empty turns it off.
 	OpsAddr string
+	// WorkerOpsAddr is pgo worker's operations listener (/healthz, /readyz,
+	// /metrics, /debug/pprof); off by default, since several workers may share
+	// a host.
+	WorkerOpsAddr string
 	// ProxyClientCertHeader names the header in which a trusted proxy passes the
 	// verified client certificate (URL-encoded PEM). Empty: peer routes on the plain
 	// listener are refused.
@@ -83,6 +87,7 @@ func (c *Config) settings() []setting {
 		str("PGO_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL for the job queue", &c.RedisURL, checkURL("redis", "rediss")),
 		str("PGO_HTTP_ADDR", ":8443", "HTTPS listen address", &c.HTTPAddr, checkAddr),
 		str("PGO_OPS_ADDR", "127.0.0.1:9464", "plain-HTTP operations listener for /readyz and /metrics; keep it off the public network (off when empty)", &c.OpsAddr, optional(checkAddr)),
+		str("PGO_WORKER_OPS_ADDR", "", "plain-HTTP operations listener of pgo worker for /readyz, /metrics and /debug/pprof; keep it off the public network (off when empty)", &c.WorkerOpsAddr, optional(checkAddr)),
 		str("PGO_PLAIN_HTTP_ADDR", "", "plain-HTTP listen address for a TLS-terminating proxy (off when empty)", &c.PlainAddr, optional(checkAddr)),
 		str("PGO_PROXY_CLIENT_CERT_HEADER", "", "header carrying the proxy-verified client certificate (PEM, URL-encoded)", &c.ProxyClientCertHeader, nil),
 		prefixes("PGO_TRUSTED_PROXIES", "", "comma-separated CIDRs or addresses of the TLS-terminating proxies whose certificate header and X-Forwarded-For are trusted (empty: none)", &c.TrustedProxies),

@@ -199,6 +199,27 @@ func (s *Server) Serve(ctx context.Context, l Listeners) error {
 	return errors.Join(errs...)
 }
 
+// ServeOps runs only the operations server on ln (pgo worker's
+// PGO_WORKER_OPS_ADDR: a process without public routes), until ctx is done; then
+// it shuts down as Serve does.
+func (s *Server) ServeOps(ctx context.Context, ln net.Listener) error {
+	srv := s.httpServer(s.ops, nil)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	return nil
+}
+
 func (s *Server) httpServer(h http.Handler, tc *tls.Config) *http.Server {
 	return &http.Server{
 		Handler:           h,

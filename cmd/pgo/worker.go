@@ -4,10 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
+	"github.com/pgo-koppelvlak/pgo/server"
 	"github.com/pgo-koppelvlak/pgo/worker"
 )
 
@@ -55,6 +57,11 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		return err
 	}
 	a.registerTasks(w)
+	stopOps, err := a.serveWorkerOps(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer stopOps()
 	defer a.startAuditLinker(ctx)() // issue 16: links this process's audit appends
 	log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "fetch_concurrency", cfg.WorkerFetchConcurrency)
 	fmt.Fprintln(e.stdout, "worker running")
@@ -68,6 +75,51 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	}
 	log.Info("worker stopped")
 	return err
+}
+
+// serveWorkerOps starts pgo worker's operations listener on PGO_WORKER_OPS_ADDR
+// when it is set: /healthz, /readyz (PostgreSQL, Redis, migrations), /metrics and
+// /debug/pprof, as pgo serve's PGO_OPS_ADDR, so that a worker (where the renders
+// run) can be watched and profiled too. A port that cannot be bound stops the
+// worker at start. The returned function shuts the listener down and waits for
+// it.
+func (a *App) serveWorkerOps(ctx context.Context, e *env) (wait func(), err error) {
+	addr := a.Config.WorkerOpsAddr
+	if addr == "" {
+		return func() {}, nil
+	}
+	rc, err := openRedis(ctx, a.Config.RedisURL, a.Log)
+	if err != nil {
+		return nil, err
+	}
+	a.onClose(func() { rc.Close() })
+	srv, err := server.New(server.Deps{
+		Config: a.Config,
+		Logger: a.Log,
+		Checkers: []server.Checker{
+			server.CheckFunc("postgres", a.DB.Ping),
+			server.CheckFunc("redis", func(ctx context.Context) error { return rc.Ping(ctx).Err() }),
+			server.CheckFunc("migrations", a.DB.MigrationsCurrent),
+		},
+	})
+	if err != nil {
+		return nil, &exitError{code: 2, msg: "pgo worker: " + err.Error()}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("PGO_WORKER_OPS_ADDR: %w", err)
+	}
+	a.Log.Info("operations listener (/readyz, /metrics, /debug/pprof)", "addr", ln.Addr().String())
+	fmt.Fprintf(e.stdout, "operations on http://%s\n", ln.Addr())
+	octx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.ServeOps(octx, ln); err != nil {
+			a.Log.Warn("worker operations listener stopped", "error", err.Error())
+		}
+	}()
+	return func() { cancel(); <-done }, nil
 }
 
 // auditMaintenance keeps the audit log's month partitions ahead and signs its chain
