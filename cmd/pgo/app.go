@@ -144,6 +144,36 @@ func (a *App) warnSuperuser() {
 	}
 }
 
+// warnRedisDurability warns when the queue's Redis does not log its writes
+// (appendonly no). The outbox marks a task sent once Redis holds it, so a Redis
+// that stops loses the tasks relayed since its last snapshot (all of them
+// without snapshots): those renders and transfers would never run. A Redis that
+// refuses CONFIG (managed services may rename it) gets an info line instead.
+func (a *App) warnRedisDurability(ctx context.Context) {
+	opt, err := redis.ParseURL(a.Config.RedisURL)
+	if err != nil {
+		return // reported where the queue opens it
+	}
+	rc := redis.NewClient(opt)
+	defer rc.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	aof, err := rc.ConfigGet(ctx, "appendonly").Result()
+	if err != nil {
+		a.Log.Info("could not read Redis's persistence settings; run it with appendonly yes, or queued tasks are lost when it stops",
+			"setting", "PGO_REDIS_URL", "error", err.Error())
+		return
+	}
+	if aof["appendonly"] == "yes" {
+		return
+	}
+	msg := "Redis keeps queued tasks in snapshots only (appendonly no): if it stops, the renders and transfers queued since the last snapshot are lost; run it with appendonly yes"
+	if save, err := rc.ConfigGet(ctx, "save").Result(); err == nil && save["save"] == "" {
+		msg = "Redis keeps queued tasks in memory only (appendonly no, no snapshots): if it stops, every queued render and transfer is lost; run it with appendonly yes"
+	}
+	a.Log.Warn(msg, "setting", "PGO_REDIS_URL")
+}
+
 // startAuditLinker runs the audit linker (issue 16) until the returned stop is
 // called: appends are linked into the chain by it, shortly after they commit.
 // pgo serve and pgo worker each run one; the chain head lock makes them take

@@ -20,12 +20,19 @@ import (
 // tasks already in the queue survive a restart; RDB snapshots off.
 type ownRedis struct {
 	addr, dir string
+	persist   []string // redis-server's persistence options
 	cmd       *exec.Cmd
 }
 
 func startOwnRedis(t *testing.T) *ownRedis {
 	t.Helper()
-	r := &ownRedis{addr: closedPort(t), dir: t.TempDir()}
+	return startRedisWith(t, "--save", "", "--appendonly", "yes", "--appendfsync", "everysec")
+}
+
+// startRedisWith starts an ownRedis with these persistence options instead.
+func startRedisWith(t *testing.T, persist ...string) *ownRedis {
+	t.Helper()
+	r := &ownRedis{addr: closedPort(t), dir: t.TempDir(), persist: persist}
 	r.Start(t)
 	t.Cleanup(func() {
 		if r.cmd != nil {
@@ -43,8 +50,8 @@ func (r *ownRedis) URL() string { return "redis://" + r.addr + "/0" }
 func (r *ownRedis) Start(t *testing.T) {
 	t.Helper()
 	_, port, _ := net.SplitHostPort(r.addr)
-	r.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", r.dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "yes")
+	r.cmd = exec.Command("redis-server", append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", r.dir,
+		"--protected-mode", "yes"}, r.persist...)...)
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("redis-server: %v", err)
 	}

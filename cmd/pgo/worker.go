@@ -38,6 +38,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		return fmt.Errorf("%w (run 'pgo migrate')", err)
 	}
 	a.warnSuperuser()
+	a.warnRedisDurability(ctx)
 	maintain, err := a.auditMaintenance(e)
 	if err != nil {
 		return err
