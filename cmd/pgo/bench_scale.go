@@ -40,7 +40,18 @@ func (r *benchRig) startInstances(ctx context.Context, d *demo, o benchOptions) 
 			base[k] = v
 		}
 		for n := 1; n <= o.workers; n++ {
-			p, err := startProc(procName(inst.Name+" worker", n), filepath.Join(d.dir, inst.Key, logName("worker", n)), base, "worker running", "worker")
+			// Each worker's operations listener on a port of its own, so that a
+			// run can be profiled where the renders happen: the address is the
+			// "operations on" line of its log.
+			opsPort, err := freePort()
+			if err != nil {
+				return err
+			}
+			vars := map[string]string{"PGO_WORKER_OPS_ADDR": "127.0.0.1:" + strconv.Itoa(opsPort)}
+			for k, v := range base {
+				vars[k] = v
+			}
+			p, err := startProc(procName(inst.Name+" worker", n), filepath.Join(d.dir, inst.Key, logName("worker", n)), vars, "worker running", "worker")
 			if err != nil {
 				return err
 			}
