@@ -31,8 +31,9 @@ type TransferService interface {
 	OpenDocument(ctx context.Context, userID, id string) (transfer.Document, io.Reader, error)
 }
 
-// TransferHub wakes a progress stream when its transfer changes (transferdb.Hub,
-// fed by PostgreSQL LISTEN/NOTIFY, so it sees changes made by any process).
+// TransferHub wakes a progress stream when its transfer changes (the store.Hub
+// of transferdb.NewHub, fed by PostgreSQL LISTEN/NOTIFY, so it sees changes made
+// by any process).
 type TransferHub interface {
 	Subscribe(id string) (<-chan struct{}, func())
 }

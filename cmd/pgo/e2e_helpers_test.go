@@ -550,7 +550,7 @@ func getPlain(t *testing.T, url string) (int, string) {
 }
 
 // watchProgress follows a transfer the way its progress page does (the SSE
-// stream wakes on transferdb.Hub, LISTEN/NOTIFY, and reads the transfer); the
+// stream wakes on transferdb.NewHub's hub, LISTEN/NOTIFY, and reads the transfer); the
 // returned function stops and gives every state read, in order.
 func watchProgress(t *testing.T, st *transferdb.Store, dbURL, id string) func() []transfer.Transfer {
 	t.Helper()

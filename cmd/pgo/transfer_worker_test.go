@@ -19,7 +19,7 @@ import (
 // transfer completes once, with one document that decrypts to the source's bytes.
 //
 // The progress stream (what the patient's page follows: LISTEN/NOTIFY through
-// transferdb.Hub) goes on after the restart to done with every byte counted, and
+// transferdb.NewHub) goes on after the restart to done with every byte counted, and
 // `pgo audit verify` accepts the chain (issue 17, fault injection).
 //
 // Slow by nature (1-2 minutes): asynq recovers a task only after its lease
