@@ -17,7 +17,7 @@ type Transfer struct {
 	// the system roots plus PGO_CLIENT_CA (the dev CA signs both in the demo).
 	PeerRoots string
 	// RequestTimeout bounds one request to a source, body included;
-	// HeaderTimeout the wait for its response headers.
+	// HeaderTimeout the wait for its response headers, and for more of its body.
 	RequestTimeout, HeaderTimeout time.Duration
 	// PollCap caps one Retry-After wait; PollTotal bounds all waits for one document.
 	PollCap, PollTotal time.Duration
@@ -30,7 +30,7 @@ func (t *Transfer) settings() []setting {
 		str("PGO_CLIENT_KEY", "", "private key of PGO_CLIENT_CERT (PEM)", &t.ClientKey, optional(checkFile)),
 		str("PGO_PEER_ROOTS", "", "trust anchors for other PGOs' server certificates (PEM; default: system roots + PGO_CLIENT_CA)", &t.PeerRoots, optional(checkFile)),
 		duration("PGO_TRANSFER_REQUEST_TIMEOUT", "2m", "longest single request to another PGO, body included", &t.RequestTimeout, time.Second, time.Hour),
-		duration("PGO_TRANSFER_HEADER_TIMEOUT", "30s", "longest wait for the response headers of another PGO", &t.HeaderTimeout, 100*time.Millisecond, 10*time.Minute),
+		duration("PGO_TRANSFER_HEADER_TIMEOUT", "30s", "longest wait for the response headers of another PGO, and for more of a body that has begun (a silent body is resumed with Range)", &t.HeaderTimeout, 100*time.Millisecond, 10*time.Minute),
 		duration("PGO_TRANSFER_POLL_CAP", "30s", "longest wait for one Retry-After while a source renders", &t.PollCap, 10*time.Millisecond, 10*time.Minute),
 		duration("PGO_TRANSFER_POLL_TOTAL", "10m", "longest total wait for a source to render a document", &t.PollTotal, 10*time.Millisecond, 2*time.Hour),
 	}

@@ -65,14 +65,16 @@ func newEnv(t *testing.T, whitelisted bool, tune func(*transfer.Config)) *env {
 	st := transferdb.New(db, func(id string) store.Task { return store.Task{Type: "transfer:fetch", Payload: []byte(id)} })
 	cfg := transfer.Config{
 		Store: st, Sealer: v, Lists: lists, Issuer: transfertest.TargetURL,
-		HTTP: zal.NewHTTPClient(lists, zal.ClientOptions{TLSConfig: ca.ClientTLS(t, "doel.localhost"),
-			DialContext: zal.DialLocalhost, Timeout: 10 * time.Second}),
 		MaxDocumentBytes: 8 << 20, PollCap: 5 * time.Millisecond, PollTotal: 200 * time.Millisecond,
 		Backoff: []time.Duration{time.Millisecond, 2 * time.Millisecond},
 	}
 	if tune != nil {
 		tune(&cfg)
 	}
+	// The client's own bound on a request: 10 s, or a longer RequestTimeout as
+	// pgo gives it (so that a test of a long request sees the service's bounds).
+	cfg.HTTP = zal.NewHTTPClient(lists, zal.ClientOptions{TLSConfig: ca.ClientTLS(t, "doel.localhost"),
+		DialContext: zal.DialLocalhost, Timeout: max(10*time.Second, cfg.RequestTimeout)})
 	svc, err := transfer.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -79,7 +79,11 @@ func (s *Service) once(ctx context.Context, method, url, token string, hdr http.
 
 // doWithHeaderTimeout sends req and gives up when the response headers have not
 // come within HeaderTimeout (a source that accepts the connection and then says
-// nothing); the body may take longer, up to the request's own deadline.
+// nothing). The body may take longer, up to the request's own deadline, but not
+// HeaderTimeout without a byte: a body gone silent mid-way (a source that
+// stalls, or a connection dropped without a reset) then ends as a broken
+// connection, which readBody resumes with Range, instead of holding the
+// transfer until the request's deadline and failing it as too slow.
 func (s *Service) doWithHeaderTimeout(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancel(req.Context())
 	late := time.AfterFunc(s.c.HeaderTimeout, cancel)
@@ -92,19 +96,33 @@ func (s *Service) doWithHeaderTimeout(req *http.Request) (*http.Response, error)
 		cancel()
 		return nil, err
 	}
-	resp.Body = cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	late.Reset(s.c.HeaderTimeout) // from here: the longest silence within the body
+	resp.Body = &silenceBound{ReadCloser: resp.Body, timer: late, bound: s.c.HeaderTimeout, cancel: cancel}
 	return resp, nil
 }
 
-// cancelOnClose releases the request's context when the body is closed.
-type cancelOnClose struct {
+// silenceBound cancels the request when bound passes without a byte of the
+// body (timer, armed when the headers came, is re-armed by every read that
+// returns data), and releases the request's context when the body is closed.
+type silenceBound struct {
 	io.ReadCloser
+	timer  *time.Timer
+	bound  time.Duration
 	cancel context.CancelFunc
 }
 
-func (c cancelOnClose) Close() error {
-	err := c.ReadCloser.Close()
-	c.cancel()
+func (b *silenceBound) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.bound)
+	}
+	return n, err
+}
+
+func (b *silenceBound) Close() error {
+	b.timer.Stop()
+	err := b.ReadCloser.Close()
+	b.cancel()
 	return err
 }
 

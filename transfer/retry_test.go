@@ -104,6 +104,35 @@ func TestResumeWithRange(t *testing.T) {
 	}
 }
 
+// A body that goes silent mid-way (the connection open, nothing more coming) is
+// given up after HeaderTimeout without a byte, not after the request's whole
+// deadline, and resumed with Range on a new connection: the transfer completes.
+func TestResumeAfterSilentBody(t *testing.T) {
+	e := newEnv(t, true, func(c *transfer.Config) {
+		c.HeaderTimeout = 300 * time.Millisecond
+		c.RequestTimeout = 2 * time.Minute
+	})
+	tr := e.consent(t)
+	e.src.Set(transfertest.Faults{BreakAt: 10_000, Stall: true, AnnounceSize: true, AnnounceHash: true})
+	start := time.Now()
+	tr = e.fetch(t, tr.ID)
+	if tr.Status != transfer.StatusDone {
+		t.Fatalf("status %s (%s) after %s", tr.Status, tr.FailureDetail, time.Since(start).Round(time.Millisecond))
+	}
+	ranged := false
+	for _, s := range e.src.Seen() {
+		if strings.Contains(s.Path, "/Binary/") && s.Range == "bytes=10000-" {
+			ranged = true
+		}
+	}
+	if !ranged {
+		t.Error("no Range request after the body went silent")
+	}
+	if !bytes.Equal(e.open(t, tr.ID), e.pdf) {
+		t.Error("resumed document differs")
+	}
+}
+
 // The fetch is idempotent: run again after done it changes nothing; a passing
 // failure before the last attempt leaves the transfer running for the task's
 // retry instead of failing it.

@@ -50,7 +50,8 @@ type Config struct {
 	// MaxDocumentBytes is PGO_MAX_DOCUMENT_BYTES: the largest PDF accepted.
 	MaxDocumentBytes int64
 	// RequestTimeout bounds one request to the source, body included;
-	// HeaderTimeout bounds the wait for its response headers.
+	// HeaderTimeout bounds the wait for its response headers, and each silence
+	// within its body (a silent body is resumed with Range).
 	RequestTimeout, HeaderTimeout time.Duration
 	// PollCap caps one Retry-After wait; PollTotal bounds all waits for one Binary.
 	PollCap, PollTotal time.Duration

@@ -108,6 +108,10 @@ func (s *Source) binary(w http.ResponseWriter, r *http.Request) {
 	if cut := s.cutAt(f, start); cut > 0 && cut < len(body)-start {
 		_, _ = w.Write(body[start : start+cut])
 		w.(http.Flusher).Flush()
+		if f.Stall {
+			<-r.Context().Done() // silent, the connection open, until the client gives up
+			return
+		}
 		panic(http.ErrAbortHandler) // the connection breaks mid-body
 	}
 	if f.Trickle > 0 {

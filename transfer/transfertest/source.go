@@ -33,6 +33,7 @@ type Faults struct {
 	RetryAfter   string // Retry-After on a 202 (default "1")
 	Down         bool   // abort every connection (token, FHIR, revocation)
 	BreakAt      int    // cut the first full response after this many body bytes
+	Stall        bool   // with BreakAt: go silent there instead (until the client gives up)
 	BreakAlways  bool   // cut every response and ignore Range
 	ExpireBinary bool   // the Binary read answers 401 (token expired mid-download)
 	BadBundle    bool   // the search answers a Bundle that is not valid FHIR
