@@ -37,9 +37,18 @@ func Options(extra ...chromedp.ExecAllocatorOption) []chromedp.ExecAllocatorOpti
 // Start starts one chromium with Options(extra...) and returns the context of
 // its first tab, limited to timeout when it is not 0; the browser is closed at
 // the test's cleanup.
+//
+// chromium gets a TMPDIR of its own, removed after it (without failing the test
+// on what a closing browser still writes): it leaves its singleton socket
+// directories there, which piled up in /tmp one per browser test.
 func Start(t testing.TB, timeout time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), Options(extra...)...)
+	tmp, err := os.MkdirTemp("", "pgo-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) }) // after the browser has closed (cleanups run last first)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), Options(append(extra, chromedp.Env("TMPDIR="+tmp))...)...)
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx)
 	t.Cleanup(cancel2)
