@@ -86,22 +86,7 @@ func TestResumeWithRange(t *testing.T) {
 	e := newEnv(t, true, nil)
 	tr := e.consent(t)
 	e.src.Set(transfertest.Faults{BreakAt: 10_000, AnnounceSize: true, AnnounceHash: true, Digest: true})
-	tr = e.fetch(t, tr.ID)
-	if tr.Status != transfer.StatusDone {
-		t.Fatalf("status %s (%s)", tr.Status, tr.FailureDetail)
-	}
-	ranged := false
-	for _, s := range e.src.Seen() {
-		if strings.Contains(s.Path, "/Binary/") && s.Range == "bytes=10000-" {
-			ranged = true
-		}
-	}
-	if !ranged {
-		t.Error("no Range request after the broken connection")
-	}
-	if !bytes.Equal(e.open(t, tr.ID), e.pdf) {
-		t.Error("resumed document differs")
-	}
+	e.wantResumed(t, tr.ID, "bytes=10000-", "after the broken connection")
 }
 
 // A body that goes silent mid-way (the connection open, nothing more coming) is
@@ -114,19 +99,26 @@ func TestResumeAfterSilentBody(t *testing.T) {
 	})
 	tr := e.consent(t)
 	e.src.Set(transfertest.Faults{BreakAt: 10_000, Stall: true, AnnounceSize: true, AnnounceHash: true})
+	e.wantResumed(t, tr.ID, "bytes=10000-", "after the body went silent")
+}
+
+// wantResumed fetches transfer id and wants it done, its Binary asked for again
+// with rng, and the stored document the source's.
+func (e *env) wantResumed(t *testing.T, id, rng, after string) {
+	t.Helper()
 	start := time.Now()
-	tr = e.fetch(t, tr.ID)
+	tr := e.fetch(t, id)
 	if tr.Status != transfer.StatusDone {
 		t.Fatalf("status %s (%s) after %s", tr.Status, tr.FailureDetail, time.Since(start).Round(time.Millisecond))
 	}
 	ranged := false
 	for _, s := range e.src.Seen() {
-		if strings.Contains(s.Path, "/Binary/") && s.Range == "bytes=10000-" {
+		if strings.Contains(s.Path, "/Binary/") && s.Range == rng {
 			ranged = true
 		}
 	}
 	if !ranged {
-		t.Error("no Range request after the body went silent")
+		t.Errorf("no Range request %s", after)
 	}
 	if !bytes.Equal(e.open(t, tr.ID), e.pdf) {
 		t.Error("resumed document differs")
