@@ -229,7 +229,7 @@ func (s *Service) loginSubject(ctx context.Context, oldID, issuer, subject, acr 
 
 func (s *Service) createSubject(ctx context.Context, tx Tx, issuer, subject string, now time.Time, c Client) (*Account, error) {
 	h := sha256.Sum256([]byte(issuer + "\x00" + subject))
-	a := &Account{ID: newUUID(), Name: "oidc-" + hex.EncodeToString(h[:8]), Role: RolePatient,
+	a := &Account{ID: newAccountID(), Name: "oidc-" + hex.EncodeToString(h[:8]), Role: RolePatient,
 		OIDCIssuer: issuer, OIDCSubject: subject, CreatedAt: now}
 	if err := tx.CreateAccount(ctx, a); err != nil {
 		return nil, err

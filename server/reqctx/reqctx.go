@@ -53,14 +53,20 @@ func RequestID(ctx context.Context) string { return FromContext(ctx).Request }
 // CorrelationID returns the correlation id in ctx, or "".
 func CorrelationID(ctx context.Context) string { return FromContext(ctx).Correlation }
 
-// ValidID reports whether s may be kept as an inbound id: 1 to 128 characters of
-// [A-Za-z0-9_.:-]. This admits UUIDs and the 12-character NanoIDs of the
-// RIVO-Noord convention and nothing that could break a log line or a header.
+// ValidID reports whether s may be kept as an inbound id: WellFormedID, and no
+// BSN inside. This admits UUIDs and the 12-character NanoIDs of the RIVO-Noord
+// convention and nothing that could break a log line or a header.
 // An id holding a BSN (a run of exactly nine digits passing the elfproef) is not
 // kept either: ids go onto every log line and into audit records, where a BSN
 // must never be (and where the audit validation would refuse the whole
 // transaction).
-func ValidID(s string) bool {
+func ValidID(s string) bool { return WellFormedID(s) && !holdsBSN(s) }
+
+// WellFormedID reports whether s is 1 to 128 characters of [A-Za-z0-9_.:-], the
+// shape of every id this service writes. Unlike ValidID it says nothing about
+// digit runs inside: a search for an id already stored (an account created
+// before ids were drawn BSN-free, say) must find it.
+func WellFormedID(s string) bool {
 	if len(s) == 0 || len(s) > MaxIDLength {
 		return false
 	}
@@ -73,7 +79,7 @@ func ValidID(s string) bool {
 			return false
 		}
 	}
-	return !holdsBSN(s)
+	return true
 }
 
 // holdsBSN reports whether s has a run of exactly nine digits that passes the

@@ -43,6 +43,28 @@ func TestValidID(t *testing.T) {
 	}
 }
 
+// TestWellFormedID: the shape alone. An id with a BSN-shaped run inside is well
+// formed (a stored id the auditor must be able to look up); the alphabet and the
+// length are still checked.
+func TestWellFormedID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"c3eac09f-662f-4b68-ba9e-408925000a4b": true, // holds 408925000, which passes the elfproef
+		"bsn-123456782":                        true,
+		"V1StGXR8_Z5j":                         true,
+		"":                                     false,
+		strings.Repeat("x", 129):               false,
+		"with space":                           false,
+		"slash/":                               false,
+	} {
+		if got := WellFormedID(id); got != want {
+			t.Errorf("WellFormedID(%q) = %v, want %v", id, got, want)
+		}
+	}
+	if ValidID("c3eac09f-662f-4b68-ba9e-408925000a4b") {
+		t.Error("ValidID accepts a UUID holding a BSN-shaped run")
+	}
+}
+
 // TestNewIDIsUUIDv4: fresh ids are UUIDv4 and always valid by our own rule; among
 // 20,000 random UUIDs about twenty hold a nine-digit elfproef run (a "BSN").
 func TestNewIDIsUUIDv4(t *testing.T) {
