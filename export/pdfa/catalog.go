@@ -2,8 +2,10 @@ package pdfa
 
 import (
 	"bytes"
+	"compress/zlib"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
@@ -41,15 +43,9 @@ func addCatalogEntries(ctx *model.Context, m Meta, lvl Level, producer string) e
 	}
 	root.Update("Metadata", *xmpRef)
 
-	icc, err := ctx.NewStreamDictForBuf(srgbICC)
-	if err != nil {
-		return fmt.Errorf("pdfa: ICC stream: %w", err)
-	}
+	icc := flateStreamRaw(srgbICCFlate())
 	icc.InsertInt("N", 3)
-	if err := icc.Encode(); err != nil {
-		return fmt.Errorf("pdfa: encode ICC profile: %w", err)
-	}
-	iccRef, err := ctx.IndRefForNewObject(*icc)
+	iccRef, err := ctx.IndRefForNewObject(icc)
 	if err != nil {
 		return fmt.Errorf("pdfa: add ICC profile: %w", err)
 	}
@@ -71,6 +67,16 @@ func addCatalogEntries(ctx *model.Context, m Meta, lvl Level, producer string) e
 	root.Update("Lang", lang)
 	return nil
 }
+
+// srgbICCFlate is the sRGB profile compressed, once per process and so at the
+// best level: every document embeds the same bytes.
+var srgbICCFlate = sync.OnceValue(func() []byte {
+	var buf bytes.Buffer
+	w, _ := zlib.NewWriterLevel(&buf, zlib.BestCompression) // a valid level never fails
+	_, _ = w.Write(srgbICC)                                 // a bytes.Buffer does not fail
+	_ = w.Close()
+	return buf.Bytes()
+})
 
 // setInfo replaces the Info dictionary entries gofpdf wrote with the ones the XMP
 // packet mirrors. pdfcpu sets Producer, CreationDate and ModDate itself on write;

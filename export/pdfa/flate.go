@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"fmt"
+	"io"
 	"sync"
 
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
@@ -29,6 +30,51 @@ func deflate(data []byte) []byte {
 	_ = w.Close()
 	zlibWriters.Put(w)
 	return buf.Bytes()
+}
+
+// zlibReaders keeps decompressors between streams (zlib.Resetter): a fresh
+// reader allocates its 32 KB window and Huffman tables every time.
+var zlibReaders sync.Pool
+
+// inflate returns the zlib-compressed data decompressed.
+func inflate(data []byte) ([]byte, error) {
+	var r io.ReadCloser
+	var err error
+	if p, ok := zlibReaders.Get().(io.ReadCloser); ok {
+		r, err = p, p.(zlib.Resetter).Reset(bytes.NewReader(data), nil)
+	} else {
+		r, err = zlib.NewReader(bytes.NewReader(data))
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	out.Grow(4 * len(data))
+	_, err = io.Copy(&out, r)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	zlibReaders.Put(r)
+	return out.Bytes(), err
+}
+
+// flateStream returns a new stream object holding content under FlateDecode,
+// compressed with a pooled compressor. pdfcpu's StreamDict.Encode does the same
+// with a fresh compressor at the default level: about 1 MB of tables allocated
+// and zeroed for every stream.
+func flateStream(content []byte) types.StreamDict {
+	return flateStreamRaw(deflate(content))
+}
+
+// flateStreamRaw is flateStream for content already compressed.
+func flateStreamRaw(raw []byte) types.StreamDict {
+	sd := types.StreamDict{Dict: types.NewDict(), Raw: raw,
+		FilterPipeline: []types.PDFFilter{{Name: "FlateDecode"}}}
+	n := int64(len(raw))
+	sd.StreamLength = &n
+	sd.InsertName("Filter", "FlateDecode")
+	sd.InsertInt("Length", int(n))
+	return sd
 }
 
 // compressContents applies FlateDecode to every page content stream that has no

@@ -99,29 +99,36 @@ func addCIDSet(ctx *model.Context, font types.Dict) error {
 	if err != nil || sd == nil {
 		return fmt.Errorf("pdfa: CIDToGIDMap: %v", err)
 	}
-	if err := sd.Decode(); err != nil {
-		return fmt.Errorf("pdfa: decode CIDToGIDMap: %w", err)
-	}
 	m := sd.Content
+	if m == nil {
+		if m, err = cidToGIDMap(sd); err != nil {
+			return fmt.Errorf("pdfa: decode CIDToGIDMap: %w", err)
+		}
+	}
 	set := make([]byte, (len(m)/2+7)/8)
 	for cid := 0; 2*cid+1 < len(m); cid++ {
 		if cid == 0 || m[2*cid] != 0 || m[2*cid+1] != 0 {
 			set[cid/8] |= 0x80 >> (cid % 8)
 		}
 	}
-	cs, err := ctx.NewStreamDictForBuf(set)
-	if err != nil {
-		return fmt.Errorf("pdfa: CIDSet stream: %w", err)
-	}
-	if err := cs.Encode(); err != nil {
-		return fmt.Errorf("pdfa: encode CIDSet: %w", err)
-	}
-	ref, err := ctx.IndRefForNewObject(*cs)
+	ref, err := ctx.IndRefForNewObject(flateStream(set))
 	if err != nil {
 		return fmt.Errorf("pdfa: add CIDSet: %w", err)
 	}
 	desc.Insert("CIDSet", *ref)
 	return nil
+}
+
+// cidToGIDMap returns the map's bytes: inflated with a pooled decompressor when
+// it is FlateDecode alone (as gofpdf writes it), else by pdfcpu's filters.
+func cidToGIDMap(sd *types.StreamDict) ([]byte, error) {
+	if len(sd.FilterPipeline) == 1 && sd.FilterPipeline[0].Name == "FlateDecode" && sd.FilterPipeline[0].DecodeParms == nil {
+		return inflate(sd.Raw)
+	}
+	if err := sd.Decode(); err != nil {
+		return nil, err
+	}
+	return sd.Content, nil
 }
 
 // hasTag reports whether a font name already starts with a subset tag.
