@@ -51,7 +51,7 @@ func (ev Event) Normalize(now time.Time) Event {
 func maskDetails(m map[string]string) map[string]string {
 	var out map[string]string
 	for k, v := range m {
-		if counterDetail(k) || LooksLikeBSN(v) {
+		if codeDetail(k) || LooksLikeBSN(v) {
 			continue
 		}
 		if masked := MaskBSNs(v); masked != v {
@@ -191,7 +191,7 @@ func checkMaps(ev Event) error {
 			if err := checkText(name+" "+k, v, maxDetail); err != nil {
 				return err
 			}
-			if LooksLikeBSN(v) && !(name == "details" && counterDetail(k)) {
+			if LooksLikeBSN(v) && !(name == "details" && codeDetail(k)) {
 				return invalid("%s %s looks like a BSN", name, k)
 			}
 		}
@@ -209,12 +209,13 @@ var counterDetails = map[string]bool{
 	"size": true, "pages": true, "attempt": true, "attempts": true, "other_sessions": true,
 }
 
-// A hash the code computed is written as hex: its digit runs are no BSN either,
-// and masking one would make the hash unreadable (a prune record whose
-// kept_from_prev_hash held a nine-digit run passing the elfproef, about one in
-// a hundred, broke verification after the prune).
-func counterDetail(k string) bool {
-	return counterDetails[k] || strings.HasPrefix(k, "count_") || k == DetailKeptFromPrevHash || strings.HasSuffix(k, "_hash")
+// codeDetail reports whether the code, never input, fills Details key k: a
+// counter, or a hash written as hex (keys ending "_hash", such as
+// kept_from_prev_hash). Their digit runs are no BSN, and masking one would make
+// a hash unreadable (a prune record whose kept_from_prev_hash held a nine-digit
+// run passing the elfproef, about one in a hundred, broke verification).
+func codeDetail(k string) bool {
+	return counterDetails[k] || strings.HasPrefix(k, "count_") || strings.HasSuffix(k, "_hash")
 }
 
 func checkText(name, v string, max int) error {
