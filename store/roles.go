@@ -15,14 +15,18 @@ import (
 var roleName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // auditGrants are the audit tables' privileges for the application role: append
-// and read only (NEN 7513: records are never changed or removed), plus linking
-// (issue 16: UPDATE of the three link columns only, which the append-only
-// trigger allows once per record, from null to the values after the head) and
-// moving the chain head. Without UPDATE, DELETE or TRUNCATE, and owning nothing, the role
-// cannot disable the append-only triggers either (that needs the owner), nor set
+// and read only (NEN 7513: records are never changed or removed). Linking
+// (issue 16) is an INSERT into audit_link, whose trigger checks it and moves the
+// chain head (hence UPDATE of that one row) and takes the records off
+// audit_pending with its owner's rights: the role cannot delete there. Without
+// UPDATE, DELETE or TRUNCATE, and owning nothing, the role cannot disable the
+// append-only triggers either (that needs the owner), nor set
 // session_replication_role (that needs a superuser).
 var auditGrants = map[string]string{
-	"audit_log":        "select, insert, update (link, prev_hash, hash)",
+	"audit_log":        "select, insert",
+	"audit_link":       "select, insert",
+	"audit_pending":    "select, insert",
+	"audit_record":     "select",
 	"audit_chain_head": "select, update",
 	"audit_checkpoint": "select, insert",
 	versionTable:       "select",
@@ -90,7 +94,7 @@ func ensureRole(ctx context.Context, tx pgx.Tx, role, password string) error {
 func grantTables(ctx context.Context, tx pgx.Tx, role string) error {
 	id := pgx.Identifier{role}.Sanitize()
 	rows, err := tx.Query(ctx, `select c.relname from pg_class c
-		where c.relnamespace = current_schema()::regnamespace and c.relkind in ('r', 'p') and not c.relispartition`)
+		where c.relnamespace = current_schema()::regnamespace and c.relkind in ('r', 'p', 'v') and not c.relispartition`)
 	if err != nil {
 		return Error(err)
 	}

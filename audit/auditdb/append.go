@@ -83,11 +83,16 @@ func seal(ev audit.Event, at time.Time) (*audit.Record, error) {
 	return r, nil
 }
 
-const insertSQL = `insert into audit_log (id, seq, recorded, event_time, action, outcome, reason,
+// recordSQL writes the record; insertSQL also puts it on the linker's work list
+// (audit_pending), in the same statement.
+const recordSQL = `insert into audit_log (id, seq, recorded, event_time, action, outcome, reason,
 	person_id, actor_type, actor_id, role, object_type, object_id, object_hashes, source_ip,
 	user_agent, request_id, correlation_id, details, mac_key, mac)
 	values ($1,nextval('audit_log_seq'),$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)
-	returning seq`
+	returning seq, recorded`
+
+const insertSQL = `with r as (` + recordSQL + `)
+	insert into audit_pending (seq, recorded) select seq, recorded from r returning seq`
 
 // partitionsSeen remembers, per database (connection string) and month, that
 // audit_ensure_partition found or made the month's partition, so that the

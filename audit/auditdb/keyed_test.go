@@ -69,8 +69,7 @@ func TestKeyedChainRewriteDetected(t *testing.T) {
 					if !tc.unkey {
 						stolen[i].MACKey = keyID
 					}
-					exec("update audit_log set person_id = $1, mac = $2, prev_hash = $3, hash = $4, mac_key = $5 where seq = $6",
-						stolen[i].PersonID, stolen[i].MAC[:], stolen[i].PrevHash[:], stolen[i].Hash[:], int64(stolen[i].MACKey), stolen[i].Seq)
+					storeResealed(exec, &stolen[i])
 				}
 				exec("update audit_chain_head set hash = $1", stolen[len(stolen)-1].Hash[:])
 			})

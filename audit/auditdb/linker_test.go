@@ -2,6 +2,7 @@ package auditdb
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +20,7 @@ import (
 func chainShape(t *testing.T, db *store.DB) (linked, distinct, top int64) {
 	t.Helper()
 	err := db.Pool.QueryRow(context.Background(),
-		`select count(link), count(distinct link), coalesce(max(link), 0) from audit_log`).Scan(&linked, &distinct, &top)
+		`select count(link), count(distinct link), coalesce(max(link), 0) from audit_link`).Scan(&linked, &distinct, &top)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,11 +149,11 @@ func TestVerifyFindsTamperedUnlinkedRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	var id string
-	if err := db.Pool.QueryRow(ctx, "select id::text from audit_log where hash is null").Scan(&id); err != nil {
+	if err := db.Pool.QueryRow(ctx, "select id::text from audit_record where hash is null").Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	asSuperuser(t, db, func(exec func(string, ...any)) {
-		exec("update audit_log set object_id = 'doc-other' where hash is null")
+		exec("update audit_log set object_id = 'doc-other' where seq in (select seq from audit_pending)")
 	})
 	res, err := New(db, nil).Verify(ctx, audit.VerifyOptions{})
 	if err != nil || res.Break == nil || res.Break.ID != id || !strings.Contains(res.Break.Problem, "does not match its stored hash") {
@@ -185,7 +186,9 @@ func TestVerifyFindsDeletedLinkedRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 			linkAll(t, db)
-			asSuperuser(t, db, func(exec func(string, ...any)) { exec("delete from audit_log where " + c.where) })
+			asSuperuser(t, db, func(exec func(string, ...any)) {
+				exec("delete from audit_log where seq = (select seq from audit_link where " + c.where + ")")
+			})
 			res, err := New(db, nil).Verify(ctx, audit.VerifyOptions{})
 			if err != nil || res.Break == nil || !strings.Contains(res.Break.Problem, c.want) {
 				t.Fatalf("verify = %+v, %v; want %q", res, err, c.want)
@@ -194,9 +197,9 @@ func TestVerifyFindsDeletedLinkedRecords(t *testing.T) {
 	}
 }
 
-// The triggers allow exactly one UPDATE per record, the linker's: link fields
-// from null to values after the head, nothing else changed. For the owner and
-// for the application role (which links, so it may update the link columns).
+// audit_log and audit_link are insert-only, and a link is accepted only when it
+// continues the head exactly and belongs to a record waiting to be linked: for
+// the owner and for the application role (which links, so it may insert links).
 func TestTriggerAllowsOnlyLinking(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct {
@@ -217,37 +220,73 @@ func TestTriggerAllowsOnlyLinking(t *testing.T) {
 				t.Fatal(err)
 			}
 			var head []byte
+			var rec2, rec4 time.Time
 			if err := db.Pool.QueryRow(ctx, "select hash from audit_chain_head").Scan(&head); err != nil {
 				t.Fatal(err)
 			}
-			fake := strings.Repeat("ab", 32)
-			for _, attack := range []string{
-				"update audit_log set person_id = 'someone-else' where seq = 4",
-				"update audit_log set person_id = 'someone-else', link = 4, prev_hash = $1, hash = '\\x" + fake + "' where seq = 4",
-				"update audit_log set link = 2, prev_hash = $1, hash = '\\x" + fake + "' where seq = 2",
-				"update audit_log set link = 9, prev_hash = $1, hash = '\\x" + fake + "' where seq = 4",
-				"update audit_log set link = 4, prev_hash = '\\x" + fake + "', hash = '\\x" + fake + "' where seq = 4",
-				"delete from audit_log where seq = 4",
-				"delete from audit_log where seq = 1",
-			} {
-				args := []any{}
-				if strings.Contains(attack, "$1") {
-					args = append(args, head)
+			for seq, dst := range map[int]*time.Time{2: &rec2, 4: &rec4} {
+				if err := db.Pool.QueryRow(ctx, "select recorded from audit_log where seq = $1", seq).Scan(dst); err != nil {
+					t.Fatal(err)
 				}
-				_, err := db.Pool.Exec(ctx, attack, args...)
+			}
+			fake := `'\x` + strings.Repeat("ab", 32) + `'`
+			link := func(pos, seq int, prev string) string {
+				return fmt.Sprintf("insert into audit_link (link, seq, recorded, prev_hash, hash) values (%d, %d, $1, %s, %s)",
+					pos, seq, prev, fake)
+			}
+			type attack struct {
+				sql  string
+				args []any
+			}
+			attacks := []attack{
+				{"update audit_log set person_id = 'someone-else' where seq = 4", nil},
+				{"update audit_log set link = 4, prev_hash = $1, hash = " + fake + " where seq = 4", []any{head}},
+				{"delete from audit_log where seq = 4", nil},
+				{"delete from audit_log where seq = 1", nil},
+				{"update audit_link set hash = " + fake + " where link = 3", nil},
+				{"delete from audit_link where link = 3", nil},
+				{"truncate audit_link", nil},
+				{link(3, 4, "$2"), []any{rec4, head}},  // a position taken already
+				{link(5, 4, "$2"), []any{rec4, head}},  // a gap after the head
+				{link(4, 4, fake), []any{rec4}},        // prev_hash not the head's
+				{link(4, 2, "$2"), []any{rec2, head}},  // a record linked before, again
+				{link(4, 99, "$2"), []any{rec4, head}}, // no such record
+			}
+			if c.name == "app role" { // the owner may; the links that would follow are refused above
+				attacks = append(attacks,
+					attack{"delete from audit_pending", nil},        // take records off the list
+					attack{"update audit_pending set seq = 2", nil}, // or swap them
+					attack{"truncate audit_pending", nil})
+			}
+			for _, a := range attacks {
+				_, err := db.Pool.Exec(ctx, a.sql, a.args...)
 				if err == nil {
-					t.Errorf("%s: allowed", attack)
+					t.Errorf("%s: allowed", a.sql)
 					continue
 				}
-				t.Logf("%.50s...: %v", attack, err)
+				t.Logf("%.60s...: %v", a.sql, err)
 			}
-			// A correct link by hand (as the linker does) is allowed and moves the head.
-			if _, err := db.Pool.Exec(ctx, "update audit_log set link = 4, prev_hash = $1, hash = '\\x"+fake+"' where seq = 4", head); err != nil {
+			// A link for a record put back on the list after it was linked is
+			// refused too (the owner can put it there).
+			if c.name == "owner" {
+				if _, err := db.Pool.Exec(ctx, "insert into audit_pending values (2, $1)", rec2); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.Pool.Exec(ctx, link(4, 2, "$2"), rec2, head); err == nil {
+					t.Error("a second link of a linked record was allowed")
+				}
+				if _, err := db.Pool.Exec(ctx, "delete from audit_pending where seq = 2"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// A correct link by hand (as the linker does) is allowed, moves the
+			// head and takes the record off the list.
+			if _, err := db.Pool.Exec(ctx, link(4, 4, "$2"), rec4, head); err != nil {
 				t.Fatalf("linking after the head: %v", err)
 			}
-			var top int64
-			if err := db.Pool.QueryRow(ctx, "select seq from audit_chain_head").Scan(&top); err != nil || top != 4 {
-				t.Fatalf("head %d (%v), want 4", top, err)
+			var top, pending int64
+			if err := db.Pool.QueryRow(ctx, "select seq, (select count(*) from audit_pending) from audit_chain_head").Scan(&top, &pending); err != nil || top != 4 || pending != 0 {
+				t.Fatalf("head %d, %d pending (%v), want 4 and 0", top, pending, err)
 			}
 		})
 	}
@@ -339,10 +378,47 @@ func TestPruneAfterInterleavedLinks(t *testing.T) {
 	}
 	// The kept record before the cut is still checked against its own MAC.
 	asSuperuser(t, db, func(exec func(string, ...any)) {
-		exec("update audit_log set object_id = 'doc-other' where link = 1")
+		exec("update audit_log set object_id = 'doc-other' where seq = (select seq from audit_link where link = 1)")
 	})
 	v, err := New(db, nil).Verify(ctx, audit.VerifyOptions{})
 	if err != nil || v.Break == nil || !strings.Contains(v.Break.Problem, "does not match its stored hash") {
 		t.Fatalf("verify after changing the kept record = %+v, %v", v, err)
+	}
+}
+
+// A record taken off the linker's work list (only the owner can) would never be
+// linked: verify finds it by the counts of the period and names it.
+func TestVerifyFindsRecordTakenOffTheWorkList(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	for i := 1; i <= 3; i++ {
+		if err := Record(ctx, db, event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	linkAll(t, db)
+	if err := Record(ctx, db, event(4)); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	if err := db.Pool.QueryRow(ctx, "select id::text from audit_log where seq = 4").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if res := mustVerify(t, New(db, nil)); res.Checked != 3 || res.Unlinked != 1 {
+		t.Fatalf("before: %+v", res)
+	}
+	if _, err := db.Pool.Exec(ctx, "delete from audit_pending where seq = 4"); err != nil {
+		t.Fatal(err)
+	}
+	if n := linkAll(t, db); n != 0 {
+		t.Fatalf("linked %d records off the list", n)
+	}
+	res, err := New(db, nil).Verify(ctx, audit.VerifyOptions{})
+	if err != nil || res.Break == nil || res.Break.ID != id || !strings.Contains(res.Break.Problem, "taken off the linker's work list") {
+		t.Fatalf("verify = %+v, %v; want record %s named", res, err, id)
+	}
+	// A period without it verifies.
+	if res, err := New(db, nil).Verify(ctx, audit.VerifyOptions{To: time.Now().Add(-time.Hour)}); err != nil || res.Break != nil {
+		t.Fatalf("a period before it: %+v, %v", res, err)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/pgo-koppelvlak/pgo/store"
 )
 
+// columns are what scanRecord reads, from the view audit_record (a record with
+// its link, migration 016).
 const columns = `id, seq, recorded, event_time, action, outcome, reason, person_id, actor_type,
 	actor_id, role, object_type, object_id, object_hashes, source_ip, user_agent, request_id,
 	correlation_id, details, mac_key, prev_hash, hash, mac, link`
@@ -136,7 +138,7 @@ func Query(ctx context.Context, q querier, f audit.Filter) (audit.Page, error) {
 		cond += " and seq < $" + strconv.Itoa(len(args))
 	}
 	args = append(args, limit+1)
-	rows, err := q.Query(ctx, "select "+columns+" from audit_log where "+cond+
+	rows, err := q.Query(ctx, "select "+columns+" from audit_record where "+cond+
 		" order by seq desc limit $"+strconv.Itoa(len(args)), args...)
 	if err != nil {
 		return audit.Page{}, store.Error(err)
@@ -188,7 +190,7 @@ func Scan(ctx context.Context, q querier, f audit.Filter, fn func(*audit.Record)
 	cond, args := where(f)
 	args = append(args, int64(0))
 	n := len(args)
-	sql := fmt.Sprintf("select %s from audit_log where %s and seq > $%d order by seq limit %d",
+	sql := fmt.Sprintf("select %s from audit_record where %s and seq > $%d order by seq limit %d",
 		columns, cond, n, scanBatch)
 	for {
 		rows, err := q.Query(ctx, sql, args...)

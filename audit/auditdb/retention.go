@@ -186,23 +186,28 @@ type cut struct {
 	hash []byte
 }
 
-// dropPartition counts the records of partition p, notes its last chain position
-// in last when that is the latest so far, and drops it.
+// dropPartition counts the records of partition p, notes the last chain position
+// among them in last when that is the latest so far, and drops p with its month of
+// audit_link (and any work-list entries of its records).
 func dropPartition(ctx context.Context, tx pgx.Tx, p string, res *PruneResult, last *cut) error {
 	id := pgx.Identifier{p}.Sanitize()
+	linkID := pgx.Identifier{"audit_link_p" + strings.TrimPrefix(p, "audit_log_p")}.Sanitize()
 	var n int64
 	if err := tx.QueryRow(ctx, "select count(*) from "+id).Scan(&n); err != nil {
 		return err
 	}
 	var c cut
-	err := tx.QueryRow(ctx, `select `+pos+`, hash from `+id+` where hash is not null order by `+pos+` desc limit 1`).Scan(&c.pos, &c.hash)
+	err := tx.QueryRow(ctx, `select link, hash from `+linkID+` order by link desc limit 1`).Scan(&c.pos, &c.hash)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}
 	if c.pos > last.pos {
 		*last = c
 	}
-	if _, err := tx.Exec(ctx, "drop table "+id); err != nil {
+	if _, err := tx.Exec(ctx, `delete from audit_pending p using `+id+` a where p.seq = a.seq and p.recorded = a.recorded`); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, "drop table "+id+", "+linkID); err != nil {
 		return err
 	}
 	res.Records += n
@@ -213,7 +218,7 @@ func appendPruned(ctx context.Context, tx pgx.Tx, res *PruneResult, last cut, re
 	keptSeq, keptPrev := last.pos+1, last.hash
 	var err error
 	if last.pos == 0 { // nothing linked was dropped: the chain starts where it did
-		err = tx.QueryRow(ctx, `select `+pos+`, prev_hash from audit_log where hash is not null order by `+pos+` limit 1`).Scan(&keptSeq, &keptPrev)
+		err = tx.QueryRow(ctx, `select link, prev_hash from audit_link order by link limit 1`).Scan(&keptSeq, &keptPrev)
 		if errors.Is(err, pgx.ErrNoRows) {
 			err = tx.QueryRow(ctx, `select seq + 1, hash from audit_chain_head`).Scan(&keptSeq, &keptPrev)
 		}

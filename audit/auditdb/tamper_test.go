@@ -48,7 +48,9 @@ func asSuperuser(t *testing.T, db *store.DB, fn func(exec func(sql string, args 
 		}
 	}
 	exec("alter table audit_log disable trigger user")
+	exec("alter table audit_link disable trigger user")
 	fn(exec)
+	exec("alter table audit_link enable trigger user")
 	exec("alter table audit_log enable trigger user")
 }
 
@@ -63,11 +65,17 @@ func rewrite(exec func(string, ...any), recs []audit.Record, from int, edit func
 			prev = recs[i-1].Hash
 		}
 		reseal(&recs[i], prev)
-		exec("update audit_log set person_id = $1, mac = $2, prev_hash = $3, hash = $4, mac_key = $5 where seq = $6",
-			recs[i].PersonID, recs[i].MAC[:], recs[i].PrevHash[:], recs[i].Hash[:], int64(recs[i].MACKey), recs[i].Seq)
+		storeResealed(exec, &recs[i])
 	}
 	last := recs[len(recs)-1]
 	exec("update audit_chain_head set hash = $1", last.Hash[:])
+}
+
+// storeResealed writes r's content seal and link as changed by reseal.
+func storeResealed(exec func(string, ...any), r *audit.Record) {
+	exec("update audit_log set person_id = $1, mac = $2, mac_key = $3 where seq = $4",
+		r.PersonID, r.MAC[:], int64(r.MACKey), r.Seq)
+	exec("update audit_link set prev_hash = $1, hash = $2 where seq = $3", r.PrevHash[:], r.Hash[:], r.Seq)
 }
 
 // reseal recomputes r's MAC and link hash (after prev) without a key, as an
@@ -99,7 +107,15 @@ func TestVerifyFindsTampering(t *testing.T) {
 			exec("update audit_log set seq = 1000 where seq = 3")
 			exec("update audit_log set seq = 3 where seq = 4")
 			exec("update audit_log set seq = 4 where seq = 1000")
-		}, 4, func(r []audit.Record) string { return r[2].ID }, "does not match its stored link hash"}, // walked in link order; seq is under the link hash
+		}, 5, func(r []audit.Record) string { return r[4].ID }, "records 3..4 before it are missing"}, // a link names its record by seq and recorded: neither link finds its record
+		{"swapped links", func(_ *testing.T, _ *store.DB, _ []audit.Record, exec func(string, ...any)) {
+			exec("update audit_link set link = 1000 where link = 3")
+			exec("update audit_link set link = 3 where link = 4")
+			exec("update audit_link set link = 4 where link = 1000")
+		}, 4, func(r []audit.Record) string { return r[3].ID }, "does not match its stored link hash"}, // walked in link order; the position is under the link hash
+		{"deleted link", func(_ *testing.T, _ *store.DB, _ []audit.Record, exec func(string, ...any)) {
+			exec("delete from audit_link where link = 6")
+		}, 7, func(r []audit.Record) string { return r[6].ID }, "records 6..6 before it are missing"},
 		{"chain rewritten before checkpoint", func(_ *testing.T, _ *store.DB, recs []audit.Record, exec func(string, ...any)) {
 			rewrite(exec, recs, 2, func(r *audit.Record) { r.PersonID = "user-someone-else" })
 		}, 10, func(r []audit.Record) string { return r[9].ID }, "differs from the checkpoint"},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -139,6 +140,11 @@ func (s *Store) Verify(ctx context.Context, opts audit.VerifyOptions) (audit.Ver
 
 func (s *Store) verify(ctx context.Context, tx pgx.Tx, opts audit.VerifyOptions) (audit.VerifyResult, error) {
 	var res audit.VerifyResult
+	// Index walks in batches: JIT compiling them (the planner's estimate for a
+	// whole-log query passes jit_above_cost) takes longer than running them.
+	if _, err := tx.Exec(ctx, `set local jit = off`); err != nil {
+		return res, store.Error(err)
+	}
 	cps, err := s.allCheckpoints(ctx, tx, opts, &res)
 	if err != nil || res.Break != nil {
 		return res, err
@@ -197,9 +203,15 @@ func (s *Store) allCheckpoints(ctx context.Context, tx pgx.Tx, opts audit.Verify
 	return cps, nil
 }
 
-// pos is a record's chain position in SQL (audit.Record.Pos); the partial index
-// audit_log_chain holds it for linked records.
-const pos = `coalesce(link, seq)`
+// chainColumns are columns (the view audit_record's) for a walk that starts from
+// audit_link l joined with audit_log a: in chain order on audit_link's index
+// (link, seq).
+const chainColumns = `a.id, a.seq, a.recorded, a.event_time, a.action, a.outcome, a.reason, a.person_id,
+	a.actor_type, a.actor_id, a.role, a.object_type, a.object_id, a.object_hashes, a.source_ip,
+	a.user_agent, a.request_id, a.correlation_id, a.details, a.mac_key, l.prev_hash, l.hash, a.mac,
+	case when a.mac is not null then l.link end`
+
+const chainFrom = ` from audit_link l join audit_log a on a.seq = l.seq and a.recorded = l.recorded `
 
 // chainRange is the range of chain positions to walk: for a period, from the
 // first position linked among its records (a record linked late may sit among
@@ -208,7 +220,8 @@ const pos = `coalesce(link, seq)`
 func chainRange(ctx context.Context, tx pgx.Tx, opts audit.VerifyOptions, open bool) (lo, hi int64, err error) {
 	cond, args := where(audit.Filter{From: opts.From, To: opts.To})
 	var min, max *int64
-	err = tx.QueryRow(ctx, `select min(`+pos+`), max(`+pos+`) from audit_log where hash is not null and `+cond, args...).Scan(&min, &max)
+	// A link's recorded is its record's: the period's condition applies to it.
+	err = tx.QueryRow(ctx, `select min(link), max(link) from audit_link where `+cond, args...).Scan(&min, &max)
 	if err != nil {
 		return 0, 0, store.Error(err)
 	}
@@ -231,8 +244,8 @@ func chainRange(ctx context.Context, tx pgx.Tx, opts audit.VerifyOptions, open b
 // walkChain hands the linked records with positions lo..hi to fn in chain order,
 // in keyset batches on (position, seq) so that a duplicated position is seen too.
 func walkChain(ctx context.Context, tx pgx.Tx, lo, hi int64, fn func(*audit.Record) bool) error {
-	sql := `select ` + columns + ` from audit_log where hash is not null and (` + pos + `, seq) > ($1, $2) and ` + pos +
-		` <= $3 order by ` + pos + `, seq limit ` + strconv.Itoa(scanBatch)
+	sql := `select ` + chainColumns + chainFrom + `where (l.link, l.seq) > ($1, $2) and l.link <= $3
+		order by l.link, l.seq limit ` + strconv.Itoa(scanBatch)
 	lastPos, lastSeq := lo-1, int64(math.MaxInt64)
 	for {
 		rows, err := tx.Query(ctx, sql, lastPos, lastSeq, hi)
@@ -257,12 +270,15 @@ func walkChain(ctx context.Context, tx pgx.Tx, lo, hi int64, fn func(*audit.Reco
 
 // checkUnlinked checks every record of the period that is not linked yet against
 // its own MAC, counts them and finds the oldest; past UnlinkedBound that is the
-// returned finding unless a record was changed.
+// returned finding unless a record was changed. The records not linked yet are
+// those on the linker's work list (audit_pending). A record on neither the chain
+// nor the list would never be linked: the counts of the period tell whether there
+// is one, and only then is the whole period searched for it.
 func checkUnlinked(ctx context.Context, tx pgx.Tx, w *audit.Walker, opts audit.VerifyOptions, res *audit.VerifyResult) (*audit.Break, error) {
 	cond, args := where(audit.Filter{From: opts.From, To: opts.To})
 	var first, stale *audit.Break
 	now := time.Now()
-	err := walkUnlinked(ctx, tx, cond, args, func(r *audit.Record) {
+	err := walkUnlinked(ctx, tx, pendingSQL(cond, len(args)), args, func(r *audit.Record) {
 		if b := w.AddUnlinked(r); b != nil && first == nil {
 			first = b
 		}
@@ -276,15 +292,50 @@ func checkUnlinked(ctx context.Context, tx pgx.Tx, w *audit.Walker, opts audit.V
 		}
 	})
 	res.Unlinked = w.Unlinked
+	if err != nil {
+		return nil, err
+	}
+	var off int64
+	err = tx.QueryRow(ctx, `select (select count(*) from audit_log where `+cond+`)
+		- (select count(*) from audit_link where `+cond+`)
+		- (select count(*) from audit_pending p where `+cond+` and not exists (select from audit_link l where l.seq = p.seq))`,
+		args...).Scan(&off)
+	if err != nil {
+		return nil, store.Error(err)
+	}
+	if off != 0 { // a record off the list, or links without (or twice for) a record
+		var lost *audit.Break
+		err = walkUnlinked(ctx, tx, lostSQL(cond, len(args)), args, func(r *audit.Record) {
+			if lost == nil {
+				lost = &audit.Break{Seq: r.Seq, ID: r.ID, Problem: "is neither linked into the chain nor waiting to be linked (audit_pending): it was taken off the linker's work list"}
+			}
+		})
+		if first == nil {
+			first = lost
+		}
+	}
 	if first == nil {
 		first = stale
 	}
 	return first, err
 }
 
-func walkUnlinked(ctx context.Context, tx pgx.Tx, cond string, args []any, fn func(*audit.Record)) error {
-	args = append(args, int64(0))
-	sql := fmt.Sprintf(`select %s from audit_log where hash is null and %s and seq > $%d order by seq limit %d`, columns, cond, len(args), scanBatch)
+// pendingSQL reads the records of the period on the work list, lostSQL those
+// that are neither linked nor on it; both in keyset batches on seq (the last
+// parameter, after the n of the period's condition).
+func pendingSQL(cond string, n int) string {
+	return fmt.Sprintf(`select %s from audit_record where seq = any(array(select seq from audit_pending))
+		and hash is null and %s and seq > $%d order by seq limit %d`, columns, cond, n+1, scanBatch)
+}
+
+func lostSQL(cond string, n int) string {
+	return fmt.Sprintf(`select %s from audit_record r where hash is null and %s
+		and not exists (select from audit_pending p where p.seq = r.seq) and seq > $%d order by seq limit %d`, columns, cond, n+1, scanBatch)
+}
+
+// walkUnlinked hands the records sql reads to fn, batch by batch.
+func walkUnlinked(ctx context.Context, tx pgx.Tx, sql string, args []any, fn func(*audit.Record)) error {
+	args = append(slices.Clone(args), int64(0))
 	for {
 		rows, err := tx.Query(ctx, sql, args...)
 		if err != nil {
@@ -307,7 +358,7 @@ func walkUnlinked(ctx context.Context, tx pgx.Tx, cond string, args []any, fn fu
 // start finds what the first linked record must follow (audit.StartAnchor).
 func start(ctx context.Context, tx pgx.Tx) (*audit.Anchor, *audit.Break, error) {
 	var first int64
-	err := tx.QueryRow(ctx, `select `+pos+` from audit_log where hash is not null order by `+pos+` limit 1`).Scan(&first)
+	err := tx.QueryRow(ctx, `select link from audit_link order by link limit 1`).Scan(&first)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return &audit.Anchor{}, nil, nil // nothing linked: the head must still be the genesis
 	}
@@ -316,7 +367,7 @@ func start(ctx context.Context, tx pgx.Tx) (*audit.Anchor, *audit.Break, error) 
 	}
 	// The newest prune record says where the chain starts, also when kept records
 	// lie before that (linked before a dropped one).
-	rows, err := tx.Query(ctx, `select `+columns+` from audit_log where action = $1 order by seq desc limit 1`, string(audit.ActAuditPruned))
+	rows, err := tx.Query(ctx, `select `+columns+` from audit_record where action = $1 order by seq desc limit 1`, string(audit.ActAuditPruned))
 	if err != nil {
 		return nil, nil, store.Error(err)
 	}

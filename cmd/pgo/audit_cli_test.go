@@ -62,8 +62,8 @@ func auditFixture(t *testing.T, n int) (map[string]string, *store.DB) {
 // database superuser could.
 func tamperSQL(t *testing.T, db *store.DB, stmts ...string) {
 	t.Helper()
-	all := append([]string{"alter table audit_log disable trigger user"}, stmts...)
-	all = append(all, "alter table audit_log enable trigger user")
+	all := append([]string{"alter table audit_log disable trigger user", "alter table audit_link disable trigger user"}, stmts...)
+	all = append(all, "alter table audit_link enable trigger user", "alter table audit_log enable trigger user")
 	for _, sql := range all {
 		if _, err := db.Pool.Exec(context.Background(), sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
@@ -85,8 +85,10 @@ func rewriteChain(t *testing.T, db *store.DB) {
 	for i := 1; i < len(recs); i++ { // recomputed without the chain key, as the records are unkeyed here
 		_ = recs[i].SealContent(nil)
 		_ = recs[i].SealLink(nil, recs[i].Link, recs[i-1].Hash)
-		stmts = append(stmts, fmt.Sprintf("update audit_log set person_id = '%s', mac = '\\x%s', prev_hash = '\\x%s', hash = '\\x%s' where seq = %d",
-			recs[i].PersonID, recs[i].MAC, recs[i].PrevHash, recs[i].Hash, recs[i].Seq))
+		stmts = append(stmts, fmt.Sprintf("update audit_log set person_id = '%s', mac = '\\x%s' where seq = %d",
+			recs[i].PersonID, recs[i].MAC, recs[i].Seq),
+			fmt.Sprintf("update audit_link set prev_hash = '\\x%s', hash = '\\x%s' where seq = %d",
+				recs[i].PrevHash, recs[i].Hash, recs[i].Seq))
 	}
 	stmts = append(stmts, fmt.Sprintf("update audit_chain_head set hash = '\\x%s'", recs[len(recs)-1].Hash))
 	tamperSQL(t, db, stmts...)
@@ -107,9 +109,9 @@ func TestAuditVerifyExitCodes(t *testing.T) {
 		{"deleted record", func(t *testing.T, db *store.DB) {
 			tamperSQL(t, db, "delete from audit_log where seq = 3")
 		}, 1, 4, "missing"},
-		{"swapped records", func(t *testing.T, db *store.DB) { // walked in link order; seq is under the link hash
-			tamperSQL(t, db, "update audit_log set seq = 100 where seq = 2", "update audit_log set seq = 2 where seq = 3",
-				"update audit_log set seq = 3 where seq = 100")
+		{"swapped positions", func(t *testing.T, db *store.DB) { // walked in link order; the position is under the link hash
+			tamperSQL(t, db, "update audit_link set link = 100 where link = 2", "update audit_link set link = 2 where link = 3",
+				"update audit_link set link = 3 where link = 100")
 		}, 1, 3, "does not match its stored link hash"},
 		{"chain rewritten after checkpoint", rewriteChain, 1, 6, "differs from the checkpoint"},
 	}

@@ -93,8 +93,9 @@ func TestWorkerSignsAuditCheckpointsAndStopsCleanly(t *testing.T) {
 		for _, sql := range []string{
 			"set local session_replication_role = replica",
 			"delete from audit_log where seq = 2",
+			"delete from audit_link where seq = 2",
 			"delete from audit_checkpoint",
-			"update audit_chain_head set seq = 1, hash = (select hash from audit_log where seq = 1)",
+			"update audit_chain_head set seq = 1, hash = (select hash from audit_link where seq = 1)",
 		} {
 			if _, err := tx.Exec(ctx, sql); err != nil {
 				return fmt.Errorf("%s: %w", sql, err)
