@@ -18,6 +18,14 @@ type HostChecker interface{ Whitelisted(host string) bool }
 // Whitelisted makes a *Whitelist a HostChecker.
 func (w *Whitelist) Whitelisted(host string) bool { return w.Contains(host) }
 
+// MaxReadFrameSize is the largest HTTP/2 frame the target's client accepts
+// (SETTINGS_MAX_FRAME_SIZE, RFC 9113 §6.5.2). A TLS record holds at most 16 KiB
+// (RFC 8446 §5.1), so at the default frame size of 16 KiB each DATA frame and its
+// 9-byte header take two records: a full one and one of 9 bytes, each a write
+// call and a seal on the source and a read and an open here. The source writes a
+// document in 256 KiB pieces; frames of that size need 17 records, not 32.
+const MaxReadFrameSize = 256 << 10
+
 // ClientOptions configure NewHTTPClient.
 type ClientOptions struct {
 	// TLSConfig for outbound connections (client certificate for mTLS, roots).
@@ -53,6 +61,7 @@ func NewHTTPClient(wl HostChecker, opts ClientOptions) *http.Client {
 		Proxy:               nil,
 		TLSClientConfig:     tlsCfg,
 		ForceAttemptHTTP2:   true,
+		HTTP2:               &http.HTTP2Config{MaxReadFrameSize: MaxReadFrameSize},
 		MaxIdleConns:        100,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,

@@ -26,6 +26,15 @@ import (
 // returns it with a client TLS config trusting it.
 func loopbackTLS(t *testing.T, h http.Handler, hosts ...string) (*httptest.Server, *tls.Config) {
 	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	cfg := serveLoopback(t, srv, hosts...)
+	return srv, cfg
+}
+
+// serveLoopback starts srv with TLS for hosts and returns a client TLS config
+// trusting it.
+func serveLoopback(t *testing.T, srv *httptest.Server, hosts ...string) *tls.Config {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -40,13 +49,12 @@ func loopbackTLS(t *testing.T, h http.Handler, hosts ...string) (*httptest.Serve
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	srv := httptest.NewUnstartedServer(h)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
-	return srv, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 }
 
 // dialRecorder resolves every *.localhost name to the test server on 127.0.0.1
@@ -186,4 +194,77 @@ func TestDialLocalhostAndWhitelistEndToEnd(t *testing.T) {
 	if _, err := DialLocalhost(context.Background(), "tcp", "zuid.invalid:"+port); err == nil {
 		t.Fatal("zuid.invalid was dialled on loopback")
 	}
+}
+
+// countingListener counts the writes on the connections it accepts: one per TLS
+// record, since crypto/tls writes each record on its own.
+type countingListener struct {
+	net.Listener
+	writes atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, n: &l.writes}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.n.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestPeerClientTakesLargeFrames shows what MaxReadFrameSize saves the source: a
+// 1 MiB body written in 256 KiB pieces (as the Binary endpoint writes a
+// document) reaches the target's client in 256 KiB DATA frames of 17 TLS records
+// each. At the default 16 KiB frames it took 128 records (a full one and a
+// 9-byte one per frame).
+func TestPeerClientTakesLargeFrames(t *testing.T) {
+	const size, piece = 1 << 20, 256 << 10
+	body := make([]byte, size)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for off := 0; off < size; off += piece {
+			if _, err := w.Write(body[off : off+piece]); err != nil {
+				return
+			}
+		}
+	}))
+	srv.EnableHTTP2 = true
+	cl := &countingListener{Listener: srv.Listener}
+	srv.Listener = cl
+	tlsCfg := serveLoopback(t, srv, "zuid.localhost")
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	wl := mustParse[*Whitelist](t, fixture(t, "whitelist.xml"))
+	c := NewHTTPClient(wl, ClientOptions{TLSConfig: tlsCfg, DialContext: (&dialRecorder{port: port}).dial})
+	get := func() (int64, *http.Response) {
+		resp, err := c.Get("https://zuid.localhost:" + port + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		n, err := io.Copy(io.Discard, resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, resp
+	}
+	get() // the handshake and the settings exchange are not counted
+	before := cl.writes.Load()
+	n, resp := get()
+	writes := cl.writes.Load() - before
+	if resp.ProtoMajor != 2 || n != size {
+		t.Fatalf("HTTP/%d, %d bytes; want HTTP/2 and %d", resp.ProtoMajor, n, size)
+	}
+	// 4 frames of 17 records, the response headers and a few control frames.
+	if writes > 4*17+8 {
+		t.Fatalf("the source wrote %d TLS records for 1 MiB; want at most %d (256 KiB frames)", writes, 4*17+8)
+	}
+	t.Logf("1 MiB in %d TLS records", writes)
 }

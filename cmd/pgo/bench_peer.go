@@ -21,6 +21,7 @@ import (
 
 	"github.com/pgo-koppelvlak/pgo/dossier"
 	"github.com/pgo-koppelvlak/pgo/server/reqctx"
+	"github.com/pgo-koppelvlak/pgo/zal"
 )
 
 // The peer side of the bench: the bench process acts as PGO Zuid's client
@@ -72,7 +73,8 @@ func (b *benchBrowser) consentCode() (peerCode, error) {
 	return pc, nil
 }
 
-// peer is Zuid's mutual-TLS client towards Noord, conns kept-alive connections.
+// peer is Zuid's mutual-TLS client towards Noord, conns kept-alive connections,
+// taking HTTP/2 frames as large as the target's client does (zal.NewHTTPClient).
 func (r *benchRig) peer(conns int) (*http.Client, error) {
 	cert, err := r.clientCert()
 	if err != nil {
@@ -83,6 +85,7 @@ func (r *benchRig) peer(conns int) (*http.Client, error) {
 		return nil, err
 	}
 	t.MaxConnsPerHost = conns
+	t.HTTP2 = &http.HTTP2Config{MaxReadFrameSize: zal.MaxReadFrameSize} // as the target's client
 	return &http.Client{Transport: t, Timeout: 60 * time.Second}, nil
 }
 
