@@ -11,6 +11,7 @@ import (
 
 	"github.com/pgo-koppelvlak/pgo/dossier"
 	"github.com/pgo-koppelvlak/pgo/export/pdfa"
+	"github.com/pgo-koppelvlak/pgo/internal/cputime"
 )
 
 // BenchmarkRender reports, per dossier size: ms per document (layout + PDF/A
@@ -35,7 +36,7 @@ func BenchmarkRender(b *testing.B) {
 				b.Fatal(err)
 			}
 			runtime.GC()
-			cpu0 := processCPU(b)
+			cpu0 := cputime.Process()
 			peak, stop := watchHeap()
 			var layoutT, convertT, proofT time.Duration
 			var pages, bytes int
@@ -62,7 +63,7 @@ func BenchmarkRender(b *testing.B) {
 				_, _ = io.Discard.Write(out)
 			}
 			b.StopTimer()
-			cpu := processCPU(b) - cpu0
+			cpu := cputime.Process() - cpu0
 			stop()
 			total := layoutT + convertT + proofT
 			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
