@@ -144,7 +144,8 @@ type JobsConfig struct {
 	Sealer  Sealer
 	Source  string           // this PGO's name, on the cover page
 	Now     func() time.Time // default time.Now
-	// Throttle bounds how often progress is written (default: every 5% or 250 ms).
+	// Throttle bounds how often progress is written (default: at most every 250 ms,
+	// and only after 1 % more of the items).
 	Throttle Throttle
 }
 
@@ -154,7 +155,7 @@ func NewJobs(c JobsConfig) *Jobs {
 		c.Now = time.Now
 	}
 	if c.Throttle == (Throttle{}) {
-		c.Throttle = Throttle{Percent: 5, Interval: 250 * time.Millisecond}
+		c.Throttle = Throttle{Percent: 1, Interval: 250 * time.Millisecond}
 	}
 	return &Jobs{store: c.Store, dossier: c.Dossier, sealer: c.Sealer, source: c.Source, now: c.Now, throttle: c.Throttle}
 }

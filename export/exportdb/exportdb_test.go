@@ -282,8 +282,9 @@ func (p *progressCounter) Progress(ctx context.Context, id string, done, total i
 	return p.Store.Progress(ctx, id, done, total)
 }
 
-// Progress reaches PostgreSQL at most every Throttle.Percent of the items (or
-// Interval), always at the first report and at the end.
+// Progress reaches PostgreSQL at most every Throttle.Percent of the items and
+// Interval, always at the first report and at the end: a render shorter than the
+// interval writes its job row twice, not once per step.
 func TestProgressThrottled(t *testing.T) {
 	f := newFixture(t)
 	f.importGenerated(t, dossier.SizeStandard, 3)
@@ -291,9 +292,11 @@ func TestProgressThrottled(t *testing.T) {
 		throttle export.Throttle
 		min, max int
 	}{
-		{export.Throttle{Percent: 5, Interval: time.Hour}, 15, 25},
-		{export.Throttle{Percent: 50, Interval: time.Hour}, 2, 4},
-		{export.Throttle{Percent: 100, Interval: time.Hour}, 2, 2},
+		{export.Throttle{Percent: 5}, 15, 25},
+		{export.Throttle{Percent: 50}, 2, 4},
+		{export.Throttle{Percent: 100}, 2, 2},
+		{export.Throttle{Percent: 1, Interval: time.Hour}, 2, 2},
+		{export.Throttle{Percent: 5, Interval: time.Hour}, 2, 2},
 	}
 	for _, tt := range tests {
 		pc := &progressCounter{Store: f.store}
