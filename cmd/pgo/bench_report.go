@@ -215,7 +215,7 @@ func (rep *transferReport) print(w io.Writer) {
 	fmt.Fprintf(w, "end-to-end (consent click -> done)  p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms\n", rep.P50, rep.P95, rep.P99, rep.Max)
 	fmt.Fprintf(w, "consent click -> stored             p95 %.1f ms\n", rep.StoredP95)
 	fmt.Fprintf(w, "throughput                          %.3f transfers/s (%d in %.2f s)\n", rep.PerSecond, rep.Transfers-rep.Failures, rep.WallS)
-	fmt.Fprintf(w, "pure render of the same dossier     %.1f ms (median of 3, this process)\n", rep.RenderMS)
+	fmt.Fprintf(w, "pure render of the same dossier     %.1f ms (median of 5 before the run, this process)\n", rep.RenderMS)
 	fmt.Fprintf(w, "end-to-end p50 / pure render        %.2f\n", rep.Overhead)
 	fmt.Fprintf(w, "render-bound limit (CPUs / render)  %.2f transfers/s; reached %.1f%%\n", rep.RenderBound, rep.BoundPct)
 	fmt.Fprintf(w, "CPU per transfer (all processes)    %.3f s\n\n", rep.CPUPerXfer)
