@@ -172,10 +172,11 @@ type Lists interface {
 	GegevensdienstName(id string) (string, error)
 }
 
-// Dossier counts and summarizes the patient's dossier (dossier.Service).
+// Dossier counts the patient's dossier and gives the consent screen its preview
+// (dossier.Service).
 type Dossier interface {
 	Counts(ctx context.Context, userID string) (map[dossier.Category]int, error)
-	Summary(ctx context.Context, userID string, selected []dossier.Category) (dossier.Summary, error)
+	Overview(ctx context.Context, userID string) (dossier.Overview, error)
 }
 
 // Exports prepares the export job of a grant and reports on it (export.Jobs).

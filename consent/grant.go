@@ -39,21 +39,14 @@ func (s *Service) Screen(ctx context.Context, req *Request, who Caller) (Screen,
 	if err != nil {
 		name = "Verzamelen Documenten 3.0 (pdf/a)"
 	}
-	counts, err := s.d.Dossier.Counts(ctx, who.AccountID)
+	ov, err := s.d.Dossier.Overview(ctx, who.AccountID)
 	if err != nil {
 		return Screen{}, err
 	}
-	sc := Screen{Request: req, GegevensdienstName: name, ValidMinutes: int(s.cfg.ConsentTTL.Minutes())}
-	var keys []dossier.Category
+	sc := Screen{Request: req, GegevensdienstName: name, ValidMinutes: int(s.cfg.ConsentTTL.Minutes()), Preview: ov.Summary}
 	for _, ci := range dossier.Categories {
-		if n := counts[ci.Key]; n > 0 {
+		if n := ov.Counts[ci.Key]; n > 0 {
 			sc.Categories = append(sc.Categories, Category{Key: ci.Key, Count: n})
-			keys = append(keys, ci.Key)
-		}
-	}
-	if len(keys) > 0 {
-		if sc.Preview, err = s.d.Dossier.Summary(ctx, who.AccountID, keys); err != nil {
-			return Screen{}, err
 		}
 	}
 	ctx = reqctx.WithIDs(ctx, reqctx.IDs{Request: req.RequestID, Correlation: req.CorrelationID})

@@ -44,7 +44,55 @@ func (s *Service) Summary(ctx context.Context, userID string, selected []Categor
 	if err != nil {
 		return Summary{}, err
 	}
-	return build(res, sel, counts), nil
+	return build(res, sel, counts, true), nil
+}
+
+// Overview is what the consent screen shows before the patient chooses: the
+// number of items of every category that holds data, and a Summary with a section
+// for each of them.
+type Overview struct {
+	Counts  map[Category]int
+	Summary Summary
+}
+
+// Overview reads the counts once and, when there is data, summarizes every
+// category that has some. Its items carry the table cells only: the further
+// texts and the aliases that the PDF prints (Item.Extra, Item.Texts,
+// Patient.Aliases) are left out, since collecting them costs as much as the rest
+// of the summary and the preview table does not show them.
+func (s *Service) Overview(ctx context.Context, userID string) (Overview, error) {
+	if err := checkUser(userID); err != nil {
+		return Overview{}, err
+	}
+	counts, err := s.store.Counts(ctx, userID)
+	if err != nil {
+		return Overview{}, err
+	}
+	ov := Overview{Counts: counts}
+	sel := map[Category]bool{}
+	var load []Category
+	for _, ci := range Categories {
+		if counts[ci.Key] > 0 {
+			sel[ci.Key] = true
+			load = append(load, ci.Key)
+		}
+	}
+	if len(load) == 0 {
+		return ov, nil
+	}
+	if !sel[CatPatient] {
+		load = append(load, CatPatient)
+	}
+	rows, err := s.store.Rows(ctx, userID, load)
+	if err != nil {
+		return Overview{}, err
+	}
+	res, err := s.open(rows)
+	if err != nil {
+		return Overview{}, err
+	}
+	ov.Summary = build(res, sel, counts, false)
+	return ov, nil
 }
 
 type openRow struct {
@@ -68,7 +116,9 @@ func (s *Service) open(rows []Row) ([]openRow, error) {
 	return out, nil
 }
 
-func build(res []openRow, sel map[Category]bool, counts map[Category]int) Summary {
+// build assembles the Summary; without texts it leaves out what only the PDF
+// prints (Item.Extra, Item.Texts, Patient.Aliases).
+func build(res []openRow, sel map[Category]bool, counts map[Category]int, texts bool) Summary {
 	r := newResolver(res)
 	var sum Summary
 	sections := map[Category]*Section{}
@@ -85,11 +135,11 @@ func build(res []openRow, sel map[Category]bool, counts map[Category]int) Summar
 			break
 		}
 	}
-	texts := make([][]Text, len(res))
+	found := make([][]Text, len(res))
 	var aliases []string
 	for i, o := range res {
-		if sections[o.Category] != nil {
-			texts[i] = collect(o.n)
+		if texts && sections[o.Category] != nil {
+			found[i] = collect(o.n)
 			aliases = addAliases(aliases, o.n)
 		}
 	}
@@ -103,8 +153,11 @@ func build(res []openRow, sel map[Category]bool, counts map[Category]int) Summar
 			continue
 		}
 		c := cells(o, r)
-		it := Item{ID: o.Type + "/" + o.n.str("id"), Cells: c, Extra: extras(texts[i], c, cover)}
-		for _, t := range texts[i] {
+		it := Item{ID: o.Type + "/" + o.n.str("id"), Cells: c}
+		if texts {
+			it.Extra = extras(found[i], c, cover)
+		}
+		for _, t := range found[i] {
 			it.Texts = append(it.Texts, t.Value)
 		}
 		sec.Items = append(sec.Items, it)
@@ -174,7 +227,7 @@ func Preview(in Input, selected []Category) (Summary, error) {
 		counts[c]++
 		rows = append(rows, openRow{Row{Type: r.Type, Category: c}, n})
 	}
-	return build(rows, sel, counts), nil
+	return build(rows, sel, counts, true), nil
 }
 
 // cells builds a row whose length always equals the section's column count.

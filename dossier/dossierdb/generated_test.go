@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgo-koppelvlak/pgo"
 	"github.com/pgo-koppelvlak/pgo/dossier"
 	"github.com/pgo-koppelvlak/pgo/fhir"
 )
@@ -125,6 +126,69 @@ func TestSummarySelection(t *testing.T) {
 	}
 	if _, err := f.svc.Summary(context.Background(), f.user, []dossier.Category{"nonsense"}); err == nil {
 		t.Fatal("unknown category accepted")
+	}
+}
+
+// The consent screen's overview reads the counts once and has a section for every
+// category with data, with the same rows and cells as the PDF's summary, but
+// without the texts only the PDF prints.
+func TestOverviewMatchesSummaryCells(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	empty, err := f.svc.Overview(ctx, f.user)
+	if err != nil || len(empty.Counts) != 0 || len(empty.Summary.Sections) != 0 {
+		t.Fatalf("empty dossier: %+v, %v", empty, err)
+	}
+	importGenerated(t, f, dossier.SizeStandard, 3)
+	ov, err := f.svc.Overview(ctx, f.user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, err := f.svc.Counts(ctx, f.user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ov.Counts) != fmt.Sprint(counts) {
+		t.Fatalf("counts %v, want %v", ov.Counts, counts)
+	}
+	var all []dossier.Category
+	for _, ci := range dossier.Categories {
+		if counts[ci.Key] > 0 {
+			all = append(all, ci.Key)
+		}
+	}
+	full, err := f.svc.Summary(ctx, f.user, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ov.Summary.Sections) != len(all) || len(full.Sections) != len(all) {
+		t.Fatalf("%d sections in the overview, %d in the summary, want %d", len(ov.Summary.Sections), len(full.Sections), len(all))
+	}
+	extra := 0
+	for i, sec := range ov.Summary.Sections {
+		want := full.Sections[i]
+		if sec.Category != want.Category || len(sec.Items) != counts[sec.Category] || len(sec.Items) != len(want.Items) {
+			t.Fatalf("section %d: %s with %d items, want %s with %d (count %d)", i, sec.Category, len(sec.Items),
+				want.Category, len(want.Items), counts[sec.Category])
+		}
+		for j, it := range sec.Items {
+			if it.ID != want.Items[j].ID || fmt.Sprint(it.Cells) != fmt.Sprint(want.Items[j].Cells) {
+				t.Fatalf("%s: cells %q, want %q", it.ID, it.Cells, want.Items[j].Cells)
+			}
+			if len(it.Extra) != 0 || len(it.Texts) != 0 {
+				t.Fatalf("%s: the overview collected the PDF's texts", it.ID)
+			}
+			extra += len(want.Items[j].Extra) + len(want.Items[j].Texts)
+		}
+	}
+	if extra == 0 {
+		t.Fatal("the summary has no texts either: the comparison shows nothing")
+	}
+	if ov.Summary.Patient.Name != full.Patient.Name || ov.Summary.Patient.BSN != full.Patient.BSN {
+		t.Fatalf("patient %+v, want %+v", ov.Summary.Patient, full.Patient)
+	}
+	if _, err := f.svc.Overview(ctx, "not-a-uuid"); pgo.ErrorCode(err) != pgo.EINVALID {
+		t.Fatalf("bad user id: %v", err)
 	}
 }
 
