@@ -139,9 +139,17 @@ func (s *Service) StartAnonymous(ctx context.Context, c Client) (string, error) 
 	return id, fail
 }
 
+// touchEvery is how much time must pass before Session writes last_seen again:
+// a sixtieth of the idle timeout (15 s of 15 minutes). Between writes a busy
+// session's idle clock keeps running from the last one, so it can end at most
+// that much sooner than the idle timeout after its last request, never later;
+// in return a page and its status polls cost one read each instead of a read and
+// a write (round 10 of BENCHMARKS.md).
+func (s *Service) touchEvery() time.Duration { return s.cfg.IdleTimeout / 60 }
+
 // Session returns the live session for the cookie value id and records the
-// activity. A session past its idle timeout or its absolute end is deleted and
-// ErrNoSession returned.
+// activity (at most every touchEvery). A session past its idle timeout or its
+// absolute end is deleted and ErrNoSession returned.
 func (s *Service) Session(ctx context.Context, id string) (*Session, error) {
 	if id == "" {
 		return nil, ErrNoSession
@@ -154,10 +162,12 @@ func (s *Service) Session(ctx context.Context, id string) (*Session, error) {
 			fail = err
 			return nil
 		}
-		if err := tx.TouchSession(ctx, sess.IDHash, now); err != nil {
-			return err
+		if now.Sub(sess.LastSeen) >= s.touchEvery() {
+			if err := tx.TouchSession(ctx, sess.IDHash, now); err != nil {
+				return err
+			}
+			sess.LastSeen = now
 		}
-		sess.LastSeen = now
 		out = sess
 		return nil
 	})

@@ -321,6 +321,49 @@ func TestIPRateLimitIPv6Network(t *testing.T) {
 	}
 }
 
+// A session's last_seen is written at most every sixtieth of the idle timeout
+// (15 s of 15 minutes): the requests in between only read it, and the session
+// still ends no later than the idle timeout after its last request.
+func TestSessionTouchThrottled(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	secret, _ := f.enrol(t, "jan", account.RolePatient)
+	_, _, id := f.login(t, "jan", secret)
+	lastSeen := func() time.Time {
+		t.Helper()
+		var at time.Time
+		if err := f.db.Pool.QueryRow(ctx, `select max(last_seen) from sessions where stage = 'full'`).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	every := testCfg.IdleTimeout / 60
+	written := lastSeen()
+	f.clock.add(every - time.Second)
+	if _, err := f.svc.Session(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastSeen(); !got.Equal(written) {
+		t.Fatalf("last_seen written after %s: %s, was %s", every-time.Second, got, written)
+	}
+	f.clock.add(time.Second)
+	if _, err := f.svc.Session(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastSeen(); !got.Equal(f.clock.now()) {
+		t.Fatalf("last_seen %s after %s, want %s", got, every, f.clock.now())
+	}
+	written = f.clock.now()
+	f.clock.add(every / 2)
+	if _, err := f.svc.Session(ctx, id); err != nil { // read only
+		t.Fatal(err)
+	}
+	f.clock.add(testCfg.IdleTimeout - every/2 + time.Second) // idle timeout + 1 s after the last write
+	if _, err := f.svc.Session(ctx, id); !errors.Is(err, account.ErrNoSession) {
+		t.Fatalf("session outlived the idle timeout after its last write: %v", err)
+	}
+}
+
 func TestIdleAndAbsoluteTimeout(t *testing.T) {
 	f := setup(t, testCfg)
 	ctx := context.Background()
