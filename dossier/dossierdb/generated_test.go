@@ -246,3 +246,37 @@ func BenchmarkSummary(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/summary")
 }
+
+// BenchmarkConsentPreview compares what the consent screen reads for its preview
+// of a standard dossier: before round 10, Counts and then the full Summary of
+// every category with data (which reads the counts again and collects the texts
+// only the PDF prints); now one Overview.
+func BenchmarkConsentPreview(b *testing.B) {
+	f := newFixture(b)
+	importGenerated(b, f, dossier.SizeStandard, 1)
+	ctx := context.Background()
+	b.Run("counts+summary", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			counts, err := f.svc.Counts(ctx, f.user)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var cats []dossier.Category
+			for _, ci := range dossier.Categories {
+				if counts[ci.Key] > 0 {
+					cats = append(cats, ci.Key)
+				}
+			}
+			if sum, err := f.svc.Summary(ctx, f.user, cats); err != nil || len(sum.Sections) == 0 {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("overview", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if ov, err := f.svc.Overview(ctx, f.user); err != nil || len(ov.Summary.Sections) == 0 {
+				b.Fatal(err)
+			}
+		}
+	})
+}
