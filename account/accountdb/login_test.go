@@ -358,6 +358,9 @@ func TestSessionTouchThrottled(t *testing.T) {
 	if _, err := f.svc.Session(ctx, id); err != nil { // read only
 		t.Fatal(err)
 	}
+	if got := lastSeen(); !got.Equal(written) {
+		t.Fatalf("last_seen written %s after the previous write", every/2)
+	}
 	f.clock.add(testCfg.IdleTimeout - every/2 + time.Second) // idle timeout + 1 s after the last write
 	if _, err := f.svc.Session(ctx, id); !errors.Is(err, account.ErrNoSession) {
 		t.Fatalf("session outlived the idle timeout after its last write: %v", err)
