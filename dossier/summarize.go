@@ -32,9 +32,16 @@ func (s *Service) Summary(ctx context.Context, userID string, selected []Categor
 	if err != nil {
 		return Summary{}, err
 	}
+	return s.summarize(ctx, userID, selected, sel, counts, true)
+}
+
+// summarize reads and opens the rows of the selected categories (and the
+// patient's, since the cover page names them) and builds the Summary.
+func (s *Service) summarize(ctx context.Context, userID string, selected []Category, sel map[Category]bool,
+	counts map[Category]int, texts bool) (Summary, error) {
 	load := append([]Category{}, selected...)
 	if !sel[CatPatient] {
-		load = append(load, CatPatient) // the cover page names the patient
+		load = append(load, CatPatient)
 	}
 	rows, err := s.store.Rows(ctx, userID, load)
 	if err != nil {
@@ -44,7 +51,7 @@ func (s *Service) Summary(ctx context.Context, userID string, selected []Categor
 	if err != nil {
 		return Summary{}, err
 	}
-	return build(res, sel, counts, true), nil
+	return build(res, sel, counts, texts), nil
 }
 
 // Overview is what the consent screen shows before the patient chooses: the
@@ -70,29 +77,18 @@ func (s *Service) Overview(ctx context.Context, userID string) (Overview, error)
 	}
 	ov := Overview{Counts: counts}
 	sel := map[Category]bool{}
-	var load []Category
+	var selected []Category
 	for _, ci := range Categories {
 		if counts[ci.Key] > 0 {
 			sel[ci.Key] = true
-			load = append(load, ci.Key)
+			selected = append(selected, ci.Key)
 		}
 	}
-	if len(load) == 0 {
+	if len(selected) == 0 {
 		return ov, nil
 	}
-	if !sel[CatPatient] {
-		load = append(load, CatPatient)
-	}
-	rows, err := s.store.Rows(ctx, userID, load)
-	if err != nil {
-		return Overview{}, err
-	}
-	res, err := s.open(rows)
-	if err != nil {
-		return Overview{}, err
-	}
-	ov.Summary = build(res, sel, counts, false)
-	return ov, nil
+	ov.Summary, err = s.summarize(ctx, userID, selected, sel, counts, false)
+	return ov, err
 }
 
 type openRow struct {
