@@ -83,3 +83,14 @@ func (s *Server) metricsHandler(c echo.Context) error {
 	s.metrics.handler.ServeHTTP(c.Response(), c.Request())
 	return nil
 }
+
+// DBRoundTrips publishes roundTrips (store.DB.RoundTrips) as
+// pgo_db_round_trips_total: the statements, batches and COPYs the process sent
+// to PostgreSQL. Its rate beside the request rate is the database cost of a
+// request, the figure that rises first when a change adds a query per request.
+func DBRoundTrips(roundTrips func() uint64) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "pgo_db_round_trips_total",
+		Help: "Statements, batches and COPYs sent to PostgreSQL by this process.",
+	}, func() float64 { return float64(roundTrips()) })
+}

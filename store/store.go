@@ -20,8 +20,9 @@ import (
 
 // DB is the pool every adapter shares.
 type DB struct {
-	Pool *pgxpool.Pool
-	url  string
+	Pool  *pgxpool.Pool
+	url   string
+	trips *roundTrips
 }
 
 // DefaultMaxConns is the pool size when PGO_DATABASE_URL sets no pool_max_conns.
@@ -42,6 +43,8 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	cfg.MaxConnLifetime = 30 * time.Minute
 	cfg.HealthCheckPeriod = 30 * time.Second
+	trips := &roundTrips{}
+	cfg.ConnConfig.Tracer = trips
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, Error(err)
@@ -52,7 +55,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, Error(err)
 	}
-	return &DB{Pool: pool, url: url}, nil
+	return &DB{Pool: pool, url: url, trips: trips}, nil
 }
 
 // URL returns the connection URL the pool was opened with (for LISTEN connections).

@@ -315,19 +315,35 @@ func parallel(ctx context.Context, n, conc int, fn func(i int) error) error {
 	return first
 }
 
-// procStat is one child's CPU time and peak RSS from /proc (Linux).
+// procStat is one child's CPU time and peak RSS from /proc (Linux) and the
+// round trips it sent to PostgreSQL (pgo_db_round_trips_total on its operations
+// listener; -1 when it has none).
 type procStat struct {
-	Name   string  `json:"name"`
-	CPU    float64 `json:"cpu_s"`
-	PeakMB float64 `json:"peak_rss_mb"`
+	Name       string  `json:"name"`
+	CPU        float64 `json:"cpu_s"`
+	PeakMB     float64 `json:"peak_rss_mb"`
+	RoundTrips float64 `json:"db_round_trips"`
 }
+
+// benchName is the bench's own row in the per-process figures.
+const benchName = "pgo bench (patients, peer client)"
 
 func (r *benchRig) procStats() []procStat {
 	var out []procStat
 	for _, p := range r.procs {
 		cpu, peak := readProc(p.cmd.Process.Pid)
-		out = append(out, procStat{Name: p.name, CPU: cpu, PeakMB: peak})
+		trips := -1.0
+		if p.ops != 0 {
+			trips = scrapeMetric(context.Background(), p.ops, "pgo_db_round_trips_total")
+		}
+		out = append(out, procStat{Name: p.name, CPU: cpu, PeakMB: peak, RoundTrips: trips})
 	}
 	cpu, peak := readProc(os.Getpid())
-	return append(out, procStat{Name: "pgo bench (patients, peer client)", CPU: cpu, PeakMB: peak})
+	var trips uint64
+	for _, a := range r.apps {
+		if a.DB != nil {
+			trips += a.DB.RoundTrips()
+		}
+	}
+	return append(out, procStat{Name: benchName, CPU: cpu, PeakMB: peak, RoundTrips: float64(trips)})
 }

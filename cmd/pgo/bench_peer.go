@@ -153,6 +153,9 @@ type tokenReport struct {
 	P50         float64 `json:"p50_ms"`
 	P95         float64 `json:"p95_ms"`
 	RSS         float64 `json:"serve_rss_mb"`
+	// RoundTrips is Noord serve's PostgreSQL round trips per token request
+	// (its audit linker included), from pgo_db_round_trips_total.
+	RoundTrips float64 `json:"db_round_trips_per_request"`
 }
 
 func runBenchToken(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
@@ -181,6 +184,7 @@ func runBenchToken(ctx context.Context, e *env, fs *flag.FlagSet, args []string)
 	var mu sync.Mutex
 	fails := 0
 	profDone := r.cpuProfile(ctx, "noord", *prof, *profSec)
+	before := r.procStats()
 	start := time.Now()
 	_ = parallel(ctx, len(codes), o.concurrency, func(i int) error {
 		t := time.Now()
@@ -200,9 +204,12 @@ func runBenchToken(ctx context.Context, e *env, fs *flag.FlagSet, args []string)
 	}
 	rep := tokenReport{Requests: len(codes), Failures: fails, Concurrency: o.concurrency,
 		PerSecond: round1(float64(len(codes)-fails) / wall.Seconds()), P50: pct(lat, 50), P95: pct(lat, 95)}
-	for _, p := range r.procStats() {
+	for i, p := range r.procStats() {
 		if p.Name == "PGO Noord serve" {
 			rep.RSS = round1(p.PeakMB)
+			if p.RoundTrips >= 0 && i < len(before) {
+				rep.RoundTrips = round1((p.RoundTrips - before[i].RoundTrips) / float64(len(codes)))
+			}
 		}
 	}
 	if o.json {
@@ -210,7 +217,7 @@ func runBenchToken(ctx context.Context, e *env, fs *flag.FlagSet, args []string)
 		fmt.Fprintln(e.stdout, string(b))
 	} else {
 		fmt.Fprintf(e.stdout, "pgo bench token: %d token requests over %d kept-alive mutual-TLS connections, %d failures\n", rep.Requests, rep.Concurrency, rep.Failures)
-		fmt.Fprintf(e.stdout, "%.1f requests/s  latency p50 %.1f ms  p95 %.1f ms  Noord serve peak RSS %.1f MB\n", rep.PerSecond, rep.P50, rep.P95, rep.RSS)
+		fmt.Fprintf(e.stdout, "%.1f requests/s  latency p50 %.1f ms  p95 %.1f ms  Noord serve peak RSS %.1f MB, %.1f PostgreSQL round trips per request\n", rep.PerSecond, rep.P50, rep.P95, rep.RSS, rep.RoundTrips)
 	}
 	if fails > 0 {
 		return &exitError{code: 1, msg: fmt.Sprintf("pgo bench token: %d token requests failed", fails)}

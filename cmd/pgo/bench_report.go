@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -30,11 +31,12 @@ type transferReport struct {
 	RenderBound float64            `json:"render_bound_per_second"`
 	BoundPct    float64            `json:"render_bound_pct"`
 	CPUPerXfer  float64            `json:"cpu_s_per_transfer"`
-	Stages      map[string]float64 `json:"stages"`     // p95 per stage, ms
-	StagesP50   map[string]float64 `json:"stages_p50"` // p50 per stage, ms
-	Slowest     map[string]float64 `json:"slowest"`    // the stages of the transfer with the largest end-to-end time, ms
-	RSS         map[string]float64 `json:"rss_mb"`     // peak RSS per process
-	CPU         map[string]float64 `json:"cpu_s"`      // CPU seconds per process during the timed transfers
+	Stages      map[string]float64 `json:"stages"`                      // p95 per stage, ms
+	StagesP50   map[string]float64 `json:"stages_p50"`                  // p50 per stage, ms
+	Slowest     map[string]float64 `json:"slowest"`                     // the stages of the transfer with the largest end-to-end time, ms
+	RSS         map[string]float64 `json:"rss_mb"`                      // peak RSS per process
+	CPU         map[string]float64 `json:"cpu_s"`                       // CPU seconds per process during the timed transfers
+	RoundTrips  map[string]float64 `json:"db_round_trips_per_transfer"` // per process (pgo_db_round_trips_total), during the timed transfers
 	StageSource string             `json:"stage_source"`
 	NProc       int                `json:"nproc"`
 	e2e, stored []float64
@@ -65,7 +67,7 @@ var stageText = map[string]string{
 // hop). Both instances run on this machine, so their clocks are one clock.
 func (r *benchRig) transferReport(ctx context.Context, o benchOptions, runs []transferRun, wall time.Duration, before []procStat) *transferReport {
 	rep := &transferReport{Dossier: o.dossier, Concurrency: o.concurrency, Serves: o.serves, Workers: o.workers, Transfers: len(runs), WallS: wall.Seconds(),
-		Stages: map[string]float64{}, StagesP50: map[string]float64{}, RSS: map[string]float64{}, CPU: map[string]float64{}, NProc: nproc(),
+		Stages: map[string]float64{}, StagesP50: map[string]float64{}, RSS: map[string]float64{}, CPU: map[string]float64{}, RoundTrips: map[string]float64{}, NProc: nproc(),
 		StageSource: "audit records' event_time at both instances (correlation id) and Noord's export_job.started_at; end = Zuid's transfer_completed record"}
 	per := map[string][]float64{}
 	for _, run := range runs {
@@ -102,6 +104,9 @@ func (r *benchRig) transferReport(ctx context.Context, o benchOptions, runs []tr
 		if i < len(before) {
 			rep.CPU[a.Name] = round1(a.CPU - before[i].CPU)
 			total += a.CPU - before[i].CPU
+			if a.RoundTrips >= 0 && before[i].RoundTrips >= 0 && len(runs) > 0 {
+				rep.RoundTrips[a.Name] = round1((a.RoundTrips - before[i].RoundTrips) / float64(len(runs)))
+			}
 		}
 	}
 	rep.CPUPerXfer = round3(total / float64(len(runs)))
@@ -231,8 +236,12 @@ func (rep *transferReport) print(w io.Writer) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	fmt.Fprintf(w, "%-36s %10s %14s\n", "process", "peak RSS MB", "CPU s (timed)")
+	fmt.Fprintf(w, "%-36s %10s %14s %22s\n", "process", "peak RSS MB", "CPU s (timed)", "DB round trips/transfer")
 	for _, k := range names {
-		fmt.Fprintf(w, "%-36s %10.1f %14.1f\n", k, rep.RSS[k], rep.CPU[k])
+		trips := "-"
+		if t, ok := rep.RoundTrips[k]; ok {
+			trips = strconv.FormatFloat(t, 'f', 1, 64)
+		}
+		fmt.Fprintf(w, "%-36s %10.1f %14.1f %22s\n", k, rep.RSS[k], rep.CPU[k], trips)
 	}
 }

@@ -55,6 +55,7 @@ func (r *benchRig) startInstances(ctx context.Context, d *demo, o benchOptions) 
 			if err != nil {
 				return err
 			}
+			p.ops = opsPort
 			r.procs = append(r.procs, p)
 		}
 		for n := 1; n <= o.serves; n++ {
@@ -78,6 +79,7 @@ func (r *benchRig) startInstances(ctx context.Context, d *demo, o benchOptions) 
 			if err != nil {
 				return err
 			}
+			p.ops = s.opsPort
 			s.proc = p
 			r.procs = append(r.procs, p)
 			r.serves = append(r.serves, s)

@@ -158,6 +158,13 @@ func readResources(name string, pid int) procSample {
 // scrapeGoroutines reads go_goroutines from a serve process's /metrics (-1
 // when it does not answer).
 func scrapeGoroutines(ctx context.Context, opsPort int) int {
+	return int(scrapeMetric(ctx, opsPort, "go_goroutines"))
+}
+
+// scrapeMetric reads the unlabelled metric name from the /metrics of the
+// operations listener on opsPort (-1 when it does not answer or has no such
+// metric).
+func scrapeMetric(ctx context.Context, opsPort int, name string) float64 {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/metrics", opsPort), nil)
@@ -168,9 +175,12 @@ func scrapeGoroutines(ctx context.Context, opsPort int) int {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			n, _ := strconv.ParseFloat(v, 64)
-			return int(n)
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return -1
+			}
+			return n
 		}
 	}
 	return -1

@@ -22,6 +22,7 @@ import (
 // demoProc is one child process (pgo serve or pgo worker of one instance).
 type demoProc struct {
 	name  string // "PGO Noord serve"
+	ops   int    // port of its operations listener (/metrics), 0 when it has none
 	cmd   *exec.Cmd
 	log   string
 	ready chan struct{} // closed when the process printed its ready line

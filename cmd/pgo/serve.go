@@ -71,6 +71,7 @@ func (a *App) newServer() (*server.Server, error) {
 	if err != nil {
 		return nil, &exitError{code: 2, msg: "pgo serve: " + err.Error()}
 	}
+	srv.Registry().MustRegister(server.DBRoundTrips(a.DB.RoundTrips))
 	if a.Config.ClientCA == "" {
 		a.Log.Warn("PGO_CLIENT_CA is not set: peer routes (token endpoint, FHIR API) answer 401 to every PGO")
 	}

@@ -184,6 +184,10 @@ func TestServeEndToEnd(t *testing.T) {
 		if !strings.Contains(body, `pgo_http_requests_total{method="GET",route="/healthz",status="200"}`) {
 			t.Errorf("metrics lack the healthz counter:\n%.2000s", body)
 		}
+		// Serve's database work is counted (its audit linker's first round at least).
+		if v := metricValue(body, "pgo_db_round_trips_total"); v <= 0 {
+			t.Errorf("pgo_db_round_trips_total %v; want a positive count", v)
+		}
 		if resp, _ := get(t, anon, base+"/metrics", nil); resp.StatusCode != 404 {
 			t.Errorf("public /metrics: %d; want 404", resp.StatusCode)
 		}

@@ -106,6 +106,7 @@ func (a *App) serveWorkerOps(ctx context.Context, e *env) (wait func(), err erro
 	if err != nil {
 		return nil, &exitError{code: 2, msg: "pgo worker: " + err.Error()}
 	}
+	srv.Registry().MustRegister(server.DBRoundTrips(a.DB.RoundTrips))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("PGO_WORKER_OPS_ADDR: %w", err)

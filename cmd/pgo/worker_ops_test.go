@@ -3,6 +3,7 @@ package main
 import (
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,6 +41,9 @@ func TestWorkerOperationsListener(t *testing.T) {
 		!strings.Contains(body, `pgo_http_requests_total{method="GET",route="/healthz",status="200"}`) {
 		t.Errorf("/metrics lacks the runtime, process or request figures:\n%.1500s", body)
 	}
+	if _, body := get(t, c, ops+"/metrics", nil); metricValue(body, "pgo_db_round_trips_total") <= 0 {
+		t.Errorf("/metrics: pgo_db_round_trips_total is not a positive count:\n%.1500s", body)
+	}
 	if resp, body := get(t, c, ops+"/debug/pprof/", nil); resp.StatusCode != 200 || !strings.Contains(body, "goroutine") {
 		t.Errorf("/debug/pprof/: %d %.300s", resp.StatusCode, body)
 	}
@@ -62,4 +66,18 @@ func TestWorkerOperationsListener(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "PGO_WORKER_OPS_ADDR") {
 		t.Errorf("worker on a taken port: exit %d\n%s", code, stderr)
 	}
+}
+
+// metricValue is the value of the unlabelled metric name in a /metrics body
+// (Prometheus text), -1 when it is not there.
+func metricValue(body, name string) float64 {
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }
