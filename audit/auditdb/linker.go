@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgo-koppelvlak/pgo"
 	"github.com/pgo-koppelvlak/pgo/audit"
@@ -23,96 +24,203 @@ const linkBatch = 500
 // not: with several processes only one links at a time, and busy reports that
 // another one held it (then Link did nothing; that one, or the next round, links
 // what is left). Records committed while it runs are linked by the next round.
+//
+// A round is two round trips (issue 16; it was six): begin, the settings, the
+// head lock and the first batch of the work list travel in one pgx batch, and
+// the links with the commit in the other (with a round trip more per further
+// batch of linkBatch records). The work list is read before Link knows whether
+// it got the lock; when it did not, that read is dropped and the transaction
+// ends. A statement that fails aborts the transaction on the server, which skips
+// the rest of its batch, commit included; the rollback that ends it then is a
+// round trip on the error path only.
 func Link(ctx context.Context, db *store.DB) (n int, busy bool, err error) {
-	err = db.WithTx(ctx, func(tx pgx.Tx) error {
-		// The link commit need not wait for its WAL flush: lost in a crash, the
-		// records are simply unlinked again and the next round links them (the
-		// head moves back with them: one transaction). A checkpoint of the head
-		// is a synchronous commit later in the WAL, which flushes this one first.
-		// And it is a few index look-ups: JIT compiling them (the planner's
-		// estimate for a busy work list can exceed jit_above_cost) costs more.
-		if _, err := tx.Exec(ctx, `set local synchronous_commit = off; set local jit = off`); err != nil {
-			return err
-		}
-		head, ok, err := lockHead(ctx, tx, true)
-		if err != nil || !ok {
-			busy = !ok
-			return err
-		}
-		n, err = linkPending(ctx, tx, head)
-		return err
-	})
-	return n, busy, store.Error(err)
-}
-
-// lockHead locks the chain head row and returns it; with skip, ok is false when
-// another transaction holds it.
-func lockHead(ctx context.Context, tx pgx.Tx, skip bool) (head audit.Anchor, ok bool, err error) {
-	q := `select seq, hash from audit_chain_head for update`
-	if skip {
-		q += ` skip locked`
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		return 0, false, store.Error(err)
 	}
-	var h []byte
-	err = tx.QueryRow(ctx, q).Scan(&head.Seq, &h)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return head, false, nil
+	// A connection released inside a transaction is closed by the pool.
+	defer conn.Release()
+	n, busy, err = link(ctx, conn.Conn())
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		if _, rerr := conn.Exec(ctx, `rollback`); rerr != nil && err == nil {
+			err = rerr
+		}
 	}
 	if err != nil {
-		return head, false, store.Error(err)
+		return 0, false, store.Error(err)
 	}
-	head.Hash, err = audit.HashFromBytes(h)
-	return head, err == nil, err
+	return n, busy, nil
 }
 
-// linkPending links every record on the work list visible to tx after head; tx
-// holds the head lock. The trigger checks each batch against the head and moves
-// the head.
-func linkPending(ctx context.Context, tx pgx.Tx, head audit.Anchor) (int, error) {
+func link(ctx context.Context, conn *pgx.Conn) (n int, busy bool, err error) {
+	b := &pgx.Batch{}
+	b.Queue(`begin`)
+	// The link commit need not wait for its WAL flush: lost in a crash, the
+	// records are simply unlinked again and the next round links them (the head
+	// moves back with them: one transaction). A checkpoint of the head is a
+	// synchronous commit later in the WAL, which flushes this one first. And it
+	// is a few index look-ups: JIT compiling them (the planner's estimate for a
+	// busy work list can exceed jit_above_cost) costs more.
+	b.Queue(`select set_config('synchronous_commit', 'off', true), set_config('jit', 'off', true)`)
+	b.Queue(lockHeadSQL + ` skip locked`)
+	b.Queue(unlinkedSQL)
+	res := conn.SendBatch(ctx, b)
+	head, ok, recs, err := func() (audit.Anchor, bool, []audit.Record, error) {
+		defer res.Close()
+		for range 2 {
+			if _, err := res.Exec(); err != nil {
+				return audit.Anchor{}, false, nil, err
+			}
+		}
+		head, ok, err := scanHead(res.QueryRow())
+		if err != nil {
+			return head, ok, nil, err
+		}
+		rows, err := res.Query()
+		if err != nil {
+			return head, ok, nil, err
+		}
+		recs, err := scanUnlinked(rows)
+		return head, ok, recs, err
+	}()
+	if err != nil {
+		return 0, false, err
+	}
+	if !ok {
+		_, err := conn.Exec(ctx, `rollback`)
+		return 0, true, err
+	}
+	n, err = linkFrom(ctx, conn, head, recs, true)
+	return n, false, err
+}
+
+// batcher is what linkFrom sends on: a connection or a transaction.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// linkFrom links recs, the first batch of the work list after head, and the
+// rest of the list; q holds the head lock. The trigger checks each batch
+// against the head and moves the head. With commit, the transaction is
+// committed with the last batch's links (the same round trip).
+func linkFrom(ctx context.Context, q batcher, head audit.Anchor, recs []audit.Record, commit bool) (int, error) {
 	keys := keysOf(chainKeys.Load())
-	total := 0
+	n := 0
 	for {
-		recs, err := unlinked(ctx, tx)
-		if err != nil || len(recs) == 0 {
-			return total, err
+		if len(recs) == 0 {
+			if commit {
+				_, err := q.Exec(ctx, `commit`)
+				return n, err
+			}
+			return n, nil
 		}
 		var l links
 		for i := range recs {
 			r := &recs[i]
 			if err := r.SealLink(keys, head.Seq+1, head.Hash); err != nil {
-				return total, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("linking audit record %s: %w", r.ID, err), "")
+				return 0, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("linking audit record %s: %w", r.ID, err), "")
 			}
 			head = audit.Anchor{Seq: r.Link, Hash: r.Hash}
 			l.add(r)
 		}
-		if _, err := tx.Exec(ctx, linkSQL, l.link, l.seq, l.recorded, l.prev, l.hash); err != nil {
-			return total, store.Error(err)
+		n += len(recs)
+		b := &pgx.Batch{}
+		b.Queue(linkSQL, l.link, l.seq, l.recorded, l.prev, l.hash)
+		more := len(recs) == linkBatch
+		switch {
+		case more:
+			b.Queue(unlinkedSQL)
+		case commit:
+			b.Queue(`commit`)
 		}
-		total += len(recs)
-		if len(recs) < linkBatch {
-			return total, nil
+		res := q.SendBatch(ctx, b)
+		var err error
+		recs, err = func() ([]audit.Record, error) {
+			defer res.Close()
+			if _, err := res.Exec(); err != nil {
+				return nil, err
+			}
+			if !more {
+				if commit {
+					_, err := res.Exec()
+					return nil, err
+				}
+				return nil, nil
+			}
+			rows, err := res.Query()
+			if err != nil {
+				return nil, err
+			}
+			return scanUnlinked(rows)
+		}()
+		if err != nil || !more {
+			return n, err
 		}
 	}
 }
 
-// unlinked reads the next batch to link from the work list audit_pending: only
+// linkPending links every record on the work list visible to tx after head; tx
+// holds the head lock and stays open.
+func linkPending(ctx context.Context, tx pgx.Tx, head audit.Anchor) (int, error) {
+	rows, err := tx.Query(ctx, unlinkedSQL)
+	if err != nil {
+		return 0, err
+	}
+	recs, err := scanUnlinked(rows)
+	if err != nil {
+		return 0, err
+	}
+	return linkFrom(ctx, tx, head, recs, false)
+}
+
+// lockHeadSQL locks the chain head row.
+const lockHeadSQL = `select seq, hash from audit_chain_head for update`
+
+// lockHead locks the chain head row and returns it; with skip, ok is false when
+// another transaction holds it.
+func lockHead(ctx context.Context, tx pgx.Tx, skip bool) (head audit.Anchor, ok bool, err error) {
+	q := lockHeadSQL
+	if skip {
+		q += ` skip locked`
+	}
+	head, ok, err = scanHead(tx.QueryRow(ctx, q))
+	return head, ok, store.Error(err)
+}
+
+// scanHead reads the chain head from lockHeadSQL's row; ok is false when there
+// was none (skipped: locked by another transaction).
+func scanHead(row pgx.Row) (head audit.Anchor, ok bool, err error) {
+	var h []byte
+	err = row.Scan(&head.Seq, &h)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return head, false, nil
+	}
+	if err != nil {
+		return head, false, err
+	}
+	head.Hash, err = audit.HashFromBytes(h)
+	return head, err == nil, err
+}
+
+// unlinkedSQL reads the next batch to link from the work list audit_pending: only
 // what the link hash covers besides the MAC (which covers the content), not the
 // whole row. An entry whose record is linked already (put back by hand: the
 // trigger would refuse its link, and the linker would stop there) is passed over.
-func unlinked(ctx context.Context, tx pgx.Tx) ([]audit.Record, error) {
-	// Each record by its key (a LATERAL subquery that OFFSET 0 keeps from being
-	// flattened), and the linked-already check as a per-row subplan: never a
-	// join over the whole log, whatever the planner's estimate for the small,
-	// busy work list.
-	rows, err := tx.Query(ctx, `select a.id, a.seq, a.recorded, a.mac_key, a.mac
-		from (select seq, recorded from audit_pending p
-		      where (select count(*) from audit_link l where l.seq = p.seq and l.recorded = p.recorded) = 0
-		      order by seq limit `+fmt.Sprint(linkBatch)+`) p
-		cross join lateral (select id, seq, recorded, mac_key, mac from audit_log a
-		      where a.seq = p.seq and a.recorded = p.recorded offset 0) a
-		order by p.seq`)
-	if err != nil {
-		return nil, store.Error(err)
-	}
+// Each record is read by its key (a LATERAL subquery that OFFSET 0 keeps from
+// being flattened), and the linked-already check is a per-row subplan: never a
+// join over the whole log, whatever the planner's estimate for the small, busy
+// work list.
+var unlinkedSQL = `select a.id, a.seq, a.recorded, a.mac_key, a.mac
+	from (select seq, recorded from audit_pending p
+	      where (select count(*) from audit_link l where l.seq = p.seq and l.recorded = p.recorded) = 0
+	      order by seq limit ` + fmt.Sprint(linkBatch) + `) p
+	cross join lateral (select id, seq, recorded, mac_key, mac from audit_log a
+	      where a.seq = p.seq and a.recorded = p.recorded offset 0) a
+	order by p.seq`
+
+// scanUnlinked reads unlinkedSQL's rows.
+func scanUnlinked(rows pgx.Rows) ([]audit.Record, error) {
 	defer rows.Close()
 	var out []audit.Record
 	for rows.Next() {
@@ -121,15 +229,16 @@ func unlinked(ctx context.Context, tx pgx.Tx) ([]audit.Record, error) {
 		var macKey int64
 		var mac []byte
 		if err := rows.Scan(&id, &r.Seq, &r.Recorded, &macKey, &mac); err != nil {
-			return nil, store.Error(err)
+			return nil, err
 		}
 		r.ID, r.MACKey = formatUUID(id), uint32(macKey)
+		var err error
 		if r.MAC, err = audit.HashFromBytes(mac); err != nil {
 			return nil, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("audit record %s: mac: %w", r.ID, err), "")
 		}
 		out = append(out, r)
 	}
-	return out, store.Error(rows.Err())
+	return out, rows.Err()
 }
 
 // linkSQL links a batch in one insert into audit_link; its trigger

@@ -422,3 +422,81 @@ func TestVerifyFindsRecordTakenOffTheWorkList(t *testing.T) {
 		t.Fatalf("a period before it: %+v, %v", res, err)
 	}
 }
+
+// A linker round is two round trips: the head lock with the first batch of the
+// work list, then the links with the commit; one more per further full batch.
+// When another transaction holds the head, it is two as well (read, rollback)
+// and links nothing.
+func TestLinkRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	round := func(wantN int, wantBusy bool, wantTrips uint64) {
+		t.Helper()
+		before := db.RoundTrips()
+		n, busy, err := Link(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if trips := db.RoundTrips() - before; n != wantN || busy != wantBusy || trips != wantTrips {
+			t.Fatalf("Link: %d linked, busy %v, %d round trips; want %d, %v, %d", n, busy, trips, wantN, wantBusy, wantTrips)
+		}
+	}
+	round(0, false, 2) // nothing to link
+	for i := 1; i <= 3; i++ {
+		if err := Record(ctx, db, event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round(3, false, 2)
+
+	// Another transaction holds the head: nothing linked, the record waits.
+	if err := Record(ctx, db, event(4)); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := lockHead(ctx, holder, false); err != nil {
+		t.Fatal(err)
+	}
+	round(0, true, 2)
+	if err := holder.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	round(1, false, 2)
+
+	// More than one batch: a round trip per further batch, one chain.
+	b := &pgx.Batch{}
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := make([]audit.Event, linkBatch+1)
+	for i := range evs {
+		evs[i] = event(10 + i)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := Queue(b, tx.Conn(), evs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := tx.SendBatch(ctx, b)
+	if err := q.Read(res); err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn.Release()
+	round(linkBatch+1, false, 3)
+	if res := mustVerify(t, New(db, nil)); res.Checked != int64(4+linkBatch+1) || res.Unlinked != 0 {
+		t.Fatalf("verify: %d checked, %d unlinked", res.Checked, res.Unlinked)
+	}
+}
