@@ -33,13 +33,12 @@ func Enqueue(ctx context.Context, tx pgx.Tx, t Task) (id uuid.UUID, err error) {
 	if maxRetry == 0 {
 		maxRetry = 25
 	}
-	_, err = tx.Exec(ctx, `insert into outbox (id, task_type, payload, queue, max_retry, timeout_s)
-		values ($1, $2, $3, $4, $5, $6)`, id, t.Type, t.Payload, queue, maxRetry, int(t.Timeout/time.Second))
+	// The row and the wake-up in one statement (one round trip); NOTIFY is
+	// delivered only on commit, which is exactly when the row becomes visible.
+	_, err = tx.Exec(ctx, `with o as (insert into outbox (id, task_type, payload, queue, max_retry, timeout_s)
+		values ($1, $2, $3, $4, $5, $6) returning 1)
+		select pg_notify($7, '') from o`, id, t.Type, t.Payload, queue, maxRetry, int(t.Timeout/time.Second), OutboxChannel)
 	if err != nil {
-		return uuid.Nil, Error(err)
-	}
-	// NOTIFY is delivered only on commit, which is exactly when the row becomes visible.
-	if _, err = tx.Exec(ctx, `select pg_notify($1, '')`, OutboxChannel); err != nil {
 		return uuid.Nil, Error(err)
 	}
 	return id, nil

@@ -76,13 +76,24 @@ func (s *Store) Create(ctx context.Context, t transfer.Transfer, ev audit.Event)
 	})
 }
 
-// finishTx appends the audit record and notifies listeners (delivered on commit).
+// finishTx appends the audit record and notifies listeners (delivered on
+// commit), both in one round trip.
 func finishTx(ctx context.Context, tx pgx.Tx, id string, ev audit.Event) error {
-	if err := auditdb.Append(ctx, tx, ev); err != nil {
+	b := &pgx.Batch{}
+	q, err := auditdb.Queue(b, tx.Conn(), ev)
+	if err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `select pg_notify($1, $2)`, Channel, id)
-	return err
+	b.Queue(`select pg_notify($1, $2)`, Channel, id)
+	res := tx.SendBatch(ctx, b)
+	defer res.Close()
+	if err := q.Read(res); err != nil {
+		return err
+	}
+	if _, err := res.Exec(); err != nil {
+		return err
+	}
+	return res.Close()
 }
 
 // Get returns one transfer.
@@ -182,15 +193,12 @@ func (s *Store) cas(ctx context.Context, id string, ev audit.Event, update func(
 // Progress records the documents listed and the bytes received of a downloading
 // transfer and notifies. docs_done is not touched: StoreDocuments sets it.
 func (s *Store) Progress(ctx context.Context, id string, docsTotal int, bytesDone, bytesTotal int64) error {
-	return s.db.WithTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `update transfer set docs_total = $2, bytes_done = $3, bytes_total = $4,
-			updated_at = now() where id = $1 and status = 'downloading'`, id, docsTotal, bytesDone, bytesTotal)
-		if err != nil || tag.RowsAffected() == 0 {
-			return err
-		}
-		_, err = tx.Exec(ctx, `select pg_notify($1, $2)`, Channel, id)
-		return err
-	})
+	// One statement, so one round trip: the update and, when it changed the
+	// row, the notification (sent when the statement's transaction commits).
+	_, err := s.db.Pool.Exec(ctx, `with u as (update transfer set docs_total = $2, bytes_done = $3, bytes_total = $4,
+			updated_at = now() where id = $1 and status = 'downloading' returning id)
+		select pg_notify($5, u.id::text) from u`, id, docsTotal, bytesDone, bytesTotal, Channel)
+	return store.Error(err)
 }
 
 // StoreDocuments writes every document and moves verifying to stored, with ev;

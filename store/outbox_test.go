@@ -1,0 +1,60 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgo-koppelvlak/pgo/store"
+	"github.com/pgo-koppelvlak/pgo/store/storetest"
+)
+
+// Enqueue is one round trip: the outbox row and the relay's wake-up, which
+// arrives when the transaction commits and never for one rolled back.
+func TestEnqueueOneRoundTripNotifiesOnCommit(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	listen, err := pgx.Connect(ctx, db.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listen.Close(ctx)
+	if _, err := listen.Exec(ctx, "listen "+store.OutboxChannel); err != nil {
+		t.Fatal(err)
+	}
+	wait := func() bool {
+		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		_, err := listen.WaitForNotification(wctx)
+		return err == nil
+	}
+	rollback := errors.New("roll back")
+	for _, commit := range []bool{false, true} {
+		err := db.WithTx(ctx, func(tx pgx.Tx) error {
+			before := db.RoundTrips()
+			if _, err := store.Enqueue(ctx, tx, store.Task{Type: "test:noop", Payload: []byte(`{}`)}); err != nil {
+				return err
+			}
+			if n := db.RoundTrips() - before; n != 1 {
+				t.Errorf("Enqueue: %d round trips; want 1", n)
+			}
+			if !commit {
+				return rollback
+			}
+			return nil
+		})
+		if commit && err != nil || !commit && !errors.Is(err, rollback) {
+			t.Fatal(err)
+		}
+		if got := wait(); got != commit {
+			t.Errorf("committed %v: notified %v", commit, got)
+		}
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `select count(*) from outbox`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("outbox rows: %d (%v); want 1", n, err)
+	}
+}
