@@ -23,8 +23,31 @@ type Task struct {
 
 // Enqueue writes t into the outbox inside the caller's transaction and wakes the
 // relay when that transaction commits. A rolled-back transaction enqueues nothing.
-func Enqueue(ctx context.Context, tx pgx.Tx, t Task) (id uuid.UUID, err error) {
-	id = uuid.New()
+func Enqueue(ctx context.Context, tx pgx.Tx, t Task) (uuid.UUID, error) {
+	id, args := enqueueArgs(t)
+	if _, err := tx.Exec(ctx, enqueueSQL, args...); err != nil {
+		return uuid.Nil, Error(err)
+	}
+	return id, nil
+}
+
+// QueueEnqueue is Enqueue as one statement of a batch (see DB.OneTrip), whose
+// result the caller reads with Exec.
+func QueueEnqueue(b *pgx.Batch, t Task) uuid.UUID {
+	id, args := enqueueArgs(t)
+	b.Queue(enqueueSQL, args...)
+	return id
+}
+
+// enqueueSQL writes the row and the wake-up in one statement (one round trip);
+// NOTIFY is delivered only on commit, which is exactly when the row becomes
+// visible.
+const enqueueSQL = `with o as (insert into outbox (id, task_type, payload, queue, max_retry, timeout_s)
+	values ($1, $2, $3, $4, $5, $6) returning 1)
+	select pg_notify($7, '') from o`
+
+func enqueueArgs(t Task) (uuid.UUID, []any) {
+	id := uuid.New()
 	queue := t.Queue
 	if queue == "" {
 		queue = "default"
@@ -33,15 +56,7 @@ func Enqueue(ctx context.Context, tx pgx.Tx, t Task) (id uuid.UUID, err error) {
 	if maxRetry == 0 {
 		maxRetry = 25
 	}
-	// The row and the wake-up in one statement (one round trip); NOTIFY is
-	// delivered only on commit, which is exactly when the row becomes visible.
-	_, err = tx.Exec(ctx, `with o as (insert into outbox (id, task_type, payload, queue, max_retry, timeout_s)
-		values ($1, $2, $3, $4, $5, $6) returning 1)
-		select pg_notify($7, '') from o`, id, t.Type, t.Payload, queue, maxRetry, int(t.Timeout/time.Second), OutboxChannel)
-	if err != nil {
-		return uuid.Nil, Error(err)
-	}
-	return id, nil
+	return id, []any{id, t.Type, t.Payload, queue, maxRetry, int(t.Timeout / time.Second), OutboxChannel}
 }
 
 // OutboxRow is an unsent outbox entry as the relay reads it.

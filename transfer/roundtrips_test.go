@@ -5,7 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgo-koppelvlak/pgo/audit"
 
 	"github.com/pgo-koppelvlak/pgo/transfer"
 	"github.com/pgo-koppelvlak/pgo/transfer/transferdb"
@@ -56,9 +59,59 @@ func TestTransferRoundTrips(t *testing.T) {
 		t.Errorf("%d notifications for the transfer; want at least 8", notified)
 	}
 	// 60 before the audit record and notification shared a batch and the
-	// progress update became one statement (issue 16).
-	const want = 45
+	// progress update became one statement, 45 before each transition
+	// (begin, compare-and-set, outbox row, audit record, notification,
+	// commit) became one round trip (issue 16).
+	const want = 19
 	if trips != want {
 		t.Errorf("a transfer took %d round trips; want %d", trips, want)
+	}
+}
+
+// A transition whose compare-and-set is lost (the transfer moved on) writes
+// nothing: no state change, no document, no audit record, no outbox row.
+func TestLostTransitionWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, true, nil)
+	e.src.Set(transfertest.Faults{Mode: "stu3", AnnounceSize: true, AnnounceHash: true, Digest: true})
+	tr := e.consent(t)
+	if tr = e.fetch(t, tr.ID); tr.Status != transfer.StatusDone {
+		t.Fatalf("status %s", tr.Status)
+	}
+	count := func() (docs, records, outbox int) {
+		t.Helper()
+		err := e.db.Pool.QueryRow(ctx, `select (select count(*) from transfer_document where transfer_id = $1),
+			(select count(*) from audit_log where object_id = $1::text), (select count(*) from outbox)`, tr.ID).Scan(&docs, &records, &outbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return docs, records, outbox
+	}
+	d0, r0, o0 := count()
+	ev := audit.Event{Action: audit.ActTransferFailed, Outcome: audit.Failure, Reason: "test",
+		ActorType: audit.ActorSystem, ActorID: "test", ObjectType: "transfer", ObjectID: tr.ID}
+	doc := transfer.StoredDocument{Document: transfer.Document{ID: uuid.NewString(), TransferID: tr.ID, UserID: tr.UserID,
+		RemoteID: "x", Source: tr.Source, Title: "x", ContentType: "application/pdf", Size: 1, SHA256: make([]byte, 32),
+		SHA1: make([]byte, 20), Received: time.Now()}, Sealed: []byte{1}}
+	for name, lost := range map[string]func() (bool, error){
+		"store documents": func() (bool, error) { return e.store.StoreDocuments(ctx, tr.ID, []transfer.StoredDocument{doc}, ev) },
+		"authorized": func() (bool, error) {
+			return e.store.Authorized(ctx, tr.ID, []transfer.Status{transfer.StatusFailed}, nil, time.Time{}, ev)
+		},
+		"fail": func() (bool, error) { return e.store.Fail(ctx, tr.ID, transfer.Reason("test"), "", "", ev) },
+		"step": func() (bool, error) {
+			return e.store.Step(ctx, tr.ID, []transfer.Status{transfer.StatusListing}, transfer.StatusDownloading, ev)
+		},
+	} {
+		won, err := lost()
+		if won || err != nil {
+			t.Errorf("%s on a done transfer: won %v, %v; want false, nil", name, won, err)
+		}
+	}
+	if d, r, o := count(); d != d0 || r != r0 || o != o0 {
+		t.Errorf("after lost transitions: %d documents, %d records, %d outbox rows; want %d, %d, %d", d, r, o, d0, r0, o0)
+	}
+	if got := e.get(t, tr.ID); got.Status != transfer.StatusDone {
+		t.Errorf("status %s; want done", got.Status)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgo-koppelvlak/pgo"
 	"github.com/pgo-koppelvlak/pgo/audit"
@@ -61,39 +60,44 @@ func scan(row pgx.Row) (transfer.Transfer, error) {
 	return t, nil
 }
 
-// Create inserts the transfer (status created) with its audit record.
+// Create inserts the transfer (status created) with its audit record, in one
+// round trip.
 func (s *Store) Create(ctx context.Context, t transfer.Transfer, ev audit.Event) error {
-	return s.db.WithTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `insert into transfer (id, user_id, source, source_display, authorize_uri, token_uri,
+	return store.Error(s.db.OneTrip(ctx, func(b *pgx.Batch, conn *pgx.Conn) (func(pgx.BatchResults) error, error) {
+		b.Queue(`insert into transfer (id, user_id, source, source_display, authorize_uri, token_uri,
 			resource_uri, issuer, status, correlation_id, request_id, created_at)
 			values ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $10, $11)`,
 			t.ID, t.UserID, t.Source, t.SourceDisplay, t.AuthorizeURI, t.TokenURI, t.ResourceURI, t.Issuer,
 			t.CorrelationID, t.RequestID, t.Created)
+		finish, err := queueFinish(b, conn, t.ID, ev)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return finishTx(ctx, tx, t.ID, ev)
-	})
+		return func(res pgx.BatchResults) error {
+			if _, err := res.Exec(); err != nil {
+				return err
+			}
+			return finish(res)
+		}, nil
+	}))
 }
 
-// finishTx appends the audit record and notifies listeners (delivered on
-// commit), both in one round trip.
-func finishTx(ctx context.Context, tx pgx.Tx, id string, ev audit.Event) error {
-	b := &pgx.Batch{}
-	q, err := auditdb.Queue(b, tx.Conn(), ev)
+// queueFinish queues the audit record and the notification of listeners
+// (delivered on commit) into b, and returns the function that reads their
+// results.
+func queueFinish(b *pgx.Batch, conn *pgx.Conn, id string, ev audit.Event) (func(pgx.BatchResults) error, error) {
+	q, err := auditdb.Queue(b, conn, ev)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b.Queue(`select pg_notify($1, $2)`, Channel, id)
-	res := tx.SendBatch(ctx, b)
-	defer res.Close()
-	if err := q.Read(res); err != nil {
+	return func(res pgx.BatchResults) error {
+		if err := q.Read(res); err != nil {
+			return err
+		}
+		_, err := res.Exec()
 		return err
-	}
-	if _, err := res.Exec(); err != nil {
-		return err
-	}
-	return res.Close()
+	}, nil
 }
 
 // Get returns one transfer.
@@ -135,59 +139,71 @@ func (s *Store) Secrets(ctx context.Context, id string) (transfer.Secrets, error
 
 // Authorizing stores a new state and verifier on a created or authorizing transfer.
 func (s *Store) Authorizing(ctx context.Context, id string, sec transfer.Secrets, ev audit.Event) (bool, error) {
-	return s.cas(ctx, id, ev, func(tx pgx.Tx) (bool, error) {
-		return changed(tx.Exec(ctx, `update transfer set status = 'authorizing', state_hash = $2, session_hash = $3,
+	return s.cas(ctx, id, ev, false, stmt{`update transfer set status = 'authorizing', state_hash = $2, session_hash = $3,
 			verifier_sealed = $4, updated_at = now() where id = $1 and status in ('created', 'authorizing')`,
-			id, sec.StateHash, sec.SessionHash, sec.VerifierSealed))
-	}, false)
+		[]any{id, sec.StateHash, sec.SessionHash, sec.VerifierSealed}})
 }
 
 // Authorized moves the transfer to authorized from one of from, stores the sealed
 // token (unless nil: a retry keeps the token it has), forgets the state and
 // verifier, and enqueues the fetch task, all in one transaction.
 func (s *Store) Authorized(ctx context.Context, id string, from []transfer.Status, tokenSealed []byte, expires time.Time, ev audit.Event) (bool, error) {
-	return s.cas(ctx, id, ev, func(tx pgx.Tx) (bool, error) {
-		return changed(tx.Exec(ctx, `update transfer set status = 'authorized', state_hash = null, verifier_sealed = null,
+	return s.cas(ctx, id, ev, true, stmt{`update transfer set status = 'authorized', state_hash = null, verifier_sealed = null,
 			token_sealed = coalesce($3, token_sealed), token_expires = coalesce($4, token_expires),
 			failure = null, failure_detail = null, retry = '', finished_at = null, updated_at = now()
-			where id = $1 and status = any($2)`, id, names(from), tokenSealed, nullTime(expires)))
-	}, true)
+			where id = $1 and status = any($2)`, []any{id, names(from), tokenSealed, nullTime(expires)}})
 }
 
 // Step moves the transfer from one of from to to; entering listing counts an attempt.
 func (s *Store) Step(ctx context.Context, id string, from []transfer.Status, to transfer.Status, ev audit.Event) (bool, error) {
-	return s.cas(ctx, id, ev, func(tx pgx.Tx) (bool, error) {
-		return changed(tx.Exec(ctx, `update transfer set status = $3,
+	return s.cas(ctx, id, ev, false, stmt{`update transfer set status = $3,
 			attempts = attempts + case when $3 = 'listing' then 1 else 0 end,
 			docs_done = case when $3 = 'listing' then 0 else docs_done end,
 			bytes_done = case when $3 = 'listing' then 0 else bytes_done end,
 			finished_at = case when $3 = 'done' then now() else finished_at end, updated_at = now()
-			where id = $1 and status = any($2)`, id, names(from), string(to)))
-	}, false)
+			where id = $1 and status = any($2)`, []any{id, names(from), string(to)}})
 }
 
-// cas runs one compare-and-set update; when it changed the row, it appends ev,
-// notifies, and (with enqueue) writes the fetch task's outbox row, in the same
-// transaction.
-func (s *Store) cas(ctx context.Context, id string, ev audit.Event, update func(pgx.Tx) (bool, error), enqueue bool) (bool, error) {
-	won := false
-	err := s.db.WithTx(ctx, func(tx pgx.Tx) error {
-		ok, err := update(tx)
-		if err != nil || !ok {
-			return err
+// stmt is one statement with its arguments.
+type stmt struct {
+	sql  string
+	args []any
+}
+
+// cas runs one compare-and-set update (an UPDATE without RETURNING); when it
+// changes the row, the statements of then run after it, ev is appended,
+// listeners are notified and (with enqueue) the fetch task is written to the
+// outbox, in one transaction and one round trip (store.OneTrip): the update
+// raises when it changed nothing (store.ExpectChange), which aborts the rest.
+// A lost compare-and-set returns false and writes nothing.
+func (s *Store) cas(ctx context.Context, id string, ev audit.Event, enqueue bool, update stmt, then ...stmt) (bool, error) {
+	err := s.db.OneTrip(ctx, func(b *pgx.Batch, conn *pgx.Conn) (func(pgx.BatchResults) error, error) {
+		b.Queue(store.ExpectChange(update.sql), update.args...)
+		for _, st := range then {
+			b.Queue(st.sql, st.args...)
 		}
+		n := 1 + len(then)
 		if enqueue {
-			if _, err := store.Enqueue(ctx, tx, s.task(id)); err != nil {
-				return err
-			}
+			store.QueueEnqueue(b, s.task(id))
+			n++
 		}
-		won = true
-		return finishTx(ctx, tx, id, ev)
+		finish, err := queueFinish(b, conn, id, ev)
+		if err != nil {
+			return nil, err
+		}
+		return func(res pgx.BatchResults) error {
+			for range n {
+				if _, err := res.Exec(); err != nil {
+					return err
+				}
+			}
+			return finish(res)
+		}, nil
 	})
-	if err != nil {
-		won = false
+	if store.NoChange(err) {
+		return false, nil
 	}
-	return won, store.Error(err)
+	return err == nil, store.Error(err)
 }
 
 // Progress records the documents listed and the bytes received of a downloading
@@ -204,33 +220,24 @@ func (s *Store) Progress(ctx context.Context, id string, docsTotal int, bytesDon
 // StoreDocuments writes every document and moves verifying to stored, with ev;
 // only here do the documents count as done (verified and stored).
 func (s *Store) StoreDocuments(ctx context.Context, id string, docs []transfer.StoredDocument, ev audit.Event) (bool, error) {
-	return s.cas(ctx, id, ev, func(tx pgx.Tx) (bool, error) {
-		ok, err := changed(tx.Exec(ctx, `update transfer set status = 'stored', docs_done = $2, updated_at = now()
-			where id = $1 and status = 'verifying'`, id, len(docs)))
-		if err != nil || !ok {
-			return false, err
-		}
-		for _, d := range docs {
-			if _, err := tx.Exec(ctx, `insert into transfer_document (id, transfer_id, user_id, remote_id, source,
+	inserts := make([]stmt, 0, len(docs))
+	for _, d := range docs {
+		inserts = append(inserts, stmt{`insert into transfer_document (id, transfer_id, user_id, remote_id, source,
 				source_display, title, content_type, size, sha1, sha256, correlation_id, received_at, sealed)
 				values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-				d.ID, d.TransferID, d.UserID, d.RemoteID, d.Source, d.SourceDisplay, d.Title, d.ContentType,
-				d.Size, d.SHA1, d.SHA256, d.CorrelationID, d.Received, d.Sealed); err != nil {
-				return false, err
-			}
-		}
-		return true, nil
-	}, false)
+			[]any{d.ID, d.TransferID, d.UserID, d.RemoteID, d.Source, d.SourceDisplay, d.Title, d.ContentType,
+				d.Size, d.SHA1, d.SHA256, d.CorrelationID, d.Received, d.Sealed}})
+	}
+	return s.cas(ctx, id, ev, false, stmt{`update transfer set status = 'stored', docs_done = $2, updated_at = now()
+			where id = $1 and status = 'verifying'`, []any{id, len(docs)}}, inserts...)
 }
 
 // Fail moves a transfer to failed unless its documents are stored already (then
 // only the revocation is left) or it is done or failed.
 func (s *Store) Fail(ctx context.Context, id string, reason transfer.Reason, detail string, retry transfer.Retry, ev audit.Event) (bool, error) {
-	return s.cas(ctx, id, ev, func(tx pgx.Tx) (bool, error) {
-		return changed(tx.Exec(ctx, `update transfer set status = 'failed', failure = $2, failure_detail = $3, retry = $4,
+	return s.cas(ctx, id, ev, false, stmt{`update transfer set status = 'failed', failure = $2, failure_detail = $3, retry = $4,
 			state_hash = null, verifier_sealed = null, finished_at = now(), updated_at = now()
-			where id = $1 and status not in ('stored', 'done', 'failed')`, id, string(reason), detail, string(retry)))
-	}, false)
+			where id = $1 and status not in ('stored', 'done', 'failed')`, []any{id, string(reason), detail, string(retry)}})
 }
 
 // Forget drops the sealed token and verifier.
@@ -238,11 +245,6 @@ func (s *Store) Forget(ctx context.Context, id string) error {
 	_, err := s.db.Pool.Exec(ctx, `update transfer set token_sealed = null, verifier_sealed = null, state_hash = null
 		where id = $1`, id)
 	return store.Error(err)
-}
-
-// changed reports whether an update changed a row.
-func changed(tag pgconn.CommandTag, err error) (bool, error) {
-	return err == nil && tag.RowsAffected() > 0, err
 }
 
 func notFound(err error) error {
