@@ -104,19 +104,15 @@ func (s *Store) Job(ctx context.Context, id string) (export.Job, error) {
 }
 
 // Start moves a queued or rendering job to rendering and counts the attempt; a
-// final job comes back as it is.
+// final job comes back as it is. The update is a statement of its own (one
+// round trip); only a final job costs a second, to read it.
 func (s *Store) Start(ctx context.Context, id string) (export.Job, error) {
-	var j export.Job
-	err := s.db.WithTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		j, err = scanJob(tx.QueryRow(ctx, `update export_job
-			set status = 'rendering', attempts = attempts + 1, started_at = now(), updated_at = now()
-			where id = $1 and status in ('queued', 'rendering') returning `+jobColumns, id))
-		if errors.Is(err, pgx.ErrNoRows) {
-			j, err = scanJob(tx.QueryRow(ctx, `select `+jobColumns+` from export_job where id = $1`, id))
-		}
-		return err
-	})
+	j, err := scanJob(s.db.Pool.QueryRow(ctx, `update export_job
+		set status = 'rendering', attempts = attempts + 1, started_at = now(), updated_at = now()
+		where id = $1 and status in ('queued', 'rendering') returning `+jobColumns, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		j, err = scanJob(s.db.Pool.QueryRow(ctx, `select `+jobColumns+` from export_job where id = $1`, id))
+	}
 	return j, notFound(err, "export job")
 }
 
@@ -128,67 +124,56 @@ func (s *Store) Progress(ctx context.Context, id string, done, total int) error 
 }
 
 // Finish stores the document and moves the job to ready with the facts of res (size,
-// hashes, completeness proof) and its audit record, in one transaction, unless
-// another rendering finished (or failed) it first.
+// hashes, completeness proof) and its audit record, in one transaction and one
+// round trip, unless another rendering finished (or failed) it first.
 func (s *Store) Finish(ctx context.Context, id string, res export.Result, sealed []byte, ev audit.Event) (bool, error) {
-	won := false
-	err := s.db.WithTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `update export_job set status = 'ready', pages = $2, size = $3, sha256 = $4, sha1 = $5,
+	return s.final(ctx, id, ev, `update export_job set status = 'ready', pages = $2, size = $3, sha256 = $4, sha1 = $5,
 			proof_items = $6, proof_strings = $7, proof_missing = $8,
 			items_done = greatest(items_total, items_done), failure = null, finished_at = now(), updated_at = now()
-			where id = $1 and status in ('queued', 'rendering')`, id, res.Pages, res.Size, res.SHA256[:], res.SHA1[:],
-			res.Proof.Items, res.Proof.Strings, res.Proof.Missing)
-		if err != nil || tag.RowsAffected() == 0 {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `insert into export_document (job_id, sealed) values ($1, $2)`, id, sealed); err != nil {
-			return err
-		}
-		won = true
-		return final(ctx, tx, id, ev)
-	})
-	if err != nil {
-		won = false
-	}
-	return won, store.Error(err)
+			where id = $1 and status in ('queued', 'rendering')`, []any{id, res.Pages, res.Size, res.SHA256[:], res.SHA1[:],
+		res.Proof.Items, res.Proof.Strings, res.Proof.Missing}, sealed)
 }
 
 // Fail moves a job that is not final to failed, with its audit record.
 func (s *Store) Fail(ctx context.Context, id string, reason string, ev audit.Event) (bool, error) {
-	won := false
-	err := s.db.WithTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `update export_job set status = 'failed', failure = $2, finished_at = now(), updated_at = now()
-			where id = $1 and status in ('queued', 'rendering')`, id, reason)
-		if err != nil || tag.RowsAffected() == 0 {
-			return err
-		}
-		won = true
-		return final(ctx, tx, id, ev)
-	})
-	if err != nil {
-		won = false
-	}
-	return won, store.Error(err)
+	return s.final(ctx, id, ev, `update export_job set status = 'failed', failure = $2, finished_at = now(), updated_at = now()
+			where id = $1 and status in ('queued', 'rendering')`, []any{id, reason}, nil)
 }
 
-// final appends the audit record of a job that became final and notifies
-// Channel, in tx and in one round trip.
-func final(ctx context.Context, tx pgx.Tx, id string, ev audit.Event) error {
-	b := &pgx.Batch{}
-	q, err := auditdb.Queue(b, tx.Conn(), ev)
-	if err != nil {
-		return err
+// final makes the job final with the compare-and-set update (sql, args), stores
+// the sealed document (when not nil), appends the audit record and notifies
+// Channel, in one transaction and one round trip (store.OneTrip). When the
+// update finds the job final already, nothing is written and it returns false.
+func (s *Store) final(ctx context.Context, id string, ev audit.Event, sql string, args []any, sealed []byte) (bool, error) {
+	err := s.db.OneTrip(ctx, func(b *pgx.Batch, conn *pgx.Conn) (func(pgx.BatchResults) error, error) {
+		b.Queue(store.ExpectChange(sql), args...)
+		n := 1
+		if sealed != nil {
+			b.Queue(`insert into export_document (job_id, sealed) values ($1, $2)`, id, sealed)
+			n++
+		}
+		q, err := auditdb.Queue(b, conn, ev)
+		if err != nil {
+			return nil, err
+		}
+		b.Queue(`select pg_notify($1, $2)`, Channel, id)
+		return func(res pgx.BatchResults) error {
+			for range n {
+				if _, err := res.Exec(); err != nil {
+					return err
+				}
+			}
+			if err := q.Read(res); err != nil {
+				return err
+			}
+			_, err := res.Exec()
+			return err
+		}, nil
+	})
+	if store.NoChange(err) {
+		return false, nil
 	}
-	b.Queue(`select pg_notify($1, $2)`, Channel, id)
-	res := tx.SendBatch(ctx, b)
-	defer res.Close()
-	if err := q.Read(res); err != nil {
-		return err
-	}
-	if _, err := res.Exec(); err != nil {
-		return err
-	}
-	return res.Close()
+	return err == nil, store.Error(err)
 }
 
 // Document returns a ready job with its sealed document; ECONFLICT naming the

@@ -209,15 +209,22 @@ func (r *sliceReader) Close() error {
 }
 
 // RecordServed appends an audit record (a download) and moves the job's
-// serve_until to until when that is later (Served), in one transaction: one
-// commit per download instead of two. A repeated download with the same token
-// leaves the job row alone.
+// serve_until to until when that is later (Served), in one transaction and one
+// round trip: one commit per download instead of two. A repeated download with
+// the same token leaves the job row alone.
 func (s *Store) RecordServed(ctx context.Context, ev audit.Event, id string, until time.Time) error {
-	return store.Error(s.db.WithTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `update export_job set serve_until = $2 where id = $1 and (serve_until is null or serve_until < $2)`, id, until); err != nil {
-			return err
+	return store.Error(s.db.OneTrip(ctx, func(b *pgx.Batch, conn *pgx.Conn) (func(pgx.BatchResults) error, error) {
+		b.Queue(`update export_job set serve_until = $2 where id = $1 and (serve_until is null or serve_until < $2)`, id, until)
+		q, err := auditdb.Queue(b, conn, ev)
+		if err != nil {
+			return nil, err
 		}
-		return auditdb.Append(ctx, tx, ev)
+		return func(res pgx.BatchResults) error {
+			if _, err := res.Exec(); err != nil {
+				return err
+			}
+			return q.Read(res)
+		}, nil
 	}))
 }
 
