@@ -125,6 +125,10 @@ type Tx interface {
 // Store runs fn in one transaction: committed when fn returns nil.
 type Store interface {
 	InTx(ctx context.Context, fn func(tx Tx) error) error
+	// PeekSession reads the session outside a transaction, without a lock
+	// (one round trip), or ENOTFOUND: for a request whose session needs no
+	// write (Session).
+	PeekSession(ctx context.Context, hash []byte) (*Session, error)
 }
 
 // Config is the account part of the service configuration.

@@ -543,3 +543,42 @@ func TestRecoveryCodesStoredWithArgon2id(t *testing.T) {
 		}
 	}
 }
+
+// A request whose session needs no write costs one round trip (issue 16); one
+// that touches last_seen or ends the session takes the locked path.
+func TestSessionReadRoundTrips(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	secret, _ := f.enrol(t, "jan", account.RolePatient)
+	_, _, id := f.login(t, "jan", secret)
+	look := func(want uint64) error {
+		t.Helper()
+		before := f.db.RoundTrips()
+		_, err := f.svc.Session(ctx, id)
+		if n := f.db.RoundTrips() - before; n != want {
+			t.Errorf("session look-up: %d round trips; want %d", n, want)
+		}
+		return err
+	}
+	every := testCfg.IdleTimeout / 60
+	f.clock.add(every - time.Second)
+	if err := look(1); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.add(time.Second) // due: peek, begin, locked read, touch, commit
+	if err := look(5); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.add(testCfg.IdleTimeout + time.Second) // idle: peek, begin, locked read, delete, commit
+	if err := look(5); !errors.Is(err, account.ErrNoSession) {
+		t.Fatalf("idle session: %v", err)
+	}
+	if err := look(1); !errors.Is(err, account.ErrNoSession) { // gone: the peek finds nothing
+		t.Fatalf("deleted session: %v", err)
+	}
+	var n int
+	if err := f.db.Pool.QueryRow(ctx, `select count(*) from sessions where stage = 'full'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d full sessions left (%v)", n, err)
+	}
+}
+

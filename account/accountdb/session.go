@@ -22,11 +22,21 @@ func (t *txn) CreateSession(ctx context.Context, s *account.Session) error {
 }
 
 func (t *txn) SessionByHash(ctx context.Context, hash []byte) (*account.Session, error) {
+	return scanSession(t.tx.QueryRow(ctx, sessionSQL+` for update`, hash))
+}
+
+// PeekSession reads the session without a transaction or a lock.
+func (s *Store) PeekSession(ctx context.Context, hash []byte) (*account.Session, error) {
+	return scanSession(s.db.Pool.QueryRow(ctx, sessionSQL, hash))
+}
+
+const sessionSQL = `select id_hash, coalesce(account_id::text, ''), stage, coalesce(role, ''),
+	created_at, last_seen, expires_at, failed_before from sessions where id_hash = $1`
+
+func scanSession(row pgx.Row) (*account.Session, error) {
 	var s account.Session
 	var stage, role string
-	err := t.tx.QueryRow(ctx, `select id_hash, coalesce(account_id::text, ''), stage, coalesce(role, ''),
-		created_at, last_seen, expires_at, failed_before from sessions where id_hash = $1 for update`, hash).
-		Scan(&s.IDHash, &s.AccountID, &stage, &role, &s.CreatedAt, &s.LastSeen, &s.ExpiresAt, &s.FailedBefore)
+	err := row.Scan(&s.IDHash, &s.AccountID, &stage, &role, &s.CreatedAt, &s.LastSeen, &s.ExpiresAt, &s.FailedBefore)
 	if err != nil {
 		return nil, store.Error(err)
 	}
