@@ -61,8 +61,9 @@ func TestTransferRoundTrips(t *testing.T) {
 	// 60 before the audit record and notification shared a batch and the
 	// progress update became one statement, 45 before each transition
 	// (begin, compare-and-set, outbox row, audit record, notification,
-	// commit) became one round trip (issue 16).
-	const want = 19
+	// commit) became one round trip, 19 before the callback's look-up by
+	// state read the transfer and its secrets in one query (issue 16).
+	const want = 17
 	if trips != want {
 		t.Errorf("a transfer took %d round trips; want %d", trips, want)
 	}

@@ -40,13 +40,14 @@ const columns = `id, user_id, source, source_display, authorize_uri, token_uri, 
 	docs_done, docs_total, bytes_done, bytes_total, attempts, coalesce(failure, ''), coalesce(failure_detail, ''),
 	retry, correlation_id::text, request_id, token_expires, created_at, updated_at, finished_at`
 
-func scan(row pgx.Row) (transfer.Transfer, error) {
+// scan reads the columns, then into extra what the query selects after them.
+func scan(row pgx.Row, extra ...any) (transfer.Transfer, error) {
 	var t transfer.Transfer
 	var status, failure, retry string
 	var expires, finished *time.Time
-	err := row.Scan(&t.ID, &t.UserID, &t.Source, &t.SourceDisplay, &t.AuthorizeURI, &t.TokenURI, &t.ResourceURI,
+	err := row.Scan(append([]any{&t.ID, &t.UserID, &t.Source, &t.SourceDisplay, &t.AuthorizeURI, &t.TokenURI, &t.ResourceURI,
 		&t.Issuer, &status, &t.DocsDone, &t.DocsTotal, &t.BytesDone, &t.BytesTotal, &t.Attempts, &failure,
-		&t.FailureDetail, &retry, &t.CorrelationID, &t.RequestID, &expires, &t.Created, &t.Updated, &finished)
+		&t.FailureDetail, &retry, &t.CorrelationID, &t.RequestID, &expires, &t.Created, &t.Updated, &finished}, extra...)...)
 	if err != nil {
 		return transfer.Transfer{}, err
 	}
@@ -106,19 +107,16 @@ func (s *Store) Get(ctx context.Context, id string) (transfer.Transfer, error) {
 	return t, notFound(err)
 }
 
-// ByState returns the transfer whose OAuth state hashes to h, with its secrets.
+// ByState returns the transfer whose OAuth state hashes to h, with its secrets,
+// in one query.
 func (s *Store) ByState(ctx context.Context, h []byte) (transfer.Transfer, transfer.Secrets, error) {
-	var id string
-	err := s.db.Pool.QueryRow(ctx, `select id from transfer where state_hash = $1`, h).Scan(&id)
+	var sec transfer.Secrets
+	t, err := scan(s.db.Pool.QueryRow(ctx, `select `+columns+`, `+secretColumns+` from transfer where state_hash = $1`, h),
+		&sec.StateHash, &sec.SessionHash, &sec.VerifierSealed, &sec.TokenSealed)
 	if err != nil {
 		return transfer.Transfer{}, transfer.Secrets{}, notFound(err)
 	}
-	t, err := s.Get(ctx, id)
-	if err != nil {
-		return t, transfer.Secrets{}, err
-	}
-	sec, err := s.Secrets(ctx, id)
-	return t, sec, err
+	return t, sec, nil
 }
 
 // LatestAuthorizing returns the user's newest transfer waiting for the source's
@@ -132,10 +130,11 @@ func (s *Store) LatestAuthorizing(ctx context.Context, userID string, h []byte) 
 // Secrets returns the sealed values of a transfer.
 func (s *Store) Secrets(ctx context.Context, id string) (transfer.Secrets, error) {
 	var sec transfer.Secrets
-	err := s.db.Pool.QueryRow(ctx, `select state_hash, session_hash, verifier_sealed, token_sealed
-		from transfer where id = $1`, id).Scan(&sec.StateHash, &sec.SessionHash, &sec.VerifierSealed, &sec.TokenSealed)
+	err := s.db.Pool.QueryRow(ctx, `select `+secretColumns+` from transfer where id = $1`, id).Scan(&sec.StateHash, &sec.SessionHash, &sec.VerifierSealed, &sec.TokenSealed)
 	return sec, notFound(err)
 }
+
+const secretColumns = `state_hash, session_hash, verifier_sealed, token_sealed`
 
 // Authorizing stores a new state and verifier on a created or authorizing transfer.
 func (s *Store) Authorizing(ctx context.Context, id string, sec transfer.Secrets, ev audit.Event) (bool, error) {
