@@ -159,8 +159,8 @@ type Store interface {
 	RevokeTokens(ctx context.Context, requestID string, t time.Time) (int, error)
 	RevokeGrantTokens(ctx context.Context, grantID string, t time.Time) (int, error)
 
-	// Audit appends ev (in the context's transaction, or one of its own).
-	Audit(ctx context.Context, ev audit.Event) error
+	// Audit appends evs (in the context's transaction, or one of their own).
+	Audit(ctx context.Context, evs ...audit.Event) error
 	// CreateExport writes an export job with its audit record and the outbox row
 	// of its render task (exportdb.Store.CreateTx) in the context's transaction.
 	CreateExport(ctx context.Context, job export.Job, ev audit.Event) error

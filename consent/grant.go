@@ -143,12 +143,9 @@ func (s *Service) auditGrant(ctx context.Context, g Grant, who Caller) error {
 	ev.ObjectType, ev.ObjectID = "consent", g.ID
 	ev.Details["categories"] = joinCats(g.Categories)
 	ev.Details["export_job_id"] = g.ExportJobID
-	if err := s.d.Store.Audit(ctx, ev); err != nil {
-		return err
-	}
-	ev = s.event(ctx, audit.ActCodeIssued, who, g.ClientID)
-	ev.ObjectType, ev.ObjectID = "consent", g.ID
-	return s.d.Store.Audit(ctx, ev)
+	code := s.event(ctx, audit.ActCodeIssued, who, g.ClientID)
+	code.ObjectType, code.ObjectID = "consent", g.ID
+	return s.d.Store.Audit(ctx, ev, code)
 }
 
 // refuse records a refusal (the grant row in state refused and its audit record)

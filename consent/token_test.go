@@ -48,6 +48,21 @@ func TestTokenRefusedWhenGrantEndsDuringRedemption(t *testing.T) {
 // challenge and grant; then begin, the redemption with the token row, both audit
 // records and commit in one batch (a refusal aborts it on the server). It was
 // six: begin, the statement, each audit record and commit were one each.
+// The consent decision writes the grant, the code, the PKCE challenge, the
+// export job with its render task's outbox row, the serve_until of the job and
+// three audit records in one transaction of seven round trips (issue 16: it was
+// eleven; the export's statements and the serve_until, and the grant's two
+// records, each travel in one batch now).
+func TestCodeIssueRoundTrips(t *testing.T) {
+	e := newBenchEnv(t)
+	e.issue(t) // prepares the statements on a connection
+	start := e.rt.n.Load()
+	e.issue(t)
+	if n := e.rt.n.Load() - start; n != 7 {
+		t.Fatalf("a consent decision took %d round trips; want 7", n)
+	}
+}
+
 func TestTokenRoundTrips(t *testing.T) {
 	e := newBenchEnv(t)
 	e.redeem(t, e.issue(t)) // prepares the statements on a connection

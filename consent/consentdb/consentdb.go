@@ -23,9 +23,10 @@ import (
 	"github.com/pgo-koppelvlak/pgo/store"
 )
 
-// ExportCreator creates an export job inside a transaction (exportdb.Store).
+// ExportCreator queues the creation of an export job into a batch of the
+// caller's transaction (exportdb.Store).
 type ExportCreator interface {
-	CreateTx(ctx context.Context, tx pgx.Tx, job export.Job, ev audit.Event) error
+	QueueCreate(b *pgx.Batch, conn *pgx.Conn, job export.Job, ev audit.Event) (func(pgx.BatchResults) error, error)
 }
 
 // Store implements consent.Store.
@@ -104,12 +105,28 @@ func (s *Store) Rollback(ctx context.Context) error {
 	return nil
 }
 
-// Audit appends ev in the context's transaction, or in one of its own.
-func (s *Store) Audit(ctx context.Context, ev audit.Event) error {
-	if tx := txOf(ctx); tx != nil {
-		return store.Error(auditdb.Append(ctx, tx, ev))
+// Audit appends evs in the context's transaction, or in one of their own, in
+// one round trip.
+func (s *Store) Audit(ctx context.Context, evs ...audit.Event) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		tx := txOf(ctx)
+		b := &pgx.Batch{}
+		q, err := auditdb.Queue(b, tx.Conn(), evs...)
+		if err != nil {
+			return err
+		}
+		return sendBatch(ctx, tx, b, q.Read)
+	})
+}
+
+// sendBatch sends b in tx and reads its results with read.
+func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch, read func(pgx.BatchResults) error) error {
+	res := tx.SendBatch(ctx, b)
+	defer res.Close()
+	if err := read(res); err != nil {
+		return store.Error(err)
 	}
-	return auditdb.Record(ctx, s.db, ev)
+	return store.Error(res.Close())
 }
 
 // CreateExport creates the grant's export job in the context's transaction.
@@ -121,12 +138,21 @@ func (s *Store) Audit(ctx context.Context, ev audit.Event) error {
 // (EndGrant).
 func (s *Store) CreateExport(ctx context.Context, job export.Job, ev audit.Event) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
-		if err := s.exports.CreateTx(ctx, txOf(ctx), job, ev); err != nil {
+		tx := txOf(ctx)
+		b := &pgx.Batch{}
+		create, err := s.exports.QueueCreate(b, tx.Conn(), job, ev)
+		if err != nil {
 			return err
 		}
-		_, err := txOf(ctx).Exec(ctx, `update export_job set serve_until = (select max(expires_at) from consent_grant
+		b.Queue(`update export_job set serve_until = (select max(expires_at) from consent_grant
 			where export_job_id = $1) where id = $1`, job.ID)
-		return store.Error(err)
+		return sendBatch(ctx, tx, b, func(res pgx.BatchResults) error {
+			if err := create(res); err != nil {
+				return err
+			}
+			_, err := res.Exec()
+			return err
+		})
 	})
 }
 

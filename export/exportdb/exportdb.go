@@ -48,19 +48,42 @@ func (s *Store) Create(ctx context.Context, job export.Job, ev audit.Event) erro
 	return s.db.WithTx(ctx, func(tx pgx.Tx) error { return s.CreateTx(ctx, tx, job, ev) })
 }
 
-// CreateTx is Create inside the caller's transaction, for the consent grant that
-// must commit together with its export (one job per grant).
+// CreateTx is Create inside the caller's transaction, in one round trip.
 func (s *Store) CreateTx(ctx context.Context, tx pgx.Tx, job export.Job, ev audit.Event) error {
-	_, err := tx.Exec(ctx, `insert into export_job (id, user_id, categories, conformance, status, request_id, correlation_id, created_at)
-		values ($1, $2, $3, $4, 'queued', $5, $6, $7)`,
-		job.ID, job.UserID, categoryNames(job.Categories), levelName(job.Conformance), job.RequestID, job.CorrelationID, job.Created)
+	b := &pgx.Batch{}
+	read, err := s.QueueCreate(b, tx.Conn(), job, ev)
 	if err != nil {
-		return store.Error(err)
-	}
-	if _, err := store.Enqueue(ctx, tx, s.task(job.ID)); err != nil {
 		return err
 	}
-	return store.Error(auditdb.Append(ctx, tx, ev))
+	res := tx.SendBatch(ctx, b)
+	defer res.Close()
+	if err := read(res); err != nil {
+		return store.Error(err)
+	}
+	return store.Error(res.Close())
+}
+
+// QueueCreate queues Create's statements (the job, the render task's outbox
+// row, the audit record) into b, which the caller sends on conn inside its
+// transaction: for the consent grant, which must commit together with its
+// export (one job per grant). The returned function reads their results.
+func (s *Store) QueueCreate(b *pgx.Batch, conn *pgx.Conn, job export.Job, ev audit.Event) (func(pgx.BatchResults) error, error) {
+	b.Queue(`insert into export_job (id, user_id, categories, conformance, status, request_id, correlation_id, created_at)
+		values ($1, $2, $3, $4, 'queued', $5, $6, $7)`,
+		job.ID, job.UserID, categoryNames(job.Categories), levelName(job.Conformance), job.RequestID, job.CorrelationID, job.Created)
+	store.QueueEnqueue(b, s.task(job.ID))
+	q, err := auditdb.Queue(b, conn, ev)
+	if err != nil {
+		return nil, err
+	}
+	return func(res pgx.BatchResults) error {
+		for range 2 {
+			if _, err := res.Exec(); err != nil {
+				return err
+			}
+		}
+		return q.Read(res)
+	}, nil
 }
 
 const jobColumns = `id, user_id, categories, conformance, status, items_done, items_total, attempts,
