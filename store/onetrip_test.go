@@ -79,3 +79,61 @@ func TestOneTrip(t *testing.T) {
 		}
 	}
 }
+
+// InBatches: begin travels with the first batch and commit with the last; a
+// transaction fn leaves open (an early return, a failed statement) is rolled
+// back and writes nothing.
+func TestInBatches(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	if _, err := db.Pool.Exec(ctx, `create table item (n int primary key)`); err != nil {
+		t.Fatal(err)
+	}
+	exec := func(res pgx.BatchResults) error { _, err := res.Exec(); return err }
+	insert := func(n int) *pgx.Batch {
+		b := &pgx.Batch{}
+		b.Queue(`insert into item values ($1)`, n)
+		return b
+	}
+	count := func() (n int) {
+		t.Helper()
+		if err := db.Pool.QueryRow(ctx, `select count(*) from item`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	run := func(what string, wantTrips uint64, fn func(tx *store.BatchTx) error) error {
+		t.Helper()
+		before := db.RoundTrips()
+		err := db.InBatches(ctx, fn)
+		if n := db.RoundTrips() - before; n != wantTrips {
+			t.Errorf("%s: %d round trips; want %d", what, n, wantTrips)
+		}
+		return err
+	}
+	if err := run("two batches", 2, func(tx *store.BatchTx) error {
+		if err := tx.Send(ctx, insert(1), exec); err != nil {
+			return err
+		}
+		return tx.Commit(ctx, insert(2), exec)
+	}); err != nil || count() != 2 {
+		t.Fatalf("two batches: %v, %d rows", err, count())
+	}
+	if err := run("left open", 2, func(tx *store.BatchTx) error {
+		return tx.Send(ctx, insert(3), exec) // no Commit: rolled back
+	}); err != nil || count() != 2 {
+		t.Fatalf("left open: %v, %d rows; want nil, 2", err, count())
+	}
+	err := run("failed statement", 3, func(tx *store.BatchTx) error {
+		if err := tx.Send(ctx, insert(4), exec); err != nil {
+			return err
+		}
+		return tx.Commit(ctx, insert(1), exec) // duplicate key: commit skipped
+	})
+	if pgo.ErrorCode(store.Error(err)) != pgo.ECONFLICT || count() != 2 {
+		t.Fatalf("failed statement: %v, %d rows; want a conflict, 2", err, count())
+	}
+	if err := run("commit only", 1, func(tx *store.BatchTx) error { return tx.Commit(ctx, nil, nil) }); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -71,40 +71,54 @@ type OutboxRow struct {
 // are marked in the same transaction. If the process dies before commit, the locks
 // go and the rows are delivered again: deliver must be idempotent per id.
 func (db *DB) ClaimOutbox(ctx context.Context, limit int, deliver func([]OutboxRow) []uuid.UUID) (int, error) {
+	// Two round trips (issue 16; four before, three when empty): begin and the
+	// claim in one batch, the marks and commit in the other.
 	n := 0
-	err := db.WithTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `select id, task_type, payload, queue, max_retry, timeout_s, created_at
+	err := db.InBatches(ctx, func(t *BatchTx) error {
+		b := &pgx.Batch{}
+		b.Queue(`select id, task_type, payload, queue, max_retry, timeout_s, created_at
 			from outbox where sent_at is null order by created_at, id limit $1
 			for update skip locked`, limit)
+		var batch []OutboxRow
+		err := t.Send(ctx, b, func(res pgx.BatchResults) error {
+			rows, err := res.Query()
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var r OutboxRow
+				var timeout int
+				if err := rows.Scan(&r.ID, &r.Task.Type, &r.Task.Payload, &r.Task.Queue, &r.Task.MaxRetry, &timeout, &r.Created); err != nil {
+					return err
+				}
+				r.Task.Timeout = time.Duration(timeout) * time.Second
+				batch = append(batch, r)
+			}
+			return rows.Err()
+		})
 		if err != nil {
 			return err
 		}
-		var batch []OutboxRow
-		for rows.Next() {
-			var r OutboxRow
-			var timeout int
-			if err := rows.Scan(&r.ID, &r.Task.Type, &r.Task.Payload, &r.Task.Queue, &r.Task.MaxRetry, &timeout, &r.Created); err != nil {
-				rows.Close()
-				return err
-			}
-			r.Task.Timeout = time.Duration(timeout) * time.Second
-			batch = append(batch, r)
+		var sent []uuid.UUID
+		if len(batch) > 0 {
+			sent = deliver(batch)
 		}
-		if err := rows.Err(); err != nil {
+		if len(sent) == 0 {
+			return t.Commit(ctx, nil, nil)
+		}
+		b = &pgx.Batch{}
+		b.Queue(`update outbox set sent_at = now() where id = any($1)`, sent)
+		err = t.Commit(ctx, b, func(res pgx.BatchResults) error {
+			_, err := res.Exec()
 			return err
+		})
+		if err == nil {
+			n = len(sent)
 		}
-		if len(batch) == 0 {
-			return nil
-		}
-		sent := deliver(batch)
-		n = len(sent)
-		if n == 0 {
-			return nil
-		}
-		_, err = tx.Exec(ctx, `update outbox set sent_at = now() where id = any($1)`, sent)
 		return err
 	})
-	return n, err
+	return n, Error(err)
 }
 
 // PruneOutbox deletes rows sent before the cut-off.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgo-koppelvlak/pgo/store"
@@ -67,5 +68,54 @@ func TestEnqueueOneRoundTripNotifiesOnCommit(t *testing.T) {
 	var n int
 	if err := db.Pool.QueryRow(ctx, `select count(*) from outbox`).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("outbox rows: %d (%v); want 1", n, err)
+	}
+}
+
+// A relay round is two round trips, with rows to deliver or without: the claim
+// with begin, then the marks with commit. Rows deliver does not return stay
+// unsent.
+func TestClaimOutboxRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DB(t)
+	claim := func(deliver func([]store.OutboxRow) []uuid.UUID) int {
+		t.Helper()
+		before := db.RoundTrips()
+		n, err := db.ClaimOutbox(ctx, 10, deliver)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if trips := db.RoundTrips() - before; trips != 2 {
+			t.Errorf("claim: %d round trips; want 2", trips)
+		}
+		return n
+	}
+	all := func(rows []store.OutboxRow) []uuid.UUID {
+		var ids []uuid.UUID
+		for _, r := range rows {
+			ids = append(ids, r.ID)
+		}
+		return ids
+	}
+	if n := claim(all); n != 0 {
+		t.Fatalf("empty outbox: %d delivered", n)
+	}
+	if err := db.WithTx(ctx, func(tx pgx.Tx) error {
+		for range 3 {
+			if _, err := store.Enqueue(ctx, tx, store.Task{Type: "test:noop", Payload: []byte(`{}`)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := claim(func(rows []store.OutboxRow) []uuid.UUID { return all(rows)[:2] }); n != 2 {
+		t.Fatalf("delivered %d; want 2", n)
+	}
+	if n := claim(all); n != 1 {
+		t.Fatalf("the one left: %d delivered; want 1", n)
+	}
+	if n := claim(all); n != 0 {
+		t.Fatalf("after all were sent: %d delivered", n)
 	}
 }

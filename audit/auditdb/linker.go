@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgo-koppelvlak/pgo"
 	"github.com/pgo-koppelvlak/pgo/audit"
@@ -34,86 +33,67 @@ const linkBatch = 500
 // the rest of its batch, commit included; the rollback that ends it then is a
 // round trip on the error path only.
 func Link(ctx context.Context, db *store.DB) (n int, busy bool, err error) {
-	conn, err := db.Pool.Acquire(ctx)
-	if err != nil {
-		return 0, false, store.Error(err)
-	}
-	// A connection released inside a transaction is closed by the pool.
-	defer conn.Release()
-	n, busy, err = link(ctx, conn.Conn())
-	if conn.Conn().PgConn().TxStatus() != 'I' {
-		if _, rerr := conn.Exec(ctx, `rollback`); rerr != nil && err == nil {
-			err = rerr
+	err = db.InBatches(ctx, func(t *store.BatchTx) error {
+		b := &pgx.Batch{}
+		// The link commit need not wait for its WAL flush: lost in a crash, the
+		// records are simply unlinked again and the next round links them (the
+		// head moves back with them: one transaction). A checkpoint of the head
+		// is a synchronous commit later in the WAL, which flushes this one first.
+		// And it is a few index look-ups: JIT compiling them (the planner's
+		// estimate for a busy work list can exceed jit_above_cost) costs more.
+		b.Queue(`select set_config('synchronous_commit', 'off', true), set_config('jit', 'off', true)`)
+		b.Queue(lockHeadSQL + ` skip locked`)
+		b.Queue(unlinkedSQL)
+		var head audit.Anchor
+		var ok bool
+		var recs []audit.Record
+		err := t.Send(ctx, b, func(res pgx.BatchResults) error {
+			if _, err := res.Exec(); err != nil {
+				return err
+			}
+			var err error
+			if head, ok, err = scanHead(res.QueryRow()); err != nil {
+				return err
+			}
+			rows, err := res.Query()
+			if err != nil {
+				return err
+			}
+			recs, err = scanUnlinked(rows)
+			return err
+		})
+		if err != nil || !ok {
+			busy = err == nil
+			return err // InBatches rolls the transaction back
 		}
-	}
+		n, err = linkFrom(ctx, func(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error, last bool) error {
+			if last {
+				return t.Commit(ctx, b, read)
+			}
+			return t.Send(ctx, b, read)
+		}, head, recs)
+		return err
+	})
 	if err != nil {
 		return 0, false, store.Error(err)
 	}
 	return n, busy, nil
 }
 
-func link(ctx context.Context, conn *pgx.Conn) (n int, busy bool, err error) {
-	b := &pgx.Batch{}
-	b.Queue(`begin`)
-	// The link commit need not wait for its WAL flush: lost in a crash, the
-	// records are simply unlinked again and the next round links them (the head
-	// moves back with them: one transaction). A checkpoint of the head is a
-	// synchronous commit later in the WAL, which flushes this one first. And it
-	// is a few index look-ups: JIT compiling them (the planner's estimate for a
-	// busy work list can exceed jit_above_cost) costs more.
-	b.Queue(`select set_config('synchronous_commit', 'off', true), set_config('jit', 'off', true)`)
-	b.Queue(lockHeadSQL + ` skip locked`)
-	b.Queue(unlinkedSQL)
-	res := conn.SendBatch(ctx, b)
-	head, ok, recs, err := func() (audit.Anchor, bool, []audit.Record, error) {
-		defer res.Close()
-		for range 2 {
-			if _, err := res.Exec(); err != nil {
-				return audit.Anchor{}, false, nil, err
-			}
-		}
-		head, ok, err := scanHead(res.QueryRow())
-		if err != nil {
-			return head, ok, nil, err
-		}
-		rows, err := res.Query()
-		if err != nil {
-			return head, ok, nil, err
-		}
-		recs, err := scanUnlinked(rows)
-		return head, ok, recs, err
-	}()
-	if err != nil {
-		return 0, false, err
-	}
-	if !ok {
-		_, err := conn.Exec(ctx, `rollback`)
-		return 0, true, err
-	}
-	n, err = linkFrom(ctx, conn, head, recs, true)
-	return n, false, err
-}
-
-// batcher is what linkFrom sends on: a connection or a transaction.
-type batcher interface {
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
+// sender sends a batch of the linking transaction and reads its results;
+// last says it is the transaction's last batch (Link commits with it). b is nil
+// when there is nothing left to send.
+type sender func(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error, last bool) error
 
 // linkFrom links recs, the first batch of the work list after head, and the
-// rest of the list; q holds the head lock. The trigger checks each batch
-// against the head and moves the head. With commit, the transaction is
-// committed with the last batch's links (the same round trip).
-func linkFrom(ctx context.Context, q batcher, head audit.Anchor, recs []audit.Record, commit bool) (int, error) {
+// rest of the list, sending with send; the transaction holds the head lock. The
+// trigger checks each batch against the head and moves the head.
+func linkFrom(ctx context.Context, send sender, head audit.Anchor, recs []audit.Record) (int, error) {
 	keys := keysOf(chainKeys.Load())
 	n := 0
 	for {
 		if len(recs) == 0 {
-			if commit {
-				_, err := q.Exec(ctx, `commit`)
-				return n, err
-			}
-			return n, nil
+			return n, send(ctx, nil, nil, true)
 		}
 		var l links
 		for i := range recs {
@@ -128,32 +108,21 @@ func linkFrom(ctx context.Context, q batcher, head audit.Anchor, recs []audit.Re
 		b := &pgx.Batch{}
 		b.Queue(linkSQL, l.link, l.seq, l.recorded, l.prev, l.hash)
 		more := len(recs) == linkBatch
-		switch {
-		case more:
+		if more {
 			b.Queue(unlinkedSQL)
-		case commit:
-			b.Queue(`commit`)
 		}
-		res := q.SendBatch(ctx, b)
-		var err error
-		recs, err = func() ([]audit.Record, error) {
-			defer res.Close()
-			if _, err := res.Exec(); err != nil {
-				return nil, err
-			}
-			if !more {
-				if commit {
-					_, err := res.Exec()
-					return nil, err
-				}
-				return nil, nil
+		recs = nil
+		err := send(ctx, b, func(res pgx.BatchResults) error {
+			if _, err := res.Exec(); err != nil || !more {
+				return err
 			}
 			rows, err := res.Query()
 			if err != nil {
-				return nil, err
+				return err
 			}
-			return scanUnlinked(rows)
-		}()
+			recs, err = scanUnlinked(rows)
+			return err
+		}, !more)
 		if err != nil || !more {
 			return n, err
 		}
@@ -171,7 +140,17 @@ func linkPending(ctx context.Context, tx pgx.Tx, head audit.Anchor) (int, error)
 	if err != nil {
 		return 0, err
 	}
-	return linkFrom(ctx, tx, head, recs, false)
+	return linkFrom(ctx, func(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error, _ bool) error {
+		if b == nil {
+			return nil
+		}
+		res := tx.SendBatch(ctx, b)
+		defer res.Close()
+		if err := read(res); err != nil {
+			return err
+		}
+		return res.Close()
+	}, head, recs)
 }
 
 // lockHeadSQL locks the chain head row.
