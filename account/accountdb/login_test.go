@@ -581,4 +581,3 @@ func TestSessionReadRoundTrips(t *testing.T) {
 		t.Fatalf("%d full sessions left (%v)", n, err)
 	}
 }
-

@@ -24,7 +24,7 @@ func TestBenchCommands(t *testing.T) {
 		{"transfer", []string{"transfer", "--count", "3", "--concurrency", "2"}, checkTransferJSON},
 		{"token", []string{"token", "--count", "20", "--concurrency", "2"}, func(t *testing.T, out []byte) {
 			var rep tokenReport
-			if err := json.Unmarshal(out, &rep); err != nil || rep.Requests != 19 || rep.Failures != 0 || rep.PerSecond <= 0 {
+			if err := json.Unmarshal(out, &rep); err != nil || rep.Requests != 19 || rep.Failures != 0 || rep.PerSecond <= 0 || rep.RoundTrips <= 0 {
 				t.Errorf("token report %+v (%v):\n%s", rep, err, out)
 			}
 		}},
@@ -78,6 +78,9 @@ func checkTransferJSON(t *testing.T, out []byte) {
 	for _, p := range []string{"PGO Noord serve", "PGO Noord worker", "PGO Zuid serve", "PGO Zuid worker"} {
 		if rep.RSS[p] <= 0 {
 			t.Errorf("no peak RSS of %s: %v", p, rep.RSS)
+		}
+		if rep.RoundTrips[p] <= 0 { // each process's pgo_db_round_trips_total
+			t.Errorf("no PostgreSQL round trips per transfer of %s: %v", p, rep.RoundTrips)
 		}
 	}
 }
