@@ -14,8 +14,6 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgo-koppelvlak/pgo/consent"
 	"github.com/pgo-koppelvlak/pgo/consent/consentdb"
@@ -39,30 +37,16 @@ import (
 //
 //	go test -run '^$' -bench 'CodeIssue|TokenIssue|TokenCheck' -count 5 ./consent/ > new.txt
 
-// roundTrips counts the statements and batches a pool sends (pgx tracer).
-type roundTrips struct{ n atomic.Int64 }
-
-func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	r.n.Add(1)
-	return ctx
-}
-func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	r.n.Add(1)
-	return ctx
-}
-func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
-
-// report adds the round trips per operation since start to b's results.
-func (r *roundTrips) report(b *testing.B, start int64) {
-	b.ReportMetric(float64(r.n.Load()-start)/float64(b.N), "roundtrips/op")
+// reportTrips adds db's round trips per operation since start (store.DB's
+// counter) to b's results.
+func reportTrips(b *testing.B, db *store.DB, start uint64) {
+	b.ReportMetric(float64(db.RoundTrips()-start)/float64(b.N), "roundtrips/op")
 }
 
 // benchEnv is a consent service on a fresh schema whose pool counts round trips.
 type benchEnv struct {
 	svc  *consent.Service
-	rt   *roundTrips
+	db   *store.DB // counts its round trips (store.DB.RoundTrips)
 	peer reqctx.Peer
 	who  consent.Caller
 }
@@ -71,20 +55,9 @@ func newBenchEnv(b testing.TB) *benchEnv { return newBenchEnvWrap(b, nil) }
 
 // newBenchEnvWrap is newBenchEnv with the store wrapped by wrap (when not nil).
 func newBenchEnvWrap(b testing.TB, wrap func(*consentdb.Store) consent.Store) *benchEnv {
-	cfg, err := pgxpool.ParseConfig(storetest.Schema(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	rt := &roundTrips{}
-	cfg.ConnConfig.Tracer = rt
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(pool.Close)
-	db := &store.DB{Pool: pool}
+	db := storetest.DB(b)
 	exp := exportdb.New(db, worker.NewRenderTask)
-	e := &benchEnv{rt: rt, who: consent.Caller{AccountID: uuid.NewString(), IP: "192.0.2.1"},
+	e := &benchEnv{db: db, who: consent.Caller{AccountID: uuid.NewString(), IP: "192.0.2.1"},
 		peer: reqctx.Peer{Name: fuzzClient, DNSNames: []string{fuzzClient}, Thumbprint: "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}}
 	var st consent.Store = consentdb.New(db, exp)
 	if wrap != nil {
@@ -152,11 +125,11 @@ func BenchmarkCodeIssue(b *testing.B) {
 	e := newBenchEnv(b)
 	e.issue(b) // prepares the statements on a connection
 	b.ReportAllocs()
-	start := e.rt.n.Load()
+	start := e.db.RoundTrips()
 	for b.Loop() {
 		e.issue(b)
 	}
-	e.rt.report(b, start)
+	reportTrips(b, e.db, start)
 }
 
 // BenchmarkTokenIssue: one token request at a time (codes issued before the
@@ -166,18 +139,18 @@ func BenchmarkCodeIssue(b *testing.B) {
 func BenchmarkTokenIssue(b *testing.B) {
 	b.Run("serial", func(b *testing.B) {
 		e, codes := prepareCodes(b)
-		start := e.rt.n.Load()
+		start := e.db.RoundTrips()
 		b.ResetTimer()
 		for i := range b.N {
 			e.redeem(b, codes[i])
 		}
 		b.StopTimer()
-		e.rt.report(b, start)
+		reportTrips(b, e.db, start)
 	})
 	b.Run("parallel", func(b *testing.B) {
 		e, codes := prepareCodes(b)
 		var next atomic.Int64
-		start := e.rt.n.Load()
+		start := e.db.RoundTrips()
 		b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0))) // eight goroutines
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
@@ -186,7 +159,7 @@ func BenchmarkTokenIssue(b *testing.B) {
 			}
 		})
 		b.StopTimer()
-		e.rt.report(b, start)
+		reportTrips(b, e.db, start)
 	})
 }
 
@@ -210,11 +183,11 @@ func BenchmarkTokenCheck(b *testing.B) {
 	tok := e.redeem(b, e.issue(b))
 	ctx := reqctx.WithPeer(context.Background(), e.peer)
 	b.ReportAllocs()
-	start := e.rt.n.Load()
+	start := e.db.RoundTrips()
 	for b.Loop() {
 		if _, err := e.svc.CheckAccess(ctx, tok, e.peer.Thumbprint); err != nil {
 			b.Fatal(err)
 		}
 	}
-	e.rt.report(b, start)
+	reportTrips(b, e.db, start)
 }

@@ -55,11 +55,7 @@ func Link(ctx context.Context, db *store.DB) (n int, busy bool, err error) {
 			if head, ok, err = scanHead(res.QueryRow()); err != nil {
 				return err
 			}
-			rows, err := res.Query()
-			if err != nil {
-				return err
-			}
-			recs, err = scanUnlinked(rows)
+			recs, err = scanUnlinked(res.Query())
 			return err
 		})
 		if err != nil || !ok {
@@ -116,11 +112,8 @@ func linkFrom(ctx context.Context, send sender, head audit.Anchor, recs []audit.
 			if _, err := res.Exec(); err != nil || !more {
 				return err
 			}
-			rows, err := res.Query()
-			if err != nil {
-				return err
-			}
-			recs, err = scanUnlinked(rows)
+			var err error
+			recs, err = scanUnlinked(res.Query())
 			return err
 		}, !more)
 		if err != nil || !more {
@@ -132,11 +125,7 @@ func linkFrom(ctx context.Context, send sender, head audit.Anchor, recs []audit.
 // linkPending links every record on the work list visible to tx after head; tx
 // holds the head lock and stays open.
 func linkPending(ctx context.Context, tx pgx.Tx, head audit.Anchor) (int, error) {
-	rows, err := tx.Query(ctx, unlinkedSQL)
-	if err != nil {
-		return 0, err
-	}
-	recs, err := scanUnlinked(rows)
+	recs, err := scanUnlinked(tx.Query(ctx, unlinkedSQL))
 	if err != nil {
 		return 0, err
 	}
@@ -198,8 +187,11 @@ var unlinkedSQL = `select a.id, a.seq, a.recorded, a.mac_key, a.mac
 	      where a.seq = p.seq and a.recorded = p.recorded offset 0) a
 	order by p.seq`
 
-// scanUnlinked reads unlinkedSQL's rows.
-func scanUnlinked(rows pgx.Rows) ([]audit.Record, error) {
+// scanUnlinked reads unlinkedSQL's rows (as Query returns them).
+func scanUnlinked(rows pgx.Rows, err error) ([]audit.Record, error) {
+	if err != nil {
+		return nil, err
+	}
 	defer rows.Close()
 	var out []audit.Record
 	for rows.Next() {
@@ -211,7 +203,6 @@ func scanUnlinked(rows pgx.Rows) ([]audit.Record, error) {
 			return nil, err
 		}
 		r.ID, r.MACKey = formatUUID(id), uint32(macKey)
-		var err error
 		if r.MAC, err = audit.HashFromBytes(mac); err != nil {
 			return nil, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("audit record %s: mac: %w", r.ID, err), "")
 		}
