@@ -78,7 +78,11 @@ func TestExportSurvivesKilledWorker(t *testing.T) {
 
 	w := startPGO(t, vars, "worker running", "worker")
 	j := waitJob(t, db, id, 60*time.Second, func(j jobRow) bool { return j.status != "queued" && j.done*5 >= j.total && j.total > 0 })
-	if j.status != "rendering" || j.done >= j.total {
+	// On a fast host the first progress write (at most every 250 ms) can already
+	// count every item; the document is written only after the PDF is laid out and
+	// sealed, so a kill while the status is rendering still falls inside the render
+	// (checked below: no document, status still rendering).
+	if j.status != "rendering" {
 		t.Fatalf("not caught while rendering: %+v", j)
 	}
 	w.Signal(t, syscall.SIGKILL, 10*time.Second)
