@@ -52,8 +52,12 @@ func waitJob(t *testing.T, db *store.DB, id string, timeout time.Duration, ok fu
 // whose SHA-256 is the stored one and whose decrypted bytes are a PDF. Then
 // `pgo keys rotate` keeps it readable and `pgo keys rewrap` moves it to the new key.
 //
-// The job's progress (items done of total, what `pgo export status` and the
-// source's pages show) continues after the restart to all items at ready.
+// The kill must fall inside the render however fast the host: the test locks the
+// job's row once the job is rendering, so the worker's next write to it (a
+// progress write or the final compare-and-set to ready) waits on the test's
+// transaction; the worker is killed while PostgreSQL shows it waiting there. The
+// job's progress (items done of total, what `pgo export status` and the source's
+// pages show) ends at all items when the job is ready.
 //
 // Slow by nature (1-2 minutes): asynq only recovers a task whose lease (30 s)
 // expired 30 s ago, on a one-minute tick; PGO_WORKER_RETRY_DELAY cuts the
@@ -77,21 +81,15 @@ func TestExportSurvivesKilledWorker(t *testing.T) {
 	id := strings.TrimSpace(out)
 
 	w := startPGO(t, vars, "worker running", "worker")
-	j := waitJob(t, db, id, 60*time.Second, func(j jobRow) bool { return j.status != "queued" && j.done*5 >= j.total && j.total > 0 })
-	// On a fast host the first progress write (at most every 250 ms) can already
-	// count every item; the document is written only after the PDF is laid out and
-	// sealed, so a kill while the status is rendering still falls inside the render
-	// (checked below: no document, status still rendering).
-	if j.status != "rendering" {
-		t.Fatalf("not caught while rendering: %+v", j)
-	}
+	j, waiting, release := holdRendering(t, db, id, 60*time.Second)
 	w.Signal(t, syscall.SIGKILL, 10*time.Second)
+	release()
 	var docs int
 	_ = db.Pool.QueryRow(context.Background(), `select count(*) from export_document where job_id = $1`, id).Scan(&docs)
 	if j := readJob(t, db, id); j.status != "rendering" || docs != 0 || j.sha256 != nil {
 		t.Fatalf("after the kill: %+v, %d documents", j, docs)
 	}
-	t.Logf("killed the worker at %d of %d items", j.done, j.total)
+	t.Logf("killed the worker at %d of %d items, blocked in %q", j.done, j.total, waiting)
 
 	start := time.Now()
 	w2 := startPGO(t, vars, "worker running", "worker")
@@ -126,6 +124,49 @@ func TestExportSurvivesKilledWorker(t *testing.T) {
 	}
 	if again, _ := mustCLI(t, vars, "keys", "rewrap"); !regexp.MustCompile(`export_document +moved 0,`).MatchString(again) {
 		t.Fatalf("second rewrap: %q", again)
+	}
+}
+
+// holdRendering waits until job id is rendering and then holds its row locked in a
+// transaction until a worker's backend waits on that lock. It returns the job as it
+// was when locked, the statement the worker waits in and release, which rolls the
+// transaction back (also done at cleanup).
+// The worker cannot finish the job meanwhile: its last write is the compare-and-set
+// to ready. On a fast host the render of the large dossier takes about a second
+// and the job's progress may count every item at its first write, so waiting for a
+// given count and then killing raced with the finish (the fresh-clone CI of e9a0bba).
+func holdRendering(t *testing.T, db *store.DB, id string, timeout time.Duration) (jobRow, string, func()) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(timeout)
+	for {
+		tx, err := db.Pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var j jobRow
+		var pid int
+		err = tx.QueryRow(ctx, `select status, items_done, items_total, attempts, sha256, pg_backend_pid()
+			from export_job where id = $1 for update`, id).Scan(&j.status, &j.done, &j.total, &j.attempts, &j.sha256, &pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.status == "rendering" {
+			release := func() { _ = tx.Rollback(ctx) }
+			t.Cleanup(release)
+			waiting := waitFor(t, time.Until(deadline), 10*time.Millisecond, func() string {
+				var q string
+				_ = db.Pool.QueryRow(ctx, `select coalesce(min(query), '') from pg_stat_activity
+					where $1 = any(pg_blocking_pids(pid))`, pid).Scan(&q)
+				return q
+			}, func(q string) bool { return q != "" }, func(string) string { return "no worker waits on the locked job row" })
+			return j, strings.Join(strings.Fields(waiting), " "), release
+		}
+		_ = tx.Rollback(ctx)
+		if j.status != "queued" || time.Now().After(deadline) {
+			t.Fatalf("not caught while rendering: %+v", j)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
