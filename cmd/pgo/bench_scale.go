@@ -41,13 +41,12 @@ func (r *benchRig) startInstances(ctx context.Context, d *demo, o benchOptions) 
 		}
 		for n := 1; n <= o.workers; n++ {
 			// Each worker's operations listener on a port of its own, so that a
-			// run can be profiled where the renders happen: the address is the
-			// "operations on" line of its log.
-			opsPort, err := freePort()
-			if err != nil {
-				return err
-			}
-			vars := map[string]string{"PGO_WORKER_OPS_ADDR": "127.0.0.1:" + strconv.Itoa(opsPort)}
+			// run can be profiled where the renders happen: the kernel chooses it
+			// (port 0) and startProc reads it from the "operations on" line. A port
+			// chosen here beforehand could be taken by another process (a test
+			// run's client connection) before the worker bound it: a fresh-clone
+			// CI once lost TestScaleOut to "PGO Noord worker 2 exited at start".
+			vars := map[string]string{"PGO_WORKER_OPS_ADDR": "127.0.0.1:0"}
 			for k, v := range base {
 				vars[k] = v
 			}
@@ -55,19 +54,15 @@ func (r *benchRig) startInstances(ctx context.Context, d *demo, o benchOptions) 
 			if err != nil {
 				return err
 			}
-			p.ops = opsPort
 			r.procs = append(r.procs, p)
 		}
 		for n := 1; n <= o.serves; n++ {
+			// The first serve process has the instance's ports (its URL is on the
+			// lists); the kernel chooses the others' (port 0), read from their
+			// "listening on" and "operations on" lines once they are ready.
 			s := benchServe{key: inst.Key, port: inst.Port, opsPort: inst.OpsPort}
 			if n > 1 {
-				var err error
-				if s.port, err = freePort(); err != nil {
-					return err
-				}
-				if s.opsPort, err = freePort(); err != nil {
-					return err
-				}
+				s.port, s.opsPort = 0, 0
 			}
 			vars := map[string]string{}
 			for k, v := range base {
@@ -79,7 +74,6 @@ func (r *benchRig) startInstances(ctx context.Context, d *demo, o benchOptions) 
 			if err != nil {
 				return err
 			}
-			p.ops = s.opsPort
 			s.proc = p
 			r.procs = append(r.procs, p)
 			r.serves = append(r.serves, s)
@@ -87,6 +81,9 @@ func (r *benchRig) startInstances(ctx context.Context, d *demo, o benchOptions) 
 	}
 	if err := waitReady(ctx, r.procs, 60*time.Second); err != nil {
 		return err
+	}
+	for i := range r.serves {
+		r.serves[i].port, r.serves[i].opsPort = r.serves[i].proc.port, r.serves[i].proc.ops
 	}
 	client, err := demoClient(d.caFile())
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 type demoProc struct {
 	name  string // "PGO Noord serve"
 	ops   int    // port of its operations listener (/metrics), 0 when it has none
+	port  int    // port of its public listener (serve), 0 for a worker
 	cmd   *exec.Cmd
 	log   string
 	ready chan struct{} // closed when the process printed its ready line
@@ -109,6 +111,13 @@ func startProc(name, logFile string, vars map[string]string, readyLine string, a
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			fmt.Fprintln(lf, sc.Text())
+			// The listeners' ports as bound (a setting of port 0 lets the kernel
+			// choose one, with no window for another process to take it first).
+			if port, ok := listenPort(sc.Text(), "operations on http://"); ok {
+				p.ops = port
+			} else if port, ok := listenPort(sc.Text(), "listening on https://"); ok {
+				p.port = port
+			}
 			if strings.Contains(sc.Text(), readyLine) {
 				once.Do(func() { close(p.ready) })
 			}
@@ -121,13 +130,41 @@ func startProc(name, logFile string, vars map[string]string, readyLine string, a
 	return p, nil
 }
 
+// listenPort reads the port of a line "PREFIX127.0.0.1:PORT" as the processes
+// print it when they listen.
+func listenPort(line, prefix string) (int, bool) {
+	rest, ok := strings.CutPrefix(line, prefix)
+	if !ok {
+		return 0, false
+	}
+	_, port, err := net.SplitHostPort(strings.Fields(rest + " ")[0])
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(port)
+	return n, err == nil
+}
+
+// logTail is the last n lines of a process's log, indented after a newline, for
+// an error that would otherwise point at a log in a directory already removed
+// (a test's temporary directory).
+func logTail(file string, n int) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	lines = lines[max(len(lines)-n, 0):]
+	return "; its last lines:\n\t" + strings.Join(lines, "\n\t")
+}
+
 func waitReady(ctx context.Context, procs []*demoProc, timeout time.Duration) error {
 	deadline := time.After(timeout)
 	for _, p := range procs {
 		select {
 		case <-p.ready:
 		case <-p.done:
-			return &exitError{code: 1, msg: fmt.Sprintf("pgo demo: %s exited at start (%v); see %s", p.name, p.err, p.log)}
+			return &exitError{code: 1, msg: fmt.Sprintf("pgo demo: %s exited at start (%v); see %s%s", p.name, p.err, p.log, logTail(p.log, 5))}
 		case <-deadline:
 			return &exitError{code: 1, msg: fmt.Sprintf("pgo demo: %s not ready after %s; see %s", p.name, timeout, p.log)}
 		case <-ctx.Done():
