@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/export/exportdb"
 )
@@ -15,6 +17,8 @@ import (
 // The sealed reader reads ahead (one slice beyond the one being consumed): the
 // bytes still come back exactly, in odd-sized reads; closing it with a read-ahead
 // in flight returns, and it can be opened again; a deleted document is not found.
+// With all but one of the pool's connections taken it reads no slice ahead (the
+// last stays for other work) and still returns every byte.
 func TestSealedReaderReadAhead(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -29,15 +33,37 @@ func TestSealedReaderReadAhead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got bytes.Buffer
-	buf := make([]byte, 99991) // not a divisor of the slice size
-	if _, err := io.CopyBuffer(&got, struct{ io.Reader }{rc}, buf); err != nil {
+	if n := exportdb.ReadAheadInFlight(rc); n != 1 {
+		t.Fatalf("%d slices read ahead with the pool idle, want 1", n)
+	}
+	readAll(t, rc, sealed)
+
+	// all but one connection taken: no read-ahead, every byte still read
+	var held []*pgxpool.Conn
+	t.Cleanup(func() { // a failure must not leave the pool's Close waiting for them
+		for _, c := range held {
+			c.Release()
+		}
+	})
+	for f.db.Pool.Stat().AcquiredConns()+1 < f.db.Pool.Stat().MaxConns() {
+		c, err := f.db.Pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	if rc, err = f.store.SealedReader(ctx, job.ID); err != nil {
 		t.Fatal(err)
 	}
-	rc.Close()
-	if !bytes.Equal(got.Bytes(), sealed) {
-		t.Fatalf("read %d bytes, stored %d, or they differ", got.Len(), len(sealed))
+	if n := exportdb.ReadAheadInFlight(rc); n != 0 {
+		t.Fatalf("%d slices read ahead with %d of %d connections taken, want 0", n, len(held), f.db.Pool.Stat().MaxConns())
 	}
+	readAll(t, rc, sealed)
+	for _, c := range held {
+		c.Release()
+	}
+	held = nil
+
 	// closed after the first slice, while the second is read ahead
 	rc, err = f.store.SealedReader(ctx, job.ID)
 	if err != nil {
@@ -54,6 +80,20 @@ func TestSealedReaderReadAhead(t *testing.T) {
 	}
 	if _, err := f.store.SealedReader(ctx, job.ID); err == nil {
 		t.Fatal("a deleted document opened")
+	}
+}
+
+// readAll reads rc in odd-sized reads, closes it and compares with want.
+func readAll(t *testing.T, rc io.ReadCloser, want []byte) {
+	t.Helper()
+	var got bytes.Buffer
+	buf := make([]byte, 99991) // not a divisor of the slice size
+	if _, err := io.CopyBuffer(&got, struct{ io.Reader }{rc}, buf); err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("read %d bytes, stored %d, or they differ", got.Len(), len(want))
 	}
 }
 

@@ -32,14 +32,23 @@ const SliceSize = 1 << 20
 const pieceSize = 32 << 10
 
 // readAhead is how many slices a download reads ahead of the one being consumed,
-// each on a connection of its own (0: each slice when it is needed). Reading
-// ahead measured slower on this loaded 2-core machine, not faster:
-// BenchmarkSealedRead slices-20MB 156-220 ms with one ahead against 550-1,060 ms
-// with three (interleaved runs), and BenchmarkFHIRBinary endpoint-20MB 3-5x
-// slower with one ahead than one after another, the read-ahead's query competing
-// with the decryption and TLS for the two cores. Memory per download: readAhead
-// + 1 slices.
-const readAhead = 0
+// each on a connection of its own, while the pool keeps a connection spare for
+// other work (spareConn); otherwise each slice is read when it is needed. Memory
+// per download: readAhead + 1 slices.
+//
+// Issue 16: it was 0 from round 1, where reading ahead measured slower on that
+// overloaded machine (BenchmarkSealedRead slices-20MB 156-220 ms with one ahead
+// against 550-1,060 ms with three; BenchmarkFHIRBinary endpoint-20MB 3-5x slower
+// with one ahead). On later hosts one ahead measured faster or the same, never
+// slower (BENCHMARKS.md rounds 12 and 13): `pgo bench download` 20 MB 272-312
+// against 233-264 MB/s (round 12); 90-113 against 78-81 MB/s with two busy loops
+// on the two cores (round 13); BenchmarkSealedRead open-20MB 345 against 264 MiB/s.
+const readAhead = 1
+
+// spareConn reports whether a read-ahead may take a connection of the pool: at
+// least one more stays free, so downloads reading ahead never hold every
+// connection while others (a token, a consent, another download's first slice) wait.
+func spareConn(acquired, maxConns int32) bool { return acquired+1 < maxConns }
 
 // slicePool holds the slice buffers of downloads, reused across downloads
 // instead of allocated per request.
@@ -116,9 +125,13 @@ func (r *sliceReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// fill starts reading slices ahead until readAhead are in flight or none is left.
+// fill starts reading slices ahead until readAhead are in flight, none is left or
+// the pool has no connection to spare.
 func (r *sliceReader) fill() {
 	for len(r.queue) < readAhead && r.off < r.size {
+		if st := r.s.db.Pool.Stat(); !spareConn(st.AcquiredConns(), st.MaxConns()) {
+			return
+		}
 		ch := make(chan sliceResult, 1)
 		r.queue = append(r.queue, ch)
 		read := r.next()
