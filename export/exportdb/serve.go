@@ -196,9 +196,11 @@ func (r *sliceReader) query(off, n int64, buf []byte, first bool) ([]byte, error
 	if err := rows.Err(); err != nil {
 		return nil, store.Error(err)
 	}
-	if !found {
+	if !found && first {
 		return nil, notFound(pgx.ErrNoRows, "export document")
 	}
+	// A later slice with no rows lies past the end of a document that shrank (or
+	// went) while it was read: 0 bytes, which next reports as the slice's shortfall.
 	if first {
 		r.size = size
 	}
