@@ -175,14 +175,55 @@ func childEnviron(vars map[string]string) []string {
 	return out
 }
 
-// freePort asks the kernel for a free loopback port.
+// freePort returns a loopback port that is free now, for a listener that must
+// be known before its process starts (an instance's URL is on the lists). It is
+// chosen below the kernel's ephemeral range (ip_local_port_range), where no
+// outgoing connection takes a source port: a port from that range (what
+// listening on port 0 gives) could be taken by any client connection of another
+// process (a parallel test run's) in the seconds before the instance binds it.
+// When that range leaves no room below it, the kernel chooses.
 func freePort() (int, error) {
+	lo := ephemeralLow()
+	const floor = 10000
+	for range 100 {
+		if lo-floor < 1000 {
+			break
+		}
+		port := floor + int(randUint32()%uint32(lo-floor))
+		if portFree(port) {
+			return port, nil
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default 32768 when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 32768
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil || lo < 1024 {
+		return 32768
+	}
+	return lo
+}
+
+func randUint32() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
 // portFree reports whether port can be listened on now.

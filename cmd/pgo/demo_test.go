@@ -260,3 +260,22 @@ func dropDemoDatabases(t *testing.T, prefix string) {
 		}
 	}
 }
+
+// The ports a demo or bench chooses before its processes start lie below the
+// kernel's ephemeral range, so no client connection of another process can take
+// one as its source port before the instance binds it, and they are free.
+func TestFreePortOutsideEphemeralRange(t *testing.T) {
+	lo := ephemeralLow()
+	if lo-10000 < 1000 {
+		t.Fatalf("ephemeral range starts at %d: no room below it on this machine", lo)
+	}
+	for range 20 {
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if port < 10000 || port >= lo || !portFree(port) {
+			t.Fatalf("port %d: want a free port in [10000, %d)", port, lo)
+		}
+	}
+}
