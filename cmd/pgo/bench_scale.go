@@ -60,9 +60,9 @@ func (r *benchRig) startInstances(ctx context.Context, d *demo, o benchOptions) 
 			// The first serve process has the instance's ports (its URL is on the
 			// lists); the kernel chooses the others' (port 0), read from their
 			// "listening on" and "operations on" lines once they are ready.
-			s := benchServe{key: inst.Key, port: inst.Port, opsPort: inst.OpsPort}
-			if n > 1 {
-				s.port, s.opsPort = 0, 0
+			s := benchServe{key: inst.Key}
+			if n == 1 {
+				s.port, s.opsPort = inst.Port, inst.OpsPort
 			}
 			vars := map[string]string{}
 			for k, v := range base {

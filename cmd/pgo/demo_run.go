@@ -137,7 +137,8 @@ func listenPort(line, prefix string) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	_, port, err := net.SplitHostPort(strings.Fields(rest + " ")[0])
+	addr, _, _ := strings.Cut(rest, " ")
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return 0, false
 	}

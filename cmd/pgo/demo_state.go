@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -183,15 +184,12 @@ func childEnviron(vars map[string]string) []string {
 // process (a parallel test run's) in the seconds before the instance binds it.
 // When that range leaves no room below it, the kernel chooses.
 func freePort() (int, error) {
-	lo := ephemeralLow()
 	const floor = 10000
-	for range 100 {
-		if lo-floor < 1000 {
-			break
-		}
-		port := floor + int(randUint32()%uint32(lo-floor))
-		if portFree(port) {
-			return port, nil
+	if lo := ephemeralLow(); lo-floor >= 1000 {
+		for range 100 {
+			if port := floor + mrand.IntN(lo-floor); portFree(port) {
+				return port, nil
+			}
 		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -218,12 +216,6 @@ func ephemeralLow() int {
 		return 32768
 	}
 	return lo
-}
-
-func randUint32() uint32 {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
 // portFree reports whether port can be listened on now.
