@@ -60,6 +60,12 @@ type Config struct {
 	// WorkerRetryDelay, when set, is the wait before a failed task's first retry
 	// (n times it before the n-th); 0 keeps asynq's growing default (15-45 s first).
 	WorkerRetryDelay time.Duration
+	// WorkerTaskCheckInterval is how long an idle worker sleeps (0.5-1.5 times it)
+	// before it looks at its queues again: a task's wait to start, on each queue
+	// hop of a transfer, against the idle worker's Redis polling (BENCHMARKS.md
+	// round 14: 5 ms took a queue hop's p50 from 25-36 to 6-8 ms, and an idle
+	// worker from ~3 % to ~14 % of a CPU and its Redis from ~1 % to ~4 %).
+	WorkerTaskCheckInterval time.Duration
 
 	// Areas with their own settings.
 	ZAL      ZAL
@@ -101,6 +107,7 @@ func (c *Config) settings() []setting {
 		str("PGO_LOG_LEVEL", "info", "debug, info, warn or error", &c.LogLevel, oneOf("debug", "info", "warn", "error")),
 		intSetting("PGO_WORKER_CONCURRENCY", "4", "parallel CPU-bound jobs (renders, rewraps) per worker process; about the number of CPUs", &c.WorkerConcurrency, 1, 256),
 		intSetting("PGO_WORKER_FETCH_CONCURRENCY", "16", "parallel transfer fetches per worker process, beside PGO_WORKER_CONCURRENCY (they wait on sources; each holds its document, up to PGO_MAX_DOCUMENT_BYTES, in memory)", &c.WorkerFetchConcurrency, 1, 1024),
+		duration("PGO_WORKER_TASK_CHECK_INTERVAL", "50ms", "how long an idle worker waits before it looks at its queues again (0.5-1.5 times this): shorter starts each job sooner and costs idle CPU and Redis calls", &c.WorkerTaskCheckInterval, time.Millisecond, 10*time.Second),
 		duration("PGO_WORKER_RETRY_DELAY", "0s", "wait before a failed job's n-th retry is n times this (0: the queue's growing default, 15-45 s first)", &c.WorkerRetryDelay, 0, time.Hour),
 		duration("PGO_OUTBOX_RETENTION", "168h", "how long relayed outbox rows are kept before the worker deletes them", &c.OutboxRetention, time.Hour, 365*24*time.Hour),
 		duration("PGO_OUTBOX_POLL", "5s", "outbox relay polling fallback interval", &c.OutboxPoll, 100*time.Millisecond, time.Hour),

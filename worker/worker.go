@@ -40,9 +40,11 @@ type Options struct {
 	Periodic   []Periodic // maintenance run by one worker of the fleet at a time
 }
 
-// DefaultTaskCheckInterval keeps an idle worker's queue check to about 20 small
-// Redis calls a second while a new task waits 50 ms at most (25 ms on average)
-// to be picked up; measured before/after with pgo bench transfer (BENCHMARKS.md).
+// DefaultTaskCheckInterval keeps an idle worker's queue check to about 20 rounds
+// of small Redis calls a second per asynq server while a new task waits at most
+// 75 ms (the sleep is jittered to 25-75 ms; about 30 ms on average) to be picked
+// up; measured before/after with pgo bench transfer (BENCHMARKS.md rounds 1 and
+// 14). pgo worker takes it from PGO_WORKER_TASK_CHECK_INTERVAL.
 const DefaultTaskCheckInterval = 50 * time.Millisecond
 
 // QueueFetch is the asynq queue of the I/O-bound tasks (transfer fetches), served

@@ -37,6 +37,7 @@ type benchOptions struct {
 	redis                                               [2]string
 	count, concurrency                                  int
 	serves, workers                                     int // processes per instance (issue 17: scale-out)
+	taskCheck                                           time.Duration
 	json                                                bool
 }
 
@@ -62,6 +63,7 @@ func (o *benchOptions) flags(fs *flag.FlagSet, count, concurrency int) {
 	fs.IntVar(&o.concurrency, "concurrency", concurrency, "how many at a time")
 	fs.IntVar(&o.serves, "serve", 1, "pgo serve processes per instance (each its own port; the first is the public URL)")
 	fs.IntVar(&o.workers, "workers", 1, "pgo worker processes per instance")
+	fs.DurationVar(&o.taskCheck, "task-check-interval", 0, "the started workers' PGO_WORKER_TASK_CHECK_INTERVAL (0: their default)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of the table")
 }
 
@@ -77,6 +79,9 @@ func (o *benchOptions) check(fs *flag.FlagSet) error {
 	}
 	if (o.noordURL == "") != (o.zuidURL == "") {
 		return usageError(fs, "--noord and --zuid go together")
+	}
+	if o.taskCheck < 0 || (o.taskCheck != 0 && o.noordURL != "") {
+		return usageError(fs, "--task-check-interval: a positive duration, for the workers the bench starts (not with --noord)")
 	}
 	return nil
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,20 +16,30 @@ import (
 // counts on two instances of their own (so the commands cannot rot): each must
 // exit 0, print JSON that parses, and report zero failures with every stage of
 // the transfer found in the audit records. The figures themselves are read from
-// a full run (BENCHMARKS.md), never asserted here.
+// a full run (BENCHMARKS.md), never asserted here. The transfer run also sets
+// the workers' PGO_WORKER_TASK_CHECK_INTERVAL (--task-check-interval), which
+// each worker's start line must show.
 func TestBenchCommands(t *testing.T) {
 	cases := []struct {
 		name  string
 		args  []string
 		check func(t *testing.T, out []byte)
+		logs  func(t *testing.T, dir string)
 	}{
-		{"transfer", []string{"transfer", "--count", "3", "--concurrency", "2"}, checkTransferJSON},
+		{"transfer", []string{"transfer", "--count", "3", "--concurrency", "2", "--task-check-interval", "20ms"}, checkTransferJSON, func(t *testing.T, dir string) {
+			for _, inst := range []string{"noord", "zuid"} {
+				log, err := os.ReadFile(filepath.Join(dir, inst, "worker.log"))
+				if err != nil || !strings.Contains(string(log), `"msg":"worker started"`) || !strings.Contains(string(log), `"task_check_interval":"20ms"`) {
+					t.Errorf("%s worker.log (%v) lacks a start line with task_check_interval 20ms:\n%.2000s", inst, err, log)
+				}
+			}
+		}},
 		{"token", []string{"token", "--count", "20", "--concurrency", "2"}, func(t *testing.T, out []byte) {
 			var rep tokenReport
 			if err := json.Unmarshal(out, &rep); err != nil || rep.Requests != 19 || rep.Failures != 0 || rep.PerSecond <= 0 || rep.RoundTrips <= 0 {
 				t.Errorf("token report %+v (%v):\n%s", rep, err, out)
 			}
-		}},
+		}, nil},
 		{"download", []string{"download", "--count", "3", "--sizes", "standard,2MB"}, func(t *testing.T, out []byte) {
 			var rep downloadReport
 			if err := json.Unmarshal(out, &rep); err != nil || rep.Downloads != 6 || rep.Failures != 0 || len(rep.Documents) != 2 {
@@ -39,7 +51,7 @@ func TestBenchCommands(t *testing.T) {
 					t.Errorf("document %d: %+v", i, d)
 				}
 			}
-		}},
+		}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -54,6 +66,9 @@ func TestBenchCommands(t *testing.T) {
 				t.Fatalf("pgo %v: exit %d\n%s\n%s", args, code, stdout, stderr)
 			}
 			c.check(t, []byte(stdout))
+			if c.logs != nil {
+				c.logs(t, dir)
+			}
 		})
 	}
 }

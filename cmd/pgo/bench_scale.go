@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -39,6 +40,10 @@ func (r *benchRig) startInstances(ctx context.Context, d *demo, o benchOptions) 
 		for k, v := range benchVars {
 			base[k] = v
 		}
+		workerVars := map[string]string{"PGO_WORKER_OPS_ADDR": "127.0.0.1:0"}
+		if o.taskCheck > 0 {
+			workerVars["PGO_WORKER_TASK_CHECK_INTERVAL"] = o.taskCheck.String()
+		}
 		for n := 1; n <= o.workers; n++ {
 			// Each worker's operations listener on a port of its own, so that a
 			// run can be profiled where the renders happen: the kernel chooses it
@@ -46,7 +51,7 @@ func (r *benchRig) startInstances(ctx context.Context, d *demo, o benchOptions) 
 			// chosen here beforehand could be taken by another process (a test
 			// run's client connection) before the worker bound it: a fresh-clone
 			// CI once lost TestScaleOut to "PGO Noord worker 2 exited at start".
-			vars := map[string]string{"PGO_WORKER_OPS_ADDR": "127.0.0.1:0"}
+			vars := maps.Clone(workerVars)
 			for k, v := range base {
 				vars[k] = v
 			}

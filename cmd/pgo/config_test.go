@@ -33,6 +33,8 @@ func TestBadConfigurationExitsTwoWithOneLine(t *testing.T) {
 		{"PGO_WORKER_FETCH_CONCURRENCY", "0"},
 		{"PGO_WORKER_FETCH_CONCURRENCY", "5000"},
 		{"PGO_OUTBOX_POLL", "1ms"},
+		{"PGO_WORKER_TASK_CHECK_INTERVAL", "0s"},
+		{"PGO_WORKER_TASK_CHECK_INTERVAL", "1m"},
 		{"PGO_LISTS_REFRESH", "-1h"},
 		{"PGO_AUDIT_RETENTION", "8760h"}, // 1 year: below NFR032's 5 years
 		{"PGO_SESSION_IDLE_TIMEOUT", "1s"},

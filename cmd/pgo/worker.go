@@ -44,15 +44,16 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		return err
 	}
 	w, err := worker.New(worker.Options{
-		RedisURL:         cfg.RedisURL,
-		DB:               a.DB,
-		Concurrency:      cfg.WorkerConcurrency,
-		FetchConcurrency: cfg.WorkerFetchConcurrency,
-		ShutdownTimeout:  cfg.ShutdownTimeout,
-		OutboxPoll:       cfg.OutboxPoll,
-		RetryDelay:       cfg.WorkerRetryDelay,
-		Log:              log,
-		Periodic:         []worker.Periodic{maintain, worker.OutboxPrune(a.DB, cfg.OutboxRetention, time.Hour, nil), a.exportCleanup()},
+		RedisURL:          cfg.RedisURL,
+		DB:                a.DB,
+		Concurrency:       cfg.WorkerConcurrency,
+		FetchConcurrency:  cfg.WorkerFetchConcurrency,
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		OutboxPoll:        cfg.OutboxPoll,
+		RetryDelay:        cfg.WorkerRetryDelay,
+		TaskCheckInterval: cfg.WorkerTaskCheckInterval,
+		Log:               log,
+		Periodic:          []worker.Periodic{maintain, worker.OutboxPrune(a.DB, cfg.OutboxRetention, time.Hour, nil), a.exportCleanup()},
 	})
 	if err != nil {
 		return err
@@ -64,7 +65,8 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	}
 	defer stopOps()
 	defer a.startAuditLinker(ctx)() // issue 16: links this process's audit appends
-	log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "fetch_concurrency", cfg.WorkerFetchConcurrency)
+	log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "fetch_concurrency", cfg.WorkerFetchConcurrency,
+		"task_check_interval", cfg.WorkerTaskCheckInterval.String())
 	fmt.Fprintln(e.stdout, "worker running")
 	err = w.Run(ctx)
 	// A last checkpoint at shutdown, so that records written since the last
