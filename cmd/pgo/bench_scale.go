@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -40,9 +39,8 @@ func (r *benchRig) startInstances(ctx context.Context, d *demo, o benchOptions) 
 		for k, v := range benchVars {
 			base[k] = v
 		}
-		workerVars := map[string]string{"PGO_WORKER_OPS_ADDR": "127.0.0.1:0"}
-		if o.taskCheck > 0 {
-			workerVars["PGO_WORKER_TASK_CHECK_INTERVAL"] = o.taskCheck.String()
+		if o.taskCheck > 0 { // read by the workers; serve checks it and leaves it
+			base["PGO_WORKER_TASK_CHECK_INTERVAL"] = o.taskCheck.String()
 		}
 		for n := 1; n <= o.workers; n++ {
 			// Each worker's operations listener on a port of its own, so that a
@@ -51,7 +49,7 @@ func (r *benchRig) startInstances(ctx context.Context, d *demo, o benchOptions) 
 			// chosen here beforehand could be taken by another process (a test
 			// run's client connection) before the worker bound it: a fresh-clone
 			// CI once lost TestScaleOut to "PGO Noord worker 2 exited at start".
-			vars := maps.Clone(workerVars)
+			vars := map[string]string{"PGO_WORKER_OPS_ADDR": "127.0.0.1:0"}
 			for k, v := range base {
 				vars[k] = v
 			}
