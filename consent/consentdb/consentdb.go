@@ -144,8 +144,7 @@ func (s *Store) CreateExport(ctx context.Context, job export.Job, ev audit.Event
 		if err != nil {
 			return err
 		}
-		b.Queue(`update export_job set serve_until = (select max(expires_at) from consent_grant
-			where export_job_id = $1) where id = $1`, job.ID)
+		b.Queue(serveUntilSQL, job.ID)
 		return sendBatch(ctx, tx, b, func(res pgx.BatchResults) error {
 			if err := create(res); err != nil {
 				return err
@@ -155,6 +154,11 @@ func (s *Store) CreateExport(ctx context.Context, job export.Job, ev audit.Event
 		})
 	})
 }
+
+// serveUntilSQL sets the export's serve_until to the latest expiry of the
+// grants that name it (found by the index consent_grant_export_job).
+const serveUntilSQL = `update export_job set serve_until = (select max(expires_at) from consent_grant
+	where export_job_id = $1) where id = $1`
 
 const grantColumns = `id, account_id, client_id, client_name, scope, categories, state, coalesce(export_job_id::text, ''),
 	request_id, correlation_id, source_ip, created_at, expires_at, ended_at`

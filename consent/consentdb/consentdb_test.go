@@ -3,11 +3,13 @@ package consentdb
 import (
 	"context"
 	"crypto/sha256"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgo-koppelvlak/pgo"
 	"github.com/pgo-koppelvlak/pgo/audit"
@@ -353,5 +355,34 @@ func TestRefusedRedemptionKeepsItsConnection(t *testing.T) {
 	}
 	if after := backend(); after != before {
 		t.Fatalf("the refusal closed its connection (backend %d, then %d): its transaction was left open", before, after)
+	}
+}
+
+// Creating an export finds the grants that name it by index, not by reading
+// every grant ever made (migration 020).
+func TestCreateExportFindsItsGrantsByIndex(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	if _, err := s.db.Pool.Exec(ctx, `insert into consent_grant (id, account_id, client_id, client_name, scope,
+		categories, state, export_job_id, created_at, expires_at, ended_at)
+		select gen_random_uuid(), gen_random_uuid(), 'zuid.localhost', 'PGO Zuid', 'noord~51', '{problems}', 'used',
+			gen_random_uuid(), now(), now(), now()
+		from generate_series(1, 5000)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Pool.Exec(ctx, `analyze consent_grant`); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.db.Pool.Query(ctx, `explain `+serveUntilSQL, uuid.NewString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := strings.Join(lines, "\n")
+	if strings.Contains(plan, "Seq Scan on consent_grant") || !strings.Contains(plan, "consent_grant_export_job") {
+		t.Fatalf("the export's grants are not found by index:\n%s", plan)
 	}
 }
