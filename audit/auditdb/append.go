@@ -85,11 +85,6 @@ func seal(ev audit.Event, at time.Time) (*audit.Record, error) {
 	return r, nil
 }
 
-// recordSQL writes one record (the benchmarks' unchained copy uses it).
-var recordSQL = `insert into audit_log (` + recordColumns + `)
-	values (` + recordRow(0) + `)
-	returning seq, recorded`
-
 const recordColumns = `id, seq, recorded, event_time, action, outcome, reason,
 	person_id, actor_type, actor_id, role, object_type, object_id, object_hashes, source_ip,
 	user_agent, request_id, correlation_id, details, mac_key, mac`

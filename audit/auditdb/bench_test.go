@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -109,7 +108,7 @@ func appendWriter(b *testing.B, db *store.DB, kind string) func(i int) error {
 		if _, err := db.Pool.Exec(ctx, "create table bench_samerow (like audit_log including defaults including indexes)"); err != nil {
 			b.Fatal(err)
 		}
-		sql := strings.Replace(recordSQL, "insert into audit_log", "insert into bench_samerow", 1)
+		sql := "insert into bench_samerow (" + recordColumns + ") values (" + recordRow(0) + ") returning seq, recorded"
 		return func(i int) error {
 			r, err := seal(event(i), time.Time{})
 			if err != nil {
