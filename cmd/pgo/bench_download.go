@@ -269,14 +269,14 @@ func (r *benchRig) rawTLS(size int64) (*rawServer, error) {
 		ln.Close()
 		return nil, err
 	}
-	return &rawServer{ln: ln, conn: conn, buf: make([]byte, 32<<10), size: size}, nil
+	return &rawServer{ln: ln, conn: conn, buf: make([]byte, readBufSize), size: size}, nil
 }
 
 func (s *rawServer) get() (int64, error) {
 	if _, err := s.conn.Write([]byte{1}); err != nil {
 		return 0, err
 	}
-	return io.CopyBuffer(io.Discard, io.LimitReader(s.conn, s.size), s.buf)
+	return readAll(io.LimitReader(s.conn, s.size), s.buf) // as a download is read
 }
 
 func (s *rawServer) close() { s.conn.Close(); s.ln.Close() }

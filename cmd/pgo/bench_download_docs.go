@@ -55,10 +55,37 @@ func parseDocSpecs(fs *flag.FlagSet, list string) ([]docSpec, error) {
 	return out, nil
 }
 
-// benchDoc is one document ready to download: its URL, token and size.
+// benchDoc is one document ready to download: its URL, token and size, and the
+// buffer its downloads are read into.
 type benchDoc struct {
 	name, url, tok, corr string
 	size                 int64
+	buf                  []byte
+}
+
+// readBufSize is the buffer a download's body is read into: a Read takes what
+// has arrived, up to this, as the target's client does (transfer's readBody reads
+// into a buffer of the document's size).
+const readBufSize = 1 << 20
+
+// readAll reads r to its end into buf, over and over, and counts the bytes. Over
+// HTTP/2 the size of each Read matters: Go's client returns the flow-control
+// window after every Read of 4 KiB or more (a WINDOW_UPDATE frame for the
+// connection and one for the stream, a TLS record and a write on each side), so
+// io.Copy to io.Discard (8 KiB reads) sent ~2,560 of them per 20 MiB where the
+// target sends a few dozen (BENCHMARKS.md round 16).
+func readAll(r io.Reader, buf []byte) (int64, error) {
+	var n int64
+	for {
+		k, err := r.Read(buf)
+		n += int64(k)
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 func (d benchDoc) get(ctx context.Context, r *benchRig, c *http.Client) (int64, error) {
@@ -67,7 +94,7 @@ func (d benchDoc) get(ctx context.Context, r *benchRig, c *http.Client) (int64, 
 		return 0, err
 	}
 	defer resp.Body.Close()
-	return io.Copy(io.Discard, resp.Body)
+	return readAll(resp.Body, d.buf)
 }
 
 // prepareDoc makes one patient with a dossier, consents for Zuid, redeems the
@@ -99,7 +126,8 @@ func (r *benchRig) prepareDoc(ctx context.Context, c *http.Client, spec docSpec)
 	if err != nil {
 		return benchDoc{}, err
 	}
-	d := benchDoc{name: spec.name, url: r.issuer("noord") + "/51/fhir/Binary/" + id, tok: tok, corr: pc.corr}
+	d := benchDoc{name: spec.name, url: r.issuer("noord") + "/51/fhir/Binary/" + id, tok: tok, corr: pc.corr,
+		buf: make([]byte, readBufSize)}
 	if d.size, err = d.get(ctx, r, c); err != nil { // waits for the render (the Binary GET is held)
 		return d, fmt.Errorf("first download: %w", err)
 	}
