@@ -87,7 +87,7 @@ type setting struct {
 
 func (c *Config) settings() []setting {
 	s := []setting{
-		str("PGO_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/pgo?sslmode=disable", "PostgreSQL connection URL", &c.DatabaseURL, checkURL("postgres", "postgresql")),
+		str("PGO_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/pgo?sslmode=disable", "PostgreSQL connection URL", &c.DatabaseURL, checkDatabaseURL),
 		str("PGO_DB_APP_ROLE", "pgo_app", "PostgreSQL role pgo migrate creates and grants for pgo serve and pgo worker (empty: do not)", &c.AppRole, nil),
 		str("PGO_DB_APP_PASSWORD", "", "password pgo migrate sets on PGO_DB_APP_ROLE (empty: none; use PGO_DB_APP_PASSWORD_FILE)", &c.AppPassword, nil),
 		str("PGO_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL for the job queue", &c.RedisURL, checkURL("redis", "rediss")),
@@ -315,6 +315,22 @@ func checkURL(schemes ...string) func(string) error {
 		}
 		return fmt.Errorf("scheme %q is not one of %s", u.Scheme, strings.Join(schemes, ", "))
 	}
+}
+
+// checkDatabaseURL accepts a PostgreSQL URL whose host is in the authority
+// (postgres://pgo@db.example:5432/pgo) or, as libpq and pgx allow, in the host
+// parameter, where a directory is the server's Unix socket on this machine
+// (postgres://pgo@/pgo?host=/var/run/postgresql), for a server on the same
+// machine that listens on no TCP port, or whose peer authentication is wanted.
+func checkDatabaseURL(v string) error {
+	u, err := url.Parse(v)
+	if err == nil && u.Host == "" && u.Query().Get("host") != "" {
+		if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+			return fmt.Errorf("scheme %q is not one of postgres, postgresql", u.Scheme)
+		}
+		return nil
+	}
+	return checkURL("postgres", "postgresql")(v)
 }
 
 func checkAddr(v string) error {

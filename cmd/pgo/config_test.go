@@ -14,6 +14,8 @@ func TestBadConfigurationExitsTwoWithOneLine(t *testing.T) {
 	cases := []struct{ name, value string }{
 		{"PGO_DATABASE_URL", "mysql://localhost/x"},
 		{"PGO_DATABASE_URL", "not a url"},
+		{"PGO_DATABASE_URL", "postgres:///pgo"},                       // no host, in the authority or the host parameter
+		{"PGO_DATABASE_URL", "mysql://pgo@/pgo?host=/run/postgresql"}, // a socket, but not PostgreSQL's URL
 		{"PGO_REDIS_URL", "http://127.0.0.1:6379"},
 		{"PGO_HTTP_ADDR", "8443"},
 		{"PGO_HTTP_ADDR", ":99999"},

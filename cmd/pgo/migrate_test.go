@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -62,6 +63,53 @@ func TestMigrateTwice(t *testing.T) {
 	}
 	if v, rows := appliedVersion(t, url); v != latest || rows != 1 {
 		t.Fatalf("version %d in %d rows; want %d in 1 row", v, rows, latest)
+	}
+}
+
+// TestMigrateOverUnixSocket: PGO_DATABASE_URL may name the server's Unix socket
+// in the host parameter (postgres://user@/db?host=/dir), as libpq and pgx allow;
+// the configuration used to refuse any URL without a host in its authority.
+// The connection really goes over the socket: inet_server_addr() is null there.
+func TestMigrateOverUnixSocket(t *testing.T) {
+	tcp := storetest.EmptySchema(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs string
+	err = conn.QueryRow(ctx, "show unix_socket_directories").Scan(&dirs)
+	conn.Close(ctx)
+	dir, _, _ := strings.Cut(dirs, ",")
+	if err != nil || strings.TrimSpace(dir) == "" {
+		t.Fatalf("the test server has no Unix socket directory (%q, %v)", dirs, err)
+	}
+	u, err := url.Parse(tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = ""
+	q := u.Query()
+	q.Set("host", strings.TrimSpace(dir))
+	u.RawQuery = q.Encode()
+	socket := u.String()
+
+	code, out, errOut := runCLI(t, map[string]string{"PGO_DATABASE_URL": socket}, "", "migrate")
+	if code != 0 || !strings.Contains(out, "migrated database from 0 to") {
+		t.Fatalf("migrate over %s: exit %d, stdout %q, stderr %q", socket, code, out, errOut)
+	}
+	latest, _ := store.LatestVersion()
+	if v, rows := appliedVersion(t, tcp); v != latest || rows != 1 {
+		t.Fatalf("version %d in %d rows; want %d in 1 row", v, rows, latest)
+	}
+	db, err := store.Open(ctx, socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var addr *string
+	if err := db.Pool.QueryRow(ctx, "select inet_server_addr()::text").Scan(&addr); err != nil || addr != nil {
+		t.Fatalf("inet_server_addr() = %v (%v); want null over the Unix socket", addr, err)
 	}
 }
 
