@@ -71,9 +71,9 @@ const readBufSize = 1 << 20
 // readAll reads r to its end into buf, over and over, and counts the bytes. Over
 // HTTP/2 the size of each Read matters: Go's client returns the flow-control
 // window after every Read of 4 KiB or more (a WINDOW_UPDATE frame for the
-// connection and one for the stream, a TLS record and a write on each side), so
-// io.Copy to io.Discard (8 KiB reads) sent ~2,560 of them per 20 MiB where the
-// target sends a few dozen (BENCHMARKS.md round 16).
+// connection and one for the stream, flushed as one TLS record that the source
+// reads), so io.Copy to io.Discard (8 KiB Reads) sent ~2,560 of them per 20 MiB,
+// while the target's Reads take whatever has arrived (BENCHMARKS.md round 16).
 func readAll(r io.Reader, buf []byte) (int64, error) {
 	var n int64
 	for {
