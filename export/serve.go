@@ -164,11 +164,16 @@ func (s *Serving) RetryAfter(held time.Duration) time.Duration {
 	return 0
 }
 
-// Open returns the plaintext PDF of a ready job as a stream. The stream checks the
-// stored size and SHA-256 at its end and fails instead of reporting EOF when they
-// differ, so a damaged document is never handed out as complete. It is read
-// ahead of its consumer (aheadReader): the slices, decryption and hashing of the
-// next bytes overlap the network write of these.
+// Open returns the plaintext PDF of a ready job as a stream, never a document
+// other than the one the job row (and so the DocumentReference and the
+// Content-Digest) describes. A document that declares its size and SHA-256
+// (StreamSeal.Seal) is refused here, before the first byte, when they differ
+// from the job's; the at-rest encryption authenticates the rest. An older
+// document is hashed as it streams. Either way the stream checks the size at
+// its end and fails instead of reporting EOF when it differs, so a damaged
+// document is never handed out as complete. It is read ahead of its consumer
+// (aheadReader): the slices and decryption of the next bytes overlap the
+// network write of these.
 func (s *Serving) Open(ctx context.Context, job Job) (io.ReadCloser, error) {
 	if job.Status != StatusReady {
 		return nil, pgo.Errorf(pgo.ECONFLICT, "the export is %s, not ready", job.Status)
@@ -201,10 +206,25 @@ func (s *Serving) Open(ctx context.Context, job Job) (io.ReadCloser, error) {
 		rc.Close()
 		return nil, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("open export %s: %w", job.ID, err), "")
 	}
-	return newAheadReader(&checkedReader{r: plain, c: rc, h: sha256.New(), job: job}), nil
+	d, declared, plain, err := readDeclaration(plain)
+	if err != nil {
+		rc.Close()
+		return nil, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("open export %s: %w", job.ID, err), "")
+	}
+	if !declared {
+		// Sealed before documents declared themselves: hashed as it is served.
+		return newAheadReader(&checkedReader{r: plain, c: rc, h: sha256.New(), job: job}), nil
+	}
+	if d.size != job.Size || d.sum != job.SHA256 {
+		rc.Close()
+		return nil, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("export %s: the sealed document declares %d bytes, SHA-256 %x; the job says %d bytes, SHA-256 %x", job.ID, d.size, d.sum, job.Size, job.SHA256), "")
+	}
+	return newAheadReader(&checkedReader{r: plain, c: rc, job: job}), nil
 }
 
-// checkedReader hashes what it passes on and compares size and SHA-256 at the end.
+// checkedReader counts what it passes on and compares the size at the end; with
+// h set (a document without a declaration) it hashes it too and compares the
+// SHA-256.
 type checkedReader struct {
 	r   io.Reader
 	c   io.Closer
@@ -215,9 +235,11 @@ type checkedReader struct {
 
 func (c *checkedReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.h.Write(p[:n])
+	if c.h != nil {
+		c.h.Write(p[:n])
+	}
 	c.n += int64(n)
-	if err == io.EOF && (c.n != c.job.Size || !bytes.Equal(c.h.Sum(nil), c.job.SHA256[:])) {
+	if err == io.EOF && (c.n != c.job.Size || c.h != nil && !bytes.Equal(c.h.Sum(nil), c.job.SHA256[:])) {
 		return n, fmt.Errorf("export %s: %d bytes or their SHA-256 differ from the job's", c.job.ID, c.n)
 	}
 	if c.n > c.job.Size {

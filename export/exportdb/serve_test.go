@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"io"
 	"testing"
@@ -24,14 +25,24 @@ import (
 // StreamSeal as the render task seals it.
 func storeDoc(t testing.TB, f *fixture, doc []byte) export.Job {
 	t.Helper()
+	return storeSealed(t, f, doc, func(id string) []byte {
+		sealed, err := export.StreamSeal{V: f.vault}.Seal(id, doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sealed
+	})
+}
+
+// storeSealed stores what seal makes of doc for the job's id as the ready
+// document of a new job of f.user, with doc's size and hashes.
+func storeSealed(t testing.TB, f *fixture, doc []byte, seal func(id string) []byte) export.Job {
+	t.Helper()
 	job := f.request(t)
 	if _, err := f.store.Start(context.Background(), job.ID); err != nil {
 		t.Fatal(err)
 	}
-	sealed, err := export.StreamSeal{V: f.vault}.Seal(job.ID, doc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sealed := seal(job.ID)
 	res := export.Result{Pages: 1, Size: int64(len(doc)), SHA256: sha256.Sum256(doc), SHA1: sha1.Sum(doc)}
 	ev := audit.Event{Action: audit.ActDocumentRendered, Outcome: audit.Success, PersonID: f.user, ActorType: audit.ActorSystem,
 		ActorID: "worker", Role: audit.RoleSource, ObjectType: "export", ObjectID: job.ID}
@@ -59,12 +70,50 @@ func TestServingStreamsDocument(t *testing.T) {
 	if err != nil || !bytes.Equal(got, doc) {
 		t.Fatalf("stream: %v, %d bytes", err, len(got))
 	}
-	wrong := job
-	wrong.SHA256[0] ^= 1
-	rc, _ = serving.Open(context.Background(), wrong)
-	if _, err := io.ReadAll(rc); err == nil {
-		t.Fatal("a document that does not match its SHA-256 read as complete")
+	// A job row that disagrees with the document's declaration is refused before
+	// the first byte (and before the endpoint's headers), in size or in SHA-256.
+	wrongSum, wrongSize := job, job
+	wrongSum.SHA256[0] ^= 1
+	wrongSize.Size--
+	for name, j := range map[string]export.Job{"sha256": wrongSum, "size": wrongSize} {
+		if rc, err := serving.Open(context.Background(), j); pgo.ErrorCode(err) != pgo.EINTERNAL || rc != nil {
+			t.Fatalf("a job row whose %s differs from its document opened: %v", name, err)
+		}
 	}
+	// A stream sealed before documents declared themselves is hashed as it is
+	// served: whole when the job matches, failing at its end when it does not.
+	undeclared := storeSealed(t, f, doc, func(id string) []byte {
+		var buf bytes.Buffer
+		w, err := f.vault.SealWriter(&buf, id)
+		if err == nil {
+			_, err = w.Write(doc)
+		}
+		if err == nil {
+			err = w.Close()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	})
+	rc, err = serving.Open(context.Background(), undeclared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, doc) {
+		t.Fatalf("undeclared stream: %v, %d bytes", err, len(got))
+	}
+	undeclared.SHA256[0] ^= 1
+	rc, err = serving.Open(context.Background(), undeclared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(rc); err == nil {
+		t.Fatal("an undeclared document that does not match its SHA-256 read as complete")
+	}
+	rc.Close()
 	// Sealed in one piece before StreamSeal (vault.Seal): opened whole.
 	old := f.request(t)
 	if _, err := f.store.Start(context.Background(), old.ID); err != nil {
@@ -87,6 +136,89 @@ func TestServingStreamsDocument(t *testing.T) {
 	if _, err := serving.Open(context.Background(), f.request(t)); pgo.ErrorCode(err) != pgo.ECONFLICT {
 		t.Fatalf("queued: %v", err)
 	}
+}
+
+// StreamSeal puts the document's size and SHA-256 in front of its bytes, inside
+// the encryption ("pgo-decl", 8 bytes of size, 32 of SHA-256), and Open returns
+// the document without it. A declaration that disagrees with the bytes (possible
+// only with the vault's key) or is cut short does not open, whole or served.
+func TestStreamSealDeclaresItsDocument(t *testing.T) {
+	f := newFixture(t)
+	seal := export.StreamSeal{V: f.vault}
+	doc := make([]byte, exportdb.SliceSize+777)
+	_, _ = rand.Read(doc)
+	sealed, err := seal.Seal("job-1", doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := seal.OpenReader(bytes.NewReader(sealed), "job-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(doc)
+	want := append(binary.BigEndian.AppendUint64([]byte("pgo-decl"), uint64(len(doc))), sum[:]...)
+	if !bytes.HasPrefix(plain, want) || !bytes.Equal(plain[len(want):], doc) {
+		t.Fatalf("sealed plaintext starts %q, want the declaration %q and the document", plain[:min(len(plain), 48)], want)
+	}
+	if got, err := seal.Open("job-1", sealed); err != nil || !bytes.Equal(got, doc) {
+		t.Fatalf("open: %v, %d bytes", err, len(got))
+	}
+	if _, err := seal.Open("job-2", sealed); !errors.Is(err, vault.ErrDecrypt) {
+		t.Fatalf("another job's id: %v", err)
+	}
+
+	sealRaw := func(id string, plaintext ...[]byte) []byte {
+		var buf bytes.Buffer
+		w, err := f.vault.SealWriter(&buf, id)
+		for _, p := range plaintext {
+			if err == nil {
+				_, err = w.Write(p)
+			}
+		}
+		if err == nil {
+			err = w.Close()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	serving := export.NewServing(export.ServingConfig{Store: f.store, Opener: seal})
+	other := sha256.Sum256([]byte("another document"))
+	forged := append(binary.BigEndian.AppendUint64([]byte("pgo-decl"), uint64(len(doc))), other[:]...)
+	short := want[:30]
+	for name, head := range map[string][]byte{"a declaration of other bytes": forged, "a declaration cut short": short} {
+		if _, err := seal.Open("job-1", sealRaw("job-1", head, doc)); err == nil {
+			t.Errorf("%s opened whole", name)
+		}
+		job := storeSealed(t, f, doc, func(id string) []byte { return sealRaw(id, head, doc) })
+		if name == "a declaration of other bytes" {
+			job.SHA256 = other // the row agrees with the declaration: served as declared
+			if rc, err := serving.Open(context.Background(), job); err != nil {
+				t.Fatalf("%s agreeing with its row: %v", name, err)
+			} else {
+				rc.Close()
+			}
+			continue
+		}
+		if rc, err := serving.Open(context.Background(), job); pgo.ErrorCode(err) != pgo.EINTERNAL || rc != nil {
+			t.Errorf("%s was served: %v", name, err)
+		}
+	}
+	// A document shorter than a declaration, sealed without one, opens as it is.
+	tiny := storeSealed(t, f, []byte("%PDF"), func(id string) []byte { return sealRaw(id, []byte("%PDF")) })
+	rc, err := serving.Open(context.Background(), tiny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(rc); err != nil || string(b) != "%PDF" {
+		t.Fatalf("tiny undeclared: %v %q", err, b)
+	}
+	rc.Close()
 }
 
 // Await returns a final job at once and a rendering one when the hold has passed.
