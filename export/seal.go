@@ -24,7 +24,8 @@ const (
 // declaration with the document (every segment, their order and the stream's
 // end, bound to the job id), so serving compares the declaration with the job
 // row once, before the first byte, instead of hashing every byte of every
-// download (issue 16: the SHA-256 was 20-25 % of a large download's throughput).
+// download (issue 16: hashing was 18-25 % of the serving process's CPU during
+// 20 MB downloads, BENCHMARKS.md rounds 16 and 17).
 // Documents sealed before it carry no declaration (a PDF starts with "%PDF-"):
 // they are hashed as they are served, as all documents were.
 const (
