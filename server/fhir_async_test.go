@@ -128,6 +128,39 @@ func TestFHIRBinaryFailedRender(t *testing.T) {
 	}
 }
 
+// A job row whose size or SHA-256 is not the document's (what the
+// DocumentReference and Content-Digest would announce) gets a 500 with an
+// OperationOutcome before any header of a document, in every representation,
+// and no document_fetched record: never a 200 whose body breaks off.
+func TestFHIRBinaryRefusesADocumentOtherThanItsJob(t *testing.T) {
+	f := newFHIRFixture(t, time.Second)
+	doc := []byte("%PDF-1.4 a document of a few bytes")
+	for _, change := range []string{"sha256 = sha256(sha256)", "size = size + 1"} {
+		job := f.stored(t, doc)
+		tok := f.grant(job)
+		if _, err := f.db.Pool.Exec(context.Background(), `update export_job set `+change+` where id = $1`, job.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, accept := range []string{"application/pdf", "application/fhir+json", "application/fhir+xml"} {
+			w := f.get("/51/fhir/Binary/"+job.ID, tok, "Accept", accept)
+			if w.Code != 500 || w.Header().Get("Content-Digest") != "" || strings.Contains(w.Body.String(), "a document of a few bytes") {
+				t.Fatalf("%s, %s: %d %v %q", change, accept, w.Code, w.Header(), w.Body)
+			}
+			if accept == "application/fhir+xml" {
+				if !strings.Contains(w.Body.String(), "<OperationOutcome") {
+					t.Fatalf("%s, %s: %q", change, accept, w.Body)
+				}
+			} else {
+				validSTU3(t, w.Body.Bytes())
+			}
+		}
+		var n int
+		if err := f.db.Pool.QueryRow(context.Background(), `select count(*) from audit_log where action = 'document_fetched' and object_id = $1`, job.ID).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%s: %d document_fetched records, %v", change, n, err)
+		}
+	}
+}
+
 // A download cut in the middle resumes with Range (If-Range the ETag): 206 with
 // Content-Range, and the joined bytes match the first response's Content-Digest and
 // the hash in the DocumentReference. Ranges outside the document are 416.

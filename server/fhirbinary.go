@@ -133,6 +133,17 @@ func (a *fhirAPI) serveDocument(c echo.Context, f fhirFormat, job export.Job) er
 		h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 		return writeOutcome(c, http.StatusRequestedRangeNotSatisfiable, "invalid", "The requested range is outside the document.")
 	}
+	var doc io.ReadCloser
+	if r.Method != http.MethodHead {
+		// Opened before the audit record and the headers: a document other than
+		// the one the job describes (export.Serving.Open compares them) gets a
+		// 500 and no document_fetched record, not a 200 whose body breaks off.
+		var err error
+		if doc, err = a.d.Exports.Open(r.Context(), job); err != nil {
+			return a.internal(c, err)
+		}
+		defer doc.Close()
+	}
 	details := map[string]string{"format": f.name()}
 	if partial {
 		details["range"] = fmt.Sprintf("%d-%d", first, last)
@@ -142,13 +153,13 @@ func (a *fhirAPI) serveDocument(c echo.Context, f fhirFormat, job export.Job) er
 	}
 	status := binaryHeaders(h, f, etag, repr, partial, first, last, size)
 	c.Response().WriteHeader(status)
-	if r.Method == http.MethodHead {
-		return nil
+	if doc == nil {
+		return nil // HEAD
 	}
 	// A large document to a slow peer may take longer than the server's write
 	// timeout (meant for ordinary pages): give the body its own deadline.
 	_ = http.NewResponseController(c.Response().Writer).SetWriteDeadline(time.Now().Add(30 * time.Minute))
-	return a.stream(c, job, prefix, suffix, first, last)
+	return a.stream(c, job.ID, doc, prefix, suffix, first, last)
 }
 
 // binaryHeaders sets the headers of a Binary response and returns its status: 206
@@ -177,15 +188,11 @@ func binaryHeaders(h http.Header, f fhirFormat, etag string, repr []byte, partia
 }
 
 // stream writes bytes first..last of prefix + body + suffix, where body is the PDF
-// (raw when prefix is empty) or its base64.
-func (a *fhirAPI) stream(c echo.Context, job export.Job, prefix, suffix string, first, last int64) error {
-	doc, err := a.d.Exports.Open(c.Request().Context(), job)
-	if err != nil {
-		return a.internal(c, err) // headers are out: internal only logs
-	}
-	defer doc.Close()
+// doc of job id (raw when prefix is empty) or its base64.
+func (a *fhirAPI) stream(c echo.Context, id string, doc io.Reader, prefix, suffix string, first, last int64) error {
 	w := &window{w: c.Response(), skip: first, left: last - first + 1}
 	buf := make([]byte, 64<<10)
+	var err error
 	if prefix == "" {
 		_, err = io.CopyBuffer(w, doc, buf)
 	} else {
@@ -203,7 +210,7 @@ func (a *fhirAPI) stream(c echo.Context, job export.Job, prefix, suffix string, 
 		if c.Request().Context().Err() != nil {
 			level = slog.LevelInfo // the peer went away: it resumes with Range
 		}
-		a.s.log.Log(c.Request().Context(), level, "fhir: binary stream broken", "job", job.ID, "error", err.Error())
+		a.s.log.Log(c.Request().Context(), level, "fhir: binary stream broken", "job", id, "error", err.Error())
 		panic(http.ErrAbortHandler) // the peer must see a broken response, never a clean short one
 	}
 	return nil
