@@ -204,12 +204,14 @@ func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, 
 	})
 }
 
-// GetAccessTokenSession returns the request of a live token (for revocation).
+// GetAccessTokenSession returns the request of a live token (for revocation,
+// which keeps the token it found: revocation.go).
 func (f *fositeStore) GetAccessTokenSession(ctx context.Context, sig string, into fosite.Session) (fosite.Requester, error) {
 	t, err := f.s.d.Store.Token(ctx, sigBytes(sig))
 	if err != nil {
 		return nil, notFound(err)
 	}
+	keepRevoked(ctx, t)
 	if !t.Revoked.IsZero() {
 		return nil, fosite.ErrInactiveToken
 	}

@@ -167,10 +167,11 @@ func (s *Service) replayedRequest(ctx context.Context, requestID string, sess *S
 // target calls it after storing the document). An unknown or already revoked
 // token is answered 200 as well (RFC 7009 §2.2).
 func (s *Service) Revoke(ctx context.Context, r *http.Request) error {
+	ctx, rv := withRevocation(ctx)
 	if err := s.oauth.NewRevocationRequest(ctx, r); err != nil {
 		return s.refuseToken(ctx, r, err, nil)
 	}
-	t, err := s.d.Store.Token(ctx, sigBytes(hashOf(r.PostForm.Get("token"))))
+	t, err := rv.tokenOf(ctx, s.d.Store, sigBytes(hashOf(r.PostForm.Get("token"))))
 	if err != nil || t.ClientID != r.PostForm.Get("client_id") {
 		return nil
 	}

@@ -4,12 +4,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/consent"
 	"github.com/pgo-koppelvlak/pgo/consent/consentdb"
+	"github.com/pgo-koppelvlak/pgo/server/reqctx"
 )
 
 // withdrawFirst is the real store, except that the consent is withdrawn just
@@ -71,5 +76,28 @@ func TestTokenRoundTrips(t *testing.T) {
 	e.redeem(t, is)
 	if n := e.db.RoundTrips() - start; n != 2 {
 		t.Fatalf("a token request took %d round trips; want 2", n)
+	}
+}
+
+// revoke is one revocation request (RFC 7009) over "mutual TLS" for token.
+func (e *benchEnv) revoke(t testing.TB, token string) {
+	t.Helper()
+	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}, "client_id": {fuzzClient}}
+	r := httptest.NewRequest(http.MethodPost, "/oauth/revoke", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	ctx := consent.WithIP(reqctx.WithPeer(context.Background(), e.peer), "192.0.2.1")
+	if err := e.svc.Revoke(ctx, r.WithContext(ctx)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRevokeRoundTrips(t *testing.T) {
+	e := newBenchEnv(t)
+	e.revoke(t, e.redeem(t, e.issue(t))) // prepares the statements on a connection
+	tok := e.redeem(t, e.issue(t))
+	start := e.db.RoundTrips()
+	e.revoke(t, tok)
+	if n := e.db.RoundTrips() - start; n != 8 {
+		t.Fatalf("a revocation took %d round trips; want 8", n)
 	}
 }
