@@ -211,7 +211,7 @@ func (f *fositeStore) GetAccessTokenSession(ctx context.Context, sig string, int
 	if err != nil {
 		return nil, notFound(err)
 	}
-	keepRevoked(ctx, t)
+	keepToken(ctx, t)
 	if !t.Revoked.IsZero() {
 		return nil, fosite.ErrInactiveToken
 	}

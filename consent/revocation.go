@@ -25,9 +25,9 @@ func withRevocation(ctx context.Context) (context.Context, *revocation) {
 	return context.WithValue(ctx, revocationKey{}, rv), rv
 }
 
-// keepRevoked records the token a revocation request's lookup found (revoked
+// keepToken records the token a revocation request's lookup found (revoked
 // or not: Revoke decides), when ctx is one.
-func keepRevoked(ctx context.Context, t Token) {
+func keepToken(ctx context.Context, t Token) {
 	if rv, _ := ctx.Value(revocationKey{}).(*revocation); rv != nil {
 		rv.token, rv.found = t, true
 	}
