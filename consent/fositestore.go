@@ -211,11 +211,17 @@ func (f *fositeStore) GetAccessTokenSession(ctx context.Context, sig string, int
 	if err != nil {
 		return nil, notFound(err)
 	}
-	keepToken(ctx, t)
 	if !t.Revoked.IsZero() {
+		keepToken(ctx, t, nil)
 		return nil, fosite.ErrInactiveToken
 	}
-	return f.unmarshalRequest(ctx, t.Request, into)
+	req, err := f.unmarshalRequest(ctx, t.Request, into)
+	if err != nil {
+		return nil, err
+	}
+	sess, _ := req.Session.(*Session)
+	keepToken(ctx, t, sess)
+	return req, nil
 }
 
 // DeleteAccessTokenSession revokes the token's request's tokens.

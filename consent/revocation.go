@@ -9,11 +9,16 @@ import (
 // handler looks it up by signature (GetAccessTokenSession) to check its client
 // and revoke its request's tokens, and Revoke needs the same row for its grant.
 // As the token request keeps its code (redemption), the revocation keeps the
-// token it found; Revoke reads it again only when fosite did not look it up.
+// token it found, with the token's stored session: written from the grant when
+// the token was issued, it names the grant's account and correlation id, which
+// the revocation's audit record needs. Revoke reads the token, or the grant,
+// only when fosite's look-up did not give them.
 
-// revocation is the token one revocation request found.
+// revocation is the token one revocation request found, and its session (nil
+// for a token already revoked, whose request fosite does not decode).
 type revocation struct {
 	token Token
+	sess  *Session
 	found bool
 }
 
@@ -25,11 +30,11 @@ func withRevocation(ctx context.Context) (context.Context, *revocation) {
 	return context.WithValue(ctx, revocationKey{}, rv), rv
 }
 
-// keepToken records the token a revocation request's lookup found (revoked
-// or not: Revoke decides), when ctx is one.
-func keepToken(ctx context.Context, t Token) {
+// keepToken records the token a revocation request's look-up found (revoked
+// or not: Revoke decides) and its session, when ctx is one.
+func keepToken(ctx context.Context, t Token, sess *Session) {
 	if rv, _ := ctx.Value(revocationKey{}).(*revocation); rv != nil {
-		rv.token, rv.found = t, true
+		rv.token, rv.sess, rv.found = t, sess, true
 	}
 }
 
@@ -40,4 +45,14 @@ func (rv *revocation) tokenOf(ctx context.Context, st Store, sig []byte) (Token,
 		return rv.token, nil
 	}
 	return st.Token(ctx, sig)
+}
+
+// grantFacts returns the account and correlation id of grant id: from the
+// kept token's session when it is that grant's, else from the grant.
+func (rv *revocation) grantFacts(ctx context.Context, st Store, id string) (account, correlation string, err error) {
+	if rv.sess != nil && rv.sess.GrantID == id && rv.sess.Subject != "" {
+		return rv.sess.Subject, rv.sess.CorrelationID, nil
+	}
+	g, err := st.Grant(ctx, id)
+	return g.AccountID, g.CorrelationID, err
 }

@@ -184,13 +184,13 @@ func (s *Service) Revoke(ctx context.Context, r *http.Request) error {
 		if err != nil || !ended {
 			return err
 		}
-		g, err := s.d.Store.Grant(ctx, t.GrantID)
+		account, correlation, err := rv.grantFacts(ctx, s.d.Store, t.GrantID)
 		if err != nil {
 			return err
 		}
-		ctx = reqctx.WithIDs(ctx, reqctx.IDs{Request: reqctx.RequestID(ctx), Correlation: g.CorrelationID})
+		ctx = reqctx.WithIDs(ctx, reqctx.IDs{Request: reqctx.RequestID(ctx), Correlation: correlation})
 		ev := s.peerEvent(ctx, audit.ActTokenRevoked, t.ClientID)
-		ev.PersonID, ev.ObjectType, ev.ObjectID = g.AccountID, "consent", g.ID
+		ev.PersonID, ev.ObjectType, ev.ObjectID = account, "consent", t.GrantID
 		ev.Details["jti"] = t.ID
 		return s.d.Store.Audit(ctx, ev)
 	})
