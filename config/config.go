@@ -308,13 +308,17 @@ func checkURL(schemes ...string) func(string) error {
 		if err != nil || u.Host == "" {
 			return fmt.Errorf("%s is not a URL with a host", redact(v))
 		}
-		for _, s := range schemes {
-			if u.Scheme == s {
-				return nil
-			}
-		}
-		return fmt.Errorf("scheme %q is not one of %s", u.Scheme, strings.Join(schemes, ", "))
+		return checkScheme(u, schemes...)
 	}
+}
+
+func checkScheme(u *url.URL, schemes ...string) error {
+	for _, s := range schemes {
+		if u.Scheme == s {
+			return nil
+		}
+	}
+	return fmt.Errorf("scheme %q is not one of %s", u.Scheme, strings.Join(schemes, ", "))
 }
 
 // checkDatabaseURL accepts a PostgreSQL URL whose host is in the authority
@@ -325,10 +329,7 @@ func checkURL(schemes ...string) func(string) error {
 func checkDatabaseURL(v string) error {
 	u, err := url.Parse(v)
 	if err == nil && u.Host == "" && u.Query().Get("host") != "" {
-		if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-			return fmt.Errorf("scheme %q is not one of postgres, postgresql", u.Scheme)
-		}
-		return nil
+		return checkScheme(u, "postgres", "postgresql")
 	}
 	return checkURL("postgres", "postgresql")(v)
 }
