@@ -78,6 +78,11 @@ func (s *Service) Authorize(ctx context.Context, r *http.Request, who Caller) (*
 		return s.refuseAuthorize(ctx, who, cid, reason, &OAuthError{Code: code, Description: desc,
 			State: form.Get("state"), Issuer: s.cfg.Issuer, Redirect: redirect})
 	}
+	if rt := form.Get("response_type"); rt != "" && rt != "code" {
+		// RFC 6749 §4.1.2.1: a response type this server does not offer (the
+		// implicit grant is gone, RFC 9700 §2.1.2) has its own error code.
+		return nil, back("unsupported_response_type", "unsupported_response_type", "Only response_type=code is supported.")
+	}
 	if msg := s.checkParams(form); msg != "" {
 		return nil, back("invalid_request", "invalid_request", msg)
 	}
@@ -99,8 +104,8 @@ func (s *Service) Authorize(ctx context.Context, r *http.Request, who Caller) (*
 // It returns the error description, "" when all is well.
 func (s *Service) checkParams(form url.Values) string {
 	switch {
-	case form.Get("response_type") != "code":
-		return "response_type must be code."
+	case form.Get("response_type") == "":
+		return "The response_type parameter is required; it must be code."
 	case form.Get("state") == "":
 		return "The state parameter is required."
 	case form.Get("code_challenge") == "" && s.cfg.RequirePKCE:

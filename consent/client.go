@@ -98,9 +98,15 @@ func (s *Service) authenticateClient(ctx context.Context, r *http.Request, form 
 		return nil, refuseClient("no_client_certificate", "A TLS client certificate that chains to the MedMij trust anchor is required.")
 	}
 	id := form.Get("client_id")
-	c, _, err := s.lookupClient(id)
+	c, reason, err := s.lookupClient(id)
+	if reason == "lists_unavailable" {
+		// Not the client's fault: the OAuth Client List is not loaded yet, so
+		// say so and let it retry (RFC 6749 §4.1.2.1's temporarily_unavailable, 503).
+		return nil, &clientAuthError{reason: reason, RFC6749Error: fosite.ErrTemporarilyUnavailable.WithHint(
+			"The MedMij OAuth Client List is not available here yet; try again later.")}
+	}
 	if err != nil {
-		return nil, refuseClient("unknown_client", "The client_id is not a client known here.")
+		return nil, refuseClient(reason, "The client_id is not a client known here.")
 	}
 	if !peer.HasName(c.id) {
 		return nil, refuseClient("certificate_mismatch", "The TLS client certificate does not name the client_id.")

@@ -68,8 +68,12 @@ func (e *OAuthError) Respond(w http.ResponseWriter, _ *http.Request) bool {
 			status = http.StatusUnauthorized
 			w.Header().Set("WWW-Authenticate", `TLS realm="token"`)
 		}
-		if e.Code == "server_error" {
+		switch e.Code {
+		case "server_error":
 			status = http.StatusInternalServerError
+		case "temporarily_unavailable":
+			status = http.StatusServiceUnavailable
+			w.Header().Set("Retry-After", "30")
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")

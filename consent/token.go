@@ -171,6 +171,9 @@ func (s *Service) Revoke(ctx context.Context, r *http.Request) error {
 	if err := s.oauth.NewRevocationRequest(ctx, r); err != nil {
 		return s.refuseToken(ctx, r, err, nil)
 	}
+	if r.PostForm.Get("token") == "" { // RFC 7009 §2.1: token is REQUIRED
+		return s.refuseToken(ctx, r, fosite.ErrInvalidRequest.WithHint("The token parameter is required."), nil)
+	}
 	t, err := rv.tokenOf(ctx, s.d.Store, sigBytes(hashOf(r.PostForm.Get("token"))))
 	if err != nil || t.ClientID != r.PostForm.Get("client_id") {
 		return nil

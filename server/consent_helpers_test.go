@@ -98,6 +98,8 @@ type consentOpts struct {
 	// the test clock by more than the code's 60 s (one TOTP step per login)
 	// would see every code as expired.
 	realTime bool
+	// noOCL starts the server without the OAuth Client List loaded.
+	noOCL bool
 }
 
 func newConsentEnv(t *testing.T, o consentOpts) *consentEnv {
@@ -113,6 +115,9 @@ func newConsentEnv(t *testing.T, o consentOpts) *consentEnv {
 	dos := dossier.New(dossierdb.New(e.db), sealer)
 	jobs := export.NewJobs(export.JobsConfig{Store: exportdb.New(e.db, worker.NewRenderTask), Dossier: dos, Sealer: sealer, Source: "PGO Noord"})
 	lists := zal.NewStatic(mustList(t, testOCL), mustList(t, testGNL))
+	if o.noOCL {
+		lists = zal.NewStatic(mustList(t, testGNL))
+	}
 	key, err := vault.GenerateSigningKey()
 	if err != nil {
 		t.Fatal(err)

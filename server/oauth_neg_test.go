@@ -30,6 +30,8 @@ func tokenForm(code, verifier string) url.Values {
 func TestTokenRefusals(t *testing.T) {
 	e := newConsentEnv(t, consentOpts{})
 	other := e.ca.pair(t, "vier.localhost", x509.ExtKeyUsageClientAuth)
+	weg := e.ca.pair(t, "weg.localhost", x509.ExtKeyUsageClientAuth)
+	onbekend := e.ca.pair(t, "onbekend.localhost", x509.ExtKeyUsageClientAuth)
 	tests := []struct {
 		name      string
 		pkce      bool
@@ -63,6 +65,16 @@ func TestTokenRefusals(t *testing.T) {
 			status: 401, code: "invalid_client", act: audit.ActClientAuthFailed, reason: "no_client_certificate"},
 		{name: "certificate of another client", form: func(c string) url.Values { return tokenForm(c, "") },
 			certs: []tls.Certificate{other}, status: 401, code: "invalid_client", act: audit.ActClientAuthFailed, reason: "certificate_mismatch"},
+		{name: "client not on the OCL", form: func(c string) url.Values {
+			v := tokenForm(c, "")
+			v.Set("client_id", "weg.localhost")
+			return v
+		}, certs: []tls.Certificate{weg}, status: 401, code: "invalid_client", act: audit.ActClientAuthFailed, reason: "client_not_on_ocl"},
+		{name: "client on the OCL without registration here", form: func(c string) url.Values {
+			v := tokenForm(c, "")
+			v.Set("client_id", "onbekend.localhost")
+			return v
+		}, certs: []tls.Certificate{onbekend}, status: 401, code: "invalid_client", act: audit.ActClientAuthFailed, reason: "client_not_registered"},
 		{name: "code issued to another client", form: func(c string) url.Values {
 			v := tokenForm(c, "")
 			v.Set("client_id", "vier.localhost")
@@ -291,6 +303,11 @@ func TestRevokeRefusals(t *testing.T) {
 		t.Errorf("another client: %d %v", resp.StatusCode, m)
 	}
 	e.wantAudit(t, audit.ActTokenRefused, "unauthorized_client")
+	resp = e.postForm(t, "/oauth/revoke", url.Values{"client_id": {zuid}}, e.cert)
+	if m := readJSON(t, resp); resp.StatusCode != http.StatusBadRequest || m["error"] != "invalid_request" {
+		t.Errorf("no token parameter (RFC 7009 §2.1: REQUIRED): %d %v", resp.StatusCode, m)
+	}
+	e.wantAudit(t, audit.ActTokenRefused, "invalid_request")
 	if resp := e.postForm(t, "/oauth/revoke", url.Values{"token": {"no-such-token"}, "client_id": {zuid}}, e.cert); resp.StatusCode != http.StatusOK {
 		t.Errorf("unknown token: %d", resp.StatusCode)
 	}
@@ -300,4 +317,18 @@ func TestRevokeRefusals(t *testing.T) {
 	if n := len(e.auditRecords(t, audit.ActTokenRevoked)); n != 0 {
 		t.Errorf("%d revocations recorded", n)
 	}
+}
+
+// While the OAuth Client List is not loaded no client can be recognised; that
+// is this server's state, not the client's fault, so the token endpoint answers
+// 503 temporarily_unavailable with Retry-After (not 401 invalid_client) and
+// audits the refusal as lists_unavailable.
+func TestTokenWithoutClientList(t *testing.T) {
+	e := newConsentEnv(t, consentOpts{noOCL: true})
+	resp := e.postForm(t, "/oauth/token", tokenForm("not-a-code-at-all", ""), e.cert)
+	m := readJSON(t, resp)
+	if resp.StatusCode != http.StatusServiceUnavailable || m["error"] != "temporarily_unavailable" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("%d %v Retry-After %q, want 503 temporarily_unavailable with Retry-After", resp.StatusCode, m, resp.Header.Get("Retry-After"))
+	}
+	e.wantAudit(t, audit.ActClientAuthFailed, "lists_unavailable")
 }
