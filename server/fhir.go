@@ -86,29 +86,39 @@ func (s *Server) MountFHIR(d FHIRDeps) {
 // (access_refused with the precise reason; see AccessChecker).
 func (a *fhirAPI) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ctx := c.Request().Context()
-		peer, _ := reqctx.PeerFromContext(ctx)
-		scheme, token, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
-		token = strings.TrimSpace(token)
-		if !strings.EqualFold(scheme, "Bearer") || token == "" {
-			a.refuse(c, peer, audit.Event{Reason: "no_token"})
-			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="`+a.base+`"`)
-			return writeOutcome(c, http.StatusUnauthorized, "login", "An access token is required (Authorization: Bearer).")
-		}
-		acc, err := a.d.Access.CheckAccess(consent.WithIP(ctx, c.RealIP()), token, peer.Thumbprint)
-		if err != nil {
-			if pgo.ErrorCode(err) != pgo.EUNAUTHORIZED {
-				a.s.log.ErrorContext(ctx, "fhir: check access", "error", err.Error())
-				return writeOutcome(c, http.StatusInternalServerError, "exception", internalText)
-			}
-			// Audited by the checker already: a second record would count one
-			// refusal twice, and with a vaguer reason.
-			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="`+a.base+`", error="invalid_token"`)
-			return writeOutcome(c, http.StatusUnauthorized, "security", "The access token is not valid: expired, revoked, or issued for another client certificate.")
+		acc, ok, err := a.checkAccess(c)
+		if !ok {
+			return err
 		}
 		c.Set("fhir.access", acc)
 		return next(c)
 	}
+}
+
+// checkAccess verifies the request's bearer token now; when it is refused the
+// refusal has been answered (ok false, err what the handler returns).
+func (a *fhirAPI) checkAccess(c echo.Context) (acc FHIRAccess, ok bool, err error) {
+	ctx := c.Request().Context()
+	peer, _ := reqctx.PeerFromContext(ctx)
+	scheme, token, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		a.refuse(c, peer, audit.Event{Reason: "no_token"})
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="`+a.base+`"`)
+		return acc, false, writeOutcome(c, http.StatusUnauthorized, "login", "An access token is required (Authorization: Bearer).")
+	}
+	acc, err = a.d.Access.CheckAccess(consent.WithIP(ctx, c.RealIP()), token, peer.Thumbprint)
+	if err != nil {
+		if pgo.ErrorCode(err) != pgo.EUNAUTHORIZED {
+			a.s.log.ErrorContext(ctx, "fhir: check access", "error", err.Error())
+			return acc, false, writeOutcome(c, http.StatusInternalServerError, "exception", internalText)
+		}
+		// Audited by the checker already: a second record would count one
+		// refusal twice, and with a vaguer reason.
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="`+a.base+`", error="invalid_token"`)
+		return acc, false, writeOutcome(c, http.StatusUnauthorized, "security", "The access token is not valid: expired, revoked, or issued for another client certificate.")
+	}
+	return acc, true, nil
 }
 
 const internalText = "An internal error has occurred. Quote the MedMij-Request-ID when you report it."

@@ -92,6 +92,32 @@ func TestFHIRBinaryWhileRendering(t *testing.T) {
 	}
 }
 
+// The patient withdraws the consent (here: the token stops being valid) while a
+// Binary read is held for the render: the request that came in with a valid
+// token gets 401 invalid_token when the render ends, not the document, and no
+// document_fetched record is written.
+func TestFHIRBinaryConsentWithdrawnWhileHeld(t *testing.T) {
+	f := newFHIRFixture(t, time.Minute)
+	f.importMedMij(t)
+	job := f.request(t, f.user)
+	tok := f.grant(job)
+	finish := f.renderHeld(t, job.ID)
+	got := make(chan *httptest.ResponseRecorder, 1)
+	go func() { got <- f.get("/51/fhir/Binary/"+job.ID, tok) }()
+	<-f.awaits // held now, with a token that was valid when the request came in
+	f.access.revoke(tok)
+	finish()
+	w := <-got
+	if w.Code != http.StatusUnauthorized || !strings.Contains(w.Header().Get("WWW-Authenticate"), `error="invalid_token"`) ||
+		strings.HasPrefix(w.Body.String(), "%PDF-") || !strings.Contains(w.Body.String(), "OperationOutcome") {
+		t.Fatalf("withdrawn while held: %d %v %.80s", w.Code, w.Header(), w.Body)
+	}
+	var n int
+	if err := f.db.Pool.QueryRow(context.Background(), `select count(*) from audit_log where action = 'document_fetched' and object_id = $1`, job.ID).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d document_fetched records, %v", n, err)
+	}
+}
+
 // A render slower than PGO_HOLD_LIMIT: 503 + Retry-After and an OperationOutcome.
 func TestFHIRBinaryHoldLimit(t *testing.T) {
 	f := newFHIRFixture(t, 50*time.Millisecond)

@@ -46,6 +46,14 @@ func (a *fhirAPI) binary(c echo.Context) error {
 		if job, err = a.d.Exports.Await(r.Context(), job.ID, hold); err != nil {
 			return a.internal(c, err)
 		}
+		// The patient may have withdrawn the consent (or the token expired)
+		// while the request was held: what is served must be allowed now, not
+		// only when the request came in.
+		acc, ok, err := a.checkAccess(c)
+		if !ok {
+			return err
+		}
+		c.Set("fhir.access", acc)
 	}
 	switch job.Status {
 	case export.StatusReady:
