@@ -22,7 +22,7 @@ const (
 	ActCodeReplayed      Action = "code_replayed"
 	ActTokenIssued       Action = "token_issued"
 	ActTokenRevoked      Action = "token_revoked"
-	ActDocumentListed    Action = "document_listed"
+	ActDocumentListed    Action = "document_listed" // also a HEAD on Binary: details method=HEAD, read=Binary
 	ActDocumentRendered  Action = "document_rendered"
 	ActDocumentFetched   Action = "document_fetched"
 	ActTransferStarted   Action = "transfer_started"

@@ -168,6 +168,9 @@ func (a *fhirAPI) record(c echo.Context, acc FHIRAccess, action audit.Action, jo
 		ev.CorrelationID = acc.CorrelationID
 	}
 	ev.Details["grant_id"], ev.Details["token_id"] = acc.GrantID, acc.TokenID
+	if c.Request().Method == http.MethodHead {
+		ev.Details["method"] = http.MethodHead // the headers only, no body
+	}
 	return a.d.Exports.RecordServed(c.Request().Context(), ev, job.ID, acc.ExpiresAt)
 }
 

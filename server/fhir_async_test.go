@@ -118,6 +118,35 @@ func TestFHIRBinaryConsentWithdrawnWhileHeld(t *testing.T) {
 	}
 }
 
+// HEAD on Binary, the DocumentReference and the search sends the headers (size,
+// ETag, digests) and no body: it is audited as document_listed with method HEAD,
+// never as document_fetched, so an auditor does not read a download that did
+// not happen.
+func TestFHIRHeadIsNotAFetch(t *testing.T) {
+	f := newFHIRFixture(t, time.Minute)
+	f.importMedMij(t)
+	job := f.rendered(t)
+	tok := f.grant(job)
+	for _, path := range []string{"/51/fhir/Binary/" + job.ID, "/51/fhir/DocumentReference/" + job.ID, "/51/fhir/DocumentReference?status=current"} {
+		w := f.send(http.MethodHead, path, tok)
+		if w.Code != http.StatusOK || w.Body.Len() != 0 || w.Header().Get("Content-Length") == "" {
+			t.Fatalf("HEAD %s: %d, %d body bytes, %v", path, w.Code, w.Body.Len(), w.Header())
+		}
+	}
+	var fetched, heads int
+	if err := f.db.Pool.QueryRow(context.Background(), `select count(*) filter (where action = 'document_fetched'),
+		count(*) filter (where action = 'document_listed' and details->>'method' = 'HEAD')
+		from audit_log where object_id = $1`, job.ID).Scan(&fetched, &heads); err != nil {
+		t.Fatal(err)
+	}
+	if fetched != 0 || heads != 3 {
+		t.Fatalf("%d document_fetched, %d document_listed with method HEAD; want 0 and 3", fetched, heads)
+	}
+	if w := f.get("/51/fhir/Binary/"+job.ID, tok); w.Code != http.StatusOK || !strings.HasPrefix(w.Body.String(), "%PDF-") {
+		t.Fatalf("GET after HEAD: %d", w.Code)
+	}
+}
+
 // A render slower than PGO_HOLD_LIMIT: 503 + Retry-After and an OperationOutcome.
 func TestFHIRBinaryHoldLimit(t *testing.T) {
 	f := newFHIRFixture(t, 50*time.Millisecond)

@@ -175,7 +175,12 @@ func (f *fhirFixture) grant(job export.Job) string {
 
 // get sends a GET with the peer's certificate, token (if any) and headers.
 func (f *fhirFixture) get(path, token string, hdr ...string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(http.MethodGet, path, nil)
+	return f.send(http.MethodGet, path, token, hdr...)
+}
+
+// send is get with another method.
+func (f *fhirFixture) send(method, path, token string, hdr ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, nil)
 	req.RemoteAddr = "127.0.0.1:40000"
 	req.Header.Set("X-Client-Cert", url.PathEscape(f.cert))
 	req.Header.Set("MedMij-Request-ID", uuid.NewString())

@@ -156,7 +156,13 @@ func (a *fhirAPI) serveDocument(c echo.Context, f fhirFormat, job export.Job) er
 	if partial {
 		details["range"] = fmt.Sprintf("%d-%d", first, last)
 	}
-	if err := a.record(c, accessOf(c), audit.ActDocumentFetched, job, details); err != nil {
+	action := audit.ActDocumentFetched
+	if doc == nil {
+		// HEAD: size and digests went out, the document did not. An auditor
+		// must not read a fetch that never happened.
+		action, details["read"] = audit.ActDocumentListed, "Binary"
+	}
+	if err := a.record(c, accessOf(c), action, job, details); err != nil {
 		return a.internal(c, err)
 	}
 	status := binaryHeaders(h, f, etag, repr, partial, first, last, size)
