@@ -62,7 +62,7 @@ type fhirAPI struct {
 // to the client certificate (RFC 6750, RFC 8705 §3).
 func (s *Server) MountFHIR(d FHIRDeps) {
 	a := &fhirAPI{s: s, d: d, base: strings.TrimRight(s.cfg.PublicURL, "/") + FHIRBasePath}
-	g := s.groups.Peer.With(a.authorize)
+	g := s.group(KindPeer, a.requirePeer, a.authorize)
 	g.GET(FHIRBasePath+"/metadata", a.metadata)
 	g.GET(FHIRBasePath+"/DocumentReference", a.search)
 	g.GET(FHIRBasePath+"/DocumentReference/:id", a.readDocumentReference)
@@ -75,6 +75,24 @@ func (s *Server) MountFHIR(d FHIRDeps) {
 	}
 	for _, m := range append(writes, http.MethodGet, http.MethodHead) {
 		g.Add(m, FHIRBasePath+"/*", a.unsupported)
+	}
+}
+
+// requirePeer is Server.requirePeer in FHIR's terms: a request without a
+// verified client certificate gets 401 with WWW-Authenticate and an
+// OperationOutcome (not the problem+json of other peer routes), and the refusal
+// is audited (fhir_refused, no_client_certificate; ASVS V16).
+func (a *fhirAPI) requirePeer(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		peer, err := a.s.verifiedPeer(r)
+		if err != nil {
+			a.refuse(c, reqctx.Peer{}, audit.Event{Reason: "no_client_certificate"})
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="`+a.base+`"`)
+			return writeOutcome(c, http.StatusUnauthorized, "security", pgo.ErrorMessage(err))
+		}
+		c.SetRequest(r.WithContext(reqctx.WithPeer(r.Context(), peer)))
+		return next(c)
 	}
 }
 

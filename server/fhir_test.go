@@ -316,8 +316,9 @@ func TestFHIRNotFoundAndForbidden(t *testing.T) {
 }
 
 // Refusals: no token, an unknown or expired or revoked token, a token presented
-// with another client certificate: 401 with WWW-Authenticate and an
-// OperationOutcome. A missing token is audited here as fhir_refused; a refused
+// with another client certificate, no client certificate at all: 401 with
+// WWW-Authenticate and an OperationOutcome. A missing token or certificate is
+// audited here as fhir_refused; a refused
 // token is the checker's to audit (TestFHIRWithRealTokens counts the records of
 // the real one), so the endpoint writes none for it.
 func TestFHIRRefusalsWithTestChecker(t *testing.T) {
@@ -343,6 +344,7 @@ func TestFHIRRefusalsWithTestChecker(t *testing.T) {
 		{"expired", expired, f.cert, `error="invalid_token"`},
 		{"revoked", revoked, f.cert, `error="invalid_token"`},
 		{"another certificate", tok, otherCert, `error="invalid_token"`},
+		{"no client certificate", tok, "", `Bearer realm="` + f.base + `"`},
 	} {
 		for _, path := range []string{"/51/fhir/Binary/" + job.ID, "/51/fhir/DocumentReference?status=current", "/51/fhir/metadata"} {
 			f2 := *f
@@ -354,10 +356,12 @@ func TestFHIRRefusalsWithTestChecker(t *testing.T) {
 			validSTU3(t, w.Body.Bytes())
 		}
 	}
-	var n int
-	_ = f.db.Pool.QueryRow(context.Background(), `select count(*) from audit_log where action = 'fhir_refused' and outcome = 'failure'`).Scan(&n)
-	if n != 3 || f.access.refused != 12 {
-		t.Fatalf("%d refusals audited by the endpoint, %d refused by the checker; want 3 (no token) and 12", n, f.access.refused)
+	var n, noCert int
+	_ = f.db.Pool.QueryRow(context.Background(), `select count(*), count(*) filter (where reason = 'no_client_certificate')
+		from audit_log where action = 'fhir_refused' and outcome = 'failure'`).Scan(&n, &noCert)
+	if n != 6 || noCert != 3 || f.access.refused != 12 {
+		t.Fatalf("%d refusals audited by the endpoint (%d no_client_certificate), %d refused by the checker; want 6 (3 no token, 3 no certificate) and 12",
+			n, noCert, f.access.refused)
 	}
 }
 
