@@ -155,6 +155,13 @@ func TestFHIRSearchParameters(t *testing.T) {
 	if w := f.get("/51/fhir/DocumentReference?_format=pdf", tok); w.Code != 406 {
 		t.Errorf("_format=pdf: %d", w.Code)
 	}
+	// `+` not percent-encoded, as many clients send it: form decoding makes it a space.
+	for format, want := range map[string]string{"application/fhir+json": "application/fhir+json", "application/fhir+xml": "application/fhir+xml",
+		"application/fhir%2Bxml": "application/fhir+xml"} {
+		if w := f.get("/51/fhir/DocumentReference?status=current&_format="+format, tok); w.Code != 200 || !strings.HasPrefix(w.Header().Get("Content-Type"), want) {
+			t.Errorf("_format=%s: %d %s", format, w.Code, w.Header().Get("Content-Type"))
+		}
+	}
 }
 
 // Binary in every representation: the PDF (no Accept, Accept application/pdf), STU3

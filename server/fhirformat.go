@@ -60,7 +60,10 @@ func (f fhirFormat) contentType() string {
 // `_format` we do not offer (406).
 func negotiate(r *http.Request, binary bool) (f fhirFormat, ok bool) {
 	if v, has := r.URL.Query()["_format"]; has && len(v) > 0 {
-		switch strings.ToLower(strings.TrimSpace(v[0])) {
+		// A client that does not percent-encode `+` (`_format=application/fhir+json`)
+		// arrives here with a space (form decoding); no format has a space.
+		format := strings.ReplaceAll(strings.ToLower(strings.TrimSpace(v[0])), " ", "+")
+		switch format {
 		case "json", "application/json", mimeFHIRJSON, "application/json+fhir":
 			return fhirFormat{}, true
 		case "xml", "text/xml", "application/xml", mimeFHIRXML, "application/xml+fhir":
