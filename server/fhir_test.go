@@ -124,6 +124,12 @@ func TestFHIRSearchParameters(t *testing.T) {
 		{"indexed=lt" + day, 0, "indexed=lt" + day},
 		{"status=current&indexed=ge2020-01-01T00:00:00%2B01:00", 1, "status=current&indexed=ge2020-01-01T00%3A00%3A00%2B01%3A00"},
 		{"status=current&patient.identifier=x&_count=5", 1, "status=current"},
+		// token syntax (search.html#token): system|code and |code
+		{"status=http://hl7.org/fhir/document-reference-status|current", 1, "status=http%3A%2F%2Fhl7.org%2Ffhir%2Fdocument-reference-status%7Ccurrent"},
+		{"status=%7Ccurrent", 1, "status=%7Ccurrent"},
+		// repeated parameters are AND, a comma within one is OR (search.html#combining)
+		{"status=current,superseded", 1, "status=current%2Csuperseded"},
+		{"status=current&status=superseded", 0, "status=current&status=superseded"},
 		{"", 1, ""},
 	}
 	for _, tt := range tests {
@@ -134,13 +140,14 @@ func TestFHIRSearchParameters(t *testing.T) {
 		if tt.self != "" {
 			want += "?" + tt.self
 		}
-		if w.Code != 200 || b.Total != tt.total || len(b.Entry) != tt.total || b.Link[0].URL != want {
-			t.Errorf("%s: %d total %d self %s, want %d %s", tt.query, w.Code, b.Total, b.Link[0].URL, tt.total, want)
+		if w.Code != 200 || b.Total != tt.total || len(b.Entry) != tt.total || len(b.Link) == 0 || b.Link[0].URL != want {
+			t.Errorf("%s: %d total %d links %v, want %d %s", tt.query, w.Code, b.Total, b.Link, tt.total, want)
 		}
 	}
 	for _, bad := range []string{
 		"/51/fhir/DocumentReference/$", "/51/fhir/DocumentReference?indexed=ge2026-13-45",
 		"/51/fhir/DocumentReference?indexed=yesterday", "/51/fhir/DocumentReference?status=bogus",
+		"/51/fhir/DocumentReference?status=http://loinc.org|current",
 	} {
 		for _, format := range []string{"application/fhir+json", "application/fhir+xml"} {
 			w := f.get(bad, tok, "Accept", format)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -11,7 +12,7 @@ import (
 // docSearch is a parsed GET [base]/DocumentReference search (FHIR STU3 search.html).
 // The patient comes from the token, so no patient/subject parameter is needed.
 type docSearch struct {
-	statuses []string    // status=current[,superseded,...]: OR of codes
+	statuses [][]string  // each status=current[,superseded,...]: OR of codes; repeated: AND
 	indexed  []dateBound // indexed=ge..&indexed=le..: AND of bounds
 	selfArgs []string    // "name=value" pairs as applied, in request order, for the self link
 }
@@ -44,12 +45,15 @@ func parseDocSearch(rawQuery string) (docSearch, error) {
 		}
 		switch name {
 		case "status":
-			for _, code := range strings.Split(value, ",") {
-				if !documentStatuses[code] {
-					return s, fmt.Errorf("status: %q is not a DocumentReference status", code)
+			var any []string
+			for _, token := range strings.Split(value, ",") {
+				code, err := statusCode(token)
+				if err != nil {
+					return s, err
 				}
-				s.statuses = append(s.statuses, code)
+				any = append(any, code)
 			}
+			s.statuses = append(s.statuses, any)
 		case "indexed":
 			b, err := parseDateBound(value)
 			if err != nil {
@@ -65,6 +69,25 @@ func parseDocSearch(rawQuery string) (docSearch, error) {
 	return s, nil
 }
 
+// statusSystem is the code system of DocumentReferenceStatus (STU3).
+const statusSystem = "http://hl7.org/fhir/document-reference-status"
+
+// statusCode reads one token of a status search (search.html#token): code,
+// |code (no system) or system|code, where system can only be statusSystem.
+func statusCode(token string) (string, error) {
+	code := token
+	if system, c, ok := strings.Cut(token, "|"); ok {
+		if system != "" && system != statusSystem {
+			return "", fmt.Errorf("status: %q is not the code system of DocumentReference status (%s)", system, statusSystem)
+		}
+		code = c
+	}
+	if !documentStatuses[code] {
+		return "", fmt.Errorf("status: %q is not a DocumentReference status", code)
+	}
+	return code, nil
+}
+
 // selfLink is the search's self link: the base and exactly the parameters applied.
 func (s docSearch) selfLink(base string) string {
 	u := base + "/DocumentReference"
@@ -76,12 +99,8 @@ func (s docSearch) selfLink(base string) string {
 
 // matches reports whether a document with this status, indexed at t, is selected.
 func (s docSearch) matches(status string, t time.Time) bool {
-	if len(s.statuses) > 0 {
-		ok := false
-		for _, st := range s.statuses {
-			ok = ok || st == status
-		}
-		if !ok {
+	for _, any := range s.statuses { // every status parameter must hold
+		if !slices.Contains(any, status) {
 			return false
 		}
 	}
