@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -20,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/export"
 )
 
 // renderHeld starts rendering job id in the background with the render held at its
@@ -213,6 +215,66 @@ func TestFHIRBinaryRefusesADocumentOtherThanItsJob(t *testing.T) {
 		if err := f.db.Pool.QueryRow(context.Background(), `select count(*) from audit_log where action = 'document_fetched' and object_id = $1`, job.ID).Scan(&n); err != nil || n != 0 {
 			t.Fatalf("%s: %d document_fetched records, %v", change, n, err)
 		}
+	}
+}
+
+// A document sealed before documents declared themselves (no declaration to
+// compare with the job before the first byte) is hashed as it is served: when it
+// has the job's size but not its SHA-256, the raw download breaks off short of
+// its last bytes instead of ending as a complete 200, whole or as a range to the
+// end; a range that ends earlier is served (the peer checks the joined whole).
+func TestFHIRBinaryUndeclaredMismatchBreaksOff(t *testing.T) {
+	f := newFHIRFixture(t, time.Second)
+	doc := make([]byte, 200<<10) // several reads of the stream
+	copy(doc, "%PDF-1.4 ")
+	other := bytes.Clone(doc)
+	other[len(other)-1] = 'x' // the same size, another SHA-256
+	job := f.request(t, f.user)
+	if _, err := f.store.Start(context.Background(), job.ID); err != nil {
+		t.Fatal(err)
+	}
+	var sealed bytes.Buffer
+	sw, err := f.vault.SealWriter(&sealed, job.ID)
+	if err == nil {
+		_, err = sw.Write(other)
+	}
+	if err == nil {
+		err = sw.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := export.Result{Pages: 1, Size: int64(len(doc)), SHA256: sha256.Sum256(doc), SHA1: sha1.Sum(doc)}
+	ev := audit.Event{Action: audit.ActDocumentRendered, Outcome: audit.Success, PersonID: f.user, ActorType: audit.ActorSystem,
+		ActorID: "worker", Role: audit.RoleSource, ObjectType: "export", ObjectID: job.ID}
+	if ok, err := f.store.Finish(context.Background(), job.ID, res, sealed.Bytes(), ev); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	tok := f.grant(f.job(t, job.ID))
+	srv := httptest.NewServer(f.srv.Handler())
+	defer srv.Close()
+	get := func(rng string) ([]byte, error) {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/51/fhir/Binary/"+job.ID, nil)
+		req.Header.Set("X-Client-Cert", url.PathEscape(f.cert))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		return io.ReadAll(resp.Body)
+	}
+	for _, rng := range []string{"", "bytes=1000-", "bytes=-10"} {
+		got, err := get(rng)
+		if err == nil {
+			t.Fatalf("range %q: %d bytes read as complete from a document that is not the job's", rng, len(got))
+		}
+	}
+	if got, err := get("bytes=0-999"); err != nil || !bytes.Equal(got, other[:1000]) {
+		t.Fatalf("a range short of the end: %v, %d bytes", err, len(got))
 	}
 }
 

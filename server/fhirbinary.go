@@ -173,7 +173,7 @@ func (a *fhirAPI) serveDocument(c echo.Context, f fhirFormat, job export.Job) er
 	// A large document to a slow peer may take longer than the server's write
 	// timeout (meant for ordinary pages): give the body its own deadline.
 	_ = http.NewResponseController(c.Response().Writer).SetWriteDeadline(time.Now().Add(30 * time.Minute))
-	return a.stream(c, job.ID, doc, prefix, suffix, first, last)
+	return a.stream(c, job.ID, doc, prefix, suffix, first, last, size)
 }
 
 // binaryHeaders sets the headers of a Binary response and returns its status: 206
@@ -201,14 +201,23 @@ func binaryHeaders(h http.Header, f fhirFormat, etag string, repr []byte, partia
 	return http.StatusOK
 }
 
-// stream writes bytes first..last of prefix + body + suffix, where body is the PDF
-// doc of job id (raw when prefix is empty) or its base64.
-func (a *fhirAPI) stream(c echo.Context, id string, doc io.Reader, prefix, suffix string, first, last int64) error {
+// stream writes bytes first..last of prefix + body + suffix (size bytes in all),
+// where body is the PDF doc of job id (raw when prefix is empty) or its base64.
+func (a *fhirAPI) stream(c echo.Context, id string, doc io.Reader, prefix, suffix string, first, last, size int64) error {
 	w := &window{w: c.Response(), skip: first, left: last - first + 1}
 	buf := make([]byte, 64<<10)
 	var err error
 	if prefix == "" {
+		// When the window's last bytes are the document's last, they are held
+		// back until doc has ended cleanly, since only at its end does doc know that
+		// it is the document the job describes (its length, and for one sealed
+		// without a declaration its SHA-256). A mismatch then breaks the
+		// response off short, so the peer never has all of a wrong document.
+		w.hold = last == size-1
 		_, err = io.CopyBuffer(w, doc, buf)
+		if err == nil || err == errWindowDone {
+			err = w.release()
+		}
 	} else {
 		_, _ = io.WriteString(w, prefix)
 		enc := base64.NewEncoder(base64.StdEncoding, w)
@@ -251,10 +260,14 @@ func (a *fhirAPI) envelopeDigest(c echo.Context, job export.Job, prefix, suffix 
 
 var errWindowDone = fmt.Errorf("range written")
 
-// window passes on bytes skip..skip+left of what is written to it.
+// window passes on bytes skip..skip+left of what is written to it. With hold
+// set it keeps the window's last write back (release sends it) and takes in
+// what follows without passing it on, so that the source is read to its end.
 type window struct {
 	w          io.Writer
 	skip, left int64
+	hold       bool
+	tail       []byte
 }
 
 func (w *window) Write(p []byte) (int, error) {
@@ -268,6 +281,15 @@ func (w *window) Write(p []byte) (int, error) {
 	if int64(len(p)) > w.left {
 		p = p[:w.left]
 	}
+	if w.hold {
+		if int64(len(p)) == w.left && w.tail == nil {
+			w.tail = append([]byte{}, p...)
+			w.left = 0
+		}
+		if w.left == 0 {
+			return n, nil
+		}
+	}
 	if len(p) > 0 {
 		if _, err := w.w.Write(p); err != nil {
 			return 0, err
@@ -278,6 +300,16 @@ func (w *window) Write(p []byte) (int, error) {
 		return n, errWindowDone
 	}
 	return n, nil
+}
+
+// release sends what hold kept back.
+func (w *window) release() error {
+	if w.tail == nil {
+		return nil
+	}
+	_, err := w.w.Write(w.tail)
+	w.tail = nil
+	return err
 }
 
 // byteRange reads a Range header (RFC 9110 §14.2): one range of bytes, honoured
