@@ -109,6 +109,15 @@ func (a *fhirAPI) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Set("fhir.access", acc)
+		if r := c.Request(); acc.CorrelationID != "" && !reqctx.ValidID(r.Header.Get(reqctx.HeaderCorrelationID)) {
+			// The peer sent no correlation id of its own: this request belongs
+			// to the transfer its token was issued for, so its logs, audit
+			// records and response carry that transfer's id, not a fresh one.
+			ids := reqctx.FromContext(r.Context())
+			ids.Correlation = acc.CorrelationID
+			c.SetRequest(r.WithContext(reqctx.WithIDs(r.Context(), ids)))
+			c.Response().Header()[reqctx.HeaderCorrelationID] = []string{acc.CorrelationID}
+		}
 		return next(c)
 	}
 }
@@ -182,9 +191,6 @@ func (a *fhirAPI) record(c echo.Context, acc FHIRAccess, action audit.Action, jo
 		ev.ObjectHashes = map[string]string{"sha256": hexString(job.SHA256[:]), "sha1": job.AttachmentHash()}
 	}
 	a.fill(c, &ev)
-	if ev.CorrelationID == "" {
-		ev.CorrelationID = acc.CorrelationID
-	}
 	ev.Details["grant_id"], ev.Details["token_id"] = acc.GrantID, acc.TokenID
 	if c.Request().Method == http.MethodHead {
 		ev.Details["method"] = http.MethodHead // the headers only, no body

@@ -270,6 +270,18 @@ func TestFHIRAudited(t *testing.T) {
 	if err := f.db.Pool.QueryRow(context.Background(), `select serve_until from export_job where id = $1`, job.ID).Scan(&until); err != nil || until.Before(time.Now()) {
 		t.Fatalf("serve_until %v %v", until, err)
 	}
+	// Without an X-Correlation-ID of its own the request carries the transfer's
+	// (the one its token was issued under), in the audit record and the response.
+	if job.CorrelationID == "" {
+		t.Fatal("the job has no correlation id")
+	}
+	w := f.get("/51/fhir/Binary/"+job.ID, tok, "MedMij-Request-ID", "7b7e1c1e-1111-4a4a-9b9b-000000000004", "X-Correlation-ID", "")
+	var cid string
+	sent := strings.Join(w.Header()["X-Correlation-ID"], ",") // set in MedMij's spelling, not canonicalised
+	if err := f.db.Pool.QueryRow(context.Background(), `select correlation_id from audit_log where request_id = $1`,
+		"7b7e1c1e-1111-4a4a-9b9b-000000000004").Scan(&cid); err != nil || cid != job.CorrelationID || sent != job.CorrelationID {
+		t.Fatalf("no X-Correlation-ID: audit %q, response %q, want the transfer's %q (%v)", cid, sent, job.CorrelationID, err)
+	}
 }
 
 // Unknown ids, other patients' documents and unsupported types are 404 with an
