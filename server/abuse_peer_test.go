@@ -363,8 +363,9 @@ func abuseTargetCallback(t *testing.T, e *abuseEnv) {
 
 // Authorization response tampering: a response_mode (form_post, fragment, ...)
 // or a response_type other than code (the implicit "token") is sent back to the
-// verified redirect_uri as invalid_request, from the screen and from the posted
-// decision, with no code or token in the query or a fragment, and no grant.
+// verified redirect_uri as invalid_request (unsupported_response_type), from
+// the screen and from the posted decision, with no code or token in the query
+// or a fragment, and no grant.
 func abuseResponseTampering(t *testing.T, e *abuseEnv) {
 	b := e.loggedIn(t, patientName, account.RolePatient)
 	before := dbState(t, e.accountEnv)
@@ -386,9 +387,13 @@ func abuseResponseTampering(t *testing.T, e *abuseEnv) {
 			}
 			loc := w.Header().Get("Location")
 			u, _ := url.Parse(loc)
+			want := "invalid_request"
+			if p[0] == "response_type" {
+				want = "unsupported_response_type" // RFC 6749 §4.1.2.1
+			}
 			if w.Code != http.StatusSeeOther || u == nil || u.Scheme+"://"+u.Host+u.Path != zuidCallback || u.Fragment != "" ||
-				u.Query().Get("error") != "invalid_request" || u.Query().Get("code") != "" || u.Query().Get("access_token") != "" {
-				t.Errorf("%s %s=%s: %d %q, want invalid_request to the client", m, p[0], p[1], w.Code, loc)
+				u.Query().Get("error") != want || u.Query().Get("code") != "" || u.Query().Get("access_token") != "" {
+				t.Errorf("%s %s=%s: %d %q, want %s to the client", m, p[0], p[1], w.Code, loc, want)
 			}
 		}
 	}
