@@ -85,6 +85,12 @@ func (p *consentPages) authorize(c echo.Context) error {
 	if cur.sess.Role != account.RolePatient {
 		return errRole
 	}
+	if c.Request().Method == http.MethodHead {
+		// The page's headers only: nothing was shown to the patient, so
+		// nothing is audited as consent_shown (and no preview is built).
+		c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+		return c.NoContent(http.StatusOK)
+	}
 	return p.screen(c, req, who, cur.id, nil, "")
 }
 

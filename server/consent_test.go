@@ -124,6 +124,11 @@ func TestConsentScreenAfterLogin(t *testing.T) {
 	}
 	next, _ := url.Parse(loc)
 	b.login(t, patientName, e.seed) // login drops ?next=; walk it explicitly below
+	// A HEAD shows the patient nothing: 200, no body, no consent_shown record.
+	if h := b.do(http.MethodHead, next.Query().Get("next"), nil); h.Code != http.StatusOK || h.Body.Len() != 0 ||
+		len(e.auditRecords(t, audit.ActConsentShown)) != 0 {
+		t.Fatalf("HEAD: %d, %d body bytes, %d consent_shown records", h.Code, h.Body.Len(), len(e.auditRecords(t, audit.ActConsentShown)))
+	}
 	w = b.get(next.Query().Get("next"))
 	body := w.Body.String()
 	if w.Code != http.StatusOK {
