@@ -22,6 +22,7 @@ import (
 
 	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/export"
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
 )
 
 // renderHeld starts rendering job id in the background with the render held at its
@@ -233,21 +234,11 @@ func TestFHIRBinaryUndeclaredMismatchBreaksOff(t *testing.T) {
 	if _, err := f.store.Start(context.Background(), job.ID); err != nil {
 		t.Fatal(err)
 	}
-	var sealed bytes.Buffer
-	sw, err := f.vault.SealWriter(&sealed, job.ID)
-	if err == nil {
-		_, err = sw.Write(other)
-	}
-	if err == nil {
-		err = sw.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	sealed := vaulttest.SealStream(t, f.vault, job.ID, other) // no declaration
 	res := export.Result{Pages: 1, Size: int64(len(doc)), SHA256: sha256.Sum256(doc), SHA1: sha1.Sum(doc)}
 	ev := audit.Event{Action: audit.ActDocumentRendered, Outcome: audit.Success, PersonID: f.user, ActorType: audit.ActorSystem,
 		ActorID: "worker", Role: audit.RoleSource, ObjectType: "export", ObjectID: job.ID}
-	if ok, err := f.store.Finish(context.Background(), job.ID, res, sealed.Bytes(), ev); err != nil || !ok {
+	if ok, err := f.store.Finish(context.Background(), job.ID, res, sealed, ev); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
 	tok := f.grant(f.job(t, job.ID))

@@ -19,6 +19,7 @@ import (
 	"github.com/pgo-koppelvlak/pgo/export"
 	"github.com/pgo-koppelvlak/pgo/export/exportdb"
 	"github.com/pgo-koppelvlak/pgo/vault"
+	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
 )
 
 // storeDoc stores doc as the ready document of a new job of f.user, sealed with
@@ -52,26 +53,6 @@ func storeSealed(t testing.TB, f *fixture, doc []byte, seal func(id string) []by
 	return f.job(t, job.ID)
 }
 
-// sealRaw seals the pieces of plaintext as one vault stream for id, as
-// StreamSeal would without its declaration (or with one a test makes up).
-func sealRaw(t testing.TB, v *vault.Vault, id string, plaintext ...[]byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	w, err := v.SealWriter(&buf, id)
-	for _, p := range plaintext {
-		if err == nil {
-			_, err = w.Write(p)
-		}
-	}
-	if err == nil {
-		err = w.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // A document of several slices streams back whole through Serving.Open (vault
 // stream, read in 1 MiB slices); a document whose stored facts differ fails at the
 // end instead of ending cleanly; an older in-memory ciphertext still opens.
@@ -102,7 +83,7 @@ func TestServingStreamsDocument(t *testing.T) {
 	}
 	// A stream sealed before documents declared themselves is hashed as it is
 	// served: whole when the job matches, failing at its end when it does not.
-	undeclared := storeSealed(t, f, doc, func(id string) []byte { return sealRaw(t, f.vault, id, doc) })
+	undeclared := storeSealed(t, f, doc, func(id string) []byte { return vaulttest.SealStream(t, f.vault, id, doc) })
 	rc, err = serving.Open(context.Background(), undeclared)
 	if err != nil {
 		t.Fatal(err)
@@ -183,10 +164,10 @@ func TestStreamSealDeclaresItsDocument(t *testing.T) {
 	forged := append(binary.BigEndian.AppendUint64([]byte("pgo-decl"), uint64(len(doc))), other[:]...)
 	short := want[:30]
 	for name, head := range map[string][]byte{"a declaration of other bytes": forged, "a declaration cut short": short} {
-		if _, err := seal.Open("job-1", sealRaw(t, f.vault, "job-1", head, doc)); err == nil {
+		if _, err := seal.Open("job-1", vaulttest.SealStream(t, f.vault, "job-1", head, doc)); err == nil {
 			t.Errorf("%s opened whole", name)
 		}
-		job := storeSealed(t, f, doc, func(id string) []byte { return sealRaw(t, f.vault, id, head, doc) })
+		job := storeSealed(t, f, doc, func(id string) []byte { return vaulttest.SealStream(t, f.vault, id, head, doc) })
 		if name == "a declaration of other bytes" {
 			job.SHA256 = other // the row agrees with the declaration: served as declared
 			if rc, err := serving.Open(context.Background(), job); err != nil {
@@ -201,7 +182,7 @@ func TestStreamSealDeclaresItsDocument(t *testing.T) {
 		}
 	}
 	// A document shorter than a declaration, sealed without one, opens as it is.
-	tiny := storeSealed(t, f, []byte("%PDF"), func(id string) []byte { return sealRaw(t, f.vault, id, []byte("%PDF")) })
+	tiny := storeSealed(t, f, []byte("%PDF"), func(id string) []byte { return vaulttest.SealStream(t, f.vault, id, []byte("%PDF")) })
 	rc, err := serving.Open(context.Background(), tiny)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@
 package vaulttest
 
 import (
+	"bytes"
 	"path/filepath"
 	"testing"
 
@@ -29,4 +30,25 @@ func New(t testing.TB) (*vault.Vault, string) {
 		t.Fatalf("vaulttest: open keyset: %v", err)
 	}
 	return v, path
+}
+
+// SealStream seals the pieces of plaintext as one vault stream for id, as
+// export.StreamSeal would without the document's declaration (or with one a
+// test makes up): a document sealed before documents declared themselves.
+func SealStream(t testing.TB, v *vault.Vault, id string, plaintext ...[]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := v.SealWriter(&buf, id)
+	for _, p := range plaintext {
+		if err == nil {
+			_, err = w.Write(p)
+		}
+	}
+	if err == nil {
+		err = w.Close()
+	}
+	if err != nil {
+		t.Fatalf("vaulttest: seal stream: %v", err)
+	}
+	return buf.Bytes()
 }
