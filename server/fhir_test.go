@@ -277,7 +277,7 @@ func TestFHIRAudited(t *testing.T) {
 	}
 	w := f.get("/51/fhir/Binary/"+job.ID, tok, "MedMij-Request-ID", "7b7e1c1e-1111-4a4a-9b9b-000000000004", "X-Correlation-ID", "")
 	var cid string
-	sent := strings.Join(w.Header()["X-Correlation-ID"], ",") // set in MedMij's spelling, not canonicalised
+	sent := hget(w.Header(), "X-Correlation-ID") // set in MedMij's spelling, not canonicalised
 	if err := f.db.Pool.QueryRow(context.Background(), `select correlation_id from audit_log where request_id = $1`,
 		"7b7e1c1e-1111-4a4a-9b9b-000000000004").Scan(&cid); err != nil || cid != job.CorrelationID || sent != job.CorrelationID {
 		t.Fatalf("no X-Correlation-ID: audit %q, response %q, want the transfer's %q (%v)", cid, sent, job.CorrelationID, err)
