@@ -335,7 +335,8 @@ func abuseWithdrawOtherPatient(t *testing.T, e *abuseEnv) {
 // client-side CSRF): an attacker's own state and code, loaded in a victim's
 // browser, are refused (the state belongs to the attacker's transfer and
 // session), nothing changes; the owner's callback, loaded a second time
-// (replay), is refused and queues no second fetch. Control: the owner's own
+// (replay, a reload), shows the transfer's progress and redeems nothing, queues
+// no second fetch. Control: the owner's own
 // callback goes on to the transfer.
 func abuseTargetCallback(t *testing.T, e *abuseEnv) {
 	attacker := e.loggedIn(t, "teun", account.RolePatient)
@@ -351,8 +352,8 @@ func abuseTargetCallback(t *testing.T, e *abuseEnv) {
 		t.Fatalf("control: the owner's callback: %d %q", w.Code, w.Header().Get("Location"))
 	}
 	before = dbState(t, e.accountEnv)
-	if w := attacker.get(transfer.CallbackPath + "?" + cb.Encode()); w.Code != http.StatusBadRequest {
-		t.Errorf("the owner's callback replayed: %d, want 400", w.Code)
+	if w := attacker.get(transfer.CallbackPath + "?" + cb.Encode()); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/ophalen/"+id {
+		t.Errorf("the owner's callback replayed: %d %q, want the transfer's progress (and nothing redeemed)", w.Code, w.Header().Get("Location"))
 	}
 	for _, tbl := range []string{"transfer", "outbox", "transfer_document"} {
 		if dbState(t, e.accountEnv)[tbl] != before[tbl] {

@@ -45,6 +45,7 @@ func exampleDocs(t testing.TB) (pdf, docRef []byte) {
 
 // env is one target PGO (real PostgreSQL schema, real vault) and one test source.
 type env struct {
+	ca    *transfertest.CA
 	db    *store.DB
 	store *transferdb.Store
 	svc   *transfer.Service
@@ -79,7 +80,7 @@ func newEnv(t *testing.T, whitelisted bool, tune func(*transfer.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{db: db, store: st, svc: svc, src: src, pdf: pdf,
+	return &env{ca: ca, db: db, store: st, svc: svc, src: src, pdf: pdf,
 		actor: transfer.Actor{UserID: uuid.NewString(), SessionID: "session-" + uuid.NewString(), IP: "192.0.2.1", RequestID: uuid.NewString()}}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 
 	"github.com/pgo-koppelvlak/pgo"
@@ -82,6 +83,8 @@ var ErrUnknownState = pgo.NewError(pgo.EINVALID, "transfer.err.state", "This ans
 // change and the fetch task. It returns the transfer (failed when a check failed),
 // or ErrUnknownState when the state belongs to no transfer of this session (then
 // the session's newest waiting transfer, if any, fails with state_mismatch).
+// Only one callback per state acts on the answer (ClaimVerifier); a repeated one
+// (a double click, a browser retry) returns the transfer as it is.
 func (s *Service) HandleCallback(ctx context.Context, a Actor, cb Callback) (Transfer, error) {
 	t, sec, err := s.c.Store.ByState(ctx, hash(cb.State))
 	if err == nil && (t.UserID != a.UserID || !equal(sec.SessionHash, hash(a.SessionID))) {
@@ -99,6 +102,17 @@ func (s *Service) HandleCallback(ctx context.Context, a Actor, cb Callback) (Tra
 	if t.Status != StatusAuthorizing {
 		return t, nil // a reload of the callback: the transfer is already on its way
 	}
+	// Claim the answer before acting on it: a code is single-use, so a second
+	// callback with the same state that redeemed it too would get invalid_grant
+	// and fail the transfer the first one authorized. The loser leaves the
+	// transfer alone and shows its progress.
+	claimed, err := s.c.Store.ClaimVerifier(ctx, t.ID, sec.VerifierSealed)
+	if err != nil {
+		return Transfer{}, err
+	}
+	if !claimed {
+		return s.c.Store.Get(ctx, t.ID)
+	}
 	ctx = reqctx.WithIDs(ctx, reqctx.IDs{Request: a.RequestID, Correlation: t.CorrelationID})
 	switch {
 	case cb.HasIss && cb.Iss != t.Issuer:
@@ -110,7 +124,7 @@ func (s *Service) HandleCallback(ctx context.Context, a Actor, cb Callback) (Tra
 	case cb.Error != "" || cb.Code == "":
 		return s.failNow(ctx, t, fail(ReasonAuthorization, "the source answered with error %q", safeCode(cb.Error)))
 	}
-	tok, f := s.redeem(ctx, t, sec, cb.Code)
+	tok, f := s.redeem(ctx, t, sec.VerifierSealed, cb.Code)
 	if f != nil {
 		return s.failNow(ctx, t, f)
 	}
@@ -120,8 +134,17 @@ func (s *Service) HandleCallback(ctx context.Context, a Actor, cb Callback) (Tra
 	}
 	ev := s.event(t, audit.ActCodeRedeemed, StatusAuthorized)
 	s.byUser(&ev, a)
-	if _, err := s.c.Store.Authorized(ctx, t.ID, []Status{StatusAuthorizing}, sealed, tok.Expiry, ev); err != nil {
+	ok, err := s.c.Store.Authorized(ctx, t.ID, []Status{StatusAuthorizing}, sealed, tok.Expiry, ev)
+	if err != nil {
 		return Transfer{}, err
+	}
+	if !ok {
+		// The transfer moved on while the code was redeemed (it failed): the
+		// token was not stored and nothing will use it, so revoke it now rather
+		// than leave it live until it expires.
+		if err := s.revoke(ctx, t, tok.AccessToken); err != nil {
+			s.c.Logger.WarnContext(ctx, "transfer: revoking an unused token failed", "transfer", t.ID, "err", err)
+		}
 	}
 	return s.c.Store.Get(ctx, t.ID)
 }
@@ -137,8 +160,8 @@ func (s *Service) issRequired(ctx context.Context, t Transfer) bool {
 
 // redeem exchanges the code at the source's token endpoint with the PKCE verifier,
 // over the Whitelist-only mutual-TLS client.
-func (s *Service) redeem(ctx context.Context, t Transfer, sec Secrets, code string) (*oauth2.Token, *Failure) {
-	verifier, err := s.c.Sealer.Open(t.ID+"/verifier", sec.VerifierSealed)
+func (s *Service) redeem(ctx context.Context, t Transfer, verifierSealed []byte, code string) (*oauth2.Token, *Failure) {
+	verifier, err := s.c.Sealer.Open(t.ID+"/verifier", verifierSealed)
 	if err != nil {
 		return nil, fail(ReasonInternal, "the PKCE verifier did not open")
 	}
@@ -148,7 +171,11 @@ func (s *Service) redeem(ctx context.Context, t Transfer, sec Secrets, code stri
 	tok, err := s.oauthConfig(t).Exchange(ctx, code, oauth2.VerifierOption(string(verifier)))
 	if err != nil {
 		var re *oauth2.RetrieveError
+		var pe *pgo.Error
 		switch {
+		case errors.Is(err, zal.ErrRedirect) && errors.As(err, &pe):
+			// Not followed: a 307/308 would re-send the code and the verifier.
+			return nil, fail(ReasonHTTP, "the token endpoint: %s", pe.Message)
 		case errors.As(err, &re) && re.Response != nil && re.Response.StatusCode >= 500:
 			return nil, fail(ReasonUnavailable, "the token endpoint answered %d", re.Response.StatusCode)
 		case errors.As(err, &re):
@@ -173,10 +200,15 @@ func (s *Service) redeem(ctx context.Context, t Transfer, sec Secrets, code stri
 // Retry starts again after a failure: with the same token when the failure was
 // passing and the token still lives (the fetch task is enqueued again), otherwise
 // with a new transfer that asks for a new consent. It returns the transfer to show.
+// A repeated Retry (a double POST) starts nothing more: it returns the transfer
+// the first one started or moved on.
 func (s *Service) Retry(ctx context.Context, a Actor, id string) (Transfer, error) {
 	t, err := s.Get(ctx, a.UserID, id)
 	if err != nil {
 		return Transfer{}, err
+	}
+	if !t.Status.Final() {
+		return t, nil // on its way (again: a repeated Retry came after the first): show it
 	}
 	if t.Status != StatusFailed {
 		return Transfer{}, ErrNoRetry
@@ -185,18 +217,33 @@ func (s *Service) Retry(ctx context.Context, a Actor, id string) (Transfer, erro
 		ev := s.event(t, audit.ActTransferStarted, StatusAuthorized)
 		s.byUser(&ev, a)
 		ev.Details["retry"] = "same"
-		ok, err := s.c.Store.Authorized(ctx, t.ID, []Status{StatusFailed}, nil, time.Time{}, ev)
-		if err != nil {
+		if _, err := s.c.Store.Authorized(ctx, t.ID, []Status{StatusFailed}, nil, time.Time{}, ev); err != nil {
 			return Transfer{}, err
 		}
-		if ok {
-			return s.c.Store.Get(ctx, t.ID)
-		}
+		// Won, or lost to a concurrent Retry that moved it from failed first:
+		// either way it runs again with its token; start no new transfer.
+		return s.c.Store.Get(ctx, t.ID)
 	}
 	if t.Retry == RetryNone {
 		return Transfer{}, ErrNoRetry
 	}
-	return s.Start(ctx, a, t.Source)
+	// The new transfer's id is derived from the failed one's, so the primary
+	// key is the compare-and-set: of two Retries only one inserts it, and the
+	// other (or any later one) gets a conflict and shows that transfer.
+	next := retryID(t.ID)
+	n, err := s.start(ctx, a, t.Source, next)
+	if pgo.ErrorCode(err) == pgo.ECONFLICT {
+		if first, gerr := s.Get(ctx, a.UserID, next); gerr == nil {
+			return first, nil
+		}
+	}
+	return n, err
+}
+
+// retryID is the id of the one transfer that retries transfer id with a new
+// consent: a name-based UUID (RFC 9562 §5.5) in the namespace of id.
+func retryID(id string) string {
+	return uuid.NewSHA1(uuid.MustParse(id), []byte("retry")).String()
 }
 
 func randomToken() string {

@@ -63,7 +63,7 @@ func TestMisbehavingPeer(t *testing.T) {
 		{name: "TLS certificate of another host", faults: transfertest.Faults{WrongHostCert: true},
 			reason: transfer.ReasonCertificate, detail: "not valid for bron.localhost", minGets: 0, maxGets: 0},
 		{name: "redirect to a host not on the Whitelist", faults: transfertest.Faults{RedirectTo: "https://kwaad.localhost/fhir/Binary/1"},
-			reason: transfer.ReasonNotWhitelisted, detail: `host "kwaad.localhost" is not on the MedMij Whitelist`, minGets: 1, maxGets: 1},
+			reason: transfer.ReasonHTTP, detail: "the peer answered 302, a redirect to https://kwaad.localhost, which was not followed", minGets: 1, maxGets: 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if c.tune != nil {

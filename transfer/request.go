@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/zal"
 )
 
 // Outbound requests to the source. Retries with back-off only where a retry can
@@ -64,6 +65,11 @@ func (s *Service) once(ctx context.Context, method, url, token string, hdr http.
 	}
 	switch c := resp.StatusCode; {
 	case c >= 200 && c < 300:
+		if ce := contentCoding(resp.Header); ce != "" {
+			drain(resp)
+			return nil, fail(ReasonHTTP, "the source answered %s with Content-Encoding %q, which we did not ask for; sizes and digests are checked on unencoded bytes, so it was refused",
+				method, ce)
+		}
 		return resp, nil
 	case c == http.StatusUnauthorized:
 		drain(resp)
@@ -131,6 +137,9 @@ func (b *silenceBound) Close() error {
 // (no attempt within minutes changes them), anything else on the wire may pass.
 func transportFailure(err error) *Failure {
 	var pe *pgo.Error
+	if errors.Is(err, zal.ErrRedirect) && errors.As(err, &pe) {
+		return fail(ReasonHTTP, "%s", pe.Message) // before EFORBIDDEN: it is not a Whitelist refusal
+	}
 	if errors.As(err, &pe) && pe.Code == pgo.EFORBIDDEN {
 		return fail(ReasonNotWhitelisted, "%s", pe.Message)
 	}
@@ -157,6 +166,22 @@ func certificateFailure(err error) *Failure {
 			host.Host, strings.Join(host.Certificate.DNSNames, ", "))
 	}
 	return fail(ReasonCertificate, "the source's TLS certificate was refused: %v", cv.Err)
+}
+
+// contentCoding returns the content coding of a response other than identity
+// (RFC 9110 §8.4), "" when there is none. The peer client asks for none
+// (zal.NewHTTPClient: DisableCompression), so the body is the bytes the source's
+// Content-Digest and attachment size describe; an encoded body would fail those
+// checks as if it were damaged, so it is refused for what it is.
+func contentCoding(h http.Header) string {
+	ce := strings.TrimSpace(strings.Join(h.Values("Content-Encoding"), ","))
+	if ce == "" || strings.EqualFold(ce, "identity") {
+		return ""
+	}
+	if len(ce) > 40 {
+		ce = ce[:40] // a hostile peer's header is not repeated at length
+	}
+	return ce
 }
 
 // drain reads a little of an unwanted body so the connection can be reused.

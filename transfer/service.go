@@ -183,6 +183,12 @@ type Actor struct {
 // id. A source whose back-channel endpoints are not on the Whitelist fails at once
 // (not_whitelisted): we would never connect to it.
 func (s *Service) Start(ctx context.Context, a Actor, provider string) (Transfer, error) {
+	return s.start(ctx, a, provider, uuid.NewString())
+}
+
+// start is Start with the new transfer's id given (Retry derives it); a transfer
+// with that id existing already is an ECONFLICT error.
+func (s *Service) start(ctx context.Context, a Actor, provider, id string) (Transfer, error) {
 	if _, err := uuid.Parse(a.UserID); err != nil {
 		return Transfer{}, pgo.Errorf(pgo.EINVALID, "user id must be a UUID")
 	}
@@ -200,7 +206,7 @@ func (s *Service) Start(ctx context.Context, a Actor, provider string) (Transfer
 		return Transfer{}, err
 	}
 	t := Transfer{
-		ID: uuid.NewString(), UserID: a.UserID, Source: src.Name, SourceDisplay: s.display(src),
+		ID: id, UserID: a.UserID, Source: src.Name, SourceDisplay: s.display(src),
 		AuthorizeURI: src.Authorization, TokenURI: src.Token, ResourceURI: strings.TrimSuffix(src.Resource(), "/"),
 		Issuer: origin(src.Authorization), Status: StatusCreated, CorrelationID: reqctx.NewID(),
 		RequestID: a.RequestID, Created: s.c.Now().UTC(),
@@ -264,7 +270,8 @@ func (s *Service) byUser(ev *audit.Event, a Actor) {
 	}
 }
 
-// failNow fails t with f and returns it as failed.
+// failNow fails t with f and returns it as it now is: failed, or where another
+// request moved it first (its Fail was then lost and changed nothing).
 func (s *Service) failNow(ctx context.Context, t Transfer, f *Failure) (Transfer, error) {
 	if err := s.markFailed(ctx, t, f); err != nil {
 		return Transfer{}, err
@@ -272,13 +279,17 @@ func (s *Service) failNow(ctx context.Context, t Transfer, f *Failure) (Transfer
 	return s.c.Store.Get(ctx, t.ID)
 }
 
-// markFailed records a failure with its audit record and drops the sealed secrets.
+// markFailed records a failure with its audit record and drops the sealed
+// secrets. When the Fail transition is lost (the transfer was stored, done or
+// failed already) it changes nothing: the token then belongs to whatever moved
+// the transfer on, and forgetting it would break that.
 func (s *Service) markFailed(ctx context.Context, t Transfer, f *Failure) error {
 	ev := s.event(t, audit.ActTransferFailed, StatusFailed)
 	ev.Outcome, ev.Reason = audit.Failure, string(f.Reason)
 	ev.Details["failed_in"] = string(t.Status)
 	retry := RetryFor(f.Reason)
-	if _, err := s.c.Store.Fail(ctx, t.ID, f.Reason, f.Detail, retry, ev); err != nil {
+	ok, err := s.c.Store.Fail(ctx, t.ID, f.Reason, f.Detail, retry, ev)
+	if err != nil || !ok {
 		return err
 	}
 	if retry != RetrySame {

@@ -128,8 +128,15 @@ type Store interface {
 	Secrets(ctx context.Context, id string) (Secrets, error)
 	// Authorizing moves created|authorizing to authorizing with a new state and verifier.
 	Authorizing(ctx context.Context, id string, s Secrets, ev audit.Event) (bool, error)
+	// ClaimVerifier takes the sealed PKCE verifier off an authorizing transfer,
+	// as a compare-and-set on the value the caller read with ByState: of two
+	// callbacks with the same state (a double click, a browser retry) exactly
+	// one gets true and redeems the code; the status does not change.
+	ClaimVerifier(ctx context.Context, id string, verifierSealed []byte) (bool, error)
 	// Authorized moves authorizing|failed to authorized, stores the sealed token
-	// (when not nil) and enqueues the fetch task through the outbox.
+	// (when not nil) and enqueues the fetch task through the outbox. The state
+	// hash stays until Forget or Fail, so a repeated callback still finds the
+	// transfer and shows its progress.
 	Authorized(ctx context.Context, id string, from []Status, tokenSealed []byte, expires time.Time, ev audit.Event) (bool, error)
 	// Step moves from one of from to to (counting an attempt when to is listing).
 	Step(ctx context.Context, id string, from []Status, to Status, ev audit.Event) (bool, error)

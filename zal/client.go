@@ -3,6 +3,8 @@ package zal
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -32,22 +34,32 @@ type ClientOptions struct {
 	// Nil means TLS 1.2+ with the system roots.
 	TLSConfig *tls.Config
 	// DialContext replaces the dialer (tests resolve *.localhost to 127.0.0.1).
-	DialContext  func(ctx context.Context, network, addr string) (net.Conn, error)
-	Timeout      time.Duration // whole request; default 30s
-	MaxRedirects int           // default 5
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	Timeout     time.Duration // whole request; default 30s
 }
+
+// ErrRedirect is in the chain of the error a peer request returns when the peer
+// answered with a redirect (errors.Is): the client does not follow it.
+var ErrRedirect = errors.New("zal: a MedMij peer answered with a redirect")
 
 // NewHTTPClient returns the client the target role uses towards other MedMij
 // nodes. It refuses any host that is not on the Whitelist before a connection is
 // made (MedMij afsprakenstelsel: nodes only connect to whitelisted nodes): in the
-// round trip, in the dialer and for every redirect. Only https is allowed, and
-// proxies are not used (a proxy would hide the real destination from the dialer).
+// round trip and in the dialer. Only https is allowed, and proxies are not used
+// (a proxy would hide the real destination from the dialer).
+//
+// It follows no redirect: MedMij's token and FHIR interfaces do not redirect, and
+// following one would re-send a 307/308 POST body (the code and the PKCE
+// verifier) and, for a subdomain, the bearer token to wherever the peer points,
+// even another node on the Whitelist. A 3xx ends the request with an error that
+// wraps ErrRedirect.
+//
+// It asks for no content coding (DisableCompression): sizes, hashes and
+// Content-Digest (RFC 9530) are checked on the bytes as sent, and Go's
+// transparent gunzip would hand over other bytes than those that were digested.
 func NewHTTPClient(wl HostChecker, opts ClientOptions) *http.Client {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
-	}
-	if opts.MaxRedirects <= 0 {
-		opts.MaxRedirects = 5
 	}
 	tlsCfg := opts.TLSConfig
 	if tlsCfg == nil {
@@ -65,6 +77,7 @@ func NewHTTPClient(wl HostChecker, opts ClientOptions) *http.Client {
 		MaxIdleConns:        100,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
+		DisableCompression:  true, // no Accept-Encoding: gzip, no transparent gunzip (see above)
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			host, _, err := net.SplitHostPort(addr)
 			if err != nil {
@@ -79,11 +92,14 @@ func NewHTTPClient(wl HostChecker, opts ClientOptions) *http.Client {
 	return &http.Client{
 		Timeout:   opts.Timeout,
 		Transport: guard{wl: wl, next: tr},
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= opts.MaxRedirects {
-				return pgo.Errorf(pgo.EFORBIDDEN, "stopped after %d redirects", len(via))
+		CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+			status := 0
+			if req.Response != nil {
+				status = req.Response.StatusCode
 			}
-			return allowed(wl, req.URL.Scheme, req.URL.Hostname())
+			return pgo.Wrap(pgo.EFORBIDDEN, ErrRedirect, fmt.Sprintf(
+				"the peer answered %d, a redirect to %s://%s, which was not followed (requests between MedMij nodes are not redirected)",
+				status, req.URL.Scheme, req.URL.Host))
 		},
 	}
 }

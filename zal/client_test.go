@@ -1,6 +1,7 @@
 package zal
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"io"
 	"math/big"
 	"net"
@@ -104,12 +106,13 @@ func TestWhitelistClient(t *testing.T) {
 		name, url, want, body string
 	}{
 		{"listed host", at("zuid.localhost", "/ok"), "", "hello from zuid.localhost:" + port},
-		{"redirect to listed host", at("zuid.localhost", "/to/noord.localhost:"+port), "", "hello from noord.localhost:" + port},
+		// No redirect is followed, not even to a listed host (see NewHTTPClient).
+		{"redirect to listed host", at("zuid.localhost", "/to/noord.localhost:"+port), "the peer answered 302, a redirect to https://noord.localhost:" + port + ", which was not followed (requests between MedMij nodes are not redirected)", ""},
 		{"host not listed", at("evil.localhost", "/ok"), `host "evil.localhost" is not on the MedMij Whitelist; not connecting`, ""},
-		{"redirect to host not listed", at("zuid.localhost", "/to/evil.localhost:"+port), `host "evil.localhost" is not on the MedMij Whitelist; not connecting`, ""},
+		{"redirect to host not listed", at("zuid.localhost", "/to/evil.localhost:"+port), "the peer answered 302, a redirect to https://evil.localhost:" + port + ", which was not followed (requests between MedMij nodes are not redirected)", ""},
 		{"IP literal", "https://127.0.0.1:" + port + "/ok", `host "127.0.0.1" is not on the MedMij Whitelist; not connecting`, ""},
 		{"plain http", "http://zuid.localhost:" + port + "/ok", `scheme "http" refused: MedMij nodes are reached over https only`, ""},
-		{"redirect to plain http", at("zuid.localhost", "/plain"), `scheme "http" refused: MedMij nodes are reached over https only`, ""},
+		{"redirect to plain http", at("zuid.localhost", "/plain"), "the peer answered 302, a redirect to http://zuid.localhost:" + port + ", which was not followed (requests between MedMij nodes are not redirected)", ""},
 	}
 	for _, tc := range cases {
 		resp, err := c.Get(tc.url)
@@ -140,6 +143,9 @@ func TestWhitelistClient(t *testing.T) {
 	if _, ok := hits.Load("evil.localhost:" + port); ok {
 		t.Error("the server saw a request for evil.localhost")
 	}
+	if _, ok := hits.Load("noord.localhost:" + port); ok {
+		t.Error("a redirect to noord.localhost was followed")
+	}
 }
 
 // flipChecker allows the first n questions and refuses after: the round-trip
@@ -161,16 +167,76 @@ func TestWhitelistClientDialerChecksToo(t *testing.T) {
 	}
 }
 
-func TestWhitelistClientRedirectLimit(t *testing.T) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/loop", http.StatusFound) })
-	srv, tlsCfg := loopbackTLS(t, mux, "zuid.localhost")
+// A 307 keeps the method and the body: followed, the POST to a token endpoint
+// would hand the code and the PKCE verifier to another node, even one on the
+// Whitelist. The client follows no redirect; the second host sees nothing.
+func TestPeerClientFollowsNoRedirect(t *testing.T) {
+	var elsewhere atomic.Int64
+	srv, tlsCfg := loopbackTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Host, "noord.localhost") {
+			elsewhere.Add(1)
+			return
+		}
+		http.Redirect(w, r, "https://noord.localhost:"+strings.Split(r.Host, ":")[1]+"/oauth/token", http.StatusTemporaryRedirect)
+	}), "zuid.localhost", "noord.localhost")
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	wl := mustParse[*Whitelist](t, rep(fixture(t, "whitelist.xml"), "noord.example.nl", "noord.localhost"))
+	c := NewHTTPClient(wl, ClientOptions{TLSConfig: tlsCfg, DialContext: (&dialRecorder{port: port}).dial})
+	resp, err := c.Post("https://zuid.localhost:"+port+"/oauth/token", "application/x-www-form-urlencoded",
+		strings.NewReader("grant_type=authorization_code&code=c&code_verifier=v"))
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("a 307 was followed")
+	}
+	want := "the peer answered 307, a redirect to https://noord.localhost:" + port + ", which was not followed (requests between MedMij nodes are not redirected)"
+	if !errors.Is(err, ErrRedirect) || pgo.ErrorMessage(err) != want {
+		t.Fatalf("307: %v", err)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Fatalf("noord.localhost received %d requests", n)
+	}
+}
+
+// The client asks for no content coding, so a source that compresses when asked
+// sends the bytes its Content-Digest describes; one that compresses anyway is
+// not undone behind the caller's back (Content-Encoding stays for it to refuse).
+func TestPeerClientAsksNoContentCoding(t *testing.T) {
+	const doc = "%PDF-1.7 the document, as the source digests it"
+	var asked atomic.Value
+	srv, tlsCfg := loopbackTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Store(r.Header.Get("Accept-Encoding"))
+		if r.URL.Path != "/always" && !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			io.WriteString(w, doc)
+			return
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		gz := gzip.NewWriter(w)
+		io.WriteString(gz, doc)
+		gz.Close()
+	}), "zuid.localhost")
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	wl := mustParse[*Whitelist](t, fixture(t, "whitelist.xml"))
-	c := NewHTTPClient(wl, ClientOptions{TLSConfig: tlsCfg, DialContext: (&dialRecorder{port: port}).dial, MaxRedirects: 3})
-	_, err := c.Get("https://zuid.localhost:" + port + "/loop")
-	if pgo.ErrorMessage(err) != "stopped after 3 redirects" {
-		t.Fatalf("redirect loop: %v", err)
+	c := NewHTTPClient(wl, ClientOptions{TLSConfig: tlsCfg, DialContext: (&dialRecorder{port: port}).dial})
+	get := func(path string) (*http.Response, []byte) {
+		t.Helper()
+		resp, err := c.Get("https://zuid.localhost:" + port + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
+	}
+	resp, b := get("/")
+	if a := asked.Load().(string); a != "" || string(b) != doc || resp.Uncompressed {
+		t.Fatalf("Accept-Encoding %q sent; body %q (uncompressed by the client: %v)", a, b, resp.Uncompressed)
+	}
+	resp, b = get("/always")
+	if resp.Uncompressed || resp.Header.Get("Content-Encoding") != "gzip" || string(b) == doc {
+		t.Fatalf("a gzipped body was decoded behind the caller's back (Content-Encoding %q, body %q)", resp.Header.Get("Content-Encoding"), b)
 	}
 }
 

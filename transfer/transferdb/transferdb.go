@@ -143,11 +143,29 @@ func (s *Store) Authorizing(ctx context.Context, id string, sec transfer.Secrets
 		[]any{id, sec.StateHash, sec.SessionHash, sec.VerifierSealed}})
 }
 
+// ClaimVerifier clears the sealed verifier of an authorizing transfer when it is
+// still the value the caller read: a compare-and-set on the verifier, so that of
+// two callbacks with the same state only one redeems the code (the other's
+// update finds the verifier gone once the first commits). The status does not
+// change, so no audit record is written here: the redemption's outcome is
+// recorded (Authorized or Fail).
+func (s *Store) ClaimVerifier(ctx context.Context, id string, sealed []byte) (bool, error) {
+	tag, err := s.db.Pool.Exec(ctx, `update transfer set verifier_sealed = null, updated_at = now()
+		where id = $1 and status = 'authorizing' and verifier_sealed = $2`, id, sealed)
+	if err != nil {
+		return false, store.Error(err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // Authorized moves the transfer to authorized from one of from, stores the sealed
-// token (unless nil: a retry keeps the token it has), forgets the state and
-// verifier, and enqueues the fetch task, all in one transaction.
+// token (unless nil: a retry keeps the token it has), forgets the verifier, and
+// enqueues the fetch task, all in one transaction. The state hash stays (Forget
+// and Fail drop it), so a second callback with the same state, which lost
+// ClaimVerifier or came after this, finds the transfer and shows its progress
+// instead of failing the newest waiting transfer as a state mismatch.
 func (s *Store) Authorized(ctx context.Context, id string, from []transfer.Status, tokenSealed []byte, expires time.Time, ev audit.Event) (bool, error) {
-	return s.cas(ctx, id, ev, true, stmt{`update transfer set status = 'authorized', state_hash = null, verifier_sealed = null,
+	return s.cas(ctx, id, ev, true, stmt{`update transfer set status = 'authorized', verifier_sealed = null,
 			token_sealed = coalesce($3, token_sealed), token_expires = coalesce($4, token_expires),
 			failure = null, failure_detail = null, retry = '', finished_at = null, updated_at = now()
 			where id = $1 and status = any($2)`, []any{id, names(from), tokenSealed, nullTime(expires)}})

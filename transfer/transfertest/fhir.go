@@ -1,6 +1,8 @@
 package transfertest
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
@@ -78,6 +80,14 @@ func (s *Source) binary(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, ctype := s.representation(f, r.PathValue("id"))
+	if f.Gzip == "always" || f.Gzip == "asked" && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		_, _ = zw.Write(body)
+		_ = zw.Close()
+		body = gz.Bytes()
+		w.Header().Set("Content-Encoding", "gzip")
+	}
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("ETag", `"v1"`)
 	w.Header().Set("Accept-Ranges", "bytes")

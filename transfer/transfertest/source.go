@@ -53,6 +53,16 @@ type Faults struct {
 	// WrongHostCert presents a server certificate (from the same CA) for
 	// another host name than bron.localhost.
 	WrongHostCert bool
+	// TokenDelay holds every token request this long before it is answered
+	// (so that concurrent callbacks are all in before the first redemption).
+	TokenDelay time.Duration
+	// TokenRedirectTo answers the token request with 307 Temporary Redirect
+	// (method and body kept) to this URL.
+	TokenRedirectTo string
+	// Gzip compresses the Binary (Content-Encoding: gzip; Content-Digest is
+	// over the compressed bytes, as RFC 9530 says): "asked" only when the
+	// request accepts gzip (a correct source), "always" regardless.
+	Gzip string
 }
 
 // Seen is one request the source received.
@@ -195,6 +205,17 @@ func (s *Source) record(next http.Handler) http.Handler {
 // §4.6) and the client authenticated by its certificate (RFC 8705 §2.1.2: the
 // certificate's DNS name is the client_id).
 func (s *Source) token(w http.ResponseWriter, r *http.Request) {
+	if to := s.f().TokenRedirectTo; to != "" {
+		http.Redirect(w, r, to, http.StatusTemporaryRedirect)
+		return
+	}
+	if d := s.f().TokenDelay; d > 0 {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(d):
+		}
+	}
 	if st := s.f().TokenStatus; st != 0 {
 		oauthError(w, st, "invalid_grant")
 		return
