@@ -199,7 +199,7 @@ func (s *Service) ended(ctx context.Context, t Transfer, f *Failure, last bool) 
 			_ = s.revoke(ctx, t, token) // best effort; the token expires anyway
 		}
 	}
-	if err := s.markFailed(ctx, t, f); err != nil {
+	if err := s.markFailed(ctx, t, nil, f); err != nil {
 		return err
 	}
 	return errors.Join(ErrPermanent, f)
@@ -212,7 +212,7 @@ func (s *Service) GiveUp(ctx context.Context, id string) error {
 	if err != nil || t.Status.Final() {
 		return err
 	}
-	return s.markFailed(ctx, t, fail(ReasonInternal, "the fetch task gave up"))
+	return s.markFailed(ctx, t, nil, fail(ReasonInternal, "the fetch task gave up"))
 }
 
 func (s *Service) token(ctx context.Context, t Transfer) (string, error) {

@@ -101,7 +101,7 @@ func TestLostTransitionWritesNothing(t *testing.T) {
 		"authorized": func() (bool, error) {
 			return e.store.Authorized(ctx, tr.ID, []transfer.Status{transfer.StatusFailed}, nil, time.Time{}, ev)
 		},
-		"fail": func() (bool, error) { return e.store.Fail(ctx, tr.ID, transfer.Reason("test"), "", "", ev) },
+		"fail": func() (bool, error) { return e.store.Fail(ctx, tr.ID, nil, transfer.Reason("test"), "", "", ev) },
 		"step": func() (bool, error) {
 			return e.store.Step(ctx, tr.ID, []transfer.Status{transfer.StatusListing}, transfer.StatusDownloading, ev)
 		},
@@ -116,5 +116,30 @@ func TestLostTransitionWritesNothing(t *testing.T) {
 	}
 	if got := e.get(t, tr.ID); got.Status != transfer.StatusDone {
 		t.Errorf("status %s; want done", got.Status)
+	}
+}
+
+// A failure from the status it was read in (failNow): a callback with a wrong
+// state that read the session's newest transfer as authorizing cannot fail it
+// once the good callback has authorized it in the meantime; the same Fail from
+// the status it really is in wins (control).
+func TestFailOnlyFromTheStatusRead(t *testing.T) {
+	e := newEnv(t, true, nil)
+	ctx := context.Background()
+	tr := e.consent(t)
+	if tr.Status != transfer.StatusAuthorized {
+		t.Fatalf("status %s", tr.Status)
+	}
+	ev := audit.Event{Action: audit.ActTransferFailed, Outcome: audit.Failure, Reason: "state_mismatch",
+		ActorType: audit.ActorSystem, ActorID: "test", ObjectType: "transfer", ObjectID: tr.ID}
+	won, err := e.store.Fail(ctx, tr.ID, []transfer.Status{transfer.StatusAuthorizing}, transfer.ReasonStateMismatch, "", "", ev)
+	if won || err != nil {
+		t.Fatalf("a failure from authorizing on an authorized transfer: won %v, %v", won, err)
+	}
+	if got := e.get(t, tr.ID); got.Status != transfer.StatusAuthorized {
+		t.Fatalf("status %s after the lost failure; want authorized", got.Status)
+	}
+	if won, err := e.store.Fail(ctx, tr.ID, []transfer.Status{transfer.StatusAuthorized}, transfer.ReasonStateMismatch, "", "", ev); !won || err != nil {
+		t.Fatalf("control: a failure from authorized: won %v, %v", won, err)
 	}
 }

@@ -270,25 +270,27 @@ func (s *Service) byUser(ev *audit.Event, a Actor) {
 	}
 }
 
-// failNow fails t with f and returns it as it now is: failed, or where another
-// request moved it first (its Fail was then lost and changed nothing).
+// failNow fails t with f, only from the status it was read in, and returns it
+// as it now is: failed, or where another request moved it first (its Fail was
+// then lost and changed nothing; e.g. a callback with a wrong state racing the
+// good one that has just authorized the transfer).
 func (s *Service) failNow(ctx context.Context, t Transfer, f *Failure) (Transfer, error) {
-	if err := s.markFailed(ctx, t, f); err != nil {
+	if err := s.markFailed(ctx, t, []Status{t.Status}, f); err != nil {
 		return Transfer{}, err
 	}
 	return s.c.Store.Get(ctx, t.ID)
 }
 
 // markFailed records a failure with its audit record and drops the sealed
-// secrets. When the Fail transition is lost (the transfer was stored, done or
+// secrets; from (nil: any unfinished status) is what it may fail from. When the Fail transition is lost (the transfer was stored, done or
 // failed already) it changes nothing: the token then belongs to whatever moved
 // the transfer on, and forgetting it would break that.
-func (s *Service) markFailed(ctx context.Context, t Transfer, f *Failure) error {
+func (s *Service) markFailed(ctx context.Context, t Transfer, from []Status, f *Failure) error {
 	ev := s.event(t, audit.ActTransferFailed, StatusFailed)
 	ev.Outcome, ev.Reason = audit.Failure, string(f.Reason)
 	ev.Details["failed_in"] = string(t.Status)
 	retry := RetryFor(f.Reason)
-	ok, err := s.c.Store.Fail(ctx, t.ID, f.Reason, f.Detail, retry, ev)
+	ok, err := s.c.Store.Fail(ctx, t.ID, from, f.Reason, f.Detail, retry, ev)
 	if err != nil || !ok {
 		return err
 	}

@@ -146,8 +146,9 @@ type Store interface {
 	// StoreDocuments moves verifying to stored, inserting every document sealed
 	// and counting them as the documents done, in one transaction with ev.
 	StoreDocuments(ctx context.Context, id string, docs []StoredDocument, ev audit.Event) (bool, error)
-	// Fail moves a transfer that is not stored, done or failed to failed.
-	Fail(ctx context.Context, id string, reason Reason, detail string, retry Retry, ev audit.Event) (bool, error)
+	// Fail moves a transfer that is not stored, done or failed to failed; with
+	// from given, only from one of those.
+	Fail(ctx context.Context, id string, from []Status, reason Reason, detail string, retry Retry, ev audit.Event) (bool, error)
 	// Forget drops the sealed token and verifier (after revocation or failure).
 	Forget(ctx context.Context, id string) error
 	// ListByUser returns a user's transfers, newest first.

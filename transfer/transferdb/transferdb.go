@@ -251,10 +251,15 @@ func (s *Store) StoreDocuments(ctx context.Context, id string, docs []transfer.S
 
 // Fail moves a transfer to failed unless its documents are stored already (then
 // only the revocation is left) or it is done or failed.
-func (s *Store) Fail(ctx context.Context, id string, reason transfer.Reason, detail string, retry transfer.Retry, ev audit.Event) (bool, error) {
+func (s *Store) Fail(ctx context.Context, id string, from []transfer.Status, reason transfer.Reason, detail string, retry transfer.Retry, ev audit.Event) (bool, error) {
+	var only []string // nil: from any unfinished status
+	if from != nil {
+		only = names(from)
+	}
 	return s.cas(ctx, id, ev, false, stmt{`update transfer set status = 'failed', failure = $2, failure_detail = $3, retry = $4,
 			state_hash = null, verifier_sealed = null, finished_at = now(), updated_at = now()
-			where id = $1 and status not in ('stored', 'done', 'failed')`, []any{id, string(reason), detail, string(retry)}})
+			where id = $1 and status not in ('stored', 'done', 'failed') and ($5::text[] is null or status = any($5))`,
+		[]any{id, string(reason), detail, string(retry), only}})
 }
 
 // Forget drops the sealed token and verifier.
