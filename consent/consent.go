@@ -43,7 +43,10 @@ const (
 	StateWithdrawn State = "withdrawn"
 	StateRefused   State = "refused"
 	StateRevoked   State = "revoked" // ended because its code was replayed
-	StateExpired   State = "expired" // shown only: active past its end
+	// StateSuperseded: ended unused because the patient decided the same
+	// authorization request again (a double submit); the later grant counts.
+	StateSuperseded State = "superseded"
+	StateExpired    State = "expired" // shown only: active past its end
 )
 
 // Grant is one patient's consent (or refusal) for one transfer to one client.
@@ -58,10 +61,13 @@ type Grant struct {
 	ExportJobID   string
 	RequestID     string // MedMij-Request-ID of the authorization request
 	CorrelationID string // X-Correlation-ID of the transfer
-	SourceIP      string
-	Created       time.Time
-	Expires       time.Time
-	Ended         time.Time
+	// AuthorizeStateHash is the SHA-256 of the authorization request's state:
+	// which request the decision answered (written only; see CreateGrant).
+	AuthorizeStateHash []byte
+	SourceIP           string
+	Created            time.Time
+	Expires            time.Time
+	Ended              time.Time
 	// Pages is the page count of the grant's PDF once it is rendered (0 before;
 	// filled by Service.Grants, not stored with the grant).
 	Pages int
@@ -128,7 +134,12 @@ type Store interface {
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
 
-	CreateGrant(ctx context.Context, g Grant) error
+	// CreateGrant writes g and, in the same statement, ends as superseded (at
+	// g.Created) the account's active grants to the same client for the same
+	// authorization request (AuthorizeStateHash) whose code was never redeemed,
+	// with their exports: the patient decided the same request again (a double
+	// submit), and the browser follows the last decision. It returns their ids.
+	CreateGrant(ctx context.Context, g Grant) (superseded []string, err error)
 	Grant(ctx context.Context, id string) (Grant, error)
 	Grants(ctx context.Context, accountID string) ([]Grant, error)
 	// EndGrant moves an active grant to state at t (compare-and-set); false when

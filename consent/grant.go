@@ -2,8 +2,10 @@ package consent
 
 import (
 	"context"
+	"crypto/sha256"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -89,7 +91,8 @@ func (s *Service) grant(ctx context.Context, req *Request, who Caller, cats []do
 	now := s.now()
 	g := Grant{ID: uuid.NewString(), AccountID: who.AccountID, ClientID: req.ClientID, ClientName: req.ClientName,
 		Scope: req.Scope, Categories: cats, State: StateActive, RequestID: req.RequestID,
-		CorrelationID: req.CorrelationID, SourceIP: who.IP, Created: now, Expires: now.Add(s.cfg.ConsentTTL)}
+		CorrelationID: req.CorrelationID, SourceIP: who.IP, Created: now, Expires: now.Add(s.cfg.ConsentTTL),
+		AuthorizeStateHash: stateHash(req.State)}
 	job, jobEv, err := s.d.Exports.Prepare(export.Request{UserID: who.AccountID, Categories: cats,
 		ActorType: audit.ActorUser, ActorID: who.AccountID, RequestID: req.RequestID, CorrelationID: req.CorrelationID})
 	if err != nil {
@@ -98,17 +101,17 @@ func (s *Service) grant(ctx context.Context, req *Request, who Caller, cats []do
 	g.ExportJobID = job.ID
 	var code string
 	err = s.d.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.d.Store.CreateGrant(ctx, g); err != nil {
+		superseded, err := s.d.Store.CreateGrant(ctx, g)
+		if err != nil {
 			return err
 		}
-		var err error
 		if code, err = s.issueCode(ctx, req, g); err != nil {
 			return err
 		}
 		if err := s.d.Store.CreateExport(ctx, job, jobEv); err != nil {
 			return err
 		}
-		return s.auditGrant(ctx, g, who)
+		return s.auditGrant(ctx, g, who, superseded)
 	})
 	return code, err
 }
@@ -138,14 +141,29 @@ func (s *Service) issueCode(ctx context.Context, req *Request, g Grant) (string,
 	return resp.GetCode(), nil
 }
 
-func (s *Service) auditGrant(ctx context.Context, g Grant, who Caller) error {
+func (s *Service) auditGrant(ctx context.Context, g Grant, who Caller, superseded []string) error {
 	ev := s.event(ctx, audit.ActConsentGranted, who, g.ClientID)
 	ev.ObjectType, ev.ObjectID = "consent", g.ID
 	ev.Details["categories"] = joinCats(g.Categories)
 	ev.Details["export_job_id"] = g.ExportJobID
+	supersedes(ev, superseded)
 	code := s.event(ctx, audit.ActCodeIssued, who, g.ClientID)
 	code.ObjectType, code.ObjectID = "consent", g.ID
 	return s.d.Store.Audit(ctx, ev, code)
+}
+
+// stateHash is what a grant keeps of its authorization request's state.
+func stateHash(state string) []byte {
+	sum := sha256.Sum256([]byte(state))
+	return sum[:]
+}
+
+// supersedes names in a decision's audit record the earlier grants of the same
+// flow that it ended (a double submit: the last decision counts).
+func supersedes(ev audit.Event, ids []string) {
+	if len(ids) > 0 {
+		ev.Details["supersedes"] = strings.Join(ids, ",")
+	}
 }
 
 // refuse records a refusal (the grant row in state refused and its audit record)
@@ -154,13 +172,15 @@ func (s *Service) refuse(ctx context.Context, req *Request, who Caller) (string,
 	now := s.now()
 	g := Grant{ID: uuid.NewString(), AccountID: who.AccountID, ClientID: req.ClientID, ClientName: req.ClientName,
 		Scope: req.Scope, State: StateRefused, RequestID: req.RequestID, CorrelationID: req.CorrelationID,
-		SourceIP: who.IP, Created: now, Expires: now, Ended: now}
+		SourceIP: who.IP, Created: now, Expires: now, Ended: now, AuthorizeStateHash: stateHash(req.State)}
 	err := s.d.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.d.Store.CreateGrant(ctx, g); err != nil {
+		superseded, err := s.d.Store.CreateGrant(ctx, g)
+		if err != nil {
 			return err
 		}
 		ev := s.event(ctx, audit.ActConsentDenied, who, g.ClientID)
 		ev.ObjectType, ev.ObjectID = "consent", g.ID
+		supersedes(ev, superseded)
 		return s.d.Store.Audit(ctx, ev)
 	})
 	if err != nil {

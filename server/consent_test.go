@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/consent"
@@ -300,5 +301,68 @@ func TestGrantsPageAndWithdraw(t *testing.T) {
 	w = b.post("/toestemmingen/"+active+"/intrekken", url.Values{"csrf": {b.csrf(t, "/toestemmingen")}})
 	if w.Code != http.StatusConflict {
 		t.Errorf("second withdraw: %d", w.Code)
+	}
+}
+
+// A double submit of the consent screen (the same authorization request decided
+// twice before the client redeemed the first code): the browser follows the
+// last answer, so the earlier grant ends as superseded with its code and export,
+// and only the later one is live. The later decision's audit record names the
+// grant it replaced. A decision for another request (another state) replaces
+// nothing, and neither does one after the first code was redeemed.
+func TestConsentDoubleSubmit(t *testing.T) {
+	e := newConsentEnv(t, consentOpts{})
+	b := e.browser()
+	first := e.codeFor(t, b, "state-double-1", "")
+	second := e.codeFor(t, b, "state-double-1", "")
+	if _, err := e.exchange(t, first, ""); oauthCode(err) != "invalid_grant" {
+		t.Fatalf("the superseded code: %v, want invalid_grant", err)
+	}
+	if _, err := e.exchange(t, second, ""); err != nil {
+		t.Fatalf("the last decision's code: %v", err)
+	}
+	grants, err := e.svc.Grants(context.Background(), e.patient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[consent.State]int{}
+	for _, g := range grants {
+		states[g.State]++
+	}
+	if len(grants) != 2 || states[consent.StateSuperseded] != 1 || states[consent.StateActive] != 1 {
+		t.Fatalf("grants %v; want one superseded, one active", states)
+	}
+	var superseded consent.Grant
+	for _, g := range grants {
+		if g.State == consent.StateSuperseded {
+			superseded = g
+		}
+	}
+	var ended *time.Time
+	if err := e.db.Pool.QueryRow(context.Background(), `select grant_ended_at from export_job where id = $1`, superseded.ExportJobID).Scan(&ended); err != nil || ended == nil {
+		t.Fatalf("the superseded grant's export has no end: %v %v", ended, err)
+	}
+	named := false
+	for _, r := range e.auditRecords(t, audit.ActConsentGranted) {
+		named = named || r.Details["supersedes"] == superseded.ID
+	}
+	if !named {
+		t.Error("no consent_granted record names the grant it superseded")
+	}
+	if !strings.Contains(b.get("/toestemmingen").Body.String(), web.T(web.NL, "consent.state.superseded")) {
+		t.Error("the grants page does not show the superseded grant as such")
+	}
+	// Another request, and the same request after its code was redeemed: nothing replaced.
+	e.codeFor(t, b, "state-double-2", "")
+	e.codeFor(t, b, "state-double-1", "")
+	grants, _ = e.svc.Grants(context.Background(), e.patient)
+	n := 0
+	for _, g := range grants {
+		if g.State == consent.StateSuperseded {
+			n++
+		}
+	}
+	if len(grants) != 4 || n != 1 {
+		t.Fatalf("%d grants, %d superseded; want 4 and 1", len(grants), n)
 	}
 }

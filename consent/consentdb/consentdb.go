@@ -184,8 +184,9 @@ func scanGrantAfter(row pgx.Row, before ...any) (consent.Grant, error) {
 	return g, nil
 }
 
-// CreateGrant writes a new grant.
-func (s *Store) CreateGrant(ctx context.Context, g consent.Grant) error {
+// CreateGrant writes a new grant and supersedes the earlier undecided ones of
+// the same flow (consent.Store).
+func (s *Store) CreateGrant(ctx context.Context, g consent.Grant) ([]string, error) {
 	cats := make([]string, 0, len(g.Categories))
 	for _, c := range g.Categories {
 		cats = append(cats, string(c))
@@ -197,12 +198,27 @@ func (s *Store) CreateGrant(ctx context.Context, g consent.Grant) error {
 	if !g.Ended.IsZero() {
 		ended = g.Ended
 	}
-	_, err := s.q(ctx).Exec(ctx, `insert into consent_grant (id, account_id, client_id, client_name, scope, categories,
-		state, export_job_id, request_id, correlation_id, source_ip, created_at, expires_at, ended_at)
-		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+	// One statement, so the superseding costs no round trip: the data-modifying
+	// CTEs see the table as it was before it, and touch other rows than the insert.
+	rows, err := s.q(ctx).Query(ctx, `with earlier as (
+			update consent_grant p set state = 'superseded', ended_at = $12
+			where account_id = $2 and client_id = $3 and authorize_state_hash = $15 and state = 'active'
+			and not exists (select 1 from oauth_code c where c.grant_id = p.id and c.used_at is not null)
+			returning id, export_job_id),
+		export_end as (update export_job set grant_ended_at = coalesce(grant_ended_at, $12)
+			where id in (select export_job_id from earlier) returning 1),
+		created as (insert into consent_grant (id, account_id, client_id, client_name, scope, categories,
+			state, export_job_id, request_id, correlation_id, source_ip, created_at, expires_at, ended_at,
+			authorize_state_hash)
+			values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) returning 1)
+		select id::text from earlier`,
 		g.ID, g.AccountID, g.ClientID, g.ClientName, g.Scope, cats, string(g.State), job, g.RequestID,
-		g.CorrelationID, g.SourceIP, g.Created, g.Expires, ended)
-	return store.Error(err)
+		g.CorrelationID, g.SourceIP, g.Created, g.Expires, ended, g.AuthorizeStateHash)
+	if err != nil {
+		return nil, store.Error(err)
+	}
+	superseded, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return superseded, store.Error(err)
 }
 
 // Grant returns one grant.

@@ -33,7 +33,7 @@ func activeCode(t *testing.T, s *Store, name string) (consent.Grant, consent.Cod
 	t.Helper()
 	ctx := context.Background()
 	g := grant(consent.StateActive)
-	if err := s.CreateGrant(ctx, g); err != nil {
+	if _, err := s.CreateGrant(ctx, g); err != nil {
 		t.Fatal(err)
 	}
 	c := consent.Code{Signature: sig(name), RequestID: "req-" + name, GrantID: g.ID, Request: []byte(`{}`), Expires: time.Now().Add(time.Minute)}
@@ -96,7 +96,7 @@ func TestGrantLifecycle(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	g := grant(consent.StateActive)
-	if err := s.CreateGrant(ctx, g); err != nil {
+	if _, err := s.CreateGrant(ctx, g); err != nil {
 		t.Fatal(err)
 	}
 	tok := consent.Token{Signature: sig("token"), ID: uuid.NewString(), RequestID: "req-1", GrantID: g.ID, ClientID: g.ClientID,
@@ -122,10 +122,10 @@ func TestGrantLifecycle(t *testing.T) {
 	}
 	bad := grant(consent.StateActive)
 	bad.Categories = nil
-	if err := s.CreateGrant(ctx, bad); pgo.ErrorCode(err) != pgo.EINVALID {
+	if _, err := s.CreateGrant(ctx, bad); pgo.ErrorCode(err) != pgo.EINVALID {
 		t.Errorf("grant without categories: %v", err)
 	}
-	if err := s.CreateGrant(ctx, grant(consent.StateRefused)); err != nil {
+	if _, err := s.CreateGrant(ctx, grant(consent.StateRefused)); err != nil {
 		t.Errorf("refused grant: %v", err)
 	}
 	if list, _ := s.Grants(ctx, g.AccountID); len(list) != 1 {
@@ -148,7 +148,7 @@ func TestInTxAtomic(t *testing.T) {
 	g := grant(consent.StateActive)
 	ev := audit.Event{Action: audit.ActConsentGranted, Outcome: audit.Success, ActorType: audit.ActorUser, ActorID: g.AccountID}
 	err := s.InTx(ctx, func(ctx context.Context) error {
-		if err := s.CreateGrant(ctx, g); err != nil {
+		if _, err := s.CreateGrant(ctx, g); err != nil {
 			return err
 		}
 		if err := s.Audit(ctx, ev); err != nil {
@@ -190,7 +190,7 @@ func TestGrantEndMarksItsExport(t *testing.T) {
 	}
 	g.ExportJobID = job.ID
 	err = s.InTx(ctx, func(ctx context.Context) error {
-		if err := s.CreateGrant(ctx, g); err != nil {
+		if _, err := s.CreateGrant(ctx, g); err != nil {
 			return err
 		}
 		return s.CreateExport(ctx, job, ev)
@@ -226,7 +226,7 @@ func TestRedemptionAndRedeemCode(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	g := grant(consent.StateActive)
-	if err := s.CreateGrant(ctx, g); err != nil {
+	if _, err := s.CreateGrant(ctx, g); err != nil {
 		t.Fatal(err)
 	}
 	newCode := func(name string, pkce bool) consent.Code {
@@ -300,7 +300,7 @@ func TestRedemptionAndRedeemCode(t *testing.T) {
 	// In the context's transaction it joins it: the caller's rollback takes the
 	// token and its records back.
 	g2 := grant(consent.StateActive)
-	if err := s.CreateGrant(ctx, g2); err != nil {
+	if _, err := s.CreateGrant(ctx, g2); err != nil {
 		t.Fatal(err)
 	}
 	c2 := consent.Code{Signature: sig("in-tx"), RequestID: "req-in-tx", GrantID: g2.ID, Request: []byte(`{}`), Expires: time.Now().Add(time.Minute)}
