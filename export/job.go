@@ -63,6 +63,10 @@ type Job struct {
 	Created       time.Time
 	Started       time.Time
 	Finished      time.Time
+	// ConsentEnded: the consent that asked for the document has ended
+	// (withdrawn, superseded, revoked or used); a job not rendered by then
+	// is not rendered at all.
+	ConsentEnded bool
 }
 
 // AttachmentHash is the document's SHA-1 in the base64 form of FHIR Attachment.hash.

@@ -74,6 +74,16 @@ func (j *Jobs) Render(ctx context.Context, id string) error {
 	if job.Status.Final() {
 		return nil
 	}
+	if job.ConsentEnded {
+		// Withdrawn or superseded before the render began: nobody may fetch
+		// the document, so it is not made (no health data rendered for nothing).
+		ev := j.event(job, audit.ActExportFailed)
+		ev.Outcome, ev.Reason = audit.Failure, "consent_ended"
+		if _, err := j.store.Fail(ctx, job.ID, ConsentEndedMessage, ev); err != nil {
+			return err
+		}
+		return nil
+	}
 	var buf bytes.Buffer
 	res, err := j.RenderSelection(ctx, &buf, job.UserID, job.Categories, job.Conformance, j.recorder(ctx, id))
 	var incomplete *IncompleteError
@@ -98,6 +108,10 @@ func (j *Jobs) Render(ctx context.Context, id string) error {
 	_, err = j.store.Finish(ctx, id, res, sealed, ev)
 	return err
 }
+
+// ConsentEndedMessage is the failure of a job whose consent ended before it was
+// rendered.
+const ConsentEndedMessage = "the consent ended before the document was rendered"
 
 // fail records a permanent failure: status failed with the caller-safe message and
 // an export_failed audit record, in one transaction.

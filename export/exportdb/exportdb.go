@@ -88,7 +88,8 @@ func (s *Store) QueueCreate(b *pgx.Batch, conn *pgx.Conn, job export.Job, ev aud
 
 const jobColumns = `id, user_id, categories, conformance, status, items_done, items_total, attempts,
 	coalesce(pages, 0), coalesce(size, 0), sha256, sha1, coalesce(failure, ''), request_id, correlation_id,
-	created_at, started_at, finished_at, coalesce(proof_items, 0), coalesce(proof_strings, 0), coalesce(proof_missing, 0)`
+	created_at, started_at, finished_at, coalesce(proof_items, 0), coalesce(proof_strings, 0), coalesce(proof_missing, 0),
+	grant_ended_at is not null`
 
 func scanJob(row pgx.Row) (export.Job, error) {
 	var j export.Job
@@ -98,7 +99,7 @@ func scanJob(row pgx.Row) (export.Job, error) {
 	var started, finished *time.Time
 	err := row.Scan(&j.ID, &j.UserID, &cats, &level, &status, &j.Done, &j.Total, &j.Attempts,
 		&j.Pages, &j.Size, &sha256, &sha1, &j.Failure, &j.RequestID, &j.CorrelationID,
-		&j.Created, &started, &finished, &j.Proof.Items, &j.Proof.Strings, &j.Proof.Missing)
+		&j.Created, &started, &finished, &j.Proof.Items, &j.Proof.Strings, &j.Proof.Missing, &j.ConsentEnded)
 	if err != nil {
 		return export.Job{}, err
 	}

@@ -226,6 +226,36 @@ func TestInvalidDossierFailsPermanently(t *testing.T) {
 	}
 }
 
+// A job whose consent ended (withdrawn, superseded) before its render began is
+// not rendered: it fails with an export_failed record, reason consent_ended,
+// and no document is stored; the task does not retry it.
+func TestConsentEndedBeforeRenderIsNotRendered(t *testing.T) {
+	f := newFixture(t)
+	f.importMedMij(t)
+	job := f.request(t, dossier.CatProblems)
+	ctx := context.Background()
+	err := f.db.WithTx(ctx, func(tx pgx.Tx) error { return f.store.EndGrant(ctx, tx, job.ID, time.Now()) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.jobs.Render(ctx, job.ID); err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	j := f.job(t, job.ID)
+	if j.Status != export.StatusFailed || j.Failure != export.ConsentEndedMessage || f.documents(t, job.ID) != 0 {
+		t.Fatalf("job %s %q, %d documents; want failed, consent ended, none", j.Status, j.Failure, f.documents(t, job.ID))
+	}
+	var reason string
+	if err := f.db.Pool.QueryRow(ctx, `select reason from audit_log where action = 'export_failed' and object_id = $1`, job.ID).Scan(&reason); err != nil || reason != "consent_ended" {
+		t.Fatalf("audit %v %q", err, reason)
+	}
+	// control: a job whose consent is live renders
+	live := f.request(t, dossier.CatProblems)
+	if err := f.jobs.Render(ctx, live.ID); err != nil || f.job(t, live.ID).Status != export.StatusReady {
+		t.Fatalf("live consent: %v %s", err, f.job(t, live.ID).Status)
+	}
+}
+
 // A transient error (the database is gone) is returned as is, so the task retries,
 // and the job stays where it was.
 func TestTransientErrorIsRetried(t *testing.T) {
