@@ -63,7 +63,7 @@ func HandleRenderTask(r Renderer) asynq.HandlerFunc {
 		switch {
 		case errors.Is(err, export.ErrPermanent):
 			return fmt.Errorf("%s: job %s: %v: %w", TypeExportRender, p.JobID, err, asynq.SkipRetry)
-		case err != nil && lastAttempt(ctx):
+		case err != nil && lastAttempt(ctx) && !requeued(ctx):
 			// a fresh context: ctx may be the one whose deadline just passed
 			gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
@@ -74,6 +74,14 @@ func HandleRenderTask(r Renderer) asynq.HandlerFunc {
 		return err
 	}
 }
+
+// requeued reports whether the handler's context was cancelled rather than
+// timed out: asynq cancels it when the worker shuts down after the shutdown
+// timeout, once it has put the task back in its queue. The task then runs
+// again, so this attempt was not its last, whatever the retry count says, and
+// it must not fail the job or transfer (the requeued run would find it failed
+// and do nothing: the work would be lost).
+func requeued(ctx context.Context) bool { return errors.Is(ctx.Err(), context.Canceled) }
 
 // lastAttempt reports whether asynq will not retry the running task again.
 func lastAttempt(ctx context.Context) bool {

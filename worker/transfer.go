@@ -68,7 +68,7 @@ func HandleFetchTask(f Fetcher) asynq.HandlerFunc {
 			return nil
 		case errors.Is(err, transfer.ErrPermanent):
 			return fmt.Errorf("%s: transfer %s: %v: %w", TypeTransferFetch, p.TransferID, err, asynq.SkipRetry)
-		case last:
+		case last && !requeued(ctx):
 			gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
 			if gerr := f.GiveUp(gctx, p.TransferID); gerr != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,3 +130,97 @@ func TestTransferThroughWorker(t *testing.T) {
 		t.Fatalf("documents %+v, %v", docs, err)
 	}
 }
+
+// A worker that shuts down while a task's last attempt is still running (the
+// handler outlasts the shutdown timeout): asynq puts the task back in its queue
+// and then cancels the handler's context. That attempt was not the last, so the
+// handler must not give up (fail the transfer or the export): the requeued task
+// would find it failed and the work would be lost. Real asynq on Redis, one
+// attempt allowed (MaxRetry 0), for the fetch and the render handler.
+func TestShutdownDuringLastAttemptGivesNothingUp(t *testing.T) {
+	redisURL := storetest.Redis(t)
+	ro, err := asynq.ParseRedisURI(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, ended := make(chan string, 2), make(chan string, 2)
+	var gaveUp []string
+	var mu sync.Mutex
+	block := func(kind string) func(ctx context.Context) error {
+		return func(ctx context.Context) error {
+			started <- kind
+			<-ctx.Done() // a long download or render, cut by the shutdown
+			return ctx.Err()
+		}
+	}
+	giveUp := func(kind string) func() {
+		return func() { mu.Lock(); gaveUp = append(gaveUp, kind); mu.Unlock() }
+	}
+	db := storetest.DB(t)
+	w, err := worker.New(worker.Options{RedisURL: redisURL, DB: db, Concurrency: 1, FetchConcurrency: 1,
+		ShutdownTimeout: 200 * time.Millisecond, OutboxPoll: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch, render := block("fetch"), block("render")
+	w.Handle(worker.TypeTransferFetch, asynq.HandlerFunc(func(ctx context.Context, task *asynq.Task) error {
+		defer func() { ended <- "fetch" }()
+		return worker.HandleFetchTask(lastFetcher{fetch: fetch, giveUp: giveUp("fetch")}).ProcessTask(ctx, task)
+	}))
+	w.Handle(worker.TypeExportRender, asynq.HandlerFunc(func(ctx context.Context, task *asynq.Task) error {
+		defer func() { ended <- "render" }()
+		return worker.HandleRenderTask(lastRenderer{render: render, giveUp: giveUp("render")}).ProcessTask(ctx, task)
+	}))
+	client := asynq.NewClient(ro)
+	defer client.Close()
+	fetchTask, renderTask := worker.NewFetchTask(uuid.NewString()), worker.NewRenderTask(uuid.NewString())
+	for _, tk := range []struct {
+		typ, queue string
+		payload    []byte
+	}{{worker.TypeTransferFetch, worker.QueueFetch, fetchTask.Payload}, {worker.TypeExportRender, "default", renderTask.Payload}} {
+		if _, err := client.Enqueue(asynq.NewTask(tk.typ, tk.payload), asynq.Queue(tk.queue), asynq.MaxRetry(0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	<-started
+	<-started // both last attempts are running
+	cancel()  // shut down; the handlers outlast the 200 ms
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	<-ended
+	<-ended
+	mu.Lock()
+	defer mu.Unlock()
+	if len(gaveUp) != 0 {
+		t.Fatalf("gave up %v on a shutdown; the tasks are back in their queues and run again", gaveUp)
+	}
+	inspector := asynq.NewInspector(ro)
+	defer inspector.Close()
+	for _, q := range []string{worker.QueueFetch, "default"} {
+		if pending, err := inspector.ListPendingTasks(q); err != nil || len(pending) != 1 {
+			t.Fatalf("queue %s: %d pending, %v; want the requeued task", q, len(pending), err)
+		}
+	}
+}
+
+// lastFetcher and lastRenderer are the handlers' Fetcher and Renderer whose
+// work blocks until cancelled and whose GiveUp is counted.
+type lastFetcher struct {
+	fetch  func(ctx context.Context) error
+	giveUp func()
+}
+
+func (f lastFetcher) Fetch(ctx context.Context, _ string, _ bool) error { return f.fetch(ctx) }
+func (f lastFetcher) GiveUp(context.Context, string) error              { f.giveUp(); return nil }
+
+type lastRenderer struct {
+	render func(ctx context.Context) error
+	giveUp func()
+}
+
+func (r lastRenderer) Render(ctx context.Context, _ string) error { return r.render(ctx) }
+func (r lastRenderer) GiveUp(context.Context, string) error       { r.giveUp(); return nil }
