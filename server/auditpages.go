@@ -145,6 +145,7 @@ func (s *accountPages) renderAudit(c echo.Context, status int, v web.AuditView) 
 	}
 	if cp := st.LastCheckpoint; cp != nil {
 		v.Checkpoint = strconv.FormatInt(cp.Seq, 10) + " · " + cp.SignedAt.In(displayZone).Format(time.DateTime)
+		v.CheckpointUnverified = !st.CheckpointVerified
 	}
 	return s.render(c, status, "audit", v)
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"html"
 	"net/http"
@@ -248,5 +249,24 @@ func TestAuditTableInWords(t *testing.T) {
 				t.Errorf("%s: the patient's log shows the code %q", l, raw)
 			}
 		}
+	}
+}
+
+// A checkpoint row whose signature does not verify (here: a JWS made up by
+// someone who can write the table, with an invalid signature) is not presented
+// as signed: the auditor's page says it is not verified.
+func TestAuditorPageFlagsUnverifiedCheckpoint(t *testing.T) {
+	f := newAuditFixture(t)
+	if w := f.auditor.get("/audit"); strings.Contains(w.Body.String(), web.T(web.NL, "audit.chain.unverified")) {
+		t.Fatal("a page without checkpoints flags one")
+	}
+	payload := base64.RawURLEncoding.EncodeToString([]byte(`{"typ":"` + audit.CheckpointType + `","seq":3,"signed_at":"2026-12-07T12:00:00Z"}`))
+	jws := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"ES256"}`)) + "." + payload + ".bm90LWEtc2lnbmF0dXJl"
+	if _, err := f.e.db.Pool.Exec(context.Background(), `insert into audit_checkpoint (seq, jws) values (3, $1)`, jws); err != nil {
+		t.Fatal(err)
+	}
+	body := f.auditor.get("/audit").Body.String()
+	if !strings.Contains(body, "3 · ") || !strings.Contains(body, web.T(web.NL, "audit.chain.unverified")) {
+		t.Fatalf("the made-up checkpoint is not flagged as unverified:\n%s", body)
 	}
 }

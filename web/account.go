@@ -91,6 +91,9 @@ type AuditView struct {
 	HeadTime string
 	// Checkpoint is the last signed checkpoint ("" when none yet).
 	Checkpoint string
+	// CheckpointUnverified: its signature did not verify here (forged, or no
+	// key to check it with); the page says so instead of calling it signed.
+	CheckpointUnverified bool
 }
 
 // MyLogRow is one line of the patient's own log, in plain words.
