@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -212,25 +213,178 @@ func TestWalker(t *testing.T) {
 }
 
 func TestStartAnchor(t *testing.T) {
-	if a, b := StartAnchor(1, nil); b != nil || a != (Anchor{}) {
+	if a, b := StartAnchor(1, nil, nil); b != nil || a != (Anchor{}) {
 		t.Fatalf("record 1: %v %v", a, b)
 	}
-	if _, b := StartAnchor(5, nil); b == nil || !strings.Contains(b.Problem, "records 1..4 are missing") {
+	if _, b := StartAnchor(5, nil, nil); b == nil || !strings.Contains(b.Problem, "records 1..4 are missing") {
 		t.Fatalf("no prune record: %v", b)
 	}
 	h := chain(1)[0].Hash
-	prune := &Record{Event: Event{Details: map[string]string{DetailKeptFromSeq: "5", DetailKeptFromPrevHash: h.String()}}}
-	if a, b := StartAnchor(5, prune); b != nil || a.Seq != 4 || a.Hash != h {
+	prune := pruneRecord(t, nil, 0, 5, h, 9)
+	if a, b := StartAnchor(5, prune, nil); b != nil || a.Seq != 4 || a.Hash != h {
 		t.Fatalf("prune record: %v %v", a, b)
 	}
-	if _, b := StartAnchor(6, prune); b == nil {
+	if _, b := StartAnchor(6, prune, nil); b == nil {
 		t.Fatal("a prune record naming another start was accepted")
 	}
 	// Kept records before the named start (linked before a dropped one): the
 	// chain starts at the named position all the same.
-	if a, b := StartAnchor(3, prune); b != nil || a.Seq != 4 || a.Hash != h {
+	if a, b := StartAnchor(3, prune, nil); b != nil || a.Seq != 4 || a.Hash != h {
 		t.Fatalf("prune record after the first kept record: %v %v", a, b)
 	}
+	keys := testKeys{7: bytes.Repeat([]byte{1}, 32)}
+	if a, b := StartAnchor(3, pruneRecord(t, keys, 7, 5, h, 5), keys); b != nil || a.Seq != 4 || a.Hash != h {
+		t.Fatalf("keyed prune record: %v %v", a, b)
+	}
+}
+
+// pruneRecord is an audit_pruned record as Prune writes it, naming keptFrom
+// (with prev hash h) and linked at link, keyed with key id macKey (0: unkeyed).
+func pruneRecord(t *testing.T, keys ChainKeys, macKey uint32, keptFrom int64, h Hash, link int64) *Record {
+	t.Helper()
+	r := sample()
+	r.Action, r.ObjectType, r.MACKey = ActAuditPruned, "audit_log", macKey
+	r.Details = map[string]string{DetailKeptFromSeq: strconv.FormatInt(keptFrom, 10), DetailKeptFromPrevHash: h.String()}
+	if err := r.SealContent(keys); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SealLink(keys, link, Hash{1}); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+// A prune record makes every record before the position it names a record
+// whose link is not checked: it is only trusted when it is what Prune writes.
+// A database user without the chain key cannot make one: an unkeyed, unsealed
+// or changed one, or one linked before the cut, is a break.
+func TestStartAnchorRefusesForgedPrune(t *testing.T) {
+	keys := testKeys{7: bytes.Repeat([]byte{1}, 32)}
+	h := chain(1)[0].Hash
+	changed := pruneRecord(t, keys, 7, 100, h, 120)
+	changed.Details[DetailKeptFromSeq] = "110"
+	format1 := &Record{Event: Event{Action: ActAuditPruned, Details: map[string]string{DetailKeptFromSeq: "100", DetailKeptFromPrevHash: h.String()}}}
+	unlinked := pruneRecord(t, keys, 7, 100, h, 120)
+	unlinked.Link, unlinked.PrevHash, unlinked.Hash = 0, Hash{}, Hash{}
+	cases := map[string]struct {
+		prune *Record
+		want  string
+	}{
+		"unkeyed in a keyed chain": {pruneRecord(t, nil, 0, 100, h, 40), "unkeyed while the chain is keyed"},
+		"unkeyed, linked after":    {pruneRecord(t, nil, 0, 100, h, 120), "unkeyed while the chain is keyed"},
+		"linked before the cut":    {pruneRecord(t, keys, 7, 100, h, 40), "linked at position 40, before the position 100"},
+		"changed":                  {changed, "does not hold"},
+		"without a MAC":            {format1, "no MAC of its own"},
+		"not linked":               {unlinked, "not linked into the chain yet"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, b := StartAnchor(1, c.prune, keys)
+			if b == nil || !strings.Contains(b.Problem, c.want) {
+				t.Fatalf("break = %v, want %q", b, c.want)
+			}
+		})
+	}
+	// Without chain keys an unkeyed prune record must still be linked after the cut.
+	if _, b := StartAnchor(1, pruneRecord(t, nil, 0, 100, h, 40), nil); b == nil || !strings.Contains(b.Problem, "before the position 100") {
+		t.Fatalf("unkeyed chain, prune linked before the cut: %v", b)
+	}
+}
+
+// keyedChain is n format 2 records linked at positions 1..n with key id 7.
+func keyedChain(t *testing.T, keys ChainKeys, n int) []Record {
+	t.Helper()
+	var out []Record
+	var prev Hash
+	for i := 1; i <= n; i++ {
+		r := sample()
+		r.Seq, r.MACKey = int64(i), 7
+		r.Recorded = r.Recorded.Add(time.Duration(i) * time.Second)
+		if err := r.SealContent(keys); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.SealLink(keys, int64(i), prev); err != nil {
+			t.Fatal(err)
+		}
+		prev = r.Hash
+		out = append(out, r)
+	}
+	return out
+}
+
+// Records before a (genuine) prune anchor have only their content checked; an
+// unkeyed one after keyed ones there, or an unkeyed record not linked yet, was
+// written by someone without the chain key. A checkpoint among the kept
+// records before the anchor cannot be checked: a break, not skipped; one that
+// names a dropped record (signed before every kept record) is skipped.
+func TestWalkerBeforeAnchor(t *testing.T) {
+	keys := testKeys{7: bytes.Repeat([]byte{1}, 32)}
+	recs := keyedChain(t, keys, 10)
+	// Positions 3..4 were dropped; 1..2 kept (linked before a dropped one).
+	anchor := &Anchor{Seq: 4, Hash: recs[3].Hash}
+	kept := append(append([]Record{}, recs[:2]...), recs[4:]...)
+	head := &Anchor{Seq: 10, Hash: recs[9].Hash}
+	walk := func(recs []Record, cps []Checkpoint) *Walker {
+		w := NewWalker(anchor, cps)
+		w.Keys = keys
+		for i := range recs {
+			w.Add(&recs[i])
+		}
+		w.Finish(head)
+		return w
+	}
+	if w := walk(kept, nil); w.Break != nil {
+		t.Fatalf("genuine prune: %s", w.Break)
+	}
+	dropped := Checkpoint{Seq: 3, Hash: recs[2].Hash, Recorded: recs[0].Recorded.Add(-time.Hour)} // its record was in a dropped month
+	if w := walk(kept, []Checkpoint{dropped}); w.Break != nil {
+		t.Fatalf("checkpoint at a dropped record: %s", w.Break)
+	}
+	kept2 := Checkpoint{Seq: 2, Hash: recs[1].Hash, Recorded: recs[1].Recorded}
+	t.Run("checkpoint at a kept record before the anchor", func(t *testing.T) {
+		if w := walk(kept, []Checkpoint{kept2, dropped}); w.Break != nil || w.Matched != 1 {
+			t.Fatalf("break %v, matched %d; want no break, 1 matched", w.Break, w.Matched)
+		}
+	})
+	t.Run("checkpoint at a removed record before the anchor", func(t *testing.T) {
+		removed := append(append([]Record{}, kept[0]), kept[2:]...)
+		w := walk(removed, []Checkpoint{kept2})
+		if w.Break == nil || w.Break.Seq != 2 || !strings.Contains(w.Break.Problem, "cannot be checked") {
+			t.Fatalf("break = %v", w.Break)
+		}
+	})
+	t.Run("checkpoint at a changed record before the anchor", func(t *testing.T) {
+		cp := kept2
+		cp.Hash = Hash{9}
+		w := walk(kept, []Checkpoint{cp})
+		if w.Break == nil || w.Break.Seq != 2 || !strings.Contains(w.Break.Problem, "differs from the checkpoint") {
+			t.Fatalf("break = %v", w.Break)
+		}
+	})
+	t.Run("unkeyed record before the anchor", func(t *testing.T) {
+		forged := append([]Record{}, kept...)
+		forged[1].MACKey = 0
+		_ = forged[1].SealContent(nil)
+		_ = forged[1].SealLink(nil, forged[1].Link, forged[1].PrevHash)
+		w := walk(forged, nil)
+		if w.Break == nil || w.Break.Seq != 2 || !strings.Contains(w.Break.Problem, "unkeyed record follows keyed ones") {
+			t.Fatalf("break = %v", w.Break)
+		}
+	})
+	t.Run("unkeyed record not linked yet", func(t *testing.T) {
+		w := walk(kept, nil)
+		r := sample()
+		r.Seq = 11
+		_ = r.SealContent(nil)
+		if b := w.AddUnlinked(&r); b == nil || !strings.Contains(b.Problem, "unkeyed while the chain is keyed") {
+			t.Fatalf("break = %v", b)
+		}
+		r.MACKey = 7
+		_ = r.SealContent(keys)
+		if b := w.AddUnlinked(&r); b != nil {
+			t.Fatalf("keyed unlinked record: %v", b)
+		}
+	})
 }
 
 func TestEveryActionMapsToFHIR(t *testing.T) {

@@ -153,9 +153,10 @@ func (s *Store) verify(ctx context.Context, tx pgx.Tx, opts audit.VerifyOptions)
 	if err != nil {
 		return res, err
 	}
+	keys := keysOf(chainKeys.Load())
 	var anchor *audit.Anchor
 	if opts.From.IsZero() {
-		if anchor, res.Break, err = start(ctx, tx); err != nil || res.Break != nil {
+		if anchor, res.Break, err = start(ctx, tx, keys); err != nil || res.Break != nil {
 			return res, err
 		}
 	}
@@ -165,7 +166,7 @@ func (s *Store) verify(ctx context.Context, tx pgx.Tx, opts audit.VerifyOptions)
 		return res, err
 	}
 	w := audit.NewWalker(anchor, cps)
-	w.Keys = keysOf(chainKeys.Load())
+	w.Keys = keys
 	if err := walkChain(ctx, tx, lo, hi, w.Add); err != nil {
 		return res, err
 	}
@@ -356,7 +357,7 @@ func walkUnlinked(ctx context.Context, tx pgx.Tx, sql string, args []any, fn fun
 }
 
 // start finds what the first linked record must follow (audit.StartAnchor).
-func start(ctx context.Context, tx pgx.Tx) (*audit.Anchor, *audit.Break, error) {
+func start(ctx context.Context, tx pgx.Tx, keys audit.ChainKeys) (*audit.Anchor, *audit.Break, error) {
 	var first int64
 	err := tx.QueryRow(ctx, `select link from audit_link order by link limit 1`).Scan(&first)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -379,6 +380,6 @@ func start(ctx context.Context, tx pgx.Tx) (*audit.Anchor, *audit.Break, error) 
 	if len(recs) == 1 {
 		prune = &recs[0]
 	}
-	a, brk := audit.StartAnchor(first, prune)
+	a, brk := audit.StartAnchor(first, prune, keys)
 	return &a, brk, nil
 }
