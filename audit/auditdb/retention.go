@@ -150,7 +150,17 @@ func Prune(ctx context.Context, db *store.DB, retention time.Duration, now time.
 			}
 		}
 		res.Dropped = old
-		return appendPruned(ctx, tx, &res, last, retention, actor)
+		if err := appendPruned(ctx, tx, &res, last, retention, actor); err != nil {
+			return err
+		}
+		// Link the prune record in this transaction too: verification starts
+		// from it and takes it only once it is linked (after the cut), so left
+		// to the linker it would read as a break for a moment.
+		if head, _, err = lockHead(ctx, tx, false); err != nil {
+			return err
+		}
+		_, err = linkPending(ctx, tx, head)
+		return err
 	})
 	return res, store.Error(err)
 }
