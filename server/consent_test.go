@@ -263,6 +263,22 @@ func TestGrantsPageAndWithdraw(t *testing.T) {
 			active = x.ID
 		}
 	}
+	// once the document is rendered, the list says how many pages it has (a
+	// withdrawal before the render would leave it unrendered: see
+	// TestConsentEndedBeforeRenderIsNotRendered)
+	var job string
+	for _, x := range g {
+		if x.ID == active {
+			job = x.ExportJobID
+		}
+	}
+	if err := e.jobs.Render(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	rendered, _ := e.jobs.Job(context.Background(), job)
+	if body := b.get("/toestemmingen").Body.String(); rendered.Pages == 0 || !strings.Contains(body, html.EscapeString(web.T(web.NL, "grants.pages", rendered.Pages))) {
+		t.Errorf("page count %d not on the list", rendered.Pages)
+	}
 	// another patient
 	_, seed := e.createUser(t, "bram", "patient")
 	other := e.browser()
@@ -280,20 +296,6 @@ func TestGrantsPageAndWithdraw(t *testing.T) {
 	}
 	if body := b.get("/toestemmingen?info=withdrawn").Body.String(); !hasAll(body, web.T(web.NL, "grants.withdrawn"), web.T(web.NL, "consent.state.withdrawn")) {
 		t.Error("grants page after withdraw")
-	}
-	// once the document is rendered, the list says how many pages it has
-	var job string
-	for _, x := range g {
-		if x.ID == active {
-			job = x.ExportJobID
-		}
-	}
-	if err := e.jobs.Render(context.Background(), job); err != nil {
-		t.Fatal(err)
-	}
-	rendered, _ := e.jobs.Job(context.Background(), job)
-	if body := b.get("/toestemmingen").Body.String(); rendered.Pages == 0 || !strings.Contains(body, html.EscapeString(web.T(web.NL, "grants.pages", rendered.Pages))) {
-		t.Errorf("page count %d not on the list", rendered.Pages)
 	}
 	if r := e.wantAudit(t, audit.ActConsentWithdrawn, ""); r.PersonID != e.patient || r.ObjectID != active {
 		t.Errorf("withdraw record %+v", r)
