@@ -49,9 +49,15 @@ type Account struct {
 	// TOTPPendingSealed is a new seed awaiting confirmation (enrolment page),
 	// sealed under PendingTOTPObjectID(ID).
 	TOTPPendingSealed []byte
-	OIDCIssuer        string
-	OIDCSubject       string
-	Failures          int // consecutive second-factor failures since the last success or lock
+	// TOTPPendingSession is the hash of the session id that proved the
+	// current factor and began the pending enrolment, TOTPPendingAt when it
+	// began: only that session may see or confirm the new seed, and only
+	// within enrolWindow (ASVS 5.0 V6.4.3).
+	TOTPPendingSession []byte
+	TOTPPendingAt      time.Time
+	OIDCIssuer         string
+	OIDCSubject        string
+	Failures           int // consecutive second-factor failures since the last success or lock
 	// FailedSinceLogin counts every failed attempt (password or second factor,
 	// from any source) since the last successful login; the next login tells
 	// the owner.
@@ -92,7 +98,8 @@ type Tx interface {
 	SourceFailures(ctx context.Context, accountID, source string) (failures int, blockedUntil time.Time, err error)
 	SetSourceFailures(ctx context.Context, accountID, source string, failures int, blockedUntil time.Time) error
 	ClearSourceFailures(ctx context.Context, accountID, source string) error
-	// SaveTOTP writes TOTPSealed, TOTPLastStep and TOTPPendingSealed.
+	// SaveTOTP writes TOTPSealed, TOTPLastStep, TOTPPendingSealed,
+	// TOTPPendingSession and TOTPPendingAt.
 	SaveTOTP(ctx context.Context, a *Account) error
 	// AddRecoveryCodes adds codes; replace first deletes the account's old ones.
 	AddRecoveryCodes(ctx context.Context, accountID string, hashes [][]byte, replace bool) error

@@ -39,3 +39,14 @@ func (s *Service) hashSlot(ctx context.Context) (release func(), err error) {
 		return nil, pgo.Wrap(pgo.EUNAVAILABLE, ctx.Err(), "The request was cancelled.")
 	}
 }
+
+// codeSlot takes a hash slot, before the transaction, when code is a recovery
+// code: checkCode then runs up to ten argon2id checks (one per unused code),
+// which must count against the same bound as passwords. A TOTP code needs none;
+// release is then a no-op.
+func (s *Service) codeSlot(ctx context.Context, code string) (release func(), err error) {
+	if !isRecoveryCode(code) {
+		return func() {}, nil
+	}
+	return s.hashSlot(ctx)
+}

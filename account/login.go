@@ -89,10 +89,15 @@ func (s *Service) Password(ctx context.Context, oldID, name, password string, c 
 // StageMFA session id. On success the session id rotates (ASVS 5.0 V7.2.4): the old
 // one is deleted and a StageFull session returned.
 func (s *Service) SecondFactor(ctx context.Context, id, code string, c Client) (string, *Session, error) {
+	release, err := s.codeSlot(ctx, code)
+	if err != nil {
+		return "", nil, err
+	}
+	defer release()
 	var newID string
 	var sess *Session
 	var fail error
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err = s.store.InTx(ctx, func(tx Tx) error {
 		old, now, err := s.live(ctx, tx, id)
 		if err != nil || old.Stage != StageMFA {
 			fail = ErrNoSession
@@ -151,10 +156,11 @@ func (s *Service) complete(ctx context.Context, tx Tx, a *Account, old *Session,
 }
 
 // checkCode accepts a TOTP code whose step is newer than the last one used (and
-// records it), or an unused recovery code (and uses it up).
+// records it), or an unused recovery code (and uses it up). The caller holds a
+// hash slot for a recovery code (codeSlot): it costs up to ten argon2id checks.
 func (s *Service) checkCode(ctx context.Context, tx Tx, a *Account, code string, now time.Time) (string, bool, error) {
 	code = strings.TrimSpace(code)
-	if looksLikeRecoveryCode(code) {
+	if isRecoveryCode(code) {
 		stored, err := tx.UnusedRecoveryCodes(ctx, a.ID)
 		if err != nil {
 			return "recovery_code", false, err

@@ -91,3 +91,9 @@ func looksLikeRecoveryCode(code string) bool {
 	c := strings.NewReplacer("-", "", " ", "").Replace(code)
 	return len(c) == recoveryLen
 }
+
+// isRecoveryCode is how checkCode and codeSlot tell a submitted code: the same
+// test, so that every recovery-code check holds a hash slot.
+func isRecoveryCode(code string) bool {
+	return looksLikeRecoveryCode(strings.TrimSpace(code))
+}

@@ -62,19 +62,24 @@ func (t *txn) Audit(ctx context.Context, ev audit.Event) error {
 
 const accountCols = `id::text, name, role, coalesce(password_hash, ''), coalesce(totp_sealed, ''::bytea),
 	totp_last_step, coalesce(totp_pending_sealed, ''::bytea), coalesce(oidc_issuer, ''), coalesce(oidc_subject, ''), failures,
-	coalesce(locked_until, 'epoch'::timestamptz), disabled, created_at, failed_since_login`
+	coalesce(locked_until, 'epoch'::timestamptz), disabled, created_at, failed_since_login,
+	coalesce(totp_pending_session, ''::bytea), coalesce(totp_pending_at, 'epoch'::timestamptz)`
 
 func scanAccount(row pgx.Row) (*account.Account, error) {
 	var a account.Account
 	var role string
 	err := row.Scan(&a.ID, &a.Name, &role, &a.PasswordHash, &a.TOTPSealed, &a.TOTPLastStep, &a.TOTPPendingSealed,
-		&a.OIDCIssuer, &a.OIDCSubject, &a.Failures, &a.LockedUntil, &a.Disabled, &a.CreatedAt, &a.FailedSinceLogin)
+		&a.OIDCIssuer, &a.OIDCSubject, &a.Failures, &a.LockedUntil, &a.Disabled, &a.CreatedAt, &a.FailedSinceLogin,
+		&a.TOTPPendingSession, &a.TOTPPendingAt)
 	if err != nil {
 		return nil, store.Error(err)
 	}
 	a.Role = account.Role(role)
 	if a.LockedUntil.Equal(time.Unix(0, 0)) {
 		a.LockedUntil = time.Time{}
+	}
+	if a.TOTPPendingAt.Equal(time.Unix(0, 0)) {
+		a.TOTPPendingAt = time.Time{}
 	}
 	return &a, nil
 }
@@ -167,8 +172,13 @@ func (t *txn) ClearSourceFailures(ctx context.Context, accountID, source string)
 }
 
 func (t *txn) SaveTOTP(ctx context.Context, a *account.Account) error {
-	_, err := t.tx.Exec(ctx, `update accounts set totp_sealed = $2, totp_last_step = $3, totp_pending_sealed = $4
-		where id = $1::uuid`, a.ID, nilIfEmpty(a.TOTPSealed), a.TOTPLastStep, nilIfEmpty(a.TOTPPendingSealed))
+	var pendingAt any
+	if !a.TOTPPendingAt.IsZero() {
+		pendingAt = a.TOTPPendingAt
+	}
+	_, err := t.tx.Exec(ctx, `update accounts set totp_sealed = $2, totp_last_step = $3, totp_pending_sealed = $4,
+		totp_pending_session = $5, totp_pending_at = $6 where id = $1::uuid`, a.ID, nilIfEmpty(a.TOTPSealed),
+		a.TOTPLastStep, nilIfEmpty(a.TOTPPendingSealed), nilIfEmpty(a.TOTPPendingSession), pendingAt)
 	return store.Error(err)
 }
 

@@ -153,3 +153,104 @@ func TestEnrolConfirmEndsOtherSessions(t *testing.T) {
 		t.Fatalf("audit ends with %v; want mfa_enrolled, logout", got)
 	}
 }
+
+// A pending new authenticator belongs to the session that proved the current
+// one: another logged-in session of the account (a shared, unlocked computer)
+// can neither read its secret nor confirm it (review finding; ASVS 5.0 V6.4.3,
+// V7.5.1), and it changes nothing for the session that began it.
+func TestEnrolOnlyFromBeginningSession(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	secret, _ := f.enrol(t, "jan", account.RolePatient)
+	_, _, a := f.login(t, "jan", secret)
+	uri, err := f.svc.BeginEnrolment(ctx, a, f.nextCode(secret), cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newSecret := seedOf(t, uri)
+	f.clock.add(30 * time.Second)
+	_, _, b := f.login(t, "jan", secret) // a fresh full login of the same account
+	if got, err := f.svc.PendingEnrolment(ctx, b); !errors.Is(err, account.ErrEnrolmentElsewhere) || got != "" {
+		t.Fatalf("session B read the pending enrolment (%q): %v; want ErrEnrolmentElsewhere", got, err)
+	}
+	code := account.TOTPCode(newSecret, account.TOTPStep(f.clock.now()))
+	if codes, err := f.svc.ConfirmEnrolment(ctx, b, code, cli); !errors.Is(err, account.ErrEnrolmentElsewhere) || codes != nil {
+		t.Fatalf("session B confirmed the new authenticator: %v; want ErrEnrolmentElsewhere", err)
+	}
+	if _, err := f.svc.Session(ctx, a); err != nil {
+		t.Fatalf("session A after B's attempt: %v", err)
+	}
+	if got, err := f.svc.PendingEnrolment(ctx, a); err != nil || got != uri {
+		t.Fatalf("session A lost its pending enrolment: %v", err)
+	}
+	if _, err := f.svc.ConfirmEnrolment(ctx, a, code, cli); err != nil {
+		t.Fatalf("session A confirms: %v", err)
+	}
+	if _, err := f.svc.Session(ctx, b); !errors.Is(err, account.ErrNoSession) {
+		t.Fatalf("session B survived the confirmation: %v", err)
+	}
+}
+
+// A pending enrolment lives 10 minutes from BeginEnrolment: later, even the
+// session that began it is refused, the new seed is discarded and the old
+// authenticator stays; within the limit it is confirmed.
+func TestEnrolExpires(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after time.Duration
+		want  error
+	}{
+		{"within the limit", 10 * time.Minute, nil},
+		{"after the limit", 10*time.Minute + time.Second, account.ErrEnrolmentExpired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := setup(t, testCfg)
+			ctx := context.Background()
+			secret, _ := f.enrol(t, "jan", account.RolePatient)
+			_, _, a := f.login(t, "jan", secret)
+			uri, err := f.svc.BeginEnrolment(ctx, a, f.nextCode(secret), cli)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.clock.add(tc.after) // within the idle timeout: session A is alive
+			code := account.TOTPCode(seedOf(t, uri), account.TOTPStep(f.clock.now()))
+			codes, err := f.svc.ConfirmEnrolment(ctx, a, code, cli)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("confirm %v after beginning: %v; want %v", tc.after, err, tc.want)
+			}
+			if tc.want == nil {
+				if len(codes) != 10 {
+					t.Fatalf("%d recovery codes", len(codes))
+				}
+				return
+			}
+			if _, err := f.svc.PendingEnrolment(ctx, a); pgo.ErrorCode(err) != pgo.ENOTFOUND || errors.Is(err, account.ErrEnrolmentExpired) {
+				t.Fatalf("expired enrolment not discarded: %v", err)
+			}
+			if _, err := f.svc.Session(ctx, a); err != nil {
+				t.Fatalf("session A ended: %v", err)
+			}
+			f.clock.add(30 * time.Second)
+			f.login(t, "jan", secret) // the old authenticator still works
+		})
+	}
+}
+
+// An expired enrolment is refused (and discarded) by PendingEnrolment too: the
+// secret is not shown again.
+func TestEnrolPendingExpires(t *testing.T) {
+	f := setup(t, testCfg)
+	ctx := context.Background()
+	secret, _ := f.enrol(t, "jan", account.RolePatient)
+	_, _, a := f.login(t, "jan", secret)
+	if _, err := f.svc.BeginEnrolment(ctx, a, f.nextCode(secret), cli); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.add(10*time.Minute + time.Second)
+	if got, err := f.svc.PendingEnrolment(ctx, a); !errors.Is(err, account.ErrEnrolmentExpired) || got != "" {
+		t.Fatalf("pending after the limit (%q): %v; want ErrEnrolmentExpired", got, err)
+	}
+	if _, err := f.svc.ConfirmEnrolment(ctx, a, "123456", cli); !errors.Is(err, account.ErrNoPendingEnrolment) {
+		t.Fatalf("confirm after the discard: %v; want ErrNoPendingEnrolment", err)
+	}
+}
