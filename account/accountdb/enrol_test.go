@@ -162,11 +162,7 @@ func TestEnrolOnlyFromBeginningSession(t *testing.T) {
 	f := setup(t, testCfg)
 	ctx := context.Background()
 	secret, _ := f.enrol(t, "jan", account.RolePatient)
-	_, _, a := f.login(t, "jan", secret)
-	uri, err := f.svc.BeginEnrolment(ctx, a, f.nextCode(secret), cli)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, uri := f.beginEnrolment(t, "jan", secret)
 	newSecret := seedOf(t, uri)
 	f.clock.add(30 * time.Second)
 	_, _, b := f.login(t, "jan", secret) // a fresh full login of the same account
@@ -207,11 +203,7 @@ func TestEnrolExpires(t *testing.T) {
 			f := setup(t, testCfg)
 			ctx := context.Background()
 			secret, _ := f.enrol(t, "jan", account.RolePatient)
-			_, _, a := f.login(t, "jan", secret)
-			uri, err := f.svc.BeginEnrolment(ctx, a, f.nextCode(secret), cli)
-			if err != nil {
-				t.Fatal(err)
-			}
+			a, uri := f.beginEnrolment(t, "jan", secret)
 			f.clock.add(tc.after) // within the idle timeout: session A is alive
 			code := account.TOTPCode(seedOf(t, uri), account.TOTPStep(f.clock.now()))
 			codes, err := f.svc.ConfirmEnrolment(ctx, a, code, cli)
@@ -242,10 +234,7 @@ func TestEnrolPendingExpires(t *testing.T) {
 	f := setup(t, testCfg)
 	ctx := context.Background()
 	secret, _ := f.enrol(t, "jan", account.RolePatient)
-	_, _, a := f.login(t, "jan", secret)
-	if _, err := f.svc.BeginEnrolment(ctx, a, f.nextCode(secret), cli); err != nil {
-		t.Fatal(err)
-	}
+	a, _ := f.beginEnrolment(t, "jan", secret)
 	f.clock.add(10*time.Minute + time.Second)
 	if got, err := f.svc.PendingEnrolment(ctx, a); !errors.Is(err, account.ErrEnrolmentExpired) || got != "" {
 		t.Fatalf("pending after the limit (%q): %v; want ErrEnrolmentExpired", got, err)
@@ -253,4 +242,16 @@ func TestEnrolPendingExpires(t *testing.T) {
 	if _, err := f.svc.ConfirmEnrolment(ctx, a, "123456", cli); !errors.Is(err, account.ErrNoPendingEnrolment) {
 		t.Fatalf("confirm after the discard: %v; want ErrNoPendingEnrolment", err)
 	}
+}
+
+// beginEnrolment logs name (enrolled with secret) in and begins replacing the
+// authenticator in that session; it returns the session and the new seed's URI.
+func (f *fixture) beginEnrolment(t *testing.T, name string, secret []byte) (sid, uri string) {
+	t.Helper()
+	_, _, sid = f.login(t, name, secret)
+	uri, err := f.svc.BeginEnrolment(context.Background(), sid, f.nextCode(secret), cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sid, uri
 }

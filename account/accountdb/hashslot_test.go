@@ -70,11 +70,7 @@ func TestEnrolConfirmHashesInSlotAfterChecks(t *testing.T) {
 	ctx := context.Background()
 	secret, _ := f.enrol(t, "jan", account.RolePatient)
 	f.enrol(t, "piet", account.RolePatient)
-	_, _, sid := f.login(t, "jan", secret)
-	uri, err := f.svc.BeginEnrolment(ctx, sid, f.nextCode(secret), cli)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sid, uri := f.beginEnrolment(t, "jan", secret)
 	code := account.TOTPCode(seedOf(t, uri), account.TOTPStep(f.clock.now()))
 
 	release := f.holdHashSlot(t, "piet")

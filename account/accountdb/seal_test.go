@@ -151,11 +151,7 @@ func TestRewrapTOTPAfterRotation(t *testing.T) {
 	f := setup(t, testCfg)
 	ctx := context.Background()
 	secret, _ := f.enrol(t, "jan", account.RolePatient)
-	_, _, sid := f.login(t, "jan", secret)
-	uri, err := f.svc.BeginEnrolment(ctx, sid, f.nextCode(secret), cli)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sid, uri := f.beginEnrolment(t, "jan", secret)
 	oldKey := f.vault.PrimaryKeyID()
 	if _, err := vault.RotateKeyset(f.keyset); err != nil {
 		t.Fatal(err)
