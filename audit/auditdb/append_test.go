@@ -37,6 +37,16 @@ func count(t *testing.T, db *store.DB) int64 {
 	return n
 }
 
+// recordAt appends ev as recorded at at (a record of another month), in a
+// transaction of its own.
+func recordAt(t testing.TB, db *store.DB, ev audit.Event, at time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	if err := db.WithTx(ctx, func(tx pgx.Tx) error { _, err := appendAt(ctx, tx, ev, at); return err }); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // linkAll links every committed record, as the running linker would.
 func linkAll(t testing.TB, db *store.DB) int {
 	t.Helper()

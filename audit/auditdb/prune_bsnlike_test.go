@@ -17,16 +17,7 @@ import (
 func TestPruneWhenTheKeptSeqLooksLikeABSN(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.DB(t)
-	tx, err := db.Pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := appendAt(ctx, tx, event(1), time.Date(2019, 1, 15, 10, 0, 0, 0, time.UTC)); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	recordAt(t, db, event(1), time.Date(2019, 1, 15, 10, 0, 0, 0, time.UTC))
 	// Jump the head as if 123 million records had been written before it.
 	if _, err := db.Pool.Exec(ctx, `update audit_chain_head set seq = 123456780`); err != nil {
 		t.Fatal(err)

@@ -114,20 +114,7 @@ func TestKeyedPruneVerifies(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	appendOld := func(i int, at time.Time) {
-		t.Helper()
-		tx, err := db.Pool.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := appendAt(ctx, tx, event(i), at); err != nil {
-			t.Fatal(err)
-		}
-		if err := tx.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	appendOld(1, time.Date(2019, 1, 15, 10, 0, 0, 0, time.UTC))
+	recordAt(t, db, event(1), time.Date(2019, 1, 15, 10, 0, 0, 0, time.UTC))
 	checkpoint() // at 1, a dropped record
 	// A record of January 2019 whose transaction commits after a kept one:
 	// the kept record is linked at 2, the dropped one at 3.

@@ -180,16 +180,7 @@ func TestPruneDropsOnlyExpiredMonths(t *testing.T) {
 		time.Date(2019, 2, 15, 10, 0, 0, 0, time.UTC),
 	}
 	for i, at := range old {
-		tx, err := db.Pool.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := appendAt(ctx, tx, event(i), at); err != nil {
-			t.Fatal(err)
-		}
-		if err := tx.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
+		recordAt(t, db, event(i), at)
 		if _, _, err := Checkpoint(ctx, db, key); err != nil {
 			t.Fatal(err)
 		}
