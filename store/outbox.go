@@ -126,3 +126,42 @@ func (db *DB) PruneOutbox(ctx context.Context, before time.Time) (int64, error) 
 	tag, err := db.Pool.Exec(ctx, `delete from outbox where sent_at < $1`, before)
 	return tag.RowsAffected(), Error(err)
 }
+
+// OutboxTask is the newest outbox row of a task, as the stalled-work sweep reads
+// it: its id (the asynq TaskID), its queue, and whether the relay has sent it.
+type OutboxTask struct {
+	ID    uuid.UUID
+	Queue string
+	Sent  bool
+}
+
+// OutboxTasks returns, for each payload of taskType that has an outbox row, the
+// newest such row, keyed by the payload's bytes. A payload names one piece of
+// work (an export job, a transfer); a transfer retried has a row per try.
+func (db *DB) OutboxTasks(ctx context.Context, taskType string, payloads [][]byte) (map[string]OutboxTask, error) {
+	rows, err := db.Pool.Query(ctx, `select distinct on (payload) payload, id, queue, sent_at is not null
+		from outbox where task_type = $1 and payload = any($2) order by payload, created_at desc, id desc`, taskType, payloads)
+	if err != nil {
+		return nil, Error(err)
+	}
+	defer rows.Close()
+	out := map[string]OutboxTask{}
+	for rows.Next() {
+		var p []byte
+		var t OutboxTask
+		if err := rows.Scan(&p, &t.ID, &t.Queue, &t.Sent); err != nil {
+			return nil, Error(err)
+		}
+		out[string(p)] = t
+	}
+	return out, Error(rows.Err())
+}
+
+// ResendOutbox marks a sent row unsent again and wakes the relay, which then
+// enqueues it once more under the same TaskID: for a task the queue lost (Redis
+// restarted without its data). It reports whether the row was sent before.
+func (db *DB) ResendOutbox(ctx context.Context, id uuid.UUID) (bool, error) {
+	tag, err := db.Pool.Exec(ctx, `with u as (update outbox set sent_at = null where id = $1 and sent_at is not null returning 1)
+		select pg_notify($2, '') from u`, id, OutboxChannel)
+	return tag.RowsAffected() == 1, Error(err)
+}

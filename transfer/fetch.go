@@ -205,12 +205,19 @@ func (s *Service) ended(ctx context.Context, t Transfer, f *Failure, last bool) 
 	return errors.Join(ErrPermanent, f)
 }
 
-// GiveUp fails a transfer after its task's last attempt ended in an error that is
-// not a Failure (the database was gone, say).
+// GiveUp ends a transfer that its task will not move on any more: after the
+// task's last attempt ended in an error that is not a Failure (the database was
+// gone, say), or when the worker's stalled-work sweep finds the task archived
+// (its worker was killed during the last attempt). A stored transfer has its
+// documents, so it is finished (token revoked, done), not failed; any other
+// unfinished one fails with "Opnieuw proberen".
 func (s *Service) GiveUp(ctx context.Context, id string) error {
 	t, err := s.c.Store.Get(ctx, id)
 	if err != nil || t.Status.Final() {
 		return err
+	}
+	if t.Status == StatusStored {
+		return s.finish(ctx, t)
 	}
 	return s.markFailed(ctx, t, nil, fail(ReasonInternal, "the fetch task gave up"))
 }

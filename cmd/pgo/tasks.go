@@ -134,3 +134,20 @@ func queueRewrap(ctx context.Context, e *env, db *store.DB, batch int) error {
 	fmt.Fprintf(e.stdout, "queued %s task %s\n", worker.TypeKeysRewrap, id)
 	return nil
 }
+
+// stalledWork is the periodic sweep that ends exports and transfers no task
+// drives any more (the worker was killed during the task's last attempt, or
+// Redis lost the task), asking the queue through its inspector.
+func (a *App) stalledWork() (worker.Periodic, error) {
+	in, err := worker.NewInspector(a.Config.RedisURL)
+	if err != nil {
+		return worker.Periodic{}, err
+	}
+	a.onClose(func() { in.Close() })
+	return worker.StalledSweep(a.DB, in, []worker.Stalled{
+		{Type: worker.TypeExportRender, Task: worker.NewRenderTask,
+			Unfinished: exportdb.New(a.DB, worker.NewRenderTask).Unfinished, GiveUp: a.exportJobs().GiveUp},
+		{Type: worker.TypeTransferFetch, Task: worker.NewFetchTask,
+			Unfinished: transferdb.New(a.DB, worker.NewFetchTask).Unfinished, GiveUp: a.fetcher().GiveUp},
+	}, worker.StalledQuiet, worker.StalledEvery, a.Log, nil), nil
+}

@@ -43,6 +43,10 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	if err != nil {
 		return err
 	}
+	stalled, err := a.stalledWork()
+	if err != nil {
+		return err
+	}
 	w, err := worker.New(worker.Options{
 		RedisURL:          cfg.RedisURL,
 		DB:                a.DB,
@@ -53,7 +57,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		RetryDelay:        cfg.WorkerRetryDelay,
 		TaskCheckInterval: cfg.WorkerTaskCheckInterval,
 		Log:               log,
-		Periodic:          []worker.Periodic{maintain, worker.OutboxPrune(a.DB, cfg.OutboxRetention, time.Hour, nil), a.exportCleanup()},
+		Periodic:          []worker.Periodic{maintain, worker.OutboxPrune(a.DB, cfg.OutboxRetention, time.Hour, nil), a.exportCleanup(), stalled},
 	})
 	if err != nil {
 		return err

@@ -255,3 +255,16 @@ func (s *Store) ReplaceDocument(ctx context.Context, id string, res export.Resul
 		return err
 	}))
 }
+
+// Unfinished returns up to limit jobs in queued or rendering that have not
+// changed since quietSince, oldest first: the candidates of the worker's
+// stalled-work sweep, which asks the queue whether a task still drives each.
+func (s *Store) Unfinished(ctx context.Context, quietSince time.Time, limit int) ([]string, error) {
+	rows, err := s.db.Pool.Query(ctx, `select id::text from export_job
+		where status in ('queued', 'rendering') and updated_at < $1 order by created_at limit $2`, quietSince, limit)
+	if err != nil {
+		return nil, store.Error(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return ids, store.Error(err)
+}

@@ -290,3 +290,17 @@ func nullTime(t time.Time) *time.Time {
 	}
 	return &t
 }
+
+// Unfinished returns up to limit transfers that their fetch task drives
+// (authorized to stored) and that have not changed since quietSince, oldest
+// first: the candidates of the worker's stalled-work sweep.
+func (s *Store) Unfinished(ctx context.Context, quietSince time.Time, limit int) ([]string, error) {
+	rows, err := s.db.Pool.Query(ctx, `select id::text from transfer
+		where status in ('authorized', 'listing', 'downloading', 'verifying', 'stored') and updated_at < $1
+		order by created_at limit $2`, quietSince, limit)
+	if err != nil {
+		return nil, store.Error(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return ids, store.Error(err)
+}
