@@ -227,6 +227,10 @@ type Deps struct {
 	Exports Exports
 	Signer  Signer
 	Now     func() time.Time // default time.Now
+	// Unauthenticated bounds the audit records of token and revocation
+	// requests refused without a verified client certificate (nil: each one
+	// is recorded).
+	Unauthenticated *audit.Quota
 }
 
 // Service is the authorization server.

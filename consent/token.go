@@ -86,6 +86,15 @@ func (s *Service) refuseToken(ctx context.Context, r *http.Request, err error, s
 	if sess != nil {
 		ev.PersonID, ev.ObjectType, ev.ObjectID = sess.Subject, "consent", sess.GrantID
 	}
+	if _, authenticated := reqctx.PeerFromContext(ctx); !authenticated {
+		// anyone who reaches the port can send these: a bounded number is recorded
+		switch v, until := s.d.Unauthenticated.Admit(ev.SourceIP); v {
+		case audit.QuotaSkip:
+			return oe
+		case audit.QuotaLast:
+			ev.Details[audit.DetailQuota] = until.UTC().Format(time.RFC3339)
+		}
+	}
 	if aerr := s.d.Store.Audit(ctx, ev); aerr != nil {
 		return aerr
 	}

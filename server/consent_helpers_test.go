@@ -100,6 +100,8 @@ type consentOpts struct {
 	realTime bool
 	// noOCL starts the server without the OAuth Client List loaded.
 	noOCL bool
+	// quota bounds the audit records of unauthenticated token requests.
+	quota *audit.Quota
 }
 
 func newConsentEnv(t *testing.T, o consentOpts) *consentEnv {
@@ -132,7 +134,7 @@ func newConsentEnv(t *testing.T, o consentOpts) *consentEnv {
 	}
 	e.svc, err = consent.New(consent.Config{Issuer: testIssuer + "/", ProviderName: "noord", RequirePKCE: o.requirePKCE,
 		Redirects: e.redirects}, consent.Deps{Store: consentdb.New(e.db, exportdb.New(e.db, worker.NewRenderTask)), Lists: lists,
-		Dossier: dos, Exports: jobs, Signer: key, Now: now})
+		Dossier: dos, Exports: jobs, Signer: key, Now: now, Unauthenticated: o.quota})
 	if err != nil {
 		t.Fatal(err)
 	}

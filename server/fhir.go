@@ -47,6 +47,9 @@ type FHIRDeps struct {
 	// HoldLimit bounds the wait of a plain Binary read for a rendering document
 	// (PGO_HOLD_LIMIT); 0 answers 503 + Retry-After at once.
 	HoldLimit time.Duration
+	// Unauthenticated bounds the audit records of requests refused for want of
+	// a verified client certificate (nil: each one is recorded).
+	Unauthenticated *audit.Quota
 }
 
 type fhirAPI struct {
@@ -166,6 +169,16 @@ func (a *fhirAPI) refuse(c echo.Context, peer reqctx.Peer, ev audit.Event) {
 		ev.Details = map[string]string{}
 	}
 	ev.Details["route"] = c.Path()
+	if peer.Thumbprint == "" {
+		// no verified certificate: anyone who reaches the port can send these,
+		// so a bounded number is recorded
+		switch v, until := a.d.Unauthenticated.Admit(ev.SourceIP); v {
+		case audit.QuotaSkip:
+			return
+		case audit.QuotaLast:
+			ev.Details[audit.DetailQuota] = until.UTC().Format(time.RFC3339)
+		}
+	}
 	if err := a.d.Exports.Record(c.Request().Context(), ev); err != nil {
 		a.s.log.ErrorContext(c.Request().Context(), "fhir: audit refusal", "error", err.Error())
 	}

@@ -53,6 +53,7 @@ type App struct {
 		accounts     *account.Service
 		accountStore *accountdb.Store
 		consent      *consent.Service
+		quota        *audit.Quota
 	}
 	closers []func()
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"time"
 
+	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/consent"
 	"github.com/pgo-koppelvlak/pgo/consent/consentdb"
 	"github.com/pgo-koppelvlak/pgo/export/exportdb"
@@ -52,7 +54,20 @@ func (a *App) consent() (*consent.Service, error) {
 		Dossier: a.dossiers(),
 		Exports: a.exportJobs(),
 		Signer:  a.Signer,
+		// token requests without a verified certificate: audited up to a quota
+		Unauthenticated: a.unauthenticatedQuota(),
 	})
 	a.built.consent = svc
 	return svc, err
+}
+
+// unauthenticatedQuota is the one audit quota of the process's peer routes for
+// requests refused without a verified client certificate (token endpoint and
+// FHIR endpoint together): anyone who reaches the port can send them, so each
+// source network gets 10 records a minute and all of them 300.
+func (a *App) unauthenticatedQuota() *audit.Quota {
+	if a.built.quota == nil {
+		a.built.quota = &audit.Quota{Window: time.Minute, PerSource: 10, Total: 300}
+	}
+	return a.built.quota
 }

@@ -25,7 +25,10 @@ func (a *App) mountFHIR(ctx context.Context, srv *server.Server) error {
 	if err != nil {
 		return err
 	}
-	srv.MountFHIR(server.FHIRDeps{Access: consentAccess{svc}, Exports: a.exportServing(ctx), HoldLimit: a.Config.FHIR.HoldLimit})
+	q := a.unauthenticatedQuota()
+	srv.MountFHIR(server.FHIRDeps{Access: consentAccess{svc}, Exports: a.exportServing(ctx), HoldLimit: a.Config.FHIR.HoldLimit,
+		Unauthenticated: q})
+	srv.Registry().MustRegister(server.UnrecordedRefusals(q.Skipped))
 	return nil
 }
 
