@@ -35,6 +35,11 @@ func StageKey(path string, opts ...Option) (KeyInfo, error) {
 // step of a rotation across several instances.
 func PromoteKey(path string, id uint32, opts ...Option) (KeyInfo, error) {
 	f := newKeysetFile(path, opts)
+	unlock, err := f.lock()
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	defer unlock()
 	h, err := f.read()
 	if err != nil {
 		return KeyInfo{}, err
@@ -49,7 +54,16 @@ func PromoteKey(path string, id uint32, opts ...Option) (KeyInfo, error) {
 	return f.commit(m)
 }
 
+// addKey reads, changes and writes the keyset under its file lock, so that a
+// concurrent change cannot overwrite the key added here (it would report
+// "added key N" for a key that is not in the file, and whatever a process
+// sealed under N could never be opened).
 func addKey(f *keysetFile, primary bool) (KeyInfo, error) {
+	unlock, err := f.lock()
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	defer unlock()
 	h, err := f.read()
 	if err != nil {
 		return KeyInfo{}, err

@@ -243,3 +243,43 @@ func TestChainKeysSurviveRotation(t *testing.T) {
 		t.Error("a KMS-backed vault claims a chain key")
 	}
 }
+
+// Two `pgo keys rotate` (or stage) at once: each read-change-write of the file
+// waits for the other, so every key a call reports as added is in the file.
+// Without the lock the later write drops the earlier key in most runs.
+func TestConcurrentRotationsKeepEveryKey(t *testing.T) {
+	t.Parallel()
+	for run := 0; run < 5; run++ {
+		path, _ := newKeyset(t)
+		var wg sync.WaitGroup
+		ids := make([]uint32, 6)
+		errs := make([]error, len(ids))
+		for i := range ids {
+			wg.Go(func() {
+				add := RotateKeyset
+				if i%2 == 1 {
+					add = StageKey
+				}
+				k, err := add(path)
+				ids[i], errs[i] = k.ID, err
+			})
+		}
+		wg.Wait()
+		infos, err := ReadKeysetInfo(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := map[uint32]bool{}
+		for _, k := range infos {
+			have[k.ID] = true
+		}
+		for i, id := range ids {
+			if errs[i] != nil || !have[id] {
+				t.Fatalf("run %d: call %d reported key %d (%v), but the keyset holds %v", run, i, id, errs[i], infos)
+			}
+		}
+		if len(infos) != len(ids)+1 {
+			t.Fatalf("run %d: %d keys, want %d", run, len(infos), len(ids)+1)
+		}
+	}
+}
