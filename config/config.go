@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -334,10 +335,11 @@ func checkDatabaseURL(v string) error {
 	return checkURL("postgres", "postgresql")(v)
 }
 
+// checkAddr accepts a listen address as net.Listen takes it: host:port,
+// :port, or an IPv6 address in brackets ([::1]:9464).
 func checkAddr(v string) error {
-	host, port, ok := strings.Cut(v, ":")
-	_ = host
-	if !ok {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
 		return fmt.Errorf("%q is not host:port", v)
 	}
 	n, err := strconv.Atoi(port)

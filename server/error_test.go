@@ -160,11 +160,11 @@ func TestLanguageCookie(t *testing.T) {
 	w := do(s, httptest.NewRequest(http.MethodGet, "/?lang=en", nil))
 	var ck *http.Cookie
 	for _, c := range w.Result().Cookies() {
-		if c.Name == langCookie {
+		if c.Name == "__Host-pgo-lang" {
 			ck = c
 		}
 	}
-	if ck == nil || ck.Value != "en" || !ck.Secure || !ck.HttpOnly {
+	if ck == nil || ck.Value != "en" || !ck.Secure || !ck.HttpOnly || ck.Path != "/" || ck.Domain != "" {
 		t.Fatalf("language cookie %+v", ck)
 	}
 	req := httptest.NewRequest(http.MethodGet, "/", nil)

@@ -49,7 +49,7 @@ func serveH2(srv *http.Server) error {
 	}
 	srv.TLSNextProto["h2"] = func(hs *http.Server, c *tls.Conn, h http.Handler) {
 		//lint:ignore SA1019 see above
-		h2.ServeConn(newH2PathConn(c), &http2.ServeConnOpts{BaseConfig: hs, Handler: h})
+		h2.ServeConn(newH2PathConn(c, hs.MaxHeaderBytes), &http2.ServeConnOpts{BaseConfig: hs, Handler: h})
 	}
 	return nil
 }
@@ -62,8 +62,13 @@ const (
 	flagEndHeaders    = 0x4
 	flagPadded        = 0x8
 	flagPriority      = 0x20
-	// maxBlock bounds one header block (x/net's default MaxHeaderBytes is 1 MB).
+	// maxBlock bounds one header block as sent (compressed; x/net's default
+	// MaxHeaderBytes is 1 MB).
 	maxBlock = 1 << 20
+	// defaultMaxList bounds a header list as decoded when the server sets no
+	// MaxHeaderBytes (RFC 9113 §6.5.2: each field counts its name, its value
+	// and 32).
+	defaultMaxList = 64 << 10
 	// outFrame is the largest frame written: the minimum every peer accepts.
 	outFrame = 16384
 )
@@ -89,13 +94,39 @@ type h2PathConn struct {
 	stream   uint32
 	priority []byte
 	inBlock  bool
+	// maxList bounds the decoded size of one header list: HPACK lets a block
+	// of a few bytes per field name a large table entry again and again (an
+	// "HPACK bomb"), so a 1 MB block could decode to gigabytes; the server's
+	// own limit only applies after this reader has decoded and re-encoded it.
+	maxList int
+	fields  []hpack.HeaderField
+	size    int
 }
 
-func newH2PathConn(c *tls.Conn) *h2PathConn {
-	p := &h2PathConn{Conn: c, r: bufio.NewReaderSize(c, 32<<10), dec: hpack.NewDecoder(4096, nil)}
+// newH2PathConn reads c for the HTTP/2 server; maxHeaderBytes is the server's
+// MaxHeaderBytes (0: defaultMaxList), which x/net announces, plus its allowance
+// of 32 bytes for each of ten fields, as SETTINGS_MAX_HEADER_LIST_SIZE: a header
+// list that decodes larger ends the connection.
+func newH2PathConn(c *tls.Conn, maxHeaderBytes int) *h2PathConn {
+	if maxHeaderBytes <= 0 {
+		maxHeaderBytes = defaultMaxList
+	}
+	p := &h2PathConn{Conn: c, r: bufio.NewReaderSize(c, 32<<10), maxList: maxHeaderBytes + 10*32}
+	p.dec = hpack.NewDecoder(4096, p.emit)
 	p.enc = hpack.NewEncoder(&p.encBuf)
-	p.dec.SetMaxStringLength(maxBlock)
+	p.dec.SetMaxStringLength(p.maxList)
 	return p
+}
+
+// errHeaderListTooLarge ends a connection whose header list decodes larger
+// than maxList.
+var errHeaderListTooLarge = errors.New("h2: header list too large")
+
+func (p *h2PathConn) emit(f hpack.HeaderField) {
+	p.size += len(f.Name) + len(f.Value) + 32
+	if p.size <= p.maxList {
+		p.fields = append(p.fields, f)
+	}
 }
 
 func (p *h2PathConn) Read(b []byte) (int, error) {
@@ -192,12 +223,18 @@ func headersFragment(flags byte, b []byte) (frag, prio []byte, err error) {
 // rewrite decodes the finished block, fixes :path, encodes it again and queues
 // it as one HEADERS frame plus CONTINUATION frames.
 func (p *h2PathConn) rewrite() error {
-	fields, err := p.dec.DecodeFull(p.block)
-	if err != nil {
+	p.fields, p.size = p.fields[:0], 0
+	if _, err := p.dec.Write(p.block); err != nil {
 		return err
 	}
+	if err := p.dec.Close(); err != nil {
+		return err
+	}
+	if p.size > p.maxList {
+		return errHeaderListTooLarge
+	}
 	p.encBuf.Reset()
-	for _, f := range fields {
+	for _, f := range p.fields {
 		if f.Name == ":path" && f.Value != "*" {
 			f.Value = fixPath(f.Value)
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"html"
 	"io"
 	"math/big"
@@ -20,6 +22,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/pgo-koppelvlak/pgo/config"
 	"github.com/pgo-koppelvlak/pgo/internal/browsertest"
@@ -145,5 +149,37 @@ func TestUIInvalidPathPage(t *testing.T) {
 		if got := u.eval(`document.querySelector("main").textContent`); !strings.Contains(got, web.T(l, "error.reason.bad_path")) {
 			t.Errorf("%s: page lacks the reason:\n%s", l, got)
 		}
+	}
+}
+
+// An HPACK bomb: a header block of about 100 KB that adds one 4 KB field to
+// the dynamic table and then names it again with one byte 100,000 times
+// decodes to 400 MB of header list. The reader ends the connection at the
+// server's limit instead of holding and re-encoding it (the server's own limit
+// applies only to what the reader hands on); a block under the limit passes.
+func TestH2PathConnRefusesHPACKBomb(t *testing.T) {
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for _, f := range []hpack.HeaderField{{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "https"},
+		{Name: ":path", Value: "/healthz"}, {Name: ":authority", Value: "localhost"}, {Name: "x-bomb", Value: strings.Repeat("a", 4000)}} {
+		if err := enc.WriteField(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	small := append([]byte(nil), block.Bytes()...)
+	block.Write(bytes.Repeat([]byte{0x80 | 62}, 100000)) // indexed: the newest dynamic entry, x-bomb
+
+	p := newH2PathConn(nil, 64<<10)
+	p.block, p.stream = block.Bytes(), 1
+	if err := p.rewrite(); !errors.Is(err, errHeaderListTooLarge) {
+		t.Fatalf("a 400 MB header list: %v, want the connection ended", err)
+	}
+	if p.out.Len() != 0 || len(p.fields) > 64<<10/32 {
+		t.Fatalf("%d bytes queued for the server, %d fields held; want none queued, at most the limit's worth held", p.out.Len(), len(p.fields))
+	}
+	q := newH2PathConn(nil, 64<<10)
+	q.block, q.stream, q.flags = small, 1, flagEndStream
+	if err := q.rewrite(); err != nil || q.out.Len() == 0 {
+		t.Fatalf("an ordinary block: %v, %d bytes queued", err, q.out.Len())
 	}
 }

@@ -122,7 +122,7 @@ func TestSecurityHeadersEverywhere(t *testing.T) {
 	s, _ := newTestServer(t, nil)
 	s.group(KindBrowser).GET("/test/panic", func(echo.Context) error { panic("boom") })
 	want := map[string]string{
-		"Content-Security-Policy":   "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+		"Content-Security-Policy":   "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
 		"Strict-Transport-Security": "max-age=63072000; includeSubDomains",
 		"X-Content-Type-Options":    "nosniff",
 		"Referrer-Policy":           "no-referrer",

@@ -12,7 +12,9 @@ import (
 )
 
 // langCookie remembers an explicit language choice (?lang=en) across pages.
-const langCookie = "pgo_lang"
+// The __Host- prefix (ASVS 5.0 V3.3.1) makes browsers refuse it unless it is
+// Secure, host-only and for Path=/, so a sibling domain cannot plant one.
+const langCookie = "__Host-pgo-lang"
 
 // lang picks the page language: ?lang=, then the language cookie, then
 // Accept-Language, then Dutch.

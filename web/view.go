@@ -50,7 +50,9 @@ func (p Page) LangLinks() []LangLink {
 
 func withLang(path string, l Lang) string {
 	u, err := url.Parse(path)
-	if err != nil || path == "" || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(u.Path, "/") {
+	// "///host/x" parses with no host but a browser reads it as a link to host
+	if err != nil || path == "" || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(u.Path, "/") ||
+		strings.HasPrefix(u.Path, "//") || strings.HasPrefix(u.Path, "/\\") {
 		u = &url.URL{Path: "/"}
 	}
 	q := u.Query()

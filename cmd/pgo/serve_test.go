@@ -60,7 +60,7 @@ func TestServeEndToEnd(t *testing.T) {
 		for _, path := range []string{"/", "/no/such/page", "/healthz", "/peer/ping"} {
 			resp, _ := get(t, anon, base+path, map[string]string{"Accept": "text/html"})
 			for k, want := range map[string]string{
-				"Content-Security-Policy":   "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+				"Content-Security-Policy":   "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
 				"Strict-Transport-Security": "max-age=63072000; includeSubDomains",
 				"X-Content-Type-Options":    "nosniff",
 				"Referrer-Policy":           "no-referrer",
