@@ -92,6 +92,10 @@ type Tx interface {
 	// SaveLoginState writes Failures, LockedUntil, Disabled, TOTPLastStep and
 	// FailedSinceLogin.
 	SaveLoginState(ctx context.Context, a *Account) error
+	// SetPasswordHash replaces the account's password hash with newHash only
+	// while it is still verified (compare-and-set); false when it is not (changed
+	// meanwhile), and then nothing is written.
+	SetPasswordHash(ctx context.Context, accountID, verified, newHash string) (bool, error)
 	// SourceFailures returns the wrong passwords for the account from one
 	// source (ipKey) and until when that source must wait (zero: it need not);
 	// the row is locked for the transaction.

@@ -68,7 +68,7 @@ func (s *Service) Password(ctx context.Context, oldID, name, password string, c 
 		}
 		if !ok {
 			fail = ErrLoginFailed
-			return s.passwordFailure(ctx, tx, a, src, srcFailures+1, now, c)
+			return s.passwordFailure(ctx, tx, a, audit.ActLoginFailed, src, srcFailures+1, now, c)
 		}
 		if err := tx.ClearSourceFailures(ctx, a.ID, src); err != nil {
 			return err
@@ -189,8 +189,9 @@ func (s *Service) checkCode(ctx context.Context, tx Tx, a *Account, code string,
 // failure, at most LockoutDuration. The account itself is never locked by wrong
 // passwords, so a stranger who knows the user name cannot keep the owner out
 // (issue 15, finding 5); the owner, from their own source, logs in as usual and
-// is told of the failed attempts.
-func (s *Service) passwordFailure(ctx context.Context, tx Tx, a *Account, src string, n int, now time.Time, c Client) error {
+// is told of the failed attempts. act is what is audited: a failed login, or a
+// refused password change (a wrong current password counts the same).
+func (s *Service) passwordFailure(ctx context.Context, tx Tx, a *Account, act audit.Action, src string, n int, now time.Time, c Client) error {
 	var until time.Time
 	if n >= s.cfg.MaxFailures {
 		until = now.Add(sourceDelay(n-s.cfg.MaxFailures, s.cfg.LockoutDuration))
@@ -202,7 +203,7 @@ func (s *Service) passwordFailure(ctx context.Context, tx Tx, a *Account, src st
 	if err := tx.SaveLoginState(ctx, a); err != nil {
 		return err
 	}
-	ev := s.event(audit.ActLoginFailed, audit.Failure, "bad_password", a.ID, a.Role, c)
+	ev := s.event(act, audit.Failure, "bad_password", a.ID, a.Role, c)
 	if !until.IsZero() {
 		ev.Details = map[string]string{"source_delayed_until": until.UTC().Format(time.RFC3339)}
 	}

@@ -50,15 +50,25 @@ func hashSecret(secret string, p Argon2Params) (string, error) {
 		argon2Version, p.MemoryKiB, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
+// ErrPasswordTooShort and ErrPasswordTooLong are CheckPassword's answers: the
+// same rules for a new account and for a changed password (ASVS 5.0 V6.2.1,
+// V6.2.9), each with its translation key so a page can show it at the field.
+var (
+	ErrPasswordTooShort = pgo.NewError(pgo.EINVALID, "password.too_short",
+		fmt.Sprintf("password: at least %d characters are needed", minPassword))
+	ErrPasswordTooLong = pgo.NewError(pgo.EINVALID, "password.too_long",
+		fmt.Sprintf("password: at most %d bytes are allowed", maxPassword))
+)
+
 // CheckPassword enforces the length rules (ASVS 5.0 V6.2.1, V6.2.9); it never echoes
 // the password.
 func CheckPassword(password string) error {
 	n := len([]rune(password))
 	switch {
 	case n < minPassword:
-		return pgo.Errorf(pgo.EINVALID, "password: at least %d characters are needed", minPassword)
+		return ErrPasswordTooShort
 	case len(password) > maxPassword:
-		return pgo.Errorf(pgo.EINVALID, "password: at most %d bytes are allowed", maxPassword)
+		return ErrPasswordTooLong
 	}
 	return nil
 }

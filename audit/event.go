@@ -39,6 +39,9 @@ const (
 	ActExportFailed      Action = "export_failed"
 	// ActAccountUnlocked: an operator lifted a lock (pgo user unlock).
 	ActAccountUnlocked Action = "account_unlocked"
+	// ActPasswordChanged: the owner changed their password on the account page
+	// (success), or the change was refused (failure, with the reason).
+	ActPasswordChanged Action = "password_changed"
 )
 
 // consent (issue 10): the authorization server's refusals and the end of a grant.
@@ -132,6 +135,7 @@ func AllActions() []Action {
 		ActAuthorizeRefused, ActConsentWithdrawn, ActClientAuthFailed, ActTokenRefused, ActAccessRefused,
 		ActAccountUnlocked,
 		ActFHIRRefused, ActExportDeleted,
+		ActPasswordChanged,
 	}
 }
 

@@ -168,6 +168,7 @@ var mappings = map[Action]mapping{
 	ActAccountUnlocked:  {dcmAlert, nil, "U"},
 	ActFHIRRefused:      {dcmAuth, nil, "E"},
 	ActExportDeleted:    {dcmExport, nil, "D"},
+	ActPasswordChanged:  {dcmAuth, nil, "U"},
 }
 
 // ToAuditEvent maps a record onto an R4 AuditEvent. outcome is "0" (success) or "4"

@@ -11,7 +11,7 @@ import (
 	"github.com/pgo-koppelvlak/pgo/web"
 )
 
-// routes mounts login, logout, the account and enrolment pages and the audit
+// routes mounts login, logout, the account, enrolment and password pages and the audit
 // pages (issue 6). Every POST carries the session's CSRF token.
 func (s *accountPages) routes(b *RouteGroup) {
 	login := s.requireLogin()
@@ -30,6 +30,8 @@ func (s *accountPages) routes(b *RouteGroup) {
 	b.POST("/account/enrol", s.enrolBegin, login, s.checkCSRF)
 	b.GET("/account/enrol/qr.png", s.enrolQR, login)
 	b.POST("/account/enrol/confirm", s.enrolConfirm, login, s.checkCSRF)
+	b.GET("/account/password", s.passwordPage, login)
+	b.POST("/account/password", s.passwordChange, login, s.checkCSRF)
 	if s.d.Audit != nil {
 		b.GET("/audit", s.auditPage, s.requireLogin(account.RoleAuditor))
 		b.GET("/mijn-log", s.myLogPage, s.requireLogin(account.RolePatient))

@@ -73,7 +73,7 @@ func TestBrowserLoginWithoutJavaScriptAndAccessibility(t *testing.T) {
 	}
 
 	axe := browsertest.Axe(t)
-	for _, page := range []string{"/account", "/audit", "/account/enrol", "/audit?from=bad", "/login?lang=en"} {
+	for _, page := range []string{"/account", "/audit", "/account/enrol", "/account/password", "/audit?from=bad", "/login?lang=en"} {
 		err := chromedp.Do(ctx, browsertest.Scripts(true), chromedp.Navigate(ts.URL+page))
 		if err != nil {
 			t.Fatalf("%s: %v", page, err)

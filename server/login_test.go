@@ -114,7 +114,7 @@ func TestCSRFRequiredOnEveryForm(t *testing.T) {
 	// Every form on the pages carries the token.
 	b.post("/account/enrol", url.Values{"csrf": {b.csrf(t, "/account")}})
 	formRE := regexp.MustCompile(`(?s)<form method="post".*?</form>`)
-	for _, page := range []string{"/account", "/account/enrol"} {
+	for _, page := range []string{"/account", "/account/enrol", "/account/password"} {
 		body := b.get(page).Body.String()
 		forms := formRE.FindAllString(body, -1)
 		if len(forms) == 0 {

@@ -43,6 +43,13 @@ func TestUIPagesAccessibleInBothLanguages(t *testing.T) {
 		u.page("forbidden", "/audit", http.StatusForbidden, l)
 		u.page("enrol-start", "/account/enrol", http.StatusOK, l)
 		u.enrol(l)
+		u.page("password", "/account/password", http.StatusOK, l)
+		u.submit("main button[type=submit]", http.StatusBadRequest,
+			"current_password", testPassword, "new_password", "te-kort", "repeat_password", "te-kort")
+		if n := u.eval(`String(document.querySelectorAll(".error-summary a[href='#new_password']").length)`); n != "1" {
+			t.Errorf("%s: the refused password has no error summary linking to its field", l)
+		}
+		u.check("password-errors", l)
 
 		u.as(auditor)
 		u.page("home-auditor", "/", http.StatusOK, l)

@@ -141,6 +141,7 @@ func TestEveryPageRendersInBothLanguages(t *testing.T) {
 			"enrol_codes": CodesView{Page: p, Codes: []string{"A"}},
 			"audit":       AuditView{Page: p, Errors: map[string]string{"from": "audit.err.date"}},
 			"mylog":       MyLogView{Page: p},
+			"password":    PasswordView{Page: p, Errors: map[string]string{"new_password": "password.too_short", "": "login.busy"}},
 			// consent (issue 10)
 			"consent_screen": ConsentView{Page: p, Provider: "PGO Noord", Client: "PGO Zuid", Minutes: 15, Error: "consent.error.no_category",
 				Categories: []ConsentCategory{{Key: "problems", Label: "Problemen", Count: 2}},

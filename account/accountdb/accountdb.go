@@ -140,6 +140,18 @@ func (t *txn) SaveLoginState(ctx context.Context, a *account.Account) error {
 	return store.Error(err)
 }
 
+// SetPasswordHash is a compare-and-set on password_hash: the row is written only
+// while it still holds the hash the caller verified the current password
+// against, so two concurrent changes cannot both win.
+func (t *txn) SetPasswordHash(ctx context.Context, accountID, verified, newHash string) (bool, error) {
+	tag, err := t.tx.Exec(ctx, `update accounts set password_hash = $3
+		where id = $1::uuid and password_hash = $2`, accountID, verified, newHash)
+	if err != nil {
+		return false, store.Error(err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 func (t *txn) SourceFailures(ctx context.Context, accountID, source string) (int, time.Time, error) {
 	var n int
 	var until *time.Time
