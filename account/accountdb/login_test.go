@@ -302,6 +302,38 @@ func TestIPRateLimit(t *testing.T) {
 	}
 }
 
+// A client hammering the login over the per-IP limit gets one rate_limited
+// record per window, naming the window's end, not one per attempt: the audit
+// log does not grow with the attacker's request rate.
+func TestIPRateLimitAuditedOncePerWindow(t *testing.T) {
+	cfg := testCfg
+	cfg.IPLimit = 2
+	f := setup(t, cfg)
+	ctx := context.Background()
+	for i := 0; i < 12; i++ {
+		f.svc.Password(ctx, "", "nobody", pw, cli)
+	}
+	count := func() (n int, until string) {
+		t.Helper()
+		err := f.db.Pool.QueryRow(ctx, `select count(*), coalesce(max(details->>'unrecorded_until'), '')
+			from audit_log where action = 'login_failed' and reason = 'rate_limited'`).Scan(&n, &until)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, until
+	}
+	if n, until := count(); n != 1 || until == "" {
+		t.Fatalf("10 attempts over the limit: %d rate_limited records (until %q), want 1 naming the window's end", n, until)
+	}
+	f.clock.add(cfg.IPWindow)
+	for i := 0; i < 5; i++ {
+		f.svc.Password(ctx, "", "nobody", pw, cli)
+	}
+	if n, _ := count(); n != 2 {
+		t.Fatalf("the next window over the limit: %d rate_limited records in all, want 2", n)
+	}
+}
+
 // Fresh addresses in one IPv6 /64 share one throttle counter; another /64 has
 // its own.
 func TestIPRateLimitIPv6Network(t *testing.T) {
