@@ -149,23 +149,26 @@ func (s *Service) PendingEnrolment(ctx context.Context, sessionID string) (strin
 // recovery codes and returns the new ones (shown once). Only the session that
 // began the enrolment may confirm it, within enrolWindow. Every other session of
 // the account ends (ASVS 5.0 V7.4.3: after a change of authentication factor,
-// whoever may have held the old one is logged out); this one stays.
+// whoever may have held the old one is logged out); this one continues under a
+// new id.
 //
 // The session, the pending seed and the code are checked first; only then are
 // the new recovery codes hashed (ten argon2id runs, in a hash slot and outside
 // any transaction), and the switch is made if the same seed is still pending
 // (compare-and-set: a concurrent confirmation or a new start wins).
-func (s *Service) ConfirmEnrolment(ctx context.Context, sessionID, code string, c Client) ([]string, error) {
+func (s *Service) ConfirmEnrolment(ctx context.Context, sessionID, code string, c Client) (Confirmed, error) {
 	seed, step, err := s.checkEnrolmentCode(ctx, sessionID, code)
 	if err != nil {
-		return nil, err
+		return Confirmed{}, err
 	}
 	codes, hashes, err := s.freshRecoveryCodes(ctx)
 	if err != nil {
-		return nil, err
+		return Confirmed{}, err
 	}
 	var fail error
+	var out Confirmed
 	err = s.withAccount(ctx, sessionID, func(tx Tx, sess *Session, a *Account) error {
+		out, fail = Confirmed{}, nil
 		again, refused, err := s.openPending(ctx, tx, sess, a, s.clock())
 		if err != nil || refused != nil {
 			fail = refused
@@ -175,15 +178,25 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, sessionID, code string, 
 			fail = ErrNoPendingEnrolment
 			return nil
 		}
-		return s.switchSeed(ctx, tx, sess, a, seed, step, hashes, c)
+		out.SessionID, out.Session, err = s.switchSeed(ctx, tx, sess, a, seed, step, hashes, c)
+		return err
 	})
 	if err != nil {
-		return nil, err
+		return Confirmed{}, err
 	}
 	if fail != nil {
-		return nil, fail
+		return Confirmed{}, fail
 	}
-	return codes, nil
+	out.Codes = codes
+	return out, nil
+}
+
+// Confirmed is a confirmed new authenticator: the recovery codes to show once,
+// and the session's new id (the cookie must follow) and state.
+type Confirmed struct {
+	Codes     []string
+	SessionID string
+	Session   *Session
 }
 
 // checkEnrolmentCode returns the pending seed of the session's account and the
@@ -217,24 +230,24 @@ func (s *Service) checkEnrolmentCode(ctx context.Context, sessionID, code string
 
 // switchSeed makes seed the active one, stores the new recovery codes (the old
 // ones go), audits and ends the account's other sessions.
-func (s *Service) switchSeed(ctx context.Context, tx Tx, sess *Session, a *Account, seed []byte, step int64, hashes [][]byte, c Client) error {
+func (s *Service) switchSeed(ctx context.Context, tx Tx, sess *Session, a *Account, seed []byte, step int64, hashes [][]byte, c Client) (string, *Session, error) {
 	var err error
 	// sealed again: the active seed is bound to another object id
 	if a.TOTPSealed, err = s.sealSeed(TOTPObjectID(a.ID), seed); err != nil {
-		return err
+		return "", nil, err
 	}
 	a.TOTPLastStep = step
 	a.TOTPPendingSealed, a.TOTPPendingSession, a.TOTPPendingAt = nil, nil, time.Time{}
 	if err := tx.SaveTOTP(ctx, a); err != nil {
-		return err
+		return "", nil, err
 	}
 	if err := tx.AddRecoveryCodes(ctx, a.ID, hashes, true); err != nil {
-		return err
+		return "", nil, err
 	}
 	ev := s.event(audit.ActMFAEnrolled, audit.Success, "", a.ID, a.Role, c)
 	ev.Details = map[string]string{"step": "confirmed"}
 	if err := tx.Audit(ctx, ev); err != nil {
-		return err
+		return "", nil, err
 	}
 	return s.endOtherSessions(ctx, tx, sess, a, c)
 }
@@ -278,19 +291,27 @@ func (s *Service) freshRecoveryCodes(ctx context.Context) ([]string, [][]byte, e
 	return codes, hashes, nil
 }
 
-// endOtherSessions deletes every session of the account but sess, and audits it
-// as a logout of the other sessions.
-func (s *Service) endOtherSessions(ctx context.Context, tx Tx, sess *Session, a *Account, c Client) error {
+// endOtherSessions deletes every session of the account, gives sess a new id
+// (ASVS 5.0 V7.2.4: a new session token at re-authentication; its start and
+// absolute end stay) and audits it as a logout of the other sessions. It
+// returns the new id and session.
+func (s *Service) endOtherSessions(ctx context.Context, tx Tx, sess *Session, a *Account, c Client) (string, *Session, error) {
 	n, err := tx.DeleteAccountSessions(ctx, a.ID)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	if err := tx.CreateSession(ctx, sess); err != nil { // this one stays, unchanged
-		return err
+	id, h, err := newSessionID()
+	if err != nil {
+		return "", nil, err
+	}
+	next := *sess
+	next.IDHash, next.LastSeen = h, s.clock()
+	if err := tx.CreateSession(ctx, &next); err != nil {
+		return "", nil, err
 	}
 	ev := s.event(audit.ActLogout, audit.Success, "", a.ID, a.Role, c)
-	ev.Details = map[string]string{"scope": "other_sessions", "cause": "mfa_enrolled", "other_sessions": itoa(n - 1)}
-	return tx.Audit(ctx, ev)
+	ev.Details = map[string]string{"scope": "other_sessions", "cause": "mfa_enrolled", "other_sessions": itoa(n - 1), "session": "rotated"}
+	return id, &next, tx.Audit(ctx, ev)
 }
 
 // withAccount runs fn for the password account of a logged-in session.

@@ -85,12 +85,13 @@ func (s *accountPages) enrolQR(c echo.Context) error {
 // enrolConfirm switches to the new authenticator and shows the new recovery
 // codes once.
 func (s *accountPages) enrolConfirm(c echo.Context) error {
-	codes, err := s.d.Service.ConfirmEnrolment(c.Request().Context(), s.session(c).id, c.FormValue("code"), client(c))
+	enr, err := s.d.Service.ConfirmEnrolment(c.Request().Context(), s.session(c).id, c.FormValue("code"), client(c))
 	if is(err, account.ErrEnrolCode) {
 		return s.renderEnrol(c, http.StatusBadRequest, "enrol.bad_code")
 	}
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, "enrol_codes", web.CodesView{Page: s.page(c, web.T(lang(c), "enrol.done")), Codes: codes})
+	s.setSession(c, enr.SessionID, enr.Session) // the session continues under a new id
+	return s.render(c, http.StatusOK, "enrol_codes", web.CodesView{Page: s.page(c, web.T(lang(c), "enrol.done")), Codes: enr.Codes})
 }

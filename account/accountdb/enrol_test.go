@@ -34,11 +34,19 @@ func TestEnrolNewAuthenticator(t *testing.T) {
 	if _, err := f.svc.ConfirmEnrolment(ctx, sid, account.TOTPCode(oldSecret, now), cli); !errors.Is(err, account.ErrEnrolCode) {
 		t.Fatalf("old authenticator's code confirmed the new one: %v", err)
 	}
-	codes, err := f.svc.ConfirmEnrolment(ctx, sid, account.TOTPCode(newSecret, now), cli)
-	if err != nil || len(codes) != 10 {
+	enr, err := f.svc.ConfirmEnrolment(ctx, sid, account.TOTPCode(newSecret, now), cli)
+	if err != nil || len(enr.Codes) != 10 {
 		t.Fatalf("confirm: %v", err)
 	}
-	if _, err := f.svc.ConfirmEnrolment(ctx, sid, account.TOTPCode(newSecret, now), cli); pgo.ErrorCode(err) != pgo.ECONFLICT {
+	// re-authenticated with the new factor: the session continues under a new
+	// id, and the old id is no session any more (ASVS 5.0 V7.2.4)
+	if _, err := f.svc.Session(ctx, sid); !errors.Is(err, account.ErrNoSession) {
+		t.Fatalf("the session's old id after the new authenticator: %v; want ErrNoSession", err)
+	}
+	if got, err := f.svc.Session(ctx, enr.SessionID); err != nil || enr.SessionID == sid || got.Stage != account.StageFull {
+		t.Fatalf("the session's new id: %v", err)
+	}
+	if _, err := f.svc.ConfirmEnrolment(ctx, enr.SessionID, account.TOTPCode(newSecret, now), cli); pgo.ErrorCode(err) != pgo.ECONFLICT {
 		t.Fatalf("second confirm: %v", err)
 	}
 
@@ -118,7 +126,8 @@ func TestEnrolWrongCurrentCodesLock(t *testing.T) {
 }
 
 // Confirming a new authenticator ends every other session of the account (a
-// thief's session made with the old factor), keeps this one, and audits it.
+// thief's session made with the old factor), keeps this one under a new id, and
+// audits it.
 func TestEnrolConfirmEndsOtherSessions(t *testing.T) {
 	f := setup(t, testCfg)
 	ctx := context.Background()
@@ -135,15 +144,16 @@ func TestEnrolConfirmEndsOtherSessions(t *testing.T) {
 	}
 	u, _ := url.Parse(uri)
 	newSecret, _ := b32decode(u.Query().Get("secret"))
-	if _, err := f.svc.ConfirmEnrolment(ctx, sid, account.TOTPCode(newSecret, account.TOTPStep(f.clock.now())), cli); err != nil {
+	enr, err := f.svc.ConfirmEnrolment(ctx, sid, account.TOTPCode(newSecret, account.TOTPStep(f.clock.now())), cli)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for name, id := range map[string]string{"other full session": other, "half-logged-in session": half} {
+	for name, id := range map[string]string{"other full session": other, "half-logged-in session": half, "this session's old id": sid} {
 		if _, err := f.svc.Session(ctx, id); !errors.Is(err, account.ErrNoSession) {
 			t.Errorf("%s survived: %v", name, err)
 		}
 	}
-	for name, id := range map[string]string{"this session": sid, "another account's session": piet} {
+	for name, id := range map[string]string{"this session (new id)": enr.SessionID, "another account's session": piet} {
 		if _, err := f.svc.Session(ctx, id); err != nil {
 			t.Errorf("%s ended: %v", name, err)
 		}
@@ -170,7 +180,7 @@ func TestEnrolOnlyFromBeginningSession(t *testing.T) {
 		t.Fatalf("session B read the pending enrolment (%q): %v; want ErrEnrolmentElsewhere", got, err)
 	}
 	code := account.TOTPCode(newSecret, account.TOTPStep(f.clock.now()))
-	if codes, err := f.svc.ConfirmEnrolment(ctx, b, code, cli); !errors.Is(err, account.ErrEnrolmentElsewhere) || codes != nil {
+	if enr, err := f.svc.ConfirmEnrolment(ctx, b, code, cli); !errors.Is(err, account.ErrEnrolmentElsewhere) || enr.Codes != nil {
 		t.Fatalf("session B confirmed the new authenticator: %v; want ErrEnrolmentElsewhere", err)
 	}
 	if _, err := f.svc.Session(ctx, a); err != nil {
@@ -206,13 +216,13 @@ func TestEnrolExpires(t *testing.T) {
 			a, uri := f.beginEnrolment(t, "jan", secret)
 			f.clock.add(tc.after) // within the idle timeout: session A is alive
 			code := account.TOTPCode(seedOf(t, uri), account.TOTPStep(f.clock.now()))
-			codes, err := f.svc.ConfirmEnrolment(ctx, a, code, cli)
+			enr, err := f.svc.ConfirmEnrolment(ctx, a, code, cli)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("confirm %v after beginning: %v; want %v", tc.after, err, tc.want)
 			}
 			if tc.want == nil {
-				if len(codes) != 10 {
-					t.Fatalf("%d recovery codes", len(codes))
+				if len(enr.Codes) != 10 {
+					t.Fatalf("%d recovery codes", len(enr.Codes))
 				}
 				return
 			}

@@ -81,7 +81,7 @@ func TestEnrolConfirmHashesInSlotAfterChecks(t *testing.T) {
 		t.Errorf("right code with the slot taken: %v; want ErrBusy (hashing waits for a slot)", err)
 	}
 	release()
-	if codes, err := f.svc.ConfirmEnrolment(ctx, sid, code, cli); err != nil || len(codes) != 10 {
+	if enr, err := f.svc.ConfirmEnrolment(ctx, sid, code, cli); err != nil || len(enr.Codes) != 10 {
 		t.Fatalf("confirm with a free slot: %v", err)
 	}
 }
