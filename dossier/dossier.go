@@ -57,6 +57,13 @@ type Writer interface {
 	// being re-imported, under every key they can be stored with) and copies
 	// rows in.
 	Write(ctx context.Context, userID, importID string, rows []Row, replace [][]byte) error
+	// Patient returns the keys the dossier's patient is known by (none before
+	// the first import), as committed before this transaction took the user's
+	// import lock (Store.Begin).
+	Patient(ctx context.Context, userID string) ([]PatientKey, error)
+	// SetPatient stores keys of the dossier's patient, replacing those of the
+	// same kind.
+	SetPatient(ctx context.Context, userID string, keys []PatientKey) error
 	// Commit appends the import's audit record and commits.
 	Commit(ctx context.Context, info ImportInfo, total int) error
 	// Rollback ends the transaction without a trace; harmless after Commit.
@@ -68,8 +75,10 @@ type Store interface {
 	// Existing returns the subset of keys that are stored for the user.
 	Existing(ctx context.Context, userID string, keys [][32]byte) (map[[32]byte]bool, error)
 	// Begin opens the one transaction of an import: the rows written to it and
-	// the audit record are stored all or nothing. ErrUnknownUser when the user
-	// has no account.
+	// the audit record are stored all or nothing. It serialises the imports of
+	// one user: a second Begin for the user waits until the first transaction
+	// ends, so each import checks the patient against what the earlier one
+	// committed. ErrUnknownUser when the user has no account.
 	Begin(ctx context.Context, userID string) (Writer, error)
 	// Counts counts the user's rows per category.
 	Counts(ctx context.Context, userID string) (map[Category]int, error)

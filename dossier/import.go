@@ -38,8 +38,10 @@ type Result struct {
 // sealed, with an audit record; when any resource is invalid nothing is stored and the
 // error (code invalid) names the entry index or file, the FHIR path and the reason.
 // Invalid are also: a resourceType that FHIR (the detected or given version) does
-// not define, and data of another person than the dossier's patient (onePatient).
-// Re-importing a resource (same type and id) replaces the stored one.
+// not define, two entries with one fullUrl (bdl-7), and data of another person
+// than the dossier's patient (onePatient; the first import fixes who that is).
+// Re-importing a resource (same type and id) replaces the stored one. Imports of
+// one user run one at a time (Store.Begin).
 //
 // The entries stream (issue 15: an import took 11x its input in memory): a Bundle
 // file is read entry by entry (Input.each), validated, sealed and written in
@@ -61,10 +63,6 @@ func (s *Service) Import(ctx context.Context, userID string, in Input, opt Impor
 	if err != nil {
 		return Result{}, err
 	}
-	stored, err := s.storedPatient(ctx, userID)
-	if err != nil {
-		return Result{}, err
-	}
 	info := ImportInfo{
 		ID: uuid.NewString(), UserID: userID, Version: v, Source: in.Source,
 		ActorType: opt.ActorType, ActorID: opt.ActorID, RequestID: opt.RequestID,
@@ -72,7 +70,7 @@ func (s *Service) Import(ctx context.Context, userID string, in Input, opt Impor
 	if info.ActorType == "" {
 		info.ActorType, info.ActorID = "system", "system"
 	}
-	res, err := s.attempt(ctx, in, info, keys, stored)
+	res, err := s.attempt(ctx, in, info, keys)
 	var first invalidEntry
 	if !errors.As(err, &first) {
 		return res, err
@@ -83,7 +81,7 @@ func (s *Service) Import(ctx context.Context, userID string, in Input, opt Impor
 	// Detection samples one entry per type; when the full check fails, the other
 	// version is tried before the first error is reported.
 	info.ID, info.Version = uuid.NewString(), map[fhir.Version]fhir.Version{fhir.STU3: fhir.R4, fhir.R4: fhir.STU3}[v]
-	res, err = s.attempt(ctx, in, info, keys, stored)
+	res, err = s.attempt(ctx, in, info, keys)
 	if errors.As(err, new(invalidEntry)) {
 		return Result{}, invalid(first.err)
 	}
@@ -96,24 +94,35 @@ type invalidEntry struct{ err error }
 
 func (e invalidEntry) Error() string { return e.err.Error() }
 
-// attempt stores in as info.Version in one transaction, or nothing.
-func (s *Service) attempt(ctx context.Context, in Input, info ImportInfo, keys refKeys, stored string) (Result, error) {
+// attempt stores in as info.Version in one transaction, or nothing. The dossier's
+// patient is read inside the transaction, after Begin has serialised the user's
+// imports: read before, two concurrent imports could each store another patient.
+func (s *Service) attempt(ctx context.Context, in Input, info ImportInfo, keys refKeys) (Result, error) {
 	w, err := s.store.Begin(ctx, info.UserID)
 	if err != nil {
 		return Result{}, err
 	}
 	defer w.Rollback(ctx)
+	self, err := s.dossierPatient(ctx, w, info.UserID, keys)
+	if err != nil {
+		return Result{}, err
+	}
 	info.Counts = map[Category]int{}
 	res, err := s.writeAll(ctx, w, in, &info, keys)
 	if err != nil {
 		return Result{}, err
 	}
-	if err := onePatient(res, stored); err != nil {
+	if err := onePatient(res, self); err != nil {
 		return Result{}, err
 	}
 	warnings, err := s.checkRefs(ctx, info.UserID, in, res, keys)
 	if err != nil {
 		return Result{}, err
+	}
+	if changed := self.changed(); len(changed) > 0 {
+		if err := w.SetPatient(ctx, info.UserID, changed); err != nil {
+			return Result{}, err
+		}
 	}
 	if err := w.Commit(ctx, info, len(res)); err != nil {
 		return Result{}, err
@@ -128,7 +137,7 @@ const batchSize = 256
 // returns the resources without their JSON (what the later checks need).
 func (s *Service) writeAll(ctx context.Context, w Writer, in Input, info *ImportInfo, keys refKeys) ([]fhir.Resource, error) {
 	var out []fhir.Resource
-	seen, intern := map[string]int{}, map[string]string{}
+	seen, seenURL, intern := map[string]int{}, map[string]int{}, map[string]string{}
 	batch := make([]fhir.Entry, 0, batchSize)
 	flush := func() error {
 		res, err := fhir.Validate(info.Version, batch)
@@ -136,16 +145,16 @@ func (s *Service) writeAll(ctx context.Context, w Writer, in Input, info *Import
 			return invalidEntry{err}
 		}
 		batch = batch[:0]
+		if err := uniqueFullURLs(res, seenURL); err != nil {
+			return err
+		}
+		assignIDs(res)
 		for _, r := range res {
-			if r.ID == "" {
-				continue
-			}
 			if first, dup := seen[r.Type+"/"+r.ID]; dup {
 				return invalidEntry{&fhir.Error{Entry: r.Index, Source: r.Source, Path: r.Type + ".id", Reason: fmt.Sprintf("same resource as entry %d", first)}}
 			}
 			seen[r.Type+"/"+r.ID] = r.Index
 		}
-		assignIDs(res)
 		rows := make([]Row, len(res))
 		replace := make([][]byte, 0, len(res)*(len(keys.keys)+1))
 		for i, r := range res {
@@ -172,6 +181,24 @@ func (s *Service) writeAll(ctx context.Context, w Writer, in Input, info *Import
 	return out, err
 }
 
+// uniqueFullURLs refuses a fullUrl that an earlier entry (in seen, across
+// batches) has: FHIR STU3/R4 Bundle invariant bdl-7. A reference by that fullUrl
+// would be ambiguous, and the resources without an id would get the same one.
+// The error is a validation error of the entry (the other FHIR version is no
+// better).
+func uniqueFullURLs(res []fhir.Resource, seen map[string]int) error {
+	for _, r := range res {
+		if r.FullURL == "" {
+			continue
+		}
+		if first, dup := seen[r.FullURL]; dup {
+			return invalid(&fhir.Error{Entry: r.Index, Path: fmt.Sprintf("Bundle.entry[%d].fullUrl", r.Index), Reason: fmt.Sprintf("the same fullUrl as entry %d", first)})
+		}
+		seen[r.FullURL] = r.Index
+	}
+	return nil
+}
+
 // slim is what the checks after writing need of r: no JSON, and the reference
 // paths and values shared between resources (most point at the same patient and
 // practitioners), so that a large import keeps a few bytes per resource.
@@ -180,7 +207,7 @@ func slim(r fhir.Resource, intern map[string]string) fhir.Resource {
 	r.Type = internString(intern, r.Type)
 	refs := make([]fhir.Reference, len(r.Refs))
 	for i, ref := range r.Refs {
-		refs[i] = fhir.Reference{Path: internString(intern, ref.Path), Value: internString(intern, ref.Value)}
+		refs[i] = fhir.Reference{Path: internString(intern, ref.Path), Value: internString(intern, ref.Value), Contained: ref.Contained, BSN: ref.BSN}
 	}
 	r.Refs = refs
 	return r

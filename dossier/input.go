@@ -83,8 +83,12 @@ func (in Input) all() ([]fhir.Entry, error) {
 // Bundle reports whether the input is a Bundle (whose references must all resolve).
 func (in Input) Bundle() bool { return in.BundleType != "" }
 
-// ReadInput reads a Bundle or a single resource from data.
+// ReadInput reads a Bundle or a single resource from data. Data that is not one
+// JSON object is refused as a whole, saying where it breaks.
 func ReadInput(data []byte) (Input, error) {
+	if err := fhir.CheckJSON(data); err != nil {
+		return Input{}, invalid(err)
+	}
 	if fhir.IsBundle(data) {
 		typ, entries, err := fhir.ReadBundle(data)
 		if err != nil {
@@ -109,6 +113,9 @@ func ReadPath(path string) (Input, error) {
 		data, err := readFile(path)
 		if err != nil {
 			return Input{}, err
+		}
+		if err := fhir.CheckJSON(data); err != nil {
+			return Input{}, pgo.Errorf(pgo.EINVALID, "file %s: %v", filepath.Base(path), err)
 		}
 		return ReadInput(data)
 	}
@@ -139,7 +146,8 @@ func ReadPath(path string) (Input, error) {
 // scanFile reads a Bundle file once, entry by entry, to check its envelope and
 // entries' shape, count them and keep one entry per resource type for version
 // detection. ok is false when the file is not a Bundle or not JSON: such a file
-// is read whole, as one resource (which says where its JSON breaks).
+// is read whole (ReadPath), which says where its JSON breaks or reads it as one
+// resource.
 func scanFile(path string, size int64) (in Input, ok bool, err error) {
 	if size > MaxInputBytes {
 		return Input{}, false, pgo.Errorf(pgo.ETOOLARGE, "%s is larger than %d MB", filepath.Base(path), MaxInputBytes>>20)

@@ -5,8 +5,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"slices"
+	"strings"
 
 	"github.com/pgo-koppelvlak/pgo"
+	"github.com/pgo-koppelvlak/pgo/fhir"
 )
 
 // A ref key is the pseudonymous lookup key of a stored resource: it lets a later
@@ -90,12 +92,60 @@ type ReKeyStore interface {
 	// SetRefKey replaces row id's ref key old by key (made with keyID) if the row
 	// still holds old; false when it does not (a concurrent re-import).
 	SetRefKey(ctx context.Context, id string, old, key []byte, keyID uint32) (bool, error)
+	// ReKeyPatient replaces the user's key of the dossier's patient of kind
+	// k.Kind by k when it is one of old and was made with another key.
+	ReKeyPatient(ctx context.Context, userID string, old [][]byte, k PatientKey) error
 }
 
 // ReKeyResult is what one batch of re-keying did (as store.RewrapResult).
 type ReKeyResult struct {
 	Next                 string // the last id looked at ("" = done)
 	Moved, Raced, Failed int
+}
+
+// reKeyPatient re-keys the keys of the dossier's patient (dossier_patient) that
+// the stored resource n names: a Patient's id and BSN, or the Patient or BSN of
+// a subject/patient reference. Every resource of a dossier keyed with an old key
+// is re-keyed by the task, and each names the patient (or is it), so the
+// patient's keys move too before the old key may leave the keyset.
+func reKeyPatient(ctx context.Context, st ReKeyStore, keys refKeys, userID, typ string, n node) error {
+	for kind, v := range patientValues(typ, n) {
+		cands := keys.candidates(userID, kind, v)
+		old := make([][]byte, len(cands))
+		for i := range cands {
+			old[i] = cands[i][:]
+		}
+		k := keys.key(userID, kind, v)
+		if err := st.ReKeyPatient(ctx, userID, old, PatientKey{Kind: kind, Key: k[:], KeyID: keys.primary}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// patientValues returns what a stored resource says of whose data it is, per
+// PatientKey kind: a Patient's id and BSN, or a subject/patient reference's
+// Patient id (a literal [base/]Patient/id) or BSN (a logical reference).
+func patientValues(typ string, n node) map[string]string {
+	out := map[string]string{}
+	if typ == "Patient" {
+		out[KindPatient] = n.str("id")
+		for _, id := range n.list("identifier") {
+			if id.str("system") == fhir.BSNSystem && id.str("value") != "" {
+				out[KindBSN] = id.str("value")
+			}
+		}
+		return out
+	}
+	for elem := range patientRefs {
+		ref := n.get(elem)
+		if t, ok := patientTarget(ref.str("reference"), nil); ok {
+			out[KindPatient] = strings.TrimPrefix(t, "Patient/")
+		} else if id := ref.get("identifier"); ref.str("reference") == "" && id.str("system") == fhir.BSNSystem && id.str("value") != "" {
+			out[KindBSN] = id.str("value")
+		}
+	}
+	return out
 }
 
 // ReKey re-keys up to limit rows after `after` to the primary key's ref key: rows
@@ -125,6 +175,9 @@ func (s *Service) ReKey(ctx context.Context, st ReKeyStore, after string, limit 
 		if err != nil {
 			res.Failed++
 			continue
+		}
+		if err := reKeyPatient(ctx, st, keys, r.UserID, r.Type, n); err != nil {
+			return res, err
 		}
 		key := keys.key(r.UserID, r.Type, n.str("id"))
 		ok, err := st.SetRefKey(ctx, r.ID, r.RefKey, key[:], keys.primary)

@@ -208,8 +208,11 @@ func Preview(in Input, selected []Category) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
+	if err := uniqueFullURLs(res, map[string]int{}); err != nil {
+		return Summary{}, err
+	}
 	assignIDs(res)
-	if err := onePatient(res, ""); err != nil {
+	if err := onePatient(res, newPatient("", refKeys{}, nil)); err != nil {
 		return Summary{}, err
 	}
 	rows := make([]openRow, 0, len(res))

@@ -21,30 +21,51 @@ func ReadBundle(data []byte) (bundleType string, entries []Entry, err error) {
 	if err := syntaxCheck(data); err != nil {
 		return "", nil, at(env, "", err.Error())
 	}
-	var b struct {
-		ResourceType string `json:"resourceType"`
-		Type         string `json:"type"`
-		Entry        []struct {
-			FullURL  string          `json:"fullUrl"`
-			Resource json.RawMessage `json:"resource"`
-		} `json:"entry"`
-	}
+	var b map[string]json.RawMessage
 	if err := json.Unmarshal(data, &b); err != nil {
-		return "", nil, at(env, "Bundle", "not a Bundle: "+err.Error())
+		return "", nil, at(env, "", "not a JSON object")
 	}
-	if b.ResourceType != "Bundle" {
+	var resourceType string
+	if json.Unmarshal(b["resourceType"], &resourceType) != nil || resourceType != "Bundle" {
 		return "", nil, at(env, "resourceType", "expected a Bundle")
 	}
-	if !BundleTypes[b.Type] {
-		return "", nil, at(env, "Bundle.type", fmt.Sprintf("type %q is not imported (use transaction, collection or searchset)", b.Type))
+	if t, ok := b["type"]; ok && json.Unmarshal(t, &bundleType) != nil {
+		return "", nil, at(env, "Bundle.type", "not a string")
 	}
-	for i, e := range b.Entry {
-		if len(e.Resource) == 0 || string(e.Resource) == "null" {
-			return "", nil, &Error{Entry: i, Path: fmt.Sprintf("Bundle.entry[%d].resource", i), Reason: "entry has no resource"}
+	if !BundleTypes[bundleType] {
+		return "", nil, at(env, "Bundle.type", fmt.Sprintf("type %q is not imported (use transaction, collection or searchset)", bundleType))
+	}
+	var raw []json.RawMessage
+	if es, ok := b["entry"]; ok && json.Unmarshal(es, &raw) != nil {
+		return "", nil, at(env, "Bundle.entry", "not an array")
+	}
+	for i, r := range raw {
+		e, err := readEntry(i, r)
+		if err != nil {
+			return "", nil, err
 		}
-		entries = append(entries, Entry{Index: i, FullURL: e.FullURL, JSON: e.Resource})
+		entries = append(entries, e)
 	}
-	return b.Type, entries, nil
+	return bundleType, entries, nil
+}
+
+// readEntry reads Bundle.entry[i] (raw is valid JSON): an object with a resource
+// and, optionally, a fullUrl string. Its errors name the element, never a Go type.
+func readEntry(i int, raw json.RawMessage) (Entry, *Error) {
+	path := fmt.Sprintf("Bundle.entry[%d]", i)
+	var e map[string]json.RawMessage
+	if json.Unmarshal(raw, &e) != nil || e == nil {
+		return Entry{}, &Error{Entry: i, Path: path, Reason: "not an object"}
+	}
+	var fullURL string
+	if u, ok := e["fullUrl"]; ok && json.Unmarshal(u, &fullURL) != nil {
+		return Entry{}, &Error{Entry: i, Path: path + ".fullUrl", Reason: "not a string"}
+	}
+	res := e["resource"]
+	if len(res) == 0 || string(res) == "null" {
+		return Entry{}, &Error{Entry: i, Path: path + ".resource", Reason: "entry has no resource"}
+	}
+	return Entry{Index: i, FullURL: fullURL, JSON: res}, nil
 }
 
 // IsBundle reports whether data looks like a Bundle (for input detection).

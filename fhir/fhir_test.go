@@ -141,12 +141,22 @@ func TestReadBundle(t *testing.T) {
 		{"not a bundle", `{"resourceType":"Patient"}`, "resourceType: expected a Bundle"},
 		{"wrong type", `{"resourceType":"Bundle","type":"document"}`, `Bundle.type: type "document" is not imported`},
 		{"entry without resource", `{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"urn:uuid:1"}]}`, "entry 0: Bundle.entry[0].resource: entry has no resource"},
+		// elements of the wrong JSON type are named by their path, not by Go's types
+		{"entry not an object", `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient"}},5]}`, "entry 1: Bundle.entry[1]: not an object"},
+		{"entry null", `{"resourceType":"Bundle","type":"collection","entry":[null]}`, "entry 0: Bundle.entry[0]: not an object"},
+		{"fullUrl not a string", `{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":7,"resource":{}}]}`, "entry 0: Bundle.entry[0].fullUrl: not a string"},
+		{"entry not an array", `{"resourceType":"Bundle","type":"collection","entry":{}}`, "Bundle.entry: not an array"},
+		{"type not a string", `{"resourceType":"Bundle","type":["collection"]}`, "Bundle.type: not a string"},
+		{"resourceType not a string", `{"resourceType":1}`, "resourceType: expected a Bundle"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := ReadBundle([]byte(tt.json))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if msg := err.Error(); strings.Contains(msg, "json:") || strings.Contains(msg, "struct") || strings.Contains(msg, "Go ") {
+				t.Fatalf("Go's error in the message: %s", msg)
 			}
 		})
 	}
@@ -225,5 +235,34 @@ func TestDocumentStructsRoundTrip(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"resourceType":"Patient"}`), &Binary{}); err == nil {
 		t.Fatal("wrong resourceType accepted")
+	}
+}
+
+// The one-patient check (package dossier) needs what a subject says of the
+// person besides a literal reference: a logical reference's BSN, and the type
+// and BSN of a contained resource a local reference points at.
+func TestInspectPatientIdentity(t *testing.T) {
+	entries := []Entry{
+		{Index: 0, JSON: []byte(`{"resourceType":"Patient","id":"p1","identifier":[{"system":"` + BSNSystem + `","value":"999911120"}]}`)},
+		{Index: 1, JSON: []byte(`{"resourceType":"Condition","id":"c1","clinicalStatus":"active","verificationStatus":"confirmed","code":{"text":"Astma"},
+			"contained":[{"resourceType":"Patient","id":"pat","identifier":[{"system":"` + BSNSystem + `","value":"999990019"}]}],"subject":{"reference":"#pat"}}`)},
+		{Index: 2, JSON: []byte(`{"resourceType":"Condition","id":"c2","clinicalStatus":"active","verificationStatus":"confirmed","code":{"text":"Astma"},
+			"subject":{"identifier":{"system":"` + BSNSystem + `","value":"999990019"}}}`)},
+	}
+	res, err := Validate(STU3, entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].BSN != "999911120" {
+		t.Errorf("Patient BSN %q", res[0].BSN)
+	}
+	if r := res[1].Refs; len(r) != 1 || r[0].Path != "Condition.subject.reference" || r[0].Contained != "Patient" || r[0].BSN != "999990019" {
+		t.Errorf("contained: %+v", r)
+	}
+	if r := res[2].Refs; len(r) != 1 || r[0].Path != "Condition.subject.identifier" || r[0].Value != "" || r[0].BSN != "999990019" {
+		t.Errorf("logical: %+v", r)
+	}
+	if un, err := UnresolvedRefs(res); err != nil || len(un) != 0 {
+		t.Errorf("a logical reference is not resolved: %v %+v", err, un)
 	}
 }

@@ -52,12 +52,23 @@ type Resource struct {
 	Type string
 	ID   string
 	Refs []Reference // every Reference.reference in the resource, with its path
+	// BSN is a Patient's own BSN (its identifier with the BSN system), "" when it
+	// has none or the source masked it; for the one-patient check, never shown.
+	BSN string
 }
 
 // Reference is a literal reference found in a resource.
 type Reference struct {
 	Path  string // e.g. "Encounter.diagnosis[0].condition.reference"
-	Value string // e.g. "Condition/123", "#contained", "urn:uuid:..."
+	Value string // e.g. "Condition/123", "#contained", "urn:uuid:..."; "" for a logical reference
+	// Contained is the resourceType of the contained resource a local ("#id")
+	// reference points at.
+	Contained string
+	// BSN is, for a logical reference (Reference.identifier with the BSN system
+	// and no reference; Path then ends in ".identifier"), its BSN, and for a
+	// local reference to a contained Patient, that Patient's BSN ("" when it has
+	// none). For the one-patient check; never shown.
+	BSN string
 }
 
 var (
@@ -152,6 +163,10 @@ func parseStrict(v Version, e Entry) *Error {
 func at(e Entry, path, why string) *Error {
 	return &Error{Entry: e.Index, Source: e.Source, Path: path, Reason: why}
 }
+
+// CheckJSON reports whether data is one JSON object, and if not where it breaks
+// ("invalid JSON at byte N: ..."), without any of data's values.
+func CheckJSON(data []byte) error { return syntaxCheck(data) }
 
 // syntaxCheck reports bad JSON with its byte offset (encoding/json says where;
 // the FHIR library only says "invalid JSON").

@@ -20,7 +20,8 @@ func (u Unresolved) Error() *Error {
 // Unresolved returns the references of res that do not resolve inside res: relative
 // references ("Type/id") match a resource's type and id, absolute ones and "urn:uuid:"
 // ones match a Bundle.entry.fullUrl (or end in a Type/id of the set), local ones
-// ("#id") were already checked against the contained resources. FHIR STU3/R4 §2.36.4
+// ("#id") were already checked against the contained resources, logical ones
+// (an identifier, no reference) are not resolved. FHIR STU3/R4 §2.36.4
 // (resolving references in Bundles). The caller checks the rest against its store.
 func UnresolvedRefs(res []Resource) ([]Unresolved, *Error) {
 	byKey := map[string]bool{}
@@ -35,7 +36,7 @@ func UnresolvedRefs(res []Resource) ([]Unresolved, *Error) {
 	for _, r := range res {
 		for _, ref := range r.Refs {
 			v := ref.Value
-			if strings.HasPrefix(v, "#") || byURL[v] {
+			if v == "" || strings.HasPrefix(v, "#") || byURL[v] {
 				continue
 			}
 			if strings.HasPrefix(v, "urn:") {

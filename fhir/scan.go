@@ -30,17 +30,28 @@ func ScanBundle(r io.Reader, fn func(Entry) error) (bundleType string, err error
 		return "", notJSON(errors.New("not a JSON object"))
 	}
 	var resourceType string
-	var entryErr error
+	var entryErr, typeErr error
 	for d.More() {
 		tok, err := d.Token()
 		if err != nil {
 			return "", notJSON(err)
 		}
 		switch tok {
-		case "resourceType":
-			err = d.Decode(&resourceType)
-		case "type":
-			err = d.Decode(&bundleType)
+		case "resourceType", "type":
+			var v json.RawMessage
+			if err = d.Decode(&v); err != nil {
+				break
+			}
+			s := &resourceType
+			if tok == "type" {
+				s = &bundleType
+			}
+			if json.Unmarshal(v, s) != nil {
+				*s = ""
+				if tok == "type" {
+					typeErr = at(env, "Bundle.type", "not a string")
+				}
+			}
 		case "entry":
 			entryErr, err = scanEntries(d, fn)
 		default:
@@ -48,7 +59,7 @@ func ScanBundle(r io.Reader, fn func(Entry) error) (bundleType string, err error
 			err = d.Decode(&skip)
 		}
 		if err != nil {
-			return "", err
+			return "", notJSON(err)
 		}
 	}
 	if _, err := d.Token(); err != nil {
@@ -60,6 +71,8 @@ func ScanBundle(r io.Reader, fn func(Entry) error) (bundleType string, err error
 	switch {
 	case resourceType != "Bundle":
 		return "", ErrNotBundle
+	case typeErr != nil:
+		return "", typeErr
 	case !BundleTypes[bundleType]:
 		return "", at(env, "Bundle.type", fmt.Sprintf("type %q is not imported (use transaction, collection or searchset)", bundleType))
 	}
@@ -75,21 +88,19 @@ func scanEntries(d *json.Decoder, fn func(Entry) error) (entryErr, err error) {
 		return nil, notJSON(errors.New("the entry element of the Bundle is not an array"))
 	}
 	for i := 0; d.More(); i++ {
-		var e struct {
-			FullURL  string          `json:"fullUrl"`
-			Resource json.RawMessage `json:"resource"`
-		}
-		if err := d.Decode(&e); err != nil {
+		var raw json.RawMessage
+		if err := d.Decode(&raw); err != nil {
 			return nil, notJSON(err)
 		}
 		if entryErr != nil {
 			continue
 		}
-		if len(e.Resource) == 0 || string(e.Resource) == "null" {
-			entryErr = &Error{Entry: i, Path: fmt.Sprintf("Bundle.entry[%d].resource", i), Reason: "entry has no resource"}
+		e, eerr := readEntry(i, raw)
+		if eerr != nil {
+			entryErr = eerr
 			continue
 		}
-		entryErr = fn(Entry{Index: i, FullURL: e.FullURL, JSON: e.Resource})
+		entryErr = fn(e)
 	}
 	_, err = d.Token()
 	return entryErr, notJSON(err)

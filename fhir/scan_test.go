@@ -31,12 +31,19 @@ func TestScanBundle(t *testing.T) {
 		{"wrong type after a bad entry", `{"entry":[{"fullUrl":"urn:uuid:1"}],"resourceType":"Bundle","type":"document"}`, `Bundle.type: type "document" is not imported`, nil},
 		{"entry without resource", `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{}},{"fullUrl":"urn:uuid:1"}]}`, "entry 1: Bundle.entry[1].resource: entry has no resource", nil},
 		{"entry not an array", `{"resourceType":"Bundle","type":"collection","entry":{}}`, "entry element of the Bundle is not an array", ErrNotJSON},
+		// elements of the wrong JSON type are named by their path, not by Go's types
+		{"entry not an object", `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{}},5]}`, "entry 1: Bundle.entry[1]: not an object", nil},
+		{"fullUrl not a string", `{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":[],"resource":{}}]}`, "entry 0: Bundle.entry[0].fullUrl: not a string", nil},
+		{"type not a string", `{"resourceType":"Bundle","type":1,"entry":[]}`, "Bundle.type: not a string", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ScanBundle(strings.NewReader(tt.json), func(Entry) error { return nil })
 			if err == nil || !strings.Contains(err.Error(), tt.want) || (tt.is != nil && !errors.Is(err, tt.is)) {
 				t.Fatalf("err = %v, want %q (%v)", err, tt.want, tt.is)
+			}
+			if tt.is == nil && (strings.Contains(err.Error(), "json:") || strings.Contains(err.Error(), "Go ")) {
+				t.Fatalf("Go's error in the message: %v", err)
 			}
 		})
 	}

@@ -34,12 +34,13 @@ func inspect(e Entry) (Resource, *Error) {
 		}
 		r.ID = s
 	}
-	w := &walker{contained: map[string]bool{}}
+	w := &walker{contained: map[string]containedRes{}}
 	if cs, ok := m["contained"].([]any); ok {
 		for _, c := range cs {
 			if cm, ok := c.(map[string]any); ok {
 				if id, ok := cm["id"].(string); ok {
-					w.contained[id] = true
+					t, _ := cm["resourceType"].(string)
+					w.contained[id] = containedRes{typ: t, bsn: bsnValue(cm)}
 				}
 			}
 		}
@@ -49,11 +50,31 @@ func inspect(e Entry) (Resource, *Error) {
 		return Resource{}, at(e, w.err.Path, w.err.Reason)
 	}
 	r.Refs = w.refs
+	if typ == "Patient" {
+		r.BSN = bsnValue(m)
+	}
 	return r, nil
 }
 
+// containedRes is what a local reference needs of a contained resource.
+type containedRes struct{ typ, bsn string }
+
+// bsnValue returns the BSN of a resource's identifier list ("" when none is
+// given or it is masked).
+func bsnValue(res map[string]any) string {
+	ids, _ := res["identifier"].([]any)
+	for _, x := range ids {
+		if id, ok := x.(map[string]any); ok && id["system"] == BSNSystem {
+			if v, ok := id["value"].(string); ok {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
 type walker struct {
-	contained map[string]bool
+	contained map[string]containedRes
 	refs      []Reference
 	err       *Error
 }
@@ -80,11 +101,24 @@ func (w *walker) object(path string, m map[string]any) {
 		}
 	}
 	if ref, ok := m["reference"].(string); ok {
-		if len(ref) > 1 && ref[0] == '#' && !w.contained[ref[1:]] {
-			w.err = &Error{Path: path + ".reference", Reason: "no contained resource has this local id"}
-			return
+		r := Reference{Path: path + ".reference", Value: ref}
+		if len(ref) > 1 && ref[0] == '#' {
+			c, ok := w.contained[ref[1:]]
+			if !ok {
+				w.err = &Error{Path: path + ".reference", Reason: "no contained resource has this local id"}
+				return
+			}
+			r.Contained = c.typ
+			if c.typ == "Patient" {
+				r.BSN = c.bsn
+			}
 		}
-		w.refs = append(w.refs, Reference{Path: path + ".reference", Value: ref})
+		w.refs = append(w.refs, r)
+	} else if id, ok := m["identifier"].(map[string]any); ok && id["system"] == BSNSystem {
+		// a logical reference by BSN (Reference.identifier, FHIR STU3/R4)
+		if v, ok := id["value"].(string); ok {
+			w.refs = append(w.refs, Reference{Path: path + ".identifier", BSN: v})
+		}
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {

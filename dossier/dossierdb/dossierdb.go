@@ -47,10 +47,19 @@ func (s *Store) Existing(ctx context.Context, userID string, keys [][32]byte) (m
 // Begin opens an import's transaction. The user must have an account: an import
 // for a user that does not exist is refused (dossier.ErrUnknownUser) and stores
 // nothing. The account row is locked (FOR KEY SHARE) until the commit, so it
-// cannot be deleted half-way.
+// cannot be deleted half-way. The user's imports are serialised by a
+// transaction-scoped advisory lock on the user id, taken first: a second import
+// waits here until the first commits or rolls back, and then reads the patient
+// the first one stored (the one-patient check, PGOK-FR022). An advisory lock
+// rather than a row lock on the account, so that logins and account changes do
+// not wait for a long import.
 func (s *Store) Begin(ctx context.Context, userID string) (dossier.Writer, error) {
 	tx, err := s.db.Pool.Begin(ctx)
 	if err != nil {
+		return nil, store.Error(err)
+	}
+	if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtext('pgo: dossier import'), hashtext($1::text))`, userID); err != nil {
+		tx.Rollback(ctx)
 		return nil, store.Error(err)
 	}
 	var one int
@@ -81,6 +90,36 @@ func (w *writer) Write(ctx context.Context, userID, importID string, rows []doss
 	})
 	_, err := w.tx.CopyFrom(ctx, pgx.Identifier{"dossier_resource"}, importColumns, src)
 	return store.Error(err)
+}
+
+// Patient returns the keys of the dossier's patient.
+func (w *writer) Patient(ctx context.Context, userID string) ([]dossier.PatientKey, error) {
+	rows, err := w.tx.Query(ctx, `select kind, ref_key, ref_key_id from dossier_patient where user_id = $1 order by kind`, userID)
+	if err != nil {
+		return nil, store.Error(err)
+	}
+	var out []dossier.PatientKey
+	var k dossier.PatientKey
+	var id int64
+	_, err = pgx.ForEachRow(rows, []any{&k.Kind, &k.Key, &id}, func() error {
+		k.KeyID = uint32(id)
+		out = append(out, k)
+		k = dossier.PatientKey{}
+		return nil
+	})
+	return out, store.Error(err)
+}
+
+// SetPatient stores keys of the dossier's patient, one row per kind.
+func (w *writer) SetPatient(ctx context.Context, userID string, keys []dossier.PatientKey) error {
+	for _, k := range keys {
+		if _, err := w.tx.Exec(ctx, `insert into dossier_patient (user_id, kind, ref_key, ref_key_id) values ($1, $2, $3, $4)
+			on conflict (user_id, kind) do update set ref_key = excluded.ref_key, ref_key_id = excluded.ref_key_id`,
+			userID, k.Kind, k.Key, int64(k.KeyID)); err != nil {
+			return store.Error(err)
+		}
+	}
+	return nil
 }
 
 // Commit appends the audit record and commits.

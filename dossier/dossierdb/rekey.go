@@ -45,3 +45,12 @@ func (s *Store) SetRefKey(ctx context.Context, id string, old, key []byte, keyID
 	}
 	return tag.RowsAffected() == 1, nil
 }
+
+// ReKeyPatient moves the user's dossier patient key of k.Kind to k if it is one of
+// old and not yet made with k's key.
+func (s *Store) ReKeyPatient(ctx context.Context, userID string, old [][]byte, k dossier.PatientKey) error {
+	_, err := s.db.Pool.Exec(ctx, `update dossier_patient set ref_key = $4, ref_key_id = $5
+		where user_id = $1 and kind = $2 and ref_key = any($3) and ref_key_id <> $5`,
+		userID, k.Kind, old, k.Key, int64(k.KeyID))
+	return store.Error(err)
+}
