@@ -291,27 +291,17 @@ func (s *Service) freshRecoveryCodes(ctx context.Context) ([]string, [][]byte, e
 	return codes, hashes, nil
 }
 
-// endOtherSessions deletes every session of the account, gives sess a new id
-// (ASVS 5.0 V7.2.4: a new session token at re-authentication; its start and
-// absolute end stay) and audits it as a logout of the other sessions. It
-// returns the new id and session.
+// endOtherSessions ends every other session of the account, gives sess a new
+// id (rotateAlone) and audits it as a logout of the other sessions. It returns
+// the new id and session.
 func (s *Service) endOtherSessions(ctx context.Context, tx Tx, sess *Session, a *Account, c Client) (string, *Session, error) {
-	n, err := tx.DeleteAccountSessions(ctx, a.ID)
+	id, next, others, err := s.rotateAlone(ctx, tx, a, sess, s.clock())
 	if err != nil {
-		return "", nil, err
-	}
-	id, h, err := newSessionID()
-	if err != nil {
-		return "", nil, err
-	}
-	next := *sess
-	next.IDHash, next.LastSeen = h, s.clock()
-	if err := tx.CreateSession(ctx, &next); err != nil {
 		return "", nil, err
 	}
 	ev := s.event(audit.ActLogout, audit.Success, "", a.ID, a.Role, c)
-	ev.Details = map[string]string{"scope": "other_sessions", "cause": "mfa_enrolled", "other_sessions": itoa(n - 1), "session": "rotated"}
-	return id, &next, tx.Audit(ctx, ev)
+	ev.Details = map[string]string{"scope": "other_sessions", "cause": "mfa_enrolled", "other_sessions": itoa(others), "session": "rotated"}
+	return id, next, tx.Audit(ctx, ev)
 }
 
 // withAccount runs fn for the password account of a logged-in session.

@@ -208,7 +208,7 @@ func (s *Service) storePassword(ctx context.Context, sessionID, accountID, verif
 			fail = ErrPasswordChangedMeanwhile
 			return s.auditRefusal(ctx, tx, a, "changed_meanwhile", c)
 		}
-		newID, out, err = s.rotateAlone(ctx, tx, a, sess, now, c)
+		newID, out, err = s.passwordChanged(ctx, tx, a, sess, now, c)
 		return err
 	})
 	if err != nil {
@@ -221,36 +221,49 @@ func (s *Service) storePassword(ctx context.Context, sessionID, accountID, verif
 }
 
 // rotateAlone ends every session of the account and gives sess a new id (its
-// start and absolute end stay), keeps a pending enrolment this session began
-// bound to it, and audits the change and the logout of the other sessions.
-func (s *Service) rotateAlone(ctx context.Context, tx Tx, a *Account, sess *Session, now time.Time, c Client) (string, *Session, error) {
+// start and absolute end stay), keeping a pending enrolment this session began
+// bound to it: after the password or the authenticator changed, whoever held
+// the old one is logged out and this session is re-authenticated (ASVS 5.0
+// V7.2.4, V7.4.3). It returns the new id and session and how many other
+// sessions ended; the caller audits.
+func (s *Service) rotateAlone(ctx context.Context, tx Tx, a *Account, sess *Session, now time.Time) (string, *Session, int, error) {
 	n, err := tx.DeleteAccountSessions(ctx, a.ID)
 	if err != nil {
-		return "", nil, err
+		return "", nil, 0, err
 	}
 	id, h, err := newSessionID()
 	if err != nil {
-		return "", nil, err
+		return "", nil, 0, err
 	}
 	next := *sess
 	next.IDHash, next.LastSeen = h, now
 	if err := tx.CreateSession(ctx, &next); err != nil {
-		return "", nil, err
+		return "", nil, 0, err
 	}
 	if len(a.TOTPPendingSession) > 0 && bytes.Equal(a.TOTPPendingSession, sess.IDHash) {
 		a.TOTPPendingSession = h
 		if err := tx.SaveTOTP(ctx, a); err != nil {
-			return "", nil, err
+			return "", nil, 0, err
 		}
 	}
+	return id, &next, n - 1, nil
+}
+
+// passwordChanged rotates the session alone and audits the change and the
+// logout of the other sessions.
+func (s *Service) passwordChanged(ctx context.Context, tx Tx, a *Account, sess *Session, now time.Time, c Client) (string, *Session, error) {
+	id, next, others, err := s.rotateAlone(ctx, tx, a, sess, now)
+	if err != nil {
+		return "", nil, err
+	}
 	ev := s.event(audit.ActPasswordChanged, audit.Success, "", a.ID, a.Role, c)
-	ev.Details = map[string]string{"other_sessions": itoa(n - 1), "session": "rotated"}
+	ev.Details = map[string]string{"other_sessions": itoa(others), "session": "rotated"}
 	if err := tx.Audit(ctx, ev); err != nil {
 		return "", nil, err
 	}
 	out := s.event(audit.ActLogout, audit.Success, "", a.ID, a.Role, c)
-	out.Details = map[string]string{"scope": "other_sessions", "cause": "password_changed", "other_sessions": itoa(n - 1)}
-	return id, &next, tx.Audit(ctx, out)
+	out.Details = map[string]string{"scope": "other_sessions", "cause": "password_changed", "other_sessions": itoa(others)}
+	return id, next, tx.Audit(ctx, out)
 }
 
 // auditRefusal records a refused change of a's password.
