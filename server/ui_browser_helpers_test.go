@@ -75,6 +75,22 @@ func (u *uiRun) as(b *browser) {
 	}
 }
 
+// cookie returns the value of the browser's cookie name for the site ("" when
+// it has none).
+func (u *uiRun) cookie(name string) string {
+	u.t.Helper()
+	res, err := chromedp.Call(u.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{u.base + "/"}})
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	for _, c := range res.Cookies {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
 func withLangQuery(path string, l web.Lang) string {
 	sep := "?"
 	if strings.Contains(path, "?") {
