@@ -2,9 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"encoding/json"
-	"net/url"
-	"os"
 	"testing"
 	"time"
 
@@ -14,15 +11,11 @@ import (
 	"github.com/pgo-koppelvlak/pgo/dossier"
 	"github.com/pgo-koppelvlak/pgo/export"
 	"github.com/pgo-koppelvlak/pgo/export/exportdb"
-	"github.com/pgo-koppelvlak/pgo/internal/shared"
 	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 	"github.com/pgo-koppelvlak/pgo/transfer"
-	"github.com/pgo-koppelvlak/pgo/transfer/transferdb"
-	"github.com/pgo-koppelvlak/pgo/transfer/transfertest"
 	"github.com/pgo-koppelvlak/pgo/vault/vaulttest"
 	"github.com/pgo-koppelvlak/pgo/worker"
-	"github.com/pgo-koppelvlak/pgo/zal"
 )
 
 // stalledFixture is the real outbox relay and asynq's inspector on Redis, with
@@ -168,42 +161,9 @@ func TestStalledSweepEndsExportsNoTaskDrives(t *testing.T) {
 func TestStalledSweepEndsTransfersNoTaskDrives(t *testing.T) {
 	ctx := context.Background()
 	f := newStalledFixture(t)
-	ca := transfertest.NewCA(t)
-	raw, _ := os.ReadFile(shared.Path("medmij", "examples", "_port-Binary-XXX-Rijn.json"))
-	docRef, _ := os.ReadFile(shared.Path("medmij", "examples", "_port-DocumentReference-XXX-Rijn.json"))
-	var b struct {
-		Content []byte `json:"content"`
-	}
-	if err := json.Unmarshal(raw, &b); err != nil {
-		t.Fatal(err)
-	}
-	src := transfertest.NewSource(t, ca, b.Content, docRef)
-	src.Redirect = transfertest.TargetURL + transfer.CallbackPath
-	lists := transfertest.Lists(t, src, true)
-	v, _ := vaulttest.New(t)
-	st := transferdb.New(f.db, worker.NewFetchTask)
-	svc, err := transfer.New(transfer.Config{Store: st, Sealer: v, Lists: lists, Issuer: transfertest.TargetURL,
-		HTTP: zal.NewHTTPClient(lists, zal.ClientOptions{TLSConfig: ca.ClientTLS(t, "doel.localhost"), DialContext: zal.DialLocalhost})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	authorized := func() string {
-		actor := transfer.Actor{UserID: uuid.NewString(), SessionID: "s1"}
-		tr, err := svc.Start(ctx, actor, "bron@medmij")
-		if err != nil {
-			t.Fatal(err)
-		}
-		link, err := svc.AuthorizeURL(ctx, actor, tr.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u, _ := url.Parse(link)
-		code := src.IssueCode(u.Query().Get("code_challenge"))
-		if _, err := svc.HandleCallback(ctx, actor, transfer.Callback{State: u.Query().Get("state"), Code: code, Iss: src.URL, HasIss: true}); err != nil {
-			t.Fatal(err)
-		}
-		return tr.ID
-	}
+	tf := newTransferFixture(t, f.db)
+	st, svc, src := tf.st, tf.svc, tf.src
+	authorized := func() string { tr, _ := tf.authorized(t); return tr.ID }
 	downloading, stored := authorized(), authorized()
 	f.drain(t)
 	// where the killed worker left them

@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/pgo-koppelvlak/pgo/internal/shared"
+	"github.com/pgo-koppelvlak/pgo/store"
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 	"github.com/pgo-koppelvlak/pgo/transfer"
 	"github.com/pgo-koppelvlak/pgo/transfer/transferdb"
@@ -61,9 +62,17 @@ func TestHandleFetchTaskErrors(t *testing.T) {
 	}
 }
 
-// The callback's transaction writes the fetch task into the outbox; the real
-// worker (relay + asynq on Redis) runs it and the transfer completes once.
-func TestTransferThroughWorker(t *testing.T) {
+// transferFixture is a target's transfer service over db against a test source
+// serving MedMij's example document over mutual TLS.
+type transferFixture struct {
+	svc *transfer.Service
+	st  *transferdb.Store
+	src *transfertest.Source
+	doc []byte // the source's PDF
+}
+
+func newTransferFixture(t *testing.T, db *store.DB) *transferFixture {
+	t.Helper()
 	ca := transfertest.NewCA(t)
 	raw, _ := os.ReadFile(shared.Path("medmij", "examples", "_port-Binary-XXX-Rijn.json"))
 	docRef, _ := os.ReadFile(shared.Path("medmij", "examples", "_port-DocumentReference-XXX-Rijn.json"))
@@ -76,7 +85,6 @@ func TestTransferThroughWorker(t *testing.T) {
 	src := transfertest.NewSource(t, ca, b.Content, docRef)
 	src.Redirect = transfertest.TargetURL + transfer.CallbackPath
 	lists := transfertest.Lists(t, src, true)
-	db := storetest.DB(t)
 	v, _ := vaulttest.New(t)
 	st := transferdb.New(db, worker.NewFetchTask)
 	svc, err := transfer.New(transfer.Config{Store: st, Sealer: v, Lists: lists, Issuer: transfertest.TargetURL,
@@ -84,30 +92,49 @@ func TestTransferThroughWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &transferFixture{svc: svc, st: st, src: src, doc: b.Content}
+}
+
+// authorized starts a transfer for a new patient and completes its callback
+// with a code from the source: the transfer is authorized and its fetch task
+// is in the outbox. It returns the transfer and its actor.
+func (f *transferFixture) authorized(t *testing.T) (transfer.Transfer, transfer.Actor) {
+	t.Helper()
+	ctx := context.Background()
+	actor := transfer.Actor{UserID: uuid.NewString(), SessionID: "s1"}
+	tr, err := f.svc.Start(ctx, actor, "bron@medmij")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := f.svc.AuthorizeURL(ctx, actor, tr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(link)
+	code := f.src.IssueCode(u.Query().Get("code_challenge"))
+	if _, err := f.svc.HandleCallback(ctx, actor, transfer.Callback{State: u.Query().Get("state"), Code: code, Iss: f.src.URL, HasIss: true}); err != nil {
+		t.Fatal(err)
+	}
+	return tr, actor
+}
+
+// The callback's transaction writes the fetch task into the outbox; the real
+// worker (relay + asynq on Redis) runs it and the transfer completes once.
+func TestTransferThroughWorker(t *testing.T) {
+	db := storetest.DB(t)
+	f := newTransferFixture(t, db)
+	st := f.st
 	w, err := worker.New(worker.Options{RedisURL: storetest.Redis(t), DB: db, Concurrency: 2, ShutdownTimeout: 5 * time.Second, OutboxPoll: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.Handle(worker.TypeTransferFetch, worker.HandleFetchTask(svc))
+	w.Handle(worker.TypeTransferFetch, worker.HandleFetchTask(f.svc))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	actor := transfer.Actor{UserID: uuid.NewString(), SessionID: "s1"}
-	tr, err := svc.Start(ctx, actor, "bron@medmij")
-	if err != nil {
-		t.Fatal(err)
-	}
-	link, err := svc.AuthorizeURL(ctx, actor, tr.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(link)
-	code := src.IssueCode(u.Query().Get("code_challenge"))
-	if _, err := svc.HandleCallback(ctx, actor, transfer.Callback{State: u.Query().Get("state"), Code: code, Iss: src.URL, HasIss: true}); err != nil {
-		t.Fatal(err)
-	}
+	tr, actor := f.authorized(t)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		got, err := st.Get(ctx, tr.ID)
@@ -126,7 +153,7 @@ func TestTransferThroughWorker(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	docs, err := st.Documents(ctx, actor.UserID, tr.ID)
-	if err != nil || len(docs) != 1 || docs[0].Size != int64(len(b.Content)) {
+	if err != nil || len(docs) != 1 || docs[0].Size != int64(len(f.doc)) {
 		t.Fatalf("documents %+v, %v", docs, err)
 	}
 }
