@@ -114,13 +114,24 @@ type devCA struct {
 }
 
 // loadOrMakeCA reuses ca.pem + ca-key.pem in dir when both exist (so hosts can be
-// added later and stay trusted by earlier peers), else makes a new CA.
+// added later and stay trusted by earlier peers), makes a new CA when neither does,
+// and refuses anything else: replacing a ca.pem whose key went missing would quietly
+// cut off every peer that trusts it, and a read error is not "absent".
 func loadOrMakeCA(dir string) (*devCA, error) {
 	certFile, keyFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")
 	cb, errC := os.ReadFile(certFile)
 	kb, errK := os.ReadFile(keyFile)
-	if errC == nil && errK == nil {
+	switch {
+	case errC == nil && errK == nil:
 		return parseCA(cb, kb)
+	case errC != nil && !errors.Is(errC, os.ErrNotExist):
+		return nil, errC
+	case errK != nil && !errors.Is(errK, os.ErrNotExist):
+		return nil, errK
+	case errC == nil:
+		return nil, fmt.Errorf("%s exists but %s does not: restore the key, or remove ca.pem to make a new CA (peers trusting the old one must then be given the new ca.pem)", certFile, keyFile)
+	case errK == nil:
+		return nil, fmt.Errorf("%s exists but %s does not: restore the certificate, or remove ca-key.pem to make a new CA", keyFile, certFile)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

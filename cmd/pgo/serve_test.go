@@ -303,6 +303,39 @@ func TestKeysDevCA(t *testing.T) {
 	}
 }
 
+// A CA whose key (or certificate) went missing is not replaced: every peer trusting
+// the old ca.pem would stop trusting hosts issued afterwards, without a word.
+func TestKeysDevCARefusesHalfACA(t *testing.T) {
+	for _, missing := range []string{"ca-key.pem", "ca.pem"} {
+		dir := t.TempDir()
+		if code, _, errOut := runCLI(t, nil, "", "keys", "dev-ca", "--out", dir, "--host", "a.localhost"); code != 0 {
+			t.Fatalf("first run: %s", errOut)
+		}
+		kept := map[string][]byte{}
+		for _, f := range []string{"ca.pem", "ca-key.pem"} {
+			kept[f], _ = os.ReadFile(filepath.Join(dir, f))
+		}
+		if err := os.Remove(filepath.Join(dir, missing)); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errOut := runCLI(t, nil, "", "keys", "dev-ca", "--out", dir, "--host", "b.localhost")
+		if code != 1 || !strings.Contains(errOut, missing) || !strings.Contains(errOut, "does not") {
+			t.Errorf("%s missing: exit %d, stderr %q; want 1 naming it", missing, code, errOut)
+		}
+		for f, b := range kept {
+			if f == missing {
+				continue
+			}
+			if now, _ := os.ReadFile(filepath.Join(dir, f)); !bytes.Equal(now, b) {
+				t.Errorf("%s missing: %s was replaced", missing, f)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, "b.localhost.pem")); err == nil {
+			t.Errorf("%s missing: a host was issued anyway", missing)
+		}
+	}
+}
+
 func TestKeysDevCABadUsage(t *testing.T) {
 	dir := t.TempDir()
 	for _, args := range [][]string{
