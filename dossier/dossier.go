@@ -11,7 +11,7 @@ import (
 
 // Sealer encrypts health data at rest (implemented by vault.Vault). The object id is
 // bound to the ciphertext as associated data, so a sealed resource cannot be moved to
-// another row unnoticed.
+// another row, or a row to another account, unnoticed (Binding).
 type Sealer interface {
 	Seal(objectID string, plaintext []byte) ([]byte, error)
 	Open(objectID string, ciphertext []byte) ([]byte, error)
@@ -23,9 +23,10 @@ type Sealer interface {
 // Row is one stored resource as the store sees it: only ciphertext of the resource,
 // and in the clear what counting and reference checks need.
 type Row struct {
-	ID       string // uuid; the Sealer's object id
+	ID       string // uuid
 	ImportID string
-	UserID   string // set by StaleRefKeys only
+	UserID   string  // set by StaleRefKeys and RowBound only
+	Binding  Binding // what Sealed is bound to: the Sealer's object id (Binding.ObjectID)
 	Version  fhir.Version
 	Type     string   // FHIR resource type
 	Category Category // consent-screen category
@@ -82,7 +83,8 @@ type Store interface {
 	Begin(ctx context.Context, userID string) (Writer, error)
 	// Counts counts the user's rows per category.
 	Counts(ctx context.Context, userID string) (map[Category]int, error)
-	// Rows returns the user's rows of the given categories, in insertion order.
+	// Rows returns the user's rows of the given categories, in insertion order,
+	// with their Binding.
 	Rows(ctx context.Context, userID string, cats []Category) ([]Row, error)
 }
 

@@ -258,14 +258,14 @@ func validate(in Input, given fhir.Version) (fhir.Version, []fhir.Resource, erro
 
 func (s *Service) row(info ImportInfo, r fhir.Resource, keys refKeys) (Row, error) {
 	id := uuid.NewString()
-	sealed, err := s.sealer.Seal(id, r.JSON)
+	sealed, err := s.sealRow(info.UserID, id, r.JSON)
 	if err != nil {
-		return Row{}, pgo.Wrap(pgo.EINTERNAL, err, "")
+		return Row{}, err
 	}
 	key := keys.key(info.UserID, r.Type, r.ID)
 	return Row{
-		ID: id, ImportID: info.ID, Version: info.Version, Type: r.Type,
-		Category: Classify(r.Type, r.JSON), RefKey: key[:], RefKeyID: keys.primary, Sealed: sealed,
+		ID: id, ImportID: info.ID, Version: info.Version, Type: r.Type, Category: Classify(r.Type, r.JSON),
+		RefKey: key[:], RefKeyID: keys.primary, Binding: BindingAccount, Sealed: sealed,
 	}, nil
 }
 

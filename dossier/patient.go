@@ -227,7 +227,7 @@ func (s *Service) storedPatient(ctx context.Context, userID string) (id, bsn str
 		if r.Type != "Patient" {
 			continue
 		}
-		plain, err := s.sealer.Open(r.ID, r.Sealed)
+		plain, err := s.openRow(userID, r)
 		if err != nil {
 			return "", "", pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("open dossier row %s: %w", r.ID, err), "")
 		}

@@ -87,7 +87,7 @@ func (k refKeys) candidates(userID, typ, id string) [][32]byte {
 type ReKeyStore interface {
 	// StaleRefKeys returns up to limit rows with ids after `after` (in id order)
 	// whose ref key was not made with the key primary (or is unkeyed), with
-	// UserID, Type, RefKey and Sealed set.
+	// UserID, Type, RefKey, Binding and Sealed set.
 	StaleRefKeys(ctx context.Context, primary uint32, after string, limit int) ([]Row, error)
 	// SetRefKey replaces row id's ref key old by key (made with keyID) if the row
 	// still holds old; false when it does not (a concurrent re-import).
@@ -165,7 +165,7 @@ func (s *Service) ReKey(ctx context.Context, st ReKeyStore, after string, limit 
 	}
 	for _, r := range rows {
 		res.Next = r.ID
-		plain, err := s.sealer.Open(r.ID, r.Sealed)
+		plain, err := s.openRow(r.UserID, r)
 		if err != nil {
 			res.Failed++
 			continue

@@ -47,7 +47,7 @@ func (s *Service) summarize(ctx context.Context, userID string, selected []Categ
 	if err != nil {
 		return Summary{}, err
 	}
-	res, err := s.open(rows)
+	res, err := s.open(userID, rows)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -96,10 +96,12 @@ type openRow struct {
 	n node
 }
 
-func (s *Service) open(rows []Row) ([]openRow, error) {
+// open decrypts the rows of account userID, each bound to that account: a row
+// moved here from another account by SQL does not open (Binding).
+func (s *Service) open(userID string, rows []Row) ([]openRow, error) {
 	out := make([]openRow, 0, len(rows))
 	for _, r := range rows {
-		plain, err := s.sealer.Open(r.ID, r.Sealed)
+		plain, err := s.openRow(userID, r)
 		if err != nil {
 			return nil, pgo.Wrap(pgo.EINTERNAL, fmt.Errorf("open dossier row %s: %w", r.ID, err), "")
 		}

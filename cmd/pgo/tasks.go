@@ -57,6 +57,12 @@ func rewrapTargets(db *store.DB, v *vault.Vault) []worker.RewrapTarget {
 			r, err := accounts.RewrapPendingTOTP(ctx, v, after, limit)
 			return worker.RewrapBatch{Next: r.Next, Moved: r.Moved, Raced: r.Raced, Failed: r.Failed}, err
 		}},
+		// rows sealed with the bare row id (before migration 025) bound to their account;
+		// first, since the re-seal also puts them under the primary key
+		{Name: "dossier_resource_binding", Batch: func(ctx context.Context, after string, limit int) (worker.RewrapBatch, error) {
+			r, err := dossier.New(dossiers, v).Rebind(ctx, dossiers, after, limit)
+			return worker.RewrapBatch{Next: r.Next, Moved: r.Moved, Raced: r.Raced, Failed: r.Failed}, err
+		}},
 		{Name: "dossier_resource", Batch: func(ctx context.Context, after string, limit int) (worker.RewrapBatch, error) {
 			r, err := dossiers.Rewrap(ctx, v, after, limit)
 			return worker.RewrapBatch{Next: r.Next, Moved: r.Moved, Raced: r.Raced, Failed: r.Failed}, err
@@ -80,7 +86,7 @@ func rewrapTargets(db *store.DB, v *vault.Vault) []worker.RewrapTarget {
 
 var keysRewrapCmd = &command{
 	name:    "rewrap",
-	summary: "Move dossier rows, export documents and TOTP seeds sealed under older keys to the primary key (after keys rotate).",
+	summary: "Move dossier rows, documents and TOTP seeds sealed under older keys to the primary key (after keys rotate), and bind rows sealed before the account binding to their account.",
 	usage:   "[--batch N] [--queue]",
 	run:     keysRewrap,
 }
@@ -107,14 +113,14 @@ func keysRewrap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	}
 	totals, err := worker.Rewrap(ctx, rewrapTargets(db, v), *batch, nil)
 	for _, t := range totals {
-		fmt.Fprintf(e.stdout, "%-20s moved %d, changed meanwhile %d, failed %d (primary key %d)\n", t.Name, t.Moved, t.Raced, t.Failed, v.PrimaryKeyID())
+		fmt.Fprintf(e.stdout, "%-26s moved %d, changed meanwhile %d, failed %d (primary key %d)\n", t.Name, t.Moved, t.Raced, t.Failed, v.PrimaryKeyID())
 	}
 	if err != nil {
 		return &exitError{code: 1, msg: "pgo keys rewrap: " + pgo.ErrorMessage(err)}
 	}
 	for _, t := range totals {
 		if t.Failed > 0 {
-			return &exitError{code: 1, msg: fmt.Sprintf("pgo keys rewrap: %d rows of %s did not open; they keep their old key", t.Failed, t.Name)}
+			return &exitError{code: 1, msg: fmt.Sprintf("pgo keys rewrap: %d rows of %s did not open or could not be written; they are left as they were", t.Failed, t.Name)}
 		}
 	}
 	return nil

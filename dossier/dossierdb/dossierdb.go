@@ -77,7 +77,7 @@ func (s *Store) Begin(ctx context.Context, userID string) (dossier.Writer, error
 // writer is one import's transaction: batches of rows, then the audit record.
 type writer struct{ tx pgx.Tx }
 
-var importColumns = []string{"id", "user_id", "import_id", "fhir_version", "resource_type", "category", "ref_key", "ref_key_id", "sealed"}
+var importColumns = []string{"id", "user_id", "import_id", "fhir_version", "resource_type", "category", "ref_key", "ref_key_id", "sealed_binding", "sealed"}
 
 // Write replaces the user's resources with the same keys and copies rows in.
 func (w *writer) Write(ctx context.Context, userID, importID string, rows []dossier.Row, replace [][]byte) error {
@@ -86,7 +86,7 @@ func (w *writer) Write(ctx context.Context, userID, importID string, rows []doss
 	}
 	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 		r := rows[i]
-		return []any{r.ID, userID, importID, string(r.Version), r.Type, string(r.Category), r.RefKey, int64(r.RefKeyID), r.Sealed}, nil
+		return []any{r.ID, userID, importID, string(r.Version), r.Type, string(r.Category), r.RefKey, int64(r.RefKeyID), string(r.Binding), r.Sealed}, nil
 	})
 	_, err := w.tx.CopyFrom(ctx, pgx.Identifier{"dossier_resource"}, importColumns, src)
 	return store.Error(err)
@@ -170,7 +170,7 @@ func (s *Store) Rows(ctx context.Context, userID string, cats []dossier.Category
 	for i, c := range cats {
 		names[i] = string(c)
 	}
-	rows, err := s.db.Pool.Query(ctx, `select id, import_id, fhir_version, resource_type, category, ref_key, sealed
+	rows, err := s.db.Pool.Query(ctx, `select id, import_id, fhir_version, resource_type, category, ref_key, sealed_binding, sealed
 		from dossier_resource where user_id = $1 and category = any($2) order by seq`, userID, names)
 	if err != nil {
 		return nil, store.Error(err)
@@ -178,8 +178,9 @@ func (s *Store) Rows(ctx context.Context, userID string, cats []dossier.Category
 	var out []dossier.Row
 	var r dossier.Row
 	var version, category string
-	_, err = pgx.ForEachRow(rows, []any{&r.ID, &r.ImportID, &version, &r.Type, &category, &r.RefKey, &r.Sealed}, func() error {
-		r.Version, r.Category = fhir.Version(version), dossier.Category(category)
+	var binding string
+	_, err = pgx.ForEachRow(rows, []any{&r.ID, &r.ImportID, &version, &r.Type, &category, &r.RefKey, &binding, &r.Sealed}, func() error {
+		r.Version, r.Category, r.Binding = fhir.Version(version), dossier.Category(category), dossier.Binding(binding)
 		out = append(out, r)
 		r = dossier.Row{}
 		return nil

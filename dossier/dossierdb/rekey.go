@@ -3,7 +3,6 @@ package dossierdb
 import (
 	"context"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgo-koppelvlak/pgo/dossier"
@@ -14,21 +13,20 @@ var _ dossier.ReKeyStore = (*Store)(nil)
 
 // StaleRefKeys returns rows whose ref key is not the primary key's (dossier.ReKey).
 func (s *Store) StaleRefKeys(ctx context.Context, primary uint32, after string, limit int) ([]dossier.Row, error) {
-	cursor := uuid.Nil
-	if after != "" {
-		var err error
-		if cursor, err = uuid.Parse(after); err != nil {
-			return nil, store.Error(err)
-		}
+	from, err := cursor(after)
+	if err != nil {
+		return nil, err
 	}
-	rows, err := s.db.Pool.Query(ctx, `select id, user_id, resource_type, ref_key, sealed from dossier_resource
-		where id > $1 and ref_key_id is distinct from $2 order by id limit $3`, cursor, int64(primary), limit)
+	rows, err := s.db.Pool.Query(ctx, `select id, user_id, resource_type, ref_key, sealed_binding, sealed from dossier_resource
+		where id > $1 and ref_key_id is distinct from $2 order by id limit $3`, from, int64(primary), limit)
 	if err != nil {
 		return nil, store.Error(err)
 	}
 	var out []dossier.Row
 	var r dossier.Row
-	_, err = pgx.ForEachRow(rows, []any{&r.ID, &r.UserID, &r.Type, &r.RefKey, &r.Sealed}, func() error {
+	var binding string
+	_, err = pgx.ForEachRow(rows, []any{&r.ID, &r.UserID, &r.Type, &r.RefKey, &binding, &r.Sealed}, func() error {
+		r.Binding = dossier.Binding(binding)
 		out = append(out, r)
 		r = dossier.Row{}
 		return nil
