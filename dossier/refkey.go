@@ -182,6 +182,12 @@ func (s *Service) ReKey(ctx context.Context, st ReKeyStore, after string, limit 
 		key := keys.key(r.UserID, r.Type, n.str("id"))
 		ok, err := st.SetRefKey(ctx, r.ID, r.RefKey, key[:], keys.primary)
 		switch {
+		case pgo.ErrorCode(err) == pgo.ECONFLICT:
+			// another row of the account already holds this resource under the
+			// primary key: a leftover that no lookup reaches. Counted, and the task
+			// goes on, so that one such row does not stop every later batch and
+			// table of every run (and with them the end of a key rotation).
+			res.Failed++
 		case err != nil:
 			return res, err
 		case ok:

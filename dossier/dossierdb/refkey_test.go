@@ -203,3 +203,43 @@ func TestReKeyLegacyRows(t *testing.T) {
 		}
 	}
 }
+
+// A stale row whose resource another row of the account already holds under the
+// primary key cannot take that key (unique (user_id, ref_key)): it is counted as
+// failed and the task goes on to the next rows, instead of stopping every run at
+// the same row.
+func TestReKeyGoesOnPastADuplicate(t *testing.T) {
+	ctx := context.Background()
+	r := &rotFixture{db: storetest.DB(t), keyset: vaulttest.Keyset(t), user: uuid.NewString()}
+	r.st = dossierdb.New(r.db)
+	addAccount(t, r.db, r.user)
+	svc, v := r.svc(t)
+	r.importAll(t, svc, bsnPatient, bsnProblem)
+	// a second Condition c1, unkeyed as rows of before issue 15, sealed for its own id
+	dup := uuid.MustParse("00000000-0000-4000-8000-000000000001") // first in id order: the rows after it are the test
+	sealed, err := v.Seal(dossier.AccountObjectID(uuid.MustParse(r.user), dup), []byte(bsnProblem))
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := dossier.LegacyRefKey(r.user, "Condition", "c1")
+	if _, err := r.db.Pool.Exec(ctx, `insert into dossier_resource
+		(id, user_id, import_id, fhir_version, resource_type, category, ref_key, ref_key_id, sealed_binding, sealed)
+		select $1, user_id, import_id, fhir_version, resource_type, category, $2, null, $3, $4
+		from dossier_resource where user_id = $5 and resource_type = 'Condition'`,
+		dup, legacy[:], string(dossier.BindingAccount), sealed, r.user); err != nil {
+		t.Fatal(err)
+	}
+	// and the Patient row unkeyed too, so there is work after the duplicate
+	pk := dossier.LegacyRefKey(r.user, "Patient", "999911120")
+	if _, err := r.db.Pool.Exec(ctx, `update dossier_resource set ref_key = $2, ref_key_id = null
+		where user_id = $1 and resource_type = 'Patient'`, r.user, pk[:]); err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.ReKey(ctx, r.st, "", 100)
+	if err != nil || res.Moved != 1 || res.Failed != 1 {
+		t.Fatalf("re-key past a duplicate: %v %+v, want 1 moved (the Patient) and 1 failed", err, res)
+	}
+	if k := storedKeys(t, r.db, r.user)["Patient"]; k.id == nil {
+		t.Error("the Patient row was not re-keyed")
+	}
+}
