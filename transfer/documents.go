@@ -23,6 +23,9 @@ var ErrNoDocument = pgo.NewError(pgo.ENOTFOUND, "transfer.err.no_document", "Thi
 // OpenDocument returns a document of the user and a reader of its plaintext,
 // decrypted segment by segment as it is read (the vault's streaming AEAD checks
 // each segment before its bytes come out, so a damaged document never streams).
+// It opens under the binding the row says it was sealed with (Document.ObjectID):
+// a document sealed for another account or transfer, moved here by SQL, is an
+// error, never its plaintext.
 func (s *Service) OpenDocument(ctx context.Context, userID, id string) (Document, io.Reader, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return Document{}, nil, ErrNoDocument
@@ -34,7 +37,7 @@ func (s *Service) OpenDocument(ctx context.Context, userID, id string) (Document
 	if err != nil {
 		return Document{}, nil, err
 	}
-	r, err := s.c.Sealer.OpenReader(bytes.NewReader(sealed), d.ID)
+	r, err := s.c.Sealer.OpenReader(bytes.NewReader(sealed), d.ObjectID())
 	if err != nil {
 		return Document{}, nil, pgo.Wrap(pgo.EINTERNAL, err, "")
 	}

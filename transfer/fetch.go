@@ -138,15 +138,17 @@ func (s *Service) store(ctx context.Context, t *Transfer, got []received) *Failu
 	return nil
 }
 
-// seal encrypts one verified document as a vault stream under a new document id.
+// seal encrypts one verified document as a vault stream under a new document id,
+// bound to the account and the transfer it is stored for (BindingAccount).
 func (s *Service) seal(t Transfer, r received, now time.Time) (StoredDocument, *Failure) {
 	s1, s256 := r.sums.sha1, r.sums.sha256 // taken while the bytes came in
 	d := Document{ID: uuid.NewString(), TransferID: t.ID, UserID: t.UserID, RemoteID: r.ref.ID,
 		Source: t.Source, SourceDisplay: t.SourceDisplay, Title: r.ref.Title, ContentType: "application/pdf",
-		Size: int64(len(r.pdf)), SHA1: s1[:], SHA256: s256[:], CorrelationID: t.CorrelationID, Received: now}
+		Size: int64(len(r.pdf)), SHA1: s1[:], SHA256: s256[:], CorrelationID: t.CorrelationID, Received: now,
+		Binding: BindingAccount}
 	var buf bytes.Buffer
 	buf.Grow(sealedSize(len(r.pdf)))
-	w, err := s.c.Sealer.SealWriter(&buf, d.ID)
+	w, err := s.c.Sealer.SealWriter(&buf, d.ObjectID())
 	if err == nil {
 		_, err = w.Write(r.pdf)
 		if cerr := w.Close(); err == nil {
@@ -222,12 +224,16 @@ func (s *Service) GiveUp(ctx context.Context, id string) error {
 	return s.markFailed(ctx, t, nil, fail(ReasonInternal, "the fetch task gave up"))
 }
 
+// token opens the transfer's access token for t's account under the binding it
+// was sealed with. The documents a fetch stores are bound to that same
+// t.UserID, so a transfer moved to another account by SQL either fails here
+// (moved before t was read) or stores them for the account the token belongs to.
 func (s *Service) token(ctx context.Context, t Transfer) (string, error) {
 	sec, err := s.c.Store.Secrets(ctx, t.ID)
 	if err != nil || sec.TokenSealed == nil {
 		return "", err
 	}
-	b, err := s.c.Sealer.Open(t.ID+"/token", sec.TokenSealed)
+	b, err := s.c.Sealer.Open(secretObjectID(sec.Binding, t.UserID, t.ID, "token"), sec.TokenSealed)
 	return string(b), err
 }
 

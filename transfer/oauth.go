@@ -48,11 +48,11 @@ func (s *Service) AuthorizeURL(ctx context.Context, a Actor, id string) (string,
 		return "", pgo.NewError(pgo.ECONFLICT, "transfer.err.started", "This transfer is already past the consent step.")
 	}
 	state, verifier := randomToken(), oauth2.GenerateVerifier()
-	sealed, err := s.c.Sealer.Seal(t.ID+"/verifier", []byte(verifier))
+	sealed, err := s.c.Sealer.Seal(secretObjectID(BindingAccount, t.UserID, t.ID, "verifier"), []byte(verifier))
 	if err != nil {
 		return "", pgo.Wrap(pgo.EINTERNAL, err, "")
 	}
-	sec := Secrets{StateHash: hash(state), SessionHash: hash(a.SessionID), VerifierSealed: sealed}
+	sec := Secrets{StateHash: hash(state), SessionHash: hash(a.SessionID), VerifierSealed: sealed, Binding: BindingAccount}
 	ev := s.event(t, audit.ActTransferStarted, StatusAuthorizing)
 	s.byUser(&ev, a)
 	ok, err := s.c.Store.Authorizing(ctx, t.ID, sec, ev)
@@ -124,17 +124,17 @@ func (s *Service) HandleCallback(ctx context.Context, a Actor, cb Callback) (Tra
 	case cb.Error != "" || cb.Code == "":
 		return s.failNow(ctx, t, fail(ReasonAuthorization, "the source answered with error %q", safeCode(cb.Error)))
 	}
-	tok, f := s.redeem(ctx, t, sec.VerifierSealed, cb.Code)
+	tok, f := s.redeem(ctx, t, sec, cb.Code)
 	if f != nil {
 		return s.failNow(ctx, t, f)
 	}
-	sealed, err := s.c.Sealer.Seal(t.ID+"/token", []byte(tok.AccessToken))
+	sealed, err := s.c.Sealer.Seal(secretObjectID(BindingAccount, t.UserID, t.ID, "token"), []byte(tok.AccessToken))
 	if err != nil {
 		return Transfer{}, pgo.Wrap(pgo.EINTERNAL, err, "")
 	}
 	ev := s.event(t, audit.ActCodeRedeemed, StatusAuthorized)
 	s.byUser(&ev, a)
-	ok, err := s.c.Store.Authorized(ctx, t.ID, []Status{StatusAuthorizing}, sealed, tok.Expiry, ev)
+	ok, err := s.c.Store.Authorized(ctx, t.ID, []Status{StatusAuthorizing}, sealed, BindingAccount, tok.Expiry, ev)
 	if err != nil {
 		return Transfer{}, err
 	}
@@ -159,9 +159,12 @@ func (s *Service) issRequired(ctx context.Context, t Transfer) bool {
 }
 
 // redeem exchanges the code at the source's token endpoint with the PKCE verifier,
-// over the Whitelist-only mutual-TLS client.
-func (s *Service) redeem(ctx context.Context, t Transfer, verifierSealed []byte, code string) (*oauth2.Token, *Failure) {
-	verifier, err := s.c.Sealer.Open(t.ID+"/verifier", verifierSealed)
+// over the Whitelist-only mutual-TLS client. The verifier opens only for the
+// account it was sealed for (sec.Binding): t and sec come from one row read
+// (ByState), so a transfer moved to another account by SQL fails here, before
+// the code is redeemed.
+func (s *Service) redeem(ctx context.Context, t Transfer, sec Secrets, code string) (*oauth2.Token, *Failure) {
+	verifier, err := s.c.Sealer.Open(secretObjectID(sec.Binding, t.UserID, t.ID, "verifier"), sec.VerifierSealed)
 	if err != nil {
 		return nil, fail(ReasonInternal, "the PKCE verifier did not open")
 	}
@@ -217,7 +220,7 @@ func (s *Service) Retry(ctx context.Context, a Actor, id string) (Transfer, erro
 		ev := s.event(t, audit.ActTransferStarted, StatusAuthorized)
 		s.byUser(&ev, a)
 		ev.Details["retry"] = "same"
-		if _, err := s.c.Store.Authorized(ctx, t.ID, []Status{StatusFailed}, nil, time.Time{}, ev); err != nil {
+		if _, err := s.c.Store.Authorized(ctx, t.ID, []Status{StatusFailed}, nil, "", time.Time{}, ev); err != nil {
 			return Transfer{}, err
 		}
 		// Won, or lost to a concurrent Retry that moved it from failed first:

@@ -47,7 +47,7 @@ func TestRewrapReceivedDocuments(t *testing.T) {
 	if k, _ := vault.KeyID(sealed); k == oldKey {
 		t.Fatal("the document is still on the old key")
 	}
-	rd, err := v2.OpenReader(bytes.NewReader(sealed), d.ID)
+	rd, err := v2.OpenReader(bytes.NewReader(sealed), d.ObjectID())
 	if err != nil {
 		t.Fatal(err)
 	}

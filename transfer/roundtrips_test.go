@@ -95,11 +95,11 @@ func TestLostTransitionWritesNothing(t *testing.T) {
 		ActorType: audit.ActorSystem, ActorID: "test", ObjectType: "transfer", ObjectID: tr.ID}
 	doc := transfer.StoredDocument{Document: transfer.Document{ID: uuid.NewString(), TransferID: tr.ID, UserID: tr.UserID,
 		RemoteID: "x", Source: tr.Source, Title: "x", ContentType: "application/pdf", Size: 1, SHA256: make([]byte, 32),
-		SHA1: make([]byte, 20), Received: time.Now()}, Sealed: []byte{1}}
+		SHA1: make([]byte, 20), Received: time.Now(), Binding: transfer.BindingAccount}, Sealed: []byte{1}}
 	for name, lost := range map[string]func() (bool, error){
 		"store documents": func() (bool, error) { return e.store.StoreDocuments(ctx, tr.ID, []transfer.StoredDocument{doc}, ev) },
 		"authorized": func() (bool, error) {
-			return e.store.Authorized(ctx, tr.ID, []transfer.Status{transfer.StatusFailed}, nil, time.Time{}, ev)
+			return e.store.Authorized(ctx, tr.ID, []transfer.Status{transfer.StatusFailed}, nil, "", time.Time{}, ev)
 		},
 		"fail": func() (bool, error) { return e.store.Fail(ctx, tr.ID, nil, transfer.Reason("test"), "", "", ev) },
 		"step": func() (bool, error) {

@@ -100,14 +100,16 @@ type Document struct {
 	SHA256        []byte
 	CorrelationID string
 	Received      time.Time
+	Binding       Binding // what the sealed content is bound to (ObjectID)
 }
 
 // Secrets are the sealed values a transfer keeps between steps.
 type Secrets struct {
-	StateHash      []byte // SHA-256 of the OAuth state
-	SessionHash    []byte // SHA-256 of the browser session id the state is bound to
-	VerifierSealed []byte // PKCE code_verifier, sealed
-	TokenSealed    []byte // access token, sealed
+	StateHash      []byte  // SHA-256 of the OAuth state
+	SessionHash    []byte  // SHA-256 of the browser session id the state is bound to
+	VerifierSealed []byte  // PKCE code_verifier, sealed
+	TokenSealed    []byte  // access token, sealed
+	Binding        Binding // what VerifierSealed and TokenSealed are bound to (secretObjectID)
 }
 
 // Store is what transfers need from PostgreSQL (transferdb implements it). Each
@@ -126,7 +128,8 @@ type Store interface {
 	LatestAuthorizing(ctx context.Context, userID string, sessionHash []byte) (Transfer, error)
 	// Secrets returns the sealed values of a transfer.
 	Secrets(ctx context.Context, id string) (Secrets, error)
-	// Authorizing moves created|authorizing to authorizing with a new state and verifier.
+	// Authorizing moves created|authorizing to authorizing with a new state and
+	// verifier (and the verifier's binding, s.Binding).
 	Authorizing(ctx context.Context, id string, s Secrets, ev audit.Event) (bool, error)
 	// ClaimVerifier takes the sealed PKCE verifier off an authorizing transfer,
 	// as a compare-and-set on the value the caller read with ByState: of two
@@ -134,17 +137,19 @@ type Store interface {
 	// one gets true and redeems the code; the status does not change.
 	ClaimVerifier(ctx context.Context, id string, verifierSealed []byte) (bool, error)
 	// Authorized moves authorizing|failed to authorized, stores the sealed token
-	// (when not nil) and enqueues the fetch task through the outbox. The state
-	// hash stays until Forget or Fail, so a repeated callback still finds the
-	// transfer and shows its progress.
-	Authorized(ctx context.Context, id string, from []Status, tokenSealed []byte, expires time.Time, ev audit.Event) (bool, error)
+	// with the binding it was sealed with (when not nil; else both stay) and
+	// enqueues the fetch task through the outbox. The state hash stays until
+	// Forget or Fail, so a repeated callback still finds the transfer and shows
+	// its progress.
+	Authorized(ctx context.Context, id string, from []Status, tokenSealed []byte, binding Binding, expires time.Time, ev audit.Event) (bool, error)
 	// Step moves from one of from to to (counting an attempt when to is listing).
 	Step(ctx context.Context, id string, from []Status, to Status, ev audit.Event) (bool, error)
 	// Progress records the documents listed and the bytes received while
 	// downloading (no audit record); documents done are left alone.
 	Progress(ctx context.Context, id string, docsTotal int, bytesDone, bytesTotal int64) error
 	// StoreDocuments moves verifying to stored, inserting every document sealed
-	// and counting them as the documents done, in one transaction with ev.
+	// (with its Binding) and counting them as the documents done, in one
+	// transaction with ev.
 	StoreDocuments(ctx context.Context, id string, docs []StoredDocument, ev audit.Event) (bool, error)
 	// Fail moves a transfer that is not stored, done or failed to failed; with
 	// from given, only from one of those.

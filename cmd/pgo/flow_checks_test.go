@@ -17,6 +17,7 @@ import (
 
 	"github.com/pgo-koppelvlak/pgo/dossier"
 	"github.com/pgo-koppelvlak/pgo/export"
+	"github.com/pgo-koppelvlak/pgo/transfer"
 	"github.com/pgo-koppelvlak/pgo/vault"
 )
 
@@ -45,13 +46,17 @@ func (d *flowDemo) verify(t *testing.T, id, pdfFile string, selected []dossier.C
 
 	// The document Zuid stored decrypts to exactly the bytes Noord rendered.
 	zuid, noord := d.db(t, "zuid"), d.db(t, "noord")
-	var docID, corr string
+	var docID, owner, binding, corr string
 	var sealed []byte
-	if err := zuid.QueryRow(ctx, `select d.id::text, d.sealed, t.correlation_id::text from transfer t join transfer_document d on d.transfer_id = t.id
-		where t.id = $1 and t.status = 'done'`, id).Scan(&docID, &sealed, &corr); err != nil {
+	if err := zuid.QueryRow(ctx, `select d.id::text, d.user_id::text, d.sealed_binding, d.sealed, t.correlation_id::text
+		from transfer t join transfer_document d on d.transfer_id = t.id
+		where t.id = $1 and t.status = 'done'`, id).Scan(&docID, &owner, &binding, &sealed, &corr); err != nil {
 		t.Fatalf("Zuid's stored document of transfer %s: %v", id, err)
 	}
-	stored := d.open(t, "zuid", docID, sealed)
+	if binding != string(transfer.BindingAccount) {
+		t.Errorf("Zuid stored the document with binding %q, want %q", binding, transfer.BindingAccount)
+	}
+	stored := d.open(t, "zuid", transfer.DocumentObjectID(owner, id, docID), sealed)
 	var jobID, grantState string
 	var ended, revoked bool
 	if err := noord.QueryRow(ctx, `select g.export_job_id::text, g.state, g.ended_at is not null,

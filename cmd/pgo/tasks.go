@@ -77,6 +77,12 @@ func rewrapTargets(db *store.DB, v *vault.Vault) []worker.RewrapTarget {
 			r, err := exports.RewrapDocuments(ctx, export.StreamSeal{V: v}, after, max(1, limit/10)) // streams and older objects
 			return worker.RewrapBatch{Next: r.Next, Moved: r.Moved, Raced: r.Raced, Failed: r.Failed}, err
 		}},
+		// received documents sealed with their bare id (before migration 026) bound to
+		// their account and transfer; first, since the re-seal also puts them under the primary key
+		{Name: "transfer_document_binding", Batch: func(ctx context.Context, after string, limit int) (worker.RewrapBatch, error) {
+			r, err := transferdb.New(db, worker.NewFetchTask).ResealDocuments(ctx, v, after, max(1, limit/10))
+			return worker.RewrapBatch{Next: r.Next, Moved: r.Moved, Raced: r.Raced, Failed: r.Failed}, err
+		}},
 		{Name: "transfer_document", Batch: func(ctx context.Context, after string, limit int) (worker.RewrapBatch, error) {
 			r, err := transferdb.New(db, worker.NewFetchTask).RewrapDocuments(ctx, v, after, max(1, limit/10))
 			return worker.RewrapBatch{Next: r.Next, Moved: r.Moved, Raced: r.Raced, Failed: r.Failed}, err

@@ -69,7 +69,7 @@ func TestTransferSurvivesKilledWorker(t *testing.T) {
 	if err != nil || bytes.Contains(sealed, []byte("%PDF")) {
 		t.Fatalf("sealed document: %v (or a PDF in the clear)", err)
 	}
-	r, err := rig.v.OpenReader(bytes.NewReader(sealed), docs[0].ID)
+	r, err := rig.v.OpenReader(bytes.NewReader(sealed), docs[0].ObjectID())
 	if err != nil {
 		t.Fatal(err)
 	}

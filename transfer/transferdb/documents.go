@@ -28,14 +28,19 @@ func (s *Store) ListByUser(ctx context.Context, userID string, limit int) ([]tra
 	return out, store.Error(rows.Err())
 }
 
+// docColumns end with the binding, which with id, transfer_id and user_id makes
+// the object id the content opens under (transfer.Document.ObjectID).
 const docColumns = `id, transfer_id, user_id, remote_id, source, source_display, title, content_type, size,
-	sha1, sha256, correlation_id::text, received_at`
+	sha1, sha256, correlation_id::text, received_at, sealed_binding`
 
 func scanDoc(row pgx.Row, extra ...any) (transfer.Document, error) {
 	var d transfer.Document
+	var binding string
 	dest := append([]any{&d.ID, &d.TransferID, &d.UserID, &d.RemoteID, &d.Source, &d.SourceDisplay, &d.Title,
-		&d.ContentType, &d.Size, &d.SHA1, &d.SHA256, &d.CorrelationID, &d.Received}, extra...)
-	return d, row.Scan(dest...)
+		&d.ContentType, &d.Size, &d.SHA1, &d.SHA256, &d.CorrelationID, &d.Received, &binding}, extra...)
+	err := row.Scan(dest...)
+	d.Binding = transfer.Binding(binding)
+	return d, err
 }
 
 // Documents returns the user's received documents (of one transfer when

@@ -108,14 +108,17 @@ func (s *Store) Get(ctx context.Context, id string) (transfer.Transfer, error) {
 }
 
 // ByState returns the transfer whose OAuth state hashes to h, with its secrets,
-// in one query.
+// in one query: the owner the verifier opens for and its binding are read
+// together.
 func (s *Store) ByState(ctx context.Context, h []byte) (transfer.Transfer, transfer.Secrets, error) {
 	var sec transfer.Secrets
+	var binding string
 	t, err := scan(s.db.Pool.QueryRow(ctx, `select `+columns+`, `+secretColumns+` from transfer where state_hash = $1`, h),
-		&sec.StateHash, &sec.SessionHash, &sec.VerifierSealed, &sec.TokenSealed)
+		&sec.StateHash, &sec.SessionHash, &sec.VerifierSealed, &sec.TokenSealed, &binding)
 	if err != nil {
 		return transfer.Transfer{}, transfer.Secrets{}, notFound(err)
 	}
+	sec.Binding = transfer.Binding(binding)
 	return t, sec, nil
 }
 
@@ -130,17 +133,21 @@ func (s *Store) LatestAuthorizing(ctx context.Context, userID string, h []byte) 
 // Secrets returns the sealed values of a transfer.
 func (s *Store) Secrets(ctx context.Context, id string) (transfer.Secrets, error) {
 	var sec transfer.Secrets
-	err := s.db.Pool.QueryRow(ctx, `select `+secretColumns+` from transfer where id = $1`, id).Scan(&sec.StateHash, &sec.SessionHash, &sec.VerifierSealed, &sec.TokenSealed)
+	var binding string
+	err := s.db.Pool.QueryRow(ctx, `select `+secretColumns+` from transfer where id = $1`, id).Scan(&sec.StateHash, &sec.SessionHash, &sec.VerifierSealed, &sec.TokenSealed, &binding)
+	sec.Binding = transfer.Binding(binding)
 	return sec, notFound(err)
 }
 
-const secretColumns = `state_hash, session_hash, verifier_sealed, token_sealed`
+// secretColumns are the secrets and secret_binding, the binding of both sealed
+// ones (migration 026): every statement that stores a sealed secret stores it.
+const secretColumns = `state_hash, session_hash, verifier_sealed, token_sealed, secret_binding`
 
 // Authorizing stores a new state and verifier on a created or authorizing transfer.
 func (s *Store) Authorizing(ctx context.Context, id string, sec transfer.Secrets, ev audit.Event) (bool, error) {
 	return s.cas(ctx, id, ev, false, stmt{`update transfer set status = 'authorizing', state_hash = $2, session_hash = $3,
-			verifier_sealed = $4, updated_at = now() where id = $1 and status in ('created', 'authorizing')`,
-		[]any{id, sec.StateHash, sec.SessionHash, sec.VerifierSealed}})
+			verifier_sealed = $4, secret_binding = $5, updated_at = now() where id = $1 and status in ('created', 'authorizing')`,
+		[]any{id, sec.StateHash, sec.SessionHash, sec.VerifierSealed, string(sec.Binding)}})
 }
 
 // ClaimVerifier clears the sealed verifier of an authorizing transfer when it is
@@ -159,16 +166,17 @@ func (s *Store) ClaimVerifier(ctx context.Context, id string, sealed []byte) (bo
 }
 
 // Authorized moves the transfer to authorized from one of from, stores the sealed
-// token (unless nil: a retry keeps the token it has), forgets the verifier, and
-// enqueues the fetch task, all in one transaction. The state hash stays (Forget
+// token with its binding (unless nil: a retry keeps the token and binding it
+// has), forgets the verifier, and enqueues the fetch task, all in one transaction. The state hash stays (Forget
 // and Fail drop it), so a second callback with the same state, which lost
 // ClaimVerifier or came after this, finds the transfer and shows its progress
 // instead of failing the newest waiting transfer as a state mismatch.
-func (s *Store) Authorized(ctx context.Context, id string, from []transfer.Status, tokenSealed []byte, expires time.Time, ev audit.Event) (bool, error) {
+func (s *Store) Authorized(ctx context.Context, id string, from []transfer.Status, tokenSealed []byte, binding transfer.Binding, expires time.Time, ev audit.Event) (bool, error) {
 	return s.cas(ctx, id, ev, true, stmt{`update transfer set status = 'authorized', verifier_sealed = null,
 			token_sealed = coalesce($3, token_sealed), token_expires = coalesce($4, token_expires),
+			secret_binding = case when $3::bytea is null then secret_binding else $5 end,
 			failure = null, failure_detail = null, retry = '', finished_at = null, updated_at = now()
-			where id = $1 and status = any($2)`, []any{id, names(from), tokenSealed, nullTime(expires)}})
+			where id = $1 and status = any($2)`, []any{id, names(from), tokenSealed, nullTime(expires), string(binding)}})
 }
 
 // Step moves the transfer from one of from to to; entering listing counts an attempt.
@@ -240,10 +248,10 @@ func (s *Store) StoreDocuments(ctx context.Context, id string, docs []transfer.S
 	inserts := make([]stmt, 0, len(docs))
 	for _, d := range docs {
 		inserts = append(inserts, stmt{`insert into transfer_document (id, transfer_id, user_id, remote_id, source,
-				source_display, title, content_type, size, sha1, sha256, correlation_id, received_at, sealed)
-				values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+				source_display, title, content_type, size, sha1, sha256, correlation_id, received_at, sealed, sealed_binding)
+				values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 			[]any{d.ID, d.TransferID, d.UserID, d.RemoteID, d.Source, d.SourceDisplay, d.Title, d.ContentType,
-				d.Size, d.SHA1, d.SHA256, d.CorrelationID, d.Received, d.Sealed}})
+				d.Size, d.SHA1, d.SHA256, d.CorrelationID, d.Received, d.Sealed, string(d.Binding)}})
 	}
 	return s.cas(ctx, id, ev, false, stmt{`update transfer set status = 'stored', docs_done = $2, updated_at = now()
 			where id = $1 and status = 'verifying'`, []any{id, len(docs)}}, inserts...)
