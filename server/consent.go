@@ -72,6 +72,9 @@ func (p *consentPages) caller(c echo.Context) consent.Caller {
 // redirect, see consent.OAuthError), then login if needed (the request travels
 // as a local ?next= path, never as an absolute URL), then the consent screen.
 func (p *consentPages) authorize(c echo.Context) error {
+	if err := p.session(c).err; err != nil {
+		return err // not "logged out": no detour through the login page
+	}
 	who := p.caller(c)
 	req, err := p.svc.Authorize(c.Request().Context(), c.Request(), who)
 	if err != nil {

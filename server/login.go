@@ -23,7 +23,7 @@ func (s *accountPages) routes(b *RouteGroup) {
 	b.POST("/logout/everywhere", s.logoutEverywhere, s.checkCSRF)
 	if s.d.OIDC != nil {
 		b.GET("/login/oidc", s.oidcStart)
-		b.GET("/login/oidc/callback", s.oidcCallback)
+		b.GET(oidcCallbackPath, s.oidcCallback)
 	}
 	b.GET("/account", s.accountPage, login)
 	b.GET("/account/enrol", s.enrolPage, login)
@@ -40,8 +40,18 @@ func (s *accountPages) routes(b *RouteGroup) {
 
 // loginPage is step 1. It starts a visitor session for the CSRF token.
 func (s *accountPages) loginPage(c echo.Context) error {
-	if cur := s.session(c); cur.sess != nil && cur.sess.Stage == account.StageFull {
+	cur := s.session(c)
+	if cur.err != nil {
+		return cur.err
+	}
+	if cur.sess != nil && cur.sess.Stage == account.StageFull {
 		return c.Redirect(http.StatusSeeOther, "/account")
+	}
+	if c.Request().Method == http.MethodHead {
+		// The page's headers only: without a body there is no form whose token
+		// needs a session, so a probe of the page writes no visitor session.
+		c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+		return c.NoContent(http.StatusOK)
 	}
 	id, err := s.anonymous(c)
 	if err != nil {
@@ -103,6 +113,9 @@ func (s *accountPages) loginFailed(c echo.Context, id, name string, err error) e
 // codePage is step 2 (needs the half-logged-in session of step 1).
 func (s *accountPages) codePage(c echo.Context) error {
 	cur := s.session(c)
+	if cur.err != nil {
+		return cur.err
+	}
 	if cur.sess == nil || cur.sess.Stage != account.StageMFA {
 		return c.Redirect(http.StatusSeeOther, "/login")
 	}
@@ -170,15 +183,22 @@ func (s *accountPages) oidcStart(c echo.Context) error {
 	// request waiting for this login, say), kept in a short-lived host-only
 	// cookie because the provider's redirect carries nothing of ours but state.
 	if next := nextParam(c); next != "" {
-		c.SetCookie(&http.Cookie{Name: oidcNextCookie, Value: url.QueryEscape(next), Path: "/login/oidc/callback",
+		c.SetCookie(&http.Cookie{Name: oidcNextCookie, Value: url.QueryEscape(next), Path: "/",
 			MaxAge: 600, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	}
 	return c.Redirect(http.StatusSeeOther, u)
 }
 
-// oidcNextCookie carries ?next= across the identity provider (its Path limits
-// it to the callback).
-const oidcNextCookie = "__Secure-pgo-oidc-next"
+// oidcCallbackPath is the external login's redirect URI path
+// (cmd/pgo registers PGO_PUBLIC_URL + this path with the provider).
+const oidcCallbackPath = "/login/oidc/callback"
+
+// oidcNextCookie carries ?next= across the identity provider. The __Host-
+// prefix (Secure, host-only, Path=/; RFC 6265bis §4.1.3.2) keeps a sibling
+// subdomain from planting one and so choosing where a victim lands after the
+// login; a Path scoped to the callback would rule the prefix out and saves only
+// a few bytes on other requests for its ten minutes.
+const oidcNextCookie = "__Host-pgo-oidc-next"
 
 // oidcNext reads and clears the page to return to after an external login;
 // anything that is not a local path gives the account page.
@@ -187,7 +207,7 @@ func oidcNext(c echo.Context) string {
 	if err != nil || ck.Value == "" {
 		return "/account"
 	}
-	c.SetCookie(&http.Cookie{Name: oidcNextCookie, Value: "", Path: "/login/oidc/callback", MaxAge: -1,
+	c.SetCookie(&http.Cookie{Name: oidcNextCookie, Value: "", Path: "/", MaxAge: -1,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	p, err := url.QueryUnescape(ck.Value)
 	if err != nil {

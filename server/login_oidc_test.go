@@ -124,3 +124,90 @@ func TestOIDCLoginPages(t *testing.T) {
 		t.Errorf("authorization code in the log: %s", m)
 	}
 }
+
+// A failed external login renders the login page at the callback address; its
+// language switch must lead to /login, not repeat the callback's single-use
+// code and state (they would reach the history, a Referer, a second
+// redemption attempt).
+func TestOIDCFailurePageLinksToLogin(t *testing.T) {
+	e, ts, op := newOIDCEnv(t)
+
+	hc := ts.Client()
+	hc.Jar, _ = cookiejar.New(nil)
+	resp, err := hc.Get(ts.URL + "/login/oidc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id := resp.Request.URL.Query().Get("authRequestID")
+	// acr low: the provider sends a real code, which the callback refuses.
+	resp, err = hc.PostForm(op.Issuer+"login/username", url.Values{"id": {id}, "username": {accounttest.UserLow}, "password": {accounttest.Password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(b)
+	code := resp.Request.URL.Query().Get("code")
+	e.secrets = append(e.secrets, code)
+	if resp.Request.URL.Path != "/login/oidc/callback" || code == "" || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("not the refused callback: %d at %s", resp.StatusCode, resp.Request.URL.Path)
+	}
+	if strings.Contains(page, code) || strings.Contains(page, "code=") || strings.Contains(page, "state=") ||
+		strings.Contains(page, "/login/oidc/callback") {
+		t.Errorf("the page repeats the callback's query:\n%s", regexp.MustCompile(`href="[^"]*"`).FindAllString(page, -1))
+	}
+	if !strings.Contains(page, `href="/login?lang=en"`) {
+		t.Errorf("no language link to /login?lang=en:\n%s", regexp.MustCompile(`href="[^"]*"`).FindAllString(page, -1))
+	}
+	u, _ := url.Parse(ts.URL)
+	for _, c := range hc.Jar.Cookies(u) {
+		e.secrets = append(e.secrets, c.Value)
+	}
+}
+
+// newOIDCEnv is the account pages with the external login against the real
+// OpenID Provider of accounttest, served over TLS by ts.
+func newOIDCEnv(t *testing.T) (*accountEnv, *httptest.Server, *accounttest.OP) {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(nil)
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	op := accounttest.Start(t, ts.URL+"/login/oidc/callback")
+	e := newAccountEnv(t, func(svc *account.Service, d *AccountDeps) {
+		o, err := svc.NewOIDC(context.Background(), account.OIDCConfig{Issuer: op.Issuer,
+			ClientID: accounttest.ClientID, ClientSecret: accounttest.ClientSecret,
+			RedirectURL: ts.URL + "/login/oidc/callback", MinACR: accounttest.ACRSubstantial})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.TokenNow = time.Now
+		d.OIDC = o
+	})
+	e.secrets = append(e.secrets, accounttest.Password, accounttest.ClientSecret)
+	ts.Config.Handler = e.s.Handler()
+	return e, ts, op
+}
+
+// The page to return to after an external login travels in a __Host- cookie
+// (Secure, host-only, Path=/), which a sibling subdomain cannot plant.
+func TestOIDCNextCookieIsHostOnly(t *testing.T) {
+	e, ts, _ := newOIDCEnv(t)
+	hc := ts.Client()
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := hc.Get(ts.URL + "/login/oidc?next=" + url.QueryEscape("/mijn-log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var next *http.Cookie
+	for _, c := range resp.Cookies() {
+		e.secrets = append(e.secrets, c.Value)
+		if strings.Contains(c.Name, "oidc-next") {
+			next = c
+		}
+	}
+	if next == nil || next.Name != "__Host-pgo-oidc-next" || next.Path != "/" || next.Domain != "" || !next.Secure || !next.HttpOnly {
+		t.Fatalf("next cookie %+v: want __Host-pgo-oidc-next, Path=/, no Domain, Secure, HttpOnly", next)
+	}
+}

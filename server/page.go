@@ -8,6 +8,7 @@ import (
 
 	"github.com/pgo-koppelvlak/pgo/account"
 	"github.com/pgo-koppelvlak/pgo/server/reqctx"
+	"github.com/pgo-koppelvlak/pgo/transfer"
 	"github.com/pgo-koppelvlak/pgo/web"
 )
 
@@ -61,9 +62,13 @@ func (s *Server) page(c echo.Context, title string) web.Page {
 
 // pagePath is the address the language switch links to: the request itself for
 // GET, else the same path when it also has a GET page (a form that failed and
-// was shown again), else the start page.
+// was shown again), else the start page. A redirection endpoint's page links to
+// where its flow began (callbackPages).
 func (s *Server) pagePath(c echo.Context) string {
 	r := c.Request()
+	if p, ok := callbackPages[r.URL.Path]; ok {
+		return p
+	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return r.URL.RequestURI()
 	}
@@ -74,6 +79,12 @@ func (s *Server) pagePath(c echo.Context) string {
 	}
 	return "/"
 }
+
+// callbackPages maps the redirection endpoints (RFC 6749 §3.1.2) that can show a
+// page, after a failure, to the page their flow began from. Their query holds a
+// single-use code and state: a language link that repeated it would put them in
+// the history and a Referer, and try a redeemed code again.
+var callbackPages = map[string]string{oidcCallbackPath: "/login", transfer.CallbackPath: "/ophalen"}
 
 // navigator tells the header who is logged in. It is asked lazily by page, so
 // that only pages look up the session.

@@ -68,6 +68,10 @@ const ctxSession = "pgo.session"
 type current struct {
 	id   string           // cookie value
 	sess *account.Session // nil: no valid session
+	// err is a failed lookup (the database, say): not the same as being logged
+	// out, so the request ends in a server error rather than the login page,
+	// which would start a new visitor session and send a logged-in user round.
+	err error
 }
 
 // session returns the request's session (validated once per request, which also
@@ -78,8 +82,12 @@ func (s *accountPages) session(c echo.Context) current {
 	}
 	var cur current
 	if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {
-		if sess, err := s.d.Service.Session(c.Request().Context(), ck.Value); err == nil {
+		sess, err := s.d.Service.Session(c.Request().Context(), ck.Value)
+		switch {
+		case err == nil:
 			cur = current{id: ck.Value, sess: sess}
+		case !is(err, account.ErrNoSession):
+			cur = current{err: err}
 		}
 	}
 	c.Set(ctxSession, cur)
@@ -102,8 +110,8 @@ func (s *accountPages) clearSession(c echo.Context) {
 // anonymous returns the request's session id, starting a visitor session when
 // there is none, so that every form has a session-bound CSRF token.
 func (s *accountPages) anonymous(c echo.Context) (string, error) {
-	if cur := s.session(c); cur.sess != nil {
-		return cur.id, nil
+	if cur := s.session(c); cur.sess != nil || cur.err != nil {
+		return cur.id, cur.err
 	}
 	id, err := s.d.Service.StartAnonymous(c.Request().Context(), client(c))
 	if err != nil {
@@ -120,6 +128,9 @@ func (s *accountPages) requireLogin(roles ...account.Role) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			cur := s.session(c)
+			if cur.err != nil {
+				return cur.err
+			}
 			if cur.sess == nil || cur.sess.Stage != account.StageFull {
 				if c.Request().Method == http.MethodGet {
 					return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
@@ -156,14 +167,21 @@ var errCSRF = pgo.NewError(pgo.EFORBIDDEN, "error.reason.csrf", "The form has ex
 // The form is parsed first: a body over PGO_MAX_BODY_BYTES (sent without a
 // Content-Length, so limitBody could not refuse it up front) is a 413 that says
 // so, not "the form has expired" (issue 13: a new user got the wrong reason).
+//
+// The token is read from the body only (PostFormValue, not FormValue): a token
+// in the query string ends up in access logs, browser history and Referer
+// headers (ASVS 5.0 V14.2.1), so a POST that carries it there is refused.
 func (s *accountPages) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if _, err := c.FormParams(); err != nil && tooLarge(err) {
 			return errBodyTooLarge
 		}
 		ck, err := c.Cookie(sessionCookie)
-		if err != nil || !account.CheckCSRF(ck.Value, c.FormValue(csrfField)) {
+		if err != nil || !account.CheckCSRF(ck.Value, c.Request().PostFormValue(csrfField)) {
 			return errCSRF
+		}
+		if err := s.session(c).err; err != nil {
+			return err // the handler would read a failed lookup as "logged out"
 		}
 		return next(c)
 	}
