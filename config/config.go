@@ -96,7 +96,7 @@ func (c *Config) settings() []setting {
 		str("PGO_OPS_ADDR", "127.0.0.1:9464", "plain-HTTP operations listener for /readyz and /metrics; keep it off the public network (off when empty)", &c.OpsAddr, optional(checkAddr)),
 		str("PGO_WORKER_OPS_ADDR", "", "plain-HTTP operations listener of pgo worker for /readyz, /metrics and /debug/pprof; keep it off the public network (off when empty)", &c.WorkerOpsAddr, optional(checkAddr)),
 		str("PGO_PLAIN_HTTP_ADDR", "", "plain-HTTP listen address for a TLS-terminating proxy (off when empty)", &c.PlainAddr, optional(checkAddr)),
-		str("PGO_PROXY_CLIENT_CERT_HEADER", "", "header carrying the proxy-verified client certificate (PEM, URL-encoded)", &c.ProxyClientCertHeader, nil),
+		str("PGO_PROXY_CLIENT_CERT_HEADER", "", "header carrying the proxy-verified client certificate (PEM, URL-encoded); needs PGO_TRUSTED_PROXIES", &c.ProxyClientCertHeader, nil),
 		prefixes("PGO_TRUSTED_PROXIES", "", "comma-separated CIDRs or addresses of the TLS-terminating proxies whose certificate header and X-Forwarded-For are trusted (empty: none)", &c.TrustedProxies),
 		str("PGO_TLS_CERT", "", "server certificate chain (PEM file)", &c.TLSCert, optional(checkFile)),
 		str("PGO_TLS_KEY", "", "server private key (PEM file)", &c.TLSKey, optional(checkFile)),
@@ -197,6 +197,12 @@ func (c *Config) validate() error {
 	}
 	if len(c.TrustedProxies) > 0 && c.PlainAddr == "" {
 		return fmt.Errorf("PGO_TRUSTED_PROXIES: only meaningful with PGO_PLAIN_HTTP_ADDR")
+	}
+	// The header is believed only from the proxies' addresses (SECURITY.md,
+	// boundary 4): without them every peer request on the plain listener is
+	// refused, which a deployment would otherwise find out from its peers.
+	if c.ProxyClientCertHeader != "" && len(c.TrustedProxies) == 0 {
+		return fmt.Errorf("PGO_PROXY_CLIENT_CERT_HEADER: needs PGO_TRUSTED_PROXIES, the addresses of the proxies that may send it")
 	}
 	return c.Transfer.validate()
 }

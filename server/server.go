@@ -174,6 +174,9 @@ func (s *Server) Serve(ctx context.Context, l Listeners) error {
 		if p.ln == nil {
 			continue
 		}
+		if p.ln == l.Ops {
+			s.warnExposedOps(p.ln)
+		}
 		srv := s.httpServer(p.h, nil)
 		servers = append(servers, srv)
 		go func() { errc <- srv.Serve(p.ln) }()
@@ -203,6 +206,7 @@ func (s *Server) Serve(ctx context.Context, l Listeners) error {
 // PGO_WORKER_OPS_ADDR: a process without public routes), until ctx is done; then
 // it shuts down as Serve does.
 func (s *Server) ServeOps(ctx context.Context, ln net.Listener) error {
+	s.warnExposedOps(ln)
 	srv := s.httpServer(s.ops, nil)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -218,6 +222,18 @@ func (s *Server) ServeOps(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("server: shutdown: %w", err)
 	}
 	return nil
+}
+
+// warnExposedOps warns at start when the operations listener is bound to every
+// interface (0.0.0.0, [::], ":9464"): it serves Go's profiler, which costs CPU
+// and describes the build (SECURITY.md, boundary 6). It is not refused, since in
+// a container the metrics scraper sits on another host of the container network
+// and only the operator knows whether that network is private.
+func (s *Server) warnExposedOps(ln net.Listener) {
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && a.IP.IsUnspecified() {
+		s.log.Warn("the operations listener (/metrics, /debug/pprof) is reachable on every network interface; "+
+			"bind PGO_OPS_ADDR or PGO_WORKER_OPS_ADDR to loopback or a private address", "addr", a.String())
+	}
 }
 
 func (s *Server) httpServer(h http.Handler, tc *tls.Config) *http.Server {
