@@ -7,7 +7,8 @@ import (
 )
 
 // Quota bounds the audit records that requests nobody authenticated can cause:
-// a peer route refuses a request without a verified client certificate, and
+// a peer route refuses a request without a verified client certificate (and
+// the authorization endpoint one before login), and
 // each refusal is a security event worth a record (ASVS 5.0 V16.3.2), but
 // anyone who can reach the port can send them, and each record is a chained
 // row kept for years. Per fixed window, each source network (SourceKey) gets

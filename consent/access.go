@@ -98,9 +98,10 @@ func (s *Service) verifyAccessToken(token string) (claims, error) {
 
 // CheckAccess verifies a bearer token for the FHIR endpoint: signature, iss, aud,
 // exp, the certificate binding (cnf x5t#S256 equal to the thumbprint of the
-// client certificate of this request, RFC 8705 §3) and, in PostgreSQL, that the
-// token is not revoked and its grant is still live, so that withdrawal and
-// revocation take effect at once. Refusals are EUNAUTHORIZED and audited.
+// client certificate of this request, RFC 8705 §3), that the client is still on
+// the current OCL with gegevensdienst 51 and, in PostgreSQL, that the token is
+// not revoked and its grant is still live, so that withdrawal, revocation and a
+// change of the OCL take effect at once. Refusals are EUNAUTHORIZED and audited.
 func (s *Service) CheckAccess(ctx context.Context, bearer, thumbprint string) (Access, error) {
 	a, err := s.checkAccess(ctx, bearer, thumbprint)
 	if err != nil {
@@ -137,6 +138,15 @@ func (s *Service) checkAccess(ctx context.Context, bearer, thumbprint string) (A
 	}
 	if p, ok := reqctx.PeerFromContext(ctx); ok && !p.HasName(c.ClientID) {
 		return a, denied("certificate_mismatch")
+	}
+	// A token outlives the OCL it was issued under: the client must still be on
+	// the current list and allowed gegevensdienst 51 (an in-memory look-up).
+	if oc, err := s.d.Lists.Client(c.ClientID); pgo.ErrorCode(err) == pgo.EUNAVAILABLE {
+		return a, err
+	} else if err != nil {
+		return a, denied("client_not_on_ocl")
+	} else if !oc.Allows(Gegevensdienst) {
+		return a, denied("client_not_allowed")
 	}
 	t, g, err := s.d.Store.TokenGrant(ctx, c.ID)
 	if pgo.ErrorCode(err) == pgo.ENOTFOUND {

@@ -166,6 +166,12 @@ func (s *Service) refuseAuthorize(ctx context.Context, who Caller, clientID, rea
 	ev := s.event(ctx, audit.ActAuthorizeRefused, who, clientID)
 	ev.Outcome, ev.Reason = audit.Failure, auditReason(reason)
 	ev.Details["error"] = oe.Code
+	// Before login anyone can send these, as often as they like: a bounded
+	// number is recorded, as for the peer routes (refuseToken). A patient's
+	// refusal is always recorded.
+	if who.AccountID == "" && !s.admitUnauthenticated(&ev) {
+		return oe
+	}
 	if err := s.d.Store.Audit(ctx, ev); err != nil {
 		return err
 	}

@@ -53,8 +53,9 @@ type benchEnv struct {
 
 func newBenchEnv(b testing.TB) *benchEnv { return newBenchEnvWrap(b, nil) }
 
-// newBenchEnvWrap is newBenchEnv with the store wrapped by wrap (when not nil).
-func newBenchEnvWrap(b testing.TB, wrap func(*consentdb.Store) consent.Store) *benchEnv {
+// newBenchEnvWrap is newBenchEnv with the store wrapped by wrap (when not nil)
+// and the service's parts changed by opts.
+func newBenchEnvWrap(b testing.TB, wrap func(*consentdb.Store) consent.Store, opts ...func(*consent.Deps)) *benchEnv {
 	db := storetest.DB(b)
 	exp := exportdb.New(db, worker.NewRenderTask)
 	e := &benchEnv{db: db, who: consent.Caller{AccountID: uuid.NewString(), IP: "192.0.2.1"},
@@ -63,7 +64,7 @@ func newBenchEnvWrap(b testing.TB, wrap func(*consentdb.Store) consent.Store) *b
 	if wrap != nil {
 		st = wrap(consentdb.New(db, exp))
 	}
-	e.svc = newService(b, st, oneCategory{}, export.NewJobs(export.JobsConfig{Store: exp}))
+	e.svc = newService(b, st, oneCategory{}, export.NewJobs(export.JobsConfig{Store: exp}), opts...)
 	return e
 }
 

@@ -228,8 +228,8 @@ type Deps struct {
 	Signer  Signer
 	Now     func() time.Time // default time.Now
 	// Unauthenticated bounds the audit records of token and revocation
-	// requests refused without a verified client certificate (nil: each one
-	// is recorded).
+	// requests refused without a verified client certificate, and of
+	// authorization requests refused before login (nil: each one is recorded).
 	Unauthenticated *audit.Quota
 }
 

@@ -235,8 +235,15 @@ func (f *fositeStore) DeleteAccessTokenSession(ctx context.Context, sig string) 
 }
 
 // RevokeAccessToken revokes every access token of a request (RFC 7009 §2.1; also
-// fosite's answer to a replayed code).
+// fosite's answer to a replayed code). In a revocation request it does nothing:
+// Revoke then revokes the grant's tokens (these among them) in the transaction
+// that ends the grant and writes the token_revoked record, whereas here, in a
+// statement of its own before that transaction, the token would stay revoked
+// should the transaction fail, with the grant active and nothing audited.
 func (f *fositeStore) RevokeAccessToken(ctx context.Context, requestID string) error {
+	if revoking(ctx) {
+		return nil
+	}
 	_, err := f.s.d.Store.RevokeTokens(ctx, requestID, f.s.now())
 	return err
 }

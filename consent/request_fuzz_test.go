@@ -41,27 +41,40 @@ func fuzzService(f *testing.F) *consent.Service {
 
 // newService is the authorization server "zuid.example.nl" on st, with the OCL
 // and GNL the zal tests use (noord.example.nl may ask for gegevensdienst 51) and
-// a fresh signing key.
-func newService(tb testing.TB, st consent.Store, d consent.Dossier, ex consent.Exports) *consent.Service {
-	var lists []zal.List
-	for _, p := range []string{"../zal/testdata/ocl.xml", "../zal/testdata/gnl.xml"} {
-		l, err := zal.ParseFile(p, zal.ParseOptions{})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		lists = append(lists, l)
-	}
+// a fresh signing key; opts change the parts before it is built.
+func newService(tb testing.TB, st consent.Store, d consent.Dossier, ex consent.Exports, opts ...func(*consent.Deps)) *consent.Service {
 	key, err := vault.GenerateSigningKey()
 	if err != nil {
 		tb.Fatal(err)
 	}
+	deps := consent.Deps{Store: st, Lists: testLists(tb, ""), Dossier: d, Exports: ex, Signer: key}
+	for _, o := range opts {
+		o(&deps)
+	}
 	svc, err := consent.New(consent.Config{Issuer: "https://zuid.example.nl", ProviderName: "zuid", RequirePKCE: true,
 		Redirects: map[string][]string{fuzzClient: {fuzzCallback}, "zuid.example.nl": {"https://zuid.example.nl/cb"}}},
-		consent.Deps{Store: st, Lists: zal.NewStatic(lists...), Dossier: d, Exports: ex, Signer: key})
+		deps)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return svc
+}
+
+// testLists are the zal tests' GNL with their OCL, or with ocl instead when
+// it is not "".
+func testLists(tb testing.TB, ocl string) *zal.Registry {
+	o, err := zal.ParseFile("../zal/testdata/ocl.xml", zal.ParseOptions{})
+	if ocl != "" {
+		o, err = zal.Parse([]byte(ocl), zal.ParseOptions{})
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g, err := zal.ParseFile("../zal/testdata/gnl.xml", zal.ParseOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return zal.NewStatic(o, g)
 }
 
 // oauthRefusal wants an *OAuthError with a registered code that either goes back

@@ -30,6 +30,12 @@ func withRevocation(ctx context.Context) (context.Context, *revocation) {
 	return context.WithValue(ctx, revocationKey{}, rv), rv
 }
 
+// revoking reports whether ctx is a revocation request's (withRevocation).
+func revoking(ctx context.Context) bool {
+	rv, _ := ctx.Value(revocationKey{}).(*revocation)
+	return rv != nil
+}
+
 // keepToken records the token a revocation request's look-up found (revoked
 // or not: Revoke decides) and its session, when ctx is one.
 func keepToken(ctx context.Context, t Token, sess *Session) {

@@ -43,6 +43,13 @@ func (s *Service) Token(ctx context.Context, r *http.Request) (TokenResponse, er
 		return TokenResponse{}, s.refuseToken(ctx, r, errors.New("consent: request without a consent session"), nil)
 	}
 	ctx = reqctx.WithIDs(ctx, reqctx.IDs{Request: reqctx.RequestID(ctx), Correlation: sess.CorrelationID})
+	// fosite compares the code's scope with nothing at this endpoint; the client
+	// it authenticated is read from the current OCL, which may have taken
+	// gegevensdienst 51 away since the code was issued.
+	if !ar.GetClient().GetScopes().Has(s.Scope()) {
+		return TokenResponse{}, s.refuseToken(ctx, r, fosite.ErrInvalidGrant.WithHint(
+			"This client is no longer allowed gegevensdienst "+Gegevensdienst+" on the OAuth Client List."), sess)
+	}
 	g, err := s.grantOf(ctx, sess.GrantID)
 	now := s.now()
 	if err != nil || !g.Live(now) {
@@ -86,19 +93,27 @@ func (s *Service) refuseToken(ctx context.Context, r *http.Request, err error, s
 	if sess != nil {
 		ev.PersonID, ev.ObjectType, ev.ObjectID = sess.Subject, "consent", sess.GrantID
 	}
-	if _, authenticated := reqctx.PeerFromContext(ctx); !authenticated {
-		// anyone who reaches the port can send these: a bounded number is recorded
-		switch v, until := s.d.Unauthenticated.Admit(ev.SourceIP); v {
-		case audit.QuotaSkip:
-			return oe
-		case audit.QuotaLast:
-			ev.Details[audit.DetailQuota] = until.UTC().Format(time.RFC3339)
-		}
+	if _, authenticated := reqctx.PeerFromContext(ctx); !authenticated && !s.admitUnauthenticated(&ev) {
+		return oe
 	}
 	if aerr := s.d.Store.Audit(ctx, ev); aerr != nil {
 		return aerr
 	}
 	return oe
+}
+
+// admitUnauthenticated says whether ev, the refusal of a request nobody
+// authenticated, is recorded: anyone who reaches the port can send these, so a
+// bounded number per source is (Deps.Unauthenticated). The last one recorded in
+// a window says until when further ones are not.
+func (s *Service) admitUnauthenticated(ev *audit.Event) bool {
+	switch v, until := s.d.Unauthenticated.Admit(ev.SourceIP); v {
+	case audit.QuotaSkip:
+		return false
+	case audit.QuotaLast:
+		ev.Details[audit.DetailQuota] = until.UTC().Format(time.RFC3339)
+	}
+	return true
 }
 
 // peerEvent is the skeleton of an audit record of a peer request.
@@ -174,7 +189,9 @@ func (s *Service) replayedRequest(ctx context.Context, requestID string, sess *S
 // Revoke answers POST /oauth/revoke (RFC 7009): the client (authenticated as at
 // the token endpoint) revokes its token, which ends the grant (state used: our
 // target calls it after storing the document). An unknown or already revoked
-// token is answered 200 as well (RFC 7009 §2.2).
+// token is answered 200 as well (RFC 7009 §2.2). The tokens are revoked only in
+// the transaction that ends the grant and writes the record (fosite's own
+// revocation is a no-op here: fositeStore.RevokeAccessToken).
 func (s *Service) Revoke(ctx context.Context, r *http.Request) error {
 	ctx, rv := withRevocation(ctx)
 	if err := s.oauth.NewRevocationRequest(ctx, r); err != nil {

@@ -96,12 +96,13 @@ func DBRoundTrips(roundTrips func() uint64) prometheus.Collector {
 }
 
 // UnrecordedRefusals exposes pgo_audit_unrecorded_refusals_total: refusals of
-// requests without a verified client certificate that were over the audit quota
-// (audit.Quota) and so were answered but not recorded. A rising rate is
-// someone sending the peer routes junk.
+// requests nobody authenticated (peer routes without a verified client
+// certificate, authorization requests before login) that were over the audit
+// quota (audit.Quota) and so were answered but not recorded. A rising rate is
+// someone sending junk.
 func UnrecordedRefusals(skipped func() uint64) prometheus.Collector {
 	return prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "pgo_audit_unrecorded_refusals_total",
-		Help: "Unauthenticated peer requests refused over the audit quota, answered but not recorded.",
+		Help: "Unauthenticated requests (peer routes, authorization before login) refused over the audit quota, answered but not recorded.",
 	}, func() float64 { return float64(skipped()) })
 }

@@ -319,13 +319,18 @@ func (s *Store) Redemption(ctx context.Context, sig []byte) (consent.Redemption,
 // redeemSQL uses the code and stores the token in one statement: the code's
 // compare-and-set (only the update that finds used_at null wins), then the token
 // row, written only when its grant is the code's and is active and unexpired at
-// t. It ends with oauth_redeem_check (migration 015), which raises
-// refusedCodeUsed when no code was used and refusedGrantEnded when no token was
-// stored, so a refusal aborts the transaction on the server.
+// t. The grant row is read "for share": a withdrawal (or any end) of the grant
+// in flight holds the row, so the statement waits for it and, once it has
+// committed, sees the grant ended (READ COMMITTED rechecks a locked row); a
+// plain read would see the grant still active and store a token the
+// withdrawal's revocation never saw. It ends with oauth_redeem_check (migration
+// 015), which raises refusedCodeUsed when no code was used and
+// refusedGrantEnded when no token was stored, so a refusal aborts the
+// transaction on the server.
 const redeemSQL = `with u as (
 		update oauth_code set used_at = $2 where signature = $1 and used_at is null returning grant_id),
 	g as (select g.id from consent_grant g join u on g.id = u.grant_id
-		where g.id = $5 and g.state = 'active' and g.expires_at > $2),
+		where g.id = $5 and g.state = 'active' and g.expires_at > $2 for share of g),
 	t as (insert into oauth_token (signature, id, request_id, grant_id, client_id, thumbprint, request, expires_at)
 		select $3, $4, $6, g.id, $7, $8, $9, $10 from g returning 1)
 	select oauth_redeem_check((select count(*) from u), (select count(*) from t))`
