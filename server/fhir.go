@@ -230,6 +230,11 @@ func (a *fhirAPI) grantedJob(c echo.Context, typ string) (export.Job, bool, erro
 	if _, err := uuid.Parse(id); err != nil {
 		return export.Job{}, false, notFound()
 	}
+	// The peer's certificate was verified and its token accepted: its refusals
+	// below are recorded whatever the quota of unauthenticated ones (SECURITY.md,
+	// V16), which a refusal without the thumbprint would fall under.
+	peer, _ := reqctx.PeerFromContext(ctx)
+	peer.Name = acc.ClientID // the token's client, which that certificate names
 	job, err := a.d.Exports.Job(ctx, id)
 	switch {
 	case pgo.ErrorCode(err) == pgo.ENOTFOUND:
@@ -238,12 +243,12 @@ func (a *fhirAPI) grantedJob(c echo.Context, typ string) (export.Job, bool, erro
 		// Another patient's document: the same 404 as an unknown id (the peer
 		// learns nothing), but audited, on the log of the patient whose
 		// document was asked for (NEN 7513; ASVS V16: access control failures).
-		a.refuse(c, reqctx.Peer{Name: acc.ClientID}, audit.Event{Reason: "other_patient", PersonID: job.UserID, ObjectType: "export", ObjectID: id})
+		a.refuse(c, peer, audit.Event{Reason: "other_patient", PersonID: job.UserID, ObjectType: "export", ObjectID: id})
 		return export.Job{}, false, notFound()
 	case err != nil:
 		return export.Job{}, false, a.internal(c, err)
 	case id != acc.ExportJobID:
-		a.refuse(c, reqctx.Peer{Name: acc.ClientID}, audit.Event{Reason: "outside_grant", PersonID: acc.AccountID, ObjectType: "export", ObjectID: id})
+		a.refuse(c, peer, audit.Event{Reason: "outside_grant", PersonID: acc.AccountID, ObjectType: "export", ObjectID: id})
 		return export.Job{}, false, writeOutcome(c, http.StatusForbidden, "forbidden", typ+"/"+id+" is not part of the consent this token was issued for.")
 	}
 	return job, true, nil

@@ -27,10 +27,14 @@ type dateBound struct {
 // documentStatuses are the DocumentReferenceStatus codes (STU3 valueset).
 var documentStatuses = map[string]bool{"current": true, "superseded": true, "entered-in-error": true}
 
+// docSearchParams are the search parameters applied, none with any modifier.
+var docSearchParams = map[string]bool{"status": true, "indexed": true}
+
 // parseDocSearch reads the query. Unknown parameters are ignored (search.html §2.21.1.1:
 // a server ignores what it does not support and its self link shows what it
-// applied); a malformed value of a known one is an error (400). `_format` is applied
-// (it selects the representation) and kept in the self link.
+// applied); a malformed value of a known one, or a known one with a modifier, is an
+// error (400). `_format` is applied (it selects the representation) and kept in
+// the self link.
 func parseDocSearch(rawQuery string) (docSearch, error) {
 	var s docSearch
 	for _, pair := range strings.Split(rawQuery, "&") {
@@ -42,6 +46,12 @@ func parseDocSearch(rawQuery string) (docSearch, error) {
 		value, err2 := url.QueryUnescape(v)
 		if err1 != nil || err2 != nil {
 			return s, fmt.Errorf("the query is not correctly URL-encoded")
+		}
+		if param, modifier, ok := strings.Cut(name, ":"); ok && docSearchParams[param] {
+			// A modifier changes what the parameter selects (status:not=current
+			// is every other status): ignoring it would answer a different
+			// search than the one asked, so it is refused (search.html#modifiers).
+			return s, fmt.Errorf("%s: the modifier :%s is not supported for %s", name, modifier, param)
 		}
 		switch name {
 		case "status":

@@ -171,6 +171,14 @@ func (s *accountPages) logoutEverywhere(c echo.Context) error {
 
 // oidcStart sends the browser to the identity provider.
 func (s *accountPages) oidcStart(c echo.Context) error {
+	if c.Request().Method == http.MethodHead {
+		// GET starts a login (a visitor session, a pending OIDC request);
+		// a probe of the link must not. There is no provider address to give
+		// without starting one, so: no content. Not 405: a server must answer
+		// HEAD wherever it answers GET (RFC 9110 §9.1), and a link checker
+		// that gets 405 tries GET, which would start the login after all.
+		return c.NoContent(http.StatusNoContent)
+	}
 	id, err := s.anonymous(c)
 	if err != nil {
 		return err
@@ -185,6 +193,10 @@ func (s *accountPages) oidcStart(c echo.Context) error {
 	if next := nextParam(c); next != "" {
 		c.SetCookie(&http.Cookie{Name: oidcNextCookie, Value: url.QueryEscape(next), Path: "/",
 			MaxAge: 600, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	} else if _, err := c.Cookie(oidcNextCookie); err == nil {
+		// left by an abandoned login that had a next: this login has none,
+		// so its callback must not return there
+		clearOIDCNext(c)
 	}
 	return c.Redirect(http.StatusSeeOther, u)
 }
@@ -207,13 +219,17 @@ func oidcNext(c echo.Context) string {
 	if err != nil || ck.Value == "" {
 		return "/account"
 	}
-	c.SetCookie(&http.Cookie{Name: oidcNextCookie, Value: "", Path: "/", MaxAge: -1,
-		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	clearOIDCNext(c)
 	p, err := url.QueryUnescape(ck.Value)
 	if err != nil {
 		return "/account"
 	}
 	return localPath(p)
+}
+
+func clearOIDCNext(c echo.Context) {
+	c.SetCookie(&http.Cookie{Name: oidcNextCookie, Value: "", Path: "/", MaxAge: -1,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 }
 
 // oidcCallback finishes the external login (state, PKCE, nonce, acr checked in

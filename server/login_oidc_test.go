@@ -211,3 +211,93 @@ func TestOIDCNextCookieIsHostOnly(t *testing.T) {
 		t.Fatalf("next cookie %+v: want __Host-pgo-oidc-next, Path=/, no Domain, Secure, HttpOnly", next)
 	}
 }
+
+// HEAD /login/oidc (a link checker, a prefetch) answers without starting a
+// login: no visitor session, no pending OIDC request, no cookie. GET still
+// starts one.
+func TestHeadOIDCStartWritesNothing(t *testing.T) {
+	e, _, _ := newOIDCEnv(t)
+	rows := func() (sessions, requests int) {
+		t.Helper()
+		if err := e.db.Pool.QueryRow(context.Background(),
+			`select (select count(*) from sessions), (select count(*) from oidc_requests)`).Scan(&sessions, &requests); err != nil {
+			t.Fatal(err)
+		}
+		return sessions, requests
+	}
+	b := e.browser()
+	w := b.do(http.MethodHead, "/login/oidc?next=/mijn-log", nil)
+	sessions, requests := rows()
+	if ck := w.Header().Values("Set-Cookie"); len(ck) != 0 || sessions != 0 || requests != 0 || w.Body.Len() != 0 {
+		t.Fatalf("HEAD /login/oidc: %d, cookies %q, %d sessions, %d OIDC requests, %d body bytes; want none of them",
+			w.Code, ck, sessions, requests, w.Body.Len())
+	}
+	if w.Code != http.StatusNoContent {
+		t.Errorf("HEAD /login/oidc: %d, want 204", w.Code)
+	}
+	if w := b.get("/login/oidc"); w.Code != http.StatusSeeOther {
+		t.Fatalf("GET /login/oidc after HEAD: %d, want 303", w.Code)
+	}
+	if sessions, requests := rows(); sessions != 1 || requests != 1 {
+		t.Fatalf("GET /login/oidc after HEAD: %d sessions, %d OIDC requests; want 1, 1", sessions, requests)
+	}
+}
+
+// A login started with ?next= and abandoned at the provider leaves its next
+// cookie for ten minutes; a login started after it without next clears it, so
+// its callback lands on the account page, not on the abandoned one's page.
+func TestOIDCStartWithoutNextClearsStaleNext(t *testing.T) {
+	e, ts, op := newOIDCEnv(t)
+	hc := ts.Client()
+	hc.Jar, _ = cookiejar.New(nil)
+	stop := true
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if stop || req.URL.Host == strings.TrimPrefix(ts.URL, "https://") && req.URL.Path != "/login/oidc/callback" {
+			return http.ErrUseLastResponse // stop where we land after the callback
+		}
+		return nil
+	}
+	start := func(path string) *http.Response {
+		t.Helper()
+		resp, err := hc.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("GET %s: %d, want 303", path, resp.StatusCode)
+		}
+		return resp
+	}
+	start("/login/oidc?next=" + url.QueryEscape("/mijn-log")) // abandoned at the provider
+	resp := start("/login/oidc")
+	cleared := false
+	for _, c := range resp.Cookies() {
+		cleared = cleared || c.Name == oidcNextCookie && c.MaxAge < 0
+	}
+	if !cleared {
+		t.Errorf("a login without next left the earlier next cookie: Set-Cookie %q", resp.Header.Values("Set-Cookie"))
+	}
+	stop = false
+	resp, err := hc.Get(resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id := resp.Request.URL.Query().Get("authRequestID")
+	if id == "" {
+		t.Fatalf("not at the provider's login page: %s", resp.Request.URL)
+	}
+	resp, err = hc.PostForm(op.Issuer+"login/username", url.Values{"id": {id}, "username": {accounttest.UserSubstantial}, "password": {accounttest.Password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/account" {
+		t.Errorf("after the callback: %d to %q, want 303 to /account", resp.StatusCode, loc)
+	}
+	u, _ := url.Parse(ts.URL)
+	for _, c := range hc.Jar.Cookies(u) {
+		e.secrets = append(e.secrets, c.Value)
+	}
+}

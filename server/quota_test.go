@@ -65,3 +65,57 @@ func TestUnauthenticatedRefusalsAuditedUpToQuota(t *testing.T) {
 			len(e.auditRecords(t, audit.ActTokenRefused))-before)
 	}
 }
+
+// A peer whose certificate was verified and whose token was accepted is over no
+// quota when the FHIR endpoint refuses it a document outside its grant (ASVS
+// V16: access control failures): after a stranger without a certificate has
+// used up its source's quota, six such refusals over the same source are six
+// records, not none.
+func TestFHIRGrantRefusalsOfAuthenticatedPeerHaveNoQuota(t *testing.T) {
+	q := &audit.Quota{Window: time.Hour, PerSource: 3, Total: 100}
+	e := newConsentEnv(t, consentOpts{quota: q})
+	e.s.MountFHIR(FHIRDeps{Access: realAccess{e.svc}, Exports: export.NewServing(export.ServingConfig{
+		Store: exportdb.New(e.db, worker.NewRenderTask), Opener: e.sealer,
+		Names: dossier.New(dossierdb.New(e.db), e.sealer), Source: "PGO Noord"}), Unauthenticated: q})
+	b := e.browser()
+	token := func(state string) (string, string) { // access token and its export job
+		t.Helper()
+		k, err := e.exchange(t, e.codeFor(t, b, state, ""), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := e.svc.CheckAccess(context.Background(), k.AccessToken, thumbprint(e.cert))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.AccessToken, a.ExportJobID
+	}
+	_, job1 := token("state-quota-1")
+	t2, _ := token("state-quota-2")
+	for i := 0; i < 4; i++ { // the bucket of this source, used up without a certificate
+		if resp := e.get(t, FHIRBasePath+"/metadata"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("without a certificate: %d, want 401", resp.StatusCode)
+		}
+	}
+	peer := e.client(e.cert)
+	for i := 0; i < 6; i++ {
+		req, _ := http.NewRequest(http.MethodGet, e.base+FHIRBasePath+"/Binary/"+job1, nil)
+		req.Header.Set("Authorization", "Bearer "+t2)
+		resp, err := peer.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("another grant's document: %d, want 403", resp.StatusCode)
+		}
+	}
+	var n int
+	if err := e.db.Pool.QueryRow(context.Background(), `select count(*) from audit_log
+		where action = 'fhir_refused' and reason = 'outside_grant' and object_id = $1`, job1).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 6 {
+		t.Fatalf("%d fhir_refused/outside_grant records of 6 refusals of an authenticated peer; want 6", n)
+	}
+}
