@@ -174,7 +174,10 @@ func scanHead(row pgx.Row) (head audit.Anchor, ok bool, err error) {
 // unlinkedSQL reads the next batch to link from the work list audit_pending: only
 // what the link hash covers besides the MAC (which covers the content), not the
 // whole row. An entry whose record is linked already (put back by hand: the
-// trigger would refuse its link, and the linker would stop there) is passed over.
+// trigger would refuse its link, and the linker would stop there) is passed over,
+// and so is an entry without a record (written by hand; verify reports it,
+// orphanPending): a batch of them would otherwise fill the limit with nothing to
+// link, and the linker would stop for good.
 // Each record is read by its key (a LATERAL subquery that OFFSET 0 keeps from
 // being flattened), and the linked-already check is a per-row subplan: never a
 // join over the whole log, whatever the planner's estimate for the small, busy
@@ -182,6 +185,7 @@ func scanHead(row pgx.Row) (head audit.Anchor, ok bool, err error) {
 var unlinkedSQL = `select a.id, a.seq, a.recorded, a.mac_key, a.mac
 	from (select seq, recorded from audit_pending p
 	      where (select count(*) from audit_link l where l.seq = p.seq and l.recorded = p.recorded) = 0
+	        and (select count(*) from audit_log a where a.seq = p.seq and a.recorded = p.recorded) > 0
 	      order by seq limit ` + fmt.Sprint(linkBatch) + `) p
 	cross join lateral (select id, seq, recorded, mac_key, mac from audit_log a
 	      where a.seq = p.seq and a.recorded = p.recorded offset 0) a

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -126,8 +125,10 @@ const UnlinkedBound = 5 * time.Minute
 // checkpoint, and, when the walk reaches the end, that the chain head equals the
 // last record. Then it checks each record not linked yet against its own MAC and
 // reports their number and the age of the oldest; one older than UnlinkedBound
-// is a finding. It reports the first break; an error means the walk itself could
-// not be done. It links nothing.
+// is a finding, and so are a record neither linked nor on the work list, an
+// entry on the work list without a record (checkUnlinked) and a record copied
+// under another seq (duplicateIDs). It reports the first break; an error means
+// the walk itself could not be done. It links nothing.
 func (s *Store) Verify(ctx context.Context, opts audit.VerifyOptions) (audit.VerifyResult, error) {
 	var res audit.VerifyResult
 	err := pgx.BeginTxFunc(ctx, s.db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
@@ -177,8 +178,14 @@ func (s *Store) verify(ctx context.Context, tx pgx.Tx, opts audit.VerifyOptions)
 	res.Break = w.Finish(end)
 	res.Checked, res.Checkpoints = w.Checked, w.Matched
 	brk, err := checkUnlinked(ctx, tx, w, opts, &res)
+	if err != nil {
+		return res, err
+	}
 	if res.Break == nil {
 		res.Break = brk
+	}
+	if res.Break == nil {
+		res.Break, err = duplicateIDs(ctx, tx, opts)
 	}
 	return res, err
 }
@@ -276,93 +283,6 @@ func walkChain(ctx context.Context, tx pgx.Tx, lo, hi int64, fn func(*audit.Reco
 				return nil
 			}
 			lastPos, lastSeq = recs[i].Pos(), recs[i].Seq
-		}
-		if len(recs) < scanBatch {
-			return nil
-		}
-	}
-}
-
-// checkUnlinked checks every record of the period that is not linked yet against
-// its own MAC, counts them and finds the oldest; past UnlinkedBound that is the
-// returned finding unless a record was changed. The records not linked yet are
-// those on the linker's work list (audit_pending). A record on neither the chain
-// nor the list would never be linked: the counts of the period tell whether there
-// is one, and only then is the whole period searched for it.
-func checkUnlinked(ctx context.Context, tx pgx.Tx, w *audit.Walker, opts audit.VerifyOptions, res *audit.VerifyResult) (*audit.Break, error) {
-	cond, args := where(audit.Filter{From: opts.From, To: opts.To})
-	var first, stale *audit.Break
-	now := time.Now()
-	err := walkUnlinked(ctx, tx, pendingSQL(cond, len(args)), args, func(r *audit.Record) {
-		if b := w.AddUnlinked(r); b != nil && first == nil {
-			first = b
-		}
-		if age := now.Sub(r.Recorded); age > res.OldestUnlinked {
-			res.OldestUnlinked = age
-			if age > UnlinkedBound && stale == nil {
-				stale = &audit.Break{Seq: r.Seq, ID: r.ID, Problem: fmt.Sprintf(
-					"not linked into the chain %s after it was recorded (bound %s): no audit linker is running (pgo serve, pgo worker) or it fails",
-					age.Truncate(time.Second), UnlinkedBound)}
-			}
-		}
-	})
-	res.Unlinked = w.Unlinked
-	if err != nil {
-		return nil, err
-	}
-	var off int64
-	err = tx.QueryRow(ctx, `select (select count(*) from audit_log where `+cond+`)
-		- (select count(*) from audit_link where `+cond+`)
-		- (select count(*) from audit_pending p where `+cond+` and not exists (select from audit_link l where l.seq = p.seq))`,
-		args...).Scan(&off)
-	if err != nil {
-		return nil, store.Error(err)
-	}
-	if off != 0 { // a record off the list, or links without (or twice for) a record
-		var lost *audit.Break
-		err = walkUnlinked(ctx, tx, lostSQL(cond, len(args)), args, func(r *audit.Record) {
-			if lost == nil {
-				lost = &audit.Break{Seq: r.Seq, ID: r.ID, Problem: "is neither linked into the chain nor waiting to be linked (audit_pending): it was taken off the linker's work list"}
-			}
-		})
-		if first == nil {
-			first = lost
-		}
-	}
-	if first == nil {
-		first = stale
-	}
-	return first, err
-}
-
-// pendingSQL reads the records of the period on the work list, lostSQL those
-// that are neither linked nor on it; both in keyset batches on seq (the last
-// parameter, after the n of the period's condition).
-func pendingSQL(cond string, n int) string {
-	return fmt.Sprintf(`select %s from audit_record where seq = any(array(select seq from audit_pending))
-		and hash is null and %s and seq > $%d order by seq limit %d`, columns, cond, n+1, scanBatch)
-}
-
-func lostSQL(cond string, n int) string {
-	return fmt.Sprintf(`select %s from audit_record r where hash is null and %s
-		and not exists (select from audit_pending p where p.seq = r.seq) and seq > $%d order by seq limit %d`, columns, cond, n+1, scanBatch)
-}
-
-// walkUnlinked hands the records sql reads to fn, batch by batch.
-func walkUnlinked(ctx context.Context, tx pgx.Tx, sql string, args []any, fn func(*audit.Record)) error {
-	args = append(slices.Clone(args), int64(0))
-	for {
-		rows, err := tx.Query(ctx, sql, args...)
-		if err != nil {
-			return store.Error(err)
-		}
-		recs, err := collect(rows)
-		if err != nil {
-			return err
-		}
-		for i := range recs {
-			fn(&recs[i])
-			args[len(args)-1] = recs[i].Seq
 		}
 		if len(recs) < scanBatch {
 			return nil
