@@ -65,32 +65,19 @@ func (s *Service) readDocument(ctx context.Context, token, target string, d remo
 		drain(resp)
 		return received{}, fail(ReasonHTTP, "the source answered %d for document %s", resp.StatusCode, d.ID)
 	}
-	digest, ok := parseDigest(resp.Header.Get("Content-Digest"))
-	if !ok {
+	rep, f := s.representationOf(resp, d)
+	if f != nil {
 		drain(resp)
-		return received{}, fail(ReasonDigestMismatch, "Content-Digest of document %s is malformed", d.ID)
-	}
-	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	limit := s.c.MaxDocumentBytes
-	isJSON := mt == "application/fhir+json" || mt == "application/json"
-	if isJSON {
-		limit = limit/3*4 + 64<<10 // base64 plus the JSON around it
-	} else if mt != "" && mt != "application/pdf" && mt != "application/octet-stream" {
-		drain(resp)
-		return received{}, fail(ReasonNotPDF, "document %s came as %q, not a PDF or a FHIR Binary", d.ID, mt)
-	}
-	expect := d.Size
-	if isJSON {
-		expect = 0 // base64 in JSON: Content-Length alone tells
+		return received{}, f
 	}
 	h := newHasher()
-	body, f := s.readBody(ctx, token, target, resp, limit, expect, h, progress)
+	body, f := s.readBody(ctx, token, target, d, resp, &rep, h, progress)
 	if f != nil {
 		return received{}, f
 	}
-	r := received{ref: d, pdf: body, digest: digest, sums: h.sums()}
+	r := received{ref: d, pdf: body, digest: rep.digest, sums: h.sums()}
 	r.contentSHA256 = r.sums.sha256
-	if isJSON {
+	if rep.isJSON {
 		if r.pdf, f = binaryContent(d.ID, body); f != nil {
 			return received{}, f
 		}
@@ -99,24 +86,55 @@ func (s *Service) readDocument(ctx context.Context, token, target string, d remo
 	return r, nil
 }
 
-// readBody reads the whole body, at most limit bytes (more is too_large), into
-// one buffer sized up front (Content-Length, else expect, the announced size),
-// and writes every byte to h on the way, so the hashes are taken in the same pass.
-// When the connection breaks it asks for the rest with Range (and If-Range on the
-// validator) up to s.c.Resumes times; a 200 instead of a 206 starts over.
-func (s *Service) readBody(ctx context.Context, token, target string, resp *http.Response, limit, expect int64, h *hasher, progress func(int64)) ([]byte, *Failure) {
+// representation is what a 200 response says about the bytes it carries.
+type representation struct {
+	digest []byte // Content-Digest (RFC 9530), nil when absent
+	isJSON bool   // a FHIR Binary rather than the raw PDF
+	limit  int64  // the most body bytes taken; more is too_large
+}
+
+// representationOf reads the headers of a 200 response: the first one, and the
+// one that restarts a resumed download (If-Range answered with the whole of a
+// new version, RFC 9110 §13.1.5), whose digest and type are its own.
+func (s *Service) representationOf(resp *http.Response, d remoteDoc) (representation, *Failure) {
+	digest, ok := parseDigest(resp.Header.Get("Content-Digest"))
+	if !ok {
+		return representation{}, fail(ReasonDigestMismatch, "Content-Digest of document %s is malformed", d.ID)
+	}
+	rep := representation{digest: digest, limit: s.c.MaxDocumentBytes}
+	switch mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt {
+	case "application/fhir+json", "application/json":
+		rep.isJSON = true
+		rep.limit = rep.limit/3*4 + 64<<10 // base64 plus the JSON around it
+	case "", "application/pdf", "application/octet-stream":
+	default:
+		return representation{}, fail(ReasonNotPDF, "document %s came as %s, not a PDF or a FHIR Binary", d.ID, echo(mt))
+	}
+	return rep, nil
+}
+
+// maxPrealloc bounds the buffer reserved before the body arrives. Content-Length
+// and attachment.size are the source's word: reserving what they announce let a
+// list of documents each announcing the maximum hold that maximum per document
+// while only a few bytes came. The buffer grows with the bytes that do arrive,
+// up to rep.limit.
+const maxPrealloc = 1 << 20
+
+// readBody reads the whole body, at most rep.limit bytes (more is too_large),
+// and writes every byte to h on the way, so the hashes are taken in the same
+// pass. When the connection breaks it asks for the rest with Range (and
+// If-Range on the validator) up to s.c.Resumes times; a 200 instead of a 206
+// starts over with that response's representation (rep is replaced).
+func (s *Service) readBody(ctx context.Context, token, target string, d remoteDoc, resp *http.Response, rep *representation, h *hasher, progress func(int64)) ([]byte, *Failure) {
 	var buf bytes.Buffer
-	if n := max(resp.ContentLength, expect); n > 0 && n <= limit {
-		buf.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead free before it sees EOF
+	if n := resp.ContentLength; n > 0 && n <= rep.limit {
+		buf.Grow(int(min(n, maxPrealloc)) + bytes.MinRead) // ReadFrom wants MinRead free before it sees EOF
 	}
-	validator := resp.Header.Get("ETag")
-	if validator == "" {
-		validator = resp.Header.Get("Last-Modified")
-	}
+	validator := validatorOf(resp)
 	for resumes := 0; ; resumes++ {
-		_, err := buf.ReadFrom(io.TeeReader(&countingReader{r: io.LimitReader(resp.Body, limit+1-int64(buf.Len())), n: progress}, h))
+		_, err := buf.ReadFrom(io.TeeReader(&countingReader{r: io.LimitReader(resp.Body, rep.limit+1-int64(buf.Len())), n: progress}, h))
 		resp.Body.Close()
-		if int64(buf.Len()) > limit {
+		if int64(buf.Len()) > rep.limit {
 			return nil, fail(ReasonTooLarge, "the document is larger than %d bytes", s.c.MaxDocumentBytes)
 		}
 		if err == nil {
@@ -141,6 +159,13 @@ func (s *Service) readBody(ctx context.Context, token, target string, resp *http
 		switch {
 		case next.StatusCode == http.StatusPartialContent && rangeStart(next.Header.Get("Content-Range")) == int64(buf.Len()):
 		case next.StatusCode == http.StatusOK:
+			// A new version: its digest, type and validator replace the first's.
+			r, f := s.representationOf(next, d)
+			if f != nil {
+				drain(next)
+				return nil, f
+			}
+			*rep, validator = r, validatorOf(next)
 			buf.Reset()
 			h.Reset()
 		default:
@@ -149,6 +174,15 @@ func (s *Service) readBody(ctx context.Context, token, target string, resp *http
 		}
 		resp = next
 	}
+}
+
+// validatorOf returns the validator If-Range repeats (RFC 9110 §13.1.5): the
+// ETag, else Last-Modified.
+func validatorOf(resp *http.Response) string {
+	if v := resp.Header.Get("ETag"); v != "" {
+		return v
+	}
+	return resp.Header.Get("Last-Modified")
 }
 
 // countingReader reports the bytes read to n.
@@ -187,7 +221,7 @@ func binaryContent(id string, body []byte) ([]byte, *Failure) {
 		_, err = fhir.Validate(v, []fhir.Entry{e})
 	}
 	if err != nil {
-		return nil, fail(ReasonBadBinary, "the Binary of document %s is not valid FHIR: %v", id, err)
+		return nil, fail(ReasonBadBinary, "the Binary of document %s is not valid FHIR: %s", id, clip(err.Error(), 2*maxEcho))
 	}
 	var b struct {
 		ResourceType string `json:"resourceType"`
@@ -199,7 +233,7 @@ func binaryContent(id string, body []byte) ([]byte, *Failure) {
 		return nil, fail(ReasonBadBinary, "the answer for document %s is not a Binary", id)
 	}
 	if !strings.EqualFold(b.ContentType, "application/pdf") {
-		return nil, fail(ReasonNotPDF, "the Binary of document %s has contentType %q", id, b.ContentType)
+		return nil, fail(ReasonNotPDF, "the Binary of document %s has contentType %s", id, echo(b.ContentType))
 	}
 	pdf := b.Content
 	if v == fhir.R4 {

@@ -45,13 +45,20 @@ func (s *Service) list(ctx context.Context, t Transfer, token string) ([]remoteD
 	if len(body) > maxBundleBytes {
 		return nil, fail(ReasonBadBundle, "the document list is larger than %d bytes", maxBundleBytes)
 	}
-	return parseList(t.ResourceURI, body)
+	docs, f := parseList(t.ResourceURI, body)
+	if f == nil {
+		f = s.checkAnnounced(docs)
+	}
+	if f != nil {
+		return nil, f
+	}
+	return docs, nil
 }
 
 func parseList(base string, body []byte) ([]remoteDoc, *Failure) {
 	typ, entries, err := fhir.ReadBundle(body)
 	if err != nil {
-		return nil, fail(ReasonBadBundle, "the document list is not a valid Bundle: %v", err)
+		return nil, fail(ReasonBadBundle, "the document list is not a valid Bundle: %s", clip(err.Error(), 2*maxEcho))
 	}
 	if typ != "searchset" {
 		return nil, fail(ReasonBadBundle, "the document list is a %s Bundle, not a searchset", typ)
@@ -64,7 +71,7 @@ func parseList(base string, body []byte) ([]remoteDoc, *Failure) {
 		_, err = fhir.Validate(v, entries)
 	}
 	if err != nil {
-		return nil, fail(ReasonBadBundle, "the document list is not valid FHIR: %v", err)
+		return nil, fail(ReasonBadBundle, "the document list is not valid FHIR: %s", clip(err.Error(), 2*maxEcho))
 	}
 	var out []remoteDoc
 	for _, e := range entries {
@@ -77,7 +84,57 @@ func parseList(base string, body []byte) ([]remoteDoc, *Failure) {
 	if len(out) == 0 {
 		return nil, fail(ReasonNoDocuments, "the source lists no PDF document")
 	}
+	if f := repeated(out); f != nil {
+		return nil, f
+	}
+	if len(out) > maxDocuments {
+		return nil, fail(ReasonBadBundle, "the document list names %d PDF documents, more than the %d one transfer takes", len(out), maxDocuments)
+	}
 	return out, nil
+}
+
+// maxDocuments is the most PDF documents one transfer takes. Gegevensdienst 51
+// (Verzamelen Documenten 3.0, pdf/a) is one PDF document; a few more leave room
+// for a source that splits the dossier, while every document is held in memory
+// until all are verified, so a list cannot make the target fetch without end.
+const maxDocuments = 8
+
+// repeated refuses a list that names one Binary, or one DocumentReference, twice:
+// the same document would be fetched and stored once per mention. fhir.Validate
+// already refuses two entries with one resource id; the URL is checked here.
+func repeated(docs []remoteDoc) *Failure {
+	urls := make(map[string]bool, len(docs))
+	ids := make(map[string]bool, len(docs)) // the documents' ids, and "ref#" for a reference with numbered contents
+	for _, d := range docs {
+		if urls[d.URL] {
+			return fail(ReasonBadBundle, "the document list names the Binary of document %s more than once", d.ID)
+		}
+		urls[d.URL] = true
+		ref, _, numbered := strings.Cut(d.ID, "#") // documentsOf numbers the contents of one reference
+		if ids[d.ID] || numbered && ids[ref] || !numbered && ids[ref+"#"] {
+			return fail(ReasonBadBundle, "the document list names DocumentReference %s more than once", ref)
+		}
+		ids[d.ID] = true
+		if numbered {
+			ids[ref+"#"] = true
+		}
+	}
+	return nil
+}
+
+// checkAnnounced refuses, before anything is downloaded, a list whose announced
+// sizes together exceed what maxDocuments documents of the largest allowed size
+// take (each size counted at most just over that size, so the sum cannot
+// overflow).
+func (s *Service) checkAnnounced(docs []remoteDoc) *Failure {
+	var sum int64
+	for _, d := range docs {
+		sum += min(max(d.Size, 0), s.c.MaxDocumentBytes+1)
+	}
+	if sum > s.c.MaxDocumentBytes*maxDocuments {
+		return fail(ReasonTooLarge, "the documents listed announce %d bytes together, more than %d", sum, s.c.MaxDocumentBytes*maxDocuments)
+	}
+	return nil
 }
 
 // documentsOf returns the PDF attachments of one entry (other resource types, such

@@ -3,6 +3,7 @@ package transfer
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/pgo-koppelvlak/pgo"
 )
@@ -78,11 +79,43 @@ type Failure struct {
 func (f *Failure) Error() string { return fmt.Sprintf("transfer %s: %s", f.Reason, f.Detail) }
 
 func fail(r Reason, format string, args ...any) *Failure {
-	return &Failure{Reason: r, Detail: fmt.Sprintf(format, args...)}
+	return &Failure{Reason: r, Detail: clip(fmt.Sprintf(format, args...), maxDetail)}
 }
 
 func transient(r Reason, format string, args ...any) *Failure {
-	return &Failure{Reason: r, Detail: fmt.Sprintf(format, args...), Transient: true}
+	return &Failure{Reason: r, Detail: clip(fmt.Sprintf(format, args...), maxDetail), Transient: true}
+}
+
+// maxDetail bounds a failure's detail in characters. The detail is stored
+// (failure_detail), shown and logged, and parts of it come from the source: a
+// hostile source must not fill a row or the log with its own text (OWASP ASVS
+// 5.0 V16, log content under our control). Every detail is built here.
+const maxDetail = 200
+
+// maxEcho is the longest source-chosen value a detail repeats (a media type,
+// a DNS name, a content coding): longer ones are described by their length.
+const maxEcho = 40
+
+// clip cuts s after n characters, on a rune boundary, marking the cut with "…".
+func clip(s string, n int) string {
+	k := 0
+	for i := range s {
+		if k == n {
+			return s[:i] + "…"
+		}
+		k++
+	}
+	return s
+}
+
+// echo quotes a value the source chose for a failure detail. A long one is not
+// repeated, not even in part: a prefix still carries whatever the source put
+// first (a BSN, say), so it is described by its length only.
+func echo(v string) string {
+	if len(v) > maxEcho {
+		return fmt.Sprintf("a value of %d bytes", len(v))
+	}
+	return strconv.Quote(v)
 }
 
 // AsFailure returns the *Failure in err's chain; any other error is an internal one.

@@ -163,9 +163,32 @@ func certificateFailure(err error) *Failure {
 	var host x509.HostnameError
 	if errors.As(cv.Err, &host) && host.Certificate != nil {
 		return fail(ReasonCertificate, "the source's TLS certificate is not valid for %s (it names %s)",
-			host.Host, strings.Join(host.Certificate.DNSNames, ", "))
+			host.Host, certNames(host.Certificate.DNSNames))
 	}
-	return fail(ReasonCertificate, "the source's TLS certificate was refused: %v", cv.Err)
+	return fail(ReasonCertificate, "the source's TLS certificate was refused: %s", clip(cv.Err.Error(), 2*maxEcho))
+}
+
+// maxCertNames is how many of a refused certificate's DNS names a detail
+// repeats: the certificate is the peer's, and it may list many, long ones.
+const maxCertNames = 3
+
+// certNames lists the first DNS names of a refused certificate; a name that is
+// not a short plain host name is echoed.
+func certNames(names []string) string {
+	out := make([]string, 0, maxCertNames+1)
+	for _, n := range names[:min(len(names), maxCertNames)] {
+		if len(n) > maxEcho || strings.Trim(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-*") != "" {
+			n = echo(n) // not a plain host name: quoted, or only its length
+		}
+		out = append(out, n)
+	}
+	if len(names) > maxCertNames {
+		out = append(out, fmt.Sprintf("%d more", len(names)-maxCertNames))
+	}
+	if len(out) == 0 {
+		return "no DNS name"
+	}
+	return strings.Join(out, ", ")
 }
 
 // contentCoding returns the content coding of a response other than identity
