@@ -101,8 +101,11 @@ func checkHashes(r received) *Failure {
 }
 
 // checkPDF wants the PDF header at the start, the end-of-file marker in the last
-// kilobyte (ISO 32000-1 §7.5.2, §7.5.5) and a file pdfcpu can read (cross-reference
-// table and trailer).
+// kilobyte (ISO 32000-1 §7.5.2, §7.5.5), streams that inflate to no more than
+// inflateBudget, a file pdfcpu can read (cross-reference table and trailer) and at
+// least one page: a dossier without pages is not a document the patient can read.
+// The budget is checked before pdfcpu reads anything, because pdfcpu inflates
+// cross-reference and object streams into memory as it reads them.
 func checkPDF(id string, pdf []byte) *Failure {
 	if !bytes.HasPrefix(pdf, []byte("%PDF-")) {
 		return fail(ReasonNotPDF, "document %s does not start with %%PDF-", id)
@@ -111,10 +114,24 @@ func checkPDF(id string, pdf []byte) *Failure {
 	if !bytes.Contains(tail, []byte("%%EOF")) {
 		return fail(ReasonNotPDF, "document %s has no %%%%EOF in its last kilobyte", id)
 	}
+	budget := inflateBudget(len(pdf))
+	if overInflateBudget(pdf, budget) {
+		return fail(ReasonNotPDF, "document %s inflates to more than %d bytes", id, budget)
+	}
 	conf := model.NewDefaultConfiguration()
 	conf.ValidationMode = model.ValidationRelaxed
-	if _, err := api.ReadContext(bytes.NewReader(pdf), conf); err != nil {
+	// pdfcpu's own bound on a decoded object stream, for the filters the scan
+	// cannot see (LZWDecode, RunLengthDecode).
+	conf.Limits.MaxDecodeBytes = min(budget, maxStreamDecode)
+	ctx, err := api.ReadContext(bytes.NewReader(pdf), conf)
+	if err != nil {
 		return fail(ReasonNotPDF, "document %s does not parse as PDF", id)
+	}
+	if err := ctx.EnsurePageCount(); err != nil || ctx.PageCount < 1 {
+		return fail(ReasonNotPDF, "document %s has no pages", id)
+	}
+	if _, _, _, err := ctx.PageDict(1, false); err != nil {
+		return fail(ReasonNotPDF, "document %s has no pages", id)
 	}
 	return nil
 }
