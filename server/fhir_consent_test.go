@@ -39,22 +39,7 @@ func (r realAccess) CheckAccess(ctx context.Context, bearer, thumbprint string) 
 // a token it refuses, the endpoint's fhir_refused for what it refuses itself).
 func TestFHIRWithRealTokens(t *testing.T) {
 	e := newConsentEnv(t, consentOpts{})
-	e.s.MountFHIR(FHIRDeps{Access: realAccess{e.svc}, Exports: export.NewServing(export.ServingConfig{
-		Store: exportdb.New(e.db, worker.NewRenderTask), Opener: e.sealer,
-		Names: dossier.New(dossierdb.New(e.db), e.sealer), Source: "PGO Noord"})})
-	b := e.browser()
-	token := func(state string) (string, string) { // access token and its export job
-		t.Helper()
-		k, err := e.exchange(t, e.codeFor(t, b, state, ""), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := e.svc.CheckAccess(context.Background(), k.AccessToken, thumbprint(e.cert))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k.AccessToken, a.ExportJobID
-	}
+	token := e.mountRealFHIR(t, nil)
 	get := func(path, tok string, c *http.Client) (*http.Response, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, e.base+FHIRBasePath+path, nil)
@@ -176,4 +161,27 @@ func auditAfter(t *testing.T, db *store.DB, mark int64) []string {
 		t.Fatal(err)
 	}
 	return got
+}
+
+// mountRealFHIR mounts the FHIR endpoint on e with the real access check and
+// export serving (and q bounding unauthenticated refusals' records), and returns
+// a function that makes an access token through the consent flow (state) and
+// gives it with its export job.
+func (e *consentEnv) mountRealFHIR(t *testing.T, q *audit.Quota) func(state string) (token, job string) {
+	e.s.MountFHIR(FHIRDeps{Access: realAccess{e.svc}, Exports: export.NewServing(export.ServingConfig{
+		Store: exportdb.New(e.db, worker.NewRenderTask), Opener: e.sealer,
+		Names: dossier.New(dossierdb.New(e.db), e.sealer), Source: "PGO Noord"}), Unauthenticated: q})
+	b := e.browser()
+	return func(state string) (string, string) {
+		t.Helper()
+		k, err := e.exchange(t, e.codeFor(t, b, state, ""), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := e.svc.CheckAccess(context.Background(), k.AccessToken, thumbprint(e.cert))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.AccessToken, a.ExportJobID
+	}
 }

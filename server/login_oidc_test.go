@@ -20,22 +20,7 @@ import (
 // goes to the provider, logs in there and comes back logged in here (at acr
 // substantial), or sees the refusal page (acr low).
 func TestOIDCLoginPages(t *testing.T) {
-	ts := httptest.NewUnstartedServer(nil)
-	ts.StartTLS()
-	defer ts.Close()
-	op := accounttest.Start(t, ts.URL+"/login/oidc/callback")
-	e := newAccountEnv(t, func(svc *account.Service, d *AccountDeps) {
-		o, err := svc.NewOIDC(context.Background(), account.OIDCConfig{Issuer: op.Issuer,
-			ClientID: accounttest.ClientID, ClientSecret: accounttest.ClientSecret,
-			RedirectURL: ts.URL + "/login/oidc/callback", MinACR: accounttest.ACRSubstantial})
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.TokenNow = time.Now
-		d.OIDC = o
-	})
-	e.secrets = append(e.secrets, accounttest.Password, accounttest.ClientSecret)
-	ts.Config.Handler = e.s.Handler()
+	e, ts, op := newOIDCEnv(t)
 
 	for _, tc := range []struct {
 		user   string

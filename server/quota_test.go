@@ -74,22 +74,7 @@ func TestUnauthenticatedRefusalsAuditedUpToQuota(t *testing.T) {
 func TestFHIRGrantRefusalsOfAuthenticatedPeerHaveNoQuota(t *testing.T) {
 	q := &audit.Quota{Window: time.Hour, PerSource: 3, Total: 100}
 	e := newConsentEnv(t, consentOpts{quota: q})
-	e.s.MountFHIR(FHIRDeps{Access: realAccess{e.svc}, Exports: export.NewServing(export.ServingConfig{
-		Store: exportdb.New(e.db, worker.NewRenderTask), Opener: e.sealer,
-		Names: dossier.New(dossierdb.New(e.db), e.sealer), Source: "PGO Noord"}), Unauthenticated: q})
-	b := e.browser()
-	token := func(state string) (string, string) { // access token and its export job
-		t.Helper()
-		k, err := e.exchange(t, e.codeFor(t, b, state, ""), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := e.svc.CheckAccess(context.Background(), k.AccessToken, thumbprint(e.cert))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k.AccessToken, a.ExportJobID
-	}
+	token := e.mountRealFHIR(t, q)
 	_, job1 := token("state-quota-1")
 	t2, _ := token("state-quota-2")
 	for i := 0; i < 4; i++ { // the bucket of this source, used up without a certificate

@@ -5,7 +5,6 @@ import (
 	"compress/zlib"
 	"encoding/hex"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -125,35 +124,6 @@ func pageTreePDF(kids string, count int) []byte {
 	return w.table()
 }
 
-// bombHeapGrowth runs f and returns how far the heap rose above where it started,
-// sampling every 2 ms (as the review measured).
-func bombHeapGrowth(f func()) uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base, peak := ms.HeapAlloc, ms.HeapAlloc
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		var s runtime.MemStats
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				runtime.ReadMemStats(&s)
-				peak = max(peak, s.HeapAlloc)
-			}
-		}
-	}()
-	f()
-	close(stop)
-	<-done
-	return peak - base
-}
-
 // A decompression bomb from a source ends the transfer failed as not_pdf, before
 // pdfcpu reads it: the heap stays flat and nothing is stored.
 func TestPDFBombRefused(t *testing.T) {
@@ -174,7 +144,7 @@ func TestPDFBombRefused(t *testing.T) {
 			e := newEnv(t, true, nil)
 			tr := e.consent(t)
 			e.src.Set(transfertest.Faults{Body: c.body()})
-			grew := bombHeapGrowth(func() { tr = e.fetch(t, tr.ID) })
+			grew := heapRise(func() { tr = e.fetch(t, tr.ID) })
 			t.Logf("heap grew %d MiB", grew>>20)
 			if grew > maxBombHeap {
 				t.Errorf("heap grew %d MiB while refusing the bomb, want < %d MiB", grew>>20, maxBombHeap>>20)
