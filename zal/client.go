@@ -57,6 +57,11 @@ var ErrRedirect = errors.New("zal: a MedMij peer answered with a redirect")
 // It asks for no content coding (DisableCompression): sizes, hashes and
 // Content-Digest (RFC 9530) are checked on the bytes as sent, and Go's
 // transparent gunzip would hand over other bytes than those that were digested.
+// MaxResponseHeaderBytes bounds the headers of a peer's response (HTTP/1.1 and,
+// as the header list size, HTTP/2): far above what a FHIR, OAuth or list server
+// sends (a Content-Digest, an ETag, a few dozen others), far below Go's 10 MiB.
+const MaxResponseHeaderBytes = 64 << 10
+
 func NewHTTPClient(wl HostChecker, opts ClientOptions) *http.Client {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
@@ -78,6 +83,9 @@ func NewHTTPClient(wl HostChecker, opts ClientOptions) *http.Client {
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
 		DisableCompression:  true, // no Accept-Encoding: gzip, no transparent gunzip (see above)
+		// A peer's response headers are few and short; Go's default lets each
+		// response hold 10 MiB of them, per request of every fetch running at once.
+		MaxResponseHeaderBytes: MaxResponseHeaderBytes,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			host, _, err := net.SplitHostPort(addr)
 			if err != nil {

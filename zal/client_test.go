@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -237,6 +238,40 @@ func TestPeerClientAsksNoContentCoding(t *testing.T) {
 	resp, b = get("/always")
 	if resp.Uncompressed || resp.Header.Get("Content-Encoding") != "gzip" || string(b) == doc {
 		t.Fatalf("a gzipped body was decoded behind the caller's back (Content-Encoding %q, body %q)", resp.Header.Get("Content-Encoding"), b)
+	}
+}
+
+// A peer cannot make the client hold megabytes of response headers (Go's
+// default would take 10 MiB per response): over HTTP/2 and HTTP/1.1 alike.
+func TestPeerClientBoundsResponseHeaders(t *testing.T) {
+	wl := mustParse[*Whitelist](t, fixture(t, "whitelist.xml"))
+	for _, h2 := range []bool{true, false} {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n := 8 // 8 x 4 KiB: well within the bound
+			if r.URL.Path == "/huge" {
+				n = 256 // 1 MiB
+			}
+			for i := range n {
+				w.Header().Set(fmt.Sprintf("X-Filler-%d", i), strings.Repeat("a", 4<<10))
+			}
+			io.WriteString(w, "ok")
+		}))
+		srv.EnableHTTP2 = h2
+		tlsCfg := serveLoopback(t, srv, "zuid.localhost")
+		_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+		c := NewHTTPClient(wl, ClientOptions{TLSConfig: tlsCfg, DialContext: (&dialRecorder{port: port}).dial})
+		resp, err := c.Get("https://zuid.localhost:" + port + "/small")
+		if err != nil {
+			t.Fatalf("h2 %v: 32 KiB of headers refused: %v", h2, err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{true: 2, false: 1}[h2]; resp.ProtoMajor != want {
+			t.Fatalf("h2 %v: the test server spoke %s", h2, resp.Proto)
+		}
+		if resp, err := c.Get("https://zuid.localhost:" + port + "/huge"); err == nil {
+			resp.Body.Close()
+			t.Errorf("%s: 1 MiB of response headers accepted", resp.Proto)
+		}
 	}
 }
 
