@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -259,15 +260,48 @@ func (s *Service) throttle(ctx context.Context, tx Tx, c Client, now time.Time) 
 	}
 	window := now.Truncate(s.cfg.IPWindow)
 	n, err := tx.Hit(ctx, "login-ip:"+ipKey(c.IP), window)
-	if err != nil || n <= s.cfg.IPLimit {
+	if err != nil {
 		return false, err
 	}
-	if n > s.cfg.IPLimit+1 {
+	over, limit := n-s.cfg.IPLimit, "ip"
+	if wide, ok := wideNetKey(c.IP); ok && over <= 0 {
+		// An IPv6 /48 holds 65,536 /64s, each with its own counter above: the
+		// network the attempts come from is counted as well, with room for
+		// many subscribers behind it.
+		m, err := tx.Hit(ctx, "login-net:"+wide, window)
+		if err != nil {
+			return false, err
+		}
+		over, limit = m-s.cfg.IPLimit*wideNetFactor, "network"
+	}
+	if over <= 0 {
+		return false, nil
+	}
+	if over > 1 {
 		return true, nil
 	}
 	ev := s.event(audit.ActLoginFailed, audit.Failure, "rate_limited", "", "", c)
-	ev.Details = map[string]string{audit.DetailQuota: window.Add(s.cfg.IPWindow).UTC().Format(time.RFC3339)}
+	ev.Details = map[string]string{audit.DetailQuota: window.Add(s.cfg.IPWindow).UTC().Format(time.RFC3339), "limit": limit}
 	return true, tx.Audit(ctx, ev)
+}
+
+// wideNetFactor is how many times the per-address limit (IPLimit) the attempts
+// of one IPv6 /48 may add up to in a window.
+const wideNetFactor = 16
+
+// wideNetKey is the IPv6 /48 of ip, which one customer site usually gets
+// (RIPE-690 §4.2): rotating through its /64s must not multiply the attempts a
+// source is allowed. IPv4 addresses have none.
+func wideNetKey(ip string) (string, bool) {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return "", false
+	}
+	if addr = addr.Unmap().WithZone(""); addr.Is4() {
+		return "", false
+	}
+	p, _ := addr.Prefix(48)
+	return p.String(), true
 }
 
 // ipKey is the throttle's key for a client address: an IPv4 address as it is,

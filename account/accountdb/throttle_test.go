@@ -90,3 +90,32 @@ func TestIPRateLimitIPv6Network(t *testing.T) {
 		t.Fatalf("another /64: %v; want an ordinary failed login", err)
 	}
 }
+
+// Rotating through the /64s of one IPv6 /48 (65,536 of them, one customer site)
+// does not multiply the attempts: the /48 is counted too, at 16 times the
+// per-address limit, and refused past it once per window on the record. Another
+// /48 has its own count.
+func TestIPRateLimitIPv6Site(t *testing.T) {
+	cfg := testCfg
+	cfg.IPLimit = 2
+	f := setup(t, cfg)
+	ctx := context.Background()
+	from := func(ip string) account.Client { c := cli; c.IP = ip; return c }
+	var limited int
+	for i := range 40 { // 40 /64s, one attempt each: 32 within the /48's limit
+		if _, err := f.svc.Password(ctx, "", "nobody", pw, from(fmt.Sprintf("2001:db8:77:%x::1", i))); errors.Is(err, account.ErrTooManyAttempts) {
+			limited++
+		}
+	}
+	if limited != 8 {
+		t.Fatalf("40 attempts from 40 /64s of one /48: %d refused as too many, want 8 (the limit is 16 x 2)", limited)
+	}
+	if _, err := f.svc.Password(ctx, "", "nobody", pw, from("2001:db8:78::1")); !errors.Is(err, account.ErrLoginFailed) {
+		t.Fatalf("another /48: %v; want an ordinary failed login", err)
+	}
+	var n int
+	if err := f.db.Pool.QueryRow(ctx, `select count(*) from audit_log where action = 'login_failed'
+		and reason = 'rate_limited' and details->>'limit' = 'network'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d rate_limited records naming the network (%v), want 1", n, err)
+	}
+}
