@@ -2,7 +2,6 @@ package account
 
 import (
 	"context"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -264,7 +263,7 @@ func (s *Service) throttle(ctx context.Context, tx Tx, c Client, now time.Time) 
 		return false, err
 	}
 	over, limit := n-s.cfg.IPLimit, "ip"
-	if wide, ok := wideNetKey(c.IP); ok && over <= 0 {
+	if wide, ok := audit.SiteKey(c.IP); ok && over <= 0 {
 		// An IPv6 /48 holds 65,536 /64s, each with its own counter above: the
 		// network the attempts come from is counted as well, with room for
 		// many subscribers behind it.
@@ -288,21 +287,6 @@ func (s *Service) throttle(ctx context.Context, tx Tx, c Client, now time.Time) 
 // wideNetFactor is how many times the per-address limit (IPLimit) the attempts
 // of one IPv6 /48 may add up to in a window.
 const wideNetFactor = 16
-
-// wideNetKey is the IPv6 /48 of ip, which one customer site usually gets
-// (RIPE-690 §4.2): rotating through its /64s must not multiply the attempts a
-// source is allowed. IPv4 addresses have none.
-func wideNetKey(ip string) (string, bool) {
-	addr, err := netip.ParseAddr(ip)
-	if err != nil {
-		return "", false
-	}
-	if addr = addr.Unmap().WithZone(""); addr.Is4() {
-		return "", false
-	}
-	p, _ := addr.Prefix(48)
-	return p.String(), true
-}
 
 // ipKey is the throttle's key for a client address: an IPv4 address as it is,
 // an IPv6 address by its /64 network (ASVS 5.0 V6.3.1; audit.SourceKey).

@@ -100,14 +100,36 @@ func (q *Quota) Skipped() uint64 {
 // give one client 2^64 fresh counters). An address that does not parse is its
 // own key.
 func SourceKey(ip string) string {
-	addr, err := netip.ParseAddr(ip)
-	if err != nil {
+	addr, ok := parseSource(ip)
+	if !ok {
 		return ip
 	}
-	addr = addr.Unmap().WithZone("")
 	if addr.Is4() {
 		return addr.String()
 	}
 	p, _ := addr.Prefix(64)
 	return p.String()
+}
+
+// SiteKey is the IPv6 /48 of ip, which one customer site usually gets (RIPE-690
+// §4.2): a throttle that also counts it keeps a client rotating through the
+// site's 65,536 /64s from multiplying its attempts. IPv4 addresses, and
+// addresses that do not parse, have none.
+func SiteKey(ip string) (string, bool) {
+	addr, ok := parseSource(ip)
+	if !ok || addr.Is4() {
+		return "", false
+	}
+	p, _ := addr.Prefix(48)
+	return p.String(), true
+}
+
+// parseSource parses a client address as the keys above count it: an IPv4
+// address mapped into IPv6 as IPv4, without a zone.
+func parseSource(ip string) (netip.Addr, bool) {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return addr.Unmap().WithZone(""), true
 }

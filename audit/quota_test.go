@@ -46,6 +46,12 @@ func TestQuota(t *testing.T) {
 	if SourceKey("::ffff:192.0.2.1") != "192.0.2.1" || SourceKey("fe80::1%eth0") != "fe80::/64" || SourceKey("junk") != "junk" {
 		t.Fatalf("source keys: %q %q %q", SourceKey("::ffff:192.0.2.1"), SourceKey("fe80::1%eth0"), SourceKey("junk"))
 	}
+	for ip, want := range map[string]string{"2001:db8:77:1234::1": "2001:db8:77::/48", "fe80::1%eth0": "fe80::/48",
+		"::ffff:192.0.2.1": "", "192.0.2.1": "", "junk": ""} {
+		if got, ok := SiteKey(ip); got != want || ok != (want != "") {
+			t.Errorf("SiteKey(%q) = %q, %v; want %q", ip, got, ok, want)
+		}
+	}
 }
 
 func equal(a, b []Verdict) bool {
