@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/pgo-koppelvlak/pgo"
@@ -28,7 +29,17 @@ type Serving struct {
 	now    func() time.Time
 	poll   time.Duration
 	wake   Waker
+
+	maxHolds int
+	mu       sync.Mutex
+	holds    map[string]int // held Awaits per job
 }
+
+// DefaultMaxHolds is how many reads of one job may be held at once (ServingConfig.MaxHolds).
+// A peer's transfer holds one (a retry after a broken connection may briefly make
+// it two); each held read costs a goroutine, a stream and a job read per wake-up,
+// so a peer with a valid token cannot pile up thousands of them on one render.
+const DefaultMaxHolds = 4
 
 // Waker wakes a held read when its job may have become final (store.Hub on
 // exportdb.Channel: the NOTIFY of the render's commit).
@@ -75,6 +86,10 @@ type ServingConfig struct {
 	// Without it a held request reads the job every Poll (default 50 ms).
 	Wake Waker
 	Poll time.Duration
+	// MaxHolds bounds the reads of one job held at once (default DefaultMaxHolds);
+	// a read beyond it is answered at once, as after its hold (503 or 202 with
+	// Retry-After).
+	MaxHolds int
 }
 
 // NewServing returns Serving over the given parts.
@@ -93,7 +108,11 @@ func NewServing(c ServingConfig) *Serving {
 		// ms on average (issue 16, BENCHMARKS.md).
 		c.Poll = 50 * time.Millisecond
 	}
-	return &Serving{store: c.Store, opener: c.Opener, names: c.Names, source: c.Source, now: c.Now, poll: c.Poll, wake: c.Wake}
+	if c.MaxHolds <= 0 {
+		c.MaxHolds = DefaultMaxHolds
+	}
+	return &Serving{store: c.Store, opener: c.Opener, names: c.Names, source: c.Source, now: c.Now, poll: c.Poll, wake: c.Wake,
+		maxHolds: c.MaxHolds, holds: map[string]int{}}
 }
 
 // Job returns the job with id (ENOTFOUND when there is none, EINVALID for a bad id).
@@ -112,9 +131,18 @@ func (s *Serving) Job(ctx context.Context, id string) (Job, error) {
 // With a Waker it subscribes before the first read, so a render that commits
 // between that read and the wait still wakes it; under 20 concurrent transfers
 // this removed 20 job reads a second per held request (issue 16, BENCHMARKS.md).
+//
+// At most MaxHolds reads of one job are held at once; another is not held (hold 0).
 func (s *Serving) Await(ctx context.Context, id string, hold time.Duration) (Job, error) {
 	if err := checkID("document id", id); err != nil {
 		return Job{}, err
+	}
+	if hold > 0 {
+		if s.hold(id) {
+			defer s.unhold(id)
+		} else {
+			hold = 0
+		}
 	}
 	deadline := s.now().Add(hold)
 	var woken <-chan struct{}
@@ -141,6 +169,25 @@ func (s *Serving) Await(ctx context.Context, id string, hold time.Duration) (Job
 			t.Stop()
 		case <-t.C:
 		}
+	}
+}
+
+// hold claims one of the job's held reads; false when MaxHolds are held.
+func (s *Serving) hold(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.holds[id] >= s.maxHolds {
+		return false
+	}
+	s.holds[id]++
+	return true
+}
+
+func (s *Serving) unhold(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.holds[id]--; s.holds[id] <= 0 {
+		delete(s.holds, id)
 	}
 }
 

@@ -121,6 +121,41 @@ func TestFHIRBinaryConsentWithdrawnWhileHeld(t *testing.T) {
 	}
 }
 
+// A peer with a valid token cannot pile held reads on one render: beyond
+// export.DefaultMaxHolds a plain read is answered at once with 503 and
+// Retry-After 1 (not 0, which would make the peer ask again at once), and the
+// held ones still get the document when the render ends.
+func TestFHIRBinaryBoundsHeldReads(t *testing.T) {
+	f := newFHIRFixture(t, time.Minute)
+	f.importMedMij(t)
+	job := f.request(t, f.user)
+	tok := f.grant(job)
+	path := "/51/fhir/Binary/" + job.ID
+	finish := f.renderHeld(t, job.ID)
+	held := make(chan *httptest.ResponseRecorder, export.DefaultMaxHolds)
+	for range export.DefaultMaxHolds {
+		go func() { held <- f.get(path, tok) }()
+		<-f.awaits
+	}
+	time.Sleep(200 * time.Millisecond) // the held reads claim their places after the signal
+	extra := make(chan *httptest.ResponseRecorder, 1)
+	go func() { extra <- f.get(path, tok) }()
+	select {
+	case w := <-extra:
+		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "1" || !strings.Contains(w.Body.String(), "OperationOutcome") {
+			t.Fatalf("a read beyond the held ones: %d, Retry-After %q, %.120s", w.Code, w.Header().Get("Retry-After"), w.Body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("a read beyond %d held ones of one render was held as well", export.DefaultMaxHolds)
+	}
+	finish()
+	for range export.DefaultMaxHolds {
+		if w := <-held; w.Code != 200 || !strings.HasPrefix(w.Body.String(), "%PDF-") {
+			t.Fatalf("held read after the render: %d %v", w.Code, w.Header())
+		}
+	}
+}
+
 // HEAD on Binary, the DocumentReference and the search sends the headers (size,
 // ETag, digests) and no body: it is audited as document_listed with method HEAD,
 // never as document_fetched, so an auditor does not read a download that did

@@ -40,12 +40,17 @@ func (a *fhirAPI) binary(c echo.Context) error {
 	if async {
 		hold = min(hold, asyncHold)
 	}
+	var held time.Duration
 	if !job.Status.Final() {
 		// the hold must not run into the server's write timeout (PGO_HOLD_LIMIT may exceed it)
 		_ = http.NewResponseController(c.Response().Writer).SetWriteDeadline(time.Now().Add(hold + time.Minute))
+		start := time.Now()
 		if job, err = a.d.Exports.Await(r.Context(), job.ID, hold); err != nil {
 			return a.internal(c, err)
 		}
+		// Await may hold a read for less than asked (none when the job's reads are
+		// held up to their bound): Retry-After follows what was held.
+		held = time.Since(start)
 		// The patient may have withdrawn the consent (or the token expired)
 		// while the request was held: what is served must be allowed now, not
 		// only when the request came in.
@@ -62,7 +67,7 @@ func (a *fhirAPI) binary(c echo.Context) error {
 		return writeOutcome(c, http.StatusInternalServerError, "exception",
 			"The document could not be rendered: "+job.Failure+". Ask the patient to give consent again.")
 	}
-	retry := a.d.Exports.RetryAfter(hold)
+	retry := a.d.Exports.RetryAfter(held)
 	h := c.Response().Header()
 	h.Set("Retry-After", strconv.Itoa(int(retry/time.Second)))
 	if async {

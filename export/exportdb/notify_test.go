@@ -106,3 +106,81 @@ func TestServingAwaitWoken(t *testing.T) {
 		t.Fatal("Await was not woken by the Finish of another process")
 	}
 }
+
+// A peer's reads of one rendering job are held at most MaxHolds at a time: a
+// read beyond them gets the job as it is at once (the endpoint's 503 or 202 with
+// Retry-After), and a held read that ends frees its place.
+func TestServingAwaitBoundsHeldReads(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	hub := store.NewHub(f.db.URL(), exportdb.Channel, nil)
+	ran := make(chan struct{})
+	go func() { hub.Run(ctx); close(ran) }()
+	defer func() { cancel(); <-ran }()
+	serving := export.NewServing(export.ServingConfig{Store: f.store, Opener: export.StreamSeal{V: f.vault}, Wake: hub, MaxHolds: 2})
+
+	job := f.request(t)
+	if _, err := f.store.Start(ctx, job.ID); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		job export.Job
+		err error
+	}
+	await := func(ctx context.Context) chan result {
+		got := make(chan result, 1)
+		go func() {
+			j, err := serving.Await(ctx, job.ID, 30*time.Second)
+			got <- result{j, err}
+		}()
+		return got
+	}
+	held := func(name string, got chan result) {
+		t.Helper()
+		select {
+		case r := <-got:
+			t.Fatalf("%s returned while the job renders: %s, %v; want it held", name, r.job.Status, r.err)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	aCtx, aCancel := context.WithCancel(context.Background())
+	a, b := await(aCtx), await(context.Background())
+	held("first read", a)
+	held("second read", b)
+
+	select {
+	case r := <-await(context.Background()):
+		if r.err != nil || r.job.Status != export.StatusRendering {
+			t.Fatalf("third read: %s, %v; want the rendering job at once", r.job.Status, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a third read of the job was held beside two held ones (MaxHolds 2)")
+	}
+
+	aCancel()
+	if r := <-a; r.err == nil {
+		t.Fatalf("first read after its request ended: %s, no error", r.job.Status)
+	}
+	d := await(context.Background())
+	held("a read after one held read ended", d)
+
+	sealed, err := export.StreamSeal{V: f.vault}.Seal(job.ID, []byte("%PDF-1.7 y"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := audit.Event{Action: audit.ActDocumentRendered, Outcome: audit.Success, PersonID: f.user, ActorType: audit.ActorSystem,
+		ActorID: "worker", Role: audit.RoleSource, ObjectType: "export", ObjectID: job.ID}
+	if won, err := f.store.Finish(ctx, job.ID, export.Result{Pages: 1, Size: 10}, sealed, ev); err != nil || !won {
+		t.Fatal(won, err)
+	}
+	for name, got := range map[string]chan result{"second read": b, "fourth read": d} {
+		select {
+		case r := <-got:
+			if r.err != nil || r.job.Status != export.StatusReady {
+				t.Fatalf("%s after the render: %s, %v; want ready", name, r.job.Status, r.err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s was not woken by the render's end", name)
+		}
+	}
+}
