@@ -179,10 +179,9 @@ func (s *Service) finish(ctx context.Context, t Transfer) error {
 	}
 	ev := s.event(t, audit.ActTransferCompleted, StatusDone)
 	ev.Details["token_revoked"] = revoked
-	if _, err := s.c.Store.Step(ctx, t.ID, []Status{StatusStored}, StatusDone, ev); err != nil {
-		return err
-	}
-	return s.c.Store.Forget(ctx, t.ID)
+	// The step to done drops the token in the same statement.
+	_, err := s.c.Store.Step(ctx, t.ID, []Status{StatusStored}, StatusDone, ev)
+	return err
 }
 
 // ended handles a failure of the fetch: a passing one is returned for the task to

@@ -74,12 +74,21 @@ func parseList(base string, body []byte) ([]remoteDoc, *Failure) {
 		return nil, fail(ReasonBadBundle, "the document list is not valid FHIR: %s", clip(err.Error(), 2*maxEcho))
 	}
 	var out []remoteDoc
+	var notCurrent []string // the statuses of the DocumentReferences passed over
 	for _, e := range entries {
-		docs, f := documentsOf(base, e)
+		docs, status, f := documentsOf(base, e)
 		if f != nil {
 			return nil, f
 		}
+		if status != "current" && status != "" {
+			notCurrent = append(notCurrent, status)
+			continue
+		}
 		out = append(out, docs...)
+	}
+	if len(out) == 0 && len(notCurrent) > 0 {
+		return nil, fail(ReasonNoDocuments, "the source lists no current PDF document: %d DocumentReference(s) not current, the first with status %s",
+			len(notCurrent), echo(notCurrent[0]))
 	}
 	if len(out) == 0 {
 		return nil, fail(ReasonNoDocuments, "the source lists no PDF document")
@@ -138,20 +147,31 @@ func (s *Service) checkAnnounced(docs []remoteDoc) *Failure {
 }
 
 // documentsOf returns the PDF attachments of one entry (other resource types, such
-// as an OperationOutcome with search mode "outcome", carry none).
-func documentsOf(base string, e fhir.Entry) ([]remoteDoc, *Failure) {
+// as an OperationOutcome with search mode "outcome", carry none) and, for a
+// DocumentReference, its status. Only a current one is the patient's dossier
+// (FHIR STU3 §DocumentReference.status: superseded has been replaced,
+// entered-in-error was wrong): the caller passes over any other, whatever the
+// source answered to ?status=current. The status is checked before the
+// attachments, so a DocumentReference passed over fails nothing.
+func documentsOf(base string, e fhir.Entry) ([]remoteDoc, string, *Failure) {
 	var head struct {
 		ResourceType string `json:"resourceType"`
 	}
 	if json.Unmarshal(e.JSON, &head) != nil || head.ResourceType != "DocumentReference" {
-		return nil, nil
+		return nil, "", nil
 	}
 	var d fhir.DocumentReference
 	if err := json.Unmarshal(e.JSON, &d); err != nil {
-		return nil, fail(ReasonBadBundle, "entry %d: DocumentReference does not decode", e.Index)
+		return nil, "", fail(ReasonBadBundle, "entry %d: DocumentReference does not decode", e.Index)
 	}
 	if d.ID == "" {
-		return nil, fail(ReasonBadBundle, "entry %d: DocumentReference has no id", e.Index)
+		return nil, "", fail(ReasonBadBundle, "entry %d: DocumentReference has no id", e.Index)
+	}
+	if d.Status != "current" {
+		if d.Status == "" {
+			return nil, "", fail(ReasonBadBundle, "entry %d: DocumentReference has no status", e.Index)
+		}
+		return nil, d.Status, nil
 	}
 	var out []remoteDoc
 	for i, c := range d.Content {
@@ -161,16 +181,23 @@ func documentsOf(base string, e fhir.Entry) ([]remoteDoc, *Failure) {
 		}
 		u, ok := binaryURL(base, a.URL)
 		if !ok {
-			return nil, fail(ReasonBadBundle, "entry %d: content[%d].attachment.url is not a Binary of the source", e.Index, i)
+			return nil, "", fail(ReasonBadBundle, "entry %d: content[%d].attachment.url is not a Binary of the source", e.Index, i)
 		}
 		id := d.ID
 		if len(d.Content) > 1 {
 			id = d.ID + "#" + strconv.Itoa(i)
 		}
-		out = append(out, remoteDoc{ID: id, URL: u, Title: a.Title, Size: a.Size, Hash: a.Hash})
+		out = append(out, remoteDoc{ID: id, URL: u, Title: clip(a.Title, maxTitle), Size: a.Size, Hash: a.Hash})
 	}
-	return out, nil
+	return out, d.Status, nil
 }
+
+// maxTitle bounds attachment.title in characters. The title is the source's
+// word: it is stored with the document (transfer_document.title) and shown in
+// the list of received documents, so a hostile source must not fill a row or a
+// page with it. It is cut like a failure detail (clip: on a rune boundary,
+// marked with "…"), not refused: a long title does not make the PDF wrong.
+const maxTitle = 200
 
 // binaryURL resolves an attachment URL against the FHIR base (FHIR §3.1.0.1.2:
 // relative references are relative to the service base) and accepts only a Binary

@@ -282,20 +282,18 @@ func (s *Service) failNow(ctx context.Context, t Transfer, f *Failure) (Transfer
 }
 
 // markFailed records a failure with its audit record and drops the sealed
-// secrets; from (nil: any unfinished status) is what it may fail from. When the Fail transition is lost (the transfer was stored, done or
-// failed already) it changes nothing: the token then belongs to whatever moved
-// the transfer on, and forgetting it would break that.
+// secrets (the token too unless a retry of the same fetch will use it), all in
+// one statement; from (nil: any unfinished status) is what it may fail from.
+// When the Fail transition is lost (the transfer was stored, done or failed
+// already) it changes nothing: the token then belongs to whatever moved the
+// transfer on, and forgetting it would break that.
 func (s *Service) markFailed(ctx context.Context, t Transfer, from []Status, f *Failure) error {
 	ev := s.event(t, audit.ActTransferFailed, StatusFailed)
 	ev.Outcome, ev.Reason = audit.Failure, string(f.Reason)
 	ev.Details["failed_in"] = string(t.Status)
 	retry := RetryFor(f.Reason)
-	ok, err := s.c.Store.Fail(ctx, t.ID, from, f.Reason, f.Detail, retry, ev)
-	if err != nil || !ok {
-		return err
-	}
-	if retry != RetrySame {
-		return s.c.Store.Forget(ctx, t.ID)
-	}
-	return nil
+	// A retry of the same fetch uses the token; any other outcome forgets it,
+	// in the statement that fails the transfer.
+	_, err := s.c.Store.Fail(ctx, t.ID, from, f.Reason, f.Detail, retry, retry != RetrySame, ev)
+	return err
 }

@@ -139,10 +139,12 @@ type Store interface {
 	// Authorized moves authorizing|failed to authorized, stores the sealed token
 	// with the binding it was sealed with (when not nil; else both stay) and
 	// enqueues the fetch task through the outbox. The state hash stays until
-	// Forget or Fail, so a repeated callback still finds the transfer and shows
+	// Fail or the step to done, so a repeated callback still finds the transfer and shows
 	// its progress.
 	Authorized(ctx context.Context, id string, from []Status, tokenSealed []byte, binding Binding, expires time.Time, ev audit.Event) (bool, error)
-	// Step moves from one of from to to (counting an attempt when to is listing).
+	// Step moves from one of from to to (counting an attempt when to is
+	// listing); the step to done drops the sealed token, verifier and state
+	// hash in the same statement.
 	Step(ctx context.Context, id string, from []Status, to Status, ev audit.Event) (bool, error)
 	// Progress records the documents listed and the bytes received while
 	// downloading (no audit record); documents done are left alone.
@@ -152,10 +154,11 @@ type Store interface {
 	// transaction with ev.
 	StoreDocuments(ctx context.Context, id string, docs []StoredDocument, ev audit.Event) (bool, error)
 	// Fail moves a transfer that is not stored, done or failed to failed; with
-	// from given, only from one of those.
-	Fail(ctx context.Context, id string, from []Status, reason Reason, detail string, retry Retry, ev audit.Event) (bool, error)
-	// Forget drops the sealed token and verifier (after revocation or failure).
-	Forget(ctx context.Context, id string) error
+	// from given, only from one of those. It drops the state hash and verifier
+	// and, with forget, the sealed token, in the same transaction as the status
+	// and ev (never in a second statement: a crash between would leave a failed
+	// transfer holding its token).
+	Fail(ctx context.Context, id string, from []Status, reason Reason, detail string, retry Retry, forget bool, ev audit.Event) (bool, error)
 	// ListByUser returns a user's transfers, newest first.
 	ListByUser(ctx context.Context, userID string, limit int) ([]Transfer, error)
 	// Documents returns the documents of a user (all when transferID is empty).

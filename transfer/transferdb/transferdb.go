@@ -167,8 +167,8 @@ func (s *Store) ClaimVerifier(ctx context.Context, id string, sealed []byte) (bo
 
 // Authorized moves the transfer to authorized from one of from, stores the sealed
 // token with its binding (unless nil: a retry keeps the token and binding it
-// has), forgets the verifier, and enqueues the fetch task, all in one transaction. The state hash stays (Forget
-// and Fail drop it), so a second callback with the same state, which lost
+// has), forgets the verifier, and enqueues the fetch task, all in one transaction. The state hash stays (Fail
+// and the step to done drop it), so a second callback with the same state, which lost
 // ClaimVerifier or came after this, finds the transfer and shows its progress
 // instead of failing the newest waiting transfer as a state mismatch.
 func (s *Store) Authorized(ctx context.Context, id string, from []transfer.Status, tokenSealed []byte, binding transfer.Binding, expires time.Time, ev audit.Event) (bool, error) {
@@ -179,12 +179,17 @@ func (s *Store) Authorized(ctx context.Context, id string, from []transfer.Statu
 			where id = $1 and status = any($2)`, []any{id, names(from), tokenSealed, nullTime(expires), string(binding)}})
 }
 
-// Step moves the transfer from one of from to to; entering listing counts an attempt.
+// Step moves the transfer from one of from to to; entering listing counts an
+// attempt. Entering done drops the sealed token, verifier and state hash in the
+// same statement: a done transfer never keeps a secret, not even after a crash.
 func (s *Store) Step(ctx context.Context, id string, from []transfer.Status, to transfer.Status, ev audit.Event) (bool, error) {
 	return s.cas(ctx, id, ev, false, stmt{`update transfer set status = $3,
 			attempts = attempts + case when $3 = 'listing' then 1 else 0 end,
 			docs_done = case when $3 = 'listing' then 0 else docs_done end,
 			bytes_done = case when $3 = 'listing' then 0 else bytes_done end,
+			token_sealed = case when $3 = 'done' then null else token_sealed end,
+			verifier_sealed = case when $3 = 'done' then null else verifier_sealed end,
+			state_hash = case when $3 = 'done' then null else state_hash end,
 			finished_at = case when $3 = 'done' then now() else finished_at end, updated_at = now()
 			where id = $1 and status = any($2)`, []any{id, names(from), string(to)}})
 }
@@ -258,23 +263,21 @@ func (s *Store) StoreDocuments(ctx context.Context, id string, docs []transfer.S
 }
 
 // Fail moves a transfer to failed unless its documents are stored already (then
-// only the revocation is left) or it is done or failed.
-func (s *Store) Fail(ctx context.Context, id string, from []transfer.Status, reason transfer.Reason, detail string, retry transfer.Retry, ev audit.Event) (bool, error) {
+// only the revocation is left) or it is done or failed. It drops the state hash
+// and the verifier, and with forget the sealed token too, in the same statement
+// as the status and in one transaction with ev: a failed transfer never keeps a
+// token no retry will use, not even after a crash, and a lost Fail (the
+// transfer moved on) drops nothing.
+func (s *Store) Fail(ctx context.Context, id string, from []transfer.Status, reason transfer.Reason, detail string, retry transfer.Retry, forget bool, ev audit.Event) (bool, error) {
 	var only []string // nil: from any unfinished status
 	if from != nil {
 		only = names(from)
 	}
 	return s.cas(ctx, id, ev, false, stmt{`update transfer set status = 'failed', failure = $2, failure_detail = $3, retry = $4,
-			state_hash = null, verifier_sealed = null, finished_at = now(), updated_at = now()
+			state_hash = null, verifier_sealed = null, token_sealed = case when $6 then null else token_sealed end,
+			finished_at = now(), updated_at = now()
 			where id = $1 and status not in ('stored', 'done', 'failed') and ($5::text[] is null or status = any($5))`,
-		[]any{id, string(reason), detail, string(retry), only}})
-}
-
-// Forget drops the sealed token and verifier.
-func (s *Store) Forget(ctx context.Context, id string) error {
-	_, err := s.db.Pool.Exec(ctx, `update transfer set token_sealed = null, verifier_sealed = null, state_hash = null
-		where id = $1`, id)
-	return store.Error(err)
+		[]any{id, string(reason), detail, string(retry), only, forget}})
 }
 
 func notFound(err error) error {
