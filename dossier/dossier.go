@@ -52,6 +52,12 @@ type ImportInfo struct {
 // would belong to nobody (and surface on an account created later with that id).
 var ErrUnknownUser = pgo.NewError(pgo.ENOTFOUND, "dossier.reason.unknown_user", "there is no user with this id")
 
+// ErrNotPatient refuses an import into an account that is not a patient's (an
+// auditor's, account.RoleAuditor): an auditor reads the audit log and has no
+// dossier (NEN 7513 §9 separates the roles); the data would be readable by nobody
+// entitled to it.
+var ErrNotPatient = pgo.Errorf(pgo.EFORBIDDEN, "this account is not a patient's: a dossier is only imported into a patient account")
+
 // Writer is one import's open transaction (Store.Begin).
 type Writer interface {
 	// Write deletes the user's rows whose ref key is one of replace (the rows
@@ -79,8 +85,13 @@ type Store interface {
 	// the audit record are stored all or nothing. It serialises the imports of
 	// one user: a second Begin for the user waits until the first transaction
 	// ends, so each import checks the patient against what the earlier one
-	// committed. ErrUnknownUser when the user has no account.
+	// committed. ErrUnknownUser when the user has no account, ErrNotPatient
+	// when it is not a patient's.
 	Begin(ctx context.Context, userID string) (Writer, error)
+	// Refused appends the audit record of a refused import (outcome failure
+	// with reason) in a transaction of its own: the import's transaction, if it
+	// began, was rolled back. info.UserID is empty when it was no account id.
+	Refused(ctx context.Context, info ImportInfo, reason string) error
 	// Counts counts the user's rows per category.
 	Counts(ctx context.Context, userID string) (map[Category]int, error)
 	// Rows returns the user's rows of the given categories, in insertion order,

@@ -48,34 +48,81 @@ type Result struct {
 // batches inside the one transaction; only each resource's type, id, fullUrl and
 // references stay in memory for the checks that need all of them (one patient,
 // references), which run before the commit.
+//
+// At most MaxInputEntries entries are imported (ETOOLARGE). A refused import
+// (invalid or too large input, a user id of no patient account) stores nothing
+// but its audit record (NEN 7513: failed actions are logged too), outcome
+// failure with the error's code as reason, never its message (Store.Refused).
 func (s *Service) Import(ctx context.Context, userID string, in Input, opt ImportOptions) (Result, error) {
-	if err := checkUser(userID); err != nil {
-		return Result{}, err
-	}
-	if in.size() == 0 {
-		return Result{}, pgo.Errorf(pgo.EINVALID, "nothing to import: no resources")
-	}
-	keys, err := s.refKeys()
-	if err != nil {
-		return Result{}, err
-	}
-	v, err := detect(in, opt.Version)
-	if err != nil {
-		return Result{}, err
-	}
 	info := ImportInfo{
-		ID: uuid.NewString(), UserID: userID, Version: v, Source: in.Source,
+		ID: uuid.NewString(), UserID: userID, Source: in.Source,
 		ActorType: opt.ActorType, ActorID: opt.ActorID, RequestID: opt.RequestID,
 	}
 	if info.ActorType == "" {
 		info.ActorType, info.ActorID = "system", "system"
 	}
+	res, err := s.importAll(ctx, in, info, opt.Version)
+	if err == nil || !refusal(err) {
+		return res, err
+	}
+	if checkUser(userID) != nil {
+		info.UserID = "" // not an account id: it may be a BSN typed by mistake
+	}
+	if aerr := s.store.Refused(ctx, info, refusedReason(err)); aerr != nil {
+		return Result{}, aerr
+	}
+	return Result{}, err
+}
+
+// refusal reports whether err refuses the import (rather than failing it): a
+// refusal is audited.
+func refusal(err error) bool {
+	switch pgo.ErrorCode(err) {
+	case pgo.EINVALID, pgo.ETOOLARGE, pgo.ENOTFOUND, pgo.EFORBIDDEN, pgo.ECONFLICT:
+		return true
+	}
+	return false
+}
+
+// refusedReason is the audit reason code of a refusal: the error's code, or the
+// last part of its translation key (dossier.reason.unknown_user: unknown_user).
+// Never its message, which may quote an id or reference of the input.
+func refusedReason(err error) string {
+	if errors.Is(err, ErrNotPatient) {
+		return "not_a_patient"
+	}
+	if r := pgo.ErrorReason(err); r != "" {
+		return r[strings.LastIndexByte(r, '.')+1:]
+	}
+	return pgo.ErrorCode(err)
+}
+
+// importAll is Import without the audit record of a refusal.
+func (s *Service) importAll(ctx context.Context, in Input, info ImportInfo, given fhir.Version) (Result, error) {
+	if err := checkUser(info.UserID); err != nil {
+		return Result{}, err
+	}
+	if in.size() == 0 {
+		return Result{}, pgo.Errorf(pgo.EINVALID, "nothing to import: no resources")
+	}
+	if in.size() > limits.entries {
+		return Result{}, tooManyEntries("the input")
+	}
+	keys, err := s.refKeys()
+	if err != nil {
+		return Result{}, err
+	}
+	v, err := detect(in, given)
+	if err != nil {
+		return Result{}, err
+	}
+	info.Version = v
 	res, err := s.attempt(ctx, in, info, keys)
 	var first invalidEntry
 	if !errors.As(err, &first) {
 		return res, err
 	}
-	if opt.Version != "" {
+	if given != "" {
 		return Result{}, invalid(first.err)
 	}
 	// Detection samples one entry per type; when the full check fails, the other

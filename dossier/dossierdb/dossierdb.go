@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgo-koppelvlak/pgo/account"
 	"github.com/pgo-koppelvlak/pgo/audit"
 	"github.com/pgo-koppelvlak/pgo/audit/auditdb"
 	"github.com/pgo-koppelvlak/pgo/dossier"
@@ -45,7 +46,8 @@ func (s *Store) Existing(ctx context.Context, userID string, keys [][32]byte) (m
 }
 
 // Begin opens an import's transaction. The user must have an account: an import
-// for a user that does not exist is refused (dossier.ErrUnknownUser) and stores
+// for a user that does not exist is refused (dossier.ErrUnknownUser), and one
+// for an account that is not a patient's (dossier.ErrNotPatient); either stores
 // nothing. The account row is locked (FOR KEY SHARE) until the commit, so it
 // cannot be deleted half-way. The user's imports are serialised by a
 // transaction-scoped advisory lock on the user id, taken first: a second import
@@ -62,14 +64,18 @@ func (s *Store) Begin(ctx context.Context, userID string) (dossier.Writer, error
 		tx.Rollback(ctx)
 		return nil, store.Error(err)
 	}
-	var one int
-	err = tx.QueryRow(ctx, `select 1 from accounts where id = $1 for key share`, userID).Scan(&one)
+	var role string
+	err = tx.QueryRow(ctx, `select role from accounts where id = $1 for key share`, userID).Scan(&role)
 	if err != nil {
 		tx.Rollback(ctx)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, dossier.ErrUnknownUser
 		}
 		return nil, store.Error(err)
+	}
+	if role != string(account.RolePatient) {
+		tx.Rollback(ctx)
+		return nil, dossier.ErrNotPatient
 	}
 	return &writer{tx: tx}, nil
 }
@@ -128,6 +134,18 @@ func (w *writer) Commit(ctx context.Context, info dossier.ImportInfo, total int)
 		return store.Error(err)
 	}
 	return store.Error(w.tx.Commit(ctx))
+}
+
+// Refused appends the audit record of a refused import in a transaction of its
+// own (auditdb.Record): nothing else of the import was stored.
+func (s *Store) Refused(ctx context.Context, info dossier.ImportInfo, reason string) error {
+	ev := importEvent(info, 0)
+	ev.Outcome, ev.Reason = audit.Failure, reason
+	ev.Details = nil
+	if info.Source != "" {
+		ev.Details = map[string]string{"source": info.Source}
+	}
+	return store.Error(auditdb.Record(ctx, s.db, ev))
 }
 
 // Rollback ends the transaction; after Commit it does nothing.

@@ -62,8 +62,9 @@ func (f *fixture) rows(t testing.TB) int {
 	return f.count(t, `select count(*) from dossier_resource where user_id = $1`, f.user)
 }
 
+// audits counts the user's imports that succeeded.
 func (f *fixture) audits(t testing.TB) int {
-	return f.count(t, `select count(*) from audit_log where action = 'dossier_imported' and person_id = $1`, f.user)
+	return f.count(t, `select count(*) from audit_log where action = 'dossier_imported' and outcome = 'success' and person_id = $1`, f.user)
 }
 
 // bundle packs resources into a collection Bundle.

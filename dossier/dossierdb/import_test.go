@@ -164,8 +164,11 @@ func TestImportRefusesUnknownUser(t *testing.T) {
 	if pgo.ErrorCode(err) != pgo.ENOTFOUND || pgo.ErrorReason(err) != "dossier.reason.unknown_user" {
 		t.Fatalf("err = %v", err)
 	}
-	if n := f.count(t, `select count(*) from dossier_resource`); n != 0 || f.count(t, `select count(*) from audit_log where action = 'dossier_imported'`) != 0 {
+	if n := f.count(t, `select count(*) from dossier_resource`); n != 0 || f.count(t, `select count(*) from audit_log where action = 'dossier_imported' and outcome = 'success'`) != 0 {
 		t.Fatalf("%d rows stored for nobody", n)
+	}
+	if n := f.count(t, `select count(*) from audit_log where action = 'dossier_imported' and outcome = 'failure' and reason = 'unknown_user' and person_id = $1`, nobody); n != 1 {
+		t.Fatalf("%d refusal records for nobody", n)
 	}
 	if _, err := f.svc.Import(context.Background(), f.user, in, dossier.ImportOptions{}); err != nil {
 		t.Fatalf("the existing user: %v", err)
