@@ -186,6 +186,16 @@ func scanGrantAfter(row pgx.Row, before ...any) (consent.Grant, error) {
 
 // CreateGrant writes a new grant and supersedes the earlier undecided ones of
 // the same flow (consent.Store).
+//
+// Two decisions of the same flow (a double submit) can run at once: under READ
+// COMMITTED neither statement sees the other's uncommitted grant, and both
+// stayed active. So the statement comes after a transaction-scoped advisory lock
+// on the flow (account, client, authorize state), sent in the same batch (no
+// extra round trip): a second decision waits until the first has committed or
+// rolled back, and its statement, with a snapshot taken after that, supersedes
+// the first grant as the sequential case does. The lock is held to the end of
+// the caller's transaction (consent.Service.grant writes the grant first), so
+// the grant's audit record commits with it.
 func (s *Store) CreateGrant(ctx context.Context, g consent.Grant) ([]string, error) {
 	cats := make([]string, 0, len(g.Categories))
 	for _, c := range g.Categories {
@@ -198,28 +208,64 @@ func (s *Store) CreateGrant(ctx context.Context, g consent.Grant) ([]string, err
 	if !g.Ended.IsZero() {
 		ended = g.Ended
 	}
-	// One statement, so the superseding costs no round trip: the data-modifying
-	// CTEs see the table as it was before it, and touch other rows than the insert.
-	rows, err := s.q(ctx).Query(ctx, `with earlier as (
-			update consent_grant p set state = 'superseded', ended_at = $12
-			where account_id = $2 and client_id = $3 and authorize_state_hash = $15 and state = 'active'
-			and not exists (select 1 from oauth_code c where c.grant_id = p.id and c.used_at is not null)
-			returning id, export_job_id),
-		export_end as (update export_job set grant_ended_at = coalesce(grant_ended_at, $12)
-			where id in (select export_job_id from earlier) returning 1),
-		created as (insert into consent_grant (id, account_id, client_id, client_name, scope, categories,
-			state, export_job_id, request_id, correlation_id, source_ip, created_at, expires_at, ended_at,
-			authorize_state_hash)
-			values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) returning 1)
-		select id::text from earlier`,
-		g.ID, g.AccountID, g.ClientID, g.ClientName, g.Scope, cats, string(g.State), job, g.RequestID,
-		g.CorrelationID, g.SourceIP, g.Created, g.Expires, ended, g.AuthorizeStateHash)
-	if err != nil {
-		return nil, store.Error(err)
+	b := &pgx.Batch{}
+	if len(g.AuthorizeStateHash) > 0 {
+		b.Queue(flowLockSQL, g.AccountID, g.ClientID, g.AuthorizeStateHash)
 	}
-	superseded, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	return superseded, store.Error(err)
+	b.Queue(createGrantSQL, g.ID, g.AccountID, g.ClientID, g.ClientName, g.Scope, cats, string(g.State), job,
+		g.RequestID, g.CorrelationID, g.SourceIP, g.Created, g.Expires, ended, g.AuthorizeStateHash)
+	var superseded []string
+	err := s.sendBatch(ctx, b, func(res pgx.BatchResults) error {
+		if len(g.AuthorizeStateHash) > 0 {
+			if _, err := res.Exec(); err != nil {
+				return err
+			}
+		}
+		rows, err := res.Query()
+		if err != nil {
+			return err
+		}
+		superseded, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	return superseded, err
 }
+
+// sendBatch sends b in the context's transaction or, without one, on the pool
+// (as one implicit transaction), and reads its results with read.
+func (s *Store) sendBatch(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
+	if tx := txOf(ctx); tx != nil {
+		return sendBatch(ctx, tx, b, read)
+	}
+	res := s.db.Pool.SendBatch(ctx, b)
+	defer res.Close()
+	if err := read(res); err != nil {
+		return store.Error(err)
+	}
+	return store.Error(res.Close())
+}
+
+// flowLockSQL serializes the decisions of one authorization flow until their
+// transactions end (see CreateGrant); a hash collision only makes two flows wait
+// for each other.
+const flowLockSQL = `select pg_advisory_xact_lock(hashtext('pgo: consent decision'),
+	hashtext($1::text || ' ' || $2::text || ' ' || encode($3::bytea, 'hex')))`
+
+// createGrantSQL is one statement, so the superseding costs no round trip: the
+// data-modifying CTEs see the table as it was before it, and touch other rows
+// than the insert.
+const createGrantSQL = `with earlier as (
+		update consent_grant p set state = 'superseded', ended_at = $12
+		where account_id = $2 and client_id = $3 and authorize_state_hash = $15 and state = 'active'
+		and not exists (select 1 from oauth_code c where c.grant_id = p.id and c.used_at is not null)
+		returning id, export_job_id),
+	export_end as (update export_job set grant_ended_at = coalesce(grant_ended_at, $12)
+		where id in (select export_job_id from earlier) returning 1),
+	created as (insert into consent_grant (id, account_id, client_id, client_name, scope, categories,
+		state, export_job_id, request_id, correlation_id, source_ip, created_at, expires_at, ended_at,
+		authorize_state_hash)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) returning 1)
+	select id::text from earlier`
 
 // Grant returns one grant.
 func (s *Store) Grant(ctx context.Context, id string) (consent.Grant, error) {

@@ -386,3 +386,57 @@ func TestCreateExportFindsItsGrantsByIndex(t *testing.T) {
 		t.Fatalf("the export's grants are not found by index:\n%s", plan)
 	}
 }
+
+// Two decisions of the same authorization flow (a double submit) that run at
+// once end like two in a row: one grant stays active, the other is superseded,
+// and the active one's audit record, written in its decision's transaction,
+// names the grant it superseded. Under READ COMMITTED neither statement saw the
+// other's uncommitted grant, and both stayed active.
+func TestConcurrentDecisionsOneActive(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	for i := range 25 {
+		account := uuid.NewString()
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				g := grant(consent.StateActive)
+				g.AccountID, g.AuthorizeStateHash = account, sig("state-concurrent")
+				<-start
+				err := s.InTx(ctx, func(ctx context.Context) error {
+					superseded, err := s.CreateGrant(ctx, g)
+					if err != nil {
+						return err
+					}
+					ev := audit.Event{Action: audit.ActConsentGranted, Outcome: audit.Success, ActorType: audit.ActorUser,
+						ActorID: account, PersonID: account, ObjectType: "consent", ObjectID: g.ID, Details: map[string]string{}}
+					if len(superseded) > 0 {
+						ev.Details["supersedes"] = strings.Join(superseded, ",")
+					}
+					return s.Audit(ctx, ev)
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		var active, superseded, named int
+		err := s.db.Pool.QueryRow(ctx, `select count(*) filter (where g.state = 'active'),
+			count(*) filter (where g.state = 'superseded'),
+			count(*) filter (where g.state = 'active' and a.details->>'supersedes' = (select id::text
+				from consent_grant where account_id = $1 and state = 'superseded'))
+			from consent_grant g join audit_log a on a.object_id = g.id::text and a.action = 'consent_granted'
+			where g.account_id = $1`, account).Scan(&active, &superseded, &named)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if active != 1 || superseded != 1 || named != 1 {
+			t.Fatalf("round %d: %d active, %d superseded, %d records naming the superseded grant; want 1, 1, 1", i, active, superseded, named)
+		}
+	}
+}
