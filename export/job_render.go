@@ -113,14 +113,25 @@ func (j *Jobs) Render(ctx context.Context, id string) error {
 // rendered.
 const ConsentEndedMessage = "the consent ended before the document was rendered"
 
-// fail records a permanent failure: status failed with the caller-safe message and
-// an export_failed audit record, in one transaction.
+// The failures of a job whose dossier could not be rendered, as the job keeps
+// them: the peer reads them in the Binary endpoint's OperationOutcome.
+const (
+	InvalidDossierMessage  = "the dossier data could not be laid out as a document"
+	DossierNotFoundMessage = "the patient's dossier was not found"
+)
+
+// fail records a permanent failure: status failed with a fixed caller-safe
+// message and an export_failed audit record, in one transaction. The job's
+// failure goes to the peer (server/fhirbinary.go), so it never carries the
+// cause's text: a validation message names the field at fault and could name a
+// dossier item, whose resource id can be a BSN. The cause (for the operator's
+// log) stays in the returned error.
 func (j *Jobs) fail(ctx context.Context, job Job, cause error) error {
-	reason := pgo.ErrorMessage(cause)
+	reason := InvalidDossierMessage
 	ev := j.event(job, audit.ActExportFailed)
 	ev.Outcome, ev.Reason = audit.Failure, "invalid_dossier"
 	if pgo.ErrorCode(cause) == pgo.ENOTFOUND {
-		ev.Reason = "not_found"
+		reason, ev.Reason = DossierNotFoundMessage, "not_found"
 	}
 	if _, err := j.store.Fail(ctx, job.ID, reason, ev); err != nil {
 		return err // not recorded: let the task retry and record it then

@@ -79,8 +79,10 @@ func validateSections(secs []dossier.Section) (map[dossier.Category]bool, error)
 		}
 		for j, it := range sec.Items {
 			if len(it.Cells) != len(sec.Columns) {
-				return nil, pgo.Errorf(pgo.EINVALID, "Summary.Sections[%d].Items[%d] (%s): %d cells for %d columns",
-					i, j, it.ID, len(it.Cells), len(sec.Columns))
+				// Not it.ID: a resource id can be a BSN, and this message
+				// reaches the log; the indexes find the item.
+				return nil, pgo.Errorf(pgo.EINVALID, "Summary.Sections[%d].Items[%d]: %d cells for %d columns",
+					i, j, len(it.Cells), len(sec.Columns))
 			}
 			for c, cell := range it.Cells {
 				if !utf8.ValidString(cell) {

@@ -33,7 +33,7 @@ func TestRenderRejectsInvalidInput(t *testing.T) {
 		{"cell count", func(in *Input) {
 			it := &in.Summary.Sections[1].Items[3]
 			it.Cells = it.Cells[:2]
-		}, "Summary.Sections[1].Items[3] (X/PR3): 2 cells for 4 columns"},
+		}, "Summary.Sections[1].Items[3]: 2 cells for 4 columns"},
 		{"cell not UTF-8", func(in *Input) { in.Summary.Sections[1].Items[4].Cells[1] = bad }, "Summary.Sections[1].Items[4].Cells[1]: not valid UTF-8"},
 		{"unselected unknown", func(in *Input) { in.Summary.Unselected = []dossier.Category{"zzz"} }, `Summary.Unselected[0]: unknown category "zzz"`},
 		{"unselected and selected", func(in *Input) { in.Summary.Unselected = []dossier.Category{dossier.CatProblems} }, `Summary.Unselected[0]: "problems" is also a selected section`},

@@ -200,7 +200,8 @@ func hexOf(b []byte) []byte {
 }
 
 // Invalid dossier data (here: no patient, so the cover page has no name) fails the
-// job for good with the reason and an export_failed record; the error is
+// job for good with a fixed caller-safe reason (the detail stays in the returned
+// error, for the operator's log) and an export_failed record; the error is
 // permanent, so the task is not retried; a second delivery changes nothing.
 func TestInvalidDossierFailsPermanently(t *testing.T) {
 	f := newFixture(t) // f.user has no dossier at all
@@ -210,7 +211,7 @@ func TestInvalidDossierFailsPermanently(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 	j := f.job(t, job.ID)
-	if j.Status != export.StatusFailed || !strings.Contains(j.Failure, "Summary.Patient.Name: is empty") {
+	if j.Status != export.StatusFailed || j.Failure != export.InvalidDossierMessage || !strings.Contains(err.Error(), "Summary.Patient.Name: is empty") {
 		t.Fatalf("job %+v", j)
 	}
 	var outcome, reason string
