@@ -54,24 +54,45 @@ type Result struct {
 // but its audit record (NEN 7513: failed actions are logged too), outcome
 // failure with the error's code as reason, never its message (Store.Refused).
 func (s *Service) Import(ctx context.Context, userID string, in Input, opt ImportOptions) (Result, error) {
+	info := importInfo(userID, in.Source, opt)
+	res, err := s.importAll(ctx, in, info, opt.Version)
+	return res, s.refused(ctx, info, err)
+}
+
+// ImportPath reads path (ReadPath) and imports it. Input refused while it is
+// read (not JSON, too large, a pipe) is audited like a refused import.
+func (s *Service) ImportPath(ctx context.Context, userID, path string, opt ImportOptions) (Result, error) {
+	in, err := ReadPath(path)
+	if err != nil {
+		return Result{}, s.refused(ctx, importInfo(userID, "path", opt), err)
+	}
+	return s.Import(ctx, userID, in, opt)
+}
+
+func importInfo(userID, source string, opt ImportOptions) ImportInfo {
 	info := ImportInfo{
-		ID: uuid.NewString(), UserID: userID, Source: in.Source,
+		ID: uuid.NewString(), UserID: userID, Source: source,
 		ActorType: opt.ActorType, ActorID: opt.ActorID, RequestID: opt.RequestID,
 	}
 	if info.ActorType == "" {
 		info.ActorType, info.ActorID = "system", "system"
 	}
-	res, err := s.importAll(ctx, in, info, opt.Version)
+	return info
+}
+
+// refused returns err, after appending the audit record of the refusal when
+// err refuses the import (Store.Refused); an error writing it is returned instead.
+func (s *Service) refused(ctx context.Context, info ImportInfo, err error) error {
 	if err == nil || !refusal(err) {
-		return res, err
+		return err
 	}
-	if checkUser(userID) != nil {
+	if checkUser(info.UserID) != nil {
 		info.UserID = "" // not an account id: it may be a BSN typed by mistake
 	}
 	if aerr := s.store.Refused(ctx, info, refusedReason(err)); aerr != nil {
-		return Result{}, aerr
+		return aerr
 	}
-	return Result{}, err
+	return err
 }
 
 // refusal reports whether err refuses the import (rather than failing it): a

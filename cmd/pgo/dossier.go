@@ -50,11 +50,7 @@ func runDossierImport(ctx context.Context, e *env, fs *flag.FlagSet, args []stri
 		return err
 	}
 	defer a.Close()
-	in, err := dossier.ReadPath(fs.Arg(0))
-	if err != nil {
-		return importFailed(err)
-	}
-	res, err := a.dossiers().Import(ctx, *user, in, opt)
+	res, err := a.dossiers().ImportPath(ctx, *user, fs.Arg(0), opt)
 	if err != nil {
 		return importFailed(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/uuid"
@@ -174,5 +175,44 @@ func TestImportRefusesTooManyEntries(t *testing.T) {
 	}
 	if recs := f.refusalRecords(t, f.user); len(recs) != 1 || recs[0].reason != pgo.ETOOLARGE {
 		t.Fatalf("refusal records %+v (the one Import call)", recs)
+	}
+}
+
+// Input refused while it is read from a path (not JSON; a named pipe) is audited
+// like a refused import (the CLI's `pgo dossier import` reads a path), and
+// nothing else is stored.
+func TestImportPathRefusalIsAudited(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	notJSON := filepath.Join(dir, "notes.json")
+	if err := os.WriteFile(notJSON, []byte("Astma sinds 2019, BSN 999911120 {"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pipe := filepath.Join(dir, "pipe.json")
+	if err := syscall.Mkfifo(pipe, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opt := dossier.ImportOptions{ActorType: "system", ActorID: "cli", RequestID: "req-path"}
+	for i, path := range []string{notJSON, pipe} {
+		if _, err := f.svc.ImportPath(ctx, f.user, path, opt); pgo.ErrorCode(err) != pgo.EINVALID {
+			t.Fatalf("%s: err = %v, want invalid", filepath.Base(path), err)
+		}
+		recs := f.refusalRecords(t, f.user)
+		if len(recs) != i+1 {
+			t.Fatalf("%s: %d refusal records, want %d", filepath.Base(path), len(recs), i+1)
+		}
+		r := recs[i]
+		if r.reason != pgo.EINVALID || r.actor != "cli" || !strings.Contains(r.rest, "req-path") {
+			t.Fatalf("%s: record %+v", filepath.Base(path), r)
+		}
+		for _, secret := range []string{"999911120", "Astma", dir} {
+			if strings.Contains(r.reason+"|"+r.actor+"|"+r.rest, secret) {
+				t.Fatalf("%s: the record holds %q: %+v", filepath.Base(path), secret, r)
+			}
+		}
+	}
+	if f.rows(t) != 0 || f.audits(t) != 0 {
+		t.Fatalf("rows %d, imports %d after refused imports", f.rows(t), f.audits(t))
 	}
 }
