@@ -57,17 +57,25 @@ func TestFinalJobNotifies(t *testing.T) {
 	}
 }
 
+// wokenServing is Serving over the fixture's store with c's other settings and a
+// Waker: a store.Hub on exportdb.Channel, running until the test ends.
+func (f *fixture) wokenServing(t *testing.T, c export.ServingConfig) *export.Serving {
+	ctx, cancel := context.WithCancel(context.Background())
+	hub := store.NewHub(f.db.URL(), exportdb.Channel, nil)
+	ran := make(chan struct{})
+	go func() { hub.Run(ctx); close(ran) }()
+	t.Cleanup(func() { cancel(); <-ran })
+	c.Store, c.Opener, c.Wake = f.store, export.StreamSeal{V: f.vault}, hub
+	return export.NewServing(c)
+}
+
 // With a Waker (a store.Hub on exportdb.Channel) a held Await returns as soon as
 // another process finishes the job, though it would not read the job again for
 // an hour on its own.
 func TestServingAwaitWoken(t *testing.T) {
 	f := newFixture(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	hub := store.NewHub(f.db.URL(), exportdb.Channel, nil)
-	ran := make(chan struct{})
-	go func() { hub.Run(ctx); close(ran) }()
-	defer func() { cancel(); <-ran }()
-	serving := export.NewServing(export.ServingConfig{Store: f.store, Opener: export.StreamSeal{V: f.vault}, Wake: hub, Poll: time.Hour})
+	ctx := context.Background()
+	serving := f.wokenServing(t, export.ServingConfig{Poll: time.Hour})
 
 	job := f.request(t)
 	if _, err := f.store.Start(ctx, job.ID); err != nil {
@@ -112,12 +120,8 @@ func TestServingAwaitWoken(t *testing.T) {
 // Retry-After), and a held read that ends frees its place.
 func TestServingAwaitBoundsHeldReads(t *testing.T) {
 	f := newFixture(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	hub := store.NewHub(f.db.URL(), exportdb.Channel, nil)
-	ran := make(chan struct{})
-	go func() { hub.Run(ctx); close(ran) }()
-	defer func() { cancel(); <-ran }()
-	serving := export.NewServing(export.ServingConfig{Store: f.store, Opener: export.StreamSeal{V: f.vault}, Wake: hub, MaxHolds: 2})
+	ctx := context.Background()
+	serving := f.wokenServing(t, export.ServingConfig{MaxHolds: 2})
 
 	job := f.request(t)
 	if _, err := f.store.Start(ctx, job.ID); err != nil {
