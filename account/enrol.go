@@ -109,11 +109,11 @@ func (s *Service) reauthenticate(ctx context.Context, tx Tx, a *Account, code st
 		return "", nil
 	}
 	now := s.clock()
-	method, ok, err := s.checkCode(ctx, tx, a, code, now)
+	method, res, err := s.checkCode(ctx, tx, a, code, now)
 	if err != nil {
 		return "", err
 	}
-	if !ok {
+	if res != codeAccepted { // a replayed one too: only the login spares it (SecondFactor)
 		return "", s.failure(ctx, tx, a, audit.ActMFAFailed, "bad_code_enrolment", now, c)
 	}
 	a.Failures = 0

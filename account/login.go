@@ -117,11 +117,15 @@ func (s *Service) SecondFactor(ctx context.Context, id, code string, c Client) (
 			}
 			return tx.Audit(ctx, s.event(audit.ActMFAFailed, audit.Failure, lockReason(a), a.ID, a.Role, c))
 		}
-		method, ok, err := s.checkCode(ctx, tx, a, code, now)
+		method, res, err := s.checkCode(ctx, tx, a, code, now)
 		if err != nil {
 			return err
 		}
-		if !ok {
+		switch res {
+		case codeReplayed:
+			fail = ErrLoginFailed
+			return s.replayed(ctx, tx, a, c)
+		case codeWrong:
 			fail = ErrLoginFailed
 			return s.failure(ctx, tx, a, audit.ActMFAFailed, "bad_code", now, c)
 		}
@@ -155,31 +159,45 @@ func (s *Service) complete(ctx context.Context, tx Tx, a *Account, old *Session,
 }
 
 // checkCode accepts a TOTP code whose step is newer than the last one used (and
-// records it), or an unused recovery code (and uses it up). The caller holds a
-// hash slot for a recovery code (codeSlot): it costs up to ten argon2id checks.
-func (s *Service) checkCode(ctx context.Context, tx Tx, a *Account, code string, now time.Time) (string, bool, error) {
+// records it), or an unused recovery code (and uses it up). The code of the
+// step last used, sent again, is codeReplayed: refused, and SecondFactor does
+// not count it (replayed). The caller holds a hash slot for a recovery code
+// (codeSlot): it costs up to ten argon2id checks.
+func (s *Service) checkCode(ctx context.Context, tx Tx, a *Account, code string, now time.Time) (string, codeResult, error) {
 	code = strings.TrimSpace(code)
 	if isRecoveryCode(code) {
 		stored, err := tx.UnusedRecoveryCodes(ctx, a.ID)
 		if err != nil {
-			return "recovery_code", false, err
+			return "recovery_code", codeWrong, err
 		}
 		h := matchRecoveryCode(stored, a.ID, code)
 		if h == nil {
-			return "recovery_code", false, nil
+			return "recovery_code", codeWrong, nil
 		}
 		ok, err := tx.UseRecoveryCode(ctx, a.ID, h, now)
-		return "recovery_code", ok, err
+		if err != nil || !ok {
+			return "recovery_code", codeWrong, err
+		}
+		return "recovery_code", codeAccepted, nil
 	}
 	seed, err := s.openSeed(TOTPObjectID(a.ID), a.TOTPSealed)
 	if err != nil {
-		return "totp", false, err
+		return "totp", codeWrong, err
 	}
-	step, ok := VerifyTOTP(seed, code, now, a.TOTPLastStep)
-	if ok {
+	step, res := matchTOTP(seed, code, now, a.TOTPLastStep)
+	if res == codeAccepted {
 		a.TOTPLastStep = step
 	}
-	return "totp", ok, nil
+	return "totp", res, nil
+}
+
+// replayed refuses the code of the TOTP step last used, sent again: a double
+// click, or a browser that retries, after the first submission logged in. It
+// is no guess (whoever sends it knew a valid code), so unlike failure it
+// counts towards no lockout and is not told to the owner as a failed attempt;
+// it is only audited. It still never logs in (RFC 6238 §5.2).
+func (s *Service) replayed(ctx context.Context, tx Tx, a *Account, c Client) error {
+	return tx.Audit(ctx, s.event(audit.ActMFAFailed, audit.Failure, "totp_replayed", a.ID, a.Role, c))
 }
 
 // passwordFailure counts a wrong password against the account and the source

@@ -58,19 +58,46 @@ func TOTPCode(secret []byte, step int64) string {
 // matching step. A step at or before lastUsed is refused, so a code that was
 // accepted once (or an older one) can never be used again (RFC 6238 §5.2).
 func VerifyTOTP(secret []byte, code string, now time.Time, lastUsed int64) (int64, bool) {
+	step, res := matchTOTP(secret, code, now, lastUsed)
+	return step, res == codeAccepted
+}
+
+// codeResult is how a submitted second factor compares.
+type codeResult int
+
+const (
+	codeWrong    codeResult = iota // no match: a failed attempt, counted
+	codeAccepted                   // a TOTP step newer than the last used, or an unused recovery code
+	// codeReplayed is the code of exactly the step last accepted, still in
+	// the window: refused like any used code (RFC 6238 §5.2), but not a
+	// guess, since whoever sends it knew a valid code (a double submit).
+	codeReplayed
+)
+
+// matchTOTP is VerifyTOTP that also tells a replay of the last accepted step
+// (lastUsed) from a wrong code. The codes of all three steps in the window are
+// always computed and compared (in constant time, with no early return), so the
+// work done depends neither on lastUsed nor on which step, if any, matched,
+// and only exactly the step lastUsed is a replay. A step before lastUsed is wrong,
+// not a replay; a step after it is accepted even if its code happens to equal
+// the replayed one.
+func matchTOTP(secret []byte, code string, now time.Time, lastUsed int64) (int64, codeResult) {
 	if len(code) != totpDigits {
-		return 0, false
+		return 0, codeWrong
 	}
+	var step int64
+	res := codeWrong
 	cur := TOTPStep(now)
 	for s := cur - totpSkew; s <= cur+totpSkew; s++ {
-		if s <= lastUsed {
-			continue
-		}
-		if subtle.ConstantTimeCompare([]byte(TOTPCode(secret, s)), []byte(code)) == 1 {
-			return s, true
+		eq := subtle.ConstantTimeCompare([]byte(TOTPCode(secret, s)), []byte(code)) == 1
+		switch {
+		case eq && s > lastUsed && res != codeAccepted:
+			step, res = s, codeAccepted
+		case eq && s == lastUsed && res == codeWrong:
+			res = codeReplayed
 		}
 	}
-	return 0, false
+	return step, res
 }
 
 // EnrolmentURI is the Key Uri Format understood by authenticator apps:

@@ -103,6 +103,42 @@ func TestVerifyTOTPWindowAndReplay(t *testing.T) {
 	}
 }
 
+// matchTOTP tells the code of exactly the step last used (a double submit)
+// from a wrong one; neither is accepted (review finding).
+func TestMatchTOTPReplay(t *testing.T) {
+	seed := []byte("12345678901234567890")
+	now := time.Unix(1700000000, 0)
+	cur := TOTPStep(now)
+	for _, tc := range []struct {
+		name     string
+		step     int64
+		lastUsed int64
+		want     codeResult
+	}{
+		{"never used", cur, 0, codeAccepted},
+		{"newer than last used", cur + 1, cur, codeAccepted},
+		{"last used, current step", cur, cur, codeReplayed},
+		{"last used, previous step", cur - 1, cur - 1, codeReplayed},
+		{"last used, next step", cur + 1, cur + 1, codeReplayed},
+		{"older than last used", cur - 1, cur, codeWrong},
+		{"older than last used, two back", cur - 1, cur + 1, codeWrong},
+		{"last used, out of the window", cur - 2, cur - 2, codeWrong},
+	} {
+		step, got := matchTOTP(seed, TOTPCode(seed, tc.step), now, tc.lastUsed)
+		if got != tc.want || (got == codeAccepted) != (step == tc.step) {
+			t.Errorf("%s: got step %d result %d; want %d", tc.name, step, got, tc.want)
+		}
+		if _, ok := VerifyTOTP(seed, TOTPCode(seed, tc.step), now, tc.lastUsed); ok != (tc.want == codeAccepted) {
+			t.Errorf("%s: VerifyTOTP ok %v", tc.name, ok)
+		}
+	}
+	for _, bad := range []string{"", "12345", "abcdef", TOTPCode(seed, cur+2)} {
+		if _, got := matchTOTP(seed, bad, now, cur); got != codeWrong {
+			t.Errorf("%q: result %d; want wrong", bad, got)
+		}
+	}
+}
+
 func TestEnrolmentURIAndQR(t *testing.T) {
 	secret := []byte("12345678901234567890")
 	uri := EnrolmentURI("PGO Noord", "jan", secret)

@@ -71,7 +71,9 @@ func loggedOut(e *accountEnv, id string) bool {
 // TOTP replay: the code that just logged a user in is refused when it is typed
 // again within its validity window (another browser, the same code), and so is
 // the code of the previous step; the refusal is the code page's 401, an audited
-// mfa_failed, and no logged-in session. Control: the first use succeeds.
+// mfa_failed (totp_replayed for the code just used, which counts towards no
+// lockout; bad_code for the older one), and no logged-in session. Control: the
+// first use succeeds.
 func abuseTOTPReplay(t *testing.T, e *abuseEnv) {
 	_, seed := e.createUser(t, "tom", account.RolePatient)
 	id := accountID(t, e.accountEnv, "tom")
@@ -83,10 +85,12 @@ func abuseTOTPReplay(t *testing.T, e *abuseEnv) {
 	if w := first.post("/login/code", form("csrf", first.csrf(t, "/login/code"), "code", code)); w.Code != http.StatusSeeOther {
 		t.Fatalf("control: first use of the code: %d", w.Code)
 	}
-	for _, c := range []struct{ name, code string }{{"same code", code}, {"previous step's code", prev}} {
+	for _, c := range []struct{ name, code, reason string }{
+		{"same code", code, "totp_replayed"}, {"previous step's code", prev, "bad_code"},
+	} {
 		b := e.browser()
 		passwordStep(t, b, "tom")
-		before := countAudit(t, e.accountEnv, audit.ActMFAFailed, id, "bad_code")
+		before := countAudit(t, e.accountEnv, audit.ActMFAFailed, id, c.reason)
 		w := b.post("/login/code", form("csrf", b.csrf(t, "/login/code"), "code", c.code))
 		if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), htmlText(web.T(web.NL, "login.code.wrong"))) {
 			t.Errorf("%s replayed: %d, want 401 with the wrong-code message", c.name, w.Code)
@@ -94,8 +98,8 @@ func abuseTOTPReplay(t *testing.T, e *abuseEnv) {
 		if !loggedOut(e.accountEnv, b.session()) {
 			t.Errorf("%s replayed: the browser is logged in", c.name)
 		}
-		if countAudit(t, e.accountEnv, audit.ActMFAFailed, id, "bad_code") != before+1 {
-			t.Errorf("%s replayed: no mfa_failed record", c.name)
+		if countAudit(t, e.accountEnv, audit.ActMFAFailed, id, c.reason) != before+1 {
+			t.Errorf("%s replayed: no mfa_failed:%s record", c.name, c.reason)
 		}
 	}
 	e.clock.add(30 * time.Second)

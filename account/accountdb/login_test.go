@@ -126,7 +126,7 @@ func TestTOTPReplayRefused(t *testing.T) {
 	if strings.Contains(err.Error(), code) {
 		t.Error("error contains the TOTP value")
 	}
-	if got := f.auditActions(t); !slices.Contains(got, "mfa_failed:bad_code") {
+	if got := f.auditActions(t); !slices.Contains(got, "mfa_failed:totp_replayed") {
 		t.Errorf("replay not audited: %v", got)
 	}
 	// The next code (a later step) works.
