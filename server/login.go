@@ -136,6 +136,13 @@ func (s *accountPages) loginCode(c echo.Context) error {
 		return s.render(c, http.StatusUnauthorized, "login_code", web.CodeView{
 			Page: s.page(c, web.T(lang(c), "login.code.title")), CSRF: account.CSRFToken(cur.id), Error: "login.code.wrong",
 			Next: nextParam(c)})
+	case is(err, account.ErrNoSession):
+		// No half-logged-in session any more: most often the second request of
+		// a double click, whose first request logged in and rotated the id. A
+		// visitor session set now would replace the new login's cookie in the
+		// browser; so no cookie, and on to where the login was going: logged
+		// in, that page opens; if not (the step expired), it asks for a login.
+		return c.Redirect(http.StatusSeeOther, localPath(c.QueryParam("next")))
 	}
 	c.Set(ctxSession, current{})
 	return s.loginFailed(c, "", "", err)

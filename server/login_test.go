@@ -67,6 +67,39 @@ func TestLoginPagesRotateSessionAndSetHostCookie(t *testing.T) {
 	}
 }
 
+// A double click on the code step: the second request carries the
+// half-logged-in session that the first one ended when it logged in. It must
+// not set a visitor session (which would replace the new login's cookie and
+// look like a logout) and not count as a wrong code: it goes on to next.
+func TestLoginCodeDoubleSubmitKeepsTheLogin(t *testing.T) {
+	e := newAccountEnv(t)
+	secret := e.user(t, "jan", account.RolePatient)
+	b := e.browser()
+	b.post("/login", url.Values{"csrf": {b.csrf(t, "/login")}, "name": {"jan"}, "password": {testPassword}})
+	mfa, csrf := b.session(), b.csrf(t, "/login/code")
+	code := account.TOTPCode(secret, account.TOTPStep(e.clock.now()))
+	e.secrets = append(e.secrets, code)
+	if w := b.post("/login/code?next=/mijn-log", url.Values{"csrf": {csrf}, "code": {code}}); w.Code != http.StatusSeeOther {
+		t.Fatalf("first submit: %d", w.Code)
+	}
+	full := b.session()
+	req := httptest.NewRequest(http.MethodPost, "/login/code?next=/mijn-log", strings.NewReader(url.Values{"csrf": {csrf}, "code": {code}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: mfa})
+	w := do(e.s, req)
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/mijn-log" || len(w.Result().Cookies()) != 0 {
+		t.Fatalf("second submit of the double click: %d to %q, cookies %v; want 303 to /mijn-log and no cookie",
+			w.Code, w.Header().Get("Location"), w.Result().Cookies())
+	}
+	if w := b.get("/account"); w.Code != 200 || b.session() != full {
+		t.Fatalf("the login after the double click: %d", w.Code)
+	}
+	var failures int
+	if err := e.db.Pool.QueryRow(context.Background(), `select failures + failed_since_login from accounts where name = 'jan'`).Scan(&failures); err != nil || failures != 0 {
+		t.Fatalf("failures counted: %d, %v", failures, err)
+	}
+}
+
 func TestOpenRedirectRefused(t *testing.T) {
 	for in, want := range map[string]string{
 		"/mijn-log?x=1": "/mijn-log?x=1", "//evil.example": "/account", "https://evil.example/": "/account",
