@@ -48,6 +48,28 @@ func exampleFiles(f *testing.F) (binary, pdf, docRef []byte) {
 	return binary, b.Content, docRef
 }
 
+// parsePage reads body as the only page of a search result (as list does the
+// first): the documents it lists, its next link (checked, not followed), or why
+// it is refused.
+func parsePage(base string, body []byte) ([]remoteDoc, string, *Failure) {
+	l := listing{base: base, asked: map[string]int{base + "/DocumentReference?status=current": 1}}
+	next, f := l.add(body)
+	if f != nil {
+		return nil, "", f
+	}
+	docs, f := l.result()
+	if f != nil {
+		return nil, "", f
+	}
+	return docs, next, nil
+}
+
+// parseList is parsePage without the next link.
+func parseList(base string, body []byte) ([]remoteDoc, *Failure) {
+	docs, _, f := parsePage(base, body)
+	return docs, f
+}
+
 // FuzzParseList: the search result either yields PDF documents that all lie under
 // the source's own FHIR base as Binary/{id} (the bearer token goes nowhere else),
 // or is refused with a reason.
@@ -59,10 +81,13 @@ func FuzzParseList(f *testing.F) {
 		if len(body) > maxBundleBytes { // list() refuses these before parsing
 			return
 		}
-		docs, fl := parseList(fuzzBase, body)
+		docs, next, fl := parsePage(fuzzBase, body)
 		if fl != nil {
 			checkFailure(t, fl)
 			return
+		}
+		if q := strings.TrimPrefix(next, fuzzBase+"/DocumentReference?"); next != "" && (q == next || q == "" || strings.Contains(q, "#")) {
+			t.Fatalf("accepted a next link %q", next)
 		}
 		if len(docs) == 0 {
 			t.Fatal("accepted a list without documents")

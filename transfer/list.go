@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -22,30 +23,39 @@ type remoteDoc struct {
 	Hash  []byte // attachment.hash (SHA-1); nil when absent
 }
 
-// maxBundleBytes bounds the search result: a list of a few DocumentReferences.
+// maxBundleBytes bounds one page of the search result: a list of a few
+// DocumentReferences.
 const maxBundleBytes = 4 << 20
+
+// maxPages bounds the pages of the search result one transfer reads. A source
+// may split its searchset and link each page to the next (FHIR STU3
+// http.html#paging, search.html#count: Bundle.link with relation "next"); a
+// source paging one DocumentReference per page still hands over the
+// maxDocuments one transfer takes. A list that goes on longer is refused, not
+// cut short: a dossier missing its later pages must not pass as complete.
+const maxPages = maxDocuments
 
 // list asks the source for the current documents: GET [base]/DocumentReference?
 // status=current (MedMij PGO-koppelvlak; never a patient or subject parameter: the
-// token names the patient). The Bundle is parsed strictly (STU3, or R4), and every
-// PDF attachment must point into the source's own FHIR base.
+// token names the patient), then every next page the source links. Each page is
+// one request with its own time, size and header bounds, parsed strictly (STU3,
+// or R4); every PDF attachment must point into the source's own FHIR base, and
+// every next link must be a DocumentReference search there, asked at most once.
 func (s *Service) list(ctx context.Context, t Transfer, token string) ([]remoteDoc, *Failure) {
-	ctx, cancel := context.WithTimeout(ctx, s.c.RequestTimeout)
-	defer cancel()
-	resp, f := s.do(ctx, http.MethodGet, t.ResourceURI+"/DocumentReference?status=current", token,
-		http.Header{"Accept": {"application/fhir+json"}})
-	if f != nil {
-		return nil, f
+	l := listing{base: t.ResourceURI, asked: map[string]int{}}
+	for next := t.ResourceURI + "/DocumentReference?status=current"; next != ""; {
+		if f := l.ask(next); f != nil {
+			return nil, f
+		}
+		body, f := s.page(ctx, next, token, len(l.asked))
+		if f != nil {
+			return nil, f
+		}
+		if next, f = l.add(body); f != nil {
+			return nil, f
+		}
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBundleBytes+1))
-	if err != nil {
-		return nil, transient(ReasonUnavailable, "the document list broke off while reading")
-	}
-	if len(body) > maxBundleBytes {
-		return nil, fail(ReasonBadBundle, "the document list is larger than %d bytes", maxBundleBytes)
-	}
-	docs, f := parseList(t.ResourceURI, body)
+	docs, f := l.result()
 	if f == nil {
 		f = s.checkAnnounced(docs)
 	}
@@ -55,51 +65,178 @@ func (s *Service) list(ctx context.Context, t Transfer, token string) ([]remoteD
 	return docs, nil
 }
 
-func parseList(base string, body []byte) ([]remoteDoc, *Failure) {
+// page reads page n of the search result, at most maxBundleBytes, within
+// RequestTimeout.
+func (s *Service) page(ctx context.Context, u, token string, n int) ([]byte, *Failure) {
+	ctx, cancel := context.WithTimeout(ctx, s.c.RequestTimeout)
+	defer cancel()
+	resp, f := s.do(ctx, http.MethodGet, u, token, http.Header{"Accept": {"application/fhir+json"}})
+	if f != nil {
+		return nil, onPage(n, f)
+	}
+	name := pageName(n)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBundleBytes+1))
+	if err != nil {
+		return nil, transient(ReasonUnavailable, "%s broke off while reading", name)
+	}
+	if len(body) > maxBundleBytes {
+		return nil, fail(ReasonBadBundle, "%s is larger than %d bytes", name, maxBundleBytes)
+	}
+	return body, nil
+}
+
+// listing gathers the documents of the search result over its pages.
+type listing struct {
+	base       string
+	asked      map[string]int // the page URLs asked, each with its page number
+	entries    int            // the entries of all pages
+	docs       []remoteDoc
+	notCurrent []string // the statuses of the DocumentReferences passed over
+}
+
+// ask records u as the next page to read. A page asked before (a next link back
+// to it) is a loop, and a page past maxPages one too many: both are refused
+// before the request, so the list cannot make the target ask without end.
+func (l *listing) ask(u string) *Failure {
+	n := len(l.asked)
+	if before, ok := l.asked[u]; ok {
+		return fail(ReasonBadBundle, "page %d of the document list links back to page %d as its next page: the list would never end", n, before)
+	}
+	if n >= maxPages {
+		return fail(ReasonBadBundle, "the document list goes on past %d pages (page %d links a next one), more than one transfer reads", maxPages, n)
+	}
+	l.asked[u] = n + 1
+	return nil
+}
+
+// pageName names page n in a failure detail; the first page is the document
+// list itself, as when the source does not page.
+func pageName(n int) string {
+	if n > 1 {
+		return fmt.Sprintf("page %d of the document list", n)
+	}
+	return "the document list"
+}
+
+// onPage says in f's detail that f came from page n, when that is not the first.
+func onPage(n int, f *Failure) *Failure {
+	if n > 1 {
+		f.Detail = clip(pageName(n)+": "+f.Detail, maxDetail)
+	}
+	return f
+}
+
+// add reads the page asked last and returns the URL of the next page ("" after
+// the last). The counts that bound one list (no document named twice, at most
+// maxDocuments) hold over all pages read so far, so a long list is refused
+// before its next page is asked.
+func (l *listing) add(body []byte) (string, *Failure) {
+	n := len(l.asked)
+	name := pageName(n)
 	typ, entries, err := fhir.ReadBundle(body)
 	if err != nil {
-		return nil, fail(ReasonBadBundle, "the document list is not a valid Bundle: %s", clip(err.Error(), 2*maxEcho))
+		return "", fail(ReasonBadBundle, "%s is not a valid Bundle: %s", name, clip(err.Error(), 2*maxEcho))
 	}
 	if typ != "searchset" {
-		return nil, fail(ReasonBadBundle, "the document list is a %s Bundle, not a searchset", typ)
+		return "", fail(ReasonBadBundle, "%s is a %s Bundle, not a searchset", name, typ)
 	}
-	if len(entries) == 0 {
-		return nil, fail(ReasonNoDocuments, "the source lists no current documents")
+	next, f := l.nextOf(body)
+	if f != nil || len(entries) == 0 {
+		return next, f // a page without entries adds none; result refuses a list without any
 	}
 	v, err := fhir.Detect(entries)
 	if err == nil {
 		_, err = fhir.Validate(v, entries)
 	}
 	if err != nil {
-		return nil, fail(ReasonBadBundle, "the document list is not valid FHIR: %s", clip(err.Error(), 2*maxEcho))
+		return "", fail(ReasonBadBundle, "%s is not valid FHIR: %s", name, clip(err.Error(), 2*maxEcho))
 	}
-	var out []remoteDoc
-	var notCurrent []string // the statuses of the DocumentReferences passed over
+	l.entries += len(entries)
 	for _, e := range entries {
-		docs, status, f := documentsOf(base, e)
+		docs, status, f := documentsOf(l.base, e)
 		if f != nil {
-			return nil, f
+			return "", onPage(n, f)
 		}
 		if status != "current" && status != "" {
-			notCurrent = append(notCurrent, status)
+			l.notCurrent = append(l.notCurrent, status)
 			continue
 		}
-		out = append(out, docs...)
+		l.docs = append(l.docs, docs...)
 	}
-	if len(out) == 0 && len(notCurrent) > 0 {
+	if f := repeated(l.docs); f != nil {
+		return "", f
+	}
+	if len(l.docs) > maxDocuments {
+		pages := ""
+		if n > 1 {
+			pages = fmt.Sprintf(" on its first %d pages", n)
+		}
+		return "", fail(ReasonBadBundle, "the document list names %d PDF documents%s, more than the %d one transfer takes", len(l.docs), pages, maxDocuments)
+	}
+	return next, nil
+}
+
+// nextOf returns the page's next link (Bundle.link with relation "next", FHIR
+// STU3 http.html#paging; relation types compare case-insensitively, RFC 8288
+// §2.1) as an absolute URL, "" when there is none. The bearer token goes with
+// it, so, as an attachment URL, it must lie under the source's FHIR base: a
+// DocumentReference search there, nothing else.
+func (l *listing) nextOf(body []byte) (string, *Failure) {
+	name := pageName(len(l.asked))
+	var b struct {
+		Link []struct {
+			Relation string `json:"relation"`
+			URL      string `json:"url"`
+		} `json:"link"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		return "", fail(ReasonBadBundle, "%s has a Bundle.link that is not a list of relation and url", name)
+	}
+	var next []string
+	for _, k := range b.Link {
+		if strings.EqualFold(strings.TrimSpace(k.Relation), "next") {
+			next = append(next, k.URL)
+		}
+	}
+	switch {
+	case len(next) == 0:
+		return "", nil
+	case len(next) > 1:
+		return "", fail(ReasonBadBundle, "%s has %d next links: which page follows is unclear", name, len(next))
+	}
+	u, ok := searchURL(l.base, next[0])
+	if !ok {
+		return "", fail(ReasonBadBundle, "%s links a next page%s that is not a DocumentReference search under the source's FHIR base; it was not asked",
+			name, otherHost(l.base, next[0]))
+	}
+	return u, nil
+}
+
+// otherHost names the host of ref when it is not the base's (" on host ..."),
+// else "".
+func otherHost(base, ref string) string {
+	b, err := url.Parse(base)
+	r, rerr := url.Parse(ref)
+	if err != nil || rerr != nil || r.Host == "" || strings.EqualFold(r.Host, b.Host) {
+		return ""
+	}
+	return " on host " + echo(r.Host)
+}
+
+// result is the documents of all pages, or why there are none to fetch.
+func (l *listing) result() ([]remoteDoc, *Failure) {
+	if l.entries == 0 {
+		return nil, fail(ReasonNoDocuments, "the source lists no current documents")
+	}
+	if len(l.docs) == 0 && len(l.notCurrent) > 0 {
 		return nil, fail(ReasonNoDocuments, "the source lists no current PDF document: %d DocumentReference(s) not current, the first with status %s",
-			len(notCurrent), echo(notCurrent[0]))
+			len(l.notCurrent), echo(l.notCurrent[0]))
 	}
-	if len(out) == 0 {
+	if len(l.docs) == 0 {
 		return nil, fail(ReasonNoDocuments, "the source lists no PDF document")
 	}
-	if f := repeated(out); f != nil {
-		return nil, f
-	}
-	if len(out) > maxDocuments {
-		return nil, fail(ReasonBadBundle, "the document list names %d PDF documents, more than the %d one transfer takes", len(out), maxDocuments)
-	}
-	return out, nil
+	return l.docs, nil
 }
 
 // maxDocuments is the most PDF documents one transfer takes. Gegevensdienst 51
@@ -203,6 +340,29 @@ const maxTitle = 200
 // relative references are relative to the service base) and accepts only a Binary
 // under that base, so the bearer token never goes elsewhere.
 func binaryURL(base, ref string) (string, bool) {
+	s, ok := resolve(base, ref)
+	prefix := strings.TrimSuffix(base, "/") + "/Binary/"
+	id := strings.TrimPrefix(s, prefix)
+	if !ok || !strings.HasPrefix(s, prefix) || id == "" || strings.ContainsAny(id, "/?#") {
+		return "", false
+	}
+	return s, true
+}
+
+// searchURL resolves a next link as binaryURL does an attachment URL and accepts
+// only a search of DocumentReference under the base ([base]/DocumentReference?
+// and a query), so the bearer token never goes elsewhere.
+func searchURL(base, ref string) (string, bool) {
+	s, ok := resolve(base, ref)
+	prefix := strings.TrimSuffix(base, "/") + "/DocumentReference?"
+	if !ok || !strings.HasPrefix(s, prefix) || len(s) == len(prefix) {
+		return "", false
+	}
+	return s, true
+}
+
+// resolve makes ref absolute against the FHIR base, without a fragment.
+func resolve(base, ref string) (string, bool) {
 	b, err := url.Parse(base + "/")
 	if err != nil {
 		return "", false
@@ -213,11 +373,5 @@ func binaryURL(base, ref string) (string, bool) {
 	}
 	abs := b.ResolveReference(r)
 	abs.Fragment = ""
-	prefix := strings.TrimSuffix(base, "/") + "/Binary/"
-	s := abs.String()
-	id := strings.TrimPrefix(s, prefix)
-	if !strings.HasPrefix(s, prefix) || id == "" || strings.ContainsAny(id, "/?#") {
-		return "", false
-	}
-	return s, true
+	return abs.String(), true
 }

@@ -15,18 +15,25 @@ import (
 )
 
 // search answers GET [base]/DocumentReference?status=current with a searchset
-// Bundle holding the DocumentReference (attachment size and hash per the faults).
-// Any other search is a 400, as Nictiz's test scripts expect.
+// Bundle holding the DocumentReference (attachment size and hash per the faults),
+// one page of Faults.Pages (_page=n) for a paging source. Any other search is a
+// 400, as Nictiz's test scripts expect.
 func (s *Source) search(w http.ResponseWriter, r *http.Request) {
 	if !s.authorized(w, r) {
 		return
 	}
+	f := s.f()
 	q := r.URL.Query()
-	if len(q) != 1 || q.Get("status") != "current" {
+	page := 1
+	var err error
+	if q.Has("_page") && (f.Pages > 0 || f.NextLink != "") { // only a paging source knows _page
+		page, err = strconv.Atoi(q.Get("_page"))
+		q.Del("_page")
+	}
+	if err != nil || page < 1 || len(q) != 1 || q.Get("status") != "current" {
 		http.Error(w, "only status=current", http.StatusBadRequest)
 		return
 	}
-	f := s.f()
 	if f.BadBundle {
 		w.Header().Set("Content-Type", "application/fhir+json")
 		_, _ = w.Write([]byte(`{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"DocumentReference","status":"bogus"}}]}`))
@@ -49,8 +56,21 @@ func (s *Source) search(w http.ResponseWriter, r *http.Request) {
 		att["hash"] = base64.StdEncoding.EncodeToString(sum[:])
 	}
 	base := "https://" + r.Host + strings.TrimSuffix(r.URL.Path, "/DocumentReference")
-	bundle := map[string]any{"resourceType": "Bundle", "type": "searchset", "total": 1,
-		"link":  []any{map[string]any{"relation": "self", "url": base + "/DocumentReference?status=current"}},
+	links := []any{map[string]any{"relation": "self", "url": base + "/DocumentReference?" + r.URL.RawQuery}}
+	if page > 1 { // the page's own DocumentReference and Binaries
+		doc["id"] = doc["id"].(string) + "-p" + strconv.Itoa(page)
+		for _, c := range doc["content"].([]any) {
+			a := c.(map[string]any)["attachment"].(map[string]any)
+			a["url"] = a["url"].(string) + "-p" + strconv.Itoa(page)
+		}
+	}
+	if page < f.Pages {
+		links = append(links, map[string]any{"relation": "next", "url": base + "/DocumentReference?status=current&_page=" + strconv.Itoa(page+1)})
+	} else if f.NextLink != "" {
+		links = append(links, map[string]any{"relation": "next", "url": strings.ReplaceAll(f.NextLink, "{base}", base)})
+	}
+	bundle := map[string]any{"resourceType": "Bundle", "type": "searchset", "total": max(f.Pages, 1),
+		"link":  links,
 		"entry": []any{map[string]any{"fullUrl": base + "/DocumentReference/" + doc["id"].(string), "resource": doc, "search": map[string]any{"mode": "match"}}}}
 	w.Header().Set("Content-Type", "application/fhir+json")
 	_ = json.NewEncoder(w).Encode(bundle)

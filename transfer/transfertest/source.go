@@ -37,6 +37,14 @@ type Faults struct {
 	BreakAlways  bool   // cut every response and ignore Range
 	ExpireBinary bool   // the Binary read answers 401 (token expired mid-download)
 	BadBundle    bool   // the search answers a Bundle that is not valid FHIR
+	// Pages splits the search result over this many pages (FHIR STU3
+	// http.html#paging): page n (query _page=n from the second on) lists its
+	// own copy of the DocumentReference (id and Binary URL suffixed "-pn")
+	// and links page n+1 with relation "next".
+	Pages int
+	// NextLink is the next link of the last page ("{base}" stands for the
+	// FHIR base): a loop, another host, a URL outside the base.
+	NextLink string
 	// Trickle sends the document in 4 KiB pieces with this pause between them (a
 	// slow network, so a test can catch the target mid-download).
 	Trickle time.Duration
