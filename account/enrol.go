@@ -102,7 +102,9 @@ func (s *Service) BeginEnrolment(ctx context.Context, sessionID, current string,
 
 // reauthenticate checks the current authenticator's code (or a recovery code)
 // and returns how it was proved; "" when it was not. A wrong code counts as a
-// failed attempt (and may lock the account); an empty one is not an attempt.
+// failed attempt (and may lock the account); an empty one is not an attempt, and
+// the code of the step just used (most often the login's, typed again) is
+// refused without counting, as at the login.
 // A recovery code needs the hash slot (codeSlot), taken before the transaction.
 func (s *Service) reauthenticate(ctx context.Context, tx Tx, a *Account, code string, c Client) (string, error) {
 	if strings.TrimSpace(code) == "" {
@@ -113,7 +115,10 @@ func (s *Service) reauthenticate(ctx context.Context, tx Tx, a *Account, code st
 	if err != nil {
 		return "", err
 	}
-	if res != codeAccepted { // a replayed one too: only the login spares it (SecondFactor)
+	switch res {
+	case codeReplayed: // the login's code typed again: refused, not a guess
+		return "", s.replayed(ctx, tx, a, c)
+	case codeWrong:
 		return "", s.failure(ctx, tx, a, audit.ActMFAFailed, "bad_code_enrolment", now, c)
 	}
 	a.Failures = 0
