@@ -351,14 +351,25 @@ func binaryURL(base, ref string) (string, bool) {
 
 // searchURL resolves a next link as binaryURL does an attachment URL and accepts
 // only a search of DocumentReference under the base ([base]/DocumentReference?
-// and a query), so the bearer token never goes elsewhere.
+// and a query) or a paging link of the base itself as HAPI FHIR servers write
+// them ([base]?_getpages=...), so the bearer token never goes elsewhere.
 func searchURL(base, ref string) (string, bool) {
 	s, ok := resolve(base, ref)
-	prefix := strings.TrimSuffix(base, "/") + "/DocumentReference?"
-	if !ok || !strings.HasPrefix(s, prefix) || len(s) == len(prefix) {
+	if !ok {
 		return "", false
 	}
-	return s, true
+	base = strings.TrimSuffix(base, "/")
+	if q, found := strings.CutPrefix(s, base+"/DocumentReference?"); found && q != "" {
+		return s, true
+	}
+	for _, at := range []string{base + "?", base + "/?"} {
+		if q, found := strings.CutPrefix(s, at); found {
+			if v, err := url.ParseQuery(q); err == nil && v.Get("_getpages") != "" {
+				return s, true
+			}
+		}
+	}
+	return "", false
 }
 
 // resolve makes ref absolute against the FHIR base, without a fragment.

@@ -25,7 +25,12 @@ func TestNextLink(t *testing.T) {
 		{`[{"relation":"next","url":""}]`, "", "links a next page that is not a DocumentReference search under the source's FHIR base"},
 		{`[{"relation":"next","url":"https://elders.localhost/51/fhir/DocumentReference?page=2"}]`, "",
 			`links a next page on host "elders.localhost" that is not a DocumentReference search`},
-		{`[{"relation":"next","url":"` + fuzzBase + `?_getpages=x"}]`, "", "not a DocumentReference search"},
+		// HAPI FHIR's paging links name the base itself
+		{`[{"relation":"next","url":"` + fuzzBase + `?_getpages=x&_getpagesoffset=10&_count=10"}]`, fuzzBase + "?_getpages=x&_getpagesoffset=10&_count=10", ""},
+		{`[{"relation":"next","url":"?_getpages=x"}]`, fuzzBase + "/?_getpages=x", ""},
+		{`[{"relation":"next","url":"` + fuzzBase + `?status=current"}]`, "", "not a DocumentReference search"},
+		{`[{"relation":"next","url":"` + fuzzBase + `?_getpages="}]`, "", "not a DocumentReference search"},
+		{`[{"relation":"next","url":"` + fuzzBase + `/Patient?_getpages=x"}]`, "", "not a DocumentReference search"},
 		{`[{"relation":"next","url":"` + fuzzBase + `/DocumentReference?a=1"},{"relation":"next","url":"` + fuzzBase + `/DocumentReference?a=2"}]`,
 			"", "has 2 next links: which page follows is unclear"},
 		{`[{"relation":"next","url":7}]`, "", "has a Bundle.link that is not a list of relation and url"},

@@ -23,7 +23,7 @@ func searches(e *env) (queries, other []string) {
 	for _, s := range e.src.Seen() {
 		switch {
 		case s.Method != "GET" || s.Path == "/.well-known/oauth-authorization-server" || strings.Contains(s.Path, "/fhir/Binary/"):
-		case strings.HasSuffix(s.Path, "/fhir/DocumentReference"):
+		case strings.HasSuffix(s.Path, "/fhir/DocumentReference"), strings.HasSuffix(s.Path, "/fhir") && strings.HasPrefix(s.Query, "_getpages="):
 			queries = append(queries, s.Query)
 		default:
 			other = append(other, s.Path)
@@ -56,15 +56,17 @@ func TestPagedListTransfersEveryPage(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		pages int
+		hapi  bool
 		want  []string // the search queries, in order
 	}{
-		{"one page", 0, []string{"status=current"}},
-		{"two pages", 2, []string{"status=current", "status=current&_page=2"}},
-		{"three pages", 3, []string{"status=current", "status=current&_page=2", "status=current&_page=3"}},
+		{"one page", 0, false, []string{"status=current"}},
+		{"two pages", 2, false, []string{"status=current", "status=current&_page=2"}},
+		{"three pages", 3, false, []string{"status=current", "status=current&_page=2", "status=current&_page=3"}},
+		{"three pages, HAPI's links", 3, true, []string{"status=current", "_getpages=2", "_getpages=3"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, true, nil)
-			e.src.Set(transfertest.Faults{Pages: tc.pages, Mode: "stu3", AnnounceSize: true, AnnounceHash: true, Digest: true})
+			e.src.Set(transfertest.Faults{Pages: tc.pages, HAPIPaging: tc.hapi, Mode: "stu3", AnnounceSize: true, AnnounceHash: true, Digest: true})
 			tr := e.fetch(t, e.consent(t).ID)
 			if tr.Status != transfer.StatusDone {
 				t.Fatalf("status %s (%s: %s); want done", tr.Status, tr.Failure, tr.FailureDetail)

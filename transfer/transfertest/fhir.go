@@ -26,7 +26,15 @@ func (s *Source) search(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	page := 1
 	var err error
-	if q.Has("_page") && (f.Pages > 0 || f.NextLink != "") { // only a paging source knows _page
+	hapi := !strings.HasSuffix(r.URL.Path, "/DocumentReference")
+	switch {
+	case hapi && f.HAPIPaging && q.Has("_getpages"): // [base]?_getpages=n, nothing else
+		page, err = strconv.Atoi(q.Get("_getpages"))
+		q.Del("_getpages")
+		q.Set("status", "current")
+	case hapi:
+		err = strconv.ErrSyntax
+	case q.Has("_page") && (f.Pages > 0 || f.NextLink != ""): // only a paging source knows _page
 		page, err = strconv.Atoi(q.Get("_page"))
 		q.Del("_page")
 	}
@@ -55,8 +63,8 @@ func (s *Source) search(w http.ResponseWriter, r *http.Request) {
 		}
 		att["hash"] = base64.StdEncoding.EncodeToString(sum[:])
 	}
-	base := "https://" + r.Host + strings.TrimSuffix(r.URL.Path, "/DocumentReference")
-	links := []any{map[string]any{"relation": "self", "url": base + "/DocumentReference?" + r.URL.RawQuery}}
+	base := "https://" + r.Host + strings.TrimSuffix(strings.TrimSuffix(r.URL.Path, "/DocumentReference"), "/")
+	links := []any{map[string]any{"relation": "self", "url": "https://" + r.Host + r.URL.Path + "?" + r.URL.RawQuery}}
 	if page > 1 { // the page's own DocumentReference and Binaries
 		doc["id"] = doc["id"].(string) + "-p" + strconv.Itoa(page)
 		for _, c := range doc["content"].([]any) {
@@ -64,7 +72,9 @@ func (s *Source) search(w http.ResponseWriter, r *http.Request) {
 			a["url"] = a["url"].(string) + "-p" + strconv.Itoa(page)
 		}
 	}
-	if page < f.Pages {
+	if page < f.Pages && f.HAPIPaging {
+		links = append(links, map[string]any{"relation": "next", "url": base + "?_getpages=" + strconv.Itoa(page+1)})
+	} else if page < f.Pages {
 		links = append(links, map[string]any{"relation": "next", "url": base + "/DocumentReference?status=current&_page=" + strconv.Itoa(page+1)})
 	} else if f.NextLink != "" {
 		links = append(links, map[string]any{"relation": "next", "url": strings.ReplaceAll(f.NextLink, "{base}", base)})

@@ -42,6 +42,9 @@ type Faults struct {
 	// own copy of the DocumentReference (id and Binary URL suffixed "-pn")
 	// and links page n+1 with relation "next".
 	Pages int
+	// HAPIPaging writes the next links as HAPI FHIR servers do: the base
+	// itself with _getpages (page n: [base]?_getpages=n).
+	HAPIPaging bool
 	// NextLink is the next link of the last page ("{base}" stands for the
 	// FHIR base): a loop, another host, a URL outside the base.
 	NextLink string
@@ -119,6 +122,8 @@ func NewSourceTrusting(t testing.TB, ca *CA, clientCAs *x509.CertPool, doc, docR
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.metadata)
 	for _, base := range []string{"/51/fhir", "/fhir"} { // the contract's base and zal.Generate's
 		mux.HandleFunc("GET "+base+"/DocumentReference", s.search)
+		mux.HandleFunc("GET "+base+"/{$}", s.search) // HAPIPaging's next pages
+		mux.HandleFunc("GET "+base, s.search)
 		mux.HandleFunc("GET "+base+"/Binary/{id}", s.binary)
 	}
 	srv := httptest.NewUnstartedServer(s.record(mux))
