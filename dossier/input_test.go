@@ -105,7 +105,7 @@ func TestReadPathRefusesNamedPipe(t *testing.T) {
 	lowerLimits(t, 4096, 20)
 	fifo := filepath.Join(t.TempDir(), "pipe.json")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Skip("no named pipes:", err)
+		t.Fatal("mkfifo:", err)
 	}
 	// A writer with more than the limit; it waits until the pipe is opened for reading.
 	data := basics(t, 5, 8192)
