@@ -120,7 +120,7 @@ func (s *Store) Audit(ctx context.Context, evs ...audit.Event) error {
 }
 
 // sendBatch sends b in tx and reads its results with read.
-func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch, read func(pgx.BatchResults) error) error {
+func sendBatch(ctx context.Context, tx batchSender, b *pgx.Batch, read func(pgx.BatchResults) error) error {
 	res := tx.SendBatch(ctx, b)
 	defer res.Close()
 	if err := read(res); err != nil {
@@ -231,18 +231,19 @@ func (s *Store) CreateGrant(ctx context.Context, g consent.Grant) ([]string, err
 	return superseded, err
 }
 
+// batchSender is a transaction or the pool (one implicit transaction per batch).
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
 // sendBatch sends b in the context's transaction or, without one, on the pool
 // (as one implicit transaction), and reads its results with read.
 func (s *Store) sendBatch(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
+	var to batchSender = s.db.Pool
 	if tx := txOf(ctx); tx != nil {
-		return sendBatch(ctx, tx, b, read)
+		to = tx
 	}
-	res := s.db.Pool.SendBatch(ctx, b)
-	defer res.Close()
-	if err := read(res); err != nil {
-		return store.Error(err)
-	}
-	return store.Error(res.Close())
+	return sendBatch(ctx, to, b, read)
 }
 
 // flowLockSQL serializes the decisions of one authorization flow until their
