@@ -118,6 +118,19 @@ func checkPDF(id string, pdf []byte) *Failure {
 	if overInflateBudget(pdf, budget) {
 		return fail(ReasonNotPDF, "document %s inflates to more than %d bytes", id, budget)
 	}
+	return readPDF(id, pdf, budget)
+}
+
+// readPDF has pdfcpu read the PDF and find its first page. pdfcpu is not
+// hardened against every hostile file (a fuzzed 302-byte PDF made
+// EnsurePageCount dereference nil), so a panic in it refuses the document
+// instead of ending the fetch task.
+func readPDF(id string, pdf []byte, budget int64) (f *Failure) {
+	defer func() {
+		if recover() != nil {
+			f = fail(ReasonNotPDF, "document %s does not parse as PDF", id)
+		}
+	}()
 	conf := model.NewDefaultConfiguration()
 	conf.ValidationMode = model.ValidationRelaxed
 	// pdfcpu's own bound on a decoded object stream, for the filters the scan
