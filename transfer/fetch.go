@@ -27,6 +27,13 @@ var ErrPermanent = errors.New("transfer: permanent")
 // (nothing was stored yet). last says that the task will not run again: a
 // passing failure then fails the transfer (with "Opnieuw proberen" using the same
 // token) instead of waiting for the next attempt.
+//
+// Each call is a run that owns the transfer: the step into listing claims it
+// for a new run id, and every later change of this run applies only while the
+// transfer is still its own (Store). A run that another one (a task recovered
+// or sent again while this one still ran) claimed the transfer from stops
+// quietly at its next change: it never fails or moves the newer attempt, and
+// never revokes the token that one uses.
 func (s *Service) Fetch(ctx context.Context, id string, last bool) error {
 	t, err := s.c.Store.Get(ctx, id)
 	if pgo.ErrorCode(err) == pgo.ENOTFOUND {
@@ -39,10 +46,12 @@ func (s *Service) Fetch(ctx context.Context, id string, last bool) error {
 	case StatusDone, StatusFailed, StatusCreated, StatusAuthorizing:
 		return nil
 	case StatusStored:
-		return s.finish(ctx, t)
+		// Stored is no run's to take: whoever finds it only finishes it.
+		return s.finish(ctx, t, "")
 	}
 	ctx = reqctx.WithIDs(ctx, reqctx.IDs{Request: reqctx.NewID(), Correlation: t.CorrelationID})
-	ok, err := s.c.Store.Step(ctx, id, []Status{StatusAuthorized, StatusListing, StatusDownloading, StatusVerifying},
+	run := uuid.NewString()
+	ok, err := s.c.Store.Step(ctx, id, run, []Status{StatusAuthorized, StatusListing, StatusDownloading, StatusVerifying},
 		StatusListing, s.event(t, audit.ActDocumentListed, StatusListing))
 	if err != nil || !ok {
 		return err
@@ -50,21 +59,21 @@ func (s *Service) Fetch(ctx context.Context, id string, last bool) error {
 	t.Status = StatusListing
 	token, err := s.token(ctx, t)
 	if err != nil {
-		return s.ended(ctx, t, fail(ReasonInternal, "the stored token did not open"), true)
+		return s.ended(ctx, t, run, fail(ReasonInternal, "the stored token did not open"), true)
 	}
-	got, f := s.fetchAll(ctx, &t, token)
+	got, f := s.fetchAll(ctx, &t, run, token)
 	if f != nil {
-		return s.ended(ctx, t, f, last)
+		return s.ended(ctx, t, run, f, last)
 	}
-	if f := s.store(ctx, &t, got); f != nil {
-		return s.ended(ctx, t, f, last)
+	if f := s.store(ctx, &t, run, got); f != nil {
+		return s.ended(ctx, t, run, f, last)
 	}
-	return s.finish(ctx, t)
+	return s.finish(ctx, t, run)
 }
 
 // fetchAll lists and downloads every document, moving t through listing,
-// downloading and verifying; it returns the verified documents.
-func (s *Service) fetchAll(ctx context.Context, t *Transfer, token string) ([]received, *Failure) {
+// downloading and verifying as run; it returns the verified documents.
+func (s *Service) fetchAll(ctx context.Context, t *Transfer, run, token string) ([]received, *Failure) {
 	docs, f := s.list(ctx, *t, token)
 	if f != nil {
 		return nil, f
@@ -75,7 +84,7 @@ func (s *Service) fetchAll(ctx context.Context, t *Transfer, token string) ([]re
 	}
 	ev := s.event(*t, audit.ActDocumentListed, StatusDownloading)
 	ev.Details["documents"] = strconv.Itoa(len(docs))
-	if ok, err := s.c.Store.Step(ctx, t.ID, []Status{StatusListing}, StatusDownloading, ev); err != nil || !ok {
+	if ok, err := s.c.Store.Step(ctx, t.ID, run, []Status{StatusListing}, StatusDownloading, ev); err != nil || !ok {
 		return nil, storeFailure(err)
 	}
 	t.Status = StatusDownloading
@@ -91,7 +100,7 @@ func (s *Service) fetchAll(ctx context.Context, t *Transfer, token string) ([]re
 		p.write(ctx, true) // bytes only: a document counts as done once verified and stored
 	}
 	ev = s.event(*t, audit.ActDocumentFetched, StatusVerifying)
-	if ok, err := s.c.Store.Step(ctx, t.ID, []Status{StatusDownloading}, StatusVerifying, ev); err != nil || !ok {
+	if ok, err := s.c.Store.Step(ctx, t.ID, run, []Status{StatusDownloading}, StatusVerifying, ev); err != nil || !ok {
 		return nil, storeFailure(err)
 	}
 	t.Status = StatusVerifying
@@ -104,8 +113,9 @@ func (s *Service) fetchAll(ctx context.Context, t *Transfer, token string) ([]re
 }
 
 // store seals every verified document and moves the transfer to stored with them,
-// in one transaction with the audit record that carries their hashes.
-func (s *Service) store(ctx context.Context, t *Transfer, got []received) *Failure {
+// in one transaction with the audit record that carries their hashes, while the
+// transfer is run's.
+func (s *Service) store(ctx context.Context, t *Transfer, run string, got []received) *Failure {
 	docs := make([]StoredDocument, 0, len(got))
 	hashes := map[string]string{}
 	now := s.c.Now().UTC()
@@ -122,15 +132,9 @@ func (s *Service) store(ctx context.Context, t *Transfer, got []received) *Failu
 	ev := s.event(*t, audit.ActDocumentFetched, StatusStored)
 	ev.ObjectHashes = hashes
 	ev.Details["documents"] = strconv.Itoa(len(docs))
-	ok, err := s.c.Store.StoreDocuments(ctx, t.ID, docs, ev)
-	if err == nil && !ok {
-		// Another run (a task recovered while this one still ran) stored first:
-		// its documents count, ours are dropped, and only the revocation is left.
-		if cur, gerr := s.c.Store.Get(ctx, t.ID); gerr == nil && (cur.Status == StatusStored || cur.Status == StatusDone) {
-			t.Status = StatusStored
-			return nil
-		}
-	}
+	// Lost (superseded): another run claimed the transfer since this one
+	// verified; its documents count, ours are dropped, and it finishes.
+	ok, err := s.c.Store.StoreDocuments(ctx, t.ID, run, docs, ev)
 	if err != nil || !ok {
 		return storeFailure(err)
 	}
@@ -166,8 +170,11 @@ func (s *Service) seal(t Transfer, r received, now time.Time) (StoredDocument, *
 func sealedSize(n int) int { return n + (n/(1<<20)+2)*16 + 1024 }
 
 // finish revokes the token at the source (RFC 7009; a failed revocation is
-// recorded, the token dies at its expiry anyway) and moves stored to done.
-func (s *Service) finish(ctx context.Context, t Transfer) error {
+// recorded, the token dies at its expiry anyway) and moves stored to done; run
+// is the run that stored the documents, or empty for a transfer found stored
+// (after a crash, by GiveUp). No run claims a stored transfer, so the token
+// revoked here is one no newer run uses: whoever finishes it, it is done.
+func (s *Service) finish(ctx context.Context, t Transfer, run string) error {
 	ctx = reqctx.WithIDs(ctx, reqctx.IDs{Request: reqctx.NewID(), Correlation: t.CorrelationID})
 	revoked := "false"
 	if token, err := s.token(ctx, t); err == nil && token != "" {
@@ -180,14 +187,16 @@ func (s *Service) finish(ctx context.Context, t Transfer) error {
 	ev := s.event(t, audit.ActTransferCompleted, StatusDone)
 	ev.Details["token_revoked"] = revoked
 	// The step to done drops the token in the same statement.
-	_, err := s.c.Store.Step(ctx, t.ID, []Status{StatusStored}, StatusDone, ev)
+	_, err := s.c.Store.Step(ctx, t.ID, run, []Status{StatusStored}, StatusDone, ev)
 	return err
 }
 
-// ended handles a failure of the fetch: a passing one is returned for the task to
+// ended handles a failure of run: a passing one is returned for the task to
 // retry unless this is the last attempt; otherwise the transfer fails with its
-// reason, and a token no retry will use is revoked.
-func (s *Service) ended(ctx context.Context, t Transfer, f *Failure, last bool) error {
+// reason while it is still run's, and then a token no retry will use is
+// revoked. A run that lost the transfer to a newer one (superseded, or its Fail
+// lost) stops quietly and leaves the transfer and its token to that one.
+func (s *Service) ended(ctx context.Context, t Transfer, run string, f *Failure, last bool) error {
 	if f == superseded {
 		s.c.Logger.InfoContext(ctx, "transfer: another run moved the transfer on; this one stops", "transfer", t.ID)
 		return nil
@@ -195,13 +204,22 @@ func (s *Service) ended(ctx context.Context, t Transfer, f *Failure, last bool) 
 	if f.Transient && !last {
 		return f
 	}
+	// Read before the Fail, which forgets the token; revoked only after the
+	// Fail won, so never while a newer run holds the transfer.
+	var token string
 	if RetryFor(f.Reason) != RetrySame {
-		if token, err := s.token(ctx, t); err == nil && token != "" {
-			_ = s.revoke(ctx, t, token) // best effort; the token expires anyway
-		}
+		token, _ = s.token(ctx, t)
 	}
-	if err := s.markFailed(ctx, t, nil, f); err != nil {
+	won, err := s.markFailed(ctx, t, run, nil, f)
+	if err != nil {
 		return err
+	}
+	if !won {
+		s.c.Logger.InfoContext(ctx, "transfer: another run claimed the transfer or it ended; this one stops", "transfer", t.ID)
+		return nil
+	}
+	if token != "" {
+		_ = s.revoke(ctx, t, token) // best effort; the token expires anyway
 	}
 	return errors.Join(ErrPermanent, f)
 }
@@ -218,9 +236,10 @@ func (s *Service) GiveUp(ctx context.Context, id string) error {
 		return err
 	}
 	if t.Status == StatusStored {
-		return s.finish(ctx, t)
+		return s.finish(ctx, t, "")
 	}
-	return s.markFailed(ctx, t, nil, fail(ReasonInternal, "the fetch task gave up"))
+	_, err = s.markFailed(ctx, t, "", nil, fail(ReasonInternal, "the fetch task gave up"))
+	return err
 }
 
 // token opens the transfer's access token for t's account under the binding it
@@ -237,8 +256,8 @@ func (s *Service) token(ctx context.Context, t Transfer) (string, error) {
 }
 
 // superseded is the failure of a run whose compare-and-set was lost: another run
-// of the same transfer (a task recovered while this one still ran) moved it on, so
-// this run stops quietly and leaves the transfer to that one.
+// of the same transfer (a task recovered while this one still ran) claimed it or
+// moved it on, so this run stops quietly and leaves the transfer to that one.
 var superseded = &Failure{Reason: ReasonInternal, Detail: "another run of this transfer moved it on"}
 
 // storeFailure turns a lost compare-and-set into superseded and a database error

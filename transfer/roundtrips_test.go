@@ -98,13 +98,17 @@ func TestLostTransitionWritesNothing(t *testing.T) {
 		RemoteID: "x", Source: tr.Source, Title: "x", ContentType: "application/pdf", Size: 1, SHA256: make([]byte, 32),
 		SHA1: make([]byte, 20), Received: time.Now(), Binding: transfer.BindingAccount}, Sealed: []byte{1}}
 	for name, lost := range map[string]func() (bool, error){
-		"store documents": func() (bool, error) { return e.store.StoreDocuments(ctx, tr.ID, []transfer.StoredDocument{doc}, ev) },
+		"store documents": func() (bool, error) {
+			return e.store.StoreDocuments(ctx, tr.ID, "", []transfer.StoredDocument{doc}, ev)
+		},
 		"authorized": func() (bool, error) {
 			return e.store.Authorized(ctx, tr.ID, []transfer.Status{transfer.StatusFailed}, nil, "", time.Time{}, ev)
 		},
-		"fail": func() (bool, error) { return e.store.Fail(ctx, tr.ID, nil, transfer.Reason("test"), "", "", true, ev) },
+		"fail": func() (bool, error) {
+			return e.store.Fail(ctx, tr.ID, "", nil, transfer.Reason("test"), "", "", true, ev)
+		},
 		"step": func() (bool, error) {
-			return e.store.Step(ctx, tr.ID, []transfer.Status{transfer.StatusListing}, transfer.StatusDownloading, ev)
+			return e.store.Step(ctx, tr.ID, "", []transfer.Status{transfer.StatusListing}, transfer.StatusDownloading, ev)
 		},
 	} {
 		won, err := lost()
@@ -133,14 +137,14 @@ func TestFailOnlyFromTheStatusRead(t *testing.T) {
 	}
 	ev := audit.Event{Action: audit.ActTransferFailed, Outcome: audit.Failure, Reason: "state_mismatch",
 		ActorType: audit.ActorSystem, ActorID: "test", ObjectType: "transfer", ObjectID: tr.ID}
-	won, err := e.store.Fail(ctx, tr.ID, []transfer.Status{transfer.StatusAuthorizing}, transfer.ReasonStateMismatch, "", "", true, ev)
+	won, err := e.store.Fail(ctx, tr.ID, "", []transfer.Status{transfer.StatusAuthorizing}, transfer.ReasonStateMismatch, "", "", true, ev)
 	if won || err != nil {
 		t.Fatalf("a failure from authorizing on an authorized transfer: won %v, %v", won, err)
 	}
 	if got := e.get(t, tr.ID); got.Status != transfer.StatusAuthorized {
 		t.Fatalf("status %s after the lost failure; want authorized", got.Status)
 	}
-	if won, err := e.store.Fail(ctx, tr.ID, []transfer.Status{transfer.StatusAuthorized}, transfer.ReasonStateMismatch, "", "", true, ev); !won || err != nil {
+	if won, err := e.store.Fail(ctx, tr.ID, "", []transfer.Status{transfer.StatusAuthorized}, transfer.ReasonStateMismatch, "", "", true, ev); !won || err != nil {
 		t.Fatalf("control: a failure from authorized: won %v, %v", won, err)
 	}
 }

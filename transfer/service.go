@@ -275,7 +275,7 @@ func (s *Service) byUser(ev *audit.Event, a Actor) {
 // then lost and changed nothing; e.g. a callback with a wrong state racing the
 // good one that has just authorized the transfer).
 func (s *Service) failNow(ctx context.Context, t Transfer, f *Failure) (Transfer, error) {
-	if err := s.markFailed(ctx, t, []Status{t.Status}, f); err != nil {
+	if _, err := s.markFailed(ctx, t, "", []Status{t.Status}, f); err != nil {
 		return Transfer{}, err
 	}
 	return s.c.Store.Get(ctx, t.ID)
@@ -283,17 +283,17 @@ func (s *Service) failNow(ctx context.Context, t Transfer, f *Failure) (Transfer
 
 // markFailed records a failure with its audit record and drops the sealed
 // secrets (the token too unless a retry of the same fetch will use it), all in
-// one statement; from (nil: any unfinished status) is what it may fail from.
-// When the Fail transition is lost (the transfer was stored, done or failed
-// already) it changes nothing: the token then belongs to whatever moved the
-// transfer on, and forgetting it would break that.
-func (s *Service) markFailed(ctx context.Context, t Transfer, from []Status, f *Failure) error {
+// one statement; from (nil: any unfinished status) is what it may fail from,
+// and a fetch run (run not empty) fails it only while it is that run's. When the
+// Fail transition is lost (the transfer was stored, done or failed already, or
+// a newer run claimed it) it changes nothing and reports false: the token then
+// belongs to whatever moved the transfer on, and forgetting it would break that.
+func (s *Service) markFailed(ctx context.Context, t Transfer, run string, from []Status, f *Failure) (bool, error) {
 	ev := s.event(t, audit.ActTransferFailed, StatusFailed)
 	ev.Outcome, ev.Reason = audit.Failure, string(f.Reason)
 	ev.Details["failed_in"] = string(t.Status)
 	retry := RetryFor(f.Reason)
 	// A retry of the same fetch uses the token; any other outcome forgets it,
 	// in the statement that fails the transfer.
-	_, err := s.c.Store.Fail(ctx, t.ID, from, f.Reason, f.Detail, retry, retry != RetrySame, ev)
-	return err
+	return s.c.Store.Fail(ctx, t.ID, run, from, f.Reason, f.Detail, retry, retry != RetrySame, ev)
 }

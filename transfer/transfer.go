@@ -116,6 +116,14 @@ type Secrets struct {
 // method that changes the status is one compare-and-set: it changes the row only
 // when its status is one of from, appends ev in the same transaction, and reports
 // false (changing nothing) otherwise.
+//
+// A fetch run (one call of Service.Fetch) owns the transfer: its step into
+// listing claims the transfer for a new run id, and every later change it makes
+// passes that id and applies only while the transfer is still that run's, so a
+// run that a newer one claimed the transfer from (a task recovered while it
+// still ran) loses every compare-and-set. An empty run is a change that is no
+// fetch run's (GiveUp's, finishing a transfer found stored) and does not check
+// it; Authorized clears the run.
 type Store interface {
 	// Create inserts a new transfer in status created with its audit record.
 	Create(ctx context.Context, t Transfer, ev audit.Event) error
@@ -140,25 +148,26 @@ type Store interface {
 	// with the binding it was sealed with (when not nil; else both stay) and
 	// enqueues the fetch task through the outbox. The state hash stays until
 	// Fail or the step to done, so a repeated callback still finds the transfer and shows
-	// its progress.
+	// its progress. It clears the run: the next fetch claims the transfer afresh.
 	Authorized(ctx context.Context, id string, from []Status, tokenSealed []byte, binding Binding, expires time.Time, ev audit.Event) (bool, error)
-	// Step moves from one of from to to (counting an attempt when to is
-	// listing); the step to done drops the sealed token, verifier and state
-	// hash in the same statement.
-	Step(ctx context.Context, id string, from []Status, to Status, ev audit.Event) (bool, error)
+	// Step moves from one of from to to (counting an attempt and claiming the
+	// transfer for run when to is listing; otherwise, with run, only while the
+	// transfer is run's); the step to done drops the sealed token, verifier and
+	// state hash in the same statement.
+	Step(ctx context.Context, id, run string, from []Status, to Status, ev audit.Event) (bool, error)
 	// Progress records the documents listed and the bytes received while
 	// downloading (no audit record); documents done are left alone.
 	Progress(ctx context.Context, id string, docsTotal int, bytesDone, bytesTotal int64) error
-	// StoreDocuments moves verifying to stored, inserting every document sealed
-	// (with its Binding) and counting them as the documents done, in one
-	// transaction with ev.
-	StoreDocuments(ctx context.Context, id string, docs []StoredDocument, ev audit.Event) (bool, error)
+	// StoreDocuments moves verifying to stored while the transfer is run's,
+	// inserting every document sealed (with its Binding) and counting them as
+	// the documents done, in one transaction with ev.
+	StoreDocuments(ctx context.Context, id, run string, docs []StoredDocument, ev audit.Event) (bool, error)
 	// Fail moves a transfer that is not stored, done or failed to failed; with
-	// from given, only from one of those. It drops the state hash and verifier
-	// and, with forget, the sealed token, in the same transaction as the status
-	// and ev (never in a second statement: a crash between would leave a failed
-	// transfer holding its token).
-	Fail(ctx context.Context, id string, from []Status, reason Reason, detail string, retry Retry, forget bool, ev audit.Event) (bool, error)
+	// from given, only from one of those; with run, only while it is run's. It
+	// drops the state hash and verifier and, with forget, the sealed token, in
+	// the same transaction as the status and ev (never in a second statement: a
+	// crash between would leave a failed transfer holding its token).
+	Fail(ctx context.Context, id, run string, from []Status, reason Reason, detail string, retry Retry, forget bool, ev audit.Event) (bool, error)
 	// ListByUser returns a user's transfers, newest first.
 	ListByUser(ctx context.Context, userID string, limit int) ([]Transfer, error)
 	// Documents returns the documents of a user (all when transferID is empty).

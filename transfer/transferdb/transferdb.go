@@ -1,5 +1,6 @@
 // Package transferdb stores transfers (package transfer) in PostgreSQL. Every status
-// change is one compare-and-set (update ... where status = any(from)) in one
+// change is one compare-and-set (update ... where status = any(from), and for a
+// fetch run's change: and run = the run's id, migration 027) in one
 // transaction with its audit record (auditdb.Append) and, after the token, the
 // outbox row of the fetch task (store.Enqueue); each change also notifies
 // Channel, so progress pages on any server process see it at once (Hub).
@@ -170,20 +171,26 @@ func (s *Store) ClaimVerifier(ctx context.Context, id string, sealed []byte) (bo
 // has), forgets the verifier, and enqueues the fetch task, all in one transaction. The state hash stays (Fail
 // and the step to done drop it), so a second callback with the same state, which lost
 // ClaimVerifier or came after this, finds the transfer and shows its progress
-// instead of failing the newest waiting transfer as a state mismatch.
+// instead of failing the newest waiting transfer as a state mismatch. It clears
+// the run (migration 027): no earlier fetch run's change applies any more, and
+// the next fetch claims the transfer afresh.
 func (s *Store) Authorized(ctx context.Context, id string, from []transfer.Status, tokenSealed []byte, binding transfer.Binding, expires time.Time, ev audit.Event) (bool, error) {
 	return s.cas(ctx, id, ev, true, stmt{`update transfer set status = 'authorized', verifier_sealed = null,
 			token_sealed = coalesce($3, token_sealed), token_expires = coalesce($4, token_expires),
 			secret_binding = case when $3::bytea is null then secret_binding else $5 end,
-			failure = null, failure_detail = null, retry = '', finished_at = null, updated_at = now()
+			failure = null, failure_detail = null, retry = '', finished_at = null, run = null, updated_at = now()
 			where id = $1 and status = any($2)`, []any{id, names(from), tokenSealed, nullTime(expires), string(binding)}})
 }
 
 // Step moves the transfer from one of from to to; entering listing counts an
-// attempt. Entering done drops the sealed token, verifier and state hash in the
-// same statement: a done transfer never keeps a secret, not even after a crash.
-func (s *Store) Step(ctx context.Context, id string, from []transfer.Status, to transfer.Status, ev audit.Event) (bool, error) {
+// attempt and claims the transfer for run (the run column takes it). Any other
+// step with a run changes the row only while it is still that run's: a run
+// another one claimed the transfer from loses. Entering done drops the sealed
+// token, verifier and state hash in the same statement: a done transfer never
+// keeps a secret, not even after a crash.
+func (s *Store) Step(ctx context.Context, id, run string, from []transfer.Status, to transfer.Status, ev audit.Event) (bool, error) {
 	return s.cas(ctx, id, ev, false, stmt{`update transfer set status = $3,
+			run = case when $3 = 'listing' then $4::uuid else run end,
 			attempts = attempts + case when $3 = 'listing' then 1 else 0 end,
 			docs_done = case when $3 = 'listing' then 0 else docs_done end,
 			bytes_done = case when $3 = 'listing' then 0 else bytes_done end,
@@ -191,7 +198,8 @@ func (s *Store) Step(ctx context.Context, id string, from []transfer.Status, to 
 			verifier_sealed = case when $3 = 'done' then null else verifier_sealed end,
 			state_hash = case when $3 = 'done' then null else state_hash end,
 			finished_at = case when $3 = 'done' then now() else finished_at end, updated_at = now()
-			where id = $1 and status = any($2)`, []any{id, names(from), string(to)}})
+			where id = $1 and status = any($2) and ($3 = 'listing' or $4::uuid is null or run = $4::uuid)`,
+		[]any{id, names(from), string(to), nullRun(run)}})
 }
 
 // stmt is one statement with its arguments.
@@ -247,9 +255,10 @@ func (s *Store) Progress(ctx context.Context, id string, docsTotal int, bytesDon
 	return store.Error(err)
 }
 
-// StoreDocuments writes every document and moves verifying to stored, with ev;
-// only here do the documents count as done (verified and stored).
-func (s *Store) StoreDocuments(ctx context.Context, id string, docs []transfer.StoredDocument, ev audit.Event) (bool, error) {
+// StoreDocuments writes every document and moves verifying to stored, with ev,
+// while the transfer is run's; only here do the documents count as done
+// (verified and stored).
+func (s *Store) StoreDocuments(ctx context.Context, id, run string, docs []transfer.StoredDocument, ev audit.Event) (bool, error) {
 	inserts := make([]stmt, 0, len(docs))
 	for _, d := range docs {
 		inserts = append(inserts, stmt{`insert into transfer_document (id, transfer_id, user_id, remote_id, source,
@@ -259,7 +268,7 @@ func (s *Store) StoreDocuments(ctx context.Context, id string, docs []transfer.S
 				d.Size, d.SHA1, d.SHA256, d.CorrelationID, d.Received, d.Sealed, string(d.Binding)}})
 	}
 	return s.cas(ctx, id, ev, false, stmt{`update transfer set status = 'stored', docs_done = $2, updated_at = now()
-			where id = $1 and status = 'verifying'`, []any{id, len(docs)}}, inserts...)
+			where id = $1 and status = 'verifying' and run = $3::uuid`, []any{id, len(docs), nullRun(run)}}, inserts...)
 }
 
 // Fail moves a transfer to failed unless its documents are stored already (then
@@ -267,8 +276,8 @@ func (s *Store) StoreDocuments(ctx context.Context, id string, docs []transfer.S
 // and the verifier, and with forget the sealed token too, in the same statement
 // as the status and in one transaction with ev: a failed transfer never keeps a
 // token no retry will use, not even after a crash, and a lost Fail (the
-// transfer moved on) drops nothing.
-func (s *Store) Fail(ctx context.Context, id string, from []transfer.Status, reason transfer.Reason, detail string, retry transfer.Retry, forget bool, ev audit.Event) (bool, error) {
+// transfer moved on, or with a run: another run claimed it) drops nothing.
+func (s *Store) Fail(ctx context.Context, id, run string, from []transfer.Status, reason transfer.Reason, detail string, retry transfer.Retry, forget bool, ev audit.Event) (bool, error) {
 	var only []string // nil: from any unfinished status
 	if from != nil {
 		only = names(from)
@@ -276,8 +285,19 @@ func (s *Store) Fail(ctx context.Context, id string, from []transfer.Status, rea
 	return s.cas(ctx, id, ev, false, stmt{`update transfer set status = 'failed', failure = $2, failure_detail = $3, retry = $4,
 			state_hash = null, verifier_sealed = null, token_sealed = case when $6 then null else token_sealed end,
 			finished_at = now(), updated_at = now()
-			where id = $1 and status not in ('stored', 'done', 'failed') and ($5::text[] is null or status = any($5))`,
-		[]any{id, string(reason), detail, string(retry), only, forget}})
+			where id = $1 and status not in ('stored', 'done', 'failed') and ($5::text[] is null or status = any($5))
+			and ($7::uuid is null or run = $7::uuid)`,
+		[]any{id, string(reason), detail, string(retry), only, forget, nullRun(run)}})
+}
+
+// nullRun is a run id as a query argument: SQL null when empty, a change that
+// is no fetch run's (the callback's, GiveUp's, finishing a transfer found
+// stored), which does not check the run.
+func nullRun(run string) any {
+	if run == "" {
+		return nil
+	}
+	return run
 }
 
 func notFound(err error) error {

@@ -90,6 +90,13 @@ func (s *Source) search(w http.ResponseWriter, r *http.Request) {
 // with Prefer: respond-async), then the document raw or as a FHIR Binary, with
 // Range support, Content-Digest and the faults.
 func (s *Source) binary(w http.ResponseWriter, r *http.Request) {
+	if gate := s.f().Gate; gate != nil {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-gate:
+		}
+	}
 	f := s.f()
 	if f.ExpireBinary {
 		s.Expire()

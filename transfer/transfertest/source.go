@@ -67,6 +67,11 @@ type Faults struct {
 	// TokenDelay holds every token request this long before it is answered
 	// (so that concurrent callbacks are all in before the first redemption).
 	TokenDelay time.Duration
+	// Gate holds each Binary read that comes in while it is set until Gate is
+	// closed (or the client gives up); the read is then answered with the
+	// faults set at that moment. A test catches one run of a fetch
+	// mid-download with it, lets another run go, then releases the first.
+	Gate chan struct{}
 	// TokenRedirectTo answers the token request with 307 Temporary Redirect
 	// (method and body kept) to this URL.
 	TokenRedirectTo string

@@ -1,0 +1,17 @@
+-- The fetch run that holds a transfer (issue: two runs of one transfer's fetch
+-- at once). A task that asynq recovers (its lease lost) or that the stalled-work
+-- sweep sends again can run while the old run still runs (a slow source). The
+-- fetch's first step, into listing, claims the transfer for a new run id; every
+-- later change that run makes (its steps to downloading and verifying, storing
+-- the documents, failing, the step to done after its own store) changes the row
+-- only while run is still its id. So a run that a newer one overtook stops
+-- quietly: it cannot fail the newer attempt, move it on, or revoke its token.
+--
+-- Null: no run holds the transfer (not fetched yet; or moved to authorized by the
+-- callback or by "Opnieuw proberen", which clear it so that no old run's change
+-- applies before the next fetch claims it). Changes that are no fetch run's
+-- (the callback's, GiveUp's, finishing a transfer found stored) do not check it.
+-- An older binary does not name the column: its claims leave run as it was, so
+-- only once every worker runs this version are all runs held apart. Nullable
+-- without a default, the column is added without rewriting the table.
+alter table transfer add column run uuid;

@@ -1,0 +1,229 @@
+package transfer_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgo-koppelvlak/pgo/audit"
+	"github.com/pgo-koppelvlak/pgo/transfer"
+	"github.com/pgo-koppelvlak/pgo/transfer/transfertest"
+)
+
+// runs drives fetch runs of transfers in the background, each as its task's
+// last attempt, and gates that hold their Binary reads (transfertest.Faults.Gate).
+// At the test's end it opens every gate and waits for every run, so that no run
+// outlives the source or the database, also when the test failed half-way.
+type runs struct {
+	e     *env
+	open  map[chan struct{}]bool
+	ended []chan error
+}
+
+func newRuns(t *testing.T, e *env) *runs {
+	r := &runs{e: e, open: map[chan struct{}]bool{}}
+	t.Cleanup(func() {
+		for g := range r.open {
+			r.release(g)
+		}
+		for _, d := range r.ended {
+			select {
+			case <-d:
+			case <-time.After(30 * time.Second):
+			}
+		}
+	})
+	return r
+}
+
+// gate returns a new closed-later gate.
+func (r *runs) gate() chan struct{} {
+	g := make(chan struct{})
+	r.open[g] = true
+	return g
+}
+
+// release lets the reads held at g go on (once).
+func (r *runs) release(g chan struct{}) {
+	if r.open[g] {
+		r.open[g] = false
+		close(g)
+	}
+}
+
+// start runs Fetch of id in the background; the channel gets its result, then
+// is closed.
+func (r *runs) start(id string) chan error {
+	d := make(chan error, 1)
+	go func() {
+		d <- r.e.svc.Fetch(context.Background(), id, true)
+		close(d)
+	}()
+	r.ended = append(r.ended, d)
+	return d
+}
+
+// wait returns the result of a run started with start.
+func (r *runs) wait(t *testing.T, d chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-d:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not end", what)
+		return nil
+	}
+}
+
+// waitBinaryReads waits until the source has received n Binary reads (a run
+// read it is held at its gate, in downloading).
+func waitBinaryReads(t *testing.T, e *env, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for binaryGETs(e) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d Binary reads at the source; want %d", binaryGETs(e), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// failures returns the reasons of the transfer's transfer_failed audit records.
+func (e *env) failures(t *testing.T, id string) []string {
+	t.Helper()
+	rows, err := e.db.Pool.Query(context.Background(), `select reason from audit_log
+		where object_id = $1 and action = $2 order by seq`, id, string(audit.ActTransferFailed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// steps counts the transfer's audit records of step.
+func (e *env) steps(t *testing.T, id string, step transfer.Status) int {
+	t.Helper()
+	n := 0
+	for _, r := range e.audit(t, id) {
+		if r[1] == string(step) {
+			n++
+		}
+	}
+	return n
+}
+
+// The defect of two runs at once: run A stalls mid-download; run B (its task
+// recovered) fails with "Opnieuw proberen" on the same token; the patient
+// retries and run C downloads; then A wakes up to a failure no retry helps.
+// A must not fail C's attempt with its reason, nor revoke the token C uses: it
+// lost the transfer when B claimed it, and stops quietly. C then completes.
+func TestOldRunDoesNotFailTheNewerAttempt(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, true, nil)
+	r := newRuns(t, e)
+	tr := e.consent(t)
+	gateA := r.gate()
+	e.src.Set(transfertest.Faults{Gate: gateA})
+	a := r.start(tr.ID)
+	waitBinaryReads(t, e, 1)
+
+	e.src.Set(transfertest.Faults{Down: true})
+	if got := e.fetch(t, tr.ID); got.Status != transfer.StatusFailed || got.Failure != transfer.ReasonUnavailable || got.Retry != transfer.RetrySame {
+		t.Fatalf("run B: %s (%s), retry %q; want failed, %s, same", got.Status, got.Failure, got.Retry, transfer.ReasonUnavailable)
+	}
+	if again, err := e.svc.Retry(ctx, e.actor, tr.ID); err != nil || again.Status != transfer.StatusAuthorized {
+		t.Fatalf("retry: %s, %v; want authorized", again.Status, err)
+	}
+	gateC := r.gate()
+	e.src.Set(transfertest.Faults{Gate: gateC})
+	c := r.start(tr.ID)
+	waitBinaryReads(t, e, 2)
+
+	// A's document comes too large: a failure that would revoke the token.
+	e.src.Set(transfertest.Faults{Gate: gateC, Extra: make([]byte, 9<<20)})
+	r.release(gateA)
+	if err := r.wait(t, a, "run A"); err != nil {
+		t.Errorf("run A: %v; want it to stop quietly", err)
+	}
+	got := e.get(t, tr.ID)
+	if got.Status != transfer.StatusDownloading || got.Failure != "" {
+		t.Fatalf("after run A failed: %s (%s: %s); want run C's attempt downloading", got.Status, got.Failure, got.FailureDetail)
+	}
+	if reasons := e.failures(t, tr.ID); !slices.Equal(reasons, []string{string(transfer.ReasonUnavailable)}) {
+		t.Errorf("transfer_failed records %v; want only run B's %s", reasons, transfer.ReasonUnavailable)
+	}
+	if n := len(e.src.Revoked()); n != 0 {
+		t.Errorf("the token was revoked %d times while run C uses it", n)
+	}
+
+	e.src.Set(transfertest.Faults{})
+	r.release(gateC)
+	if err := r.wait(t, c, "run C"); err != nil {
+		t.Fatalf("run C: %v", err)
+	}
+	got = e.get(t, tr.ID)
+	if got.Status != transfer.StatusDone || got.Attempts != 3 || e.documents(t, tr.ID) != 1 {
+		t.Fatalf("run C: %s (%s: %s) after %d attempts, %d documents; want done, 3, 1",
+			got.Status, got.Failure, got.FailureDetail, got.Attempts, e.documents(t, tr.ID))
+	}
+	if n := len(e.src.Revoked()); n != 1 {
+		t.Errorf("revoked %d times; want once, by run C", n)
+	}
+}
+
+// An old run's steps do not apply once a newer run has claimed the transfer:
+// run A is held mid-download, run B claims the transfer and is held too; A then
+// gets the whole document, but its step to verifying (and so its store, its
+// step to done and its revocation) changes nothing. B completes alone.
+func TestOldRunStepsDoNotApply(t *testing.T) {
+	e := newEnv(t, true, nil)
+	r := newRuns(t, e)
+	tr := e.consent(t)
+	gateA := r.gate()
+	e.src.Set(transfertest.Faults{Gate: gateA})
+	a := r.start(tr.ID)
+	waitBinaryReads(t, e, 1)
+	gateB := r.gate()
+	e.src.Set(transfertest.Faults{Gate: gateB})
+	b := r.start(tr.ID)
+	waitBinaryReads(t, e, 2)
+
+	r.release(gateA)
+	if err := r.wait(t, a, "run A"); err != nil {
+		t.Errorf("run A: %v; want it to stop quietly", err)
+	}
+	got := e.get(t, tr.ID)
+	if got.Status != transfer.StatusDownloading || e.documents(t, tr.ID) != 0 {
+		t.Fatalf("after run A: %s, %d documents; want run B's downloading, none stored", got.Status, e.documents(t, tr.ID))
+	}
+	if n := e.steps(t, tr.ID, transfer.StatusVerifying); n != 0 {
+		t.Errorf("%d steps to verifying recorded while run B downloads; want none", n)
+	}
+	if n := len(e.src.Revoked()); n != 0 {
+		t.Errorf("the token was revoked %d times while run B uses it", n)
+	}
+
+	r.release(gateB)
+	if err := r.wait(t, b, "run B"); err != nil {
+		t.Fatalf("run B: %v", err)
+	}
+	got = e.get(t, tr.ID)
+	if got.Status != transfer.StatusDone || got.Attempts != 2 || e.documents(t, tr.ID) != 1 {
+		t.Fatalf("run B: %s (%s: %s) after %d attempts, %d documents; want done, 2, 1",
+			got.Status, got.Failure, got.FailureDetail, got.Attempts, e.documents(t, tr.ID))
+	}
+	for _, step := range []transfer.Status{transfer.StatusVerifying, transfer.StatusStored, transfer.StatusDone} {
+		if n := e.steps(t, tr.ID, step); n != 1 {
+			t.Errorf("%d records of step %s; want 1, run B's", n, step)
+		}
+	}
+	if n := len(e.src.Revoked()); n != 1 {
+		t.Errorf("revoked %d times; want once, by run B", n)
+	}
+}
