@@ -17,41 +17,50 @@ var BundleTypes = map[string]bool{"transaction": true, "collection": true, "sear
 // entry can be validated (and reported) on its own. It checks the envelope: a Bundle of
 // an accepted type, every entry with a resource.
 func ReadBundle(data []byte) (bundleType string, entries []Entry, err error) {
+	bundleType, entries, _, err = readBundle(data, false)
+	return bundleType, entries, err
+}
+
+// readBundle is ReadBundle, also returning the Bundle's elements undecoded; with
+// search, each entry's search.mode is read too (ReadPage).
+func readBundle(data []byte, search bool) (string, []Entry, map[string]json.RawMessage, error) {
 	env := Entry{Index: -1}
 	if err := syntaxCheck(data); err != nil {
-		return "", nil, at(env, "", err.Error())
+		return "", nil, nil, at(env, "", err.Error())
 	}
 	var b map[string]json.RawMessage
 	if err := json.Unmarshal(data, &b); err != nil {
-		return "", nil, at(env, "", "not a JSON object")
+		return "", nil, nil, at(env, "", "not a JSON object")
 	}
-	var resourceType string
+	var resourceType, bundleType string
 	if json.Unmarshal(b["resourceType"], &resourceType) != nil || resourceType != "Bundle" {
-		return "", nil, at(env, "resourceType", "expected a Bundle")
+		return "", nil, nil, at(env, "resourceType", "expected a Bundle")
 	}
 	if t, ok := b["type"]; ok && json.Unmarshal(t, &bundleType) != nil {
-		return "", nil, at(env, "Bundle.type", "not a string")
+		return "", nil, nil, at(env, "Bundle.type", "not a string")
 	}
 	if !BundleTypes[bundleType] {
-		return "", nil, at(env, "Bundle.type", fmt.Sprintf("type %q is not imported (use transaction, collection or searchset)", bundleType))
+		return "", nil, nil, at(env, "Bundle.type", fmt.Sprintf("type %q is not imported (use transaction, collection or searchset)", bundleType))
 	}
 	var raw []json.RawMessage
 	if es, ok := b["entry"]; ok && json.Unmarshal(es, &raw) != nil {
-		return "", nil, at(env, "Bundle.entry", "not an array")
+		return "", nil, nil, at(env, "Bundle.entry", "not an array")
 	}
+	var entries []Entry
 	for i, r := range raw {
-		e, err := readEntry(i, r)
+		e, err := readEntry(i, r, search)
 		if err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		entries = append(entries, e)
 	}
-	return bundleType, entries, nil
+	return bundleType, entries, b, nil
 }
 
 // readEntry reads Bundle.entry[i] (raw is valid JSON): an object with a resource
-// and, optionally, a fullUrl string. Its errors name the element, never a Go type.
-func readEntry(i int, raw json.RawMessage) (Entry, *Error) {
+// and, optionally, a fullUrl string; with search, also search.mode, a string.
+// Its errors name the element, never a Go type.
+func readEntry(i int, raw json.RawMessage, search bool) (Entry, *Error) {
 	path := fmt.Sprintf("Bundle.entry[%d]", i)
 	var e map[string]json.RawMessage
 	if json.Unmarshal(raw, &e) != nil || e == nil {
@@ -65,7 +74,11 @@ func readEntry(i int, raw json.RawMessage) (Entry, *Error) {
 	if len(res) == 0 || string(res) == "null" {
 		return Entry{}, &Error{Entry: i, Path: path + ".resource", Reason: "entry has no resource"}
 	}
-	return Entry{Index: i, FullURL: fullURL, JSON: res}, nil
+	var s BundleSearch
+	if m, ok := e["search"]; search && ok && json.Unmarshal(m, &s) != nil {
+		return Entry{}, &Error{Entry: i, Path: path + ".search", Reason: "not an object with a mode code"}
+	}
+	return Entry{Index: i, FullURL: fullURL, SearchMode: s.Mode, JSON: res}, nil
 }
 
 // IsBundle reports whether data looks like a Bundle (for input detection).

@@ -43,7 +43,10 @@ type Entry struct {
 	Index   int
 	Source  string // file name for loose resources
 	FullURL string // Bundle.entry.fullUrl
-	JSON    []byte
+	// SearchMode is Bundle.entry.search.mode of a search result page (match,
+	// include or outcome; "" when absent), as ReadPage reads it.
+	SearchMode string
+	JSON       []byte
 }
 
 // Resource is a validated inbound resource with what the importer needs from it.

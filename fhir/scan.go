@@ -95,7 +95,7 @@ func scanEntries(d *json.Decoder, fn func(Entry) error) (entryErr, err error) {
 		if entryErr != nil {
 			continue
 		}
-		e, eerr := readEntry(i, raw)
+		e, eerr := readEntry(i, raw, false)
 		if eerr != nil {
 			entryErr = eerr
 			continue

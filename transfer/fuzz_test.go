@@ -50,10 +50,14 @@ func exampleFiles(f *testing.F) (binary, pdf, docRef []byte) {
 
 // parsePage reads body as the only page of a search result (as list does the
 // first): the documents it lists, its next link (checked, not followed), or why
-// it is refused.
+// it is refused. Without a next link it is the last page, and its Bundle.total
+// is checked as list checks it.
 func parsePage(base string, body []byte) ([]remoteDoc, string, *Failure) {
 	l := listing{base: base, asked: map[string]int{base + "/DocumentReference?status=current": 1}}
 	next, f := l.add(body)
+	if f == nil && next == "" {
+		f = l.complete()
+	}
 	if f != nil {
 		return nil, "", f
 	}

@@ -41,6 +41,8 @@ const maxPages = maxDocuments
 // one request with its own time, size and header bounds, parsed strictly (STU3,
 // or R4); every PDF attachment must point into the source's own FHIR base, and
 // every next link must be a DocumentReference search there, asked at most once.
+// When the source declares Bundle.total, the pages must hold exactly that many
+// matches (listing.declare, listing.complete).
 func (s *Service) list(ctx context.Context, t Transfer, token string) ([]remoteDoc, *Failure) {
 	l := listing{base: t.ResourceURI, asked: map[string]int{}}
 	for next := t.ResourceURI + "/DocumentReference?status=current"; next != ""; {
@@ -54,6 +56,9 @@ func (s *Service) list(ctx context.Context, t Transfer, token string) ([]remoteD
 		if next, f = l.add(body); f != nil {
 			return nil, f
 		}
+	}
+	if f := l.complete(); f != nil {
+		return nil, f
 	}
 	docs, f := l.result()
 	if f == nil {
@@ -93,6 +98,12 @@ type listing struct {
 	entries    int            // the entries of all pages
 	docs       []remoteDoc
 	notCurrent []string // the statuses of the DocumentReferences passed over
+	// matches counts the DocumentReferences of all pages that are matches of
+	// the search (listing.add), whatever their status; total is the Bundle.total
+	// page totalAt declared first (totalAt 0: no page has declared one).
+	matches int
+	total   int64
+	totalAt int
 }
 
 // ask records u as the next page to read. A page asked before (a next link back
@@ -134,14 +145,18 @@ func onPage(n int, f *Failure) *Failure {
 func (l *listing) add(body []byte) (string, *Failure) {
 	n := len(l.asked)
 	name := pageName(n)
-	typ, entries, err := fhir.ReadBundle(body)
+	p, err := fhir.ReadPage(body)
 	if err != nil {
 		return "", fail(ReasonBadBundle, "%s is not a valid Bundle: %s", name, clip(err.Error(), 2*maxEcho))
 	}
-	if typ != "searchset" {
-		return "", fail(ReasonBadBundle, "%s is a %s Bundle, not a searchset", name, typ)
+	if p.Type != "searchset" {
+		return "", fail(ReasonBadBundle, "%s is a %s Bundle, not a searchset", name, p.Type)
 	}
-	next, f := l.nextOf(body)
+	if f := l.declare(p.Total); f != nil {
+		return "", f
+	}
+	entries := p.Entries
+	next, f := l.nextOf(p.Links)
 	if f != nil || len(entries) == 0 {
 		return next, f // a page without entries adds none; result refuses a list without any
 	}
@@ -157,6 +172,9 @@ func (l *listing) add(body []byte) (string, *Failure) {
 		docs, status, f := documentsOf(l.base, e)
 		if f != nil {
 			return "", onPage(n, f)
+		}
+		if status != "" && e.SearchMode != "include" && e.SearchMode != "outcome" {
+			l.matches++ // a DocumentReference (documentsOf returns a status only for one)
 		}
 		if status != "current" && status != "" {
 			l.notCurrent = append(l.notCurrent, status)
@@ -174,6 +192,9 @@ func (l *listing) add(body []byte) (string, *Failure) {
 		}
 		return "", fail(ReasonBadBundle, "the document list names %d PDF documents%s, more than the %d one transfer takes", len(l.docs), pages, maxDocuments)
 	}
+	if l.totalAt > 0 && int64(l.matches) > l.total { // refused before the next page is asked
+		return "", l.miscount(next != "")
+	}
 	return next, nil
 }
 
@@ -182,19 +203,10 @@ func (l *listing) add(body []byte) (string, *Failure) {
 // §2.1) as an absolute URL, "" when there is none. The bearer token goes with
 // it, so, as an attachment URL, it must lie under the source's FHIR base: a
 // DocumentReference search there, nothing else.
-func (l *listing) nextOf(body []byte) (string, *Failure) {
+func (l *listing) nextOf(links []fhir.BundleLink) (string, *Failure) {
 	name := pageName(len(l.asked))
-	var b struct {
-		Link []struct {
-			Relation string `json:"relation"`
-			URL      string `json:"url"`
-		} `json:"link"`
-	}
-	if err := json.Unmarshal(body, &b); err != nil {
-		return "", fail(ReasonBadBundle, "%s has a Bundle.link that is not a list of relation and url", name)
-	}
 	var next []string
-	for _, k := range b.Link {
+	for _, k := range links {
 		if strings.EqualFold(strings.TrimSpace(k.Relation), "next") {
 			next = append(next, k.URL)
 		}

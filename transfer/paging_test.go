@@ -198,3 +198,69 @@ func TestPagedListTooLong(t *testing.T) {
 		}
 	})
 }
+
+// TestPagedListTotalMismatch: a source that declares Bundle.total (FHIR STU3:
+// the matches of the whole search, on every page) must hand over that many
+// matches over its pages. Fewer means later documents are missing and the
+// dossier would pass as complete; more, or a total that changes between
+// pages, means the count is wrong and so is the list. Each is refused before
+// anything is downloaded; more is refused before the next page is asked.
+func TestPagedListTotalMismatch(t *testing.T) {
+	const declares = "the document list declares "
+	for _, tc := range []struct {
+		name     string
+		pages    int
+		totals   []int
+		want     string
+		searches int
+	}{
+		{"one page, total 2", 0, []int{2}, declares + "2 matching DocumentReference(s) (Bundle.total) but its page holds 1: the list is incomplete", 1},
+		{"three pages, total 4", 3, []int{4}, declares + "4 matching DocumentReference(s) (Bundle.total) but its 3 pages hold 3: the list is incomplete", 3},
+		{"three pages, total 4 on the last only", 3, []int{-1, -1, 4}, declares + "4 matching DocumentReference(s) (Bundle.total) but its 3 pages hold 3: the list is incomplete", 3},
+		{"one page, total 0", 0, []int{0}, declares + "0 matching DocumentReference(s) (Bundle.total) but its page holds 1", 1},
+		{"three pages, total 2", 3, []int{2}, declares + "2 matching DocumentReference(s) (Bundle.total) but its 3 pages hold 3", 3},
+		{"three pages, total 1", 3, []int{1}, declares + "1 matching DocumentReference(s) (Bundle.total) but its first 2 page(s) hold 2", 2},
+		{"three pages, total changes", 3, []int{3, 3, 4}, "page 3 of the document list declares 4 matches (Bundle.total) where page 1 declared 3", 3},
+		{"HAPI's links, total 5", 3, []int{5}, declares + "5 matching DocumentReference(s) (Bundle.total) but its 3 pages hold 3: the list is incomplete", 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, true, nil)
+			e.src.Set(transfertest.Faults{Pages: tc.pages, HAPIPaging: strings.HasPrefix(tc.name, "HAPI"), Totals: tc.totals})
+			tr := e.fetch(t, e.consent(t).ID)
+			refused(t, e, tr, tc.want)
+			if q, _ := searches(e); len(q) != tc.searches {
+				t.Errorf("%d searches %q; want %d", len(q), q, tc.searches)
+			}
+		})
+	}
+}
+
+// TestPagedListTotalHolds: a true total over several pages, one stated on some
+// pages only, and none at all (Bundle.total is optional in STU3) all transfer
+// every document, with no extra request.
+func TestPagedListTotalHolds(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		pages  int
+		totals []int
+		docs   int
+	}{
+		{"one page, total 1", 0, nil, 1},
+		{"three pages, total 3", 3, nil, 3},
+		{"one page, no total", 0, []int{-1}, 1},
+		{"three pages, no total", 3, []int{-1}, 3},
+		{"three pages, total on the later ones", 3, []int{-1, 3}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, true, nil)
+			e.src.Set(transfertest.Faults{Pages: tc.pages, Totals: tc.totals, AnnounceHash: true})
+			tr := e.fetch(t, e.consent(t).ID)
+			if tr.Status != transfer.StatusDone || e.documents(t, tr.ID) != tc.docs {
+				t.Errorf("status %s (%s: %s), %d documents; want done with %d", tr.Status, tr.Failure, tr.FailureDetail, e.documents(t, tr.ID), tc.docs)
+			}
+			if q, _ := searches(e); len(q) != max(tc.pages, 1) {
+				t.Errorf("%d searches %q; want %d", len(q), q, max(tc.pages, 1))
+			}
+		})
+	}
+}

@@ -82,6 +82,12 @@ func (s *Source) search(w http.ResponseWriter, r *http.Request) {
 	bundle := map[string]any{"resourceType": "Bundle", "type": "searchset", "total": max(f.Pages, 1),
 		"link":  links,
 		"entry": []any{map[string]any{"fullUrl": base + "/DocumentReference/" + doc["id"].(string), "resource": doc, "search": map[string]any{"mode": "match"}}}}
+	if n := len(f.Totals); n > 0 {
+		bundle["total"] = f.Totals[min(page, n)-1]
+		if f.Totals[min(page, n)-1] < 0 {
+			delete(bundle, "total")
+		}
+	}
 	w.Header().Set("Content-Type", "application/fhir+json")
 	_ = json.NewEncoder(w).Encode(bundle)
 }

@@ -48,6 +48,10 @@ type Faults struct {
 	// NextLink is the next link of the last page ("{base}" stands for the
 	// FHIR base): a loop, another host, a URL outside the base.
 	NextLink string
+	// Totals replaces the Bundle.total of the pages (by default each page
+	// declares the true total, one per page): page n declares Totals[n-1], a
+	// page past the list the last one, and a negative one declares none.
+	Totals []int
 	// Trickle sends the document in 4 KiB pieces with this pause between them (a
 	// slow network, so a test can catch the target mid-download).
 	Trickle time.Duration
