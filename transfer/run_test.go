@@ -78,6 +78,24 @@ func (r *runs) wait(t *testing.T, d chan error, what string) error {
 	}
 }
 
+// completes waits for the run started with start as d and checks that it took
+// transfer id to done on its own: after attempts attempts, with one document
+// stored and the token revoked once.
+func (r *runs) completes(t *testing.T, d chan error, id string, attempts int, what string) {
+	t.Helper()
+	if err := r.wait(t, d, what); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	got, docs := r.e.get(t, id), r.e.documents(t, id)
+	if got.Status != transfer.StatusDone || got.Attempts != attempts || docs != 1 {
+		t.Fatalf("%s: %s (%s: %s) after %d attempts, %d documents; want done, %d, 1",
+			what, got.Status, got.Failure, got.FailureDetail, got.Attempts, docs, attempts)
+	}
+	if n := len(r.e.src.Revoked()); n != 1 {
+		t.Errorf("revoked %d times; want once, by %s", n, what)
+	}
+}
+
 // waitBinaryReads waits until the source has received n Binary reads (a run
 // read it is held at its gate, in downloading).
 func waitBinaryReads(t *testing.T, e *env, n int) {
@@ -164,17 +182,7 @@ func TestOldRunDoesNotFailTheNewerAttempt(t *testing.T) {
 
 	e.src.Set(transfertest.Faults{})
 	r.release(gateC)
-	if err := r.wait(t, c, "run C"); err != nil {
-		t.Fatalf("run C: %v", err)
-	}
-	got = e.get(t, tr.ID)
-	if got.Status != transfer.StatusDone || got.Attempts != 3 || e.documents(t, tr.ID) != 1 {
-		t.Fatalf("run C: %s (%s: %s) after %d attempts, %d documents; want done, 3, 1",
-			got.Status, got.Failure, got.FailureDetail, got.Attempts, e.documents(t, tr.ID))
-	}
-	if n := len(e.src.Revoked()); n != 1 {
-		t.Errorf("revoked %d times; want once, by run C", n)
-	}
+	r.completes(t, c, tr.ID, 3, "run C")
 }
 
 // An old run's steps do not apply once a newer run has claimed the transfer:
@@ -210,20 +218,10 @@ func TestOldRunStepsDoNotApply(t *testing.T) {
 	}
 
 	r.release(gateB)
-	if err := r.wait(t, b, "run B"); err != nil {
-		t.Fatalf("run B: %v", err)
-	}
-	got = e.get(t, tr.ID)
-	if got.Status != transfer.StatusDone || got.Attempts != 2 || e.documents(t, tr.ID) != 1 {
-		t.Fatalf("run B: %s (%s: %s) after %d attempts, %d documents; want done, 2, 1",
-			got.Status, got.Failure, got.FailureDetail, got.Attempts, e.documents(t, tr.ID))
-	}
+	r.completes(t, b, tr.ID, 2, "run B")
 	for _, step := range []transfer.Status{transfer.StatusVerifying, transfer.StatusStored, transfer.StatusDone} {
 		if n := e.steps(t, tr.ID, step); n != 1 {
 			t.Errorf("%d records of step %s; want 1, run B's", n, step)
 		}
-	}
-	if n := len(e.src.Revoked()); n != 1 {
-		t.Errorf("revoked %d times; want once, by run B", n)
 	}
 }
