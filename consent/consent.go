@@ -217,6 +217,10 @@ type Config struct {
 	CodeTTL     time.Duration // default 60 s, at most 10 min
 	TokenTTL    time.Duration // default and at most 15 min
 	ConsentTTL  time.Duration // default 15 min
+	// MaxItems is the most dossier items one consent may select: what one export
+	// document may hold (PGO_EXPORT_MAX_ITEMS, the same number the worker's
+	// export.JobsConfig gets; 0: export.DefaultMaxItems).
+	MaxItems int
 }
 
 // Deps are the parts consent is built from.
@@ -260,6 +264,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 	def(&cfg.CodeTTL, time.Minute, 10*time.Minute)
 	def(&cfg.TokenTTL, 15*time.Minute, 15*time.Minute)
 	def(&cfg.ConsentTTL, 15*time.Minute, 15*time.Minute)
+	if cfg.MaxItems <= 0 {
+		cfg.MaxItems = export.DefaultMaxItems
+	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}

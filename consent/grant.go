@@ -3,6 +3,7 @@ package consent
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -59,6 +60,24 @@ func (s *Service) Screen(ctx context.Context, req *Request, who Caller) (Screen,
 
 // errNoCategory: allow needs at least one category.
 var errNoCategory = pgo.NewError(pgo.EINVALID, "consent.error.no_category", "Choose at least one part of your dossier.")
+
+// ReasonTooLarge is the translation key of TooLargeError; its text takes the
+// selection's items and the maximum (%d, %d).
+const ReasonTooLarge = "consent.error.too_large"
+
+// TooLargeError refuses a selection that holds more items than one document may
+// hold (Config.MaxItems, PGO_EXPORT_MAX_ITEMS): the worker lays the whole document
+// out in memory. The consent screen shows it again with Items and Max, asking the
+// patient to choose fewer parts. It unwraps to a *pgo.Error (EINVALID,
+// ReasonTooLarge).
+type TooLargeError struct{ Items, Max int }
+
+func (e *TooLargeError) Error() string { return e.Unwrap().Error() }
+
+func (e *TooLargeError) Unwrap() error {
+	return pgo.NewError(pgo.EINVALID, ReasonTooLarge, fmt.Sprintf(
+		"The parts you chose hold %d items together; one document holds at most %d. Choose fewer parts.", e.Items, e.Max))
+}
 
 // Decide records the patient's choice and returns where the browser goes next:
 // the client's redirect_uri with code, state and iss (allow) or with
@@ -191,7 +210,7 @@ func (s *Service) refuse(ctx context.Context, req *Request, who Caller) (string,
 }
 
 // selection parses the chosen categories: at least one, each a category of the
-// patient's dossier that holds data.
+// patient's dossier that holds data, together at most Config.MaxItems items.
 func (s *Service) selection(ctx context.Context, accountID string, selected []string) ([]dossier.Category, error) {
 	counts, err := s.d.Dossier.Counts(ctx, accountID)
 	if err != nil {
@@ -211,6 +230,10 @@ func (s *Service) selection(ctx context.Context, accountID string, selected []st
 	}
 	if len(out) == 0 {
 		return nil, errNoCategory
+	}
+	// the items the export will lay out: every row of a selected category
+	if n := export.SelectedItems(counts, out); n > s.cfg.MaxItems {
+		return nil, &TooLargeError{Items: n, Max: s.cfg.MaxItems}
 	}
 	return out, nil
 }

@@ -57,9 +57,10 @@ type Throttle struct {
 // and hashes and the document_rendered audit record, so a crash leaves either no
 // document or the whole one.
 //
-// A permanent failure (invalid dossier data, an unknown job) fails the job with its
-// reason and an export_failed audit record and returns an error matching
-// ErrPermanent; any other error is returned as is, for the task to be retried.
+// A permanent failure (invalid dossier data, an unknown job, a selection over
+// MaxItems) fails the job with its reason and an export_failed audit record and
+// returns an error matching ErrPermanent; any other error is returned as is, for
+// the task to be retried.
 func (j *Jobs) Render(ctx context.Context, id string) error {
 	if err := checkID("job id", id); err != nil {
 		return &permanentError{err}
@@ -87,7 +88,10 @@ func (j *Jobs) Render(ctx context.Context, id string) error {
 	var buf bytes.Buffer
 	res, err := j.RenderSelection(ctx, &buf, job.UserID, job.Categories, job.Conformance, j.recorder(ctx, id))
 	var incomplete *IncompleteError
+	var tooLarge *TooLargeError
 	switch {
+	case errors.As(err, &tooLarge):
+		return j.failTooLarge(ctx, job, tooLarge)
 	case errors.As(err, &incomplete):
 		return j.failIncomplete(ctx, job, err, incomplete.Proof)
 	case err != nil && permanent(err):
@@ -153,14 +157,37 @@ func (j *Jobs) failIncomplete(ctx context.Context, job Job, cause error, p Proof
 	return &permanentError{cause}
 }
 
+// failTooLarge records a selection over the maximum as a permanent failure: status
+// failed with TooLargeMessage and an export_failed record (reason too_large) that
+// keeps the counts for the auditor; nothing was laid out.
+func (j *Jobs) failTooLarge(ctx context.Context, job Job, cause *TooLargeError) error {
+	ev := j.event(job, audit.ActExportFailed)
+	ev.Outcome, ev.Reason = audit.Failure, "too_large"
+	ev.Details = map[string]string{"items": fmt.Sprint(cause.Items), "max_items": fmt.Sprint(cause.Max),
+		"attempt": fmt.Sprint(job.Attempts)}
+	if _, err := j.store.Fail(ctx, job.ID, TooLargeMessage, ev); err != nil {
+		return err
+	}
+	return &permanentError{cause}
+}
+
 // RenderSelection renders a user's selection as PDF/A into w: the code path of the
 // background task, also used directly by `pgo export render`. progress may be nil.
+// A selection of more items than MaxItems gives a *TooLargeError before anything is
+// laid out (and, when the Summarizer counts, before it is loaded).
 func (j *Jobs) RenderSelection(ctx context.Context, w io.Writer, userID string, cats []dossier.Category, lvl Conformance, progress Progress) (Result, error) {
+	if err := j.checkCounts(ctx, userID, cats); err != nil {
+		return Result{}, err
+	}
 	sum, err := j.dossier.Summary(ctx, userID, cats)
 	if err != nil {
 		return Result{}, err
 	}
 	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	// what the layout would see: the dossier may have grown since it was counted
+	if err := j.checkItems(countItems(sum)); err != nil {
 		return Result{}, err
 	}
 	return Render(w, Input{Summary: sum, Source: j.source, GeneratedAt: j.now(), Conformance: lvl, Progress: progress})

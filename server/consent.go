@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -100,7 +101,7 @@ func (p *consentPages) authorize(c echo.Context) error {
 // screen renders the consent screen. The page's CSP also allows the form to lead
 // to the client's redirect_uri: browsers apply form-action to the redirect that
 // follows the POST.
-func (p *consentPages) screen(c echo.Context, req *consent.Request, who consent.Caller, sid string, checked map[string]bool, errKey string) error {
+func (p *consentPages) screen(c echo.Context, req *consent.Request, who consent.Caller, sid string, checked map[string]bool, errKey string, errArgs ...any) error {
 	sc, err := p.svc.Screen(c.Request().Context(), req, who)
 	if err != nil {
 		return err
@@ -108,7 +109,7 @@ func (p *consentPages) screen(c echo.Context, req *consent.Request, who consent.
 	l := lang(c)
 	v := web.ConsentView{Page: p.page(c, web.T(l, "consent.title")), CSRF: account.CSRFToken(sid),
 		Provider: p.cfg.InstanceName, Client: req.ClientName, Gegevensdienst: sc.GegevensdienstName,
-		Minutes: sc.ValidMinutes, Error: errKey}
+		Minutes: sc.ValidMinutes, Error: errKey, ErrorArgs: errArgs}
 	for _, k := range consentParamOrder(req.Params) {
 		v.Params = append(v.Params, web.Hidden{Name: k, Value: req.Params.Get(k)})
 	}
@@ -174,16 +175,29 @@ func (p *consentPages) decide(c echo.Context) error {
 	allow := c.FormValue("decision") == "allow"
 	cats := c.Request().Form["category"]
 	loc, err := p.svc.Decide(ctx, c.Request(), who, allow, cats)
-	if pgo.ErrorReason(err) == "consent.error.no_category" {
-		req, aerr := p.svc.Authorize(ctx, c.Request(), who)
-		if aerr != nil {
-			return aerr
-		}
+	var tooLarge *consent.TooLargeError
+	switch {
+	case pgo.ErrorReason(err) == "consent.error.no_category":
+		return p.again(c, who, map[string]bool{}, "consent.error.no_category")
+	case errors.As(err, &tooLarge):
+		// the patient's choice stays ticked, to untick parts of it
 		checked := map[string]bool{}
-		return p.screen(c, req, who, p.session(c).id, checked, "consent.error.no_category")
-	}
-	if err != nil {
+		for _, k := range cats {
+			checked[k] = true
+		}
+		return p.again(c, who, checked, consent.ReasonTooLarge, tooLarge.Items, tooLarge.Max)
+	case err != nil:
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, loc)
+}
+
+// again shows the consent screen once more with an error about the choice (the
+// translation key errKey with its values), nothing having been granted.
+func (p *consentPages) again(c echo.Context, who consent.Caller, checked map[string]bool, errKey string, args ...any) error {
+	req, err := p.svc.Authorize(c.Request().Context(), c.Request(), who)
+	if err != nil {
+		return err
+	}
+	return p.screen(c, req, who, p.session(c).id, checked, errKey, args...)
 }

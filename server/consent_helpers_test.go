@@ -102,6 +102,8 @@ type consentOpts struct {
 	noOCL bool
 	// quota bounds the audit records of unauthenticated token requests.
 	quota *audit.Quota
+	// maxItems is the most items a consent may select (0: the default).
+	maxItems int
 }
 
 func newConsentEnv(t *testing.T, o consentOpts) *consentEnv {
@@ -133,7 +135,7 @@ func newConsentEnv(t *testing.T, o consentOpts) *consentEnv {
 		zuid: {zuidCallback}, "vier.localhost": {"https://vier.localhost/cb"}, "weg.localhost": {"https://weg.localhost/cb"},
 	}
 	e.svc, err = consent.New(consent.Config{Issuer: testIssuer + "/", ProviderName: "noord", RequirePKCE: o.requirePKCE,
-		Redirects: e.redirects}, consent.Deps{Store: consentdb.New(e.db, exportdb.New(e.db, worker.NewRenderTask)), Lists: lists,
+		Redirects: e.redirects, MaxItems: o.maxItems}, consent.Deps{Store: consentdb.New(e.db, exportdb.New(e.db, worker.NewRenderTask)), Lists: lists,
 		Dossier: dos, Exports: jobs, Signer: key, Now: now, Unauthenticated: o.quota})
 	if err != nil {
 		t.Fatal(err)

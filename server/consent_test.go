@@ -223,6 +223,44 @@ func TestConsentRefuseAndNoCategory(t *testing.T) {
 	}
 }
 
+// A selection over the most items one document may hold (PGO_EXPORT_MAX_ITEMS)
+// shows the consent screen again (422) with the error naming the selection's items
+// and the maximum, in Dutch and, after the English switch, in English; the chosen
+// parts stay ticked, and nothing is granted.
+func TestConsentTooLarge(t *testing.T) {
+	e := newConsentEnv(t, consentOpts{maxItems: 2})
+	b := e.browser()
+	b.login(t, patientName, e.seed)
+	cats := []string{"problems", "allergies"}
+	var n int
+	if err := e.db.Pool.QueryRow(context.Background(), `select count(*) from dossier_resource where user_id = $1 and category = any($2)`,
+		e.patient, cats).Scan(&n); err != nil || n <= 2 {
+		t.Fatalf("the selection holds %d items (%v); the test needs more than 2", n, err)
+	}
+	for _, l := range []web.Lang{web.NL, web.EN} {
+		params := authParams("state-large-"+string(l), "")
+		w := b.get("/oauth/authorize?" + params.Encode() + "&lang=" + string(l))
+		form := url.Values{"csrf": {hiddenCSRF.FindStringSubmatch(w.Body.String())[1]}, "decision": {"allow"}, "category": cats}
+		for k, v := range params {
+			form[k] = v
+		}
+		w = b.post("/oauth/authorize", form)
+		want := html.EscapeString(web.T(l, consent.ReasonTooLarge, n, 2))
+		if w.Code != http.StatusUnprocessableEntity || !strings.Contains(w.Body.String(), want) {
+			t.Errorf("%s: %d, want 422 with %q\n%s", l, w.Code, want, w.Body)
+		}
+		if strings.Count(w.Body.String(), " checked") != len(cats) {
+			t.Errorf("%s: the screen shown again does not tick the %d parts chosen", l, len(cats))
+		}
+	}
+	if web.T(web.NL, consent.ReasonTooLarge, 1, 2) == web.T(web.EN, consent.ReasonTooLarge, 1, 2) {
+		t.Error("consent.error.too_large has no Dutch text of its own")
+	}
+	if g, _ := e.svc.Grants(context.Background(), e.patient); len(g) != 0 || len(e.auditRecords(t, audit.ActConsentGranted)) != 0 {
+		t.Errorf("grants %+v after a selection over the maximum", g)
+	}
+}
+
 // Deselecting a category: only the ticked ones go into the grant and its export.
 func TestConsentSelection(t *testing.T) {
 	e := newConsentEnv(t, consentOpts{})

@@ -15,7 +15,11 @@ type ConsentView struct {
 	Categories     []ConsentCategory
 	Preview        []PreviewSection
 	Error          string // translation key, "" when none
+	ErrorArgs      []any  // the values the Error's text takes (items and maximum of too_large)
 }
+
+// ErrorText is the Error in the page's language, with its values.
+func (v ConsentView) ErrorText() string { return v.T(v.Error, v.ErrorArgs...) }
 
 // Hidden is one hidden form field.
 type Hidden struct{ Name, Value string }
@@ -38,10 +42,14 @@ type PreviewSection struct {
 
 // Summary is the form's error summary.
 func (v ConsentView) Summary() ErrorSummary {
-	if v.Error == "" || len(v.Categories) == 0 {
-		return one(v.Page, "", v.Error)
+	if v.Error == "" {
+		return ErrorSummary{}
 	}
-	return one(v.Page, "cat-"+v.Categories[0].Key, v.Error)
+	field := ""
+	if len(v.Categories) > 0 {
+		field = "cat-" + v.Categories[0].Key
+	}
+	return summary(v.Page, []FieldError{{Field: field, Text: v.ErrorText()}})
 }
 
 // GrantsView is "Mijn toestemmingen": every consent with its state.

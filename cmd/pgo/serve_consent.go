@@ -48,6 +48,7 @@ func (a *App) consent() (*consent.Service, error) {
 	svc, err := consent.New(consent.Config{
 		Issuer: a.Config.PublicURL, ProviderName: c.ProviderName, Redirects: c.Redirects(),
 		RequirePKCE: c.RequirePKCE, CodeTTL: c.CodeTTL, TokenTTL: c.TokenTTL, ConsentTTL: c.ConsentTTL,
+		MaxItems: a.Config.FHIR.ExportMaxItems, // what one document may hold, as the worker's exportJobs
 	}, consent.Deps{
 		Store:   consentdb.New(a.DB, exportdb.New(a.DB, worker.NewRenderTask)),
 		Lists:   a.Lists,

@@ -40,6 +40,8 @@ func (a *App) exportJobs() *export.Jobs {
 		Dossier: a.dossiers(),
 		Sealer:  a.exportSealer(), // vault streams, so the FHIR Binary endpoint streams them (serve_fhir.go)
 		Source:  a.Config.InstanceName,
+		// the same bound the consent screen applies (serve_consent.go)
+		MaxItems: a.Config.FHIR.ExportMaxItems,
 	})
 }
 
