@@ -25,8 +25,19 @@ type Screen struct {
 	Request            *Request
 	GegevensdienstName string
 	Categories         []Category
-	Preview            dossier.Summary // every category with data, for the preview
+	Preview            dossier.Summary // every category with data, its first dossier.PreviewRows items
 	ValidMinutes       int             // how long the consent lasts (15)
+}
+
+// Count is how many items category c holds (the preview shows at most
+// dossier.PreviewRows of them); 0 when it holds none.
+func (sc Screen) Count(c dossier.Category) int {
+	for _, ct := range sc.Categories {
+		if ct.Key == c {
+			return ct.Count
+		}
+	}
+	return 0
 }
 
 // Category is one selectable part of the dossier.

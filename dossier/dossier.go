@@ -97,6 +97,13 @@ type Store interface {
 	// Rows returns the user's rows of the given categories, in insertion order,
 	// with their Binding.
 	Rows(ctx context.Context, userID string, cats []Category) ([]Row, error)
+	// FirstRows returns the first n rows (in insertion order, as Rows) of each
+	// of the given categories, and the user's first Patient row if it is not
+	// among them, all in insertion order: what the consent screen previews.
+	FirstRows(ctx context.Context, userID string, cats []Category, n int) ([]Row, error)
+	// RowsByRefKey returns the user's rows whose ref key is one of keys, in
+	// insertion order.
+	RowsByRefKey(ctx context.Context, userID string, keys [][]byte) ([]Row, error)
 }
 
 // Service is the dossier: import, counts and summaries of a user's health record.

@@ -51,22 +51,26 @@ func (s *Service) summarize(ctx context.Context, userID string, selected []Categ
 	if err != nil {
 		return Summary{}, err
 	}
-	return build(res, sel, counts, texts), nil
+	return build(res, nil, sel, counts, texts, 0), nil
 }
 
 // Overview is what the consent screen shows before the patient chooses: the
 // number of items of every category that holds data, and a Summary with a section
-// for each of them.
+// for each of them that holds its first PreviewRows items (Counts has how many
+// there are).
 type Overview struct {
 	Counts  map[Category]int
 	Summary Summary
 }
 
-// Overview reads the counts once and, when there is data, summarizes every
-// category that has some. Its items carry the table cells only: the further
-// texts and the aliases that the PDF prints (Item.Extra, Item.Texts,
-// Patient.Aliases) are left out, since collecting them costs as much as the rest
-// of the summary and the preview table does not show them.
+// Overview reads the counts once and, when there is data, summarizes the first
+// PreviewRows items of every category that has some, with the cells the PDF
+// shows for them, reading only those rows and what they refer to (overview).
+// Its items carry the table cells only: the further texts and the aliases that
+// the PDF prints (Item.Extra, Item.Texts, Patient.Aliases) are left out, since
+// collecting them costs as much as the rest of the summary and the preview
+// table does not show them; Summary.Documents lists the previewed documents
+// only.
 func (s *Service) Overview(ctx context.Context, userID string) (Overview, error) {
 	if err := checkUser(userID); err != nil {
 		return Overview{}, err
@@ -87,7 +91,7 @@ func (s *Service) Overview(ctx context.Context, userID string) (Overview, error)
 	if len(selected) == 0 {
 		return ov, nil
 	}
-	ov.Summary, err = s.summarize(ctx, userID, selected, sel, counts, false)
+	ov.Summary, err = s.overview(ctx, userID, selected, sel, counts)
 	return ov, err
 }
 
@@ -115,9 +119,11 @@ func (s *Service) open(userID string, rows []Row) ([]openRow, error) {
 }
 
 // build assembles the Summary; without texts it leaves out what only the PDF
-// prints (Item.Extra, Item.Texts, Patient.Aliases).
-func build(res []openRow, sel map[Category]bool, counts map[Category]int, texts bool) Summary {
-	r := newResolver(res)
+// prints (Item.Extra, Item.Texts, Patient.Aliases). With limit > 0 a section
+// holds the first limit rows of its category in res. The rows of refs only show
+// references (the resolver), as do the rows of res past the limit.
+func build(res, refs []openRow, sel map[Category]bool, counts map[Category]int, texts bool, limit int) Summary {
+	r := newResolver(append(res[:len(res):len(res)], refs...))
 	var sum Summary
 	sections := map[Category]*Section{}
 	for _, ci := range Categories {
@@ -147,7 +153,7 @@ func build(res []openRow, sel map[Category]bool, counts map[Category]int, texts 
 	cover.add(aliases...)
 	for i, o := range res {
 		sec := sections[o.Category]
-		if sec == nil {
+		if sec == nil || (limit > 0 && len(sec.Items) >= limit) {
 			continue
 		}
 		c := cells(o, r)
@@ -228,7 +234,7 @@ func Preview(in Input, selected []Category) (Summary, error) {
 		counts[c]++
 		rows = append(rows, openRow{Row{Type: r.Type, Category: c}, n})
 	}
-	return build(rows, sel, counts, true), nil
+	return build(rows, nil, sel, counts, true, 0), nil
 }
 
 // cells builds a row whose length always equals the section's column count.

@@ -119,7 +119,8 @@ func (p *consentPages) screen(c echo.Context, req *consent.Request, who consent.
 			Count: ct.Count, Checked: on})
 	}
 	for _, sec := range sc.Preview.Sections {
-		ps := web.PreviewSection{Key: string(sec.Category), Label: categoryLabel(l, sec.Category), Columns: sec.Columns}
+		ps := web.PreviewSection{Key: string(sec.Category), Label: categoryLabel(l, sec.Category), Columns: sec.Columns,
+			Count: sc.Count(sec.Category)}
 		for _, it := range sec.Items {
 			ps.Rows = append(ps.Rows, it.Cells)
 		}

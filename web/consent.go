@@ -32,13 +32,18 @@ type ConsentCategory struct {
 	Checked bool
 }
 
-// PreviewSection lists the items of one category that would be sent.
+// PreviewSection lists the first items of one category that would be sent:
+// Rows holds at most dossier.PreviewRows of its Count items.
 type PreviewSection struct {
 	Key     string
 	Label   string
 	Columns []string
 	Rows    [][]string
+	Count   int // the category's items, all of which go into the document
 }
+
+// Cut reports whether the preview shows fewer rows than the category holds.
+func (s PreviewSection) Cut() bool { return len(s.Rows) < s.Count }
 
 // Summary is the form's error summary.
 func (v ConsentView) Summary() ErrorSummary {

@@ -182,14 +182,49 @@ func (s *Store) Counts(ctx context.Context, userID string) (map[dossier.Category
 	return out, store.Error(err)
 }
 
+// rowColumns are what dossier.Row holds of a stored resource, in scanRows' order.
+const rowColumns = `id, import_id, fhir_version, resource_type, category, ref_key, sealed_binding, sealed`
+
 // Rows returns the user's resources of the given categories in import order.
 func (s *Store) Rows(ctx context.Context, userID string, cats []dossier.Category) ([]dossier.Row, error) {
+	return s.scanRows(ctx, `select `+rowColumns+`
+		from dossier_resource where user_id = $1 and category = any($2) order by seq`, userID, categoryNames(cats))
+}
+
+// FirstRows returns the first n resources of each of the given categories in
+// import order (the order Rows and the document use), and the user's first
+// Patient, which the cover names, when it is not among them. Each category's
+// rows are read in order from the index on (user_id, category, seq) and cut in
+// the query (a lateral join per category), so the work does not grow with the
+// dossier. A Patient is always of category patient (dossier.Classify).
+func (s *Store) FirstRows(ctx context.Context, userID string, cats []dossier.Category, n int) ([]dossier.Row, error) {
+	return s.scanRows(ctx, `select `+rowColumns+` from (
+			select r.* from unnest($2::text[]) as c(category)
+			cross join lateral (select * from dossier_resource d
+				where d.user_id = $1 and d.category = c.category order by d.seq limit $3) r
+			union
+			(select * from dossier_resource where user_id = $1 and category = $4 and resource_type = 'Patient'
+				order by seq limit 1)
+		) f order by seq`, userID, categoryNames(cats), n, string(dossier.CatPatient))
+}
+
+// RowsByRefKey returns the user's resources whose ref key is one of keys, in
+// import order.
+func (s *Store) RowsByRefKey(ctx context.Context, userID string, keys [][]byte) ([]dossier.Row, error) {
+	return s.scanRows(ctx, `select `+rowColumns+`
+		from dossier_resource where user_id = $1 and ref_key = any($2) order by seq`, userID, keys)
+}
+
+func categoryNames(cats []dossier.Category) []string {
 	names := make([]string, len(cats))
 	for i, c := range cats {
 		names[i] = string(c)
 	}
-	rows, err := s.db.Pool.Query(ctx, `select id, import_id, fhir_version, resource_type, category, ref_key, sealed_binding, sealed
-		from dossier_resource where user_id = $1 and category = any($2) order by seq`, userID, names)
+	return names
+}
+
+func (s *Store) scanRows(ctx context.Context, query string, args ...any) ([]dossier.Row, error) {
+	rows, err := s.db.Pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, store.Error(err)
 	}
