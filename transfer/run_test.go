@@ -66,6 +66,18 @@ func (r *runs) start(id string) chan error {
 	return d
 }
 
+// startHeld starts a run of id whose Binary reads are held at a new gate, and
+// waits until the source has its read (the n-th of the test): the run is then
+// in downloading, held. It returns the run's result channel and its gate.
+func (r *runs) startHeld(t *testing.T, id string, n int) (chan error, chan struct{}) {
+	t.Helper()
+	g := r.gate()
+	r.e.src.Set(transfertest.Faults{Gate: g})
+	d := r.start(id)
+	waitBinaryReads(t, r.e, n)
+	return d, g
+}
+
 // wait returns the result of a run started with start.
 func (r *runs) wait(t *testing.T, d chan error, what string) error {
 	t.Helper()
@@ -146,10 +158,7 @@ func TestOldRunDoesNotFailTheNewerAttempt(t *testing.T) {
 	e := newEnv(t, true, nil)
 	r := newRuns(t, e)
 	tr := e.consent(t)
-	gateA := r.gate()
-	e.src.Set(transfertest.Faults{Gate: gateA})
-	a := r.start(tr.ID)
-	waitBinaryReads(t, e, 1)
+	a, gateA := r.startHeld(t, tr.ID, 1)
 
 	e.src.Set(transfertest.Faults{Down: true})
 	if got := e.fetch(t, tr.ID); got.Status != transfer.StatusFailed || got.Failure != transfer.ReasonUnavailable || got.Retry != transfer.RetrySame {
@@ -158,10 +167,7 @@ func TestOldRunDoesNotFailTheNewerAttempt(t *testing.T) {
 	if again, err := e.svc.Retry(ctx, e.actor, tr.ID); err != nil || again.Status != transfer.StatusAuthorized {
 		t.Fatalf("retry: %s, %v; want authorized", again.Status, err)
 	}
-	gateC := r.gate()
-	e.src.Set(transfertest.Faults{Gate: gateC})
-	c := r.start(tr.ID)
-	waitBinaryReads(t, e, 2)
+	c, gateC := r.startHeld(t, tr.ID, 2)
 
 	// A's document comes too large: a failure that would revoke the token.
 	e.src.Set(transfertest.Faults{Gate: gateC, Extra: make([]byte, 9<<20)})
@@ -193,14 +199,8 @@ func TestOldRunStepsDoNotApply(t *testing.T) {
 	e := newEnv(t, true, nil)
 	r := newRuns(t, e)
 	tr := e.consent(t)
-	gateA := r.gate()
-	e.src.Set(transfertest.Faults{Gate: gateA})
-	a := r.start(tr.ID)
-	waitBinaryReads(t, e, 1)
-	gateB := r.gate()
-	e.src.Set(transfertest.Faults{Gate: gateB})
-	b := r.start(tr.ID)
-	waitBinaryReads(t, e, 2)
+	a, gateA := r.startHeld(t, tr.ID, 1)
+	b, gateB := r.startHeld(t, tr.ID, 2)
 
 	r.release(gateA)
 	if err := r.wait(t, a, "run A"); err != nil {
