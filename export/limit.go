@@ -29,6 +29,15 @@ func (e *TooLargeError) Unwrap() error { return pgo.Errorf(pgo.ETOOLARGE, TooLar
 // MaxItems is the most items one document may hold.
 func (j *Jobs) MaxItems() int { return j.maxItems }
 
+// CheckSelection refuses, with a *TooLargeError, a selection of the user's
+// categories that holds more items than one document may, before a job for it is
+// queued: the check a rendering makes again before it loads anything (the dossier
+// may grow in between). It counts only when the Summarizer can (Counter); the
+// consent screen counts the same way on its own (consent.Service.Decide).
+func (j *Jobs) CheckSelection(ctx context.Context, userID string, cats []dossier.Category) error {
+	return j.checkCounts(ctx, userID, cats)
+}
+
 // checkCounts refuses a selection whose categories hold more than the maximum
 // before its Summary is loaded, when the Summarizer can count (one grouped count
 // query; dossier.Service can). Counts are the rows per category, and every row of a

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -91,6 +92,10 @@ func openExport(ctx context.Context, e *env) (*export.Jobs, *App, error) {
 }
 
 func exportFailed(err error) error {
+	var tooLarge *export.TooLargeError
+	if errors.As(err, &tooLarge) { // the operator gets the counts and the setting
+		return &exitError{code: 1, msg: "pgo " + tooLarge.Error()}
+	}
 	msg := pgo.ErrorMessage(err)
 	if msg == "" {
 		msg = err.Error()
@@ -179,6 +184,11 @@ func runExportRequest(ctx context.Context, e *env, fs *flag.FlagSet, args []stri
 		return err
 	}
 	defer a.Close()
+	// Refused here, not only when the worker renders it: a job that can only fail
+	// is not queued.
+	if err := jobs.CheckSelection(ctx, *sel.user, sel.parsed); err != nil {
+		return exportFailed(err)
+	}
 	job, err := jobs.Request(ctx, export.Request{
 		UserID: *sel.user, Categories: sel.parsed, Conformance: sel.conf,
 		ActorType: audit.ActorSystem, ActorID: "cli",

@@ -245,3 +245,32 @@ func readFHIRDir(t *testing.T, dir string) map[string]fhirResource {
 	}
 	return out
 }
+
+// A selection over PGO_EXPORT_MAX_ITEMS is refused by `pgo export request`
+// before a job is queued (no export_job row, no outbox row), and by `pgo export
+// render` before a file is written; both name the count and the maximum.
+func TestExportCLIRefusesSelectionOverMaxItems(t *testing.T) {
+	vars, dir, user := exportVars(t), t.TempDir(), uuid.NewString()
+	addAccount(t, vars, user)
+	mustCLI(t, vars, "dossier", "import", "--user", user, shared.Path("medmij", "bgz-patA"))
+	vars["PGO_EXPORT_MAX_ITEMS"] = "2"
+	out := filepath.Join(dir, "all.pdf")
+	for _, args := range [][]string{{"export", "request", "--user", user}, {"export", "render", "--user", user, "--out", out}} {
+		code, stdout, stderr := auditCLI(t, vars, args...)
+		if code != 1 || !strings.Contains(stderr, "more than the 2 one document may hold (PGO_EXPORT_MAX_ITEMS)") || stdout != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1 naming the count and the maximum", args, code, stdout, stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("files left after the refused render: %v", entries)
+	}
+	db, err := store.Open(context.Background(), vars["PGO_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var jobs, outbox int
+	if err := db.Pool.QueryRow(context.Background(), `select (select count(*) from export_job), (select count(*) from outbox)`).Scan(&jobs, &outbox); err != nil || jobs != 0 || outbox != 0 {
+		t.Fatalf("after the refused request: %d export jobs, %d outbox rows (%v); want none", jobs, outbox, err)
+	}
+}
