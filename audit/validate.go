@@ -209,13 +209,20 @@ var counterDetails = map[string]bool{
 	"size": true, "pages": true, "attempt": true, "attempts": true, "other_sessions": true,
 }
 
+// DetailRun is the Details key of the records a transfer's fetch run writes:
+// the run's id (package transfer), a random UUID the code generated, so that an
+// auditor tells two attempts' interleaved records apart.
+const DetailRun = "run"
+
 // codeDetail reports whether the code, never input, fills Details key k: a
-// counter, or a hash written as hex (keys ending "_hash", such as
-// kept_from_prev_hash). Their digit runs are no BSN, and masking one would make
-// a hash unreadable (a prune record whose kept_from_prev_hash held a nine-digit
-// run passing the elfproef, about one in a hundred, broke verification).
+// counter, a hash written as hex (keys ending "_hash", such as
+// kept_from_prev_hash) or a run id (DetailRun). Their digit runs are no BSN,
+// and masking one would make a hash unreadable (a prune record whose
+// kept_from_prev_hash held a nine-digit run passing the elfproef, about one in
+// a hundred, broke verification) or a run id match no run (about one random
+// UUID in 750 holds such a run).
 func codeDetail(k string) bool {
-	return counterDetails[k] || strings.HasPrefix(k, "count_") || strings.HasSuffix(k, "_hash")
+	return counterDetails[k] || k == DetailRun || strings.HasPrefix(k, "count_") || strings.HasSuffix(k, "_hash")
 }
 
 func checkText(name, v string, max int) error {

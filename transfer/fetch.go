@@ -52,7 +52,7 @@ func (s *Service) Fetch(ctx context.Context, id string, last bool) error {
 	ctx = reqctx.WithIDs(ctx, reqctx.IDs{Request: reqctx.NewID(), Correlation: t.CorrelationID})
 	run := uuid.NewString()
 	ok, err := s.c.Store.Step(ctx, id, run, []Status{StatusAuthorized, StatusListing, StatusDownloading, StatusVerifying},
-		StatusListing, s.event(t, audit.ActDocumentListed, StatusListing))
+		StatusListing, s.runEvent(t, run, audit.ActDocumentListed, StatusListing))
 	if err != nil || !ok {
 		return err
 	}
@@ -82,13 +82,13 @@ func (s *Service) fetchAll(ctx context.Context, t *Transfer, run, token string) 
 	for _, d := range docs {
 		announced += d.Size
 	}
-	ev := s.event(*t, audit.ActDocumentListed, StatusDownloading)
+	ev := s.runEvent(*t, run, audit.ActDocumentListed, StatusDownloading)
 	ev.Details["documents"] = strconv.Itoa(len(docs))
 	if ok, err := s.c.Store.Step(ctx, t.ID, run, []Status{StatusListing}, StatusDownloading, ev); err != nil || !ok {
 		return nil, storeFailure(err)
 	}
 	t.Status = StatusDownloading
-	p := &progress{s: s, id: t.ID, total: len(docs), bytesTotal: announced}
+	p := &progress{s: s, id: t.ID, run: run, total: len(docs), bytesTotal: announced}
 	p.write(ctx, true)
 	got := make([]received, 0, len(docs))
 	for _, d := range docs {
@@ -99,7 +99,7 @@ func (s *Service) fetchAll(ctx context.Context, t *Transfer, run, token string) 
 		got = append(got, r)
 		p.write(ctx, true) // bytes only: a document counts as done once verified and stored
 	}
-	ev = s.event(*t, audit.ActDocumentFetched, StatusVerifying)
+	ev = s.runEvent(*t, run, audit.ActDocumentFetched, StatusVerifying)
 	if ok, err := s.c.Store.Step(ctx, t.ID, run, []Status{StatusDownloading}, StatusVerifying, ev); err != nil || !ok {
 		return nil, storeFailure(err)
 	}
@@ -129,7 +129,7 @@ func (s *Service) store(ctx context.Context, t *Transfer, run string, got []rece
 			hashes["sha256."+strconv.Itoa(i)] = hex.EncodeToString(d.SHA256)
 		}
 	}
-	ev := s.event(*t, audit.ActDocumentFetched, StatusStored)
+	ev := s.runEvent(*t, run, audit.ActDocumentFetched, StatusStored)
 	ev.ObjectHashes = hashes
 	ev.Details["documents"] = strconv.Itoa(len(docs))
 	// Lost (superseded): another run claimed the transfer since this one
@@ -184,7 +184,7 @@ func (s *Service) finish(ctx context.Context, t Transfer, run string) error {
 			s.c.Logger.WarnContext(ctx, "transfer: revoking the token failed", "transfer", t.ID, "err", err)
 		}
 	}
-	ev := s.event(t, audit.ActTransferCompleted, StatusDone)
+	ev := s.runEvent(t, run, audit.ActTransferCompleted, StatusDone)
 	ev.Details["token_revoked"] = revoked
 	// The step to done drops the token in the same statement.
 	_, err := s.c.Store.Step(ctx, t.ID, run, []Status{StatusStored}, StatusDone, ev)
@@ -255,6 +255,18 @@ func (s *Service) token(ctx context.Context, t Transfer) (string, error) {
 	return string(b), err
 }
 
+// runEvent is the audit record of a change run makes: s.event with the run's id
+// in its Details (audit.DetailRun), so that the records of two attempts of one
+// transfer that interleave (a task recovered while the old run still ran) can
+// be told apart. A change that is no run's (run empty) names none.
+func (s *Service) runEvent(t Transfer, run string, a audit.Action, step Status) audit.Event {
+	ev := s.event(t, a, step)
+	if run != "" {
+		ev.Details[audit.DetailRun] = run
+	}
+	return ev
+}
+
 // superseded is the failure of a run whose compare-and-set was lost: another run
 // of the same transfer (a task recovered while this one still ran) claimed it or
 // moved it on, so this run stops quietly and leaves the transfer to that one.
@@ -269,13 +281,14 @@ func storeFailure(err error) *Failure {
 	return transient(ReasonInternal, "the database did not take the change")
 }
 
-// progress writes the downloaded bytes at most every 250 ms. Documents done stay
-// 0 while downloading: StoreDocuments counts them, with the verified documents, in
-// the transaction that stores them, so a document failing verification never
-// shows as done.
+// progress writes the downloaded bytes of run at most every 250 ms, only while
+// the transfer is that run's (Store.Progress). Documents done stay 0 while
+// downloading: StoreDocuments counts them, with the verified documents, in the
+// transaction that stores them, so a document failing verification never shows
+// as done.
 type progress struct {
 	s                 *Service
-	id                string
+	id, run           string
 	mu                sync.Mutex
 	total             int
 	bytes, bytesTotal int64
@@ -295,7 +308,7 @@ func (p *progress) write(ctx context.Context, force bool) {
 	}
 	p.last = time.Now()
 	total := max(p.bytesTotal, p.bytes)
-	if err := p.s.c.Store.Progress(ctx, p.id, p.total, p.bytes, total); err != nil {
+	if err := p.s.c.Store.Progress(ctx, p.id, p.run, p.total, p.bytes, total); err != nil {
 		p.s.c.Logger.WarnContext(ctx, "transfer: progress not written", "transfer", p.id, "err", err)
 	}
 }

@@ -125,3 +125,43 @@ func TestRunOwnsItsChanges(t *testing.T) {
 	change("the old run's failure after the newer claim", tr.ID, false, fail(tr.ID, old))
 	change("the newer run's failure", tr.ID, true, fail(tr.ID, newer))
 }
+
+// Progress applies only while the transfer is downloading and the run's: once
+// a newer run has claimed it, the old run's bytes change nothing (the newer
+// run's do: the control), nor do a write with no run or one after the
+// download.
+func TestProgressIsTheRuns(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, true, nil)
+	ev := func() audit.Event {
+		return audit.Event{Action: audit.ActDocumentListed, Outcome: audit.Success,
+			ActorType: audit.ActorSystem, ActorID: "test", ObjectType: "transfer", ObjectID: "x"}
+	}
+	tr := e.consent(t)
+	step := func(run string, from, to transfer.Status) {
+		t.Helper()
+		if won, err := e.store.Step(ctx, tr.ID, run, []transfer.Status{from}, to, ev()); !won || err != nil {
+			t.Fatalf("step to %s: won %v, %v", to, won, err)
+		}
+	}
+	progress := func(name, run string, bytes, want int64) {
+		t.Helper()
+		if err := e.store.Progress(ctx, tr.ID, run, 1, bytes, 1000); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := e.get(t, tr.ID).BytesDone; got != want {
+			t.Fatalf("%s: %d bytes done; want %d", name, got, want)
+		}
+	}
+	old, newer := uuid.NewString(), uuid.NewString()
+	step(old, transfer.StatusAuthorized, transfer.StatusListing)
+	step(old, transfer.StatusListing, transfer.StatusDownloading)
+	progress("the old run's progress while it holds the transfer", old, 100, 100)
+	step(newer, transfer.StatusDownloading, transfer.StatusListing)
+	step(newer, transfer.StatusListing, transfer.StatusDownloading)
+	progress("the old run's progress after the newer claim", old, 500, 0)
+	progress("progress with no run", "", 600, 0)
+	progress("the newer run's progress", newer, 200, 200)
+	step(newer, transfer.StatusDownloading, transfer.StatusVerifying)
+	progress("the newer run's progress in verifying", newer, 300, 200)
+}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgo-koppelvlak/pgo/audit"
@@ -222,6 +223,133 @@ func TestOldRunStepsDoNotApply(t *testing.T) {
 	for _, step := range []transfer.Status{transfer.StatusVerifying, transfer.StatusStored, transfer.StatusDone} {
 		if n := e.steps(t, tr.ID, step); n != 1 {
 			t.Errorf("%d records of step %s; want 1, run B's", n, step)
+		}
+	}
+}
+
+// An old run's progress does not apply once a newer run has claimed the
+// transfer: run A is held mid-download, run B claims the transfer (nothing
+// received yet) and is held too; A then receives the whole document and
+// writes its bytes, but the progress shown stays B's. B's own progress still
+// applies (the control): it completes with the document's bytes shown.
+func TestOldRunProgressDoesNotApply(t *testing.T) {
+	e := newEnv(t, true, nil)
+	r := newRuns(t, e)
+	tr := e.consent(t)
+	a, gateA := r.startHeld(t, tr.ID, 1)
+	b, gateB := r.startHeld(t, tr.ID, 2)
+	held := e.get(t, tr.ID)
+	if held.Status != transfer.StatusDownloading || held.BytesDone != 0 {
+		t.Fatalf("run B held: %s, %d bytes done; want downloading, 0", held.Status, held.BytesDone)
+	}
+
+	r.release(gateA)
+	if err := r.wait(t, a, "run A"); err != nil {
+		t.Errorf("run A: %v; want it to stop quietly", err)
+	}
+	if got := e.get(t, tr.ID); got.BytesDone != held.BytesDone || got.BytesTotal != held.BytesTotal || got.DocsTotal != held.DocsTotal {
+		t.Errorf("after run A: %d of %d bytes, %d documents; want run B's %d of %d, %d",
+			got.BytesDone, got.BytesTotal, got.DocsTotal, held.BytesDone, held.BytesTotal, held.DocsTotal)
+	}
+
+	r.release(gateB)
+	r.completes(t, b, tr.ID, 2, "run B")
+	if got := e.get(t, tr.ID); got.BytesDone != int64(len(e.pdf)) {
+		t.Errorf("run B done with %d bytes shown; want its %d", got.BytesDone, len(e.pdf))
+	}
+}
+
+// runRecords returns (action, step, run) of the transfer's audit records, in
+// order; run is the run the record names (details run), or empty.
+func (e *env) runRecords(t *testing.T, id string) [][3]string {
+	t.Helper()
+	rows, err := e.db.Pool.Query(context.Background(), `select action, coalesce(details->>'step', ''),
+		coalesce(details->>'run', '') from audit_log where object_id = $1 order by seq`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) ([3]string, error) {
+		var r [3]string
+		return r, row.Scan(&r[0], &r[1], &r[2])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Every audit record a fetch run writes names the run, so that an auditor
+// tells two attempts' interleaved records apart: run A is held mid-download,
+// run B claims the transfer and is held too, A stops at its lost step to
+// verifying, and B completes. A's records (listing, downloading) name A, B's
+// (listing to done) name B, the run the transfer ends with; the records
+// written outside a run (start, authorize, callback) name none. A run's
+// failure names it too; GiveUp's, no run's, names none.
+func TestRunRecordsNameTheRun(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, true, nil)
+	r := newRuns(t, e)
+	tr := e.consent(t)
+	a, gateA := r.startHeld(t, tr.ID, 1)
+	b, gateB := r.startHeld(t, tr.ID, 2)
+	r.release(gateA)
+	if err := r.wait(t, a, "run A"); err != nil {
+		t.Errorf("run A: %v; want it to stop quietly", err)
+	}
+	r.release(gateB)
+	r.completes(t, b, tr.ID, 2, "run B")
+
+	var runB string
+	if err := e.db.Pool.QueryRow(ctx, `select run::text from transfer where id = $1`, tr.ID).Scan(&runB); err != nil {
+		t.Fatal(err)
+	}
+	// Name the runs A and B in the order they first appear.
+	label := map[string]string{"": "-", runB: "B"}
+	var got []string
+	for _, rec := range e.runRecords(t, tr.ID) {
+		if _, ok := label[rec[2]]; !ok {
+			if _, err := uuid.Parse(rec[2]); err != nil {
+				t.Fatalf("%s %s names run %q, not a run id", rec[0], rec[1], rec[2])
+			}
+			label[rec[2]] = "A"
+		}
+		got = append(got, rec[0]+" "+rec[1]+" "+label[rec[2]])
+	}
+	want := []string{
+		"transfer_started created -", "transfer_started authorizing -", "code_redeemed authorized -",
+		"document_listed listing A", "document_listed downloading A",
+		"document_listed listing B", "document_listed downloading B", "document_fetched verifying B",
+		"document_fetched stored B", "transfer_completed done B",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("records (action, step, run):\n%q\nwant\n%q", got, want)
+	}
+
+	// A run's failure (the source is down, the last attempt) names the run
+	// that listed; GiveUp's names none.
+	for _, giveUp := range []bool{false, true} {
+		tr := e.consent(t)
+		if giveUp {
+			if err := e.svc.GiveUp(ctx, tr.ID); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			e.src.Set(transfertest.Faults{Down: true})
+			if got := e.fetch(t, tr.ID); got.Status != transfer.StatusFailed {
+				t.Fatalf("fetch with the source down: %s; want failed", got.Status)
+			}
+		}
+		recs := e.runRecords(t, tr.ID)
+		last := recs[len(recs)-1]
+		want := "" // GiveUp
+		if !giveUp {
+			want = recs[len(recs)-2][2] // the step into listing
+			if want == "" {
+				t.Errorf("the step into listing names no run: %q", recs)
+			}
+		}
+		if last[0] != string(audit.ActTransferFailed) || last[2] != want {
+			t.Errorf("give up %v: last record %q; want transfer_failed naming run %q", giveUp, last, want)
 		}
 	}
 }

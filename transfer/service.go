@@ -284,12 +284,13 @@ func (s *Service) failNow(ctx context.Context, t Transfer, f *Failure) (Transfer
 // markFailed records a failure with its audit record and drops the sealed
 // secrets (the token too unless a retry of the same fetch will use it), all in
 // one statement; from (nil: any unfinished status) is what it may fail from,
-// and a fetch run (run not empty) fails it only while it is that run's. When the
-// Fail transition is lost (the transfer was stored, done or failed already, or
-// a newer run claimed it) it changes nothing and reports false: the token then
-// belongs to whatever moved the transfer on, and forgetting it would break that.
+// and a fetch run (run not empty) fails it only while it is that run's, with
+// a record that names the run (runEvent). When the Fail transition is lost
+// (the transfer was stored, done or failed already, or a newer run claimed it)
+// it changes nothing and reports false: the token then belongs to whatever
+// moved the transfer on, and forgetting it would break that.
 func (s *Service) markFailed(ctx context.Context, t Transfer, run string, from []Status, f *Failure) (bool, error) {
-	ev := s.event(t, audit.ActTransferFailed, StatusFailed)
+	ev := s.runEvent(t, run, audit.ActTransferFailed, StatusFailed)
 	ev.Outcome, ev.Reason = audit.Failure, string(f.Reason)
 	ev.Details["failed_in"] = string(t.Status)
 	retry := RetryFor(f.Reason)

@@ -123,7 +123,9 @@ type Secrets struct {
 // run that a newer one claimed the transfer from (a task recovered while it
 // still ran) loses every compare-and-set. An empty run is a change that is no
 // fetch run's (GiveUp's, finishing a transfer found stored) and does not check
-// it; Authorized clears the run.
+// it; Authorized clears the run. The audit records of a run's changes name the
+// run in their Details (audit.DetailRun), so that two attempts' interleaved
+// records can be told apart.
 type Store interface {
 	// Create inserts a new transfer in status created with its audit record.
 	Create(ctx context.Context, t Transfer, ev audit.Event) error
@@ -155,9 +157,11 @@ type Store interface {
 	// transfer is run's); the step to done drops the sealed token, verifier and
 	// state hash in the same statement.
 	Step(ctx context.Context, id, run string, from []Status, to Status, ev audit.Event) (bool, error)
-	// Progress records the documents listed and the bytes received while
-	// downloading (no audit record); documents done are left alone.
-	Progress(ctx context.Context, id string, docsTotal int, bytesDone, bytesTotal int64) error
+	// Progress records the documents listed and the bytes received while the
+	// transfer is downloading and run's (no audit record; otherwise it changes
+	// nothing and is no error, so a stale run never overwrites a newer
+	// attempt's progress); documents done are left alone.
+	Progress(ctx context.Context, id, run string, docsTotal int, bytesDone, bytesTotal int64) error
 	// StoreDocuments moves verifying to stored while the transfer is run's,
 	// inserting every document sealed (with its Binding) and counting them as
 	// the documents done, in one transaction with ev.

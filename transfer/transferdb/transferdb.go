@@ -245,13 +245,15 @@ func (s *Store) cas(ctx context.Context, id string, ev audit.Event, enqueue bool
 }
 
 // Progress records the documents listed and the bytes received of a downloading
-// transfer and notifies. docs_done is not touched: StoreDocuments sets it.
-func (s *Store) Progress(ctx context.Context, id string, docsTotal int, bytesDone, bytesTotal int64) error {
+// transfer while it is run's, and notifies; otherwise (another run claimed it,
+// or it moved on) it changes nothing and does not notify. docs_done is not
+// touched: StoreDocuments sets it.
+func (s *Store) Progress(ctx context.Context, id, run string, docsTotal int, bytesDone, bytesTotal int64) error {
 	// One statement, so one round trip: the update and, when it changed the
 	// row, the notification (sent when the statement's transaction commits).
 	_, err := s.db.Pool.Exec(ctx, `with u as (update transfer set docs_total = $2, bytes_done = $3, bytes_total = $4,
-			updated_at = now() where id = $1 and status = 'downloading' returning id)
-		select pg_notify($5, u.id::text) from u`, id, docsTotal, bytesDone, bytesTotal, Channel)
+			updated_at = now() where id = $1 and status = 'downloading' and run = $6::uuid returning id)
+		select pg_notify($5, u.id::text) from u`, id, docsTotal, bytesDone, bytesTotal, Channel, nullRun(run))
 	return store.Error(err)
 }
 
@@ -292,7 +294,8 @@ func (s *Store) Fail(ctx context.Context, id, run string, from []transfer.Status
 
 // nullRun is a run id as a query argument: SQL null when empty, a change that
 // is no fetch run's (the callback's, GiveUp's, finishing a transfer found
-// stored), which does not check the run.
+// stored), which does not check the run in Step and Fail. StoreDocuments and
+// Progress are a run's only: with no run they match no row.
 func nullRun(run string) any {
 	if run == "" {
 		return nil
