@@ -454,21 +454,24 @@ func TestNormalizeKeepsHashDetails(t *testing.T) {
 	}
 }
 
-// TestNormalizeKeepsRunDetail: a transfer's run id (a random UUID under the
-// key "run", DetailRun, the key auditors query) keeps its digit runs. About
-// one UUID in 750 holds nine digits passing the elfproef; masked, the record
-// would name no run an auditor could match.
+// TestNormalizeKeepsRunDetail: the ids the code generates itself (a
+// transfer's run, DetailRun; the grant, its export job, the access token and the
+// grants a new one supersedes) keep their digit runs. About one UUID in 750
+// holds nine digits passing the elfproef; masked, the record would name an id no
+// auditor could match. Free text with the same value is still masked.
 func TestNormalizeKeepsRunDetail(t *testing.T) {
-	run := "0b8c5e1a-3f2d-4a6b-9c7e-a123456782bc" // 123456782 passes the elfproef
-	ev := Event{Action: ActDocumentListed, Outcome: Success, ActorType: ActorSystem, ActorID: "worker",
-		Details: map[string]string{"run": run, "message": run}}.Normalize(time.Now())
-	if ev.Details["run"] != run {
-		t.Errorf("run detail changed: %q; want %q", ev.Details["run"], run)
-	}
-	if ev.Details["message"] == run {
-		t.Error("free text with a BSN-shaped run was not masked")
-	}
-	if err := ev.Validate(); err != nil {
-		t.Error(err)
+	id := "0b8c5e1a-3f2d-4a6b-9c7e-a123456782bc" // 123456782 passes the elfproef
+	for _, k := range []string{"run", "grant_id", "export_job_id", "jti", "token_id", "supersedes"} {
+		ev := Event{Action: ActDocumentListed, Outcome: Success, ActorType: ActorSystem, ActorID: "worker",
+			Details: map[string]string{k: id, "message": id}}.Normalize(time.Now())
+		if ev.Details[k] != id {
+			t.Errorf("%s detail changed: %q; want %q", k, ev.Details[k], id)
+		}
+		if ev.Details["message"] == id {
+			t.Error("free text with a BSN-shaped run was not masked")
+		}
+		if err := ev.Validate(); err != nil {
+			t.Error(err)
+		}
 	}
 }
