@@ -27,7 +27,25 @@ type Screen struct {
 	Categories         []Category
 	Preview            dossier.Summary // every category with data, its first dossier.PreviewRows items
 	ValidMinutes       int             // how long the consent lasts (15)
+	MaxItems           int             // the most items one consent may select (Config.MaxItems)
 }
+
+// Items is how many items the categories offered hold together: what choosing
+// them all would select (export.SelectedItems, as Decide counts).
+func (sc Screen) Items() int {
+	counts := make(map[dossier.Category]int, len(sc.Categories))
+	cats := make([]dossier.Category, 0, len(sc.Categories))
+	for _, ct := range sc.Categories {
+		counts[ct.Key] = ct.Count
+		cats = append(cats, ct.Key)
+	}
+	return export.SelectedItems(counts, cats)
+}
+
+// OverMax reports whether the categories offered hold more items together than
+// one consent may select, so the screen can warn before the patient submits a
+// choice Decide refuses with TooLargeError (all categories come ticked).
+func (sc Screen) OverMax() bool { return sc.MaxItems > 0 && sc.Items() > sc.MaxItems }
 
 // Count is how many items category c holds (the preview shows at most
 // dossier.PreviewRows of them); 0 when it holds none.
@@ -57,7 +75,8 @@ func (s *Service) Screen(ctx context.Context, req *Request, who Caller) (Screen,
 	if err != nil {
 		return Screen{}, err
 	}
-	sc := Screen{Request: req, GegevensdienstName: name, ValidMinutes: int(s.cfg.ConsentTTL.Minutes()), Preview: ov.Summary}
+	sc := Screen{Request: req, GegevensdienstName: name, ValidMinutes: int(s.cfg.ConsentTTL.Minutes()), Preview: ov.Summary,
+		MaxItems: s.cfg.MaxItems}
 	for _, ci := range dossier.Categories {
 		if n := ov.Counts[ci.Key]; n > 0 {
 			sc.Categories = append(sc.Categories, Category{Key: ci.Key, Count: n})

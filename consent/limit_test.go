@@ -112,3 +112,21 @@ func equalCounts(a, b map[string]int) bool {
 	}
 	return len(a) == len(b)
 }
+
+// The screen knows what choosing every part offered would select, and warns
+// (OverMax) only when that is more than one document may hold.
+func TestScreenOverMax(t *testing.T) {
+	cats := []consent.Category{{Key: dossier.CatProblems, Count: 3}, {Key: dossier.CatAllergies, Count: 2}}
+	for _, c := range []struct {
+		max  int
+		want bool
+	}{{4, true}, {5, false}, {25_000, false}, {0, false}} {
+		sc := consent.Screen{Categories: cats, MaxItems: c.max}
+		if sc.Items() != 5 || sc.OverMax() != c.want {
+			t.Errorf("max %d: Items %d, OverMax %v; want 5, %v", c.max, sc.Items(), sc.OverMax(), c.want)
+		}
+	}
+	if (consent.Screen{MaxItems: 1}).OverMax() {
+		t.Error("an empty dossier is over the maximum")
+	}
+}

@@ -109,7 +109,7 @@ func (p *consentPages) screen(c echo.Context, req *consent.Request, who consent.
 	l := lang(c)
 	v := web.ConsentView{Page: p.page(c, web.T(l, "consent.title")), CSRF: account.CSRFToken(sid),
 		Provider: p.cfg.InstanceName, Client: req.ClientName, Gegevensdienst: sc.GegevensdienstName,
-		Minutes: sc.ValidMinutes, Error: errKey, ErrorArgs: errArgs}
+		Minutes: sc.ValidMinutes, Error: errKey, ErrorArgs: errArgs, OverMax: sc.OverMax(), Items: sc.Items(), MaxItems: sc.MaxItems}
 	for _, k := range consentParamOrder(req.Params) {
 		v.Params = append(v.Params, web.Hidden{Name: k, Value: req.Params.Get(k)})
 	}

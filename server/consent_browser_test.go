@@ -29,8 +29,8 @@ type consentUI struct {
 	js bool   // JavaScript on while loading and submitting
 }
 
-func newConsentUI(t *testing.T) *consentUI {
-	e := newConsentEnv(t, consentOpts{})
+func newConsentUI(t *testing.T, o consentOpts) *consentUI {
+	e := newConsentEnv(t, o)
 	e.s.group(KindBrowser).GET("/oauth/callback", func(c echo.Context) error {
 		return c.HTML(http.StatusOK, `<!doctype html><html lang="nl"><title>PGO Zuid</title><h1>Terug bij PGO Zuid</h1></html>`)
 	})
@@ -119,7 +119,7 @@ func (c *consentUI) fill(fields ...string) {
 // again, with its error, axe-clean), refuse (error=access_denied back at the
 // client), and withdrawing on "Mijn toestemmingen" (axe-clean before and after).
 func TestUIConsentFlow(t *testing.T) {
-	c := newConsentUI(t)
+	c := newConsentUI(t, consentOpts{})
 	ctx := context.Background()
 	n := 0
 	for _, l := range web.Langs {

@@ -245,7 +245,7 @@ func TestConsentTooLarge(t *testing.T) {
 			form[k] = v
 		}
 		w = b.post("/oauth/authorize", form)
-		want := html.EscapeString(web.T(l, consent.ReasonTooLarge, n, 2))
+		want := html.EscapeString(web.T(l, consent.ReasonTooLarge, web.Number(l, n), web.Number(l, 2)))
 		if w.Code != http.StatusUnprocessableEntity || !strings.Contains(w.Body.String(), want) {
 			t.Errorf("%s: %d, want 422 with %q\n%s", l, w.Code, want, w.Body)
 		}
@@ -253,7 +253,7 @@ func TestConsentTooLarge(t *testing.T) {
 			t.Errorf("%s: the screen shown again does not tick the %d parts chosen", l, len(cats))
 		}
 	}
-	if web.T(web.NL, consent.ReasonTooLarge, 1, 2) == web.T(web.EN, consent.ReasonTooLarge, 1, 2) {
+	if web.T(web.NL, consent.ReasonTooLarge, "1", "2") == web.T(web.EN, consent.ReasonTooLarge, "1", "2") {
 		t.Error("consent.error.too_large has no Dutch text of its own")
 	}
 	if g, _ := e.svc.Grants(context.Background(), e.patient); len(g) != 0 || len(e.auditRecords(t, audit.ActConsentGranted)) != 0 {
@@ -314,7 +314,7 @@ func TestGrantsPageAndWithdraw(t *testing.T) {
 		t.Fatal(err)
 	}
 	rendered, _ := e.jobs.Job(context.Background(), job)
-	if body := b.get("/toestemmingen").Body.String(); rendered.Pages == 0 || !strings.Contains(body, html.EscapeString(web.T(web.NL, "grants.pages", rendered.Pages))) {
+	if body := b.get("/toestemmingen").Body.String(); rendered.Pages == 0 || !strings.Contains(body, html.EscapeString(web.T(web.NL, "grants.pages", web.Number(web.NL, rendered.Pages)))) {
 		t.Errorf("page count %d not on the list", rendered.Pages)
 	}
 	// another patient

@@ -72,12 +72,12 @@ func TestDossierPage(t *testing.T) {
 			if l == web.EN {
 				label = ci.LabelEN
 			}
-			shown := strings.Contains(page, `<h2 id="`+string(ci.Key)+`">`+label+` <span class="count">(`+web.T(l, "dossier.count", n)+`)</span></h2>`)
+			shown := strings.Contains(page, `<h2 id="`+string(ci.Key)+`">`+label+` <span class="count">(`+web.T(l, "dossier.count", web.Number(l, n))+`)</span></h2>`)
 			if shown != (n > 0) {
 				t.Errorf("%s: category %s with %d items shown=%v", l, ci.Key, n, shown)
 			}
 		}
-		if total < 20 || !strings.Contains(page, web.T(l, "dossier.intro", total)) {
+		if total < 20 || !strings.Contains(page, web.T(l, "dossier.intro", web.Number(l, total))) {
 			t.Errorf("%s: total %d not on the page", l, total)
 		}
 		if rows := strings.Count(page, "<tr><td>"); rows != total {

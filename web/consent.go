@@ -1,5 +1,7 @@
 package web
 
+import "strings"
+
 // ConsentView is the consent screen "Toestemming geven" (MedMij afsprakenstelsel,
 // Toestemmingsverklaring; PGOK-FR011..FR013): who asks for what, the parts of the
 // dossier to choose from, a preview, and two equal buttons. Params are the
@@ -16,10 +18,39 @@ type ConsentView struct {
 	Preview        []PreviewSection
 	Error          string // translation key, "" when none
 	ErrorArgs      []any  // the values the Error's text takes (items and maximum of too_large)
+	// OverMax says that the parts offered hold more items together (Items) than
+	// one document may (MaxItems, PGO_EXPORT_MAX_ITEMS): the screen warns before
+	// the patient submits a choice that would be refused.
+	OverMax         bool
+	Items, MaxItems int
 }
 
-// ErrorText is the Error in the page's language, with its values.
-func (v ConsentView) ErrorText() string { return v.T(v.Error, v.ErrorArgs...) }
+// ErrorText is the Error in the page's language, with its values; a number among
+// them is a count and is written in the page's language (Number).
+func (v ConsentView) ErrorText() string {
+	args := make([]any, len(v.ErrorArgs))
+	for i, a := range v.ErrorArgs {
+		if n, ok := a.(int); ok {
+			a = v.N(n)
+		}
+		args[i] = a
+	}
+	return v.T(v.Error, args...)
+}
+
+// Describedby lists the ids of the texts that describe the choice of parts (the
+// fieldset's aria-describedby): the warning over the maximum and the error, ""
+// when neither is shown.
+func (v ConsentView) Describedby() string {
+	var ids []string
+	if v.OverMax {
+		ids = append(ids, "categories-limit")
+	}
+	if v.Error != "" {
+		ids = append(ids, "categories-error")
+	}
+	return strings.Join(ids, " ")
+}
 
 // Hidden is one hidden form field.
 type Hidden struct{ Name, Value string }

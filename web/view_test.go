@@ -144,6 +144,7 @@ func TestEveryPageRendersInBothLanguages(t *testing.T) {
 			"password":    PasswordView{Page: p, Errors: map[string]string{"new_password": "password.too_short", "": "login.busy"}},
 			// consent (issue 10)
 			"consent_screen": ConsentView{Page: p, Provider: "PGO Noord", Client: "PGO Zuid", Minutes: 15, Error: "consent.error.no_category",
+				OverMax: true, Items: 30_000, MaxItems: 25_000,
 				Categories: []ConsentCategory{{Key: "problems", Label: "Problemen", Count: 2}},
 				Preview:    []PreviewSection{{Key: "problems", Label: "Problemen", Columns: []string{"A"}, Rows: [][]string{{"x"}}}}},
 			"consent_grants": GrantsView{Page: p, Grants: []GrantRow{{ID: "g1", Client: "PGO Zuid", State: "active", Active: true, Categories: "Problemen", Pages: 3}}},
