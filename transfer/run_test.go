@@ -109,6 +109,36 @@ func (r *runs) completes(t *testing.T, d chan error, id string, attempts int, wh
 	}
 }
 
+// heldPair is two runs of one transfer held at their Binary reads: A, the
+// older, and B, which claimed the transfer from A.
+type heldPair struct {
+	a, b         chan error
+	gateA, gateB chan struct{}
+}
+
+// newHeldPair consents a transfer and starts run A and then run B of it, each
+// held at its Binary read: B holds the transfer, A has lost it.
+func newHeldPair(t *testing.T) (*env, *runs, transfer.Transfer, heldPair) {
+	t.Helper()
+	e := newEnv(t, true, nil)
+	r := newRuns(t, e)
+	tr := e.consent(t)
+	var p heldPair
+	p.a, p.gateA = r.startHeld(t, tr.ID, 1)
+	p.b, p.gateB = r.startHeld(t, tr.ID, 2)
+	return e, r, tr, p
+}
+
+// stopsQuietly releases the run started as d at gate and checks that it ends
+// without an error: it lost the transfer to a newer run and leaves it alone.
+func (r *runs) stopsQuietly(t *testing.T, d chan error, gate chan struct{}, what string) {
+	t.Helper()
+	r.release(gate)
+	if err := r.wait(t, d, what); err != nil {
+		t.Errorf("%s: %v; want it to stop quietly", what, err)
+	}
+}
+
 // waitBinaryReads waits until the source has received n Binary reads (a run
 // read it is held at its gate, in downloading).
 func waitBinaryReads(t *testing.T, e *env, n int) {
@@ -172,10 +202,7 @@ func TestOldRunDoesNotFailTheNewerAttempt(t *testing.T) {
 
 	// A's document comes too large: a failure that would revoke the token.
 	e.src.Set(transfertest.Faults{Gate: gateC, Extra: make([]byte, 9<<20)})
-	r.release(gateA)
-	if err := r.wait(t, a, "run A"); err != nil {
-		t.Errorf("run A: %v; want it to stop quietly", err)
-	}
+	r.stopsQuietly(t, a, gateA, "run A")
 	got := e.get(t, tr.ID)
 	if got.Status != transfer.StatusDownloading || got.Failure != "" {
 		t.Fatalf("after run A failed: %s (%s: %s); want run C's attempt downloading", got.Status, got.Failure, got.FailureDetail)
@@ -197,16 +224,10 @@ func TestOldRunDoesNotFailTheNewerAttempt(t *testing.T) {
 // gets the whole document, but its step to verifying (and so its store, its
 // step to done and its revocation) changes nothing. B completes alone.
 func TestOldRunStepsDoNotApply(t *testing.T) {
-	e := newEnv(t, true, nil)
-	r := newRuns(t, e)
-	tr := e.consent(t)
-	a, gateA := r.startHeld(t, tr.ID, 1)
-	b, gateB := r.startHeld(t, tr.ID, 2)
+	e, r, tr, p := newHeldPair(t)
+	a, gateA, b, gateB := p.a, p.gateA, p.b, p.gateB
 
-	r.release(gateA)
-	if err := r.wait(t, a, "run A"); err != nil {
-		t.Errorf("run A: %v; want it to stop quietly", err)
-	}
+	r.stopsQuietly(t, a, gateA, "run A")
 	got := e.get(t, tr.ID)
 	if got.Status != transfer.StatusDownloading || e.documents(t, tr.ID) != 0 {
 		t.Fatalf("after run A: %s, %d documents; want run B's downloading, none stored", got.Status, e.documents(t, tr.ID))
@@ -233,20 +254,14 @@ func TestOldRunStepsDoNotApply(t *testing.T) {
 // writes its bytes, but the progress shown stays B's. B's own progress still
 // applies (the control): it completes with the document's bytes shown.
 func TestOldRunProgressDoesNotApply(t *testing.T) {
-	e := newEnv(t, true, nil)
-	r := newRuns(t, e)
-	tr := e.consent(t)
-	a, gateA := r.startHeld(t, tr.ID, 1)
-	b, gateB := r.startHeld(t, tr.ID, 2)
+	e, r, tr, p := newHeldPair(t)
+	a, gateA, b, gateB := p.a, p.gateA, p.b, p.gateB
 	held := e.get(t, tr.ID)
 	if held.Status != transfer.StatusDownloading || held.BytesDone != 0 {
 		t.Fatalf("run B held: %s, %d bytes done; want downloading, 0", held.Status, held.BytesDone)
 	}
 
-	r.release(gateA)
-	if err := r.wait(t, a, "run A"); err != nil {
-		t.Errorf("run A: %v; want it to stop quietly", err)
-	}
+	r.stopsQuietly(t, a, gateA, "run A")
 	if got := e.get(t, tr.ID); got.BytesDone != held.BytesDone || got.BytesTotal != held.BytesTotal || got.DocsTotal != held.DocsTotal {
 		t.Errorf("after run A: %d of %d bytes, %d documents; want run B's %d of %d, %d",
 			got.BytesDone, got.BytesTotal, got.DocsTotal, held.BytesDone, held.BytesTotal, held.DocsTotal)
@@ -287,15 +302,9 @@ func (e *env) runRecords(t *testing.T, id string) [][3]string {
 // failure names it too; GiveUp's, no run's, names none.
 func TestRunRecordsNameTheRun(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, true, nil)
-	r := newRuns(t, e)
-	tr := e.consent(t)
-	a, gateA := r.startHeld(t, tr.ID, 1)
-	b, gateB := r.startHeld(t, tr.ID, 2)
-	r.release(gateA)
-	if err := r.wait(t, a, "run A"); err != nil {
-		t.Errorf("run A: %v; want it to stop quietly", err)
-	}
+	e, r, tr, p := newHeldPair(t)
+	a, gateA, b, gateB := p.a, p.gateA, p.b, p.gateB
+	r.stopsQuietly(t, a, gateA, "run A")
 	r.release(gateB)
 	r.completes(t, b, tr.ID, 2, "run B")
 
