@@ -47,6 +47,10 @@ func (sc Screen) Items() int {
 // choice Decide refuses with TooLargeError (all categories come ticked).
 func (sc Screen) OverMax() bool { return sc.MaxItems > 0 && sc.Items() > sc.MaxItems }
 
+// Alone reports whether category c by itself holds more items than one consent
+// may select: no choice that includes it can pass, whatever else is left out.
+func (sc Screen) Alone(c dossier.Category) bool { return sc.MaxItems > 0 && sc.Count(c) > sc.MaxItems }
+
 // Count is how many items category c holds (the preview shows at most
 // dossier.PreviewRows of them); 0 when it holds none.
 func (sc Screen) Count(c dossier.Category) int {

@@ -129,4 +129,15 @@ func TestScreenOverMax(t *testing.T) {
 	if (consent.Screen{MaxItems: 1}).OverMax() {
 		t.Error("an empty dossier is over the maximum")
 	}
+	// Alone: a part that by itself holds more than the maximum.
+	for _, c := range []struct {
+		max                 int
+		problems, allergies bool
+	}{{2, true, false}, {1, true, true}, {3, false, false}, {0, false, false}} {
+		sc := consent.Screen{Categories: cats, MaxItems: c.max}
+		if sc.Alone(dossier.CatProblems) != c.problems || sc.Alone(dossier.CatAllergies) != c.allergies || sc.Alone(dossier.CatImmunization) {
+			t.Errorf("max %d: Alone problems %v, allergies %v, vaccinations %v; want %v, %v, false", c.max,
+				sc.Alone(dossier.CatProblems), sc.Alone(dossier.CatAllergies), sc.Alone(dossier.CatImmunization), c.problems, c.allergies)
+		}
+	}
 }

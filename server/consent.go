@@ -116,7 +116,7 @@ func (p *consentPages) screen(c echo.Context, req *consent.Request, who consent.
 	for _, ct := range sc.Categories {
 		on := checked == nil || checked[string(ct.Key)]
 		v.Categories = append(v.Categories, web.ConsentCategory{Key: string(ct.Key), Label: categoryLabel(l, ct.Key),
-			Count: ct.Count, Checked: on})
+			Count: ct.Count, Checked: on, TooLarge: sc.Alone(ct.Key)})
 	}
 	for _, sec := range sc.Preview.Sections {
 		ps := web.PreviewSection{Key: string(sec.Category), Label: categoryLabel(l, sec.Category), Columns: sec.Columns,

@@ -14,7 +14,8 @@ import (
 // The consent screen of a dossier over the maximum one document may hold (a low
 // PGO_EXPORT_MAX_ITEMS here) with a part over dossier.PreviewRows items, in a
 // real browser with JavaScript off, in Dutch and English: the warning is shown
-// (its heading and text, and it describes the allow button), the page is
+// (its heading and text, the part that alone is over the maximum, and it
+// describes the allow button), the page is
 // axe-clean; the patient opens the cut part's preview (a click on its summary)
 // and the table with the cut note under it is shown and axe-clean; allowing
 // every part offered gives the screen again (422) with the error, axe-clean.
@@ -29,6 +30,12 @@ func TestUIConsentOverMaxAndCutPreview(t *testing.T) {
 		if got := c.eval(`(() => { const w = document.querySelector("fieldset #categories-limit");
 			return w && w.checkVisibility() ? w.querySelector("h2").textContent : "" })()`); got != web.T(l, "consent.limit.title") {
 			t.Errorf("%s: warning heading %q, want %q shown in the choice of parts", l, got, web.T(l, "consent.limit.title"))
+		}
+		// the problems alone are over the maximum: the warning names them
+		alone := web.T(l, "consent.limit.alone", categoryLabel(l, dossier.CatProblems), web.Number(l, n))
+		if got := c.eval(`(() => { const p = document.querySelectorAll("#categories-limit p");
+			return p.length === 2 && p[1].checkVisibility() ? p[1].textContent : "" })()`); got != alone {
+			t.Errorf("%s: the warning's second paragraph %q, want %q shown", l, got, alone)
 		}
 		if got := c.eval(`document.querySelector("button[value=allow]").getAttribute("aria-describedby") || ""`); got != "categories-limit" {
 			t.Errorf("%s: the allow button is described by %q", l, got)

@@ -63,6 +63,13 @@ func TestConsentWarnsOverMax(t *testing.T) {
 		if !strings.Contains(previewDetails(t, body, "problems"), note) {
 			t.Errorf("%s: the preview lacks %q", l, note)
 		}
+		// Problems alone is over the maximum, and the warning names it; no
+		// other part is.
+		alone := html.EscapeString(web.T(l, "consent.limit.alone", categoryLabel(l, dossier.CatProblems), num(problems)))
+		prefix, _, _ := strings.Cut(html.EscapeString(web.T(l, "consent.limit.alone", "\x00", "")), "\x00")
+		if !strings.Contains(choice, alone) || strings.Count(choice, prefix) != 1 {
+			t.Errorf("%s: the warning does not name the problems alone (%q) once, and no other part", l, alone)
+		}
 		if !strings.Contains(body, `value="allow" class="secondary" aria-describedby="categories-limit"`) {
 			t.Errorf("%s: the allow button is not described by the warning", l)
 		}

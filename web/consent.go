@@ -61,6 +61,9 @@ type ConsentCategory struct {
 	Label   string
 	Count   int
 	Checked bool
+	// TooLarge says that this part alone holds more items than one document
+	// may (MaxItems): the warning names it, as no choice with it can pass.
+	TooLarge bool
 }
 
 // PreviewSection lists the first items of one category that would be sent:
