@@ -72,7 +72,11 @@ func TestDossierPage(t *testing.T) {
 			if l == web.EN {
 				label = ci.LabelEN
 			}
-			shown := strings.Contains(page, `<h2 id="`+string(ci.Key)+`">`+label+` <span class="count">(`+web.T(l, "dossier.count", web.Number(l, n))+`)</span></h2>`)
+			count := web.T(l, "dossier.count", web.Number(l, n))
+			if n == 1 {
+				count = web.T(l, "dossier.count_one") // "1 gegeven", not "1 gegevens"
+			}
+			shown := strings.Contains(page, `<h2 id="`+string(ci.Key)+`">`+label+` <span class="count">(`+count+`)</span></h2>`)
 			if shown != (n > 0) {
 				t.Errorf("%s: category %s with %d items shown=%v", l, ci.Key, n, shown)
 			}

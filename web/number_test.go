@@ -104,8 +104,9 @@ func TestDossierAndGrantsNumbers(t *testing.T) {
 	for _, l := range Langs {
 		p := Page{Lang: l, InstanceName: "PGO Noord", Path: "/x"}
 		var dos, grants bytes.Buffer
-		err := r.Render(&dos, "dossier_mine", DossierView{Page: p, Total: 25_000, Sections: []DossierSection{{Key: "problems",
-			Label: "Problemen", Count: 25_000, Columns: []string{"Soort"}, Rows: [][]string{{"x"}}}}})
+		err := r.Render(&dos, "dossier_mine", DossierView{Page: p, Total: 25_001, Sections: []DossierSection{{Key: "problems",
+			Label: "Problemen", Count: 25_000, Columns: []string{"Soort"}, Rows: [][]string{{"x"}}},
+			{Key: "allergies", Label: "Allergieën", Count: 1, Columns: []string{"Soort"}, Rows: [][]string{{"x"}}}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,13 +116,18 @@ func TestDossierAndGrantsNumbers(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range []struct{ out, want string }{
-			{dos.String(), T(l, "dossier.intro", Number(l, 25_000))},
+			{dos.String(), T(l, "dossier.intro", Number(l, 25_001))},
 			{dos.String(), "(" + T(l, "dossier.count", Number(l, 25_000)) + ")"},
+			{dos.String(), "(" + T(l, "dossier.count_one") + ")"},
 			{grants.String(), T(l, "grants.pages", Number(l, 1_200))},
 		} {
 			if !strings.Contains(c.out, html.EscapeString(c.want)) || strings.Contains(c.want, "%!") {
 				t.Errorf("%s: the page lacks %q", l, c.want)
 			}
+		}
+		// one item is one, not "1 items" / "1 gegevens"
+		if one := "(" + T(l, "dossier.count", "1") + ")"; strings.Contains(dos.String(), html.EscapeString(one)) {
+			t.Errorf("%s: the page reads %q for a part with one item", l, one)
 		}
 	}
 }
