@@ -474,4 +474,22 @@ func TestNormalizeKeepsRunDetail(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// Two grant ids in supersedes keep theirs too.
+	two := id + "," + id
+	if ev := (Event{Action: ActConsentGranted, Outcome: Success, ActorType: ActorSystem, ActorID: "x",
+		Details: map[string]string{"supersedes": two}}).Normalize(time.Now()); ev.Details["supersedes"] != two {
+		t.Errorf("supersedes changed: %q", ev.Details["supersedes"])
+	}
+	// An id key whose value is no UUID keeps the BSN guard: a BSN-shaped run in
+	// it is masked, and a BSN as the whole value refuses the record.
+	ev := Event{Action: ActDocumentListed, Outcome: Success, ActorType: ActorSystem, ActorID: "worker",
+		Details: map[string]string{"grant_id": "grant 123456782"}}.Normalize(time.Now())
+	if ev.Details["grant_id"] != "grant *********" {
+		t.Errorf("a BSN-shaped run in a grant_id that is no UUID: %q; want it masked", ev.Details["grant_id"])
+	}
+	ev = Event{Action: ActDocumentListed, Outcome: Success, ActorType: ActorSystem, ActorID: "worker",
+		Details: map[string]string{"jti": "123456782"}}.Normalize(time.Now())
+	if err := ev.Validate(); err == nil {
+		t.Error("a BSN as a whole jti passed Validate")
+	}
 }

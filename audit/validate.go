@@ -51,7 +51,7 @@ func (ev Event) Normalize(now time.Time) Event {
 func maskDetails(m map[string]string) map[string]string {
 	var out map[string]string
 	for k, v := range m {
-		if codeDetail(k) || LooksLikeBSN(v) {
+		if codeDetail(k, v) || LooksLikeBSN(v) {
 			continue
 		}
 		if masked := MaskBSNs(v); masked != v {
@@ -191,7 +191,7 @@ func checkMaps(ev Event) error {
 			if err := checkText(name+" "+k, v, maxDetail); err != nil {
 				return err
 			}
-			if LooksLikeBSN(v) && !(name == "details" && codeDetail(k)) {
+			if LooksLikeBSN(v) && !(name == "details" && codeDetail(k, v)) {
 				return invalid("%s %s looks like a BSN", name, k)
 			}
 		}
@@ -224,14 +224,40 @@ var idDetails = map[string]bool{
 	DetailRun: true, "grant_id": true, "export_job_id": true, "jti": true, "token_id": true, "supersedes": true,
 }
 
-// codeDetail reports whether the code, never input, fills Details key k: a
-// counter, a hash written as hex (keys ending "_hash", such as
-// kept_from_prev_hash) or an id the code generated (idDetails). Their digit runs
-// are no BSN, and masking one would make a hash unreadable (a prune record whose
-// kept_from_prev_hash held a nine-digit run passing the elfproef, about one in
-// a hundred, broke verification) or an id match nothing.
-func codeDetail(k string) bool {
-	return counterDetails[k] || idDetails[k] || strings.HasPrefix(k, "count_") || strings.HasSuffix(k, "_hash")
+// codeDetail reports whether the code, never input, fills Details key k with v:
+// a counter, a hash written as hex (keys ending "_hash", such as
+// kept_from_prev_hash) or an id the code generated (idDetails) that is one or
+// more UUIDs. Their digit runs are no BSN, and masking one would make a hash
+// unreadable (a prune record whose kept_from_prev_hash held a nine-digit run
+// passing the elfproef, about one in a hundred, broke verification) or an id
+// match nothing. An id key whose value is not UUIDs keeps the BSN guard.
+func codeDetail(k, v string) bool {
+	if idDetails[k] {
+		return uuidList(v)
+	}
+	return counterDetails[k] || strings.HasPrefix(k, "count_") || strings.HasSuffix(k, "_hash")
+}
+
+// uuidList reports whether v is one or more UUIDs in their canonical text form
+// (8-4-4-4-12 hexadecimal digits), separated by commas.
+func uuidList(v string) bool {
+	for _, id := range strings.Split(v, ",") {
+		if len(id) != 36 {
+			return false
+		}
+		for i := 0; i < len(id); i++ {
+			c := id[i]
+			switch {
+			case i == 8 || i == 13 || i == 18 || i == 23:
+				if c != '-' {
+					return false
+				}
+			case !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'):
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func checkText(name, v string, max int) error {
