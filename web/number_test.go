@@ -129,5 +129,14 @@ func TestDossierAndGrantsNumbers(t *testing.T) {
 		if one := "(" + T(l, "dossier.count", "1") + ")"; strings.Contains(dos.String(), html.EscapeString(one)) {
 			t.Errorf("%s: the page reads %q for a part with one item", l, one)
 		}
+		var single bytes.Buffer
+		if err := r.Render(&single, "dossier_mine", DossierView{Page: p, Total: 1, Sections: []DossierSection{{Key: "allergies",
+			Label: "Allergieën", Count: 1, Columns: []string{"Soort"}, Rows: [][]string{{"x"}}}}}); err != nil {
+			t.Fatal(err)
+		}
+		if out := single.String(); !strings.Contains(out, html.EscapeString(T(l, "dossier.intro_one"))) ||
+			strings.Contains(out, html.EscapeString(T(l, "dossier.intro", "1"))) {
+			t.Errorf("%s: a dossier of one item does not say so in the singular:\n%s", l, out)
+		}
 	}
 }
