@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/pgo-koppelvlak/pgo"
 )
 
@@ -242,19 +244,8 @@ func codeDetail(k, v string) bool {
 // (8-4-4-4-12 hexadecimal digits), separated by commas.
 func uuidList(v string) bool {
 	for _, id := range strings.Split(v, ",") {
-		if len(id) != 36 {
+		if len(id) != 36 || uuid.Validate(id) != nil {
 			return false
-		}
-		for i := 0; i < len(id); i++ {
-			c := id[i]
-			switch {
-			case i == 8 || i == 13 || i == 18 || i == 23:
-				if c != '-' {
-					return false
-				}
-			case !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'):
-				return false
-			}
 		}
 	}
 	return true
