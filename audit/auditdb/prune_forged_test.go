@@ -87,7 +87,8 @@ func forgePrune(t *testing.T, db *store.DB, keptFrom int64, keptPrev audit.Hash,
 	asSuperuser(t, db, func(exec func(string, ...any)) {
 		exec(`delete from audit_log a using audit_link l where l.seq = a.seq and l.recorded = a.recorded and l.link between 40 and 45`)
 		exec(`delete from audit_link where link between 40 and 45`)
-		if err := db.Pool.QueryRow(ctx, insertSQL(1), insertArgs(r)...).Scan(new(string), &r.Seq); err != nil {
+		exec(insertSQL(1), insertArgs(r)...)
+		if err := db.Pool.QueryRow(ctx, `select seq from audit_log where id = $1`, r.ID).Scan(&r.Seq); err != nil {
 			t.Fatal(err)
 		}
 		exec(`delete from audit_pending where seq = $1`, r.Seq)
