@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
@@ -17,9 +20,16 @@ import (
 	"github.com/pgo-koppelvlak/pgo/store/storetest"
 )
 
-// runCLI runs `pgo args...` in-process with the given environment.
+// runCLI runs `pgo args...` in-process with the given environment. Where the
+// environment names a database but no application role, pgo migrate would create
+// the default role pgo_app and leave it in the cluster: the test gets a role of
+// its own instead, dropped when it ends.
 func runCLI(t *testing.T, vars map[string]string, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	if _, set := vars["PGO_DB_APP_ROLE"]; !set && vars["PGO_DATABASE_URL"] != "" {
+		vars = maps.Clone(vars)
+		vars["PGO_DB_APP_ROLE"] = testAppRole(t, vars["PGO_DATABASE_URL"])
+	}
 	var out, errb bytes.Buffer
 	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, getenv: func(k string) (string, bool) {
 		v, ok := vars[k]
@@ -27,6 +37,37 @@ func runCLI(t *testing.T, vars map[string]string, stdin string, args ...string) 
 	}}
 	code = run(context.Background(), e, args)
 	return code, out.String(), errb.String()
+}
+
+// testAppRoles are the roles testAppRole made, by test.
+var testAppRoles sync.Map
+
+// testAppRole names the application role of t's pgo migrate runs against url
+// (one per test, as a test may migrate twice) and drops it when t ends.
+func testAppRole(t *testing.T, url string) string {
+	t.Helper()
+	sum := sha256.Sum256([]byte(t.Name()))
+	role := "pgo_app_t" + hex.EncodeToString(sum[:6])
+	if _, made := testAppRoles.LoadOrStore(t, role); !made {
+		t.Cleanup(func() {
+			ctx := context.Background()
+			c, err := pgx.Connect(ctx, url)
+			if err != nil {
+				return // no database, so no role either
+			}
+			defer c.Close(ctx)
+			var exists bool
+			if err := c.QueryRow(ctx, "select exists (select from pg_roles where rolname = $1)", role).Scan(&exists); err != nil || !exists {
+				return
+			}
+			for _, q := range []string{"drop owned by " + role, "drop role " + role} {
+				if _, err := c.Exec(ctx, q); err != nil {
+					t.Errorf("dropping the test's application role: %s: %v", q, err)
+				}
+			}
+		})
+	}
+	return role
 }
 
 func appliedVersion(t *testing.T, url string) (version int32, tables int) {
@@ -117,6 +158,7 @@ func TestMigrateOverUnixSocket(t *testing.T) {
 // empty schema at the same moment; tern's advisory lock must make one wait.
 func TestMigrateTwoProcessesAtOnce(t *testing.T) {
 	url := storetest.EmptySchema(t)
+	role := testAppRole(t, url)
 	latest, _ := store.LatestVersion()
 	var wg sync.WaitGroup
 	outs := make([]string, 2)
@@ -126,7 +168,7 @@ func TestMigrateTwoProcessesAtOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPgoProcess$")
-			cmd.Env = append(os.Environ(), "PGO_HELPER_ARGS=migrate", "PGO_DATABASE_URL="+url)
+			cmd.Env = append(os.Environ(), "PGO_HELPER_ARGS=migrate", "PGO_DATABASE_URL="+url, "PGO_DB_APP_ROLE="+role)
 			b, err := cmd.CombinedOutput()
 			outs[i], errs[i] = string(b), err
 		}()
