@@ -16,18 +16,19 @@ var roleName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // auditGrants are the audit tables' privileges for the application role: append
 // and read only (NEN 7513: records are never changed or removed). Linking
-// (issue 16) is an INSERT into audit_link, whose trigger checks it and moves the
-// chain head (hence UPDATE of that one row) and takes the records off
-// audit_pending with its owner's rights: the role cannot delete there. Without
-// UPDATE, DELETE or TRUNCATE, and owning nothing, the role cannot disable the
-// append-only triggers either (that needs the owner), nor set
-// session_replication_role (that needs a superuser).
+// (issue 16) locks the chain head through audit_lock_head and is an INSERT into
+// audit_link, whose trigger checks it, moves the chain head and takes the
+// records off audit_pending, all with their owner's rights: the role can neither
+// move the head nor delete from the work list itself. Without UPDATE, DELETE or
+// TRUNCATE, and owning nothing, the role cannot disable the append-only
+// triggers either (that needs the owner), nor set session_replication_role
+// (that needs a superuser).
 var auditGrants = map[string]string{
 	"audit_log":        "select, insert",
 	"audit_link":       "select, insert",
 	"audit_pending":    "select, insert",
 	"audit_record":     "select",
-	"audit_chain_head": "select, update",
+	"audit_chain_head": "select",
 	"audit_checkpoint": "select, insert",
 	versionTable:       "select",
 }

@@ -42,7 +42,7 @@ func Link(ctx context.Context, db *store.DB) (n int, busy bool, err error) {
 		// And it is a few index look-ups: JIT compiling them (the planner's
 		// estimate for a busy work list can exceed jit_above_cost) costs more.
 		b.Queue(`select set_config('synchronous_commit', 'off', true), set_config('jit', 'off', true)`)
-		b.Queue(lockHeadSQL + ` skip locked`)
+		b.Queue(lockHeadSQL, true)
 		b.Queue(unlinkedSQL)
 		var head audit.Anchor
 		var ok bool
@@ -142,17 +142,16 @@ func linkPending(ctx context.Context, tx pgx.Tx, head audit.Anchor) (int, error)
 	}, head, recs)
 }
 
-// lockHeadSQL locks the chain head row.
-const lockHeadSQL = `select seq, hash from audit_chain_head for update`
+// lockHeadSQL locks the chain head row for the transaction and returns it; its
+// parameter is skip: no row when another transaction holds the lock. It locks
+// with the owner's rights (audit_lock_head, migration 030): the application
+// role may read the head but not update it, and FOR UPDATE needs that right.
+const lockHeadSQL = `select seq, hash from audit_lock_head($1)`
 
 // lockHead locks the chain head row and returns it; with skip, ok is false when
 // another transaction holds it.
 func lockHead(ctx context.Context, tx pgx.Tx, skip bool) (head audit.Anchor, ok bool, err error) {
-	q := lockHeadSQL
-	if skip {
-		q += ` skip locked`
-	}
-	head, ok, err = scanHead(tx.QueryRow(ctx, q))
+	head, ok, err = scanHead(tx.QueryRow(ctx, lockHeadSQL, skip))
 	return head, ok, store.Error(err)
 }
 
